@@ -1,0 +1,26 @@
+//! # cport — Windows-style I/O completion ports for Linux
+//!
+//! A [`Port`] is a queue of completion packets that worker threads wait on.
+//! Packets are taken in FIFO order; waiting threads are released in LIFO
+//! order, so the hot thread keeps running and cold threads stay asleep; and
+//! at most `limit` threads run packets at once (the concurrency limit).
+//!
+//! ```
+//! let port: cport::Port<u64, String> = cport::Port::builder().concurrency(1).build()?;
+//! port.post(7, 3, "abc".to_string()).unwrap();
+//! let packet = port.get(None).unwrap();
+//! assert_eq!((packet.key, packet.result.unwrap(), packet.value.as_str()), (7, 3, "abc"));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod error;
+mod loom;
+mod port;
+
+pub use error::{GetError, PostError};
+pub use port::{Blocking, Builder, Counters, Packet, Port};
+
+#[cfg(all(test, loom))]
+mod loom_models;

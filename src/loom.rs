@@ -1,0 +1,145 @@
+//! The one place that chooses between `std` and `loom` synchronisation primitives.
+//!
+//! The port core is written against these names only, so the same code runs in
+//! production and under the loom model checker (`RUSTFLAGS="--cfg loom"`).
+//! Under loom the lock-free queue is replaced by a mutex-protected `VecDeque`:
+//! the models check the port protocol, assuming a linearisable FIFO queue.
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::thread::{current, park, Thread};
+    pub(crate) use std::thread_local;
+
+    /// A mutex whose `lock` cannot fail (parking_lot never poisons).
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(parking_lot::Mutex::new(value))
+        }
+        #[inline]
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock()
+        }
+    }
+
+    /// Lock-free MPMC FIFO queue.
+    pub(crate) struct Queue<T>(crossbeam_queue::SegQueue<T>);
+
+    impl<T> Queue<T> {
+        pub(crate) fn new() -> Self {
+            Queue(crossbeam_queue::SegQueue::new())
+        }
+        #[inline]
+        pub(crate) fn push(&self, value: T) {
+            self.0.push(value)
+        }
+        #[inline]
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.0.pop()
+        }
+    }
+
+    /// Sleeps until unparked, or until `timeout` passes (spurious returns allowed).
+    #[inline]
+    pub(crate) fn park_timeout(timeout: std::time::Duration) {
+        std::thread::park_timeout(timeout)
+    }
+
+    /// A point in time after which a wait gives up.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Deadline(Option<std::time::Instant>);
+
+    impl Deadline {
+        /// `None` waits forever; a timeout too large to represent also waits forever.
+        pub(crate) fn after(timeout: Option<std::time::Duration>) -> Self {
+            Deadline(timeout.and_then(|t| std::time::Instant::now().checked_add(t)))
+        }
+        pub(crate) fn is_forever(&self) -> bool {
+            self.0.is_none()
+        }
+        /// Time left, or `None` once the deadline passed. Forever → `Some(MAX)`.
+        pub(crate) fn remaining(&self) -> Option<std::time::Duration> {
+            match self.0 {
+                None => Some(std::time::Duration::MAX),
+                Some(at) => at.checked_duration_since(std::time::Instant::now()).filter(|d| !d.is_zero()),
+            }
+        }
+    }
+
+    /// Spin briefly before parking: a hand-off often arrives within a few hundred
+    /// nanoseconds when producer and consumer run on different cores.
+    pub(crate) const SPIN_LIMIT: u32 = 200;
+
+    #[inline]
+    pub(crate) fn spin_loop() {
+        std::hint::spin_loop()
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::thread::{current, park, Thread};
+    pub(crate) use loom::thread_local;
+
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().unwrap()
+        }
+    }
+
+    pub(crate) struct Queue<T>(loom::sync::Mutex<std::collections::VecDeque<T>>);
+
+    impl<T> Queue<T> {
+        pub(crate) fn new() -> Self {
+            Queue(loom::sync::Mutex::new(std::collections::VecDeque::new()))
+        }
+        pub(crate) fn push(&self, value: T) {
+            self.0.lock().unwrap().push_back(value)
+        }
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.0.lock().unwrap().pop_front()
+        }
+    }
+
+    /// loom has no timed park: a timed wait yields once and then counts as expired,
+    /// which lets the model explore a timeout at every interleaving point.
+    pub(crate) fn park_timeout(_timeout: std::time::Duration) {
+        loom::thread::yield_now()
+    }
+
+    #[derive(Clone, Copy)]
+    pub(crate) struct Deadline(Option<()>);
+
+    impl Deadline {
+        pub(crate) fn after(timeout: Option<std::time::Duration>) -> Self {
+            Deadline(timeout.map(|_| ()))
+        }
+        pub(crate) fn is_forever(&self) -> bool {
+            self.0.is_none()
+        }
+        pub(crate) fn remaining(&self) -> Option<std::time::Duration> {
+            match self.0 {
+                None => Some(std::time::Duration::MAX),
+                Some(()) => None,
+            }
+        }
+    }
+
+    pub(crate) const SPIN_LIMIT: u32 = 0;
+
+    pub(crate) fn spin_loop() {
+        loom::thread::yield_now()
+    }
+}
+
+pub(crate) use imp::*;

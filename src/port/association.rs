@@ -1,0 +1,118 @@
+//! Which port the calling thread counts on (SPEC §3, IOCP-REFERENCE §4.2–4.6).
+//!
+//! A thread is associated with at most one port: the last one it took a packet
+//! from. It counts there as *active* until it comes back to `get`, or as
+//! *paused* inside a blocking section. Calling `get` on another port moves it;
+//! thread exit (this thread-local's destructor) stops it counting.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use super::core::Core;
+use crate::loom::thread_local;
+
+/// What the thread-local needs from a port, whatever its packet type.
+pub(crate) trait Accounting: Send + Sync {
+    fn deactivate(&self);
+    fn forget_paused(&self);
+}
+
+impl<T: Send> Accounting for Core<T> {
+    fn deactivate(&self) {
+        Core::deactivate(self)
+    }
+    fn forget_paused(&self) {
+        Core::forget_paused(self)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mode {
+    Active,
+    Paused,
+}
+
+struct Current(Option<(Arc<dyn Accounting>, Mode)>);
+
+impl Drop for Current {
+    fn drop(&mut self) {
+        // Thread exit: the port gets the slot back (may release a waiter).
+        match self.0.take() {
+            Some((port, Mode::Active)) => port.deactivate(),
+            Some((port, Mode::Paused)) => port.forget_paused(),
+            None => {}
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Current> = RefCell::new(Current(None));
+}
+
+#[inline]
+fn same(a: &Arc<dyn Accounting>, b: *const ()) -> bool {
+    Arc::as_ptr(a) as *const () == b
+}
+
+/// Entering `get` on `port`: returns whether the thread counted as active there.
+/// An association with another port ends first (that port gets its slot back).
+#[inline]
+pub(crate) fn enter_get(port: *const ()) -> bool {
+    CURRENT
+        .try_with(|c| {
+            let mut c = c.borrow_mut();
+            match &c.0 {
+                Some((p, mode)) if same(p, port) => *mode == Mode::Active,
+                None => false,
+                Some(_) => {
+                    let old = c.0.take();
+                    drop(c);
+                    drop(Current(old));
+                    false
+                }
+            }
+        })
+        .unwrap_or(false)
+}
+
+/// Leaving `get`: the thread now counts as active on `port` (`true`) or not at all.
+#[inline]
+pub(crate) fn leave_get(port: &Arc<dyn Accounting>, active: bool) {
+    let _ = CURRENT.try_with(|c| {
+        let mut c = c.borrow_mut();
+        let here = matches!(&c.0, Some((p, _)) if same(p, Arc::as_ptr(port) as *const ()));
+        match (here, active) {
+            (true, true) => {
+                // Inside a blocking section `get` ran as a non-active thread; the
+                // thread is active now, so the section's end must not count it again.
+                if let Some((_, mode)) = &mut c.0 {
+                    if *mode == Mode::Paused {
+                        *mode = Mode::Active;
+                        port.forget_paused();
+                    }
+                }
+            }
+            (false, true) => c.0 = Some((Arc::clone(port), Mode::Active)),
+            (true, false) => {
+                if let Some((p, Mode::Paused)) = c.0.take() {
+                    p.forget_paused();
+                }
+            }
+            (false, false) => {}
+        }
+    });
+}
+
+/// Switches the thread's mode on `port` from `from` to `to`; false if the thread
+/// is not associated with `port` in mode `from`.
+pub(crate) fn switch(port: *const (), from: Mode, to: Mode) -> bool {
+    CURRENT
+        .try_with(|c| match &mut c.borrow_mut().0 {
+            Some((p, mode)) if same(p, port) && *mode == from => {
+                *mode = to;
+                true
+            }
+            _ => false,
+        })
+        .unwrap_or(false)
+}
