@@ -152,6 +152,14 @@ impl<K: Send + 'static, V: Send + 'static> fmt::Debug for Port<K, V> {
     }
 }
 
+impl Port {
+    /// Starts building a port; the key and value types are chosen by
+    /// [`Builder::build`]'s result type.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+}
+
 impl<K: Send + 'static, V: Send + 'static> Port<K, V> {
     /// The largest concurrency limit a port accepts.
     pub const MAX_CONCURRENCY: u32 = state::MAX_THREADS;
@@ -159,11 +167,6 @@ impl<K: Send + 'static, V: Send + 'static> Port<K, V> {
     /// A port whose limit is the number of CPUs available to the process.
     pub fn new() -> io::Result<Self> {
         Builder::default().build()
-    }
-
-    /// Starts building a port.
-    pub fn builder() -> Builder {
-        Builder::default()
     }
 
     #[inline]

@@ -1,0 +1,299 @@
+//! Port core behaviour (SPEC §1–3): deterministic, not timing-based. Each test
+//! drives scripted worker threads into a known state (observed through the
+//! counters), then asserts who receives which packet.
+
+mod util;
+
+use std::time::Duration;
+
+use cport::{Counters, GetError};
+use util::{port, wait_counters, Cmd, Reply, Worker};
+
+const NOW: Option<Duration> = Some(Duration::ZERO);
+
+#[test]
+fn packets_come_out_in_fifo_order() {
+    let port = port(1);
+    for v in 0..100 {
+        port.post(1, v as usize, v).unwrap();
+    }
+    for v in 0..100 {
+        let p = port.get(NOW).unwrap();
+        assert_eq!((p.key, p.result.unwrap(), p.value), (1, v as usize, v));
+    }
+    assert_eq!(port.get(NOW).unwrap_err(), GetError::TimedOut);
+}
+
+#[test]
+fn waiters_are_released_last_in_first_out() {
+    let port = port(8);
+    let workers: Vec<Worker> = (0..4).map(|i| Worker::spawn(&port, i)).collect();
+    // Park them in a known order: 0, then 1, then 2, then 3.
+    for (i, w) in workers.iter().enumerate() {
+        w.send(Cmd::Get(None));
+        wait_counters(&port, "worker parked", |c| c.waiting == i as u32 + 1);
+    }
+    // Each post goes to the most recent waiter still waiting.
+    for expected in (0..4).rev() {
+        port.post(0, 0, 100 + expected).unwrap();
+        let w = &workers[expected as usize];
+        assert_eq!(w.got(), Ok((0, 100 + expected)), "worker {expected} should be released");
+        assert_eq!(port.counters().waiting, expected);
+    }
+    assert_eq!(port.counters().queued, 0);
+    workers.into_iter().for_each(Worker::exit);
+    assert_eq!(port.counters().active, 0, "exited threads stop counting");
+}
+
+#[test]
+fn limit_one_keeps_the_second_worker_asleep_and_the_hot_worker_takes_the_next_packet() {
+    let port = port(1);
+    let (a, b) = (Worker::spawn(&port, 0), Worker::spawn(&port, 1));
+    port.post(0, 0, 1).unwrap();
+    assert_eq!(a.run(Cmd::Get(None)), Reply::Got(Ok((0, 1))));
+    assert_eq!(port.counters().active, 1);
+
+    b.send(Cmd::Get(None));
+    wait_counters(&port, "b parked", |c| c.waiting == 1);
+    port.post(0, 0, 2).unwrap();
+    // a is active and the limit is 1: the packet stays queued, b stays asleep.
+    assert_eq!(
+        port.counters(),
+        Counters { queued: 1, waiting: 1, active: 1, paused: 0, limit: 1 }
+    );
+    assert!(b.try_reply().is_none());
+    // a comes back to get: it stops counting first and takes the packet itself.
+    assert_eq!(a.run(Cmd::Get(None)), Reply::Got(Ok((0, 2))));
+    assert_eq!(
+        port.counters(),
+        Counters { queued: 0, waiting: 1, active: 1, paused: 0, limit: 1 }
+    );
+    assert!(b.try_reply().is_none());
+    port.close();
+    assert_eq!(b.got(), Err(GetError::Closed));
+    a.exit();
+    b.exit();
+}
+
+#[test]
+fn blocking_section_releases_a_waiter_and_the_limit_is_exceeded_afterwards() {
+    let port = port(1);
+    let (a, b) = (Worker::spawn(&port, 0), Worker::spawn(&port, 1));
+    port.post(0, 0, 1).unwrap();
+    assert_eq!(a.got_after(Cmd::Get(None)), Ok((0, 1)));
+    b.send(Cmd::Get(None));
+    wait_counters(&port, "b parked", |c| c.waiting == 1);
+    port.post(0, 0, 2).unwrap();
+    assert_eq!(port.counters().queued, 1);
+
+    // a blocks outside the port: its slot goes to b, who takes the queued packet.
+    assert!(matches!(a.run(Cmd::EnterBlocking), Reply::Done));
+    assert_eq!(b.got(), Ok((0, 2)));
+    assert_eq!(
+        port.counters(),
+        Counters { queued: 0, waiting: 0, active: 1, paused: 1, limit: 1 }
+    );
+    // a comes back: active 2 > limit 1, as on Windows.
+    assert!(matches!(a.run(Cmd::LeaveBlocking), Reply::Done));
+    assert_eq!(
+        port.counters(),
+        Counters { queued: 0, waiting: 0, active: 2, paused: 0, limit: 1 }
+    );
+    // While over the limit no waiter is released: b returns to get (active 1,
+    // not below the limit) and waits although a packet is queued.
+    port.post(0, 0, 3).unwrap();
+    b.send(Cmd::Get(None));
+    wait_counters(&port, "b parked again", |c| c.waiting == 1);
+    assert_eq!(port.counters().queued, 1);
+    assert!(b.try_reply().is_none());
+    // a returns to get: active drops to 0 and a takes the packet itself.
+    assert_eq!(a.got_after(Cmd::Get(None)), Ok((0, 3)));
+    assert!(b.try_reply().is_none());
+    port.close();
+    assert_eq!(b.got(), Err(GetError::Closed));
+    a.exit();
+    b.exit();
+}
+
+#[test]
+fn blocking_section_on_a_thread_that_is_not_active_changes_nothing() {
+    let port = port(1);
+    let before = port.counters();
+    let inside = port.blocking(|| port.counters());
+    assert_eq!(inside, before);
+    assert_eq!(port.counters(), before);
+}
+
+#[test]
+fn get_inside_a_blocking_section_is_counted_once() {
+    let port = port(2);
+    port.post(0, 0, 1).unwrap();
+    port.post(0, 0, 2).unwrap();
+    assert_eq!(port.get(NOW).unwrap().value, 1);
+    {
+        let _section = port.enter_blocking();
+        assert_eq!((port.counters().active, port.counters().paused), (0, 1));
+        assert_eq!(port.get(NOW).unwrap().value, 2);
+        assert_eq!((port.counters().active, port.counters().paused), (1, 0));
+    }
+    assert_eq!((port.counters().active, port.counters().paused), (1, 0));
+}
+
+#[test]
+fn timeout_is_distinguishable_from_a_failed_operation() {
+    let port = port(1);
+    assert_eq!(port.get(Some(Duration::from_millis(20))).unwrap_err(), GetError::TimedOut);
+    let failed = cport::Packet {
+        key: 9,
+        result: Err(std::io::Error::from_raw_os_error(libc_econnreset())),
+        value: 5,
+    };
+    port.post_packet(failed).unwrap();
+    let p = port.get(Some(Duration::from_millis(20))).expect("a packet, not a timeout");
+    assert_eq!((p.key, p.value), (9, 5));
+    assert_eq!(p.result.unwrap_err().kind(), std::io::ErrorKind::ConnectionReset);
+}
+
+fn libc_econnreset() -> i32 {
+    104
+}
+
+#[test]
+fn close_wakes_every_waiter_with_closed() {
+    let port = port(4);
+    let workers: Vec<Worker> = (0..3).map(|i| Worker::spawn(&port, i)).collect();
+    for (i, w) in workers.iter().enumerate() {
+        w.send(Cmd::Get(None));
+        wait_counters(&port, "parked", |c| c.waiting == i as u32 + 1);
+    }
+    assert!(port.close());
+    for w in &workers {
+        assert_eq!(w.got(), Err(GetError::Closed));
+    }
+    assert_eq!(port.counters().waiting, 0);
+    assert!(!port.close(), "second close reports it was closed already");
+    workers.into_iter().for_each(Worker::exit);
+}
+
+#[test]
+fn closed_port_refuses_posts_and_returns_the_packet() {
+    let port = port(1);
+    port.post(1, 1, 1).unwrap();
+    port.close();
+    let err = port.post(7, 8, 9).unwrap_err();
+    let p = err.into_inner();
+    assert_eq!((p.key, p.result.unwrap(), p.value), (7, 8, 9));
+    assert_eq!(port.get(None).unwrap_err(), GetError::Closed);
+    assert_eq!(port.get(NOW).unwrap_err(), GetError::Closed);
+    let left: Vec<u32> = port.drain().into_iter().map(|p| p.value).collect();
+    assert_eq!(left, vec![1], "queued packets stay collectable after close");
+}
+
+#[test]
+fn dropping_a_clone_keeps_the_port_open() {
+    let port = port(1);
+    let other = port.clone();
+    drop(port);
+    assert!(!other.is_closed());
+    other.post(0, 0, 1).unwrap();
+    assert_eq!(other.get(NOW).unwrap().value, 1);
+}
+
+#[test]
+fn get_many_respects_max_and_order() {
+    let port = port(1);
+    let mut out = Vec::new();
+    assert_eq!(port.get_many(&mut out, 0, NOW), Err(GetError::ZeroMax));
+    assert_eq!(port.get_many(&mut out, 4, NOW), Err(GetError::TimedOut));
+    for v in 0..5 {
+        port.post(0, 0, v).unwrap();
+    }
+    assert_eq!(port.get_many(&mut out, 3, NOW), Ok(3));
+    assert_eq!(out.iter().map(|p| p.value).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(port.get_many(&mut out, 10, NOW), Ok(2));
+    assert_eq!(out.iter().map(|p| p.value).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+    assert_eq!(port.counters().active, 1, "get_many counts as one get");
+}
+
+#[test]
+fn get_many_waiter_gets_the_handed_packet_then_what_is_queued() {
+    let port = port(4);
+    let w = Worker::spawn(&port, 0);
+    w.send(Cmd::GetMany(3, None));
+    wait_counters(&port, "parked", |c| c.waiting == 1);
+    port.post(0, 0, 10).unwrap();
+    match w.reply() {
+        Reply::GotMany(Ok(values)) => assert_eq!(values, vec![10]),
+        other => panic!("{other:?}"),
+    }
+    w.exit();
+}
+
+#[test]
+fn counters_follow_the_state() {
+    let port = port(3);
+    assert_eq!(port.counters(), Counters { queued: 0, waiting: 0, active: 0, paused: 0, limit: 3 });
+    port.post(0, 0, 0).unwrap();
+    port.post(0, 0, 1).unwrap();
+    assert_eq!(port.counters().queued, 2);
+    port.get(NOW).unwrap();
+    assert_eq!((port.counters().queued, port.counters().active), (1, 1));
+    let _section = port.enter_blocking();
+    assert_eq!((port.counters().active, port.counters().paused), (0, 1));
+}
+
+#[test]
+fn default_limit_is_the_cpu_count_and_limits_are_checked() {
+    let port = port(0);
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(port.limit(), cpus);
+    let too_big: std::io::Result<cport::Port<u32, u32>> = cport::Port::builder()
+        .concurrency(cport::Port::<u32, u32>::MAX_CONCURRENCY as usize + 1)
+        .build();
+    assert_eq!(too_big.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn huge_timeout_waits_like_forever() {
+    let port = port(2);
+    let w = Worker::spawn(&port, 0);
+    w.send(Cmd::Get(Some(Duration::MAX)));
+    wait_counters(&port, "parked", |c| c.waiting == 1);
+    port.post(3, 0, 4).unwrap();
+    assert_eq!(w.got(), Ok((3, 4)));
+    w.exit();
+}
+
+#[test]
+fn thread_exit_and_moving_ports_give_the_slot_back() {
+    let (p1, p2) = (port(1), port(1));
+    p1.post(0, 0, 1).unwrap();
+    p1.post(0, 0, 2).unwrap();
+    assert_eq!(p1.get(NOW).unwrap().value, 1);
+    assert_eq!(p1.counters().active, 1);
+    // Waiting on another port moves the thread: p1 gets its slot back.
+    assert_eq!(p2.get(NOW).unwrap_err(), GetError::TimedOut);
+    assert_eq!(p1.counters().active, 0);
+    assert_eq!(p2.counters().active, 1);
+
+    let w = Worker::spawn(&p1, 0);
+    assert_eq!(w.got_after(Cmd::Get(NOW)), Ok((0, 2)));
+    assert_eq!(p1.counters().active, 1);
+    w.exit();
+    assert_eq!(p1.counters().active, 0);
+}
+
+#[test]
+fn thread_exit_releases_a_waiter_for_a_queued_packet() {
+    let port = port(1);
+    let (a, b) = (Worker::spawn(&port, 0), Worker::spawn(&port, 1));
+    port.post(0, 0, 1).unwrap();
+    assert_eq!(a.got_after(Cmd::Get(None)), Ok((0, 1)));
+    b.send(Cmd::Get(None));
+    wait_counters(&port, "b parked", |c| c.waiting == 1);
+    port.post(0, 0, 2).unwrap();
+    assert!(b.try_reply().is_none());
+    a.exit();
+    assert_eq!(b.got(), Ok((0, 2)));
+    b.exit();
+}

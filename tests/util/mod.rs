@@ -1,0 +1,130 @@
+//! Shared test helpers: scripted worker threads and waits on observable state.
+#![allow(dead_code)]
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use cport::{Counters, GetError, Packet, Port};
+
+pub type TestPort = Port<u32, u32>;
+
+/// A port with concurrency `limit` (0 = CPUs).
+pub fn port(limit: usize) -> TestPort {
+    Port::builder().concurrency(limit).build().expect("port")
+}
+
+/// Waits (bounded: 10 s, then panics with `what`) until `cond` holds. Used to
+/// reach a known state (e.g. "3 threads are parked"), never to assert timing.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting until {what}");
+        thread::sleep(Duration::from_micros(200));
+    }
+}
+
+pub fn wait_counters(port: &TestPort, what: &str, cond: impl Fn(Counters) -> bool) {
+    wait_until(what, || cond(port.counters()));
+}
+
+/// What a scripted worker does next.
+pub enum Cmd {
+    Get(Option<Duration>),
+    GetMany(usize, Option<Duration>),
+    EnterBlocking,
+    LeaveBlocking,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Reply {
+    Got(Result<(u32, u32), GetError>),
+    GotMany(Result<Vec<u32>, GetError>),
+    Done,
+}
+
+/// A thread that runs port calls on command, so a test decides the order of
+/// events and observes each outcome.
+pub struct Worker {
+    pub name: u32,
+    cmds: mpsc::Sender<Cmd>,
+    replies: mpsc::Receiver<Reply>,
+    handle: Option<thread::JoinHandle<()>>,
+}
+
+impl Worker {
+    pub fn spawn(port: &TestPort, name: u32) -> Worker {
+        let (cmds, cmd_rx) = mpsc::channel::<Cmd>();
+        let (reply_tx, replies) = mpsc::channel();
+        let port = port.clone();
+        let handle = thread::spawn(move || {
+            let mut section = None;
+            for cmd in cmd_rx {
+                let reply = match cmd {
+                    Cmd::Get(t) => Reply::Got(port.get(t).map(|p| (p.key, p.value))),
+                    Cmd::GetMany(max, t) => {
+                        let mut out = Vec::new();
+                        Reply::GotMany(port.get_many(&mut out, max, t).map(|_| out.iter().map(|p| p.value).collect()))
+                    }
+                    Cmd::EnterBlocking => {
+                        section = Some(port.enter_blocking());
+                        Reply::Done
+                    }
+                    Cmd::LeaveBlocking => {
+                        section = None;
+                        Reply::Done
+                    }
+                };
+                if reply_tx.send(reply).is_err() {
+                    break;
+                }
+            }
+            drop(section);
+        });
+        Worker { name, cmds, replies, handle: Some(handle) }
+    }
+
+    pub fn send(&self, cmd: Cmd) {
+        self.cmds.send(cmd).expect("worker alive");
+    }
+
+    /// Blocks until the worker's current command finished.
+    pub fn reply(&self) -> Reply {
+        self.replies.recv_timeout(Duration::from_secs(10)).expect("worker replied within 10 s")
+    }
+
+    /// The worker's reply if its command already finished.
+    pub fn try_reply(&self) -> Option<Reply> {
+        self.replies.try_recv().ok()
+    }
+
+    pub fn got(&self) -> Result<(u32, u32), GetError> {
+        match self.reply() {
+            Reply::Got(r) => r,
+            other => panic!("expected a Got reply, got {other:?}"),
+        }
+    }
+
+    /// Runs a `Get` command and returns its result.
+    pub fn got_after(&self, cmd: Cmd) -> Result<(u32, u32), GetError> {
+        self.send(cmd);
+        self.got()
+    }
+
+    /// Runs a command to completion.
+    pub fn run(&self, cmd: Cmd) -> Reply {
+        self.send(cmd);
+        self.reply()
+    }
+
+    /// Ends the thread (its thread-local accounting runs) and joins it.
+    pub fn exit(mut self) {
+        let (dummy, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.cmds, dummy));
+        self.handle.take().unwrap().join().expect("worker did not panic");
+    }
+}
+
+pub fn packet(key: u32, value: u32) -> Packet<u32, u32> {
+    Packet::new(key, 0, value)
+}
