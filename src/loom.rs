@@ -64,7 +64,9 @@ mod imp {
         pub(crate) fn remaining(&self) -> Option<std::time::Duration> {
             match self.0 {
                 None => Some(std::time::Duration::MAX),
-                Some(at) => at.checked_duration_since(std::time::Instant::now()).filter(|d| !d.is_zero()),
+                Some(at) => at
+                    .checked_duration_since(std::time::Instant::now())
+                    .filter(|d| !d.is_zero()),
             }
         }
     }

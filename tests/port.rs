@@ -37,7 +37,11 @@ fn waiters_are_released_last_in_first_out() {
     for expected in (0..4).rev() {
         port.post(0, 0, 100 + expected).unwrap();
         let w = &workers[expected as usize];
-        assert_eq!(w.got(), Ok((0, 100 + expected)), "worker {expected} should be released");
+        assert_eq!(
+            w.got(),
+            Ok((0, 100 + expected)),
+            "worker {expected} should be released"
+        );
         assert_eq!(port.counters().waiting, expected);
     }
     assert_eq!(port.counters().queued, 0);
@@ -59,14 +63,26 @@ fn limit_one_keeps_the_second_worker_asleep_and_the_hot_worker_takes_the_next_pa
     // a is active and the limit is 1: the packet stays queued, b stays asleep.
     assert_eq!(
         port.counters(),
-        Counters { queued: 1, waiting: 1, active: 1, paused: 0, limit: 1 }
+        Counters {
+            queued: 1,
+            waiting: 1,
+            active: 1,
+            paused: 0,
+            limit: 1
+        }
     );
     assert!(b.try_reply().is_none());
     // a comes back to get: it stops counting first and takes the packet itself.
     assert_eq!(a.run(Cmd::Get(None)), Reply::Got(Ok((0, 2))));
     assert_eq!(
         port.counters(),
-        Counters { queued: 0, waiting: 1, active: 1, paused: 0, limit: 1 }
+        Counters {
+            queued: 0,
+            waiting: 1,
+            active: 1,
+            paused: 0,
+            limit: 1
+        }
     );
     assert!(b.try_reply().is_none());
     port.close();
@@ -91,13 +107,25 @@ fn blocking_section_releases_a_waiter_and_the_limit_is_exceeded_afterwards() {
     assert_eq!(b.got(), Ok((0, 2)));
     assert_eq!(
         port.counters(),
-        Counters { queued: 0, waiting: 0, active: 1, paused: 1, limit: 1 }
+        Counters {
+            queued: 0,
+            waiting: 0,
+            active: 1,
+            paused: 1,
+            limit: 1
+        }
     );
     // a comes back: active 2 > limit 1, as on Windows.
     assert!(matches!(a.run(Cmd::LeaveBlocking), Reply::Done));
     assert_eq!(
         port.counters(),
-        Counters { queued: 0, waiting: 0, active: 2, paused: 0, limit: 1 }
+        Counters {
+            queued: 0,
+            waiting: 0,
+            active: 2,
+            paused: 0,
+            limit: 1
+        }
     );
     // While over the limit no waiter is released: b returns to get (active 1,
     // not below the limit) and waits although a packet is queued.
@@ -142,16 +170,24 @@ fn get_inside_a_blocking_section_is_counted_once() {
 #[test]
 fn timeout_is_distinguishable_from_a_failed_operation() {
     let port = port(1);
-    assert_eq!(port.get(Some(Duration::from_millis(20))).unwrap_err(), GetError::TimedOut);
+    assert_eq!(
+        port.get(Some(Duration::from_millis(20))).unwrap_err(),
+        GetError::TimedOut
+    );
     let failed = cport::Packet {
         key: 9,
         result: Err(std::io::Error::from_raw_os_error(libc_econnreset())),
         value: 5,
     };
     port.post_packet(failed).unwrap();
-    let p = port.get(Some(Duration::from_millis(20))).expect("a packet, not a timeout");
+    let p = port
+        .get(Some(Duration::from_millis(20)))
+        .expect("a packet, not a timeout");
     assert_eq!((p.key, p.value), (9, 5));
-    assert_eq!(p.result.unwrap_err().kind(), std::io::ErrorKind::ConnectionReset);
+    assert_eq!(
+        p.result.unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionReset
+    );
 }
 
 fn libc_econnreset() -> i32 {
@@ -209,9 +245,15 @@ fn get_many_respects_max_and_order() {
         port.post(0, 0, v).unwrap();
     }
     assert_eq!(port.get_many(&mut out, 3, NOW), Ok(3));
-    assert_eq!(out.iter().map(|p| p.value).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(
+        out.iter().map(|p| p.value).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
     assert_eq!(port.get_many(&mut out, 10, NOW), Ok(2));
-    assert_eq!(out.iter().map(|p| p.value).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+    assert_eq!(
+        out.iter().map(|p| p.value).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4]
+    );
     assert_eq!(port.counters().active, 1, "get_many counts as one get");
 }
 
@@ -232,7 +274,16 @@ fn get_many_waiter_gets_the_handed_packet_then_what_is_queued() {
 #[test]
 fn counters_follow_the_state() {
     let port = port(3);
-    assert_eq!(port.counters(), Counters { queued: 0, waiting: 0, active: 0, paused: 0, limit: 3 });
+    assert_eq!(
+        port.counters(),
+        Counters {
+            queued: 0,
+            waiting: 0,
+            active: 0,
+            paused: 0,
+            limit: 3
+        }
+    );
     port.post(0, 0, 0).unwrap();
     port.post(0, 0, 1).unwrap();
     assert_eq!(port.counters().queued, 2);
@@ -250,7 +301,10 @@ fn default_limit_is_the_cpu_count_and_limits_are_checked() {
     let too_big: std::io::Result<cport::Port<u32, u32>> = cport::Port::builder()
         .concurrency(cport::Port::<u32, u32>::MAX_CONCURRENCY as usize + 1)
         .build();
-    assert_eq!(too_big.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    assert_eq!(
+        too_big.unwrap_err().kind(),
+        std::io::ErrorKind::InvalidInput
+    );
 }
 
 #[test]

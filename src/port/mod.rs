@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use self::association::{Accounting, Mode};
-pub use self::core::Counters;
 use self::core::Core;
+pub use self::core::Counters;
 use crate::error::{GetError, PostError};
 
 /// A completion packet: what a worker takes from the port.

@@ -72,8 +72,14 @@ mod tests {
         assert_eq!(s.waiting(), MAX_THREADS);
         assert!(!s.closed());
         let s = s.with_active(MAX_THREADS).with_queued(7).with_closed();
-        assert_eq!((s.queued(), s.active(), s.waiting(), s.closed()), (7, MAX_THREADS, MAX_THREADS, true));
+        assert_eq!(
+            (s.queued(), s.active(), s.waiting(), s.closed()),
+            (7, MAX_THREADS, MAX_THREADS, true)
+        );
         let s = s.with_waiting(0).with_active(0);
-        assert_eq!((s.queued(), s.active(), s.waiting(), s.closed()), (7, 0, 0, true));
+        assert_eq!(
+            (s.queued(), s.active(), s.waiting(), s.closed()),
+            (7, 0, 0, true)
+        );
     }
 }

@@ -19,7 +19,10 @@ pub fn port(limit: usize) -> TestPort {
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting until {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting until {what}"
+        );
         thread::sleep(Duration::from_micros(200));
     }
 }
@@ -64,7 +67,10 @@ impl Worker {
                     Cmd::Get(t) => Reply::Got(port.get(t).map(|p| (p.key, p.value))),
                     Cmd::GetMany(max, t) => {
                         let mut out = Vec::new();
-                        Reply::GotMany(port.get_many(&mut out, max, t).map(|_| out.iter().map(|p| p.value).collect()))
+                        Reply::GotMany(
+                            port.get_many(&mut out, max, t)
+                                .map(|_| out.iter().map(|p| p.value).collect()),
+                        )
                     }
                     Cmd::EnterBlocking => {
                         section = Some(port.enter_blocking());
@@ -81,7 +87,12 @@ impl Worker {
             }
             drop(section);
         });
-        Worker { name, cmds, replies, handle: Some(handle) }
+        Worker {
+            name,
+            cmds,
+            replies,
+            handle: Some(handle),
+        }
     }
 
     pub fn send(&self, cmd: Cmd) {
@@ -90,7 +101,9 @@ impl Worker {
 
     /// Blocks until the worker's current command finished.
     pub fn reply(&self) -> Reply {
-        self.replies.recv_timeout(Duration::from_secs(10)).expect("worker replied within 10 s")
+        self.replies
+            .recv_timeout(Duration::from_secs(10))
+            .expect("worker replied within 10 s")
     }
 
     /// The worker's reply if its command already finished.
@@ -121,7 +134,11 @@ impl Worker {
     pub fn exit(mut self) {
         let (dummy, _) = mpsc::channel();
         drop(std::mem::replace(&mut self.cmds, dummy));
-        self.handle.take().unwrap().join().expect("worker did not panic");
+        self.handle
+            .take()
+            .unwrap()
+            .join()
+            .expect("worker did not panic");
     }
 }
 

@@ -1,0 +1,59 @@
+//! A `get` that finds a packet queued makes no system call.
+//!
+//! Pre-posts 1_000_000 packets, then calls `get` GETS times (the first
+//! argument, default 1_000_000), all on one thread, and prints markers to
+//! stderr (one `write(2, ...)` each) around the get loop. Commands:
+//!
+//! ```text
+//! cargo build --release --example queued_get
+//! strace -c -f ./target/release/examples/queued_get 0
+//! strace -c -f ./target/release/examples/queued_get 1000000
+//! # every system call made inside the get loop (between the two markers):
+//! strace -f ./target/release/examples/queued_get 1000000 2>&1 \
+//!     | sed -n '/get loop: start/,/get loop: end/p'
+//! ```
+//!
+//! The two `strace -c` summaries are identical apart from timings, and the
+//! `sed` range shows only the two marker writes.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+const PACKETS: u64 = 1_000_000;
+
+fn main() {
+    let gets: u64 = match std::env::args().nth(1) {
+        Some(arg) => arg.parse().expect("usage: queued_get [GETS]"),
+        None => PACKETS,
+    };
+    assert!(gets <= PACKETS, "at most {PACKETS} gets");
+    let port: cport::Port<u64, u64> = cport::Port::builder()
+        .concurrency(1)
+        .build()
+        .expect("build port");
+    for i in 0..PACKETS {
+        if port.post(i, 8, i).is_err() {
+            panic!("post on a closed port");
+        }
+    }
+    eprintln!("get loop: start ({gets} gets)");
+    let start = Instant::now();
+    let mut sum = 0u64;
+    for _ in 0..gets {
+        // `None`: a blocking get, which must not block (or enter the kernel).
+        let packet = port.get(None).expect("a packet is queued");
+        sum = sum.wrapping_add(packet.value);
+    }
+    let elapsed = start.elapsed();
+    eprintln!("get loop: end");
+    black_box(sum);
+    let per_get = if gets == 0 {
+        0.0
+    } else {
+        elapsed.as_nanos() as f64 / gets as f64
+    };
+    println!(
+        "{gets} gets in {elapsed:?} ({per_get:.1} ns/get), {} still queued",
+        port.counters().queued
+    );
+}
