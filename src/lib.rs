@@ -24,3 +24,8 @@ pub use port::{Blocking, Builder, Counters, Packet, Port};
 
 #[cfg(all(test, loom))]
 mod loom_models;
+
+/// The README's examples run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
