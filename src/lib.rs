@@ -15,12 +15,17 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod backend;
 mod error;
 mod loom;
+mod op;
 mod port;
 
+pub use backend::BackendKind;
 pub use error::{GetError, PostError};
-pub use port::{Blocking, Builder, Counters, Packet, Port};
+pub use op::buf::IoBuf;
+pub use op::{is_aborted, CompletionFilter, Handle, IssueError, Issued, OpId};
+pub use port::{BackendChoice, Blocking, Builder, Counters, Op, Packet, Port, DROP_WAIT};
 
 #[cfg(all(test, loom))]
 mod loom_models;

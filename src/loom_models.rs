@@ -34,7 +34,7 @@ fn drained(core: &Core<u32>) -> Vec<u32> {
 #[test]
 fn post_races_waiter_registration() {
     loom::model(|| {
-        let core = Arc::new(Core::<u32>::new(2));
+        let core = Arc::new(Core::<u32>::new(2, None));
         let waiters: Vec<_> = (0..2)
             .map(|_| {
                 let core = core.clone();
@@ -59,7 +59,7 @@ fn post_races_waiter_registration() {
 #[test]
 fn hand_off_races_waiter_timeout() {
     loom::model(|| {
-        let core = Arc::new(Core::<u32>::new(2));
+        let core = Arc::new(Core::<u32>::new(2, None));
         let waiter = {
             let core = core.clone();
             loom::thread::spawn(move || take_one(&core, false, SOON))
@@ -87,7 +87,7 @@ fn hand_off_races_waiter_timeout() {
 #[test]
 fn close_races_get_and_post() {
     loom::model(|| {
-        let core = Arc::new(Core::<u32>::new(1));
+        let core = Arc::new(Core::<u32>::new(1, None));
         let waiter = {
             let core = core.clone();
             loom::thread::spawn(move || take_one(&core, false, None))
@@ -116,7 +116,7 @@ fn close_races_get_and_post() {
 #[test]
 fn post_races_limit_check() {
     loom::model(|| {
-        let core = Arc::new(Core::<u32>::new(1));
+        let core = Arc::new(Core::<u32>::new(1, None));
         core.post(0).unwrap();
         assert_eq!(take_one(&core, false, None), Ok(0)); // main thread is active
         let waiter = {
@@ -157,7 +157,7 @@ fn post_races_limit_check() {
 #[test]
 fn blocking_exit_races_release() {
     loom::model(|| {
-        let core = Arc::new(Core::<u32>::new(1));
+        let core = Arc::new(Core::<u32>::new(1, None));
         core.post(0).unwrap();
         assert_eq!(take_one(&core, false, None), Ok(0));
         core.post(1).unwrap(); // queued: the only slot is ours

@@ -2,18 +2,18 @@
 //! drives scripted worker threads into a known state (observed through the
 //! counters), then asserts who receives which packet.
 
+#[macro_use]
 mod util;
 
 use std::time::Duration;
 
-use cport::{Counters, GetError};
+use cport::{BackendChoice, Counters, GetError};
 use util::{port, wait_counters, Cmd, Reply, Worker};
 
 const NOW: Option<Duration> = Some(Duration::ZERO);
 
-#[test]
-fn packets_come_out_in_fifo_order() {
-    let port = port(1);
+fn packets_come_out_in_fifo_order(b: BackendChoice) {
+    let port = port(1, b);
     for v in 0..100 {
         port.post(1, v as usize, v).unwrap();
     }
@@ -24,9 +24,8 @@ fn packets_come_out_in_fifo_order() {
     assert_eq!(port.get(NOW).unwrap_err(), GetError::TimedOut);
 }
 
-#[test]
-fn waiters_are_released_last_in_first_out() {
-    let port = port(8);
+fn waiters_are_released_last_in_first_out(b: BackendChoice) {
+    let port = port(8, b);
     let workers: Vec<Worker> = (0..4).map(|i| Worker::spawn(&port, i)).collect();
     // Park them in a known order: 0, then 1, then 2, then 3.
     for (i, w) in workers.iter().enumerate() {
@@ -49,9 +48,10 @@ fn waiters_are_released_last_in_first_out() {
     assert_eq!(port.counters().active, 0, "exited threads stop counting");
 }
 
-#[test]
-fn limit_one_keeps_the_second_worker_asleep_and_the_hot_worker_takes_the_next_packet() {
-    let port = port(1);
+fn limit_one_keeps_the_second_worker_asleep_and_the_hot_worker_takes_the_next_packet(
+    b: BackendChoice,
+) {
+    let port = port(1, b);
     let (a, b) = (Worker::spawn(&port, 0), Worker::spawn(&port, 1));
     port.post(0, 0, 1).unwrap();
     assert_eq!(a.run(Cmd::Get(None)), Reply::Got(Ok((0, 1))));
@@ -91,9 +91,8 @@ fn limit_one_keeps_the_second_worker_asleep_and_the_hot_worker_takes_the_next_pa
     b.exit();
 }
 
-#[test]
-fn blocking_section_releases_a_waiter_and_the_limit_is_exceeded_afterwards() {
-    let port = port(1);
+fn blocking_section_releases_a_waiter_and_the_limit_is_exceeded_afterwards(b: BackendChoice) {
+    let port = port(1, b);
     let (a, b) = (Worker::spawn(&port, 0), Worker::spawn(&port, 1));
     port.post(0, 0, 1).unwrap();
     assert_eq!(a.got_after(Cmd::Get(None)), Ok((0, 1)));
@@ -143,18 +142,16 @@ fn blocking_section_releases_a_waiter_and_the_limit_is_exceeded_afterwards() {
     b.exit();
 }
 
-#[test]
-fn blocking_section_on_a_thread_that_is_not_active_changes_nothing() {
-    let port = port(1);
+fn blocking_section_on_a_thread_that_is_not_active_changes_nothing(b: BackendChoice) {
+    let port = port(1, b);
     let before = port.counters();
     let inside = port.blocking(|| port.counters());
     assert_eq!(inside, before);
     assert_eq!(port.counters(), before);
 }
 
-#[test]
-fn get_inside_a_blocking_section_is_counted_once() {
-    let port = port(2);
+fn get_inside_a_blocking_section_is_counted_once(b: BackendChoice) {
+    let port = port(2, b);
     port.post(0, 0, 1).unwrap();
     port.post(0, 0, 2).unwrap();
     assert_eq!(port.get(NOW).unwrap().value, 1);
@@ -167,18 +164,14 @@ fn get_inside_a_blocking_section_is_counted_once() {
     assert_eq!((port.counters().active, port.counters().paused), (1, 0));
 }
 
-#[test]
-fn timeout_is_distinguishable_from_a_failed_operation() {
-    let port = port(1);
+fn timeout_is_distinguishable_from_a_failed_operation(b: BackendChoice) {
+    let port = port(1, b);
     assert_eq!(
         port.get(Some(Duration::from_millis(20))).unwrap_err(),
         GetError::TimedOut
     );
-    let failed = cport::Packet {
-        key: 9,
-        result: Err(std::io::Error::from_raw_os_error(libc_econnreset())),
-        value: 5,
-    };
+    let mut failed = cport::Packet::new(9, 0, 5);
+    failed.result = Err(std::io::Error::from_raw_os_error(libc_econnreset()));
     port.post_packet(failed).unwrap();
     let p = port
         .get(Some(Duration::from_millis(20)))
@@ -194,9 +187,8 @@ fn libc_econnreset() -> i32 {
     104
 }
 
-#[test]
-fn close_wakes_every_waiter_with_closed() {
-    let port = port(4);
+fn close_wakes_every_waiter_with_closed(b: BackendChoice) {
+    let port = port(4, b);
     let workers: Vec<Worker> = (0..3).map(|i| Worker::spawn(&port, i)).collect();
     for (i, w) in workers.iter().enumerate() {
         w.send(Cmd::Get(None));
@@ -211,9 +203,8 @@ fn close_wakes_every_waiter_with_closed() {
     workers.into_iter().for_each(Worker::exit);
 }
 
-#[test]
-fn closed_port_refuses_posts_and_returns_the_packet() {
-    let port = port(1);
+fn closed_port_refuses_posts_and_returns_the_packet(b: BackendChoice) {
+    let port = port(1, b);
     port.post(1, 1, 1).unwrap();
     port.close();
     let err = port.post(7, 8, 9).unwrap_err();
@@ -225,9 +216,8 @@ fn closed_port_refuses_posts_and_returns_the_packet() {
     assert_eq!(left, vec![1], "queued packets stay collectable after close");
 }
 
-#[test]
-fn dropping_a_clone_keeps_the_port_open() {
-    let port = port(1);
+fn dropping_a_clone_keeps_the_port_open(b: BackendChoice) {
+    let port = port(1, b);
     let other = port.clone();
     drop(port);
     assert!(!other.is_closed());
@@ -235,9 +225,8 @@ fn dropping_a_clone_keeps_the_port_open() {
     assert_eq!(other.get(NOW).unwrap().value, 1);
 }
 
-#[test]
-fn get_many_respects_max_and_order() {
-    let port = port(1);
+fn get_many_respects_max_and_order(b: BackendChoice) {
+    let port = port(1, b);
     let mut out = Vec::new();
     assert_eq!(port.get_many(&mut out, 0, NOW), Err(GetError::ZeroMax));
     assert_eq!(port.get_many(&mut out, 4, NOW), Err(GetError::TimedOut));
@@ -257,9 +246,8 @@ fn get_many_respects_max_and_order() {
     assert_eq!(port.counters().active, 1, "get_many counts as one get");
 }
 
-#[test]
-fn get_many_waiter_gets_the_handed_packet_then_what_is_queued() {
-    let port = port(4);
+fn get_many_waiter_gets_the_handed_packet_then_what_is_queued(b: BackendChoice) {
+    let port = port(4, b);
     let w = Worker::spawn(&port, 0);
     w.send(Cmd::GetMany(3, None));
     wait_counters(&port, "parked", |c| c.waiting == 1);
@@ -271,9 +259,8 @@ fn get_many_waiter_gets_the_handed_packet_then_what_is_queued() {
     w.exit();
 }
 
-#[test]
-fn counters_follow_the_state() {
-    let port = port(3);
+fn counters_follow_the_state(b: BackendChoice) {
+    let port = port(3, b);
     assert_eq!(
         port.counters(),
         Counters {
@@ -293,9 +280,8 @@ fn counters_follow_the_state() {
     assert_eq!((port.counters().active, port.counters().paused), (0, 1));
 }
 
-#[test]
-fn default_limit_is_the_cpu_count_and_limits_are_checked() {
-    let port = port(0);
+fn default_limit_is_the_cpu_count_and_limits_are_checked(b: BackendChoice) {
+    let port = port(0, b);
     let cpus = std::thread::available_parallelism().unwrap().get();
     assert_eq!(port.limit(), cpus);
     let too_big: std::io::Result<cport::Port<u32, u32>> = cport::Port::builder()
@@ -307,9 +293,8 @@ fn default_limit_is_the_cpu_count_and_limits_are_checked() {
     );
 }
 
-#[test]
-fn huge_timeout_waits_like_forever() {
-    let port = port(2);
+fn huge_timeout_waits_like_forever(b: BackendChoice) {
+    let port = port(2, b);
     let w = Worker::spawn(&port, 0);
     w.send(Cmd::Get(Some(Duration::MAX)));
     wait_counters(&port, "parked", |c| c.waiting == 1);
@@ -318,9 +303,8 @@ fn huge_timeout_waits_like_forever() {
     w.exit();
 }
 
-#[test]
-fn thread_exit_and_moving_ports_give_the_slot_back() {
-    let (p1, p2) = (port(1), port(1));
+fn thread_exit_and_moving_ports_give_the_slot_back(b: BackendChoice) {
+    let (p1, p2) = (port(1, b), port(1, b));
     p1.post(0, 0, 1).unwrap();
     p1.post(0, 0, 2).unwrap();
     assert_eq!(p1.get(NOW).unwrap().value, 1);
@@ -337,9 +321,8 @@ fn thread_exit_and_moving_ports_give_the_slot_back() {
     assert_eq!(p1.counters().active, 0);
 }
 
-#[test]
-fn thread_exit_releases_a_waiter_for_a_queued_packet() {
-    let port = port(1);
+fn thread_exit_releases_a_waiter_for_a_queued_packet(b: BackendChoice) {
+    let port = port(1, b);
     let (a, b) = (Worker::spawn(&port, 0), Worker::spawn(&port, 1));
     port.post(0, 0, 1).unwrap();
     assert_eq!(a.got_after(Cmd::Get(None)), Ok((0, 1)));
@@ -351,3 +334,23 @@ fn thread_exit_releases_a_waiter_for_a_queued_packet() {
     assert_eq!(b.got(), Ok((0, 2)));
     b.exit();
 }
+
+conformance!(
+    packets_come_out_in_fifo_order,
+    waiters_are_released_last_in_first_out,
+    limit_one_keeps_the_second_worker_asleep_and_the_hot_worker_takes_the_next_packet,
+    blocking_section_releases_a_waiter_and_the_limit_is_exceeded_afterwards,
+    blocking_section_on_a_thread_that_is_not_active_changes_nothing,
+    get_inside_a_blocking_section_is_counted_once,
+    timeout_is_distinguishable_from_a_failed_operation,
+    close_wakes_every_waiter_with_closed,
+    closed_port_refuses_posts_and_returns_the_packet,
+    dropping_a_clone_keeps_the_port_open,
+    get_many_respects_max_and_order,
+    get_many_waiter_gets_the_handed_packet_then_what_is_queued,
+    counters_follow_the_state,
+    default_limit_is_the_cpu_count_and_limits_are_checked,
+    huge_timeout_waits_like_forever,
+    thread_exit_and_moving_ports_give_the_slot_back,
+    thread_exit_releases_a_waiter_for_a_queued_packet,
+);

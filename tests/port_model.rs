@@ -6,7 +6,7 @@ mod util;
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use cport::GetError;
+use cport::{BackendChoice, GetError};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -32,7 +32,7 @@ fn op() -> impl Strategy<Value = Op> {
 proptest! {
     #[test]
     fn port_matches_a_sequential_model(ops in proptest::collection::vec(op(), 1..60)) {
-        let port = util::port(1);
+        let port = util::port(1, cport::BackendChoice::Auto);
         let mut queue: VecDeque<u32> = VecDeque::new();
         let mut closed = false;
         let mut active = false;
@@ -108,8 +108,15 @@ proptest! {
 fn every_packet_is_delivered_exactly_once_under_contention() {
     const PRODUCERS: u32 = 4;
     const PER_PRODUCER: u32 = 20_000;
-    for limit in [1usize, 2, 4] {
-        let port = util::port(limit);
+    for (limit, backend) in [
+        (1usize, BackendChoice::Uring),
+        (2, BackendChoice::Epoll),
+        (4, BackendChoice::Auto),
+    ] {
+        if backend == BackendChoice::Uring && !util::uring_available() {
+            continue;
+        }
+        let port = util::port(limit, backend);
         let consumers: Vec<_> = (0..4)
             .map(|_| {
                 let port = port.clone();

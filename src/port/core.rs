@@ -27,9 +27,30 @@ use std::time::Duration;
 use super::state::{State, MAX_THREADS};
 use crate::error::GetError;
 use crate::loom::{
-    current, park, park_timeout, spin_loop, AtomicU32, AtomicU64, AtomicUsize, Deadline, Mutex,
-    MutexGuard, Ordering, Queue, Thread, SPIN_LIMIT,
+    current, park, park_timeout, spin_loop, AtomicBool, AtomicU32, AtomicU64, AtomicUsize,
+    Deadline, Mutex, MutexGuard, Ordering, Queue, Thread, SPIN_LIMIT,
 };
+
+/// Where completed I/O comes from: the op layer over a kernel backend.
+///
+/// Waiting threads reap it themselves (SPEC §6, leader/follower): at most one
+/// waiter at a time, the *poller*, blocks in [`poll`](Reactor::poll) instead of
+/// on its parker; the others sleep on their parkers as usual.
+pub(crate) trait Reactor<T>: Send + Sync {
+    /// Whether operations are in flight (only then is there a reason to poll).
+    fn busy(&self) -> bool;
+    /// Waits up to `timeout` for completions and feeds each one's packet to `sink`.
+    fn poll(&self, timeout: Option<Duration>, sink: &mut dyn FnMut(T));
+    /// Makes a `poll` blocked in another thread return soon.
+    fn wake(&self);
+}
+
+/// A waiter that sleeps on its parker.
+const FOLLOWER: u32 = 0;
+/// A waiter asked to become the poller (set under the waiters lock).
+const POLL_REQUESTED: u32 = 1;
+/// The waiter that reaps completions (at most one per port).
+const POLLING: u32 = 2;
 
 /// A waiter's node is on the stack and has not been given anything yet.
 const WAITING: u32 = 0;
@@ -46,6 +67,8 @@ struct Waiter<T> {
     /// it observed `HANDED`.
     slot: UnsafeCell<Option<T>>,
     thread: Thread,
+    /// FOLLOWER, POLL_REQUESTED or POLLING: how to wake it, what to do when woken.
+    role: AtomicU32,
 }
 
 /// Pointer to a [`Waiter`] on the LIFO stack.
@@ -77,7 +100,18 @@ pub(crate) struct Core<T> {
     queue: Queue<T>,
     /// LIFO stack of waiters: the last element is the most recent waiter.
     waiters: Mutex<Vec<WaiterRef<T>>>,
+    /// A waiter holds (or was asked to take) the poller role. Changed only
+    /// under the waiters lock; read without it as a hint.
+    poller: AtomicBool,
+    reactor: Option<Box<dyn Reactor<T>>>,
     paused: AtomicUsize,
+}
+
+/// How to wake a waiter that was handed a packet or the port's close.
+enum Wake {
+    Thread(Thread),
+    /// The waiter is the poller, maybe blocked in the kernel.
+    Reactor,
 }
 
 // SAFETY: every `T` inside is owned by the queue or a waiter slot and moves between
@@ -88,14 +122,77 @@ unsafe impl<T: Send> Sync for Core<T> {}
 
 impl<T> Core<T> {
     /// `limit` must be in `1..=MAX_THREADS` (the builder checks it).
-    pub(crate) fn new(limit: u32) -> Self {
+    pub(crate) fn new(limit: u32, reactor: Option<Box<dyn Reactor<T>>>) -> Self {
         debug_assert!((1..=MAX_THREADS).contains(&limit));
         Core {
             state: AtomicU64::new(0),
             limit,
             queue: Queue::new(),
             waiters: Mutex::new(Vec::new()),
+            poller: AtomicBool::new(false),
+            reactor,
             paused: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn reactor(&self) -> Option<&dyn Reactor<T>> {
+        self.reactor.as_deref()
+    }
+
+    fn busy(&self) -> bool {
+        self.reactor.as_ref().is_some_and(|r| r.busy())
+    }
+
+    fn wake(&self, wake: Wake) {
+        match wake {
+            Wake::Thread(thread) => thread.unpark(),
+            Wake::Reactor => {
+                if let Some(r) = &self.reactor {
+                    r.wake()
+                }
+            }
+        }
+    }
+
+    /// Operations were started: if threads sleep on their parkers and nobody
+    /// reaps, ask the most recent waiter to become the poller.
+    pub(crate) fn io_started(&self) {
+        if self.poller.load(Ordering::Acquire) || self.load().waiting() == 0 {
+            return;
+        }
+        let mut stack = self.waiters.lock();
+        if let Some(thread) = self.promote(&mut stack) {
+            drop(stack);
+            thread.unpark();
+        }
+    }
+
+    /// Under the waiters lock: give the poller role to the most recent waiter
+    /// if there is I/O to reap and nobody holds the role. Returns the thread
+    /// to unpark after unlocking.
+    fn promote(&self, stack: &mut MutexGuard<'_, Vec<WaiterRef<T>>>) -> Option<Thread> {
+        if self.poller.load(Ordering::Relaxed) || !self.busy() {
+            return None;
+        }
+        let top = stack.last()?;
+        self.poller.store(true, Ordering::Release);
+        // SAFETY: nodes on the stack are alive (see `deliver`); `role` is atomic.
+        let node = unsafe { top.0.as_ref() };
+        node.role.store(POLL_REQUESTED, Ordering::Release);
+        Some(node.thread.clone())
+    }
+
+    /// The calling waiter gives up the poller role (it got a packet, timed
+    /// out, or the port closed); another waiter takes it over if needed.
+    fn resign(&self, node: &Waiter<T>) {
+        if node.role.swap(FOLLOWER, Ordering::AcqRel) == FOLLOWER {
+            return;
+        }
+        let mut stack = self.waiters.lock();
+        self.poller.store(false, Ordering::Release);
+        if let Some(thread) = self.promote(&mut stack) {
+            drop(stack);
+            thread.unpark();
         }
     }
 
@@ -189,9 +286,9 @@ impl<T> Core<T> {
                     continue;
                 }
                 let item = self.pop_reserved();
-                let thread = Self::deliver(&mut stack, item);
+                let wake = Self::deliver(&mut stack, item);
                 drop(stack);
-                thread.unpark();
+                self.wake(wake);
                 return;
             }
             match self.cas(s, s.with_queued(s.queued() + 1)) {
@@ -204,7 +301,7 @@ impl<T> Core<T> {
     /// Gives `item` to the most recent waiter. The caller holds the waiters lock
     /// and has already decremented `waiting` for it; it unparks the returned
     /// thread after unlocking.
-    fn deliver(stack: &mut MutexGuard<'_, Vec<WaiterRef<T>>>, item: T) -> Thread {
+    fn deliver(stack: &mut MutexGuard<'_, Vec<WaiterRef<T>>>, item: T) -> Wake {
         let top = stack
             .pop()
             .expect("cport invariant: `waiting` counts the nodes on the waiter stack");
@@ -215,9 +312,17 @@ impl<T> Core<T> {
         unsafe {
             let node = top.0.as_ref();
             *node.slot.get() = Some(item);
-            let thread = node.thread.clone();
+            let wake = Self::wake_for(node);
             node.state.store(HANDED, Ordering::Release);
-            thread
+            wake
+        }
+    }
+
+    fn wake_for(node: &Waiter<T>) -> Wake {
+        if node.role.load(Ordering::Acquire) == POLLING {
+            Wake::Reactor
+        } else {
+            Wake::Thread(node.thread.clone())
         }
     }
 
@@ -256,7 +361,7 @@ impl<T> Core<T> {
                 Err(cur) => s = cur,
             }
         }
-        if timeout == Some(Duration::ZERO) {
+        if timeout == Some(Duration::ZERO) && !self.busy() {
             // Nothing for us and no wait: the thread keeps (or takes) its slot.
             if !was_active {
                 self.update(|s| s.with_active(s.active() + 1));
@@ -279,6 +384,7 @@ impl<T> Core<T> {
             state: AtomicU32::new(WAITING),
             slot: UnsafeCell::new(None),
             thread: current(),
+            role: AtomicU32::new(FOLLOWER),
         };
         {
             let mut stack = self.waiters.lock();
@@ -317,15 +423,43 @@ impl<T> Core<T> {
                 }
             }
             stack.push(WaiterRef(NonNull::from(&node)));
+            if !self.poller.load(Ordering::Relaxed) && self.busy() {
+                self.poller.store(true, Ordering::Release);
+                node.role.store(POLLING, Ordering::Release);
+            }
         }
         // From here the node is reachable through the stack: this function must
         // not return before the node left it (popped by a hand-off or close, seen
         // as a state other than WAITING, or removed by us under the lock).
         let mut spins = 0;
+        let mut polled_after_deadline = false;
         loop {
             let state = node.state.load(Ordering::Acquire);
             if state != WAITING {
+                self.resign(&node);
                 return self.finish(&node, state, max, sink);
+            }
+            match node.role.load(Ordering::Acquire) {
+                POLL_REQUESTED => {
+                    // Under the lock, so a concurrent hand-off either sees
+                    // POLLING (and wakes the reactor) or stores HANDED before
+                    // we look at our state again.
+                    let _stack = self.waiters.lock();
+                    node.role.store(POLLING, Ordering::Release);
+                    continue;
+                }
+                POLLING => {
+                    let left = deadline.remaining();
+                    if left.is_none() {
+                        if polled_after_deadline {
+                            break;
+                        }
+                        polled_after_deadline = true;
+                    }
+                    self.poll_once(&node, left.unwrap_or(Duration::ZERO));
+                    continue;
+                }
+                _ => {}
             }
             if spins < SPIN_LIMIT {
                 spins += 1;
@@ -343,6 +477,7 @@ impl<T> Core<T> {
         let state = node.state.load(Ordering::Acquire);
         if state != WAITING {
             drop(stack);
+            self.resign(&node);
             return self.finish(&node, state, max, sink);
         }
         let me = NonNull::from(&node);
@@ -352,7 +487,49 @@ impl<T> Core<T> {
         // As on Windows, the thread runs again after its wait and counts as active.
         self.update(|s| s.with_waiting(s.waiting() - 1).with_active(s.active() + 1));
         drop(stack);
+        // Off the stack now, so the role cannot come back to us.
+        self.resign(&node);
         Err(GetError::TimedOut)
+    }
+
+    /// The poller's turn: reap completions for up to `timeout`, keep the first
+    /// for itself when the limit allows, and post the rest (they go to the
+    /// most recent waiters or into the queue).
+    fn poll_once(&self, node: &Waiter<T>, timeout: Duration) {
+        let Some(reactor) = &self.reactor else { return };
+        let forever = timeout == Duration::MAX;
+        let mut items = Vec::new();
+        reactor.poll(if forever { None } else { Some(timeout) }, &mut |t| {
+            items.push(t)
+        });
+        let mut items = items.into_iter();
+        let Some(first) = items.next() else { return };
+        let mut first = Some(first);
+        {
+            let mut stack = self.waiters.lock();
+            let s = self.load();
+            if node.state.load(Ordering::Acquire) == WAITING
+                && s.active() < self.limit
+                && !s.closed()
+            {
+                let me = NonNull::from(node);
+                if let Some(pos) = stack.iter().rposition(|w| w.0 == me) {
+                    stack.remove(pos);
+                    self.update(|s| s.with_waiting(s.waiting() - 1).with_active(s.active() + 1));
+                    // SAFETY: we own the node and just took it off the stack,
+                    // so nobody else writes its slot.
+                    unsafe { *node.slot.get() = first.take() };
+                    node.state.store(HANDED, Ordering::Release);
+                }
+            }
+        }
+        for item in first.into_iter().chain(items) {
+            if let Err(item) = self.post(item) {
+                // The port closed under us: keep the packet collectable.
+                self.queue.push(item);
+                self.update(|s| s.with_queued(s.queued() + 1));
+            }
+        }
     }
 
     /// The node left the stack with `state`: deliver its packet (plus up to
@@ -446,9 +623,9 @@ impl<T> Core<T> {
                     continue;
                 }
                 let item = self.pop_reserved();
-                let thread = Self::deliver(&mut stack, item);
+                let wake = Self::deliver(&mut stack, item);
                 drop(stack);
-                thread.unpark();
+                self.wake(wake);
                 return;
             }
             match self.cas(s, new) {
@@ -496,21 +673,21 @@ impl<T> Core<T> {
                 Err(cur) => s = cur,
             }
         }
-        let threads: Vec<Thread> = stack
+        let wakes: Vec<Wake> = stack
             .drain(..)
             .map(|w| {
                 // SAFETY: as in `deliver`: the node is alive while on the stack and
                 // its owner reads nothing from it before seeing this store.
                 unsafe {
                     let node = w.0.as_ref();
-                    let thread = node.thread.clone();
+                    let wake = Self::wake_for(node);
                     node.state.store(CLOSED, Ordering::Release);
-                    thread
+                    wake
                 }
             })
             .collect();
         drop(stack);
-        threads.iter().for_each(Thread::unpark);
+        wakes.into_iter().for_each(|w| self.wake(w));
         true
     }
 }

@@ -8,13 +8,18 @@ pub(crate) mod state;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use self::association::{Accounting, Mode};
 use self::core::Core;
 pub use self::core::Counters;
+use crate::backend::{self, BackendKind};
 use crate::error::{GetError, PostError};
+use crate::op::buf::IoBuf;
+use crate::op::{Handle, Io, IoReactor, IssueError, Issued, OpId};
 
 /// A completion packet: what a worker takes from the port.
 ///
@@ -22,33 +27,48 @@ use crate::error::{GetError, PostError};
 /// was posted), `result` the number of bytes transferred or the operation's
 /// error, and `value` the per-operation value given when the operation was
 /// issued (the analogue of an `OVERLAPPED`-embedding struct).
-pub struct Packet<K, V> {
+pub struct Packet<K, V, B = Vec<u8>> {
     /// Per-handle data (the completion key).
     pub key: K,
-    /// Bytes transferred, or why the operation failed.
+    /// Bytes transferred, or why the operation failed (see
+    /// [`is_aborted`](crate::is_aborted); a per-operation timeout gives
+    /// `ErrorKind::TimedOut`).
     pub result: io::Result<usize>,
     /// Per-operation data, returned intact.
     pub value: V,
+    /// The operation's buffer, returned (recv/send/read/write).
+    pub buf: Option<B>,
+    /// The buffers of a vectored operation, returned.
+    pub bufs: Vec<B>,
+    /// The peer of an accept, the source of a recv_from.
+    pub addr: Option<SocketAddr>,
+    /// The connection an accept produced (not yet associated with any port).
+    pub stream: Option<TcpStream>,
 }
 
-impl<K, V> Packet<K, V> {
+impl<K, V, B> Packet<K, V, B> {
     /// A packet as `post` would queue it: a successful result of `bytes`.
     pub fn new(key: K, bytes: usize, value: V) -> Self {
         Packet {
             key,
             result: Ok(bytes),
             value,
+            buf: None,
+            bufs: Vec::new(),
+            addr: None,
+            stream: None,
         }
     }
 }
 
-impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for Packet<K, V> {
+impl<K: fmt::Debug, V: fmt::Debug, B> fmt::Debug for Packet<K, V, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Packet")
             .field("key", &self.key)
             .field("result", &self.result)
             .field("value", &self.value)
-            .finish()
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,6 +76,33 @@ impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for Packet<K, V> {
 #[derive(Clone, Debug, Default)]
 pub struct Builder {
     concurrency: usize,
+    backend: Option<BackendChoice>,
+}
+
+/// Which kernel interface a port uses (SPEC §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// io_uring where the kernel allows it, else epoll (the reason is recorded).
+    Auto,
+    /// io_uring, or an error.
+    Uring,
+    /// epoll.
+    Epoll,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = io::Error;
+    fn from_str(s: &str) -> io::Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(BackendChoice::Auto),
+            "uring" | "io_uring" | "io-uring" => Ok(BackendChoice::Uring),
+            "epoll" => Ok(BackendChoice::Epoll),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown backend {other:?} (expected auto, uring or epoll)"),
+            )),
+        }
+    }
 }
 
 impl Builder {
@@ -66,12 +113,20 @@ impl Builder {
         self
     }
 
+    /// The backend. Without this call the environment variable
+    /// `CPORT_BACKEND` (`auto`, `uring`, `epoll`) decides, and `auto` if unset.
+    pub fn backend(mut self, choice: BackendChoice) -> Self {
+        self.backend = Some(choice);
+        self
+    }
+
     /// Creates the port. Fails with `InvalidInput` if the limit is above
     /// [`Port::MAX_CONCURRENCY`].
-    pub fn build<K, V>(self) -> io::Result<Port<K, V>>
+    pub fn build<K, V, B>(self) -> io::Result<Port<K, V, B>>
     where
-        K: Send + 'static,
+        K: Clone + Send + 'static,
         V: Send + 'static,
+        B: IoBuf,
     {
         let limit = match self.concurrency {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -85,26 +140,48 @@ impl Builder {
                     io::ErrorKind::InvalidInput,
                     format!(
                         "concurrency limit {limit} is above the maximum of {}",
-                        Port::<K, V>::MAX_CONCURRENCY
+                        Port::<K, V, B>::MAX_CONCURRENCY
                     ),
                 )
             })?;
-        let core = Arc::new(Core::new(limit));
+        let choice = match self.backend {
+            Some(choice) => choice,
+            None => std::env::var("CPORT_BACKEND").unwrap_or_default().parse()?,
+        };
+        let (backend, fallback) = backend::open(choice)?;
+        let io = Arc::new(Io::new(backend));
+        let core = Arc::new(Core::new(limit, Some(Box::new(IoReactor(io.clone())))));
         Ok(Port {
-            owner: Arc::new(Owner { core }),
+            owner: Arc::new(Owner { core, io, fallback }),
         })
     }
 }
 
 /// Closes the port when the last [`Port`] clone goes away. (Threads that are
 /// associated with the port keep its core alive, not its owner.)
-struct Owner<K, V> {
-    core: Arc<Core<Packet<K, V>>>,
+struct Owner<K, V, B> {
+    core: Arc<Core<Packet<K, V, B>>>,
+    io: Arc<Io<K, V, B>>,
+    /// Why `auto` did not pick io_uring, if it did not.
+    fallback: Option<String>,
 }
 
-impl<K, V> Drop for Owner<K, V> {
+/// How long dropping a port waits for the kernel to finish cancelled operations.
+pub const DROP_WAIT: Duration = Duration::from_secs(5);
+
+impl<K, V, B> Drop for Owner<K, V, B> {
     fn drop(&mut self) {
+        // Stop the kernel before anything is freed: cancel every operation and
+        // reap until each has completed (bounded; the op layer leaks, never
+        // frees, what is still in flight after that). Their packets are dropped.
         self.core.close();
+        self.io.cancel_all();
+        let start = std::time::Instant::now();
+        if let Some(reactor) = self.core.reactor() {
+            while self.io.in_flight() > 0 && start.elapsed() < DROP_WAIT {
+                reactor.poll(Some(Duration::from_millis(20)), &mut drop);
+            }
+        }
     }
 }
 
@@ -131,11 +208,11 @@ impl<K, V> Drop for Owner<K, V> {
 /// assert_eq!(port.get(Some(Duration::ZERO)).unwrap_err(), cport::GetError::TimedOut);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub struct Port<K = usize, V = ()> {
-    owner: Arc<Owner<K, V>>,
+pub struct Port<K = usize, V = (), B = Vec<u8>> {
+    owner: Arc<Owner<K, V, B>>,
 }
 
-impl<K, V> Clone for Port<K, V> {
+impl<K, V, B> Clone for Port<K, V, B> {
     fn clone(&self) -> Self {
         Port {
             owner: Arc::clone(&self.owner),
@@ -143,7 +220,7 @@ impl<K, V> Clone for Port<K, V> {
     }
 }
 
-impl<K: Send + 'static, V: Send + 'static> fmt::Debug for Port<K, V> {
+impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> fmt::Debug for Port<K, V, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Port")
             .field("counters", &self.counters())
@@ -160,7 +237,7 @@ impl Port {
     }
 }
 
-impl<K: Send + 'static, V: Send + 'static> Port<K, V> {
+impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
     /// The largest concurrency limit a port accepts.
     pub const MAX_CONCURRENCY: u32 = state::MAX_THREADS;
 
@@ -170,7 +247,7 @@ impl<K: Send + 'static, V: Send + 'static> Port<K, V> {
     }
 
     #[inline]
-    fn core(&self) -> &Arc<Core<Packet<K, V>>> {
+    fn core(&self) -> &Arc<Core<Packet<K, V, B>>> {
         &self.owner.core
     }
 
@@ -196,7 +273,7 @@ impl<K: Send + 'static, V: Send + 'static> Port<K, V> {
     /// [`blocking`](Port::blocking) section, uses another port, or exits. As on
     /// Windows, it also counts as active after a timed-out `get`; use
     /// [`drain`](Port::drain) to collect packets from a thread that is not a worker.
-    pub fn get(&self, timeout: Option<Duration>) -> Result<Packet<K, V>, GetError> {
+    pub fn get(&self, timeout: Option<Duration>) -> Result<Packet<K, V, B>, GetError> {
         let mut out = None;
         self.take(1, timeout, &mut |p| out = Some(p))?;
         out.ok_or(GetError::Closed)
@@ -208,7 +285,7 @@ impl<K: Send + 'static, V: Send + 'static> Port<K, V> {
     /// concurrency rules. `max == 0` is [`GetError::ZeroMax`].
     pub fn get_many(
         &self,
-        out: &mut Vec<Packet<K, V>>,
+        out: &mut Vec<Packet<K, V, B>>,
         max: usize,
         timeout: Option<Duration>,
     ) -> Result<usize, GetError> {
@@ -224,7 +301,7 @@ impl<K: Send + 'static, V: Send + 'static> Port<K, V> {
         &self,
         max: u32,
         timeout: Option<Duration>,
-        sink: &mut dyn FnMut(Packet<K, V>),
+        sink: &mut dyn FnMut(Packet<K, V, B>),
     ) -> Result<u32, GetError> {
         let was_active = association::enter_get(self.id());
         let result = self.core().take(was_active, max, timeout, sink);
@@ -240,19 +317,19 @@ impl<K: Send + 'static, V: Send + 'static> Port<K, V> {
     /// (PostQueuedCompletionStatus). Never blocks. On a closed port the packet
     /// comes back in the error.
     #[inline]
-    pub fn post(&self, key: K, bytes: usize, value: V) -> Result<(), PostError<Packet<K, V>>> {
+    pub fn post(&self, key: K, bytes: usize, value: V) -> Result<(), PostError<Packet<K, V, B>>> {
         self.post_packet(Packet::new(key, bytes, value))
     }
 
     /// Queues any packet, including one that carries an error.
     #[inline]
-    pub fn post_packet(&self, packet: Packet<K, V>) -> Result<(), PostError<Packet<K, V>>> {
+    pub fn post_packet(&self, packet: Packet<K, V, B>) -> Result<(), PostError<Packet<K, V, B>>> {
         self.core().post(packet).map_err(PostError)
     }
 
     /// Removes every queued packet without waiting and without associating the
     /// calling thread (for a thread that is not a worker, e.g. after `close`).
-    pub fn drain(&self) -> Vec<Packet<K, V>> {
+    pub fn drain(&self) -> Vec<Packet<K, V, B>> {
         let mut out = Vec::new();
         self.core().drain(&mut |p| out.push(p));
         out
@@ -281,6 +358,76 @@ impl<K: Send + 'static, V: Send + 'static> Port<K, V> {
         self.core().counters()
     }
 
+    /// The backend this port runs on.
+    pub fn backend(&self) -> BackendKind {
+        self.owner.io.backend().kind()
+    }
+
+    /// Why automatic selection fell back to epoll (`None` if it did not).
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.owner.fallback.as_deref()
+    }
+
+    /// Associates `fd` (a socket or file; anything that converts into an
+    /// `OwnedFd`: `TcpListener`, `TcpStream`, `UdpSocket`, `File`,
+    /// `socket2::Socket`) with the port under completion key `key`. The port
+    /// owns it from now on; [`close_handle`](Port::close_handle) closes it.
+    /// An fd that is associated with a port already is refused
+    /// (`AlreadyExists`) and dropped.
+    pub fn associate(&self, fd: impl Into<OwnedFd>, key: K) -> io::Result<Handle> {
+        if self.is_closed() {
+            return Err(closed_port());
+        }
+        self.owner.io.associate(fd.into(), key)
+    }
+
+    /// Starts an operation on `handle`: `port.op(h).recv(buf, value)`, or with a
+    /// per-operation timeout `port.op(h).timeout(d).recv(buf, value)`.
+    pub fn op(&self, handle: Handle) -> Op<'_, K, V, B> {
+        Op {
+            port: self,
+            handle,
+            timeout: None,
+        }
+    }
+
+    /// Cancels every pending operation on `handle`; each completes with an
+    /// aborted error. `NotFound` if none was pending (ERROR_NOT_FOUND).
+    pub fn cancel(&self, handle: Handle) -> io::Result<usize> {
+        self.owner.io.cancel(handle, None)
+    }
+
+    /// Cancels one pending operation. `NotFound` if it is not pending.
+    pub fn cancel_op(&self, handle: Handle, op: OpId) -> io::Result<()> {
+        self.owner.io.cancel(handle, Some(op)).map(drop)
+    }
+
+    /// Closes `handle`: cancels its pending operations (each still delivers
+    /// its packet, aborted) and closes the fd once the last one completed, so
+    /// the fd number is never reused under an operation in flight. A second
+    /// close, or a handle of another port, is an error (`InvalidInput`).
+    pub fn close_handle(&self, handle: Handle) -> io::Result<()> {
+        self.owner.io.close(handle)
+    }
+
+    /// Skip-on-success mode (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS): a receive
+    /// that completes at once returns [`Issued::Completed`] and queues no packet.
+    pub fn set_skip_on_success(&self, handle: Handle, on: bool) -> io::Result<()> {
+        self.owner.io.set_skip_on_success(handle, on)
+    }
+
+    /// Sets a function that sees every completed operation's packet before it
+    /// is queued, on the thread that reaped it. Returning `false` drops the
+    /// packet instead of queueing it (the C ABI uses this to fill in an
+    /// `OVERLAPPED`, signal its event and honour the low-bit suppression).
+    /// Posted packets do not pass through it. Can be set once.
+    pub fn set_completion_filter(
+        &self,
+        filter: impl Fn(&mut Packet<K, V, B>) -> bool + Send + Sync + 'static,
+    ) -> io::Result<()> {
+        self.owner.io.set_filter(Box::new(filter))
+    }
+
     /// Runs `f` as a blocking section (SPEC §3): see
     /// [`enter_blocking`](Port::enter_blocking).
     pub fn blocking<R>(&self, f: impl FnOnce() -> R) -> R {
@@ -296,7 +443,7 @@ impl<K: Send + 'static, V: Send + 'static> Port<K, V> {
     /// exceeds the limit (as on Windows; no new waiter is released until the
     /// count drops below the limit). On a thread that is not active here the
     /// guard does nothing.
-    pub fn enter_blocking(&self) -> Blocking<'_, K, V> {
+    pub fn enter_blocking(&self) -> Blocking<'_, K, V, B> {
         let paused = association::switch(self.id(), Mode::Active, Mode::Paused);
         if paused {
             self.core().pause();
@@ -312,17 +459,161 @@ impl<K: Send + 'static, V: Send + 'static> Port<K, V> {
 /// A blocking section; see [`Port::enter_blocking`]. Not `Send`: it belongs
 /// to the thread that entered it.
 #[must_use = "the section ends when the guard is dropped"]
-pub struct Blocking<'a, K: Send + 'static, V: Send + 'static> {
-    port: &'a Port<K, V>,
+pub struct Blocking<'a, K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> {
+    port: &'a Port<K, V, B>,
     paused: bool,
     _not_send: PhantomData<*const ()>,
 }
 
-impl<K: Send + 'static, V: Send + 'static> Drop for Blocking<'_, K, V> {
+impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Drop for Blocking<'_, K, V, B> {
     fn drop(&mut self) {
         // If the thread called `get` inside the section it is accounted already.
         if self.paused && association::switch(self.port.id(), Mode::Paused, Mode::Active) {
             self.port.core().resume();
         }
+    }
+}
+
+fn closed_port() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the completion port is closed")
+}
+
+/// Starts one operation; see [`Port::op`]. Each method takes ownership of the
+/// buffer and the per-operation value; both come back in the operation's one
+/// packet, or at once in the [`IssueError`] if it could not be started.
+#[must_use = "an Op does nothing until one of its operation methods is called"]
+pub struct Op<'a, K, V, B> {
+    port: &'a Port<K, V, B>,
+    handle: Handle,
+    timeout: Option<Duration>,
+}
+
+type Started<V, B> = Result<Issued<V, B>, IssueError<V, B>>;
+
+impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
+    /// Cancels the operation if it has not completed after `timeout`; its
+    /// packet then carries `ErrorKind::TimedOut` (not "aborted").
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    fn run(
+        self,
+        value: V,
+        buf: Option<B>,
+        bufs: Vec<B>,
+        f: impl FnOnce(&Io<K, V, B>, V, Option<B>, Vec<B>) -> Started<V, B>,
+    ) -> Started<V, B> {
+        let port = self.port;
+        if port.is_closed() {
+            return Err(IssueError {
+                error: closed_port(),
+                value,
+                buf,
+                bufs,
+            });
+        }
+        if let Some(b) = &buf {
+            if b.stable_len() > i32::MAX as usize {
+                return Err(IssueError {
+                    error: io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "buffer larger than 2 GiB - 1",
+                    ),
+                    value,
+                    buf,
+                    bufs,
+                });
+            }
+        }
+        let started = f(&port.owner.io, value, buf, bufs);
+        if matches!(started, Ok(Issued::Pending(_))) {
+            port.core().io_started();
+        }
+        started
+    }
+
+    /// Accepts a connection on a listening socket (AcceptEx): the packet
+    /// carries the new `stream` and the peer `addr`.
+    pub fn accept(self, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.timeout);
+        self.run(value, None, Vec::new(), |io, v, _, _| io.accept(h, v, t))
+    }
+
+    /// Connects a socket (ConnectEx). A refused connection completes through
+    /// the port with `ConnectionRefused`.
+    pub fn connect(self, to: SocketAddr, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.timeout);
+        self.run(value, None, Vec::new(), |io, v, _, _| {
+            io.connect(h, to, v, t)
+        })
+    }
+
+    /// Receives into `buf` (WSARecv). 0 bytes means the peer closed; an empty
+    /// `buf` is a zero-byte receive: it completes when data is available.
+    pub fn recv(self, buf: B, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.timeout);
+        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
+            io.transfer(h, false, b.expect("buf"), v, t)
+        })
+    }
+
+    /// Sends all of `buf` (WSASend): completes when every byte was sent, or
+    /// with the error that stopped it.
+    pub fn send(self, buf: B, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.timeout);
+        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
+            io.transfer(h, true, b.expect("buf"), v, t)
+        })
+    }
+
+    /// Receives one datagram (WSARecvFrom); the packet's `addr` is its source.
+    pub fn recv_from(self, buf: B, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.timeout);
+        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
+            io.datagram(h, None, b.expect("buf"), v, t)
+        })
+    }
+
+    /// Sends one datagram to `to` (WSASendTo).
+    pub fn send_to(self, buf: B, to: SocketAddr, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.timeout);
+        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
+            io.datagram(h, Some(to), b.expect("buf"), v, t)
+        })
+    }
+
+    /// Receives into several buffers in order (WSARecv with several WSABUFs).
+    pub fn recv_vectored(self, bufs: Vec<B>, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.timeout);
+        self.run(value, None, bufs, |io, v, _, bs| {
+            io.vectored(h, false, bs, v, t)
+        })
+    }
+
+    /// Sends several buffers in order, all of them (WSASend with several WSABUFs).
+    pub fn send_vectored(self, bufs: Vec<B>, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.timeout);
+        self.run(value, None, bufs, |io, v, _, bs| {
+            io.vectored(h, true, bs, v, t)
+        })
+    }
+
+    /// Reads from a file at `offset` (ReadFile with Offset/OffsetHigh). 0 bytes
+    /// means end of file.
+    pub fn read_at(self, buf: B, offset: u64, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.timeout);
+        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
+            io.file(h, false, b.expect("buf"), offset, v, t)
+        })
+    }
+
+    /// Writes all of `buf` to a file at `offset` (WriteFile).
+    pub fn write_at(self, buf: B, offset: u64, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.timeout);
+        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
+            io.file(h, true, b.expect("buf"), offset, v, t)
+        })
     }
 }

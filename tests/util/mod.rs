@@ -5,13 +5,42 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use cport::{Counters, GetError, Packet, Port};
+use cport::{BackendChoice, Counters, GetError, Packet, Port};
 
 pub type TestPort = Port<u32, u32>;
 
-/// A port with concurrency `limit` (0 = CPUs).
-pub fn port(limit: usize) -> TestPort {
-    Port::builder().concurrency(limit).build().expect("port")
+/// A port with concurrency `limit` (0 = CPUs) on `backend`.
+pub fn port(limit: usize, backend: BackendChoice) -> TestPort {
+    Port::builder()
+        .concurrency(limit)
+        .backend(backend)
+        .build()
+        .expect("port")
+}
+
+/// Runs each named test function `fn(BackendChoice)` once per backend, as
+/// `uring::name` and `epoll::name`. io_uring tests are skipped (with a note)
+/// where a probe shows io_uring cannot be set up.
+#[allow(unused_macros)]
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod uring {
+            $(#[test]
+            fn $name() {
+                if super::util::uring_available() {
+                    super::$name(cport::BackendChoice::Uring)
+                } else {
+                    eprintln!("io_uring unavailable here: {} runs on epoll only", stringify!($name));
+                }
+            })*
+        }
+        mod epoll {
+            $(#[test]
+            fn $name() {
+                super::$name(cport::BackendChoice::Epoll)
+            })*
+        }
+    };
 }
 
 /// Waits (bounded: 10 s, then panics with `what`) until `cond` holds. Used to
@@ -144,4 +173,11 @@ impl Worker {
 
 pub fn packet(key: u32, value: u32) -> Packet<u32, u32> {
     Packet::new(key, 0, value)
+}
+
+/// Whether io_uring can be set up here (tests skip by probe, not by kernel version).
+pub fn uring_available() -> bool {
+    let port: std::io::Result<Port<u32, u32>> =
+        Port::builder().backend(cport::BackendChoice::Uring).build();
+    port.is_ok()
 }

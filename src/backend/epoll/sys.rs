@@ -1,0 +1,355 @@
+//! One non-blocking attempt at an operation, and the thin syscall wrappers the
+//! epoll backend needs. Nothing here locks or keeps state: the caller owns an
+//! operation's progress and passes it in.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use super::super::{OpCode, RawOp};
+
+/// What one attempt at an operation achieved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Step {
+    /// The operation is over, with this result (`>= 0` value, `< 0` -errno).
+    Done(i32),
+    /// Some bytes went out, not all: try again at once. The retry usually
+    /// ends in `Blocked`, which is what guarantees a later EPOLLOUT edge.
+    Progress,
+    /// Nothing more can happen until the fd becomes ready again.
+    Blocked,
+}
+
+fn errno() -> i32 {
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// Runs a syscall returning `-1` on error, retrying on EINTR; `Err(errno)`.
+fn cvt(mut f: impl FnMut() -> isize) -> Result<usize, i32> {
+    loop {
+        let r = f();
+        if let Ok(n) = usize::try_from(r) {
+            return Ok(n);
+        }
+        let e = errno();
+        if e != libc::EINTR {
+            return Err(e);
+        }
+    }
+}
+
+/// A byte count as a completion result (counts never exceed `i32::MAX`:
+/// `submit` rejects longer operations).
+fn to_res(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// A finished syscall as a step: EAGAIN means "not yet", any other error ends
+/// the operation.
+fn settle(r: Result<usize, i32>) -> Step {
+    match r {
+        Ok(n) => Step::Done(to_res(n)),
+        Err(libc::EAGAIN) => Step::Blocked,
+        Err(e) => Step::Done(-e),
+    }
+}
+
+/// Tries `op` once without blocking. `progress` is the backend's private
+/// per-op state: bytes sent so far (Send, SendMsg), or 1 once a connect is
+/// in progress. `total` is the byte count a stream send must reach; `stream`
+/// says whether the fd is a SOCK_STREAM socket (only those loop on sends).
+///
+/// # Safety
+/// `op`'s pointers must be valid as `Backend::submit` requires, and nobody
+/// else may use the memory they point to during the call.
+pub(super) unsafe fn attempt(op: &RawOp, stream: bool, total: usize, progress: &mut usize) -> Step {
+    match op.code {
+        OpCode::Accept => settle(cvt(|| {
+            // SAFETY: addr/addrlen are null or valid out-parameters (submit contract).
+            let fd =
+                unsafe { libc::accept4(op.fd, op.addr.cast(), op.addrlen, libc::SOCK_CLOEXEC) };
+            fd as isize
+        })),
+        // SAFETY: forwarded from this function's contract.
+        OpCode::Connect => unsafe { connect(op, progress) },
+        // A zero-byte recv is a readiness probe: recv(.., 0, ..) would return
+        // 0 at once on TCP (and eat a datagram on UDP), so ask poll() instead.
+        OpCode::Recv if op.len == 0 => match is_ready(op.fd, libc::POLLIN | libc::POLLRDHUP) {
+            Ok(true) => Step::Done(0),
+            Ok(false) => Step::Blocked,
+            Err(e) => Step::Done(-e),
+        },
+        OpCode::Recv => settle(cvt(|| {
+            // SAFETY: buf is valid for writes of len bytes and ours alone.
+            unsafe { libc::recv(op.fd, op.buf.cast(), op.len, 0) }
+        })),
+        OpCode::RecvMsg => settle(cvt(|| {
+            // SAFETY: msg and everything it points to is valid (submit contract).
+            unsafe { libc::recvmsg(op.fd, op.msg, 0) }
+        })),
+        OpCode::Send => {
+            let sent = *progress;
+            let r = cvt(|| {
+                // SAFETY: sent < len (checked by `advance`), so buf + sent is
+                // inside the caller's buffer, valid for len - sent bytes.
+                unsafe {
+                    libc::send(
+                        op.fd,
+                        op.buf.add(sent).cast(),
+                        op.len - sent,
+                        libc::MSG_NOSIGNAL,
+                    )
+                }
+            });
+            advance(r, stream, total, progress)
+        }
+        OpCode::SendMsg => {
+            // SAFETY: forwarded from this function's contract.
+            let r = unsafe { send_msg(op, *progress) };
+            advance(r, stream, total, progress)
+        }
+        // SAFETY: forwarded from this function's contract.
+        OpCode::Read | OpCode::Write => Step::Done(unsafe { file_io(op) }),
+    }
+}
+
+/// Accounts for one send: datagram sends are one call, stream sends continue
+/// until `total` bytes went out. An error after partial progress is reported
+/// as the error (the bytes already sent cannot be taken back anyway).
+fn advance(r: Result<usize, i32>, stream: bool, total: usize, progress: &mut usize) -> Step {
+    match r {
+        Ok(n) => {
+            *progress += n;
+            if !stream || n == 0 || *progress >= total {
+                Step::Done(to_res(*progress))
+            } else {
+                Step::Progress
+            }
+        }
+        Err(libc::EAGAIN) => Step::Blocked,
+        Err(e) => Step::Done(-e),
+    }
+}
+
+/// connect(): the first attempt starts it; once it is in progress, each later
+/// attempt checks writability and then reads SO_ERROR. (Calling connect() a
+/// second time after a failure would start a new connection.)
+///
+/// # Safety
+/// As for [`attempt`].
+unsafe fn connect(op: &RawOp, progress: &mut usize) -> Step {
+    const STARTED: usize = 1;
+    if *progress == STARTED {
+        return match is_ready(op.fd, libc::POLLOUT) {
+            Ok(false) => Step::Blocked,
+            Ok(true) => match so_error(op.fd) {
+                Ok(err) | Err(err) => Step::Done(-err),
+            },
+            Err(err) => Step::Done(-err),
+        };
+    }
+    // SAFETY: addrlen points to the address length (submit contract).
+    let len = unsafe { *op.addrlen };
+    match cvt(|| {
+        // SAFETY: addr is valid for reads of len bytes (submit contract).
+        unsafe { libc::connect(op.fd, op.addr.cast(), len) as isize }
+    }) {
+        Ok(_) => Step::Done(0),
+        // EALREADY: an EINTR retry of a connect that had already started.
+        Err(libc::EINPROGRESS | libc::EALREADY) => {
+            *progress = STARTED;
+            Step::Blocked
+        }
+        Err(e) => settle(Err(e)),
+    }
+}
+
+/// sendmsg(), continuing after `sent` bytes: a stream send that went out
+/// partly is resumed from a private copy of the iovec array advanced past the
+/// sent bytes (the caller's msghdr is never modified). The address and control
+/// data went out with the first bytes and are not repeated.
+///
+/// # Safety
+/// As for [`attempt`].
+unsafe fn send_msg(op: &RawOp, sent: usize) -> Result<usize, i32> {
+    if sent == 0 {
+        return cvt(|| {
+            // SAFETY: msg and what it points to is valid (submit contract).
+            unsafe { libc::sendmsg(op.fd, op.msg, libc::MSG_NOSIGNAL) }
+        });
+    }
+    // SAFETY: msg is valid for reads (submit contract).
+    let iovs = unsafe { iovecs(&*op.msg) };
+    let mut skip = sent;
+    let mut rest = Vec::with_capacity(iovs.len());
+    for iov in iovs {
+        if skip >= iov.iov_len {
+            skip -= iov.iov_len;
+            continue;
+        }
+        rest.push(libc::iovec {
+            // SAFETY: skip < iov_len, so the pointer stays inside this iovec.
+            iov_base: unsafe { iov.iov_base.cast::<u8>().add(skip) }.cast(),
+            iov_len: iov.iov_len - skip,
+        });
+        skip = 0;
+    }
+    // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = rest.as_mut_ptr();
+    msg.msg_iovlen = rest.len() as _;
+    cvt(|| {
+        // SAFETY: msg points to `rest`, alive for the call, whose entries
+        // point into the caller's buffers (valid per the submit contract).
+        unsafe { libc::sendmsg(op.fd, &msg, libc::MSG_NOSIGNAL) }
+    })
+}
+
+/// The iovec array of `msg`.
+///
+/// # Safety
+/// `msg.msg_iov` must be null or valid for `msg.msg_iovlen` entries.
+pub(super) unsafe fn iovecs(msg: &libc::msghdr) -> &[libc::iovec] {
+    if msg.msg_iov.is_null() || msg.msg_iovlen == 0 {
+        return &[];
+    }
+    // SAFETY: non-null and valid for msg_iovlen entries (caller's contract).
+    unsafe { std::slice::from_raw_parts(msg.msg_iov, msg.msg_iovlen) }
+}
+
+/// pread / pwrite at `op.offset`; a write continues until every byte is
+/// written. Runs on a file worker thread: it may block.
+///
+/// # Safety
+/// As for [`attempt`].
+unsafe fn file_io(op: &RawOp) -> i32 {
+    let Ok(offset) = libc::off_t::try_from(op.offset) else {
+        return -libc::EINVAL;
+    };
+    if op.code == OpCode::Read {
+        return match cvt(|| {
+            // SAFETY: buf is valid for writes of len bytes and ours alone.
+            unsafe { libc::pread(op.fd, op.buf.cast(), op.len, offset) }
+        }) {
+            Ok(n) => to_res(n),
+            Err(e) => -e,
+        };
+    }
+    let mut done = 0usize;
+    loop {
+        // done <= len <= i32::MAX, so this cannot overflow an off_t.
+        let at = offset.saturating_add(done as libc::off_t);
+        match cvt(|| {
+            // SAFETY: done <= len: buf + done stays inside the caller's
+            // buffer, valid for len - done bytes.
+            unsafe { libc::pwrite(op.fd, op.buf.add(done).cast(), op.len - done, at) }
+        }) {
+            // 0 bytes written (len 0, or a file that takes no more): stop.
+            Ok(0) => return to_res(done),
+            Ok(n) => done += n,
+            Err(e) => return -e,
+        }
+        if done >= op.len {
+            return to_res(done);
+        }
+    }
+}
+
+/// Whether `fd` has any of `events` (or an error/hangup) right now.
+fn is_ready(fd: RawFd, events: libc::c_short) -> Result<bool, i32> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    let n = cvt(|| {
+        // SAFETY: pfd is one valid pollfd; a zero timeout never blocks.
+        unsafe { libc::poll(&mut pfd, 1, 0) as isize }
+    })?;
+    Ok(n > 0 && pfd.revents != 0)
+}
+
+/// getsockopt(SO_ERROR): the pending socket error (0 if none), clearing it.
+fn so_error(fd: RawFd) -> Result<i32, i32> {
+    let mut err: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    cvt(|| {
+        // SAFETY: err/len are a valid c_int out-parameter and its size.
+        let r = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut err as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        r as isize
+    })?;
+    Ok(err)
+}
+
+/// Whether `fd` is a SOCK_STREAM socket (anything else: false).
+pub(super) fn is_stream_socket(fd: RawFd) -> bool {
+    let mut ty: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: ty/len are a valid c_int out-parameter and its size.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut ty as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    r == 0 && ty == libc::SOCK_STREAM
+}
+
+/// Sets O_NONBLOCK on `fd`.
+pub(super) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFL takes no pointer argument; a bad fd yields EBADF.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & libc::O_NONBLOCK == 0 {
+        // SAFETY: F_SETFL takes an int argument.
+        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// epoll_ctl() with `events` and `token` as the event's data.
+pub(super) fn epoll_ctl(
+    epfd: RawFd,
+    ctl: libc::c_int,
+    fd: RawFd,
+    events: u32,
+    token: u64,
+) -> io::Result<()> {
+    let mut ev = libc::epoll_event { events, u64: token };
+    // SAFETY: ev is a valid epoll_event for the duration of the call.
+    if unsafe { libc::epoll_ctl(epfd, ctl, fd, &mut ev) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Adds 1 to an eventfd (the poller's doorbell).
+pub(super) fn eventfd_ring(fd: RawFd) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a live u64. Errors are ignored: EAGAIN means
+    // the counter is saturated, so the eventfd is readable anyway.
+    let _ = unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+}
+
+/// Resets an eventfd's counter (non-blocking).
+pub(super) fn eventfd_drain(fd: RawFd) {
+    let mut buf: u64 = 0;
+    // SAFETY: reads 8 bytes into a live u64; EAGAIN (already zero) is fine.
+    let _ = unsafe { libc::read(fd, (&mut buf as *mut u64).cast(), 8) };
+}

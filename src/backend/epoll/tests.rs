@@ -1,0 +1,715 @@
+//! The epoll backend driven directly over loopback sockets and a temp file.
+//!
+//! Buffers are declared before the backend in every test, so that on a
+//! failed assertion the backend is dropped first and no pending op outlives
+//! its memory.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::EpollBackend;
+use crate::backend::{Backend, Completion, OpCode, RawOp};
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+fn backend() -> EpollBackend {
+    EpollBackend::new().expect("epoll backend")
+}
+
+/// An op with every pointer null.
+fn op(code: OpCode, fd: RawFd, user_data: u64) -> RawOp {
+    RawOp {
+        code,
+        fd,
+        user_data,
+        buf: std::ptr::null_mut(),
+        len: 0,
+        msg: std::ptr::null_mut(),
+        addr: std::ptr::null_mut(),
+        addrlen: std::ptr::null_mut(),
+        offset: 0,
+        timeout: None,
+        timespec: std::ptr::null_mut(),
+    }
+}
+
+fn buf_op(code: OpCode, fd: RawFd, user_data: u64, buf: &mut [u8]) -> RawOp {
+    RawOp {
+        buf: buf.as_mut_ptr(),
+        len: buf.len(),
+        ..op(code, fd, user_data)
+    }
+}
+
+fn submit(b: &EpollBackend, op: RawOp) {
+    // SAFETY: every test keeps the op's memory alive and untouched until it
+    // has collected the op's completion (or dropped the backend).
+    unsafe { b.submit(&op) }.expect("submit");
+}
+
+/// Polls until `n` completions arrived (bounded by LIMIT).
+fn collect(b: &EpollBackend, n: usize) -> Vec<Completion> {
+    let start = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < n {
+        assert!(start.elapsed() < LIMIT, "only {out:?} after {LIMIT:?}");
+        b.poll(Some(Duration::from_millis(100)), &mut out)
+            .expect("poll");
+    }
+    assert_eq!(out.len(), n, "{out:?}");
+    out
+}
+
+fn collect_one(b: &EpollBackend) -> Completion {
+    collect(b, 1)[0]
+}
+
+/// No completion within `d`.
+fn assert_quiet(b: &EpollBackend, d: Duration) {
+    let mut out = Vec::new();
+    b.poll(Some(d), &mut out).expect("poll");
+    assert!(out.is_empty(), "unexpected {out:?}");
+}
+
+/// A connected loopback pair: (ours, peer).
+fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (peer, _) = listener.accept().unwrap();
+    (ours, peer)
+}
+
+fn storage(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    let sa = socket2::SockAddr::from(addr);
+    // SAFETY: an all-zero sockaddr_storage is valid.
+    let mut st: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    // SAFETY: sa.len() bytes fit in a sockaddr_storage; the regions are distinct.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            sa.as_ptr().cast::<u8>(),
+            (&mut st as *mut libc::sockaddr_storage).cast::<u8>(),
+            sa.len() as usize,
+        )
+    };
+    (st, sa.len())
+}
+
+fn port_of(st: &libc::sockaddr_storage) -> u16 {
+    assert_eq!(i32::from(st.ss_family), libc::AF_INET);
+    // SAFETY: the family is AF_INET, so the storage holds a sockaddr_in.
+    let sin = unsafe { &*(st as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+    u16::from_be(sin.sin_port)
+}
+
+fn tcp_socket() -> socket2::Socket {
+    socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap()
+}
+
+#[test]
+fn recv_completes_after_peer_writes() {
+    let (ours, mut peer) = tcp_pair();
+    let mut buf = [0u8; 16];
+    let b = backend();
+    b.register(ours.as_raw_fd()).unwrap();
+    submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf));
+    assert_quiet(&b, Duration::ZERO);
+    peer.write_all(b"hello").unwrap();
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 1,
+            res: 5
+        }
+    );
+    assert_eq!(&buf[..5], b"hello");
+    b.deregister(ours.as_raw_fd());
+}
+
+#[test]
+fn zero_byte_recv_is_a_readiness_probe() {
+    let (ours, mut peer) = tcp_pair();
+    let mut buf = [0u8; 8];
+    let b = backend();
+    b.register(ours.as_raw_fd()).unwrap();
+    submit(&b, op(OpCode::Recv, ours.as_raw_fd(), 1));
+    assert_quiet(&b, Duration::from_millis(20));
+    peer.write_all(b"xy").unwrap();
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 1,
+            res: 0
+        }
+    );
+    // The probe consumed nothing.
+    submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 2, &mut buf));
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 2,
+            res: 2
+        }
+    );
+    assert_eq!(&buf[..2], b"xy");
+}
+
+#[test]
+fn large_sends_to_a_slow_reader_complete_in_order() {
+    const BIG: usize = 8 << 20;
+    let (ours, mut peer) = tcp_pair();
+    // Small socket buffers: the sends must go out in many partial steps.
+    socket2::SockRef::from(&ours)
+        .set_send_buffer_size(64 << 10)
+        .unwrap();
+    socket2::SockRef::from(&peer)
+        .set_recv_buffer_size(64 << 10)
+        .unwrap();
+    let mut big: Vec<u8> = (0..BIG).map(|i| (i % 251) as u8).collect();
+    let mut small = vec![0xAAu8; 1000];
+    let reader = thread::spawn(move || {
+        let mut got = Vec::with_capacity(BIG + 1000);
+        let mut chunk = vec![0u8; 256 << 10];
+        while got.len() < BIG + 1000 {
+            thread::sleep(Duration::from_millis(2)); // slow: the sender must wait
+            let n = peer.read(&mut chunk).unwrap();
+            assert!(n > 0, "early EOF at {}", got.len());
+            got.extend_from_slice(&chunk[..n]);
+        }
+        got
+    });
+    let b = backend();
+    b.register(ours.as_raw_fd()).unwrap();
+    submit(&b, buf_op(OpCode::Send, ours.as_raw_fd(), 1, &mut big));
+    submit(&b, buf_op(OpCode::Send, ours.as_raw_fd(), 2, &mut small));
+    assert_quiet(&b, Duration::ZERO); // 8 MiB cannot have gone out yet
+    let done = collect(&b, 2);
+    assert_eq!(
+        done,
+        [
+            Completion {
+                user_data: 1,
+                res: BIG as i32
+            },
+            Completion {
+                user_data: 2,
+                res: 1000
+            }
+        ]
+    );
+    let got = reader.join().unwrap();
+    assert!(got[..BIG] == big[..], "first send's bytes differ");
+    assert!(
+        got[BIG..].iter().all(|&x| x == 0xAA),
+        "second send's bytes differ"
+    );
+}
+
+#[test]
+fn stream_sendmsg_resumes_across_iovecs() {
+    let (ours, mut peer) = tcp_pair();
+    let mut parts: Vec<Vec<u8>> = [3usize << 20, 1, 2 << 20]
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| vec![k as u8 + 1; n])
+        .collect();
+    let total: usize = parts.iter().map(Vec::len).sum();
+    let mut iovs: Vec<libc::iovec> = parts
+        .iter_mut()
+        .map(|p| libc::iovec {
+            iov_base: p.as_mut_ptr().cast(),
+            iov_len: p.len(),
+        })
+        .collect();
+    // SAFETY: an all-zero msghdr is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iovs.as_mut_ptr();
+    msg.msg_iovlen = iovs.len();
+    let reader = thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut chunk = vec![0u8; 256 << 10];
+        while got.len() < total {
+            thread::sleep(Duration::from_millis(2));
+            let n = peer.read(&mut chunk).unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&chunk[..n]);
+        }
+        got
+    });
+    let b = backend();
+    b.register(ours.as_raw_fd()).unwrap();
+    submit(
+        &b,
+        RawOp {
+            msg: &mut msg,
+            ..op(OpCode::SendMsg, ours.as_raw_fd(), 1)
+        },
+    );
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 1,
+            res: total as i32
+        }
+    );
+    let got = reader.join().unwrap();
+    assert!(got == parts.concat(), "bytes differ");
+    // The caller's iovecs were not modified.
+    assert_eq!(iovs[0].iov_len, 3 << 20);
+    assert_eq!(iovs[0].iov_base, parts[0].as_mut_ptr().cast());
+}
+
+#[test]
+fn accept_and_connect() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = tcp_socket();
+    // SAFETY: an all-zero sockaddr_storage is valid.
+    let mut peer_addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut peer_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let (mut to, mut to_len) = storage(listener.local_addr().unwrap());
+    let b = backend();
+    b.register(listener.as_raw_fd()).unwrap();
+    b.register(client.as_raw_fd()).unwrap();
+    submit(
+        &b,
+        RawOp {
+            addr: &mut peer_addr,
+            addrlen: &mut peer_len,
+            ..op(OpCode::Accept, listener.as_raw_fd(), 1)
+        },
+    );
+    submit(
+        &b,
+        RawOp {
+            addr: &mut to,
+            addrlen: &mut to_len,
+            ..op(OpCode::Connect, client.as_raw_fd(), 2)
+        },
+    );
+    let mut done = collect(&b, 2);
+    done.sort_by_key(|c| c.user_data);
+    assert_eq!(
+        done[1],
+        Completion {
+            user_data: 2,
+            res: 0
+        }
+    );
+    assert!(done[0].res >= 0, "{done:?}");
+    // SAFETY: a successful accept returned a new fd that we now own.
+    let accepted = unsafe { OwnedFd::from_raw_fd(done[0].res) };
+    let client_port = client.local_addr().unwrap().as_socket().unwrap().port();
+    assert_eq!(port_of(&peer_addr), client_port);
+    // The accepted socket works with the backend too.
+    let mut buf = [0u8; 4];
+    b.register(accepted.as_raw_fd()).unwrap();
+    submit(&b, buf_op(OpCode::Recv, accepted.as_raw_fd(), 3, &mut buf));
+    (&client).write_all(b"ping").unwrap();
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 3,
+            res: 4
+        }
+    );
+    b.deregister(accepted.as_raw_fd());
+}
+
+#[test]
+fn refused_connect_completes_through_poll() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let client = tcp_socket();
+    let (mut to, mut to_len) = storage(port); // the listener is gone
+    let b = backend();
+    b.register(client.as_raw_fd()).unwrap();
+    submit(
+        &b,
+        RawOp {
+            addr: &mut to,
+            addrlen: &mut to_len,
+            ..op(OpCode::Connect, client.as_raw_fd(), 7)
+        },
+    );
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 7,
+            res: -libc::ECONNREFUSED
+        }
+    );
+}
+
+#[test]
+fn peer_close_completes_recv_with_zero() {
+    let (ours, peer) = tcp_pair();
+    let mut buf = [0u8; 16];
+    let b = backend();
+    b.register(ours.as_raw_fd()).unwrap();
+    submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf));
+    assert_quiet(&b, Duration::from_millis(10));
+    drop(peer);
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 1,
+            res: 0
+        }
+    );
+}
+
+#[test]
+fn peer_reset_fails_recv_with_econnreset() {
+    let (ours, peer) = tcp_pair();
+    let mut buf = [0u8; 16];
+    let b = backend();
+    b.register(ours.as_raw_fd()).unwrap();
+    submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf));
+    socket2::SockRef::from(&peer)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(peer);
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 1,
+            res: -libc::ECONNRESET
+        }
+    );
+}
+
+#[test]
+fn cancel_ends_only_that_op() {
+    let (ours, mut peer) = tcp_pair();
+    let (mut b1, mut b2, mut b3) = ([0u8; 1], [0u8; 1], [0u8; 1]);
+    let b = backend();
+    b.register(ours.as_raw_fd()).unwrap();
+    let fd = ours.as_raw_fd();
+    submit(&b, buf_op(OpCode::Recv, fd, 1, &mut b1));
+    submit(&b, buf_op(OpCode::Recv, fd, 2, &mut b2));
+    submit(&b, buf_op(OpCode::Recv, fd, 3, &mut b3));
+    b.cancel(2);
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 2,
+            res: -libc::ECANCELED
+        }
+    );
+    b.cancel(2); // finished: ignored
+    b.cancel(99); // unknown: ignored
+    assert_quiet(&b, Duration::from_millis(10));
+    peer.write_all(b"a").unwrap();
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 1,
+            res: 1
+        }
+    );
+    peer.write_all(b"b").unwrap();
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 3,
+            res: 1
+        }
+    );
+    assert_eq!((b1, b3), ([b'a'], [b'b']));
+}
+
+#[test]
+fn timeout_fires_with_ecanceled() {
+    let (ours, _peer) = tcp_pair();
+    let mut buf = [0u8; 4];
+    let b = backend();
+    b.register(ours.as_raw_fd()).unwrap();
+    let start = Instant::now();
+    let timeout = Some(Duration::from_millis(50));
+    submit(
+        &b,
+        RawOp {
+            timeout,
+            ..buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf)
+        },
+    );
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 1,
+            res: -libc::ECANCELED
+        }
+    );
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(50) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn timeout_does_not_fire_when_the_op_completes_first() {
+    let (ours, mut peer) = tcp_pair();
+    let mut buf = [0u8; 4];
+    let b = backend();
+    b.register(ours.as_raw_fd()).unwrap();
+    let timeout = Some(Duration::from_millis(100));
+    submit(
+        &b,
+        RawOp {
+            timeout,
+            ..buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf)
+        },
+    );
+    peer.write_all(b"ok").unwrap();
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 1,
+            res: 2
+        }
+    );
+    // The stale timer passes without effect, also on a reused user_data.
+    submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf));
+    assert_quiet(&b, Duration::from_millis(200));
+    b.cancel(1);
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 1,
+            res: -libc::ECANCELED
+        }
+    );
+}
+
+#[test]
+fn timer_armed_while_the_poller_sleeps_wakes_it() {
+    let (ours, _peer) = tcp_pair();
+    let mut buf = [0u8; 4];
+    let b = Arc::new(backend());
+    b.register(ours.as_raw_fd()).unwrap();
+    let raw = RawOp {
+        timeout: Some(Duration::from_millis(30)),
+        ..buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf)
+    };
+    let submitter = {
+        let b = Arc::clone(&b);
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(50));
+            submit(&b, raw);
+        })
+    };
+    let start = Instant::now();
+    let mut out = Vec::new();
+    while out.is_empty() && start.elapsed() < LIMIT {
+        b.poll(Some(Duration::from_secs(5)), &mut out).unwrap();
+    }
+    submitter.join().unwrap();
+    assert_eq!(
+        out,
+        [Completion {
+            user_data: 1,
+            res: -libc::ECANCELED
+        }]
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn file_read_write_at_offsets() {
+    let path = std::env::temp_dir().join(format!(
+        "cport-epoll-{}-{:?}",
+        std::process::id(),
+        thread::current().id()
+    ));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let (mut hello, mut abc, mut back, mut past) = (*b"hello", *b"abc", [0u8; 32], [0u8; 8]);
+    let b = backend();
+    let fd = file.as_raw_fd();
+    b.register(fd).unwrap();
+    submit(
+        &b,
+        RawOp {
+            offset: 10,
+            ..buf_op(OpCode::Write, fd, 1, &mut hello)
+        },
+    );
+    submit(&b, buf_op(OpCode::Write, fd, 2, &mut abc));
+    let mut done = collect(&b, 2);
+    done.sort_by_key(|c| c.user_data);
+    assert_eq!(
+        done,
+        [
+            Completion {
+                user_data: 1,
+                res: 5
+            },
+            Completion {
+                user_data: 2,
+                res: 3
+            }
+        ]
+    );
+    submit(&b, buf_op(OpCode::Read, fd, 3, &mut back));
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 3,
+            res: 15
+        }
+    );
+    assert_eq!(&back[..15], b"abc\0\0\0\0\0\0\0hello");
+    submit(
+        &b,
+        RawOp {
+            offset: 100,
+            ..buf_op(OpCode::Read, fd, 4, &mut past)
+        },
+    );
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 4,
+            res: 0
+        }
+    );
+    b.deregister(fd);
+}
+
+#[test]
+fn udp_recvmsg_and_sendmsg() {
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut data = [0u8; 64];
+    let mut out_data = *b"pong";
+    // SAFETY: an all-zero sockaddr_storage is valid.
+    let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut iov = [libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    }];
+    // SAFETY: an all-zero msghdr is valid.
+    let mut rmsg: libc::msghdr = unsafe { std::mem::zeroed() };
+    rmsg.msg_name = (&mut from as *mut libc::sockaddr_storage).cast();
+    rmsg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    rmsg.msg_iov = iov.as_mut_ptr();
+    rmsg.msg_iovlen = 1;
+    let (mut to, to_len) = storage(peer.local_addr().unwrap());
+    let mut out_iov = [libc::iovec {
+        iov_base: out_data.as_mut_ptr().cast(),
+        iov_len: 4,
+    }];
+    // SAFETY: an all-zero msghdr is valid.
+    let mut smsg: libc::msghdr = unsafe { std::mem::zeroed() };
+    smsg.msg_name = (&mut to as *mut libc::sockaddr_storage).cast();
+    smsg.msg_namelen = to_len;
+    smsg.msg_iov = out_iov.as_mut_ptr();
+    smsg.msg_iovlen = 1;
+    let b = backend();
+    b.register(a.as_raw_fd()).unwrap();
+    submit(
+        &b,
+        RawOp {
+            msg: &mut rmsg,
+            ..op(OpCode::RecvMsg, a.as_raw_fd(), 1)
+        },
+    );
+    assert_quiet(&b, Duration::from_millis(10));
+    peer.send_to(b"ping!", a.local_addr().unwrap()).unwrap();
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 1,
+            res: 5
+        }
+    );
+    assert_eq!(&data[..5], b"ping!");
+    assert_eq!(port_of(&from), peer.local_addr().unwrap().port());
+    submit(
+        &b,
+        RawOp {
+            msg: &mut smsg,
+            ..op(OpCode::SendMsg, a.as_raw_fd(), 2)
+        },
+    );
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 2,
+            res: 4
+        }
+    );
+    let mut got = [0u8; 8];
+    peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let (n, src) = peer.recv_from(&mut got).unwrap();
+    assert_eq!((&got[..n], src), (&b"pong"[..], a.local_addr().unwrap()));
+}
+
+#[test]
+fn wake_unblocks_a_poll_without_timeout() {
+    let b = Arc::new(backend());
+    let (tx, rx) = mpsc::channel();
+    let poller = {
+        let b = Arc::clone(&b);
+        thread::spawn(move || {
+            let mut out = Vec::new();
+            let res = b.poll(None, &mut out);
+            tx.send((res.is_ok(), out.len())).unwrap();
+        })
+    };
+    thread::sleep(Duration::from_millis(50));
+    assert!(rx.try_recv().is_err(), "poll(None) returned without a wake");
+    b.wake();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(2)), Ok((true, 0)));
+    poller.join().unwrap();
+}
+
+#[test]
+fn submit_errors_produce_no_completion() {
+    let (ours, _peer) = tcp_pair();
+    let mut buf = [0u8; 4];
+    let b = backend();
+    // Not registered.
+    // SAFETY: the op is refused, so its memory is never used.
+    assert!(unsafe { b.submit(&buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf)) }.is_err());
+    b.register(ours.as_raw_fd()).unwrap();
+    submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf));
+    // Same user_data twice while the first is pending.
+    // SAFETY: as above.
+    assert!(unsafe { b.submit(&buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf)) }.is_err());
+    b.cancel(1);
+    assert_eq!(
+        collect_one(&b),
+        Completion {
+            user_data: 1,
+            res: -libc::ECANCELED
+        }
+    );
+    assert_quiet(&b, Duration::from_millis(10));
+}
+
+#[test]
+fn drop_with_pending_ops_returns() {
+    let (ours, _peer) = tcp_pair();
+    let mut buf = [0u8; 4];
+    let b = backend();
+    b.register(ours.as_raw_fd()).unwrap();
+    submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf));
+    drop(b);
+}

@@ -1,0 +1,192 @@
+//! The contract between the port and the kernel interfaces (SPEC §6), and the
+//! choice of backend. io_uring and epoll code lives only below this module.
+//!
+//! The op layer (`crate::op`) owns every operation's memory in a stable slot
+//! and describes the operation to a backend as a [`RawOp`] of raw pointers into
+//! that slot. A backend starts the operation and later reports exactly one
+//! [`Completion`] for it from [`Backend::poll`]. Until that completion has been
+//! returned, the op layer keeps every pointed-to byte alive and unmoved — also
+//! when the handle is closed or the port dropped (`Backend` drop must stop the
+//! kernel first: see each backend).
+
+use std::fmt;
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+pub(crate) mod epoll;
+pub(crate) mod uring;
+
+/// What an operation does. Results follow the Linux syscall convention:
+/// `res >= 0` is the syscall's return value, `res < 0` is `-errno`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OpCode {
+    /// accept4(fd, addr, addrlen, SOCK_CLOEXEC) → the new fd.
+    Accept,
+    /// connect(fd, addr, *addrlen) → 0. Non-blocking connect completes when
+    /// the socket is writable; the result is then SO_ERROR.
+    Connect,
+    /// recv(fd, buf, len, 0) → bytes (0 = peer closed).
+    Recv,
+    /// send(fd, buf, len, MSG_NOSIGNAL), repeated until all `len` bytes are
+    /// sent or an error occurs (overlapped WSASend semantics) → bytes.
+    /// On a datagram socket one send.
+    Send,
+    /// recvmsg(fd, msg, 0) → bytes; `msg` carries iovecs and the source address.
+    RecvMsg,
+    /// sendmsg(fd, msg, MSG_NOSIGNAL) until all bytes are sent (stream) → bytes.
+    SendMsg,
+    /// pread(fd, buf, len, offset) → bytes (0 = end of file).
+    Read,
+    /// pwrite(fd, buf, len, offset), repeated until all bytes are written → bytes.
+    Write,
+}
+
+/// An operation described by raw pointers into memory the op layer keeps
+/// alive and unmoved until the operation's [`Completion`] was returned.
+#[derive(Clone, Copy)]
+pub(crate) struct RawOp {
+    pub code: OpCode,
+    pub fd: RawFd,
+    /// Identifies the operation in its completion; the top bit is never set
+    /// (backends may use it for their own internal requests).
+    pub user_data: u64,
+    /// Recv/Send/Read/Write: the buffer. May be empty (a zero-byte recv is a
+    /// readiness probe: it completes with 0 once data is available).
+    pub buf: *mut u8,
+    pub len: usize,
+    /// RecvMsg/SendMsg: the message header (iovecs, optional address).
+    pub msg: *mut libc::msghdr,
+    /// Accept: where the peer address goes (in/out length in `addrlen`).
+    /// Connect: the address to connect to (`*addrlen` bytes).
+    pub addr: *mut libc::sockaddr_storage,
+    pub addrlen: *mut libc::socklen_t,
+    /// Read/Write: the file offset.
+    pub offset: u64,
+    /// Per-operation timeout: when it passes first, the operation completes
+    /// with `-ECANCELED` (the op layer reports "timed out"). The backend may
+    /// keep a pointer to `timespec` until the completion.
+    pub timeout: Option<Duration>,
+    pub timespec: *mut Timespec,
+}
+
+// SAFETY: the pointers refer to memory owned by the op layer's slot, which is
+// kept alive until the completion whichever thread reports it.
+unsafe impl Send for RawOp {}
+
+/// Kernel timespec layout (`struct __kernel_timespec`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Timespec {
+    pub tv_sec: i64,
+    pub tv_nsec: i64,
+}
+
+impl From<Duration> for Timespec {
+    fn from(d: Duration) -> Self {
+        Timespec {
+            tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(d.subsec_nanos()),
+        }
+    }
+}
+
+/// One finished operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Completion {
+    pub user_data: u64,
+    /// `>= 0`: the syscall's result; `< 0`: `-errno`; `-ECANCELED` after
+    /// [`Backend::cancel`] or a per-operation timeout.
+    pub res: i32,
+}
+
+/// A kernel interface that runs operations (SPEC §6).
+///
+/// Threads: `submit`, `cancel` and `wake` may be called from any thread at any
+/// time; `poll` is called by one thread at a time (the port's poller), and
+/// another thread's `wake` must make a blocked `poll` return promptly.
+pub(crate) trait Backend: Send + Sync {
+    fn kind(&self) -> BackendKind;
+
+    /// Prepares `fd` for operations (epoll: non-blocking + interest list).
+    fn register(&self, fd: RawFd) -> io::Result<()>;
+
+    /// Forgets `fd`. Called once no operation on it is in flight, right
+    /// before the op layer closes it.
+    fn deregister(&self, fd: RawFd);
+
+    /// Starts `op`.
+    ///
+    /// # Safety
+    /// Every pointer in `op` must stay valid, and the memory it points to must
+    /// not be moved, freed or (for buffers the kernel writes) read or written
+    /// by anyone else, until `poll` has returned this op's completion.
+    /// `Err` means the operation was not started: no completion will come.
+    unsafe fn submit(&self, op: &RawOp) -> io::Result<()>;
+
+    /// Asks for the operation to end early. Its one completion still comes
+    /// (`-ECANCELED`, or its real result if it finished first). Unknown or
+    /// finished `user_data` is ignored.
+    fn cancel(&self, user_data: u64);
+
+    /// Waits up to `timeout` (`None`: forever, zero: don't block) for
+    /// completions and appends them to `out`. Returns early (possibly with
+    /// none) after [`wake`](Backend::wake).
+    fn poll(&self, timeout: Option<Duration>, out: &mut Vec<Completion>) -> io::Result<()>;
+
+    /// Makes a `poll` blocked in another thread return.
+    fn wake(&self);
+}
+
+/// Opens the backend `choice` asks for. With `Auto`, io_uring is probed first
+/// and epoll used if that fails; the second value then says why.
+pub(crate) fn open(
+    choice: crate::port::BackendChoice,
+) -> io::Result<(Box<dyn Backend>, Option<String>)> {
+    use crate::port::BackendChoice;
+    match choice {
+        BackendChoice::Uring => uring::UringBackend::new()
+            .map(|b| (Box::new(b) as Box<dyn Backend>, None))
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("io_uring is unavailable: {}", explain(&e)),
+                )
+            }),
+        BackendChoice::Epoll => Ok((Box::new(epoll::EpollBackend::new()?), None)),
+        BackendChoice::Auto => match uring::UringBackend::new() {
+            Ok(b) => Ok((Box::new(b), None)),
+            Err(e) => Ok((Box::new(epoll::EpollBackend::new()?), Some(explain(&e)))),
+        },
+    }
+}
+
+/// Why io_uring could not be set up, in words (SPEC §6).
+pub(crate) fn explain(e: &io::Error) -> String {
+    let why = match e.raw_os_error() {
+        Some(libc::ENOSYS) => "kernel too old (io_uring_setup: ENOSYS)",
+        Some(libc::EPERM) => "disabled by sysctl kernel.io_uring_disabled or by seccomp (EPERM)",
+        Some(libc::ENOMEM) => "locked-memory limit too low (ENOMEM; raise ulimit -l)",
+        Some(libc::EINVAL) => "kernel lacks a required io_uring feature (EINVAL)",
+        _ => return e.to_string(),
+    };
+    why.to_string()
+}
+
+/// Which kernel interface a port runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// io_uring (the default where the kernel allows it).
+    Uring,
+    /// epoll (the fallback).
+    Epoll,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendKind::Uring => "io_uring",
+            BackendKind::Epoll => "epoll",
+        })
+    }
+}

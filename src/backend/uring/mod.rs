@@ -1,0 +1,360 @@
+//! The io_uring backend (SPEC §6, the default).
+//!
+//! * One ring per port, shared by every thread: submissions go through a mutex
+//!   around the submission queue and are entered at once (one `io_uring_enter`
+//!   per submit call; several SQEs of one call — an op and its linked timeout —
+//!   go in together). The ring is set up without SINGLE_ISSUER, DEFER_TASKRUN or
+//!   COOP_TASKRUN: many threads wait on it, and with those flags completions would
+//!   only be processed when the submitting thread enters the kernel.
+//! * Completions are reaped by the port's poller, one thread at a time
+//!   (leader/follower, see `port::core`); there is no reaper thread.
+//! * `wake` writes an eventfd that a multishot poll request on the ring watches,
+//!   so a poller blocked in `io_uring_enter` returns.
+//! * Internal requests (the wake poll, cancels, linked timeouts) carry
+//!   `INTERNAL` in their user_data and produce no completion for the op layer.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use io_uring::{opcode, squeue, types, IoUring};
+use parking_lot::Mutex;
+
+use super::{Backend, BackendKind, Completion, OpCode, RawOp};
+
+/// user_data bit for requests the backend makes for itself.
+const INTERNAL: u64 = 1 << 63;
+/// user_data bit (with an op's own user_data) for a zero-byte recv, which is
+/// run as a readiness poll; its CQE carries a poll mask, not a byte count.
+const PROBE: u64 = 1 << 62;
+const WAKE: u64 = INTERNAL | 1;
+const CANCEL: u64 = INTERNAL | 2;
+const LINK_TIMEOUT: u64 = INTERNAL | 3;
+
+/// Submission-queue size; a full queue is flushed to the kernel and retried.
+const ENTRIES: u32 = 1024;
+
+/// The opcodes this backend uses (probed by [`UringBackend::new`]).
+pub(crate) const OPCODES: &[(u8, &str)] = &[
+    (opcode::Accept::CODE, "ACCEPT"),
+    (opcode::Connect::CODE, "CONNECT"),
+    (opcode::Recv::CODE, "RECV"),
+    (opcode::Send::CODE, "SEND"),
+    (opcode::RecvMsg::CODE, "RECVMSG"),
+    (opcode::SendMsg::CODE, "SENDMSG"),
+    (opcode::Read::CODE, "READ"),
+    (opcode::Write::CODE, "WRITE"),
+    (opcode::PollAdd::CODE, "POLL_ADD"),
+    (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+    (opcode::LinkTimeout::CODE, "LINK_TIMEOUT"),
+];
+
+pub(crate) struct UringBackend {
+    ring: IoUring,
+    /// Serialises writers of the submission queue.
+    submit_lock: Mutex<()>,
+    /// Serialises readers of the completion queue (the port has one poller at
+    /// a time; this makes that a guarantee rather than an assumption).
+    reap_lock: Mutex<()>,
+    wake_fd: OwnedFd,
+    /// fd of every pending zero-byte recv (by user_data), to read the socket
+    /// error when its readiness poll reports POLLERR.
+    probes: Mutex<std::collections::HashMap<u64, RawFd>>,
+}
+
+impl UringBackend {
+    /// Sets up a ring and checks that the kernel supports every opcode used.
+    /// Errors keep the errno of the failed step (ENOSYS, EPERM, ENOMEM, EINVAL).
+    pub(crate) fn new() -> io::Result<Self> {
+        let ring = IoUring::builder().setup_clamp().build(ENTRIES)?;
+        let mut probe = io_uring::Probe::new();
+        ring.submitter().register_probe(&mut probe)?;
+        if let Some((_, name)) = OPCODES.iter().find(|(code, _)| !probe.is_supported(*code)) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("io_uring lacks opcode {name}"),
+            ));
+        }
+        if !ring.params().is_feature_ext_arg() || !ring.params().is_feature_nodrop() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring lacks EXT_ARG or NODROP (kernel older than 5.11)",
+            ));
+        }
+        // SAFETY: eventfd has no memory-safety preconditions.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
+        let wake_fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let backend = UringBackend {
+            ring,
+            submit_lock: Mutex::new(()),
+            reap_lock: Mutex::new(()),
+            wake_fd,
+            probes: Mutex::new(std::collections::HashMap::new()),
+        };
+        backend.arm_wake()?;
+        Ok(backend)
+    }
+
+    fn arm_wake(&self) -> io::Result<()> {
+        let sqe = opcode::PollAdd::new(types::Fd(self.wake_fd.as_raw_fd()), libc::POLLIN as u32)
+            .multi(true)
+            .build()
+            .user_data(WAKE);
+        // SAFETY: a poll request references no memory of ours.
+        unsafe { self.push(&[sqe]) }
+    }
+
+    /// Pushes `entries` (all or none of them) and enters the kernel.
+    ///
+    /// # Safety
+    /// The entries' pointers must stay valid until their completions (the
+    /// caller's obligation from `Backend::submit`).
+    unsafe fn push(&self, entries: &[squeue::Entry]) -> io::Result<()> {
+        let _guard = self.submit_lock.lock();
+        loop {
+            // SAFETY: `submit_lock` makes us the only writer of the submission
+            // queue; the completion side is never touched through this handle.
+            let mut sq = unsafe { self.ring.submission_shared() };
+            if sq.capacity() - sq.len() >= entries.len() {
+                // SAFETY: room checked above; the pointers' validity is the
+                // caller's contract.
+                unsafe { sq.push_multiple(entries) }
+                    .map_err(|_| io::Error::other("submission queue full"))?;
+                sq.sync();
+                break;
+            }
+            drop(sq);
+            self.enter_submit()?;
+        }
+        self.enter_submit().map(drop)
+    }
+
+    fn enter_submit(&self) -> io::Result<usize> {
+        loop {
+            match self.ring.submitter().submit() {
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                // EBUSY: the completion queue overflowed (kept by NODROP); the
+                // SQEs stay queued and go in with the poller's next enter.
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Ok(0),
+                other => return other,
+            }
+        }
+    }
+
+    fn drain_wake_fd(&self) {
+        let mut buf = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into a local buffer of 8 bytes.
+        unsafe { libc::read(self.wake_fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    }
+
+    fn entry_for(op: &RawOp) -> squeue::Entry {
+        let fd = types::Fd(op.fd);
+        let len = u32::try_from(op.len).unwrap_or(u32::MAX);
+        match op.code {
+            OpCode::Accept => opcode::Accept::new(fd, op.addr.cast(), op.addrlen)
+                .flags(libc::SOCK_CLOEXEC)
+                .build()
+                .user_data(op.user_data),
+            OpCode::Connect => {
+                // SAFETY: `addrlen` points to the length the op layer wrote
+                // before submitting and keeps alive (see `Backend::submit`).
+                let addrlen = unsafe { *op.addrlen };
+                opcode::Connect::new(fd, op.addr.cast(), addrlen)
+                    .build()
+                    .user_data(op.user_data)
+            }
+            OpCode::Recv if op.len == 0 => {
+                // A zero-byte recv waits for readability (a Windows idiom):
+                // io_uring's recv of 0 bytes would complete at once.
+                opcode::PollAdd::new(fd, (libc::POLLIN | libc::POLLRDHUP) as u32)
+                    .build()
+                    .user_data(op.user_data | PROBE)
+            }
+            OpCode::Recv => opcode::Recv::new(fd, op.buf, len)
+                .build()
+                .user_data(op.user_data),
+            OpCode::Send => opcode::Send::new(fd, op.buf, len)
+                .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
+                .build()
+                .user_data(op.user_data),
+            OpCode::RecvMsg => opcode::RecvMsg::new(fd, op.msg)
+                .build()
+                .user_data(op.user_data),
+            OpCode::SendMsg => opcode::SendMsg::new(fd, op.msg)
+                .flags((libc::MSG_NOSIGNAL | libc::MSG_WAITALL) as u32)
+                .build()
+                .user_data(op.user_data),
+            OpCode::Read => opcode::Read::new(fd, op.buf, len)
+                .offset(op.offset)
+                .build()
+                .user_data(op.user_data),
+            OpCode::Write => opcode::Write::new(fd, op.buf, len)
+                .offset(op.offset)
+                .build()
+                .user_data(op.user_data),
+        }
+    }
+
+    /// Translates one CQE; internal ones yield nothing.
+    fn completion(&self, user_data: u64, res: i32, flags: u32) -> Option<Completion> {
+        if user_data & INTERNAL != 0 {
+            if user_data == WAKE {
+                self.drain_wake_fd();
+                if !io_uring::cqueue::more(flags) {
+                    // The multishot poll ended (e.g. CQ overflow): re-arm it. If
+                    // that fails, wakes degrade to the poller's timeouts.
+                    let _ = self.arm_wake();
+                }
+            }
+            return None;
+        }
+        if user_data & PROBE != 0 {
+            let user_data = user_data & !PROBE;
+            let fd = self.probes.lock().remove(&user_data);
+            let res = match fd {
+                _ if res < 0 => res,
+                // Readable because of an error (e.g. reset): report it.
+                Some(fd) if res & i32::from(libc::POLLERR) != 0 => -socket_error(fd),
+                _ => 0,
+            };
+            return Some(Completion { user_data, res });
+        }
+        Some(Completion { user_data, res })
+    }
+}
+
+/// The pending error of socket `fd` (SO_ERROR), as a positive errno; a socket
+/// that reports POLLERR without one is treated as reset.
+fn socket_error(fd: RawFd) -> i32 {
+    let mut err: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `err` and `len` are valid for writes of the sizes given.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 && err != 0 {
+        err
+    } else {
+        libc::ECONNRESET
+    }
+}
+
+impl Backend for UringBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Uring
+    }
+
+    fn register(&self, _fd: RawFd) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn deregister(&self, _fd: RawFd) {}
+
+    unsafe fn submit(&self, op: &RawOp) -> io::Result<()> {
+        debug_assert_eq!(op.user_data & (INTERNAL | PROBE), 0);
+        let entry = Self::entry_for(op);
+        let probe = op.code == OpCode::Recv && op.len == 0;
+        if probe {
+            self.probes.lock().insert(op.user_data, op.fd);
+        }
+        // SAFETY: forwarded from our caller's contract.
+        let result = unsafe { self.submit_entry(op, entry) };
+        if probe && result.is_err() {
+            self.probes.lock().remove(&op.user_data);
+        }
+        result
+    }
+
+    fn cancel(&self, user_data: u64) {
+        for target in [user_data, user_data | PROBE] {
+            let sqe = opcode::AsyncCancel::new(target).build().user_data(CANCEL);
+            // SAFETY: a cancel request references no memory of ours. If it cannot
+            // be submitted the op still completes on its own; nothing is lost.
+            let _ = unsafe { self.push(&[sqe]) };
+        }
+    }
+
+    fn poll(&self, timeout: Option<Duration>, out: &mut Vec<Completion>) -> io::Result<()> {
+        let _guard = self.reap_lock.lock();
+        let before = out.len();
+        self.reap(out);
+        if out.len() > before || timeout == Some(Duration::ZERO) {
+            return Ok(());
+        }
+        let result = match timeout {
+            None => self.ring.submitter().submit_and_wait(1),
+            Some(t) => {
+                let ts = types::Timespec::from(t);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args)
+            }
+        };
+        match result {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        self.reap(out);
+        Ok(())
+    }
+
+    fn wake(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writes 8 bytes from a local array to our eventfd. A full
+        // counter (EAGAIN) means a wake is pending already.
+        unsafe { libc::write(self.wake_fd.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+    }
+}
+
+impl UringBackend {
+    fn reap(&self, out: &mut Vec<Completion>) {
+        // SAFETY: `reap_lock` (held by our caller) makes us the only reader of
+        // the completion queue.
+        let cq = unsafe { self.ring.completion_shared() };
+        for cqe in cq {
+            if let Some(c) = self.completion(cqe.user_data(), cqe.result(), cqe.flags()) {
+                out.push(c);
+            }
+        }
+    }
+}
+
+impl UringBackend {
+    /// Pushes `entry`, linked to a timeout when the op has one.
+    ///
+    /// # Safety
+    /// As for `Backend::submit`.
+    unsafe fn submit_entry(&self, op: &RawOp, entry: squeue::Entry) -> io::Result<()> {
+        match op.timeout {
+            None => {
+                // SAFETY: forwarded from our caller's contract.
+                unsafe { self.push(&[entry]) }
+            }
+            Some(timeout) => {
+                // SAFETY: the op layer keeps `timespec` alive until the op's
+                // completion, and nobody else touches it. (The kernel copies the
+                // timespec when the SQE is submitted.)
+                unsafe { *op.timespec = timeout.into() };
+                let timeout = opcode::LinkTimeout::new(op.timespec.cast::<types::Timespec>())
+                    .build()
+                    .user_data(LINK_TIMEOUT);
+                // SAFETY: as above; both go in together so the link holds.
+                unsafe { self.push(&[entry.flags(squeue::Flags::IO_LINK), timeout]) }
+            }
+        }
+    }
+}

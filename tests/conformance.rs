@@ -1,0 +1,463 @@
+//! The conformance suite: every I/O behaviour of SPEC §4–5, run unchanged on
+//! each backend (`uring::*` and `epoll::*`). A difference between backends is
+//! a bug. Loopback only; every wait is bounded.
+
+#[macro_use]
+mod util;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use cport::{is_aborted, BackendChoice, GetError, Issued, Packet, Port};
+use socket2::{Domain, Socket, Type};
+
+type IoPort = Port<u32, u32>;
+
+const WAIT: Option<Duration> = Some(Duration::from_secs(10));
+
+fn port(backend: BackendChoice) -> IoPort {
+    Port::builder()
+        .concurrency(4)
+        .backend(backend)
+        .build()
+        .expect("port")
+}
+
+/// The next packet, within 10 s.
+fn next(port: &IoPort) -> Packet<u32, u32> {
+    port.get(WAIT).expect("a packet within 10 s")
+}
+
+fn pending(r: Result<Issued<u32, Vec<u8>>, cport::IssueError<u32, Vec<u8>>>) -> cport::OpId {
+    match r {
+        Ok(Issued::Pending(id)) => id,
+        Ok(Issued::Completed { .. }) => panic!("completed inline, expected pending"),
+        Err(e) => panic!("not started: {e}"),
+    }
+}
+
+fn assert_no_packet(port: &IoPort) {
+    assert_eq!(
+        port.get(Some(Duration::from_millis(50))).unwrap_err(),
+        GetError::TimedOut
+    );
+}
+
+fn listener() -> (TcpListener, SocketAddr) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    (l, a)
+}
+
+/// A connected pair: (associated server side, plain client side).
+fn pair(port: &IoPort) -> (cport::Handle, TcpStream) {
+    let (l, addr) = listener();
+    let client = TcpStream::connect(addr).unwrap();
+    let (server, _) = l.accept().unwrap();
+    (port.associate(server, 1).unwrap(), client)
+}
+
+fn fd_is_open(fd: i32) -> bool {
+    // SAFETY: F_GETFD only inspects the descriptor table.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+fn accept_connect_send_recv(b: BackendChoice) {
+    let port = port(b);
+    let (l, addr) = listener();
+    let lh = port.associate(l, 10).unwrap();
+    pending(port.op(lh).accept(100));
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let ch = port.associate(sock, 20).unwrap();
+    pending(port.op(ch).connect(addr, 200));
+    let mut got = [next(&port), next(&port)];
+    got.sort_by_key(|p| p.value);
+    let [accepted, connected] = got;
+    assert_eq!((accepted.key, accepted.value), (10, 100));
+    assert!(accepted.result.is_ok());
+    let stream = accepted.stream.expect("accept yields the stream");
+    assert!(accepted.addr.unwrap().ip().is_loopback());
+    assert_eq!(
+        (connected.key, connected.value, connected.result.unwrap()),
+        (20, 200, 0)
+    );
+
+    let sh = port.associate(stream, 30).unwrap();
+    pending(port.op(ch).send(b"hello iocp".to_vec(), 1));
+    let sent = next(&port);
+    assert_eq!((sent.key, sent.value, sent.result.unwrap()), (20, 1, 10));
+    assert_eq!(
+        sent.buf.as_deref(),
+        Some(&b"hello iocp"[..]),
+        "the buffer comes back"
+    );
+    pending(port.op(sh).recv(vec![0; 64], 2));
+    let recvd = next(&port);
+    let n = recvd.result.unwrap();
+    assert_eq!((recvd.key, recvd.value), (30, 2));
+    assert_eq!(&recvd.buf.unwrap()[..n], b"hello iocp");
+    assert_no_packet(&port);
+}
+
+fn recv_completes_when_data_arrives(b: BackendChoice) {
+    let port = port(b);
+    let (h, mut client) = pair(&port);
+    pending(port.op(h).recv(vec![0; 16], 7));
+    assert_no_packet(&port);
+    client.write_all(b"abc").unwrap();
+    let p = next(&port);
+    assert_eq!((p.value, p.result.unwrap()), (7, 3));
+    assert_eq!(&p.buf.unwrap()[..3], b"abc");
+}
+
+fn peer_graceful_close_completes_recv_with_zero(b: BackendChoice) {
+    let port = port(b);
+    let (h, client) = pair(&port);
+    pending(port.op(h).recv(vec![0; 16], 1));
+    client.shutdown(Shutdown::Write).unwrap();
+    let p = next(&port);
+    assert_eq!(p.result.unwrap(), 0);
+}
+
+fn peer_reset_fails_recv_then_every_later_call(b: BackendChoice) {
+    let port = port(b);
+    let (h, client) = pair(&port);
+    pending(port.op(h).recv(vec![0; 16], 1));
+    let client = Socket::from(client);
+    client.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(client); // RST
+    let p = next(&port);
+    assert_eq!(p.value, 1);
+    assert_eq!(
+        p.result.unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionReset
+    );
+    // The socket remembers: later operations fail at once, value and buffer back.
+    let err = port.op(h).recv(vec![0; 8], 2).unwrap_err();
+    assert_eq!(err.error.kind(), std::io::ErrorKind::ConnectionReset);
+    assert_eq!((err.value, err.buf.map(|b| b.len())), (2, Some(8)));
+    let err = port.op(h).send(vec![1; 8], 3).unwrap_err();
+    assert_eq!(
+        (err.error.kind(), err.value),
+        (std::io::ErrorKind::ConnectionReset, 3)
+    );
+    assert_no_packet(&port);
+}
+
+fn close_handle_aborts_pending_recv_and_closes_fd_after(b: BackendChoice) {
+    let port = port(b);
+    let (l, addr) = listener();
+    let client = TcpStream::connect(addr).unwrap();
+    let (server, _) = l.accept().unwrap();
+    let raw = server.as_raw_fd();
+    let h = port.associate(server, 1).unwrap();
+    pending(port.op(h).recv(vec![0; 16], 5));
+    port.close_handle(h).unwrap();
+    let p = next(&port);
+    assert_eq!(p.value, 5);
+    assert!(is_aborted(p.result.as_ref().unwrap_err()), "{:?}", p.result);
+    assert!(p.buf.is_some());
+    assert!(!fd_is_open(raw), "fd closed after the last op completed");
+    // Bad input after close: clear errors, nothing lost.
+    let err = port.op(h).recv(vec![0; 4], 6).unwrap_err();
+    assert_eq!(
+        (err.error.kind(), err.value),
+        (std::io::ErrorKind::InvalidInput, 6)
+    );
+    assert!(port.close_handle(h).is_err(), "double close is an error");
+    drop(client);
+    assert_no_packet(&port);
+}
+
+fn accept_pending_at_close_is_aborted(b: BackendChoice) {
+    let port = port(b);
+    let (l, _) = listener();
+    let h = port.associate(l, 1).unwrap();
+    pending(port.op(h).accept(9));
+    port.close_handle(h).unwrap();
+    let p = next(&port);
+    assert_eq!(p.value, 9);
+    assert!(is_aborted(p.result.as_ref().unwrap_err()));
+    assert!(p.stream.is_none());
+}
+
+fn cancel_one_op_among_several(b: BackendChoice) {
+    let port = port(b);
+    let (l, _) = listener();
+    let h = port.associate(l, 1).unwrap();
+    let first = pending(port.op(h).accept(1));
+    pending(port.op(h).accept(2));
+    port.cancel_op(h, first).unwrap();
+    let p = next(&port);
+    assert_eq!(p.value, 1);
+    assert!(is_aborted(p.result.as_ref().unwrap_err()));
+    assert_no_packet(&port);
+    assert_eq!(
+        port.cancel_op(h, first).unwrap_err().kind(),
+        std::io::ErrorKind::NotFound
+    );
+    assert_eq!(port.cancel(h).unwrap(), 1);
+    assert_eq!(next(&port).value, 2);
+    assert_eq!(
+        port.cancel(h).unwrap_err().kind(),
+        std::io::ErrorKind::NotFound,
+        "nothing to cancel"
+    );
+}
+
+fn connect_refused_completes_through_the_port(b: BackendChoice) {
+    let port = port(b);
+    let (l, addr) = listener();
+    drop(l);
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let h = port.associate(sock, 4).unwrap();
+    pending(port.op(h).connect(addr, 8));
+    let p = next(&port);
+    assert_eq!((p.key, p.value), (4, 8));
+    assert_eq!(
+        p.result.unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionRefused
+    );
+}
+
+fn file_read_write_at_offsets_and_eof(b: BackendChoice) {
+    let port = port(b);
+    let dir = std::env::temp_dir().join(format!("cport-file-{}-{b:?}", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&dir)
+        .unwrap();
+    let h = port.associate(file, 3).unwrap();
+    pending(port.op(h).write_at(b"0123456789".to_vec(), 100, 1));
+    assert_eq!(next(&port).result.unwrap(), 10);
+    pending(port.op(h).read_at(vec![0; 4], 103, 2));
+    let p = next(&port);
+    assert_eq!((p.value, p.result.unwrap()), (2, 4));
+    assert_eq!(p.buf.unwrap(), b"3456");
+    pending(port.op(h).read_at(vec![0; 4], 500, 3));
+    let p = next(&port);
+    assert_eq!(
+        (p.value, p.result.unwrap()),
+        (3, 0),
+        "read past end of file gives 0 bytes"
+    );
+    port.close_handle(h).unwrap();
+    std::fs::remove_file(dir).unwrap();
+}
+
+fn udp_round_trip(b: BackendChoice) {
+    let port = port(b);
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (a_addr, peer_addr) = (a.local_addr().unwrap(), peer.local_addr().unwrap());
+    let h = port.associate(a, 1).unwrap();
+    pending(port.op(h).recv_from(vec![0; 32], 1));
+    peer.send_to(b"ping", a_addr).unwrap();
+    let p = next(&port);
+    assert_eq!(
+        (p.value, p.result.unwrap(), p.addr),
+        (1, 4, Some(peer_addr))
+    );
+    pending(port.op(h).send_to(b"pong".to_vec(), peer_addr, 2));
+    assert_eq!(next(&port).result.unwrap(), 4);
+    let mut buf = [0; 8];
+    peer.set_read_timeout(WAIT).unwrap();
+    let (n, from) = peer.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from), (&b"pong"[..], a_addr));
+}
+
+fn skip_on_success_on_and_off(b: BackendChoice) {
+    let port = port(b);
+    let (h, mut client) = pair(&port);
+    client.write_all(b"xy").unwrap();
+    std::thread::sleep(Duration::from_millis(20)); // let the bytes land (not an assertion on time)
+                                                   // Off (the default): an op that could complete at once still queues a packet.
+    pending(port.op(h).recv(vec![0; 1], 1));
+    assert_eq!(next(&port).result.unwrap(), 1);
+    // On: it returns its result directly and queues nothing.
+    port.set_skip_on_success(h, true).unwrap();
+    match port.op(h).recv(vec![0; 8], 2).unwrap() {
+        Issued::Completed { bytes, value, buf } => {
+            assert_eq!((bytes, value), (1, 2));
+            assert_eq!(buf.unwrap()[0], b'y');
+        }
+        Issued::Pending(_) => panic!("data was available: expected inline completion"),
+    }
+    assert_no_packet(&port);
+    // Nothing available: still pending, still one packet.
+    pending(port.op(h).recv(vec![0; 8], 3));
+    client.write_all(b"z").unwrap();
+    assert_eq!(next(&port).value, 3);
+}
+
+fn per_op_timeout_fires_and_does_not_fire(b: BackendChoice) {
+    let port = port(b);
+    let (h, mut client) = pair(&port);
+    pending(
+        port.op(h)
+            .timeout(Duration::from_millis(30))
+            .recv(vec![0; 8], 1),
+    );
+    let p = next(&port);
+    assert_eq!(p.value, 1);
+    let e = p.result.unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+    assert!(!is_aborted(&e), "a timeout is not an abort");
+    pending(
+        port.op(h)
+            .timeout(Duration::from_secs(10))
+            .recv(vec![0; 8], 2),
+    );
+    client.write_all(b"ok").unwrap();
+    let p = next(&port);
+    assert_eq!((p.value, p.result.unwrap()), (2, 2));
+}
+
+fn zero_byte_recv_waits_for_data(b: BackendChoice) {
+    let port = port(b);
+    let (h, mut client) = pair(&port);
+    pending(port.op(h).recv(Vec::new(), 1));
+    assert_no_packet(&port);
+    client.write_all(b"data").unwrap();
+    let p = next(&port);
+    assert_eq!((p.value, p.result.unwrap()), (1, 0));
+    pending(port.op(h).recv(vec![0; 8], 2));
+    let p = next(&port);
+    assert_eq!(p.result.unwrap(), 4, "the probe consumed nothing");
+}
+
+fn vectored_send_and_recv(b: BackendChoice) {
+    let port = port(b);
+    let (h, mut client) = pair(&port);
+    pending(
+        port.op(h)
+            .send_vectored(vec![b"ab".to_vec(), b"cde".to_vec()], 1),
+    );
+    let p = next(&port);
+    assert_eq!((p.result.unwrap(), p.bufs.len()), (5, 2));
+    let mut buf = [0; 5];
+    client.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"abcde");
+    client.write_all(b"12345").unwrap();
+    pending(port.op(h).recv_vectored(vec![vec![0; 2], vec![0; 8]], 2));
+    let p = next(&port);
+    assert_eq!(p.result.unwrap(), 5);
+    assert_eq!(p.bufs[0], b"12");
+    assert_eq!(&p.bufs[1][..3], b"345");
+    let err = port.op(h).send_vectored(Vec::new(), 3).unwrap_err();
+    assert_eq!(
+        (err.error.kind(), err.value),
+        (std::io::ErrorKind::InvalidInput, 3)
+    );
+}
+
+fn large_send_to_a_slow_reader_sends_everything(b: BackendChoice) {
+    let port = port(b);
+    let (h, mut client) = pair(&port);
+    let data: Vec<u8> = (0..8 << 20).map(|i| (i % 251) as u8).collect();
+    pending(port.op(h).send(data.clone(), 1));
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut chunk = vec![0; 64 << 10];
+        while got.len() < 8 << 20 {
+            let n = client.read(&mut chunk).unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&chunk[..n]);
+        }
+        got
+    });
+    let p = next(&port);
+    assert_eq!(p.result.unwrap(), 8 << 20);
+    assert!(reader.join().unwrap() == data);
+}
+
+fn dropping_the_port_with_ops_in_flight_is_safe(b: BackendChoice) {
+    let port = port(b);
+    let mut clients = Vec::new();
+    for i in 0..16 {
+        let (h, client) = pair(&port);
+        pending(port.op(h).recv(vec![0; 4096], i));
+        clients.push(client);
+    }
+    let (l, _) = listener();
+    let lh = port.associate(l, 0).unwrap();
+    pending(port.op(lh).accept(99));
+    drop(port); // cancels and reaps everything before freeing the buffers
+    drop(clients);
+}
+
+fn closed_port_refuses_operations(b: BackendChoice) {
+    let port = port(b);
+    let (h, _client) = pair(&port);
+    port.close();
+    let err = port.op(h).recv(vec![0; 4], 1).unwrap_err();
+    assert_eq!(
+        (err.error.kind(), err.value),
+        (std::io::ErrorKind::BrokenPipe, 1)
+    );
+    assert!(port
+        .associate(UdpSocket::bind("127.0.0.1:0").unwrap(), 1)
+        .is_err());
+}
+
+fn waiting_threads_reap_completions_without_a_reaper_thread(b: BackendChoice) {
+    // Several workers wait; completions arrive from the kernel; each packet
+    // reaches exactly one worker.
+    let port = port(b);
+    let mut clients = Vec::new();
+    for i in 0..8 {
+        let (h, client) = pair(&port);
+        pending(port.op(h).recv(vec![0; 8], i));
+        clients.push(client);
+    }
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let port = port.clone();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                while let Ok(p) = port.get(Some(Duration::from_secs(2))) {
+                    got.push(p.value);
+                    if got.len() == 8 {
+                        break;
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    for c in &mut clients {
+        c.write_all(b"x").unwrap();
+    }
+    let mut all: Vec<u32> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    all.sort();
+    assert_eq!(all, (0..8).collect::<Vec<_>>());
+}
+
+conformance!(
+    accept_connect_send_recv,
+    recv_completes_when_data_arrives,
+    peer_graceful_close_completes_recv_with_zero,
+    peer_reset_fails_recv_then_every_later_call,
+    close_handle_aborts_pending_recv_and_closes_fd_after,
+    accept_pending_at_close_is_aborted,
+    cancel_one_op_among_several,
+    connect_refused_completes_through_the_port,
+    file_read_write_at_offsets_and_eof,
+    udp_round_trip,
+    skip_on_success_on_and_off,
+    per_op_timeout_fires_and_does_not_fire,
+    zero_byte_recv_waits_for_data,
+    vectored_send_and_recv,
+    large_send_to_a_slow_reader_sends_everything,
+    dropping_the_port_with_ops_in_flight_is_safe,
+    closed_port_refuses_operations,
+    waiting_threads_reap_completions_without_a_reaper_thread,
+);
