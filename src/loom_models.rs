@@ -183,3 +183,85 @@ fn blocking_exit_races_release() {
         assert_eq!((c.queued, c.waiting, c.active, c.paused), (0, 0, 1, 0));
     });
 }
+
+/// A stand-in for the kernel: completions appear in `ready`; `poll` returns
+/// when there are some, when woken, or (with a timeout) at once.
+struct MockReactor {
+    pending: loom::sync::atomic::AtomicU32,
+    ready: loom::sync::Mutex<Vec<u32>>,
+    woken: loom::sync::Mutex<bool>,
+    /// Wakes the thread blocked in `poll` ("in the kernel").
+    doorbell: loom::sync::Notify,
+}
+
+impl MockReactor {
+    fn new(pending: u32) -> Self {
+        MockReactor {
+            pending: loom::sync::atomic::AtomicU32::new(pending),
+            ready: loom::sync::Mutex::new(Vec::new()),
+            woken: loom::sync::Mutex::new(false),
+            doorbell: loom::sync::Notify::new(),
+        }
+    }
+
+    /// The "kernel" completes an operation and wakes the poller.
+    fn complete(&self, value: u32) {
+        self.ready.lock().unwrap().push(value);
+        self.doorbell.notify();
+    }
+}
+
+impl crate::port::core::Reactor<u32> for Arc<MockReactor> {
+    fn busy(&self) -> bool {
+        self.pending.load(loom::sync::atomic::Ordering::SeqCst) > 0
+    }
+    fn poll(&self, timeout: Option<Duration>, sink: &mut dyn FnMut(u32)) {
+        use loom::sync::atomic::Ordering::SeqCst;
+        loop {
+            let items: Vec<u32> = self.ready.lock().unwrap().drain(..).collect();
+            if !items.is_empty() {
+                self.pending.fetch_sub(items.len() as u32, SeqCst);
+                items.into_iter().for_each(&mut *sink);
+                return;
+            }
+            if std::mem::take(&mut *self.woken.lock().unwrap()) || timeout.is_some() {
+                return;
+            }
+            self.doorbell.wait();
+        }
+    }
+    fn wake(&self) {
+        *self.woken.lock().unwrap() = true;
+        self.doorbell.notify();
+    }
+}
+
+/// Leader/follower reaping: a waiter polls the "kernel" for an operation in
+/// flight while a packet is posted. The post must wake the poller (not leave
+/// it in the kernel), the later completion must still be reaped, and each
+/// packet is delivered exactly once.
+#[test]
+fn post_races_poller_in_kernel() {
+    loom::model(|| {
+        let kernel = Arc::new(MockReactor::new(1));
+        let core = Arc::new(Core::<u32>::new(2, Some(Box::new(kernel.clone()))));
+        let waiter = {
+            let core = core.clone();
+            loom::thread::spawn(move || take_one(&core, false, None))
+        };
+        // Only a post arrives while the waiter may be polling the "kernel":
+        // the hand-off must wake it there.
+        core.post(20).unwrap();
+        let got = waiter.join().unwrap().unwrap();
+        assert_eq!(got, 20);
+        kernel.complete(10); // the operation completes later
+        while crate::port::core::Reactor::busy(&kernel) {
+            core.reap_as_helper(Duration::ZERO);
+        }
+        let mut all = drained(&core);
+        all.push(got);
+        all.sort();
+        assert_eq!(all, vec![10, 20]);
+        assert_eq!(core.counters().waiting, 0);
+    });
+}

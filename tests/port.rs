@@ -91,6 +91,25 @@ fn limit_one_keeps_the_second_worker_asleep_and_the_hot_worker_takes_the_next_pa
     b.exit();
 }
 
+fn close_hands_queued_packets_to_waiters_before_closed(b: BackendChoice) {
+    // Limit 1 and the slot taken: a packet stays queued while a thread waits.
+    let port = port(1, b);
+    let (a, w) = (Worker::spawn(&port, 0), Worker::spawn(&port, 1));
+    port.post(0, 0, 1).unwrap();
+    assert_eq!(a.got_after(Cmd::Get(None)), Ok((0, 1)));
+    w.send(Cmd::Get(None));
+    wait_counters(&port, "w parked", |c| c.waiting == 1);
+    port.post(0, 0, 2).unwrap();
+    assert_eq!(port.counters().queued, 1);
+    port.close();
+    // Every packet is delivered before anyone is told the port closed.
+    assert_eq!(w.got(), Ok((0, 2)));
+    assert_eq!(w.got_after(Cmd::Get(None)), Err(GetError::Closed));
+    assert_eq!(a.got_after(Cmd::Get(None)), Err(GetError::Closed));
+    a.exit();
+    w.exit();
+}
+
 fn blocking_section_releases_a_waiter_and_the_limit_is_exceeded_afterwards(b: BackendChoice) {
     let port = port(1, b);
     let (a, b) = (Worker::spawn(&port, 0), Worker::spawn(&port, 1));
@@ -210,10 +229,11 @@ fn closed_port_refuses_posts_and_returns_the_packet(b: BackendChoice) {
     let err = port.post(7, 8, 9).unwrap_err();
     let p = err.into_inner();
     assert_eq!((p.key, p.result.unwrap(), p.value), (7, 8, 9));
+    // What was queued before the close is still delivered, then `Closed`.
+    assert_eq!(port.get(None).unwrap().value, 1);
     assert_eq!(port.get(None).unwrap_err(), GetError::Closed);
     assert_eq!(port.get(NOW).unwrap_err(), GetError::Closed);
-    let left: Vec<u32> = port.drain().into_iter().map(|p| p.value).collect();
-    assert_eq!(left, vec![1], "queued packets stay collectable after close");
+    assert!(port.drain().is_empty());
 }
 
 fn dropping_a_clone_keeps_the_port_open(b: BackendChoice) {
@@ -336,6 +356,7 @@ fn thread_exit_releases_a_waiter_for_a_queued_packet(b: BackendChoice) {
 }
 
 conformance!(
+    close_hands_queued_packets_to_waiters_before_closed,
     packets_come_out_in_fifo_order,
     waiters_are_released_last_in_first_out,
     limit_one_keeps_the_second_worker_asleep_and_the_hot_worker_takes_the_next_packet,

@@ -186,6 +186,15 @@ pub(crate) struct Io<K, V, B> {
     tables: Mutex<Tables<K, V, B>>,
     in_flight: AtomicUsize,
     filter: std::sync::OnceLock<CompletionFilter<K, V, B>>,
+    /// Set by shutdown (under the tables lock): new operations are refused.
+    refusing: std::sync::atomic::AtomicBool,
+}
+
+pub(crate) fn shutting_down() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "the completion port is shut down",
+    )
 }
 
 fn ebadf(what: &str) -> io::Error {
@@ -209,6 +218,7 @@ where
             }),
             in_flight: AtomicUsize::new(0),
             filter: std::sync::OnceLock::new(),
+            refusing: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -243,6 +253,11 @@ where
             return Err(e);
         }
         let mut t = self.tables.lock();
+        if self.refusing.load(Ordering::Relaxed) {
+            drop(t);
+            ASSOCIATED.lock().retain(|&f| f != raw);
+            return Err(shutting_down());
+        }
         t.generation = t.generation.wrapping_add(1);
         let generation = t.generation;
         let index = t.handles.insert(HandleEntry {
@@ -748,10 +763,12 @@ impl<K, V, B> Io<K, V, B> {
         self.in_flight.load(Ordering::Acquire)
     }
 
-    /// Port drop: asks the backend to cancel every operation in flight.
+    /// Shutdown and port drop: refuses new operations and asks the backend to
+    /// cancel every operation in flight (each still completes, aborted).
     pub(crate) fn cancel_all(&self) {
         let targets: Vec<u64> = {
             let mut t = self.tables.lock();
+            self.refusing.store(true, Ordering::Relaxed);
             t.ops
                 .iter_mut()
                 .map(|(_, s)| {

@@ -182,6 +182,46 @@ impl<T> Core<T> {
         Some(node.thread.clone())
     }
 
+    /// Reaps completions on behalf of the port from a thread that is not
+    /// waiting in `get` (shutdown), if no waiter holds the poller role: each
+    /// packet goes to the most recent waiter or into the queue. Returns
+    /// whether it polled.
+    pub(crate) fn reap_as_helper(&self, timeout: Duration) -> bool {
+        let Some(reactor) = &self.reactor else {
+            return false;
+        };
+        {
+            let _stack = self.waiters.lock();
+            if self.poller.load(Ordering::Relaxed) {
+                return false;
+            }
+            self.poller.store(true, Ordering::Release);
+        }
+        let mut items = Vec::new();
+        reactor.poll(Some(timeout), &mut |t| items.push(t));
+        {
+            let mut stack = self.waiters.lock();
+            self.poller.store(false, Ordering::Release);
+            if let Some(thread) = self.promote(&mut stack) {
+                drop(stack);
+                thread.unpark();
+            }
+        }
+        items
+            .into_iter()
+            .for_each(|item| self.post_even_if_closed(item));
+        true
+    }
+
+    /// Queues a completed operation's packet; after close it still goes into
+    /// the queue, where `get` and `drain` find it.
+    fn post_even_if_closed(&self, item: T) {
+        if let Err(item) = self.post(item) {
+            self.queue.push(item);
+            self.update(|s| s.with_queued(s.queued() + 1));
+        }
+    }
+
     /// The calling waiter gives up the poller role (it got a packet, timed
     /// out, or the port closed); another waiter takes it over if needed.
     fn resign(&self, node: &Waiter<T>) {
@@ -344,12 +384,14 @@ impl<T> Core<T> {
         let leaving = u32::from(was_active);
         let mut s = self.load();
         loop {
-            if s.closed() {
+            if s.closed() && s.queued() == 0 {
                 self.update(|s| s.with_active(s.active().saturating_sub(leaving)));
                 return Err(GetError::Closed);
             }
             let active = s.active().saturating_sub(leaving);
-            if s.queued() == 0 || active >= self.limit {
+            // A closed port hands out what is still queued, limit or not, so
+            // that every packet is delivered before `Closed` is reported.
+            if s.queued() == 0 || (active >= self.limit && !s.closed()) {
                 break;
             }
             let n = s.queued().min(max);
@@ -390,13 +432,13 @@ impl<T> Core<T> {
             let mut stack = self.waiters.lock();
             let mut s = self.load();
             loop {
-                if s.closed() {
+                if s.closed() && s.queued() == 0 {
                     drop(stack);
                     self.update(|s| s.with_active(s.active().saturating_sub(leaving)));
                     return Err(GetError::Closed);
                 }
                 let active = s.active().saturating_sub(leaving);
-                if s.queued() > 0 && active < self.limit {
+                if s.queued() > 0 && (active < self.limit || s.closed()) {
                     // A packet became available while we took the lock.
                     let n = s.queued().min(max);
                     if let Err(cur) =
@@ -524,11 +566,7 @@ impl<T> Core<T> {
             }
         }
         for item in first.into_iter().chain(items) {
-            if let Err(item) = self.post(item) {
-                // The port closed under us: keep the packet collectable.
-                self.queue.push(item);
-                self.update(|s| s.with_queued(s.queued() + 1));
-            }
+            self.post_even_if_closed(item);
         }
     }
 
@@ -658,9 +696,11 @@ impl<T> Core<T> {
         self.paused.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Closes the port: later posts fail, and every waiting thread (all of
-    /// them, not only the most recent) returns `Closed`. Queued packets stay
-    /// for [`drain`](Self::drain). Returns `false` if it was closed already.
+    /// Closes the port: later posts fail; every waiting thread (all of them,
+    /// not only the most recent) is woken — with a queued packet while there
+    /// are any, limit or not, then with `Closed`. Packets still queued (or
+    /// completed later) are returned by `get` before it reports `Closed`, and
+    /// by [`drain`](Self::drain). Returns `false` if it was closed already.
     pub(crate) fn close(&self) -> bool {
         let mut stack = self.waiters.lock();
         let mut s = self.load();
@@ -673,19 +713,29 @@ impl<T> Core<T> {
                 Err(cur) => s = cur,
             }
         }
-        let wakes: Vec<Wake> = stack
-            .drain(..)
-            .map(|w| {
-                // SAFETY: as in `deliver`: the node is alive while on the stack and
-                // its owner reads nothing from it before seeing this store.
-                unsafe {
-                    let node = w.0.as_ref();
-                    let wake = Self::wake_for(node);
-                    node.state.store(CLOSED, Ordering::Release);
-                    wake
+        let mut wakes = Vec::with_capacity(stack.len());
+        while !stack.is_empty() {
+            // Most recent waiter first: a queued packet if any is left.
+            let s = self.load();
+            if s.queued() > 0 {
+                if self
+                    .cas(s, s.with_queued(s.queued() - 1).with_active(s.active() + 1))
+                    .is_ok()
+                {
+                    let item = self.pop_reserved();
+                    wakes.push(Self::deliver(&mut stack, item));
                 }
-            })
-            .collect();
+                continue;
+            }
+            let Some(w) = stack.pop() else { break };
+            // SAFETY: as in `deliver`: the node is alive while on the stack and
+            // its owner reads nothing from it before seeing this store.
+            unsafe {
+                let node = w.0.as_ref();
+                wakes.push(Self::wake_for(node));
+                node.state.store(CLOSED, Ordering::Release);
+            }
+        }
         drop(stack);
         wakes.into_iter().for_each(|w| self.wake(w));
         true

@@ -336,11 +336,40 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
     }
 
     /// Closes the port: later posts fail and give their packet back, and every
-    /// thread waiting in `get` returns [`GetError::Closed`] — all of them, not
-    /// only the most recent. Queued packets stay available to
-    /// [`drain`](Port::drain). Returns `false` if the port was closed already.
+    /// thread waiting in `get` wakes — all of them, not only the most recent:
+    /// `get` hands out what is still queued (the limit no longer applies) and
+    /// then returns [`GetError::Closed`]. Operations in flight are not
+    /// cancelled (see [`shutdown`](Port::shutdown)); their packets are queued
+    /// when they complete. Returns `false` if the port was closed already.
     pub fn close(&self) -> bool {
         self.core().close()
+    }
+
+    /// Shuts the port down (SPEC §5): refuses new operations (their buffer and
+    /// value come back in the error), cancels every operation in flight on
+    /// every handle, waits until each of them has completed and its packet
+    /// was handed to a worker or queued, then closes the port: waiting
+    /// threads receive the queued packets and then [`GetError::Closed`] —
+    /// every waiter, not only the most recent.
+    ///
+    /// Completions are reaped by the waiting workers, or by the calling
+    /// thread when none is polling. The wait for the kernel is bounded by
+    /// [`DROP_WAIT`]; an operation still running after that (a file read on a
+    /// stuck device) delivers its packet whenever it completes, to `get` or
+    /// [`drain`](Port::drain). Returns how many operations were in flight.
+    pub fn shutdown(&self) -> usize {
+        let io = &self.owner.io;
+        let in_flight = io.in_flight();
+        io.cancel_all();
+        let start = std::time::Instant::now();
+        while io.in_flight() > 0 && start.elapsed() < DROP_WAIT {
+            if !self.core().reap_as_helper(Duration::from_millis(10)) {
+                // A waiting worker holds the poller role and reaps.
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        self.core().close();
+        in_flight
     }
 
     /// Whether [`close`](Port::close) has run.

@@ -382,16 +382,7 @@ impl Shared {
         side: Side,
     ) -> MutexGuard<'a, State> {
         loop {
-            let Some(Head {
-                user_data,
-                tick,
-                pollable,
-                stream,
-                raw,
-                total,
-                mut progress,
-            }) = st.start_head(fd, side)
-            else {
+            let Some(mut head) = st.start_head(fd, side) else {
                 return st;
             };
             let wake = mem::take(&mut st.wake_due);
@@ -401,34 +392,34 @@ impl Shared {
                 }
                 // SAFETY: the op is pending and Running: its memory is valid
                 // (submit contract) and nobody completes it meanwhile.
-                unsafe { sys::attempt(&raw, stream, total, &mut progress) }
+                unsafe { sys::attempt(&head.raw, head.stream, head.total, &mut head.progress) }
             });
-            let Some(op) = st.ops.get_mut(&user_data) else {
+            let Some(op) = st.ops.get_mut(&head.user_data) else {
                 continue; // cannot happen: only we complete a Running op
             };
             let cancelled = op.phase == Phase::CancelWhenDone;
             op.phase = Phase::Queued;
-            op.progress = progress;
+            op.progress = head.progress;
             let res = match step {
                 Step::Done(res) => res,
                 Step::Progress | Step::Blocked if cancelled => -libc::ECANCELED,
                 Step::Progress => continue,
                 // Nothing will ever signal readiness: don't wait for it.
-                Step::Blocked if !pollable => -libc::EAGAIN,
+                Step::Blocked if !head.pollable => -libc::EAGAIN,
                 Step::Blocked => {
                     let Some(entry) = st.fds.get_mut(&fd) else {
                         return st;
                     };
                     let lane = &mut entry.lanes[side as usize];
-                    if lane.tick != tick {
+                    if lane.tick != head.tick {
                         continue; // an edge arrived during the attempt: retry
                     }
                     lane.busy = false;
                     return st;
                 }
             };
-            st.unqueue(user_data, fd, Place::Lane(side));
-            st.finish(user_data, res);
+            st.unqueue(head.user_data, fd, Place::Lane(side));
+            st.finish(head.user_data, res);
         }
     }
 

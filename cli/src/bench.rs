@@ -1,0 +1,416 @@
+//! `cport bench`: the same closed-loop load against echo servers on cport's
+//! backends and on peers written without cport, each server in a child
+//! process pinned to one CPU and the load generator pinned to another.
+
+use std::io::{BufRead, BufReader, IsTerminal};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use cport::BackendChoice;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::load::{self, LoadOptions, Moment};
+use crate::peers::ServerKind;
+use crate::util::{fmt_count, fmt_us};
+
+/// Options of one bench run.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    pub conns: usize,
+    pub size: usize,
+    pub depth: usize,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub servers: Vec<ServerKind>,
+    pub server_cpu: Option<usize>,
+    pub client_cpu: Option<usize>,
+    pub json: bool,
+    pub plot: Option<PathBuf>,
+    pub verbose: bool,
+}
+
+/// One server's result.
+#[derive(Serialize)]
+pub struct Row {
+    pub server: ServerKind,
+    pub label: &'static str,
+    pub requests: u64,
+    pub seconds: f64,
+    pub requests_per_sec: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    /// Server CPU time (user + system) per request, µs.
+    pub cpu_us_per_msg: Option<f64>,
+    pub server_cpu_percent: Option<f64>,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    #[serde(skip)]
+    pub latency: Option<Histogram<u64>>,
+}
+
+/// cport backend ÷ peer.
+#[derive(Serialize)]
+pub struct Ratio {
+    pub cport: ServerKind,
+    pub peer: ServerKind,
+    /// Throughput ratio: above 1 means cport served more requests per second.
+    pub requests_per_sec: f64,
+    /// CPU-per-message ratio: below 1 means cport used less CPU per message.
+    pub cpu_per_msg: Option<f64>,
+    /// p99 latency ratio: below 1 means cport's p99 was lower.
+    pub p99: f64,
+}
+
+/// The set of CPUs this process may run on.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: all-zero is the empty cpu_set_t.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is valid and writable and its size is passed with it.
+    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return Vec::new();
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `i` is below CPU_SETSIZE.
+        .filter(|&i| unsafe { libc::CPU_ISSET(i, &set) })
+        .collect()
+}
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(kind: ServerKind, cpu: Option<usize>, verbose: bool) -> Result<Server> {
+        let exe = std::env::current_exe().context("cannot find the cport executable")?;
+        let mut cmd = Command::new(exe);
+        cmd.args(["serve-peer", "--kind", kind.arg(), "--addr", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(if verbose { Stdio::inherit() } else { Stdio::null() });
+        if let Some(cpu) = cpu {
+            cmd.args(["--cpu", &cpu.to_string()]);
+        }
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start the {} server", kind.label()))?;
+        let stdout = child.stdout.take().context("no stdout from the server")?;
+        let (tx, rx) = mpsc::channel();
+        // Reads the announcement, then drains the rest so the child never
+        // blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            for line in lines.by_ref() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(addr.trim().to_string());
+                    break;
+                }
+            }
+            for _ in lines {}
+        });
+        let mut server = Server {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let addr = rx.recv_timeout(Duration::from_secs(10)).map_err(|_| {
+            let status = server.child.try_wait().ok().flatten();
+            match status {
+                Some(s) => anyhow!("the {} server exited at start-up ({s})", kind.label()),
+                None => anyhow!("the {} server did not start listening in 10 s", kind.label()),
+            }
+        })?;
+        server.addr = addr
+            .parse()
+            .with_context(|| format!("the {} server announced a bad address {addr:?}", kind.label()))?;
+        Ok(server)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then SIGKILL if it is still there after 5 s.
+    fn stop(mut self) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: kill has no memory-safety preconditions; `pid` is our child,
+        // not yet reaped, so the pid cannot have been reused.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn measure(kind: ServerKind, opts: &BenchOptions, server_cpu: Option<usize>) -> Row {
+    let mut row = Row {
+        server: kind,
+        label: kind.label(),
+        requests: 0,
+        seconds: 0.0,
+        requests_per_sec: 0.0,
+        p50_us: 0.0,
+        p99_us: 0.0,
+        p999_us: 0.0,
+        cpu_us_per_msg: None,
+        server_cpu_percent: None,
+        errors: 0,
+        first_error: None,
+        latency: None,
+    };
+    let server = match Server::start(kind, server_cpu, opts.verbose) {
+        Ok(s) => s,
+        Err(e) => {
+            row.errors = 1;
+            row.first_error = Some(format!("{e:#}"));
+            return row;
+        }
+    };
+    let pid = server.pid();
+    let load_opts = LoadOptions {
+        addr: server.addr,
+        conns: opts.conns,
+        size: opts.size,
+        depth: opts.depth,
+        duration: opts.duration,
+        warmup: opts.warmup,
+        threads: 1,
+        backend: BackendChoice::Auto,
+        connect_timeout: Duration::from_secs(5),
+        progress: !opts.json,
+    };
+    let mut cpu_start = None;
+    let mut cpu_end = None;
+    let result = load::run(&load_opts, &mut |m| {
+        let t = crate::util::process_cpu_time(pid).ok();
+        match m {
+            Moment::MeasureStart => cpu_start = t,
+            Moment::MeasureEnd => cpu_end = t,
+        }
+    });
+    server.stop();
+    match result {
+        Ok(r) => {
+            row.requests = r.requests;
+            row.seconds = r.elapsed.as_secs_f64();
+            row.requests_per_sec = r.requests_per_sec();
+            row.p50_us = r.latency_us(0.5);
+            row.p99_us = r.latency_us(0.99);
+            row.p999_us = r.latency_us(0.999);
+            row.errors = r.errors;
+            row.first_error = r.first_error.clone();
+            if let (Some(a), Some(b)) = (cpu_start, cpu_end) {
+                let cpu = b.saturating_sub(a);
+                if r.requests > 0 {
+                    row.cpu_us_per_msg = Some(cpu.as_secs_f64() * 1e6 / r.requests as f64);
+                }
+                row.server_cpu_percent = Some(100.0 * cpu.as_secs_f64() / row.seconds.max(1e-9));
+            }
+            row.latency = Some(r.latency);
+        }
+        Err(e) => {
+            row.errors = row.errors.max(1);
+            row.first_error = Some(format!("{e:#}"));
+        }
+    }
+    row
+}
+
+fn ratios(rows: &[Row]) -> Vec<Ratio> {
+    let ok = |r: &&Row| r.requests > 0;
+    let mut out = Vec::new();
+    for c in rows.iter().filter(|r| r.server.is_cport()).filter(ok) {
+        for p in rows.iter().filter(|r| !r.server.is_cport()).filter(ok) {
+            out.push(Ratio {
+                cport: c.server,
+                peer: p.server,
+                requests_per_sec: c.requests_per_sec / p.requests_per_sec,
+                cpu_per_msg: match (c.cpu_us_per_msg, p.cpu_us_per_msg) {
+                    (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+                    _ => None,
+                },
+                p99: c.p99_us / p.p99_us.max(1e-9),
+            });
+        }
+    }
+    out
+}
+
+/// Right-aligns every column but the first.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            if i == 0 {
+                s.push_str(cell);
+                s.push_str(&" ".repeat(pad));
+            } else {
+                s.push_str("  ");
+                s.push_str(&" ".repeat(pad));
+                s.push_str(cell);
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = line(header.to_vec());
+    out.push('\n');
+    let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+    out.push_str(&"-".repeat(total));
+    out.push('\n');
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+        out.push('\n');
+    }
+    out
+}
+
+fn print_text(opts: &BenchOptions, rows: &[Row], ratios: &[Ratio], pinning: &str) {
+    println!(
+        "cport bench: {} connections x depth {}, {}-byte messages, {:.1} s per server after {:.1} s warm-up; {pinning}",
+        opts.conns,
+        opts.depth,
+        opts.size,
+        opts.duration.as_secs_f64(),
+        opts.warmup.as_secs_f64()
+    );
+    println!();
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            if r.requests == 0 {
+                return vec![
+                    r.label.to_string(),
+                    "failed".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    r.errors.to_string(),
+                ];
+            }
+            vec![
+                r.label.to_string(),
+                fmt_count(r.requests_per_sec.round() as u64),
+                fmt_us(r.p50_us),
+                fmt_us(r.p99_us),
+                fmt_us(r.p999_us),
+                r.cpu_us_per_msg.map_or("-".into(), |c| format!("{c:.2}")),
+                r.server_cpu_percent.map_or("-".into(), |c| format!("{c:.0}%")),
+                r.errors.to_string(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &["server", "req/s", "p50 µs", "p99 µs", "p999 µs", "CPU µs/msg", "server CPU", "errors"],
+            &body
+        )
+    );
+    if !ratios.is_empty() {
+        println!();
+        println!("cport ÷ peer (req/s: above 1 is better for cport; CPU/msg and p99: below 1 is better for cport)");
+        let body: Vec<Vec<String>> = ratios
+            .iter()
+            .map(|r| {
+                vec![
+                    format!("{} ÷ {}", r.cport.label(), r.peer.label()),
+                    format!("{:.2}x", r.requests_per_sec),
+                    r.cpu_per_msg.map_or("-".into(), |c| format!("{c:.2}x")),
+                    format!("{:.2}x", r.p99),
+                ]
+            })
+            .collect();
+        print!("{}", table(&["ratio", "req/s", "CPU/msg", "p99"], &body));
+    }
+    for r in rows.iter().filter(|r| r.first_error.is_some()) {
+        println!(
+            "{}: {} error(s), first: {}",
+            r.label,
+            r.errors,
+            r.first_error.as_deref().unwrap_or("")
+        );
+    }
+}
+
+pub fn run(opts: &BenchOptions) -> Result<bool> {
+    let allowed = allowed_cpus();
+    let pick = |want: Option<usize>, nth: usize| -> Result<Option<usize>> {
+        match want {
+            Some(cpu) if allowed.contains(&cpu) => Ok(Some(cpu)),
+            Some(cpu) => bail!("CPU {cpu} is not available to this process (allowed: {allowed:?})"),
+            None if allowed.len() >= 2 => Ok(allowed.get(nth).copied()),
+            None => Ok(None),
+        }
+    };
+    let server_cpu = pick(opts.server_cpu, 0)?;
+    let client_cpu = pick(opts.client_cpu, 1)?;
+    if let Some(cpu) = client_cpu {
+        // The load threads are started by this thread later and inherit this.
+        crate::util::pin_to_cpu(cpu).with_context(|| format!("cannot pin the load generator to CPU {cpu}"))?;
+    }
+    let pinning = match (server_cpu, client_cpu) {
+        (Some(s), Some(c)) => format!("servers pinned to CPU {s}, load generator to CPU {c}"),
+        (Some(s), None) => format!("servers pinned to CPU {s}, load generator not pinned"),
+        (None, Some(c)) => format!("servers not pinned, load generator pinned to CPU {c}"),
+        (None, None) => "not pinned (fewer than 2 CPUs available)".to_string(),
+    };
+    let interactive = !opts.json && std::io::stderr().is_terminal();
+    let mut rows = Vec::new();
+    for &kind in &opts.servers {
+        if interactive {
+            eprintln!("benchmarking {} ...", kind.label());
+        }
+        rows.push(measure(kind, opts, server_cpu));
+    }
+    let ratios = ratios(&rows);
+    if let Some(path) = &opts.plot {
+        crate::plot::write(path, opts, &rows).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if opts.json {
+        let v = serde_json::json!({
+            "config": {
+                "conns": opts.conns,
+                "size": opts.size,
+                "depth": opts.depth,
+                "duration_s": opts.duration.as_secs_f64(),
+                "warmup_s": opts.warmup.as_secs_f64(),
+                "server_cpu": server_cpu,
+                "client_cpu": client_cpu,
+                "cpus": crate::util::cpu_count(),
+            },
+            "servers": rows,
+            "ratios": ratios,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print_text(opts, &rows, &ratios, &pinning);
+        if let Some(path) = &opts.plot {
+            println!("\nlatency plot written to {}", path.display());
+        }
+    }
+    Ok(rows.iter().all(|r| r.requests > 0 && r.errors == 0))
+}

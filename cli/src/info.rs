@@ -1,0 +1,165 @@
+//! `cport info`: what this machine offers cport.
+
+use std::ffi::CStr;
+
+use anyhow::Result;
+use cport::{BackendChoice, Port};
+use serde_json::json;
+
+/// The io_uring opcodes cport's io_uring backend uses.
+const OPCODES: &[(u8, &str)] = &[
+    (io_uring::opcode::Accept::CODE, "ACCEPT"),
+    (io_uring::opcode::Connect::CODE, "CONNECT"),
+    (io_uring::opcode::Recv::CODE, "RECV"),
+    (io_uring::opcode::Send::CODE, "SEND"),
+    (io_uring::opcode::RecvMsg::CODE, "RECVMSG"),
+    (io_uring::opcode::SendMsg::CODE, "SENDMSG"),
+    (io_uring::opcode::Read::CODE, "READ"),
+    (io_uring::opcode::Write::CODE, "WRITE"),
+    (io_uring::opcode::PollAdd::CODE, "POLL_ADD"),
+    (io_uring::opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
+    (io_uring::opcode::LinkTimeout::CODE, "LINK_TIMEOUT"),
+];
+
+fn kernel() -> String {
+    // SAFETY: utsname is a plain C struct of char arrays; all-zero is valid.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `uts` is a valid, writable utsname.
+    if unsafe { libc::uname(&mut uts) } != 0 {
+        return format!("unknown ({})", std::io::Error::last_os_error());
+    }
+    let field = |f: &[libc::c_char]| {
+        // SAFETY: uname NUL-terminates every field within its array.
+        unsafe { CStr::from_ptr(f.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    format!(
+        "{} {} ({})",
+        field(&uts.sysname),
+        field(&uts.release),
+        field(&uts.machine)
+    )
+}
+
+/// Which of cport's opcodes the kernel's io_uring supports, probed directly.
+fn opcodes() -> Result<Vec<(&'static str, bool)>, String> {
+    let ring = io_uring::IoUring::new(2).map_err(|e| e.to_string())?;
+    let mut probe = io_uring::Probe::new();
+    ring.submitter()
+        .register_probe(&mut probe)
+        .map_err(|e| format!("probe failed: {e}"))?;
+    Ok(OPCODES
+        .iter()
+        .map(|&(code, name)| (name, probe.is_supported(code)))
+        .collect())
+}
+
+fn read_trim(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+fn memlock() -> String {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } != 0 {
+        return "unknown".into();
+    }
+    if lim.rlim_cur == libc::RLIM_INFINITY {
+        "unlimited".into()
+    } else {
+        crate::util::fmt_bytes(lim.rlim_cur)
+    }
+}
+
+pub fn run(as_json: bool) -> Result<()> {
+    let kernel = kernel();
+    let uring: Result<(), String> = Port::builder()
+        .concurrency(1)
+        .backend(BackendChoice::Uring)
+        .build::<u64, u64, Vec<u8>>()
+        .map(drop)
+        .map_err(|e| e.to_string());
+    let opcodes = opcodes();
+    let auto = Port::builder()
+        .concurrency(1)
+        .backend(BackendChoice::Auto)
+        .build::<u64, u64, Vec<u8>>();
+    let (auto_backend, auto_why) = match &auto {
+        Ok(p) => (
+            p.backend().to_string(),
+            match p.fallback_reason() {
+                Some(why) => format!("io_uring is unavailable: {why}"),
+                None => "io_uring works and has every opcode cport uses".to_string(),
+            },
+        ),
+        Err(e) => ("none".to_string(), format!("no backend works: {e}")),
+    };
+    drop(auto);
+    let default_limit = Port::builder()
+        .backend(BackendChoice::Epoll)
+        .build::<u64, u64, Vec<u8>>()
+        .map(|p| p.limit())
+        .unwrap_or_else(|_| crate::util::cpu_count());
+    let env = std::env::var("CPORT_BACKEND").ok();
+    let sysctl = read_trim("/proc/sys/kernel/io_uring_disabled");
+    let cpus = crate::util::cpu_count();
+    let memlock = memlock();
+
+    if as_json {
+        let ops: serde_json::Value = match &opcodes {
+            Ok(list) => list.iter().map(|(n, ok)| ((*n).to_string(), json!(ok))).collect(),
+            Err(e) => json!({ "error": e }),
+        };
+        let v = json!({
+            "kernel": kernel,
+            "io_uring": { "available": uring.is_ok(), "error": uring.err(), "opcodes": ops },
+            "io_uring_disabled_sysctl": sysctl,
+            "auto_backend": auto_backend,
+            "auto_reason": auto_why,
+            "cport_backend_env": env,
+            "cpus": cpus,
+            "default_concurrency": default_limit,
+            "memlock_limit": memlock,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!("kernel:               {kernel}");
+    match &uring {
+        Ok(()) => println!("io_uring:             available"),
+        Err(e) => println!("io_uring:             unavailable: {e}"),
+    }
+    match &opcodes {
+        Ok(list) => {
+            let names: Vec<String> = list
+                .iter()
+                .map(|(n, ok)| if *ok { n.to_string() } else { format!("{n} (missing)") })
+                .collect();
+            println!("io_uring opcodes:     {}", names.join(" "));
+        }
+        Err(e) => println!("io_uring opcodes:     cannot probe: {e}"),
+    }
+    if let Some(s) = sysctl {
+        let meaning = match s.as_str() {
+            "0" => "enabled for all",
+            "1" => "only for the io_uring_group",
+            "2" => "disabled",
+            _ => "?",
+        };
+        println!("io_uring_disabled:    {s} ({meaning})");
+    }
+    println!("memlock limit:        {memlock}");
+    println!("auto picks:           {auto_backend} ({auto_why})");
+    if let Some(env) = env {
+        println!("CPORT_BACKEND:        {env} (used by ports built without an explicit backend)");
+    }
+    println!("CPUs:                 {cpus}");
+    println!("default concurrency:  {default_limit} (a port built with concurrency 0)");
+    Ok(())
+}
