@@ -19,12 +19,14 @@ mod backend;
 mod error;
 mod loom;
 mod op;
+mod pool;
 mod port;
 
 pub use backend::BackendKind;
 pub use error::{GetError, PostError};
 pub use op::buf::IoBuf;
 pub use op::{is_aborted, CompletionFilter, Handle, IssueError, Issued, OpId};
+pub use pool::{Pool, PoolReport};
 pub use port::{BackendChoice, Blocking, Builder, Counters, Op, Packet, Port, DROP_WAIT};
 
 #[cfg(all(test, loom))]

@@ -32,6 +32,7 @@ pub struct BenchOptions {
     pub json: bool,
     pub plot: Option<PathBuf>,
     pub verbose: bool,
+    pub client_backend: BackendChoice,
 }
 
 /// One server's result.
@@ -48,6 +49,8 @@ pub struct Row {
     /// Server CPU time (user + system) per request, µs.
     pub cpu_us_per_msg: Option<f64>,
     pub server_cpu_percent: Option<f64>,
+    /// CPU use of the load generator over the window (100% = one CPU busy).
+    pub client_cpu_percent: Option<f64>,
     pub errors: u64,
     pub first_error: Option<String>,
     #[serde(skip)]
@@ -72,7 +75,8 @@ fn allowed_cpus() -> Vec<usize> {
     // SAFETY: all-zero is the empty cpu_set_t.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is valid and writable and its size is passed with it.
-    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
     if rc != 0 {
         return Vec::new();
     }
@@ -94,7 +98,11 @@ impl Server {
         cmd.args(["serve-peer", "--kind", kind.arg(), "--addr", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(if verbose { Stdio::inherit() } else { Stdio::null() });
+            .stderr(if verbose {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
         if let Some(cpu) = cpu {
             cmd.args(["--cpu", &cpu.to_string()]);
         }
@@ -124,12 +132,18 @@ impl Server {
             let status = server.child.try_wait().ok().flatten();
             match status {
                 Some(s) => anyhow!("the {} server exited at start-up ({s})", kind.label()),
-                None => anyhow!("the {} server did not start listening in 10 s", kind.label()),
+                None => anyhow!(
+                    "the {} server did not start listening in 10 s",
+                    kind.label()
+                ),
             }
         })?;
-        server.addr = addr
-            .parse()
-            .with_context(|| format!("the {} server announced a bad address {addr:?}", kind.label()))?;
+        server.addr = addr.parse().with_context(|| {
+            format!(
+                "the {} server announced a bad address {addr:?}",
+                kind.label()
+            )
+        })?;
         Ok(server)
     }
 
@@ -167,6 +181,7 @@ fn measure(kind: ServerKind, opts: &BenchOptions, server_cpu: Option<usize>) -> 
         p999_us: 0.0,
         cpu_us_per_msg: None,
         server_cpu_percent: None,
+        client_cpu_percent: None,
         errors: 0,
         first_error: None,
         latency: None,
@@ -188,17 +203,18 @@ fn measure(kind: ServerKind, opts: &BenchOptions, server_cpu: Option<usize>) -> 
         duration: opts.duration,
         warmup: opts.warmup,
         threads: 1,
-        backend: BackendChoice::Auto,
+        backend: opts.client_backend,
         connect_timeout: Duration::from_secs(5),
         progress: !opts.json,
     };
-    let mut cpu_start = None;
-    let mut cpu_end = None;
+    let (mut cpu_start, mut cpu_end) = (None, None);
+    let (mut own_start, mut own_end) = (None, None);
     let result = load::run(&load_opts, &mut |m| {
         let t = crate::util::process_cpu_time(pid).ok();
+        let own = crate::util::process_cpu_time(std::process::id()).ok();
         match m {
-            Moment::MeasureStart => cpu_start = t,
-            Moment::MeasureEnd => cpu_end = t,
+            Moment::MeasureStart => (cpu_start, own_start) = (t, own),
+            Moment::MeasureEnd => (cpu_end, own_end) = (t, own),
         }
     });
     server.stop();
@@ -218,6 +234,10 @@ fn measure(kind: ServerKind, opts: &BenchOptions, server_cpu: Option<usize>) -> 
                     row.cpu_us_per_msg = Some(cpu.as_secs_f64() * 1e6 / r.requests as f64);
                 }
                 row.server_cpu_percent = Some(100.0 * cpu.as_secs_f64() / row.seconds.max(1e-9));
+            }
+            if let (Some(a), Some(b)) = (own_start, own_end) {
+                let cpu = b.saturating_sub(a);
+                row.client_cpu_percent = Some(100.0 * cpu.as_secs_f64() / row.seconds.max(1e-9));
             }
             row.latency = Some(r.latency);
         }
@@ -288,12 +308,14 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 fn print_text(opts: &BenchOptions, rows: &[Row], ratios: &[Ratio], pinning: &str) {
     println!(
-        "cport bench: {} connections x depth {}, {}-byte messages, {:.1} s per server after {:.1} s warm-up; {pinning}",
+        "cport bench: {} connections x depth {}, {}-byte messages, {:.1} s per server after {:.1} s warm-up;\n\
+         load generator on cport ({}); {pinning}",
         opts.conns,
         opts.depth,
         opts.size,
         opts.duration.as_secs_f64(),
-        opts.warmup.as_secs_f64()
+        opts.warmup.as_secs_f64(),
+        client_backend_name(opts.client_backend),
     );
     println!();
     let body: Vec<Vec<String>> = rows
@@ -303,6 +325,7 @@ fn print_text(opts: &BenchOptions, rows: &[Row], ratios: &[Ratio], pinning: &str
                 return vec![
                     r.label.to_string(),
                     "failed".into(),
+                    "-".into(),
                     "-".into(),
                     "-".into(),
                     "-".into(),
@@ -318,7 +341,10 @@ fn print_text(opts: &BenchOptions, rows: &[Row], ratios: &[Ratio], pinning: &str
                 fmt_us(r.p99_us),
                 fmt_us(r.p999_us),
                 r.cpu_us_per_msg.map_or("-".into(), |c| format!("{c:.2}")),
-                r.server_cpu_percent.map_or("-".into(), |c| format!("{c:.0}%")),
+                r.server_cpu_percent
+                    .map_or("-".into(), |c| format!("{c:.0}%")),
+                r.client_cpu_percent
+                    .map_or("-".into(), |c| format!("{c:.0}%")),
                 r.errors.to_string(),
             ]
         })
@@ -326,7 +352,17 @@ fn print_text(opts: &BenchOptions, rows: &[Row], ratios: &[Ratio], pinning: &str
     print!(
         "{}",
         table(
-            &["server", "req/s", "p50 µs", "p99 µs", "p999 µs", "CPU µs/msg", "server CPU", "errors"],
+            &[
+                "server",
+                "req/s",
+                "p50 µs",
+                "p99 µs",
+                "p999 µs",
+                "CPU µs/msg",
+                "server CPU",
+                "load CPU",
+                "errors",
+            ],
             &body
         )
     );
@@ -356,6 +392,14 @@ fn print_text(opts: &BenchOptions, rows: &[Row], ratios: &[Ratio], pinning: &str
     }
 }
 
+fn client_backend_name(b: BackendChoice) -> &'static str {
+    match b {
+        BackendChoice::Auto => "auto",
+        BackendChoice::Uring => "io_uring",
+        BackendChoice::Epoll => "epoll",
+    }
+}
+
 pub fn run(opts: &BenchOptions) -> Result<bool> {
     let allowed = allowed_cpus();
     let pick = |want: Option<usize>, nth: usize| -> Result<Option<usize>> {
@@ -370,7 +414,8 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
     let client_cpu = pick(opts.client_cpu, 1)?;
     if let Some(cpu) = client_cpu {
         // The load threads are started by this thread later and inherit this.
-        crate::util::pin_to_cpu(cpu).with_context(|| format!("cannot pin the load generator to CPU {cpu}"))?;
+        crate::util::pin_to_cpu(cpu)
+            .with_context(|| format!("cannot pin the load generator to CPU {cpu}"))?;
     }
     let pinning = match (server_cpu, client_cpu) {
         (Some(s), Some(c)) => format!("servers pinned to CPU {s}, load generator to CPU {c}"),
@@ -388,7 +433,8 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
     }
     let ratios = ratios(&rows);
     if let Some(path) = &opts.plot {
-        crate::plot::write(path, opts, &rows).with_context(|| format!("cannot write {}", path.display()))?;
+        crate::plot::write(path, opts, &rows)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if opts.json {
         let v = serde_json::json!({
@@ -399,6 +445,7 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
                 "duration_s": opts.duration.as_secs_f64(),
                 "warmup_s": opts.warmup.as_secs_f64(),
                 "server_cpu": server_cpu,
+                "client_backend": client_backend_name(opts.client_backend),
                 "client_cpu": client_cpu,
                 "cpus": crate::util::cpu_count(),
             },

@@ -55,7 +55,8 @@ fn explain(e: &io::Error) -> &'static str {
 }
 
 fn open_source(path: &Path) -> Result<(File, std::fs::Metadata)> {
-    let file = File::open(path).map_err(|e| anyhow!("cannot open {}: {e}{}", path.display(), explain(&e)))?;
+    let file = File::open(path)
+        .map_err(|e| anyhow!("cannot open {}: {e}{}", path.display(), explain(&e)))?;
     let meta = file
         .metadata()
         .with_context(|| format!("cannot read the metadata of {}", path.display()))?;
@@ -177,24 +178,25 @@ fn copy(
     let dst_name = dst_path.display().to_string();
 
     // Issues a read of the next block into `buf`, if any is left.
-    let read_next = |port: &CopyPort, next: &mut u64, pending: &mut usize, mut buf: Vec<u8>| -> Result<()> {
-        if *next >= len {
-            return Ok(());
-        }
-        let n = (len - *next).min(opts.block as u64) as usize;
-        buf.resize(n, 0);
-        let chunk = Chunk {
-            offset: *next,
-            len: n,
-            write: false,
+    let read_next =
+        |port: &CopyPort, next: &mut u64, pending: &mut usize, mut buf: Vec<u8>| -> Result<()> {
+            if *next >= len {
+                return Ok(());
+            }
+            let n = (len - *next).min(opts.block as u64) as usize;
+            buf.resize(n, 0);
+            let chunk = Chunk {
+                offset: *next,
+                len: n,
+                write: false,
+            };
+            port.op(src_h)
+                .read_at(buf, *next, chunk)
+                .map_err(|e| anyhow!("cannot start reading {src_name}: {}", e.error))?;
+            *next += n as u64;
+            *pending += 1;
+            Ok(())
         };
-        port.op(src_h)
-            .read_at(buf, *next, chunk)
-            .map_err(|e| anyhow!("cannot start reading {src_name}: {}", e.error))?;
-        *next += n as u64;
-        *pending += 1;
-        Ok(())
-    };
 
     for _ in 0..opts.depth {
         if let Err(e) = read_next(&port, &mut next, &mut pending, Vec::new()) {
@@ -220,17 +222,6 @@ fn copy(
                 chunk.offset
             )),
             (false, Ok(n)) => {
-                let issue_write = |port: &CopyPort, buf: Vec<u8>, offset: u64| -> Result<()> {
-                    let chunk = Chunk {
-                        offset,
-                        len: buf.len(),
-                        write: true,
-                    };
-                    port.op(dst_h)
-                        .write_at(buf, offset, chunk)
-                        .map(drop)
-                        .map_err(|e| anyhow!("cannot start writing {dst_name}: {}", e.error))
-                };
                 if failure.is_some() {
                     Ok(())
                 } else {

@@ -110,7 +110,10 @@ impl Server {
 
     fn recv(&self, key: u64, h: Handle, mut buf: Vec<u8>) {
         buf.resize(RECV_SIZE, 0);
-        if self.issue(key, |p| p.op(h).recv(buf, Step::Recv(h))).is_some() {
+        if self
+            .issue(key, |p| p.op(h).recv(buf, Step::Recv(h)))
+            .is_some()
+        {
             self.close(key);
         }
     }
@@ -135,7 +138,10 @@ impl Server {
                     self.bytes.fetch_add(n as u64, Ordering::Relaxed);
                     let mut buf = p.buf.unwrap_or_default();
                     buf.truncate(n);
-                    if self.issue(p.key, |port| port.op(h).send(buf, Step::Send(h))).is_some() {
+                    if self
+                        .issue(p.key, |port| port.op(h).send(buf, Step::Send(h)))
+                        .is_some()
+                    {
                         self.close(p.key);
                     }
                 }
@@ -151,7 +157,9 @@ impl Server {
     fn failed(&self, key: u64, e: &std::io::Error) {
         if !cport::is_aborted(e) {
             let counter = match e.kind() {
-                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => &self.resets,
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
+                    &self.resets
+                }
                 _ => &self.errors,
             };
             counter.fetch_add(1, Ordering::Relaxed);
@@ -256,8 +264,12 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
         .context("cannot set SO_REUSEADDR")?;
     socket.bind(&addr.into()).map_err(|e| {
         let hint = match e.kind() {
-            std::io::ErrorKind::AddrInUse => " (another program listens on that port; pick another with --addr)",
-            std::io::ErrorKind::AddrNotAvailable => " (that address does not belong to this machine)",
+            std::io::ErrorKind::AddrInUse => {
+                " (another program listens on that port; pick another with --addr)"
+            }
+            std::io::ErrorKind::AddrNotAvailable => {
+                " (that address does not belong to this machine)"
+            }
             std::io::ErrorKind::PermissionDenied => " (ports below 1024 need privileges)",
             _ => "",
         };
@@ -277,7 +289,9 @@ pub fn serve(listener: TcpListener, opts: &EchoOptions) -> Result<EchoStats> {
     // SIGTERM sent right after start-up is handled.
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
         .context("cannot install the SIGINT/SIGTERM handlers")?;
-    let local = listener.local_addr().context("cannot read the listening address")?;
+    let local = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
     let port: EchoPort = Port::builder()
         .concurrency(opts.concurrency)
         .backend(opts.backend)

@@ -113,7 +113,10 @@ pub fn run(as_json: bool) -> Result<()> {
 
     if as_json {
         let ops: serde_json::Value = match &opcodes {
-            Ok(list) => list.iter().map(|(n, ok)| ((*n).to_string(), json!(ok))).collect(),
+            Ok(list) => list
+                .iter()
+                .map(|(n, ok)| ((*n).to_string(), json!(ok)))
+                .collect(),
             Err(e) => json!({ "error": e }),
         };
         let v = json!({
@@ -139,7 +142,13 @@ pub fn run(as_json: bool) -> Result<()> {
         Ok(list) => {
             let names: Vec<String> = list
                 .iter()
-                .map(|(n, ok)| if *ok { n.to_string() } else { format!("{n} (missing)") })
+                .map(|(n, ok)| {
+                    if *ok {
+                        n.to_string()
+                    } else {
+                        format!("{n} (missing)")
+                    }
+                })
                 .collect();
             println!("io_uring opcodes:     {}", names.join(" "));
         }

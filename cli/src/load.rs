@@ -202,7 +202,8 @@ impl Shared {
     fn queue(&self, i: usize, c: &mut Conn, now: Instant) {
         let seq = c.next_seq;
         c.next_seq += 1;
-        c.queued.extend((0..self.size).map(|off| pattern(i, seq, off)));
+        c.queued
+            .extend((0..self.size).map(|off| pattern(i, seq, off)));
         c.sent_at.push_back(now);
     }
 
@@ -299,7 +300,10 @@ impl Shared {
     fn received(&self, i: usize, c: &mut Conn, mut data: &[u8], hist: &mut Histogram<u64>) -> bool {
         while !data.is_empty() {
             if c.sent_at.is_empty() {
-                self.error(format!("connection {i}: the server sent {} unexpected byte(s)", data.len()));
+                self.error(format!(
+                    "connection {i}: the server sent {} unexpected byte(s)",
+                    data.len()
+                ));
                 return false;
             }
             let take = data.len().min(self.size - c.recv_off);
@@ -388,7 +392,9 @@ pub fn run(opts: &LoadOptions, at: &mut dyn FnMut(Moment)) -> Result<LoadReport>
             Some(socket2::Protocol::TCP),
         )
         .with_context(|| format!("cannot create socket {} of {}", i + 1, opts.conns))?;
-        socket.set_tcp_nodelay(true).context("cannot set TCP_NODELAY")?;
+        socket
+            .set_tcp_nodelay(true)
+            .context("cannot set TCP_NODELAY")?;
         let h = port
             .associate(socket, i)
             .context("cannot associate a socket with the port")?;
@@ -436,7 +442,9 @@ pub fn run(opts: &LoadOptions, at: &mut dyn FnMut(Moment)) -> Result<LoadReport>
     // Connect every socket through the port (ConnectEx-style).
     for (i, &h) in handles.iter().enumerate() {
         let timeout = opts.connect_timeout;
-        if !shared.issue(i, |p| p.op(h).timeout(timeout).connect(opts.addr, Step::Connect)) {
+        if !shared.issue(i, |p| {
+            p.op(h).timeout(timeout).connect(opts.addr, Step::Connect)
+        }) {
             shared.connecting.fetch_sub(1, Ordering::SeqCst);
             shared.error(format!("cannot start connecting to {}", opts.addr));
             shared.finish(&mut lock(&shared.conns[i]));
@@ -448,7 +456,9 @@ pub fn run(opts: &LoadOptions, at: &mut dyn FnMut(Moment)) -> Result<LoadReport>
     for c in &shared.conns {
         shared.finish(&mut lock(c));
     }
-    if !wait_until(cport::DROP_WAIT, || shared.outstanding.load(Ordering::SeqCst) == 0) {
+    if !wait_until(cport::DROP_WAIT, || {
+        shared.outstanding.load(Ordering::SeqCst) == 0
+    }) {
         shared.error("some operations did not complete after cancellation".into());
     }
     port.close();
@@ -475,10 +485,20 @@ pub fn run(opts: &LoadOptions, at: &mut dyn FnMut(Moment)) -> Result<LoadReport>
 
 /// Connect phase, warm-up, measured window and drain. Returns the window's
 /// length and how many connections were up.
-fn drive(opts: &LoadOptions, shared: &Shared, at: &mut dyn FnMut(Moment)) -> Result<(Duration, usize)> {
+fn drive(
+    opts: &LoadOptions,
+    shared: &Shared,
+    at: &mut dyn FnMut(Moment),
+) -> Result<(Duration, usize)> {
     let connect_limit = opts.connect_timeout + Duration::from_secs(1);
-    if !wait_until(connect_limit, || shared.connecting.load(Ordering::SeqCst) == 0) {
-        bail!("connecting to {} did not finish in {:?}", opts.addr, connect_limit);
+    if !wait_until(connect_limit, || {
+        shared.connecting.load(Ordering::SeqCst) == 0
+    }) {
+        bail!(
+            "connecting to {} did not finish in {:?}",
+            opts.addr,
+            connect_limit
+        );
     }
     let connected = shared.live.load(Ordering::SeqCst);
     if connected == 0 {
@@ -531,10 +551,14 @@ fn drive(opts: &LoadOptions, shared: &Shared, at: &mut dyn FnMut(Moment)) -> Res
     at(Moment::MeasureEnd);
     bar.finish_and_clear();
     // Let outstanding requests come back (they are checked, not counted).
-    if !wait_until(Duration::from_secs(2), || shared.live.load(Ordering::SeqCst) == 0) {
+    if !wait_until(Duration::from_secs(2), || {
+        shared.live.load(Ordering::SeqCst) == 0
+    }) {
         let unanswered: usize = shared.conns.iter().map(|c| lock(c).sent_at.len()).sum();
         if unanswered > 0 {
-            shared.error(format!("{unanswered} request(s) unanswered 2 s after the end"));
+            shared.error(format!(
+                "{unanswered} request(s) unanswered 2 s after the end"
+            ));
         }
     }
     Ok((elapsed, connected))

@@ -135,7 +135,11 @@ fn parse_msg_size(s: &str) -> Result<usize, String> {
         return Err("the size must be at least 1 byte".into());
     }
     if n > MAX_MESSAGE {
-        return Err(format!("the size must be at most {} (got {})", fmt_bytes(MAX_MESSAGE), fmt_bytes(n)));
+        return Err(format!(
+            "the size must be at most {} (got {})",
+            fmt_bytes(MAX_MESSAGE),
+            fmt_bytes(n)
+        ));
     }
     Ok(n as usize)
 }
@@ -146,7 +150,10 @@ fn parse_block(s: &str) -> Result<usize, String> {
         return Err("the block size must be at least 1 byte".into());
     }
     if n > 1 << 30 {
-        return Err(format!("the block size must be at most 1 GiB (got {})", fmt_bytes(n)));
+        return Err(format!(
+            "the block size must be at most 1 GiB (got {})",
+            fmt_bytes(n)
+        ));
     }
     Ok(n as usize)
 }
@@ -249,6 +256,10 @@ struct BenchArgs {
     /// Show the servers' own output (start-up lines, statistics).
     #[arg(long, short = 'v')]
     verbose: bool,
+    /// Kernel interface of the load generator's port (epoll by default: on
+    /// small machines it is the cheaper client, so the servers are the limit).
+    #[arg(long, value_enum, default_value_t = BackendArg::Epoll)]
+    client_backend: BackendArg,
 }
 
 #[derive(Args, Debug)]
@@ -371,6 +382,7 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
         json: args.json,
         plot: args.plot,
         verbose: args.verbose,
+        client_backend: args.client_backend.into(),
     };
     Ok(if bench::run(&opts)? {
         ExitCode::SUCCESS

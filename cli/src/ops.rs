@@ -31,7 +31,10 @@ where
                 outstanding.fetch_sub(1, Ordering::SeqCst);
                 let p = e.into_inner();
                 IssueError {
-                    error: std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the port is closed"),
+                    error: std::io::Error::new(
+                        std::io::ErrorKind::BrokenPipe,
+                        "the port is closed",
+                    ),
                     value: p.value,
                     buf: p.buf,
                     bufs: Vec::new(),

@@ -16,10 +16,14 @@ const TOP: f64 = 40.0;
 const BOTTOM: f64 = 50.0;
 /// The x axis runs from p0 to p99.99 (4 nines).
 const NINES: f64 = 4.0;
-const COLORS: [&str; 6] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
+const COLORS: [&str; 6] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
+];
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 pub fn write(path: &Path, opts: &BenchOptions, rows: &[Row]) -> Result<()> {

@@ -25,7 +25,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "ns" => 1e-9,
         "m" | "min" => 60.0,
         "h" => 3600.0,
-        other => return Err(format!("unknown duration unit {other:?} (use ns, us, ms, s, m, h)")),
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} (use ns, us, ms, s, m, h)"
+            ))
+        }
     };
     let secs = value * scale;
     if !secs.is_finite() || secs <= 0.0 {
@@ -54,7 +58,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "kb" => 1_000,
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
-        other => return Err(format!("unknown size unit {other:?} (use B, KiB, MiB, GiB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (use B, KiB, MiB, GiB)"
+            ))
+        }
     };
     value
         .checked_mul(scale)
@@ -77,9 +85,9 @@ pub fn check_range(flag: &str, value: u64, min: u64, max: u64) -> Result<()> {
 /// Resolves `host:port` to one socket address (the first one).
 pub fn resolve(addr: &str) -> Result<SocketAddr> {
     use std::net::ToSocketAddrs;
-    let mut all = addr
-        .to_socket_addrs()
-        .with_context(|| format!("invalid address {addr:?} (expected HOST:PORT, e.g. 127.0.0.1:7000)"))?;
+    let mut all = addr.to_socket_addrs().with_context(|| {
+        format!("invalid address {addr:?} (expected HOST:PORT, e.g. 127.0.0.1:7000)")
+    })?;
     all.next()
         .with_context(|| format!("address {addr:?} resolved to nothing"))
 }
@@ -92,7 +100,10 @@ pub fn cpu_count() -> usize {
 /// Pins the calling thread (and the threads it starts afterwards) to `cpu`.
 pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     if cpu >= libc::CPU_SETSIZE as usize {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "CPU number too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "CPU number too large",
+        ));
     }
     // SAFETY: cpu_set_t is a plain bit set for which all-zero is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
@@ -129,7 +140,9 @@ pub fn process_cpu_time(pid: u32) -> io::Result<Duration> {
     // SAFETY: sysconf has no memory-safety preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     let hz = if hz > 0 { hz as u64 } else { 100 };
-    Ok(Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / hz))
+    Ok(Duration::from_nanos(
+        ticks.saturating_mul(1_000_000_000) / hz,
+    ))
 }
 
 /// `1234567` → `1,234,567`.

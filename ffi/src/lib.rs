@@ -1,3 +1,5 @@
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 #[no_mangle]
-pub extern "C" fn cport_probe() -> i32 { 1 }
+pub extern "C" fn cport_probe() -> i32 {
+    1
+}

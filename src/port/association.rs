@@ -6,7 +6,7 @@
 //! thread exit (this thread-local's destructor) stops it counting.
 
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use super::core::Core;
 use crate::loom::thread_local;
@@ -32,15 +32,22 @@ pub(crate) enum Mode {
     Paused,
 }
 
-struct Current(Option<(Arc<dyn Accounting>, Mode)>);
+/// The port the thread is associated with. A weak reference: a thread that
+/// once used a port must not keep it (and its kernel resources) alive. The
+/// weak count also keeps the allocation, so the address cannot be reused by
+/// another port while this thread compares against it.
+struct Current(Option<(Weak<dyn Accounting>, Mode)>);
 
 impl Drop for Current {
     fn drop(&mut self) {
         // Thread exit: the port gets the slot back (may release a waiter).
-        match self.0.take() {
-            Some((port, Mode::Active)) => port.deactivate(),
-            Some((port, Mode::Paused)) => port.forget_paused(),
-            None => {}
+        if let Some((port, mode)) = self.0.take() {
+            if let Some(port) = port.upgrade() {
+                match mode {
+                    Mode::Active => port.deactivate(),
+                    Mode::Paused => port.forget_paused(),
+                }
+            }
         }
     }
 }
@@ -50,8 +57,8 @@ thread_local! {
 }
 
 #[inline]
-fn same(a: &Arc<dyn Accounting>, b: *const ()) -> bool {
-    Arc::as_ptr(a) as *const () == b
+fn same(a: &Weak<dyn Accounting>, b: *const ()) -> bool {
+    Weak::as_ptr(a) as *const () == b
 }
 
 /// Entering `get` on `port`: returns whether the thread counted as active there.
@@ -92,10 +99,10 @@ pub(crate) fn leave_get(port: &Arc<dyn Accounting>, active: bool) {
                     }
                 }
             }
-            (false, true) => c.0 = Some((Arc::clone(port), Mode::Active)),
+            (false, true) => c.0 = Some((Arc::downgrade(port), Mode::Active)),
             (true, false) => {
-                if let Some((p, Mode::Paused)) = c.0.take() {
-                    p.forget_paused();
+                if let Some((_, Mode::Paused)) = c.0.take() {
+                    port.forget_paused();
                 }
             }
             (false, false) => {}

@@ -35,13 +35,21 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
     }
     // SAFETY: `fd` was just returned by epoll_create1 and nobody else owns it.
     let ep = unsafe { OwnedFd::from_raw_fd(fd) };
-    ctl(&ep, libc::EPOLL_CTL_ADD, listener.as_raw_fd(), libc::EPOLLIN as u32, LISTENER)?;
+    ctl(
+        &ep,
+        libc::EPOLL_CTL_ADD,
+        listener.as_raw_fd(),
+        libc::EPOLLIN as u32,
+        LISTENER,
+    )?;
     let mut conns: HashMap<RawFd, Conn> = HashMap::new();
     let mut buf = vec![0u8; super::RECV_SIZE];
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
     loop {
         // SAFETY: `events` has room for `events.len()` entries.
-        let n = unsafe { libc::epoll_wait(ep.as_raw_fd(), events.as_mut_ptr(), events.len() as i32, -1) };
+        let n = unsafe {
+            libc::epoll_wait(ep.as_raw_fd(), events.as_mut_ptr(), events.len() as i32, -1)
+        };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -58,8 +66,21 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
                             stream.set_nonblocking(true)?;
                             let _ = stream.set_nodelay(true);
                             let fd = stream.as_raw_fd();
-                            ctl(&ep, libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, fd as u64)?;
-                            conns.insert(fd, Conn { stream, pending: Vec::new(), off: 0 });
+                            ctl(
+                                &ep,
+                                libc::EPOLL_CTL_ADD,
+                                fd,
+                                libc::EPOLLIN as u32,
+                                fd as u64,
+                            )?;
+                            conns.insert(
+                                fd,
+                                Conn {
+                                    stream,
+                                    pending: Vec::new(),
+                                    off: 0,
+                                },
+                            );
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -72,7 +93,9 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
                 continue;
             }
             let fd = token as RawFd;
-            let Some(conn) = conns.get_mut(&fd) else { continue };
+            let Some(conn) = conns.get_mut(&fd) else {
+                continue;
+            };
             let close = match step(&ep, conn, mask, &mut buf) {
                 Ok(close) => close,
                 Err(_) => true,
@@ -101,7 +124,14 @@ fn step(ep: &OwnedFd, conn: &mut Conn, mask: u32, buf: &mut [u8]) -> io::Result<
     let n = match conn.stream.read(buf) {
         Ok(0) => return Ok(true),
         Ok(n) => n,
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => return Ok(false),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ) =>
+        {
+            return Ok(false)
+        }
         Err(e) => return Err(e),
     };
     let mut off = 0;
@@ -113,7 +143,13 @@ fn step(ep: &OwnedFd, conn: &mut Conn, mask: u32, buf: &mut [u8]) -> io::Result<
                 conn.pending.clear();
                 conn.pending.extend_from_slice(&buf[off..n]);
                 conn.off = 0;
-                ctl(ep, libc::EPOLL_CTL_MOD, fd, libc::EPOLLOUT as u32, fd as u64)?;
+                ctl(
+                    ep,
+                    libc::EPOLL_CTL_MOD,
+                    fd,
+                    libc::EPOLLOUT as u32,
+                    fd as u64,
+                )?;
                 return Ok(false);
             }
             Err(e) => return Err(e),

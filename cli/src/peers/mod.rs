@@ -32,14 +32,6 @@ pub enum ServerKind {
 }
 
 impl ServerKind {
-    pub const ALL: [ServerKind; 5] = [
-        ServerKind::CportUring,
-        ServerKind::CportEpoll,
-        ServerKind::Tokio,
-        ServerKind::Epoll,
-        ServerKind::Uring,
-    ];
-
     /// The name on the command line.
     pub fn arg(self) -> &'static str {
         match self {

@@ -40,32 +40,48 @@ impl Loop {
     }
 
     fn accept(&mut self, listener: &TcpListener) -> io::Result<()> {
-        let entry = opcode::Accept::new(types::Fd(listener.as_raw_fd()), std::ptr::null_mut(), std::ptr::null_mut())
-            .flags(libc::SOCK_CLOEXEC)
-            .build()
-            .user_data(ACCEPT);
+        let entry = opcode::Accept::new(
+            types::Fd(listener.as_raw_fd()),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+        .flags(libc::SOCK_CLOEXEC)
+        .build()
+        .user_data(ACCEPT);
         // SAFETY: the accept passes no memory (null address and length).
         unsafe { self.push(entry) }
     }
 
     fn recv(&mut self, idx: usize) -> io::Result<()> {
-        let Some(c) = self.conns[idx].as_mut() else { return Ok(()) };
-        let entry = opcode::Recv::new(types::Fd(c.stream.as_raw_fd()), c.buf.as_mut_ptr(), c.buf.len() as u32)
-            .build()
-            .user_data((idx as u64) << 1);
+        let Some(c) = self.conns[idx].as_mut() else {
+            return Ok(());
+        };
+        let entry = opcode::Recv::new(
+            types::Fd(c.stream.as_raw_fd()),
+            c.buf.as_mut_ptr(),
+            c.buf.len() as u32,
+        )
+        .build()
+        .user_data((idx as u64) << 1);
         // SAFETY: `c.buf` is a heap buffer owned by the connection, which is
         // removed only when this (its only) operation has completed.
         unsafe { self.push(entry) }
     }
 
     fn send(&mut self, idx: usize) -> io::Result<()> {
-        let Some(c) = self.conns[idx].as_mut() else { return Ok(()) };
+        let Some(c) = self.conns[idx].as_mut() else {
+            return Ok(());
+        };
         // SAFETY: `sent < len <= buf.len()`, so the pointer stays in the buffer.
         let ptr = unsafe { c.buf.as_ptr().add(c.sent) };
-        let entry = opcode::Send::new(types::Fd(c.stream.as_raw_fd()), ptr, (c.len - c.sent) as u32)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data((idx as u64) << 1 | SEND_BIT);
+        let entry = opcode::Send::new(
+            types::Fd(c.stream.as_raw_fd()),
+            ptr,
+            (c.len - c.sent) as u32,
+        )
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data((idx as u64) << 1 | SEND_BIT);
         // SAFETY: as in `recv`: the buffer lives until this op has completed.
         unsafe { self.push(entry) }
     }
@@ -80,7 +96,12 @@ impl Loop {
         // SAFETY: the accept completion returned a new fd nobody else owns.
         let stream = unsafe { TcpStream::from_raw_fd(fd) };
         let _ = stream.set_nodelay(true);
-        let conn = Conn { stream, buf: vec![0; super::RECV_SIZE], len: 0, sent: 0 };
+        let conn = Conn {
+            stream,
+            buf: vec![0; super::RECV_SIZE],
+            len: 0,
+            sent: 0,
+        };
         let idx = match self.free.pop() {
             Some(i) => {
                 self.conns[i] = Some(conn);
@@ -96,7 +117,9 @@ impl Loop {
 
     fn completed(&mut self, user_data: u64, res: i32) -> io::Result<()> {
         let idx = (user_data >> 1) as usize;
-        let Some(c) = self.conns.get_mut(idx).and_then(Option::as_mut) else { return Ok(()) };
+        let Some(c) = self.conns.get_mut(idx).and_then(Option::as_mut) else {
+            return Ok(());
+        };
         if user_data & SEND_BIT == 0 {
             if res <= 0 {
                 self.close(idx);
@@ -120,8 +143,24 @@ impl Loop {
     }
 }
 
+/// A ring for one thread: task work deferred to our own `io_uring_enter`
+/// (SINGLE_ISSUER + DEFER_TASKRUN, kernel 6.1+), else cooperative task work
+/// (5.19+), else a plain ring.
+fn ring() -> io::Result<IoUring> {
+    IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .build(1024)
+        .or_else(|_| IoUring::builder().setup_coop_taskrun().build(1024))
+        .or_else(|_| IoUring::new(1024))
+}
+
 pub fn serve(listener: TcpListener) -> io::Result<()> {
-    let mut lp = Loop { ring: IoUring::new(1024)?, conns: Vec::new(), free: Vec::new() };
+    let mut lp = Loop {
+        ring: ring()?,
+        conns: Vec::new(),
+        free: Vec::new(),
+    };
     lp.accept(&listener)?;
     let mut done: Vec<(u64, i32)> = Vec::with_capacity(256);
     loop {
@@ -137,7 +176,10 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
                 if res >= 0 {
                     lp.accepted(res)?;
                 } else {
-                    eprintln!("io_uring echo: accept failed: {}", io::Error::from_raw_os_error(-res));
+                    eprintln!(
+                        "io_uring echo: accept failed: {}",
+                        io::Error::from_raw_os_error(-res)
+                    );
                 }
                 lp.accept(&listener)?;
             } else {

@@ -1,0 +1,157 @@
+//! Events and waits (IOCP-REFERENCE §17): `CreateEvent`, `WSACreateEvent`,
+//! `SetEvent`/`ResetEvent`, `WaitForSingleObject`, `WaitForMultipleObjects`,
+//! `WSAWaitForMultipleEvents`, and the wait inside `GetOverlappedResult`.
+//!
+//! # Implementation notes
+//!
+//! Every wait goes through one process-wide *signal bus*: a mutex and a
+//! condition variable. A waiter registers itself (`waiters += 1`), then checks
+//! its condition under the mutex and sleeps on the condvar. Whatever can make
+//! a condition true — an event being set, an operation's `OVERLAPPED` being
+//! completed — first publishes its change, then [`kick`]s the bus, which takes
+//! the mutex and wakes every waiter, but only if somebody waits (both sides
+//! use `SeqCst`, so either the waiter sees the change or the kicker sees the
+//! waiter). Clearing a signal (auto-reset consumption, `ResetEvent`) happens
+//! under the mutex only, so a wait-all check-and-consume is atomic.
+//!
+//! One bus wakes every waiter on every change: simple, and cheap while few
+//! threads wait on events; IOCP programs wait on the port instead.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// A Win32 event object.
+pub(crate) struct Event {
+    manual_reset: bool,
+    signaled: AtomicBool,
+}
+
+impl Event {
+    pub(crate) fn new(manual_reset: bool, initial: bool) -> Self {
+        Event {
+            manual_reset,
+            signaled: AtomicBool::new(initial),
+        }
+    }
+
+    /// `SetEvent`.
+    pub(crate) fn set(&self) {
+        self.signaled.store(true, Ordering::SeqCst);
+        kick();
+    }
+
+    /// `ResetEvent`.
+    pub(crate) fn reset(&self) {
+        let _bus = lock();
+        self.signaled.store(false, Ordering::SeqCst);
+    }
+
+    fn is_set(&self) -> bool {
+        self.signaled.load(Ordering::SeqCst)
+    }
+
+    /// Under the bus lock: the wait on this event is satisfied; an auto-reset
+    /// event goes back to non-signalled.
+    fn consume(&self) {
+        if !self.manual_reset {
+            self.signaled.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+static BUS: Mutex<()> = Mutex::new(());
+static BUS_CV: Condvar = Condvar::new();
+static WAITERS: AtomicUsize = AtomicUsize::new(0);
+
+fn lock() -> MutexGuard<'static, ()> {
+    BUS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Something a waiter may be waiting for became true: wake the waiters.
+pub(crate) fn kick() {
+    if WAITERS.load(Ordering::SeqCst) > 0 {
+        let _bus = lock();
+        BUS_CV.notify_all();
+    }
+}
+
+/// Waits until `ready` (checked under the bus lock) returns `Some`, or the
+/// timeout passes (`None` timeout: forever). Runs as a blocking section of
+/// the calling thread's completion port.
+pub(crate) fn wait_until<R>(
+    timeout: Option<Duration>,
+    mut ready: impl FnMut() -> Option<R>,
+) -> Option<R> {
+    struct Registered;
+    impl Drop for Registered {
+        fn drop(&mut self) {
+            WAITERS.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    let forever = timeout.is_some() && deadline.is_none() || timeout.is_none();
+    WAITERS.fetch_add(1, Ordering::SeqCst);
+    let _registered = Registered;
+    let mut bus = lock();
+    if let Some(r) = ready() {
+        return Some(r);
+    }
+    if timeout == Some(Duration::ZERO) {
+        return None;
+    }
+    crate::port::blocking(move || loop {
+        if let Some(r) = ready() {
+            return Some(r);
+        }
+        if forever {
+            bus = BUS_CV.wait(bus).unwrap_or_else(|e| e.into_inner());
+            continue;
+        }
+        let left = deadline?.checked_duration_since(Instant::now())?;
+        if left.is_zero() {
+            return None;
+        }
+        bus = BUS_CV
+            .wait_timeout(bus, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    })
+}
+
+/// What a multi-object wait ended with.
+pub(crate) enum WaitResult {
+    /// Wait-any: the lowest index that was signalled; wait-all: 0.
+    Signaled(usize),
+    TimedOut,
+}
+
+/// `WaitForMultipleObjects` on events (already resolved and validated).
+pub(crate) fn wait_events(
+    events: &[std::sync::Arc<Event>],
+    wait_all: bool,
+    timeout: Option<Duration>,
+) -> WaitResult {
+    let got = wait_until(timeout, || {
+        if wait_all {
+            if events.iter().all(|e| e.is_set()) {
+                events.iter().for_each(|e| e.consume());
+                return Some(0);
+            }
+            None
+        } else {
+            let i = events.iter().position(|e| e.is_set())?;
+            events[i].consume();
+            Some(i)
+        }
+    });
+    match got {
+        Some(i) => WaitResult::Signaled(i),
+        None => WaitResult::TimedOut,
+    }
+}
+
+/// A Win32 timeout in milliseconds (`INFINITE` = forever).
+pub(crate) fn timeout_of(ms: u32) -> Option<Duration> {
+    (ms != crate::types::INFINITE).then(|| Duration::from_millis(u64::from(ms)))
+}

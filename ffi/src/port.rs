@@ -1,0 +1,295 @@
+//! Completion ports: `CreateIoCompletionPort`, `GetQueuedCompletionStatus(Ex)`,
+//! `PostQueuedCompletionStatus`, closing a port, and the concurrency
+//! accounting of the C side (SPEC §7, IOCP-REFERENCE §2 and §4–8).
+//!
+//! Each C port is one `cport::Port` that only ever carries posted packets:
+//! I/O runs on the engine (`crate::io`), which, when an operation completes,
+//! writes its `OVERLAPPED`, signals its event and posts the packet here with
+//! the key the handle is associated with *at that moment* (IOCP-REFERENCE
+//! §2.7). Waiting, LIFO release, the concurrency limit and close are the
+//! library's.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Weak};
+
+use cport_core::{BackendChoice, GetError, Port};
+
+use crate::error::{fail, set_last_error, status_to_win32};
+use crate::event::timeout_of;
+use crate::handles::{self, Object};
+use crate::types::*;
+
+/// What a packet carries besides its key and byte count.
+pub(crate) struct Entry {
+    /// The `OVERLAPPED*` (or any value given to PQCS).
+    pub ov: usize,
+    /// The operation's NTSTATUS (`STATUS_SUCCESS` for posted packets).
+    pub status: DWORD,
+}
+
+/// A C completion port.
+pub(crate) struct CPort {
+    pub port: Port<usize, Entry>,
+}
+
+impl CPort {
+    /// Queues a packet; `false` if the port is closed (the packet is dropped:
+    /// on Windows, completions for a closed port are not observable).
+    pub(crate) fn post(&self, key: usize, bytes: u32, ov: usize, status: DWORD) -> bool {
+        self.port
+            .post(key, bytes as usize, Entry { ov, status })
+            .is_ok()
+    }
+}
+
+/// The number of processors, as `GetSystemInfo` reports it and as a
+/// concurrency value of 0 means (IOCP-REFERENCE §2.8).
+pub(crate) fn processors() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn create_port(concurrency: DWORD) -> Result<usize, DWORD> {
+    let limit = match concurrency {
+        0 => processors(),
+        n => (n as usize).min(Port::<usize, Entry>::MAX_CONCURRENCY as usize),
+    };
+    // The port carries posted packets only, so the cheapest backend will do.
+    let port = Port::builder()
+        .concurrency(limit)
+        .backend(BackendChoice::Epoll)
+        .build::<usize, Entry, Vec<u8>>()
+        .map_err(|e| crate::error::errno_to_win32(crate::error::errno_of(&e)))?;
+    handles::insert(Object::Port(Arc::new(CPort { port }))).ok_or(ERROR_NOT_ENOUGH_MEMORY)
+}
+
+/// Closes a port (from `CloseHandle`): waiters wake with 735, queued packets
+/// are discarded, later completions for it are dropped.
+pub(crate) fn close_port(port: &CPort) {
+    port.port.close();
+    drop(port.port.drain());
+}
+
+thread_local! {
+    /// The C port this thread last waited on: blocking calls pause it there.
+    static CURRENT: RefCell<Option<Weak<CPort>>> = const { RefCell::new(None) };
+}
+
+fn set_current(port: Option<&Arc<CPort>>) {
+    let _ = CURRENT.try_with(|c| *c.borrow_mut() = port.map(Arc::downgrade));
+}
+
+/// Runs `f` as a blocking section of the calling thread's port (SPEC §3): the
+/// thread stops counting against the port's concurrency limit meanwhile,
+/// which may release a waiter for a queued packet. Every blocking call cport
+/// provides (Sleep, the waits, blocking Winsock calls, GetOverlappedResult
+/// with wait) goes through here.
+pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    let port = CURRENT
+        .try_with(|c| c.borrow().as_ref().and_then(Weak::upgrade))
+        .ok()
+        .flatten();
+    match port {
+        Some(p) => p.port.blocking(f),
+        None => f(),
+    }
+}
+
+/// `CreateIoCompletionPort`.
+///
+/// # Safety
+/// None beyond the C contract: handles are validated.
+#[no_mangle]
+pub extern "C" fn CreateIoCompletionPort(
+    file_handle: HANDLE,
+    existing_port: HANDLE,
+    completion_key: ULONG_PTR,
+    concurrency: DWORD,
+) -> HANDLE {
+    crate::error::boundary(std::ptr::null_mut(), || {
+        let null = std::ptr::null_mut();
+        let file = file_handle as usize;
+        let existing = existing_port as usize;
+        if file == INVALID_HANDLE_VALUE {
+            if existing != 0 {
+                return fail(ERROR_INVALID_PARAMETER, null);
+            }
+            return match create_port(concurrency) {
+                Ok(h) => h as HANDLE,
+                Err(e) => fail(e, null),
+            };
+        }
+        let obj = match handles::get(file) {
+            Some(Object::Io(o)) => o,
+            Some(_) => return fail(ERROR_INVALID_PARAMETER, null),
+            None => return fail(ERROR_INVALID_HANDLE, null),
+        };
+        if !obj.is_overlapped() {
+            return fail(ERROR_INVALID_PARAMETER, null);
+        }
+        let (port_value, port, created) = if existing == 0 {
+            match create_port(concurrency) {
+                Ok(h) => match handles::port(h) {
+                    Some(p) => (h, p, true),
+                    None => return fail(ERROR_INVALID_HANDLE, null),
+                },
+                Err(e) => return fail(e, null),
+            }
+        } else {
+            match handles::port(existing) {
+                Some(p) => (existing, p, false),
+                None => return fail(ERROR_INVALID_HANDLE, null),
+            }
+        };
+        if obj.associate(&port, completion_key) {
+            port_value as HANDLE
+        } else {
+            if created {
+                // IOCP-REFERENCE §2.2: a failed create-and-associate closes the new port.
+                if let Some(Object::Port(p)) = handles::remove(port_value) {
+                    close_port(&p);
+                }
+            }
+            fail(ERROR_INVALID_PARAMETER, null)
+        }
+    })
+}
+
+/// `GetQueuedCompletionStatus`.
+///
+/// # Safety
+/// `bytes`, `key` and `overlapped` must be NULL or valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn GetQueuedCompletionStatus(
+    port: HANDLE,
+    bytes: *mut DWORD,
+    key: *mut ULONG_PTR,
+    overlapped: *mut *mut OVERLAPPED,
+    ms: DWORD,
+) -> BOOL {
+    crate::error::boundary(FALSE, || {
+        if overlapped.is_null() {
+            return fail(ERROR_INVALID_PARAMETER, FALSE);
+        }
+        // SAFETY: the caller passes a valid out-pointer (checked non-NULL).
+        unsafe { overlapped.write(std::ptr::null_mut()) };
+        let Some(cport) = handles::port(port as usize) else {
+            return fail(ERROR_INVALID_HANDLE, FALSE);
+        };
+        let got = cport.port.get(timeout_of(ms));
+        set_current(match &got {
+            Err(GetError::Closed) => None,
+            _ => Some(&cport),
+        });
+        match got {
+            Ok(p) => {
+                let n = p.result.as_ref().map_or(0, |&n| n as DWORD);
+                // SAFETY: valid out-pointers per the C contract (NULL skipped).
+                unsafe {
+                    if !bytes.is_null() {
+                        bytes.write(n);
+                    }
+                    if !key.is_null() {
+                        key.write(p.key);
+                    }
+                    overlapped.write(p.value.ov as *mut OVERLAPPED);
+                }
+                if nt_success(p.value.status) {
+                    TRUE
+                } else {
+                    fail(status_to_win32(p.value.status), FALSE)
+                }
+            }
+            Err(GetError::TimedOut) => fail(WAIT_TIMEOUT, FALSE),
+            Err(GetError::Closed) => fail(ERROR_ABANDONED_WAIT_0, FALSE),
+            Err(GetError::ZeroMax) => fail(ERROR_INVALID_PARAMETER, FALSE),
+        }
+    })
+}
+
+/// `GetQueuedCompletionStatusEx`. Without APCs, `alertable` changes nothing.
+///
+/// # Safety
+/// `entries` must be valid for `count` writes, `removed` for one.
+#[no_mangle]
+pub unsafe extern "C" fn GetQueuedCompletionStatusEx(
+    port: HANDLE,
+    entries: *mut OVERLAPPED_ENTRY,
+    count: ULONG,
+    removed: *mut ULONG,
+    ms: DWORD,
+    _alertable: BOOL,
+) -> BOOL {
+    crate::error::boundary(FALSE, || {
+        if count == 0 || entries.is_null() || removed.is_null() {
+            return fail(ERROR_INVALID_PARAMETER, FALSE);
+        }
+        let Some(cport) = handles::port(port as usize) else {
+            return fail(ERROR_INVALID_HANDLE, FALSE);
+        };
+        let mut out = Vec::new();
+        let got = cport.port.get_many(&mut out, count as usize, timeout_of(ms));
+        set_current(match &got {
+            Err(GetError::Closed) => None,
+            _ => Some(&cport),
+        });
+        match got {
+            Ok(_) => {
+                for (i, p) in out.iter().enumerate() {
+                    let entry = OVERLAPPED_ENTRY {
+                        lpCompletionKey: p.key,
+                        lpOverlapped: p.value.ov as *mut OVERLAPPED,
+                        Internal: p.value.status as ULONG_PTR,
+                        dwNumberOfBytesTransferred: p.result.as_ref().map_or(0, |&n| n as DWORD),
+                    };
+                    // SAFETY: `i < out.len() <= count`, and the caller's array
+                    // holds `count` entries.
+                    unsafe { entries.add(i).write(entry) };
+                }
+                // SAFETY: valid out-pointer (checked non-NULL).
+                unsafe { removed.write(out.len() as ULONG) };
+                TRUE
+            }
+            Err(e) => {
+                // SAFETY: as above.
+                unsafe { removed.write(0) };
+                match e {
+                    GetError::TimedOut => fail(WAIT_TIMEOUT, FALSE),
+                    GetError::Closed => fail(ERROR_ABANDONED_WAIT_0, FALSE),
+                    GetError::ZeroMax => fail(ERROR_INVALID_PARAMETER, FALSE),
+                }
+            }
+        }
+    })
+}
+
+/// `PostQueuedCompletionStatus`: the three values go into the packet verbatim.
+#[no_mangle]
+pub extern "C" fn PostQueuedCompletionStatus(
+    port: HANDLE,
+    bytes: DWORD,
+    key: ULONG_PTR,
+    overlapped: *mut OVERLAPPED,
+) -> BOOL {
+    crate::error::boundary(FALSE, || {
+        let Some(cport) = handles::port(port as usize) else {
+            return fail(ERROR_INVALID_HANDLE, FALSE);
+        };
+        if cport.post(key, bytes, overlapped as usize, STATUS_SUCCESS) {
+            TRUE
+        } else {
+            fail(ERROR_INVALID_HANDLE, FALSE)
+        }
+    })
+}
+
+/// `GetLastError`.
+#[no_mangle]
+pub extern "C" fn GetLastError() -> DWORD {
+    crate::error::boundary(ERROR_INTERNAL_ERROR, crate::error::last_error)
+}
+
+/// `SetLastError`.
+#[no_mangle]
+pub extern "C" fn SetLastError(error: DWORD) {
+    crate::error::boundary((), || set_last_error(error))
+}

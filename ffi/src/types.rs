@@ -1,0 +1,352 @@
+//! Win32 types, structures and constants with their Windows x64 (LLP64) sizes
+//! and values (IOCP-REFERENCE §9.1 and §20).
+//!
+//! This file is self-contained (only `core`), so the layout test
+//! (`ffi/tests/layout.rs`) includes it with `#[path]` and checks every
+//! structure and every constant below against `include/win32/`.
+#![allow(non_camel_case_types, non_snake_case, dead_code)]
+
+use core::ffi::c_void;
+
+pub type BOOL = i32;
+pub type BYTE = u8;
+pub type WORD = u16;
+pub type DWORD = u32;
+pub type ULONG = u32;
+pub type LONG = i32;
+pub type INT = i32;
+pub type UINT = u32;
+pub type ULONG_PTR = usize;
+pub type DWORD_PTR = usize;
+pub type UINT_PTR = usize;
+pub type LONG_PTR = isize;
+pub type HANDLE = *mut c_void;
+pub type SOCKET = UINT_PTR;
+
+/// `OVERLAPPED` (= `WSAOVERLAPPED`): 32 bytes. The `Offset`/`OffsetHigh` pair
+/// shares its 8 bytes with `Pointer` in a union; only the pair is used here.
+#[repr(C)]
+pub struct OVERLAPPED {
+    /// The NTSTATUS of the operation (`STATUS_PENDING` while it runs).
+    pub Internal: ULONG_PTR,
+    /// Bytes transferred, written at completion.
+    pub InternalHigh: ULONG_PTR,
+    pub Offset: DWORD,
+    pub OffsetHigh: DWORD,
+    pub hEvent: HANDLE,
+}
+
+/// One entry of `GetQueuedCompletionStatusEx`: 32 bytes.
+#[repr(C)]
+pub struct OVERLAPPED_ENTRY {
+    pub lpCompletionKey: ULONG_PTR,
+    pub lpOverlapped: *mut OVERLAPPED,
+    pub Internal: ULONG_PTR,
+    pub dwNumberOfBytesTransferred: DWORD,
+}
+
+/// `WSABUF`: length first (not `struct iovec` order).
+#[repr(C)]
+pub struct WSABUF {
+    pub len: ULONG,
+    pub buf: *mut u8,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct GUID {
+    pub Data1: u32,
+    pub Data2: u16,
+    pub Data3: u16,
+    pub Data4: [u8; 8],
+}
+
+#[repr(C)]
+pub struct SYSTEM_INFO {
+    /// `dwOemId`, or `wProcessorArchitecture` + `wReserved`.
+    pub wProcessorArchitecture: WORD,
+    pub wReserved: WORD,
+    pub dwPageSize: DWORD,
+    pub lpMinimumApplicationAddress: *mut c_void,
+    pub lpMaximumApplicationAddress: *mut c_void,
+    pub dwActiveProcessorMask: DWORD_PTR,
+    pub dwNumberOfProcessors: DWORD,
+    pub dwProcessorType: DWORD,
+    pub dwAllocationGranularity: DWORD,
+    pub wProcessorLevel: WORD,
+    pub wProcessorRevision: WORD,
+}
+
+pub const WSADESCRIPTION_LEN: usize = 256;
+pub const WSASYS_STATUS_LEN: usize = 128;
+
+/// `WSADATA` in its `_WIN64` field order.
+#[repr(C)]
+pub struct WSADATA {
+    pub wVersion: WORD,
+    pub wHighVersion: WORD,
+    pub iMaxSockets: u16,
+    pub iMaxUdpDg: u16,
+    pub lpVendorInfo: *mut u8,
+    pub szDescription: [u8; WSADESCRIPTION_LEN + 1],
+    pub szSystemStatus: [u8; WSASYS_STATUS_LEN + 1],
+}
+
+/// Declares constants and collects them in [`ALL_CONSTANTS`] for the layout test.
+macro_rules! constants {
+    ($($(#[$m:meta])* $name:ident : $ty:ty = $val:expr;)*) => {
+        $($(#[$m])* pub const $name: $ty = $val;)*
+        /// Every constant of this module with its value, as the header must have it.
+        pub const ALL_CONSTANTS: &[(&str, i128)] = &[$((stringify!($name), $name as i128)),*];
+    };
+}
+
+constants! {
+    TRUE: BOOL = 1;
+    FALSE: BOOL = 0;
+
+    // Win32 errors.
+    ERROR_SUCCESS: DWORD = 0;
+    NO_ERROR: DWORD = 0;
+    ERROR_INVALID_FUNCTION: DWORD = 1;
+    ERROR_FILE_NOT_FOUND: DWORD = 2;
+    ERROR_PATH_NOT_FOUND: DWORD = 3;
+    ERROR_TOO_MANY_OPEN_FILES: DWORD = 4;
+    ERROR_ACCESS_DENIED: DWORD = 5;
+    ERROR_INVALID_HANDLE: DWORD = 6;
+    ERROR_NOT_ENOUGH_MEMORY: DWORD = 8;
+    ERROR_WRITE_PROTECT: DWORD = 19;
+    ERROR_GEN_FAILURE: DWORD = 31;
+    ERROR_SHARING_VIOLATION: DWORD = 32;
+    ERROR_HANDLE_EOF: DWORD = 38;
+    ERROR_NOT_SUPPORTED: DWORD = 50;
+    ERROR_NETNAME_DELETED: DWORD = 64;
+    ERROR_FILE_EXISTS: DWORD = 80;
+    ERROR_INVALID_PARAMETER: DWORD = 87;
+    ERROR_BROKEN_PIPE: DWORD = 109;
+    ERROR_DISK_FULL: DWORD = 112;
+    ERROR_SEM_TIMEOUT: DWORD = 121;
+    ERROR_INSUFFICIENT_BUFFER: DWORD = 122;
+    ERROR_ALREADY_EXISTS: DWORD = 183;
+    ERROR_FILENAME_EXCED_RANGE: DWORD = 206;
+    ERROR_MORE_DATA: DWORD = 234;
+    WAIT_TIMEOUT: DWORD = 258;
+    ERROR_ABANDONED_WAIT_0: DWORD = 735;
+    ERROR_OPERATION_ABORTED: DWORD = 995;
+    ERROR_IO_INCOMPLETE: DWORD = 996;
+    ERROR_IO_PENDING: DWORD = 997;
+    ERROR_NOACCESS: DWORD = 998;
+    ERROR_IO_DEVICE: DWORD = 1117;
+    ERROR_NOT_FOUND: DWORD = 1168;
+    ERROR_CONNECTION_REFUSED: DWORD = 1225;
+    ERROR_CONNECTION_INVALID: DWORD = 1229;
+    ERROR_NETWORK_UNREACHABLE: DWORD = 1231;
+    ERROR_HOST_UNREACHABLE: DWORD = 1232;
+    ERROR_PORT_UNREACHABLE: DWORD = 1234;
+    ERROR_CONNECTION_ABORTED: DWORD = 1236;
+    ERROR_INTERNAL_ERROR: DWORD = 1359;
+
+    // Winsock errors.
+    WSA_INVALID_HANDLE: DWORD = 6;
+    WSA_NOT_ENOUGH_MEMORY: DWORD = 8;
+    WSA_INVALID_PARAMETER: DWORD = 87;
+    WSA_OPERATION_ABORTED: DWORD = 995;
+    WSA_IO_INCOMPLETE: DWORD = 996;
+    WSA_IO_PENDING: DWORD = 997;
+    WSAEINTR: DWORD = 10004;
+    WSAEBADF: DWORD = 10009;
+    WSAEACCES: DWORD = 10013;
+    WSAEFAULT: DWORD = 10014;
+    WSAEINVAL: DWORD = 10022;
+    WSAEMFILE: DWORD = 10024;
+    WSAEWOULDBLOCK: DWORD = 10035;
+    WSAEINPROGRESS: DWORD = 10036;
+    WSAEALREADY: DWORD = 10037;
+    WSAENOTSOCK: DWORD = 10038;
+    WSAEDESTADDRREQ: DWORD = 10039;
+    WSAEMSGSIZE: DWORD = 10040;
+    WSAEPROTOTYPE: DWORD = 10041;
+    WSAENOPROTOOPT: DWORD = 10042;
+    WSAEPROTONOSUPPORT: DWORD = 10043;
+    WSAESOCKTNOSUPPORT: DWORD = 10044;
+    WSAEOPNOTSUPP: DWORD = 10045;
+    WSAEPFNOSUPPORT: DWORD = 10046;
+    WSAEAFNOSUPPORT: DWORD = 10047;
+    WSAEADDRINUSE: DWORD = 10048;
+    WSAEADDRNOTAVAIL: DWORD = 10049;
+    WSAENETDOWN: DWORD = 10050;
+    WSAENETUNREACH: DWORD = 10051;
+    WSAENETRESET: DWORD = 10052;
+    WSAECONNABORTED: DWORD = 10053;
+    WSAECONNRESET: DWORD = 10054;
+    WSAENOBUFS: DWORD = 10055;
+    WSAEISCONN: DWORD = 10056;
+    WSAENOTCONN: DWORD = 10057;
+    WSAESHUTDOWN: DWORD = 10058;
+    WSAETOOMANYREFS: DWORD = 10059;
+    WSAETIMEDOUT: DWORD = 10060;
+    WSAECONNREFUSED: DWORD = 10061;
+    WSAELOOP: DWORD = 10062;
+    WSAENAMETOOLONG: DWORD = 10063;
+    WSAEHOSTDOWN: DWORD = 10064;
+    WSAEHOSTUNREACH: DWORD = 10065;
+    WSASYSNOTREADY: DWORD = 10091;
+    WSAVERNOTSUPPORTED: DWORD = 10092;
+    WSANOTINITIALISED: DWORD = 10093;
+    WSAEDISCON: DWORD = 10101;
+    WSAHOST_NOT_FOUND: DWORD = 11001;
+    WSATRY_AGAIN: DWORD = 11002;
+    WSANO_RECOVERY: DWORD = 11003;
+    WSANO_DATA: DWORD = 11004;
+    WSATYPE_NOT_FOUND: DWORD = 10109;
+
+    // getaddrinfo errors (Windows values: the WSA errors).
+    EAI_AGAIN: INT = 11002;
+    EAI_BADFLAGS: INT = 10022;
+    EAI_FAIL: INT = 11003;
+    EAI_FAMILY: INT = 10047;
+    EAI_MEMORY: INT = 8;
+    EAI_NONAME: INT = 11001;
+    EAI_SERVICE: INT = 10109;
+    EAI_SOCKTYPE: INT = 10044;
+    EAI_NODATA: INT = 11001;
+
+    // Waits.
+    WAIT_OBJECT_0: DWORD = 0;
+    WAIT_ABANDONED: DWORD = 0x80;
+    WAIT_ABANDONED_0: DWORD = 0x80;
+    WAIT_IO_COMPLETION: DWORD = 0xC0;
+    WAIT_FAILED: DWORD = 0xFFFF_FFFF;
+    INFINITE: DWORD = 0xFFFF_FFFF;
+    WSA_WAIT_EVENT_0: DWORD = 0;
+    WSA_WAIT_IO_COMPLETION: DWORD = 0xC0;
+    WSA_WAIT_TIMEOUT: DWORD = 258;
+    WSA_WAIT_FAILED: DWORD = 0xFFFF_FFFF;
+    WSA_INFINITE: DWORD = 0xFFFF_FFFF;
+    MAXIMUM_WAIT_OBJECTS: DWORD = 64;
+    WSA_MAXIMUM_WAIT_EVENTS: DWORD = 64;
+
+    // NTSTATUS values (OVERLAPPED.Internal).
+    STATUS_SUCCESS: DWORD = 0;
+    STATUS_ABANDONED: DWORD = 0x80;
+    STATUS_USER_APC: DWORD = 0xC0;
+    STATUS_TIMEOUT: DWORD = 0x102;
+    STATUS_PENDING: DWORD = 0x103;
+    STATUS_BUFFER_OVERFLOW: DWORD = 0x8000_0005;
+    STATUS_INVALID_HANDLE: DWORD = 0xC000_0008;
+    STATUS_INVALID_PARAMETER: DWORD = 0xC000_000D;
+    STATUS_END_OF_FILE: DWORD = 0xC000_0011;
+    STATUS_NO_MEMORY: DWORD = 0xC000_0017;
+    STATUS_ACCESS_DENIED: DWORD = 0xC000_0022;
+    STATUS_BUFFER_TOO_SMALL: DWORD = 0xC000_0023;
+    STATUS_IO_TIMEOUT: DWORD = 0xC000_00B5;
+    STATUS_CANCELLED: DWORD = 0xC000_0120;
+    STATUS_LOCAL_DISCONNECT: DWORD = 0xC000_013B;
+    STATUS_REMOTE_DISCONNECT: DWORD = 0xC000_013C;
+    STATUS_INVALID_CONNECTION: DWORD = 0xC000_0140;
+    STATUS_CONNECTION_RESET: DWORD = 0xC000_020D;
+    STATUS_NOT_FOUND: DWORD = 0xC000_0225;
+    STATUS_CONNECTION_REFUSED: DWORD = 0xC000_0236;
+    STATUS_NETWORK_UNREACHABLE: DWORD = 0xC000_023C;
+    STATUS_HOST_UNREACHABLE: DWORD = 0xC000_023D;
+    STATUS_PORT_UNREACHABLE: DWORD = 0xC000_023F;
+    STATUS_CONNECTION_ABORTED: DWORD = 0xC000_0241;
+
+    // Files.
+    GENERIC_READ: DWORD = 0x8000_0000;
+    GENERIC_WRITE: DWORD = 0x4000_0000;
+    GENERIC_EXECUTE: DWORD = 0x2000_0000;
+    GENERIC_ALL: DWORD = 0x1000_0000;
+    FILE_SHARE_READ: DWORD = 1;
+    FILE_SHARE_WRITE: DWORD = 2;
+    FILE_SHARE_DELETE: DWORD = 4;
+    CREATE_NEW: DWORD = 1;
+    CREATE_ALWAYS: DWORD = 2;
+    OPEN_EXISTING: DWORD = 3;
+    OPEN_ALWAYS: DWORD = 4;
+    TRUNCATE_EXISTING: DWORD = 5;
+    FILE_ATTRIBUTE_READONLY: DWORD = 0x1;
+    FILE_ATTRIBUTE_NORMAL: DWORD = 0x80;
+    FILE_ATTRIBUTE_TEMPORARY: DWORD = 0x100;
+    FILE_FLAG_WRITE_THROUGH: DWORD = 0x8000_0000;
+    FILE_FLAG_OVERLAPPED: DWORD = 0x4000_0000;
+    FILE_FLAG_NO_BUFFERING: DWORD = 0x2000_0000;
+    FILE_FLAG_RANDOM_ACCESS: DWORD = 0x1000_0000;
+    FILE_FLAG_SEQUENTIAL_SCAN: DWORD = 0x0800_0000;
+    FILE_FLAG_DELETE_ON_CLOSE: DWORD = 0x0400_0000;
+    FILE_SKIP_COMPLETION_PORT_ON_SUCCESS: DWORD = 0x1;
+    FILE_SKIP_SET_EVENT_ON_HANDLE: DWORD = 0x2;
+
+    // Processor information.
+    PROCESSOR_ARCHITECTURE_AMD64: WORD = 9;
+    PROCESSOR_AMD_X8664: DWORD = 8664;
+
+    // Winsock.
+    INVALID_SOCKET: SOCKET = !0;
+    SOCKET_ERROR: INT = -1;
+    WSA_FLAG_OVERLAPPED: DWORD = 0x01;
+    WSA_FLAG_NO_HANDLE_INHERIT: DWORD = 0x80;
+    FROM_PROTOCOL_INFO: INT = -1;
+    SD_RECEIVE: INT = 0;
+    SD_SEND: INT = 1;
+    SD_BOTH: INT = 2;
+    SIO_GET_EXTENSION_FUNCTION_POINTER: DWORD = 0xC800_0006;
+    FIONBIO: LONG = 0x8004_667E_u32 as LONG;
+    FIONREAD: LONG = 0x4004_667F;
+    SO_UPDATE_ACCEPT_CONTEXT: INT = 0x700B;
+    SO_UPDATE_CONNECT_CONTEXT: INT = 0x7010;
+    SO_CONNECT_TIME: INT = 0x700C;
+}
+
+/// `INVALID_HANDLE_VALUE`: `(HANDLE)(LONG_PTR)-1`.
+pub const INVALID_HANDLE_VALUE: usize = usize::MAX;
+
+/// `{b5367df1-cbac-11cf-95ca-00805f48a192}`
+pub const WSAID_ACCEPTEX: GUID = GUID {
+    Data1: 0xb536_7df1,
+    Data2: 0xcbac,
+    Data3: 0x11cf,
+    Data4: [0x95, 0xca, 0x00, 0x80, 0x5f, 0x48, 0xa1, 0x92],
+};
+/// `{b5367df2-cbac-11cf-95ca-00805f48a192}`
+pub const WSAID_GETACCEPTEXSOCKADDRS: GUID = GUID {
+    Data1: 0xb536_7df2,
+    Data2: 0xcbac,
+    Data3: 0x11cf,
+    Data4: [0x95, 0xca, 0x00, 0x80, 0x5f, 0x48, 0xa1, 0x92],
+};
+/// `{25a207b9-ddf3-4660-8ee9-76e58c74063e}`
+pub const WSAID_CONNECTEX: GUID = GUID {
+    Data1: 0x25a2_07b9,
+    Data2: 0xddf3,
+    Data3: 0x4660,
+    Data4: [0x8e, 0xe9, 0x76, 0xe5, 0x8c, 0x74, 0x06, 0x3e],
+};
+/// `{7fda2e11-8630-436f-a031-f536a6eec157}`
+pub const WSAID_DISCONNECTEX: GUID = GUID {
+    Data1: 0x7fda_2e11,
+    Data2: 0x8630,
+    Data3: 0x436f,
+    Data4: [0xa0, 0x31, 0xf5, 0x36, 0xa6, 0xee, 0xc1, 0x57],
+};
+/// `{b5367df0-cbac-11cf-95ca-00805f48a192}`
+pub const WSAID_TRANSMITFILE: GUID = GUID {
+    Data1: 0xb536_7df0,
+    Data2: 0xcbac,
+    Data3: 0x11cf,
+    Data4: [0x95, 0xca, 0x00, 0x80, 0x5f, 0x48, 0xa1, 0x92],
+};
+
+/// Every GUID the header defines, for the layout test.
+pub const ALL_GUIDS: &[(&str, GUID)] = &[
+    ("WSAID_ACCEPTEX", WSAID_ACCEPTEX),
+    ("WSAID_GETACCEPTEXSOCKADDRS", WSAID_GETACCEPTEXSOCKADDRS),
+    ("WSAID_CONNECTEX", WSAID_CONNECTEX),
+    ("WSAID_DISCONNECTEX", WSAID_DISCONNECTEX),
+    ("WSAID_TRANSMITFILE", WSAID_TRANSMITFILE),
+];
+
+/// Whether an NTSTATUS is a success code (`NT_SUCCESS`: ≥ 0 as a signed value).
+pub const fn nt_success(status: DWORD) -> bool {
+    (status as i32) >= 0
+}
