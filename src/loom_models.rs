@@ -220,8 +220,10 @@ impl crate::port::core::Reactor<u32> for Arc<MockReactor> {
         loop {
             let items: Vec<u32> = self.ready.lock().unwrap().drain(..).collect();
             if !items.is_empty() {
-                self.pending.fetch_sub(items.len() as u32, SeqCst);
+                let n = items.len() as u32;
                 items.into_iter().for_each(&mut *sink);
+                // In flight until delivered, as the real op layer counts.
+                self.pending.fetch_sub(n, SeqCst);
                 return;
             }
             if std::mem::take(&mut *self.woken.lock().unwrap()) || timeout.is_some() {

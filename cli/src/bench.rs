@@ -26,6 +26,7 @@ pub struct BenchOptions {
     pub depth: usize,
     pub duration: Duration,
     pub warmup: Duration,
+    pub rounds: usize,
     pub servers: Vec<ServerKind>,
     pub server_cpu: Option<usize>,
     pub client_cpu: Option<usize>,
@@ -53,6 +54,8 @@ pub struct Row {
     pub client_cpu_percent: Option<f64>,
     pub errors: u64,
     pub first_error: Option<String>,
+    /// Requests per second of every round, in order.
+    pub rounds_requests_per_sec: Vec<f64>,
     #[serde(skip)]
     pub latency: Option<Histogram<u64>>,
 }
@@ -169,43 +172,50 @@ impl Server {
     }
 }
 
-fn measure(kind: ServerKind, opts: &BenchOptions, server_cpu: Option<usize>) -> Row {
-    let mut row = Row {
-        server: kind,
-        label: kind.label(),
-        requests: 0,
-        seconds: 0.0,
-        requests_per_sec: 0.0,
-        p50_us: 0.0,
-        p99_us: 0.0,
-        p999_us: 0.0,
-        cpu_us_per_msg: None,
-        server_cpu_percent: None,
-        client_cpu_percent: None,
-        errors: 0,
-        first_error: None,
-        latency: None,
-    };
-    let server = match Server::start(kind, server_cpu, opts.verbose) {
-        Ok(s) => s,
-        Err(e) => {
-            row.errors = 1;
-            row.first_error = Some(format!("{e:#}"));
-            return row;
+impl Row {
+    fn empty(kind: ServerKind) -> Row {
+        Row {
+            server: kind,
+            label: kind.label(),
+            requests: 0,
+            seconds: 0.0,
+            requests_per_sec: 0.0,
+            p50_us: 0.0,
+            p99_us: 0.0,
+            p999_us: 0.0,
+            cpu_us_per_msg: None,
+            server_cpu_percent: None,
+            client_cpu_percent: None,
+            errors: 0,
+            first_error: None,
+            rounds_requests_per_sec: Vec::new(),
+            latency: None,
         }
-    };
+    }
+
+    fn failed(kind: ServerKind, e: &anyhow::Error) -> Row {
+        let mut row = Row::empty(kind);
+        row.errors = 1;
+        row.first_error = Some(format!("{e:#}"));
+        row
+    }
+}
+
+/// One round of load against a running server.
+fn measure(kind: ServerKind, server: &Server, opts: &BenchOptions, duration: Duration) -> Row {
+    let mut row = Row::empty(kind);
     let pid = server.pid();
     let load_opts = LoadOptions {
         addr: server.addr,
         conns: opts.conns,
         size: opts.size,
         depth: opts.depth,
-        duration: opts.duration,
+        duration,
         warmup: opts.warmup,
         threads: 1,
         backend: opts.client_backend,
         connect_timeout: Duration::from_secs(5),
-        progress: !opts.json,
+        progress: false,
     };
     let (mut cpu_start, mut cpu_end) = (None, None);
     let (mut own_start, mut own_end) = (None, None);
@@ -217,7 +227,6 @@ fn measure(kind: ServerKind, opts: &BenchOptions, server_cpu: Option<usize>) -> 
             Moment::MeasureEnd => (cpu_end, own_end) = (t, own),
         }
     });
-    server.stop();
     match result {
         Ok(r) => {
             row.requests = r.requests;
@@ -246,6 +255,26 @@ fn measure(kind: ServerKind, opts: &BenchOptions, server_cpu: Option<usize>) -> 
             row.first_error = Some(format!("{e:#}"));
         }
     }
+    row
+}
+
+/// One server's rounds → its row: the round with the median throughput
+/// stands for the server (robust against a burst of other work on the
+/// machine during one round); errors add up over all rounds.
+fn summarize(kind: ServerKind, mut rounds: Vec<Row>) -> Row {
+    let errors: u64 = rounds.iter().map(|r| r.errors).sum();
+    let first_error = rounds.iter().find_map(|r| r.first_error.clone());
+    let rps: Vec<f64> = rounds.iter().map(|r| r.requests_per_sec).collect();
+    rounds.sort_by(|a, b| a.requests_per_sec.total_cmp(&b.requests_per_sec));
+    let mid = rounds.len() / 2;
+    let mut row = if rounds.is_empty() {
+        Row::empty(kind)
+    } else {
+        rounds.swap_remove(mid)
+    };
+    row.errors = errors;
+    row.first_error = first_error;
+    row.rounds_requests_per_sec = rps;
     row
 }
 
@@ -308,12 +337,14 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 fn print_text(opts: &BenchOptions, rows: &[Row], ratios: &[Ratio], pinning: &str) {
     println!(
-        "cport bench: {} connections x depth {}, {}-byte messages, {:.1} s per server after {:.1} s warm-up;\n\
+        "cport bench: {} connections x depth {}, {}-byte messages; per server {} rounds of {:.1} s \
+         (each after {:.1} s warm-up), the median round shown;\n\
          load generator on cport ({}); {pinning}",
         opts.conns,
         opts.depth,
         opts.size,
-        opts.duration.as_secs_f64(),
+        opts.rounds,
+        opts.duration.as_secs_f64() / opts.rounds as f64,
         opts.warmup.as_secs_f64(),
         client_backend_name(opts.client_backend),
     );
@@ -424,12 +455,48 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
         (None, None) => "not pinned (fewer than 2 CPUs available)".to_string(),
     };
     let interactive = !opts.json && std::io::stderr().is_terminal();
-    let mut rows = Vec::new();
-    for &kind in &opts.servers {
-        if interactive {
-            eprintln!("benchmarking {} ...", kind.label());
+    let bar = if interactive {
+        let bar = indicatif::ProgressBar::new((opts.rounds * opts.servers.len()) as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed:>3} [{bar:30}] round {pos}/{len}: {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    // Every server runs for the whole bench (an idle one costs nothing);
+    // the rounds go round-robin over them, so that whatever else the machine
+    // does hits every server alike.
+    bar.set_message("starting the servers");
+    let servers: Vec<(ServerKind, Result<Server>)> = opts
+        .servers
+        .iter()
+        .map(|&kind| (kind, Server::start(kind, server_cpu, opts.verbose)))
+        .collect();
+    let round = opts.duration.div_f64(opts.rounds as f64);
+    let mut rounds: Vec<Vec<Row>> = servers.iter().map(|_| Vec::new()).collect();
+    for _ in 0..opts.rounds {
+        for (i, (kind, server)) in servers.iter().enumerate() {
+            if let Ok(server) = server {
+                bar.set_message(kind.label());
+                rounds[i].push(measure(*kind, server, opts, round));
+            }
+            bar.inc(1);
         }
-        rows.push(measure(kind, opts, server_cpu));
+    }
+    bar.finish_and_clear();
+    let mut rows = Vec::new();
+    for ((kind, server), rounds) in servers.into_iter().zip(rounds) {
+        match server {
+            Ok(server) => {
+                server.stop();
+                rows.push(summarize(kind, rounds));
+            }
+            Err(e) => rows.push(Row::failed(kind, &e)),
+        }
     }
     let ratios = ratios(&rows);
     if let Some(path) = &opts.plot {
@@ -444,6 +511,7 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
                 "depth": opts.depth,
                 "duration_s": opts.duration.as_secs_f64(),
                 "warmup_s": opts.warmup.as_secs_f64(),
+                "rounds": opts.rounds,
                 "server_cpu": server_cpu,
                 "client_backend": client_backend_name(opts.client_backend),
                 "client_cpu": client_cpu,

@@ -1,5 +1,5 @@
 //! `cport echo`: a TCP echo server on a completion port, in the IOCP "seed"
-//! model: N worker threads wait in `port.get`; each packet's value says which
+//! model: a [`Pool`] of N worker threads waits in `port.get`; each packet's value says which
 //! connection it belongs to and what step finished (accept, recv, send), and
 //! the worker issues the connection's next operation.
 //!
@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use cport::{BackendChoice, GetError, Handle, IssueError, Packet, Port};
+use cport::{BackendChoice, Handle, IssueError, Packet, Pool, Port};
 
 use crate::ops::Started;
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -233,21 +233,14 @@ impl Server {
             self.port.close();
         }
     }
+}
 
-    fn worker(&self) {
-        loop {
-            match self.port.get(None) {
-                Ok(p) => {
-                    self.handle(p);
-                    self.done();
-                }
-                Err(GetError::Closed) => return,
-                Err(e) => {
-                    eprintln!("cport echo: get failed: {e}");
-                    return;
-                }
-            }
-        }
+/// Marks one packet as handled when dropped.
+struct Done<'a>(&'a Server);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.done();
     }
 }
 
@@ -323,15 +316,22 @@ pub fn serve(listener: TcpListener, opts: &EchoOptions) -> Result<EchoStats> {
         anyhow::bail!("cannot accept connections on {local}");
     }
     let start = Instant::now();
-    let workers: Vec<_> = (0..opts.workers.max(1))
-        .map(|i| {
-            let server = server.clone();
-            std::thread::Builder::new()
-                .name(format!("echo-worker-{i}"))
-                .spawn(move || server.worker())
+    let pool = {
+        let server = server.clone();
+        Pool::start(&port, opts.workers.max(1), move |_port, packet| {
+            // Counts the packet as handled even if the handler panics (the
+            // pool contains the panic), so that shutdown still completes.
+            let _done = Done(&server);
+            server.handle(packet);
         })
-        .collect::<std::io::Result<_>>()
-        .context("cannot start the worker threads")?;
+    };
+    let pool = match pool {
+        Ok(pool) => pool,
+        Err(e) => {
+            server.stop();
+            return Err(anyhow::Error::new(e).context("cannot start the worker threads"));
+        }
+    };
     {
         let server = server.clone();
         std::thread::Builder::new()
@@ -360,18 +360,18 @@ pub fn serve(listener: TcpListener, opts: &EchoOptions) -> Result<EchoStats> {
         out,
         "backend {}{fallback}, {} worker thread(s), concurrency {}",
         port.backend(),
-        workers.len(),
+        pool.workers(),
         port.limit()
     )?;
     out.flush()?;
     drop(out);
 
-    for w in workers {
-        if w.join().is_err() {
-            server.errors.fetch_add(1, Ordering::Relaxed);
-        }
+    // The workers exit when `stop` closed the port after the last packet.
+    let report = pool.join();
+    for panic in &report.panics {
+        eprintln!("cport echo: a handler panicked: {panic}");
     }
-    let leftover = port.drain().len();
+    let leftover = port.drain().len() + report.panics.len();
     Ok(EchoStats {
         connections: server.connections.load(Ordering::Relaxed),
         messages: server.messages.load(Ordering::Relaxed),

@@ -75,9 +75,11 @@ enum Command {
         Each server runs in a child process pinned to one CPU (the first available), the \
         load generator is pinned to another (the second), where the machine has two. \
         The server's CPU time (user + system, /proc/PID/stat) over the measured window \
-        gives CPU µs per message. Prints a table of requests/s, p50/p99/p999 latency, \
-        CPU µs per message and the ratio of each cport backend to each peer. With the \
-        defaults the whole run takes about 30 s."
+        gives CPU µs per message. All servers run at once (idle ones cost nothing) and \
+        take turns in --rounds rounds, so that other work on the machine hits them alike; \
+        each server's median round is reported. Prints a table of requests/s, \
+        p50/p99/p999 latency, CPU µs per message and the ratio of each cport backend to \
+        each peer. With the defaults the whole run takes about 30 s."
     )]
     Bench(BenchArgs),
     /// Copy a file with overlapped reads and writes through a completion port.
@@ -227,11 +229,15 @@ struct BenchArgs {
     /// Requests outstanding per connection.
     #[arg(long, default_value_t = 1)]
     depth: usize,
-    /// Measured time per server (e.g. 5s).
+    /// Measured time per server, split into --rounds rounds (e.g. 5s).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     duration: Duration,
-    /// Unmeasured load before each measurement (0 for none).
-    #[arg(long, default_value = "500ms", value_parser = parse_warmup)]
+    /// Rounds per server; the servers take turns round by round, and each
+    /// server's median round is reported (1 to 100).
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Unmeasured load before each round (0 for none).
+    #[arg(long, default_value = "200ms", value_parser = parse_warmup)]
     warmup: Duration,
     /// Servers to run, comma-separated, in this order.
     #[arg(
@@ -370,12 +376,14 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
     if args.servers.is_empty() {
         bail!("--servers names no server");
     }
+    check_range("--rounds", args.rounds as u64, 1, 100)?;
     let opts = bench::BenchOptions {
         conns: args.conns,
         size: args.size,
         depth: args.depth,
         duration: args.duration,
         warmup: args.warmup,
+        rounds: args.rounds,
         servers: args.servers,
         server_cpu: args.server_cpu,
         client_cpu: args.client_cpu,

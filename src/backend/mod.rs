@@ -129,6 +129,12 @@ pub(crate) trait Backend: Send + Sync {
     /// finished `user_data` is ignored.
     fn cancel(&self, user_data: u64);
 
+    /// [`cancel`](Backend::cancel) for several operations (one system call
+    /// where the backend can batch).
+    fn cancel_many(&self, user_data: &[u64]) {
+        user_data.iter().for_each(|&ud| self.cancel(ud));
+    }
+
     /// Waits up to `timeout` (`None`: forever, zero: don't block) for
     /// completions and appends them to `out`. Returns early (possibly with
     /// none) after [`wake`](Backend::wake).
@@ -139,24 +145,37 @@ pub(crate) trait Backend: Send + Sync {
 }
 
 /// Opens the backend `choice` asks for. With `Auto`, io_uring is probed first
-/// and epoll used if that fails; the second value then says why.
+/// and epoll used if that fails; the second value then says why (and the
+/// fallback is logged to stderr once per process).
 pub(crate) fn open(
     choice: crate::port::BackendChoice,
 ) -> io::Result<(Box<dyn Backend>, Option<String>)> {
+    open_with(choice, || {
+        uring::UringBackend::new().map(|b| Box::new(b) as Box<dyn Backend>)
+    })
+}
+
+fn open_with(
+    choice: crate::port::BackendChoice,
+    probe_uring: impl FnOnce() -> io::Result<Box<dyn Backend>>,
+) -> io::Result<(Box<dyn Backend>, Option<String>)> {
     use crate::port::BackendChoice;
     match choice {
-        BackendChoice::Uring => uring::UringBackend::new()
-            .map(|b| (Box::new(b) as Box<dyn Backend>, None))
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("io_uring is unavailable: {}", explain(&e)),
-                )
-            }),
+        BackendChoice::Uring => probe_uring().map(|b| (b, None)).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("io_uring is unavailable: {}", explain(&e)),
+            )
+        }),
         BackendChoice::Epoll => Ok((Box::new(epoll::EpollBackend::new()?), None)),
-        BackendChoice::Auto => match uring::UringBackend::new() {
-            Ok(b) => Ok((Box::new(b), None)),
-            Err(e) => Ok((Box::new(epoll::EpollBackend::new()?), Some(explain(&e)))),
+        BackendChoice::Auto => match probe_uring() {
+            Ok(b) => Ok((b, None)),
+            Err(e) => {
+                let why = explain(&e);
+                static LOGGED: std::sync::Once = std::sync::Once::new();
+                LOGGED.call_once(|| eprintln!("cport: io_uring unavailable ({why}); using epoll"));
+                Ok((Box::new(epoll::EpollBackend::new()?), Some(why)))
+            }
         },
     }
 }
@@ -188,5 +207,66 @@ impl fmt::Display for BackendKind {
             BackendKind::Uring => "io_uring",
             BackendKind::Epoll => "epoll",
         })
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::port::BackendChoice;
+
+    fn failing(errno: i32) -> impl FnOnce() -> io::Result<Box<dyn Backend>> {
+        move || Err(io::Error::from_raw_os_error(errno))
+    }
+
+    #[test]
+    fn auto_falls_back_to_epoll_and_says_why() {
+        for (errno, words) in [
+            (libc::ENOSYS, "kernel too old"),
+            (libc::EPERM, "io_uring_disabled"),
+            (libc::ENOMEM, "locked-memory"),
+            (libc::EINVAL, "feature"),
+        ] {
+            let (backend, why) = open_with(BackendChoice::Auto, failing(errno)).unwrap();
+            assert_eq!(backend.kind(), BackendKind::Epoll);
+            let why = why.expect("a reason");
+            assert!(why.contains(words), "{why}");
+        }
+    }
+
+    #[test]
+    fn missing_opcode_is_reported_by_name() {
+        let probe = || {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring lacks opcode SENDMSG",
+            ))
+        };
+        let (_, why) = open_with(BackendChoice::Auto, probe).unwrap();
+        assert!(why.unwrap().contains("SENDMSG"));
+    }
+
+    #[test]
+    fn forcing_uring_where_it_fails_is_an_error_not_a_fallback() {
+        let err = open_with(BackendChoice::Uring, failing(libc::EPERM))
+            .err()
+            .expect("an error");
+        assert!(err.to_string().contains("io_uring is unavailable"), "{err}");
+    }
+
+    #[test]
+    fn choices_parse_from_the_environment_spelling() {
+        for (text, choice) in [
+            ("auto", BackendChoice::Auto),
+            ("", BackendChoice::Auto),
+            ("uring", BackendChoice::Uring),
+            ("EPOLL", BackendChoice::Epoll),
+        ] {
+            assert_eq!(text.parse::<BackendChoice>().unwrap(), choice);
+        }
+        assert_eq!(
+            "kqueue".parse::<BackendChoice>().unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
     }
 }

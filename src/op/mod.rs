@@ -388,14 +388,15 @@ where
     }
 
     /// Turns a backend completion into the op's packet, releasing its slot.
+    /// The caller decrements `in_flight` once the packet was delivered.
     fn complete(&self, c: Completion) -> Option<Packet<K, V, B>> {
         let mut t = self.tables.lock();
         let index = (c.user_data & 0xFFFF_FFFF) as usize;
         if t.ops.get(index).map(|s| s.user_data) != Some(c.user_data) {
             return None; // not ours (cannot happen: the backend reports each op once)
         }
+        // `in_flight` drops only after the packet was delivered (see `reap`).
         let slot = t.ops.remove(index);
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
         let handle = slot.handle;
         let entry = &mut t.handles[handle];
         entry.pending -= 1;
@@ -471,9 +472,7 @@ where
         }
         drop(t);
         drop(closed);
-        for &ud in &targets {
-            self.backend.cancel(ud);
-        }
+        self.backend.cancel_many(&targets);
         Ok(targets.len())
     }
 
@@ -503,6 +502,8 @@ where
                 if self.filter.get().is_none_or(|f| f(&mut p)) {
                     sink(p);
                 }
+                // Delivered (handed to a waiter or queued): no longer in flight.
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
             }
         }
     }
@@ -779,7 +780,7 @@ impl<K, V, B> Io<K, V, B> {
                 })
                 .collect()
         };
-        targets.iter().for_each(|&ud| self.backend.cancel(ud));
+        self.backend.cancel_many(&targets);
     }
 }
 

@@ -39,7 +39,9 @@ use crate::loom::{
 pub(crate) trait Reactor<T>: Send + Sync {
     /// Whether operations are in flight (only then is there a reason to poll).
     fn busy(&self) -> bool;
-    /// Waits up to `timeout` for completions and feeds each one's packet to `sink`.
+    /// Waits up to `timeout` for completions and feeds each one's packet to
+    /// `sink`. An operation counts as in flight (`busy`) until `sink` returned
+    /// for its packet, so nobody sees "idle" while a packet is in transit.
     fn poll(&self, timeout: Option<Duration>, sink: &mut dyn FnMut(T));
     /// Makes a `poll` blocked in another thread return soon.
     fn wake(&self);
@@ -540,34 +542,43 @@ impl<T> Core<T> {
     fn poll_once(&self, node: &Waiter<T>, timeout: Duration) {
         let Some(reactor) = &self.reactor else { return };
         let forever = timeout == Duration::MAX;
-        let mut items = Vec::new();
-        reactor.poll(if forever { None } else { Some(timeout) }, &mut |t| {
-            items.push(t)
-        });
-        let mut items = items.into_iter();
-        let Some(first) = items.next() else { return };
-        let mut first = Some(first);
-        {
-            let mut stack = self.waiters.lock();
-            let s = self.load();
-            if node.state.load(Ordering::Acquire) == WAITING
-                && s.active() < self.limit
-                && !s.closed()
-            {
-                let me = NonNull::from(node);
-                if let Some(pos) = stack.iter().rposition(|w| w.0 == me) {
-                    stack.remove(pos);
-                    self.update(|s| s.with_waiting(s.waiting() - 1).with_active(s.active() + 1));
-                    // SAFETY: we own the node and just took it off the stack,
-                    // so nobody else writes its slot.
-                    unsafe { *node.slot.get() = first.take() };
-                    node.state.store(HANDED, Ordering::Release);
+        // Each packet is handed out or queued inside the sink, before the
+        // reactor stops counting its operation as in flight: shutdown must
+        // never see "nothing in flight" while a packet sits in our hands.
+        let mut tried_keeping = false;
+        reactor.poll(if forever { None } else { Some(timeout) }, &mut |item| {
+            let item = if tried_keeping {
+                item
+            } else {
+                tried_keeping = true;
+                match self.keep_for_self(node, item) {
+                    None => return,
+                    Some(item) => item,
                 }
-            }
-        }
-        for item in first.into_iter().chain(items) {
+            };
             self.post_even_if_closed(item);
+        });
+    }
+
+    /// The poller keeps the first packet it reaped if it may run it (it is
+    /// still waiting and `active < limit`); otherwise the packet comes back.
+    fn keep_for_self(&self, node: &Waiter<T>, item: T) -> Option<T> {
+        let mut stack = self.waiters.lock();
+        let s = self.load();
+        if node.state.load(Ordering::Acquire) != WAITING || s.active() >= self.limit || s.closed() {
+            return Some(item);
         }
+        let me = NonNull::from(node);
+        let Some(pos) = stack.iter().rposition(|w| w.0 == me) else {
+            return Some(item);
+        };
+        stack.remove(pos);
+        self.update(|s| s.with_waiting(s.waiting() - 1).with_active(s.active() + 1));
+        // SAFETY: we own the node and just took it off the stack, so nobody
+        // else writes its slot.
+        unsafe { *node.slot.get() = Some(item) };
+        node.state.store(HANDED, Ordering::Release);
+        None
     }
 
     /// The node left the stack with `state`: deliver its packet (plus up to

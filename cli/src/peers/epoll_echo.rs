@@ -96,10 +96,7 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
             let Some(conn) = conns.get_mut(&fd) else {
                 continue;
             };
-            let close = match step(&ep, conn, mask, &mut buf) {
-                Ok(close) => close,
-                Err(_) => true,
-            };
+            let close = step(&ep, conn, mask, &mut buf).unwrap_or(true);
             if close {
                 let _ = ctl(&ep, libc::EPOLL_CTL_DEL, fd, 0, 0);
                 conns.remove(&fd);

@@ -33,6 +33,9 @@ const LINK_TIMEOUT: u64 = INTERNAL | 3;
 
 /// Submission-queue size; a full queue is flushed to the kernel and retried.
 const ENTRIES: u32 = 1024;
+/// Completion-queue size: room for many operations finishing at once (more
+/// go to the kernel's overflow list, see `enter_submit`).
+const CQ_ENTRIES: u32 = 8192;
 
 /// The opcodes this backend uses (probed by [`UringBackend::new`]).
 pub(crate) const OPCODES: &[(u8, &str)] = &[
@@ -60,13 +63,21 @@ pub(crate) struct UringBackend {
     /// fd of every pending zero-byte recv (by user_data), to read the socket
     /// error when its readiness poll reports POLLERR.
     probes: Mutex<std::collections::HashMap<u64, RawFd>>,
+    /// Completions reaped by a submitting thread that found the rings full;
+    /// `poll` returns them first.
+    stash: Mutex<Vec<Completion>>,
+    /// The wake poll ended and must be submitted again.
+    rearm_wake: std::sync::atomic::AtomicBool,
 }
 
 impl UringBackend {
     /// Sets up a ring and checks that the kernel supports every opcode used.
     /// Errors keep the errno of the failed step (ENOSYS, EPERM, ENOMEM, EINVAL).
     pub(crate) fn new() -> io::Result<Self> {
-        let ring = IoUring::builder().setup_clamp().build(ENTRIES)?;
+        let ring = IoUring::builder()
+            .setup_clamp()
+            .setup_cqsize(CQ_ENTRIES)
+            .build(ENTRIES)?;
         let mut probe = io_uring::Probe::new();
         ring.submitter().register_probe(&mut probe)?;
         if let Some((_, name)) = OPCODES.iter().find(|(code, _)| !probe.is_supported(*code)) {
@@ -94,6 +105,8 @@ impl UringBackend {
             reap_lock: Mutex::new(()),
             wake_fd,
             probes: Mutex::new(std::collections::HashMap::new()),
+            stash: Mutex::new(Vec::new()),
+            rearm_wake: std::sync::atomic::AtomicBool::new(false),
         };
         backend.arm_wake()?;
         Ok(backend)
@@ -130,18 +143,37 @@ impl UringBackend {
             drop(sq);
             self.enter_submit()?;
         }
-        self.enter_submit().map(drop)
+        self.enter_submit()
     }
 
-    fn enter_submit(&self) -> io::Result<usize> {
+    fn enter_submit(&self) -> io::Result<()> {
         loop {
             match self.ring.submitter().submit() {
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-                // EBUSY: the completion queue overflowed (kept by NODROP); the
-                // SQEs stay queued and go in with the poller's next enter.
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Ok(0),
-                other => return other,
+                // EBUSY: completions overflowed the CQ ring (kept by NODROP) and
+                // the kernel takes no more work until they are reaped. Move them
+                // to `stash` (unless the poller is reaping right now) and retry.
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    match self.reap_lock.try_lock() {
+                        Some(_reaping) => {
+                            let mut stash = self.stash.lock();
+                            self.reap(&mut stash);
+                        }
+                        None => std::thread::yield_now(),
+                    }
+                }
+                other => return other.map(drop),
             }
+        }
+    }
+
+    fn rearm_wake_if_needed(&self) {
+        if self
+            .rearm_wake
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            // If this fails, wakes degrade to the pollers' own timeouts.
+            let _ = self.arm_wake();
         }
     }
 
@@ -205,9 +237,10 @@ impl UringBackend {
             if user_data == WAKE {
                 self.drain_wake_fd();
                 if !io_uring::cqueue::more(flags) {
-                    // The multishot poll ended (e.g. CQ overflow): re-arm it. If
-                    // that fails, wakes degrade to the poller's timeouts.
-                    let _ = self.arm_wake();
+                    // The multishot poll ended (e.g. CQ overflow): re-arm it at
+                    // the end of `poll` (we may hold the submit lock here).
+                    self.rearm_wake
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                 }
             }
             return None;
@@ -276,19 +309,42 @@ impl Backend for UringBackend {
     }
 
     fn cancel(&self, user_data: u64) {
-        for target in [user_data, user_data | PROBE] {
-            let sqe = opcode::AsyncCancel::new(target).build().user_data(CANCEL);
-            // SAFETY: a cancel request references no memory of ours. If it cannot
-            // be submitted the op still completes on its own; nothing is lost.
-            let _ = unsafe { self.push(&[sqe]) };
+        self.cancel_many(&[user_data]);
+    }
+
+    fn cancel_many(&self, user_data: &[u64]) {
+        // A zero-byte recv runs as a poll request under `user_data | PROBE`.
+        let targets: Vec<u64> = {
+            let probes = self.probes.lock();
+            user_data
+                .iter()
+                .map(|&ud| {
+                    if probes.contains_key(&ud) {
+                        ud | PROBE
+                    } else {
+                        ud
+                    }
+                })
+                .collect()
+        };
+        for chunk in targets.chunks(ENTRIES as usize / 2) {
+            let sqes: Vec<squeue::Entry> = chunk
+                .iter()
+                .map(|&target| opcode::AsyncCancel::new(target).build().user_data(CANCEL))
+                .collect();
+            // SAFETY: cancel requests reference no memory of ours. If they cannot
+            // be submitted the ops still complete on their own; nothing is lost.
+            let _ = unsafe { self.push(&sqes) };
         }
     }
 
     fn poll(&self, timeout: Option<Duration>, out: &mut Vec<Completion>) -> io::Result<()> {
         let _guard = self.reap_lock.lock();
         let before = out.len();
+        out.append(&mut self.stash.lock());
         self.reap(out);
         if out.len() > before || timeout == Some(Duration::ZERO) {
+            self.rearm_wake_if_needed();
             return Ok(());
         }
         let result = match timeout {
@@ -309,6 +365,7 @@ impl Backend for UringBackend {
             Err(e) => return Err(e),
         }
         self.reap(out);
+        self.rearm_wake_if_needed();
         Ok(())
     }
 
