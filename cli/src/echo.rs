@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use cport::{BackendChoice, Handle, IssueError, Packet, Pool, Port};
 
-use crate::ops::Started;
+use crate::ops::{FixedBuf, Started};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 /// Bytes one receive asks for.
@@ -34,7 +34,7 @@ enum Step {
     Send(Handle),
 }
 
-type EchoPort = Port<u64, Step, Vec<u8>>;
+type EchoPort = Port<u64, Step, FixedBuf>;
 
 /// Options of one echo server.
 #[derive(Clone, Debug)]
@@ -90,8 +90,8 @@ impl Server {
     fn issue(
         &self,
         key: u64,
-        start: impl FnOnce(&EchoPort) -> Started<Step>,
-    ) -> Option<IssueError<Step, Vec<u8>>> {
+        start: impl FnOnce(&EchoPort) -> Started<Step, FixedBuf>,
+    ) -> Option<IssueError<Step, FixedBuf>> {
         let r = crate::ops::issue(&self.port, &self.outstanding, key, start);
         if r.is_ok() {
             self.operations.fetch_add(1, Ordering::Relaxed);
@@ -108,8 +108,8 @@ impl Server {
         }
     }
 
-    fn recv(&self, key: u64, h: Handle, mut buf: Vec<u8>) {
-        buf.resize(RECV_SIZE, 0);
+    fn recv(&self, key: u64, h: Handle, mut buf: FixedBuf) {
+        buf.set_len(buf.capacity());
         if self
             .issue(key, |p| p.op(h).recv(buf, Step::Recv(h)))
             .is_some()
@@ -128,7 +128,7 @@ impl Server {
         }
     }
 
-    fn handle(&self, p: Packet<u64, Step, Vec<u8>>) {
+    fn handle(&self, p: Packet<u64, Step, FixedBuf>) {
         match p.value {
             Step::Accept => self.accepted(p),
             Step::Recv(h) => match p.result {
@@ -136,8 +136,8 @@ impl Server {
                 Ok(n) => {
                     self.messages.fetch_add(1, Ordering::Relaxed);
                     self.bytes.fetch_add(n as u64, Ordering::Relaxed);
-                    let mut buf = p.buf.unwrap_or_default();
-                    buf.truncate(n);
+                    let mut buf = p.buf.unwrap_or_else(|| FixedBuf::new(RECV_SIZE));
+                    buf.set_len(n);
                     if self
                         .issue(p.key, |port| port.op(h).send(buf, Step::Send(h)))
                         .is_some()
@@ -148,7 +148,7 @@ impl Server {
                 Err(e) => self.failed(p.key, &e),
             },
             Step::Send(h) => match p.result {
-                Ok(_) => self.recv(p.key, h, p.buf.unwrap_or_default()),
+                Ok(_) => self.recv(p.key, h, p.buf.unwrap_or_else(|| FixedBuf::new(RECV_SIZE))),
                 Err(e) => self.failed(p.key, &e),
             },
         }
@@ -167,7 +167,7 @@ impl Server {
         self.close(key);
     }
 
-    fn accepted(&self, p: Packet<u64, Step, Vec<u8>>) {
+    fn accepted(&self, p: Packet<u64, Step, FixedBuf>) {
         match (p.result, p.stream) {
             (Ok(_), Some(stream)) => {
                 let _ = stream.set_nodelay(true);
@@ -180,7 +180,7 @@ impl Server {
                             conns.open.insert(key, h);
                             drop(conns);
                             self.connections.fetch_add(1, Ordering::Relaxed);
-                            self.recv(key, h, Vec::with_capacity(RECV_SIZE));
+                            self.recv(key, h, FixedBuf::new(RECV_SIZE));
                         }
                         Err(e) => {
                             drop(conns);
