@@ -458,9 +458,11 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
     let bar = if interactive {
         let bar = indicatif::ProgressBar::new((opts.rounds * opts.servers.len()) as u64);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {elapsed:>3} [{bar:30}] round {pos}/{len}: {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {elapsed:>3} [{bar:30}] round {pos}/{len}: {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         bar.enable_steady_tick(Duration::from_millis(100));
         bar

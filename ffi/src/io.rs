@@ -446,7 +446,7 @@ pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
 
 /// Registers a new socket or overlapped file fd with the engine and puts the
 /// object in the handle table. Returns the handle value.
-pub(crate) fn register(fd: OwnedFd, kind: ObjKind) -> Result<usize, i32> {
+pub(crate) fn register(fd: OwnedFd, kind: ObjKind, overlapped: bool) -> Result<usize, i32> {
     let e = engine().ok_or(libc::ENOMEM)?;
     if kind != ObjKind::File {
         set_nonblocking(fd.as_raw_fd()).map_err(|e| errno_of(&e))?;
@@ -455,7 +455,7 @@ pub(crate) fn register(fd: OwnedFd, kind: ObjKind) -> Result<usize, i32> {
     let eh = e.port.associate(fd, 0).map_err(|e| errno_of(&e))?;
     let obj = IoObj::new(
         kind,
-        true,
+        overlapped,
         Conn {
             fd: raw,
             eh: Some(eh),
@@ -825,7 +825,7 @@ fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
 }
 
 /// The last step of an engine operation.
-fn finish(ctx: OpCtx, status: DWORD, bytes: usize) {
+pub(crate) fn finish(ctx: OpCtx, status: DWORD, bytes: usize) {
     ctx.owner.take_rec(ctx.token);
     match ctx.kind {
         OpKind::Recv | OpKind::RecvFrom { .. } => {

@@ -1,0 +1,1644 @@
+//! Winsock: sockets, their synchronous calls, and the overlapped calls
+//! (IOCP-REFERENCE §11, §13, §14).
+//!
+//! The functions whose Win32 names are also libc names (`socket`, `bind`,
+//! `send`, …) are exported as `cport_<name>` and mapped by `winsock2.h`
+//! (`#define socket cport_socket`): exporting `socket` itself would replace
+//! libc's for the whole process, including the Rust standard library's and
+//! cport's own calls.
+//!
+//! Every socket is non-blocking underneath; the blocking calls (`accept`,
+//! `connect`, `send`, `recv` …) wait with `poll` in slices, as blocking
+//! sections of the thread's completion port, and return `WSAEINTR` when the
+//! socket is closed meanwhile (closesocket also shuts the socket down to wake
+//! them at once). `ioctlsocket(FIONBIO)` makes them fail with `WSAEWOULDBLOCK`
+//! instead.
+
+use std::ffi::c_void;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{boundary, errno, errno_of, errno_to_wsa, fail};
+use crate::handles::{self, Object};
+use crate::io::{self, CBuf, IoObj, ObjKind, OpKind};
+use crate::types::*;
+
+/// The socket behind `s`, or `WSAENOTSOCK`.
+pub(crate) fn sock(s: SOCKET) -> Result<Arc<IoObj>, DWORD> {
+    match handles::io(s) {
+        Some(o) if o.is_socket() => Ok(o),
+        _ => Err(WSAENOTSOCK),
+    }
+}
+
+macro_rules! sock_or {
+    ($s:expr, $ret:expr) => {
+        match sock($s) {
+            Ok(o) => o,
+            Err(e) => return fail(e, $ret),
+        }
+    };
+}
+
+/// Runs `f` on the socket's fd unless it was closed (`ENOTSOCK`). Holds the
+/// socket's read lock, so closesocket waits for the (non-blocking) call.
+fn with_fd<R>(obj: &IoObj, f: impl FnOnce(RawFd) -> R) -> Result<R, i32> {
+    let c = obj.conn.read();
+    if c.closed {
+        return Err(libc::ENOTSOCK);
+    }
+    Ok(f(c.fd))
+}
+
+/// A syscall result: the value, or the errno.
+fn check(n: isize) -> Result<usize, i32> {
+    if n < 0 {
+        Err(errno())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+const SLICE: Duration = Duration::from_millis(100);
+
+/// Waits until the socket is ready for `events` (a blocking call), or it is
+/// closed (`EINTR`, as Windows reports a blocking call that closesocket
+/// interrupted), or `deadline` passes (`ETIMEDOUT`). Non-blocking mode: `EAGAIN`.
+fn wait_ready(obj: &IoObj, events: i16, deadline: Option<Instant>) -> Result<(), i32> {
+    if obj.nonblocking.load(Ordering::Acquire) {
+        return Err(libc::EAGAIN);
+    }
+    struct Blocked<'a>(&'a IoObj);
+    impl Drop for Blocked<'_> {
+        fn drop(&mut self) {
+            self.0.blocked.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    obj.blocked.fetch_add(1, Ordering::SeqCst);
+    let _blocked = Blocked(obj);
+    crate::port::blocking(|| loop {
+        let Some((fd, _)) = obj.current() else {
+            return Err(libc::EINTR);
+        };
+        let mut slice = SLICE;
+        if let Some(d) = deadline {
+            match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => slice = slice.min(left),
+                _ => return Err(libc::ETIMEDOUT),
+            }
+        }
+        let mut pfd = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd. The fd may have been closed by a racing
+        // closesocket; then poll reports POLLNVAL or a reused fd's readiness,
+        // and the `current()` check above ends the loop on the next turn.
+        let n = unsafe { libc::poll(&mut pfd, 1, slice.as_millis() as i32) };
+        if obj.current().is_none() {
+            return Err(libc::EINTR);
+        }
+        if n > 0 {
+            return Ok(());
+        }
+    })
+}
+
+/// A blocking call: `f` (non-blocking) until it does not say EAGAIN.
+fn blocking_call(
+    obj: &IoObj,
+    events: i16,
+    mut f: impl FnMut(RawFd) -> isize,
+) -> Result<usize, i32> {
+    loop {
+        match with_fd(obj, |fd| check(f(fd)))? {
+            Ok(n) => return Ok(n),
+            Err(libc::EINTR) => continue,
+            Err(e) if e == libc::EAGAIN || e == libc::EINPROGRESS => {
+                wait_ready(obj, events, None)?
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A receive/send error as Winsock reports it, remembering a reset.
+fn stream_error(obj: &IoObj, errno: i32) -> DWORD {
+    let datagram = matches!(obj.kind, ObjKind::Socket { ty, .. } if ty == libc::SOCK_DGRAM);
+    match errno {
+        libc::ECONNRESET if !datagram => {
+            obj.reset.store(true, Ordering::Release);
+            WSAECONNRESET
+        }
+        libc::ECONNREFUSED if datagram => WSAECONNRESET,
+        libc::EPIPE if obj.shut_send.load(Ordering::Acquire) => WSAESHUTDOWN,
+        libc::EPIPE => {
+            obj.reset.store(true, Ordering::Release);
+            WSAECONNRESET
+        }
+        libc::ENOTSOCK => WSAENOTSOCK,
+        e => errno_to_wsa(e),
+    }
+}
+
+fn sock_type(obj: &IoObj) -> i32 {
+    match obj.kind {
+        ObjKind::Socket { ty, .. } => ty,
+        ObjKind::File => 0,
+    }
+}
+
+fn sock_family(obj: &IoObj) -> i32 {
+    match obj.kind {
+        ObjKind::Socket { family, .. } => family,
+        ObjKind::File => 0,
+    }
+}
+
+pub(crate) fn new_socket(af: i32, ty: i32, protocol: i32, overlapped: bool) -> SOCKET {
+    if !crate::misc::wsa_started() {
+        return fail(WSANOTINITIALISED, INVALID_SOCKET);
+    }
+    let base_ty = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+    // SAFETY: plain syscall, no pointers.
+    let fd = unsafe { libc::socket(af, base_ty | libc::SOCK_CLOEXEC, protocol) };
+    if fd < 0 {
+        return fail(errno_to_wsa(errno()), INVALID_SOCKET);
+    }
+    // SAFETY: socket() returned a new fd that nothing else owns.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    match io::register(
+        owned,
+        ObjKind::Socket {
+            family: af,
+            ty: base_ty,
+        },
+        overlapped,
+    ) {
+        Ok(h) => h,
+        Err(e) => fail(errno_to_wsa(e), INVALID_SOCKET),
+    }
+}
+
+/// `socket`.
+#[no_mangle]
+pub extern "C" fn cport_socket(af: i32, ty: i32, protocol: i32) -> SOCKET {
+    boundary(INVALID_SOCKET, || new_socket(af, ty, protocol, true))
+}
+
+/// `WSAPROTOCOL_INFOA` up to the fields `WSASocket` reads.
+#[repr(C)]
+struct ProtocolInfoHead {
+    service_flags: [DWORD; 4],
+    provider_flags: DWORD,
+    provider_id: GUID,
+    catalog_entry_id: DWORD,
+    chain_len: i32,
+    chain_entries: [DWORD; 7],
+    version: i32,
+    address_family: i32,
+    max_sockaddr: i32,
+    min_sockaddr: i32,
+    socket_type: i32,
+    protocol: i32,
+}
+
+fn wsa_socket(
+    af: i32,
+    ty: i32,
+    protocol: i32,
+    info: *const ProtocolInfoHead,
+    flags: DWORD,
+) -> SOCKET {
+    let (mut af, mut ty, mut protocol) = (af, ty, protocol);
+    if !info.is_null() {
+        // SAFETY: a non-NULL lpProtocolInfo points to a WSAPROTOCOL_INFO,
+        // whose first fields are ProtocolInfoHead.
+        let i = unsafe { &*info };
+        if af == FROM_PROTOCOL_INFO {
+            af = i.address_family;
+        }
+        if ty == FROM_PROTOCOL_INFO {
+            ty = i.socket_type;
+        }
+        if protocol == FROM_PROTOCOL_INFO {
+            protocol = i.protocol;
+        }
+    }
+    new_socket(af, ty, protocol, flags & WSA_FLAG_OVERLAPPED != 0)
+}
+
+/// `WSASocketA`.
+///
+/// # Safety
+/// `info` must be NULL or point to a `WSAPROTOCOL_INFOA`.
+#[no_mangle]
+pub unsafe extern "C" fn WSASocketA(
+    af: i32,
+    ty: i32,
+    protocol: i32,
+    info: *const c_void,
+    _group: u32,
+    flags: DWORD,
+) -> SOCKET {
+    boundary(INVALID_SOCKET, || {
+        wsa_socket(af, ty, protocol, info.cast(), flags)
+    })
+}
+
+/// `WSASocketW`.
+///
+/// # Safety
+/// `info` must be NULL or point to a `WSAPROTOCOL_INFOW`.
+#[no_mangle]
+pub unsafe extern "C" fn WSASocketW(
+    af: i32,
+    ty: i32,
+    protocol: i32,
+    info: *const c_void,
+    _group: u32,
+    flags: DWORD,
+) -> SOCKET {
+    boundary(INVALID_SOCKET, || {
+        wsa_socket(af, ty, protocol, info.cast(), flags)
+    })
+}
+
+/// Runs a simple socket syscall: `0` or `SOCKET_ERROR` + the mapped error.
+fn simple(s: SOCKET, f: impl FnOnce(&IoObj, RawFd) -> isize) -> i32 {
+    let obj = sock_or!(s, SOCKET_ERROR);
+    match with_fd(&obj, |fd| check(f(&obj, fd))) {
+        Ok(Ok(_)) => 0,
+        Ok(Err(e)) | Err(e) => fail(errno_to_wsa(e), SOCKET_ERROR),
+    }
+}
+
+/// `bind`.
+///
+/// # Safety
+/// `name` must be NULL or valid for `namelen` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn cport_bind(s: SOCKET, name: *const libc::sockaddr, namelen: i32) -> i32 {
+    boundary(SOCKET_ERROR, || {
+        if name.is_null() || namelen < 2 {
+            return fail(WSAEFAULT, SOCKET_ERROR);
+        }
+        simple(s, |_, fd| {
+            // SAFETY: `name` is valid for `namelen` bytes (caller contract).
+            unsafe { libc::bind(fd, name, namelen as libc::socklen_t) as isize }
+        })
+    })
+}
+
+/// `listen`.
+#[no_mangle]
+pub extern "C" fn cport_listen(s: SOCKET, backlog: i32) -> i32 {
+    boundary(SOCKET_ERROR, || {
+        let r = simple(s, |_, fd| {
+            // SAFETY: plain syscall.
+            unsafe { libc::listen(fd, backlog.clamp(1, 4096)) as isize }
+        });
+        if r == 0 {
+            if let Ok(o) = sock(s) {
+                o.listening.store(true, Ordering::Release);
+            }
+        }
+        r
+    })
+}
+
+/// `connect` (blocking unless FIONBIO; never queues a packet).
+///
+/// # Safety
+/// `name` must be NULL or valid for `namelen` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn cport_connect(
+    s: SOCKET,
+    name: *const libc::sockaddr,
+    namelen: i32,
+) -> i32 {
+    boundary(SOCKET_ERROR, || {
+        let obj = sock_or!(s, SOCKET_ERROR);
+        if name.is_null() || namelen < 2 {
+            return fail(WSAEFAULT, SOCKET_ERROR);
+        }
+        // SAFETY: `name` is valid for `namelen` bytes (caller contract).
+        let r = with_fd(&obj, |fd| unsafe {
+            check(libc::connect(fd, name, namelen as libc::socklen_t) as isize)
+        });
+        let r = match r {
+            Ok(Err(libc::EINPROGRESS)) if obj.nonblocking.load(Ordering::Acquire) => {
+                Err(libc::EAGAIN)
+            }
+            Ok(Err(libc::EINPROGRESS)) => wait_ready(&obj, libc::POLLOUT, None)
+                .and_then(|()| with_fd(&obj, so_error).and_then(|e| e)),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) | Err(e) => Err(e),
+        };
+        match r {
+            Ok(()) => 0,
+            Err(e) => fail(errno_to_wsa(e), SOCKET_ERROR),
+        }
+    })
+}
+
+/// SO_ERROR of a socket: `Ok(())` if none.
+fn so_error(fd: RawFd) -> Result<(), i32> {
+    let mut err: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: `err` and `len` are valid for writes of their sizes.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&raw mut err).cast(),
+            &mut len,
+        )
+    };
+    match (rc, err) {
+        (0, 0) => Ok(()),
+        (0, e) => Err(e),
+        _ => Err(errno()),
+    }
+}
+
+/// `accept` (blocking unless FIONBIO).
+///
+/// # Safety
+/// `addr`/`addrlen` must be NULL or valid (`*addrlen` bytes at `addr`).
+#[no_mangle]
+pub unsafe extern "C" fn cport_accept(
+    s: SOCKET,
+    addr: *mut libc::sockaddr,
+    addrlen: *mut i32,
+) -> SOCKET {
+    boundary(INVALID_SOCKET, || {
+        let obj = sock_or!(s, INVALID_SOCKET);
+        if !addr.is_null() && addrlen.is_null() {
+            return fail(WSAEFAULT, INVALID_SOCKET);
+        }
+        if !obj.listening.load(Ordering::Acquire) {
+            return fail(WSAEINVAL, INVALID_SOCKET);
+        }
+        let mut len: libc::socklen_t = if addrlen.is_null() {
+            0
+        } else {
+            // SAFETY: valid per the caller contract.
+            (unsafe { *addrlen }).max(0) as libc::socklen_t
+        };
+        let lenp: *mut libc::socklen_t = if addrlen.is_null() {
+            std::ptr::null_mut()
+        } else {
+            &mut len
+        };
+        let r = blocking_call(&obj, libc::POLLIN, |fd| {
+            // SAFETY: `addr` is NULL or valid for `len` bytes; `lenp` NULL or ours.
+            unsafe { libc::accept4(fd, addr, lenp, libc::SOCK_CLOEXEC) as isize }
+        });
+        let fd = match r {
+            Ok(fd) => fd as RawFd,
+            Err(e) => return fail(errno_to_wsa(e), INVALID_SOCKET),
+        };
+        if !addrlen.is_null() {
+            // SAFETY: valid per the caller contract.
+            unsafe { *addrlen = len as i32 };
+        }
+        // SAFETY: accept4 returned a new fd that nothing else owns.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        let kind = ObjKind::Socket {
+            family: sock_family(&obj),
+            ty: libc::SOCK_STREAM,
+        };
+        match io::register(owned, kind, true) {
+            Ok(h) => h,
+            Err(e) => fail(errno_to_wsa(e), INVALID_SOCKET),
+        }
+    })
+}
+
+/// `closesocket`: pending receives and sends complete with 1236, a pending
+/// AcceptEx with 995; threads blocked on the socket return `WSAEINTR`.
+#[no_mangle]
+pub extern "C" fn closesocket(s: SOCKET) -> i32 {
+    boundary(SOCKET_ERROR, || {
+        match handles::remove_if(s, |o| matches!(o, Object::Io(o) if o.is_socket())) {
+            Some(Object::Io(obj)) => {
+                obj.close();
+                0
+            }
+            _ => fail(WSAENOTSOCK, SOCKET_ERROR),
+        }
+    })
+}
+
+/// `shutdown` (no packet).
+#[no_mangle]
+pub extern "C" fn cport_shutdown(s: SOCKET, how: i32) -> i32 {
+    boundary(SOCKET_ERROR, || {
+        if !(SD_RECEIVE..=SD_BOTH).contains(&how) {
+            return fail(WSAEINVAL, SOCKET_ERROR);
+        }
+        let r = simple(s, |_, fd| {
+            // SAFETY: plain syscall; SD_* equal SHUT_*.
+            unsafe { libc::shutdown(fd, how) as isize }
+        });
+        if r == 0 && how != SD_RECEIVE {
+            if let Ok(o) = sock(s) {
+                o.shut_send.store(true, Ordering::Release);
+            }
+        }
+        r
+    })
+}
+
+/// `setsockopt`. `SO_UPDATE_ACCEPT_CONTEXT` / `SO_UPDATE_CONNECT_CONTEXT` are
+/// accepted (the socket is fully usable without them); `SO_SNDBUF = 0` is
+/// ignored (IOCP-REFERENCE §19); the rest goes to Linux (Linux `SOL_SOCKET`
+/// and `SO_*` values, which the headers define).
+///
+/// # Safety
+/// `optval` must be NULL or valid for `optlen` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn cport_setsockopt(
+    s: SOCKET,
+    level: i32,
+    optname: i32,
+    optval: *const c_void,
+    optlen: i32,
+) -> i32 {
+    boundary(SOCKET_ERROR, || {
+        let obj = sock_or!(s, SOCKET_ERROR);
+        let sol = level == libc::SOL_SOCKET || level == 0xFFFF;
+        if sol && (optname == SO_UPDATE_ACCEPT_CONTEXT || optname == SO_UPDATE_CONNECT_CONTEXT) {
+            if optname == SO_UPDATE_ACCEPT_CONTEXT
+                && (optval.is_null() || optlen < std::mem::size_of::<SOCKET>() as i32)
+            {
+                return fail(WSAEFAULT, SOCKET_ERROR);
+            }
+            return 0;
+        }
+        if optval.is_null() && optlen > 0 {
+            return fail(WSAEFAULT, SOCKET_ERROR);
+        }
+        if sol && optname == libc::SO_SNDBUF && optlen >= 4 {
+            // SAFETY: optval is valid for optlen (≥ 4) bytes.
+            if unsafe { std::ptr::read_unaligned(optval.cast::<i32>()) } == 0 {
+                return 0;
+            }
+        }
+        let level = if level == 0xFFFF {
+            libc::SOL_SOCKET
+        } else {
+            level
+        };
+        let r = with_fd(&obj, |fd| {
+            // SAFETY: optval valid for optlen bytes (caller contract).
+            check(unsafe {
+                libc::setsockopt(fd, level, optname, optval, optlen.max(0) as libc::socklen_t)
+            } as isize)
+        });
+        match r {
+            Ok(Ok(_)) => 0,
+            Ok(Err(e)) | Err(e) => fail(errno_to_wsa(e), SOCKET_ERROR),
+        }
+    })
+}
+
+/// `getsockopt`.
+///
+/// # Safety
+/// `optval`/`optlen` must be valid (`*optlen` bytes at `optval`).
+#[no_mangle]
+pub unsafe extern "C" fn cport_getsockopt(
+    s: SOCKET,
+    level: i32,
+    optname: i32,
+    optval: *mut c_void,
+    optlen: *mut i32,
+) -> i32 {
+    boundary(SOCKET_ERROR, || {
+        let obj = sock_or!(s, SOCKET_ERROR);
+        if optval.is_null() || optlen.is_null() {
+            return fail(WSAEFAULT, SOCKET_ERROR);
+        }
+        let level = if level == 0xFFFF {
+            libc::SOL_SOCKET
+        } else {
+            level
+        };
+        // SAFETY: optlen valid (caller contract).
+        let mut len = unsafe { *optlen }.max(0) as libc::socklen_t;
+        let r = with_fd(&obj, |fd| {
+            // SAFETY: optval valid for *optlen bytes (caller contract).
+            check(unsafe { libc::getsockopt(fd, level, optname, optval, &mut len) } as isize)
+        });
+        match r {
+            Ok(Ok(_)) => {
+                // SAFETY: as above.
+                unsafe { *optlen = len as i32 };
+                0
+            }
+            Ok(Err(e)) | Err(e) => fail(errno_to_wsa(e), SOCKET_ERROR),
+        }
+    })
+}
+
+fn name_call(
+    s: SOCKET,
+    name: *mut libc::sockaddr,
+    namelen: *mut i32,
+    f: unsafe extern "C" fn(RawFd, *mut libc::sockaddr, *mut libc::socklen_t) -> i32,
+) -> i32 {
+    let obj = sock_or!(s, SOCKET_ERROR);
+    if name.is_null() || namelen.is_null() {
+        return fail(WSAEFAULT, SOCKET_ERROR);
+    }
+    // SAFETY: namelen valid (caller contract).
+    let mut len = unsafe { *namelen }.max(0) as libc::socklen_t;
+    // SAFETY: name valid for *namelen bytes (caller contract).
+    let r = with_fd(&obj, |fd| check(unsafe { f(fd, name, &mut len) } as isize));
+    match r {
+        Ok(Ok(_)) => {
+            // SAFETY: as above.
+            unsafe { *namelen = len as i32 };
+            0
+        }
+        Ok(Err(libc::EINVAL)) if !obj.listening.load(Ordering::Acquire) => {
+            fail(WSAEINVAL, SOCKET_ERROR)
+        }
+        Ok(Err(e)) | Err(e) => fail(errno_to_wsa(e), SOCKET_ERROR),
+    }
+}
+
+/// `getsockname`.
+///
+/// # Safety
+/// `name`/`namelen` must be valid (`*namelen` bytes at `name`).
+#[no_mangle]
+pub unsafe extern "C" fn cport_getsockname(
+    s: SOCKET,
+    name: *mut libc::sockaddr,
+    namelen: *mut i32,
+) -> i32 {
+    boundary(SOCKET_ERROR, || name_call(s, name, namelen, libc::getsockname))
+}
+
+/// `getpeername`.
+///
+/// # Safety
+/// `name`/`namelen` must be valid (`*namelen` bytes at `name`).
+#[no_mangle]
+pub unsafe extern "C" fn cport_getpeername(
+    s: SOCKET,
+    name: *mut libc::sockaddr,
+    namelen: *mut i32,
+) -> i32 {
+    boundary(SOCKET_ERROR, || name_call(s, name, namelen, libc::getpeername))
+}
+
+fn is_fionbio(cmd: i64) -> bool {
+    cmd as u32 == FIONBIO as u32 || cmd == libc::FIONBIO as i64
+}
+
+fn is_fionread(cmd: i64) -> bool {
+    cmd as u32 == FIONREAD as u32 || cmd == libc::FIONREAD as i64
+}
+
+/// FIONBIO / FIONREAD on a socket.
+fn ioctl(obj: &IoObj, cmd: i64, arg: *mut libc::c_ulong) -> Result<(), DWORD> {
+    if arg.is_null() {
+        return Err(WSAEFAULT);
+    }
+    if is_fionbio(cmd) {
+        // SAFETY: arg is valid (caller contract).
+        let on = unsafe { *arg } != 0;
+        obj.nonblocking.store(on, Ordering::Release);
+        Ok(())
+    } else if is_fionread(cmd) {
+        let mut n: i32 = 0;
+        // SAFETY: FIONREAD writes one int.
+        let r = with_fd(obj, |fd| check(unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } as isize));
+        match r {
+            Ok(Ok(_)) => {
+                // SAFETY: arg is valid (caller contract).
+                unsafe { *arg = n.max(0) as libc::c_ulong };
+                Ok(())
+            }
+            Ok(Err(e)) | Err(e) => Err(errno_to_wsa(e)),
+        }
+    } else {
+        Err(WSAEINVAL)
+    }
+}
+
+/// `ioctlsocket` (FIONBIO, FIONREAD; Windows or Linux command values).
+///
+/// # Safety
+/// `arg` must be NULL or valid for one `u_long`.
+#[no_mangle]
+pub unsafe extern "C" fn ioctlsocket(s: SOCKET, cmd: libc::c_long, arg: *mut libc::c_ulong) -> i32 {
+    boundary(SOCKET_ERROR, || {
+        let obj = sock_or!(s, SOCKET_ERROR);
+        match ioctl(&obj, cmd as i64, arg) {
+            Ok(()) => 0,
+            Err(e) => fail(e, SOCKET_ERROR),
+        }
+    })
+}
+
+/// `send` (blocking: sends everything unless FIONBIO).
+///
+/// # Safety
+/// `buf` must be valid for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn cport_send(s: SOCKET, buf: *const c_void, len: i32, flags: i32) -> i32 {
+    boundary(SOCKET_ERROR, || {
+        let obj = sock_or!(s, SOCKET_ERROR);
+        if len < 0 || (buf.is_null() && len > 0) {
+            return fail(WSAEFAULT, SOCKET_ERROR);
+        }
+        // SAFETY: valid for len bytes (caller contract).
+        let iov = [unsafe { iovec(buf as *mut u8, len as usize) }];
+        match send_all(&obj, &iov, flags, std::ptr::null(), 0) {
+            Ok(n) => n as i32,
+            Err(e) => fail(e, SOCKET_ERROR),
+        }
+    })
+}
+
+/// `sendto`.
+///
+/// # Safety
+/// `buf` must be valid for `len` bytes, `to` NULL or for `tolen` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn cport_sendto(
+    s: SOCKET,
+    buf: *const c_void,
+    len: i32,
+    flags: i32,
+    to: *const libc::sockaddr,
+    tolen: i32,
+) -> i32 {
+    boundary(SOCKET_ERROR, || {
+        let obj = sock_or!(s, SOCKET_ERROR);
+        if len < 0 || (buf.is_null() && len > 0) {
+            return fail(WSAEFAULT, SOCKET_ERROR);
+        }
+        // SAFETY: valid for len bytes (caller contract).
+        let iov = [unsafe { iovec(buf as *mut u8, len as usize) }];
+        match send_all(&obj, &iov, flags, to, tolen) {
+            Ok(n) => n as i32,
+            Err(e) => fail(e, SOCKET_ERROR),
+        }
+    })
+}
+
+/// `recv` (blocking unless FIONBIO).
+///
+/// # Safety
+/// `buf` must be valid for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn cport_recv(s: SOCKET, buf: *mut c_void, len: i32, flags: i32) -> i32 {
+    boundary(SOCKET_ERROR, || {
+        let obj = sock_or!(s, SOCKET_ERROR);
+        if len < 0 || (buf.is_null() && len > 0) {
+            return fail(WSAEFAULT, SOCKET_ERROR);
+        }
+        // SAFETY: valid for len bytes (caller contract).
+        let iov = [unsafe { iovec(buf as *mut u8, len as usize) }];
+        match recv_blocking(&obj, &iov, flags, std::ptr::null_mut(), std::ptr::null_mut()) {
+            Ok(n) => n as i32,
+            Err(e) => fail(e, SOCKET_ERROR),
+        }
+    })
+}
+
+/// `recvfrom`.
+///
+/// # Safety
+/// `buf` valid for `len` bytes; `from`/`fromlen` NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn cport_recvfrom(
+    s: SOCKET,
+    buf: *mut c_void,
+    len: i32,
+    flags: i32,
+    from: *mut libc::sockaddr,
+    fromlen: *mut i32,
+) -> i32 {
+    boundary(SOCKET_ERROR, || {
+        let obj = sock_or!(s, SOCKET_ERROR);
+        if len < 0 || (buf.is_null() && len > 0) || (!from.is_null() && fromlen.is_null()) {
+            return fail(WSAEFAULT, SOCKET_ERROR);
+        }
+        // SAFETY: valid for len bytes (caller contract).
+        let iov = [unsafe { iovec(buf as *mut u8, len as usize) }];
+        match recv_blocking(&obj, &iov, flags, from, fromlen) {
+            Ok(n) => n as i32,
+            Err(e) => fail(e, SOCKET_ERROR),
+        }
+    })
+}
+
+/// # Safety
+/// `ptr` must be valid for `len` bytes while the iovec is used.
+unsafe fn iovec(ptr: *mut u8, len: usize) -> libc::iovec {
+    libc::iovec {
+        iov_base: ptr.cast(),
+        iov_len: len,
+    }
+}
+
+fn msghdr(iov: &[libc::iovec], name: *mut c_void, namelen: u32) -> libc::msghdr {
+    // SAFETY: an all-zero msghdr is valid.
+    let mut m: libc::msghdr = unsafe { std::mem::zeroed() };
+    m.msg_iov = iov.as_ptr() as *mut libc::iovec;
+    m.msg_iovlen = iov.len();
+    m.msg_name = name;
+    m.msg_namelen = namelen;
+    m
+}
+
+/// A blocking send of everything (one attempt in FIONBIO mode).
+fn send_all(
+    obj: &IoObj,
+    iov: &[libc::iovec],
+    flags: i32,
+    to: *const libc::sockaddr,
+    tolen: i32,
+) -> Result<usize, DWORD> {
+    if obj.reset.load(Ordering::Acquire) {
+        return Err(WSAECONNRESET);
+    }
+    let total: usize = iov.iter().map(|v| v.iov_len).sum();
+    let mut iov = iov.to_vec();
+    let mut done = 0;
+    loop {
+        let m = msghdr(&iov, to as *mut c_void, tolen.max(0) as u32);
+        let r = blocking_call(obj, libc::POLLOUT, |fd| {
+            // SAFETY: the iovecs and the address are valid (caller contract).
+            unsafe { libc::sendmsg(fd, &m, flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) }
+        });
+        let n = match r {
+            Ok(n) => n,
+            Err(e) => return Err(stream_error(obj, e)),
+        };
+        done += n;
+        if done >= total
+            || obj.nonblocking.load(Ordering::Acquire)
+            || sock_type(obj) != libc::SOCK_STREAM
+        {
+            return Ok(done);
+        }
+        advance(&mut iov, n);
+    }
+}
+
+/// Drops the first `n` bytes from an iovec list.
+fn advance(iov: &mut Vec<libc::iovec>, mut n: usize) {
+    while n > 0 && !iov.is_empty() {
+        if iov[0].iov_len <= n {
+            n -= iov[0].iov_len;
+            iov.remove(0);
+        } else {
+            // SAFETY: stays inside the same buffer (n < its length).
+            iov[0].iov_base = unsafe { iov[0].iov_base.cast::<u8>().add(n) }.cast();
+            iov[0].iov_len -= n;
+            n = 0;
+        }
+    }
+}
+
+/// A blocking receive (recv / recvfrom / non-overlapped WSARecv).
+fn recv_blocking(
+    obj: &IoObj,
+    iov: &[libc::iovec],
+    flags: i32,
+    from: *mut libc::sockaddr,
+    fromlen: *mut i32,
+) -> Result<usize, DWORD> {
+    if obj.reset.load(Ordering::Acquire) {
+        return Err(WSAECONNRESET);
+    }
+    let cap = if fromlen.is_null() {
+        0
+    } else {
+        // SAFETY: valid (caller contract).
+        unsafe { *fromlen }.max(0) as u32
+    };
+    let mut m = msghdr(iov, from.cast(), cap);
+    let r = blocking_call(obj, libc::POLLIN, |fd| {
+        m.msg_namelen = cap;
+        // SAFETY: the iovecs and the address buffer are valid (caller contract).
+        unsafe { libc::recvmsg(fd, &mut m, flags | libc::MSG_DONTWAIT) }
+    });
+    match r {
+        Ok(n) => {
+            if !fromlen.is_null() && !from.is_null() {
+                // SAFETY: valid (caller contract).
+                unsafe { *fromlen = m.msg_namelen as i32 };
+            }
+            Ok(n)
+        }
+        Err(e) => Err(stream_error(obj, e)),
+    }
+}
+
+/// The WSABUF array as iovecs, or WSAEINVAL / WSAEFAULT.
+///
+/// # Safety
+/// `bufs` must be NULL or valid for `count` WSABUFs.
+unsafe fn wsabufs(bufs: *const WSABUF, count: DWORD) -> Result<Vec<libc::iovec>, DWORD> {
+    if count == 0 {
+        return Err(WSAEINVAL);
+    }
+    if bufs.is_null() {
+        return Err(WSAEFAULT);
+    }
+    if count > 1024 {
+        return Err(WSAENOBUFS);
+    }
+    // SAFETY: valid for count entries (caller contract).
+    let bufs = unsafe { std::slice::from_raw_parts(bufs, count as usize) };
+    let mut out = Vec::with_capacity(bufs.len());
+    for b in bufs {
+        if b.buf.is_null() && b.len > 0 {
+            return Err(WSAEFAULT);
+        }
+        out.push(libc::iovec {
+            iov_base: b.buf.cast(),
+            iov_len: b.len as usize,
+        });
+    }
+    Ok(out)
+}
+
+/// Buffers for the engine, one per iovec.
+fn cbufs(iov: &[libc::iovec]) -> Vec<CBuf> {
+    iov.iter()
+        // SAFETY: the program keeps its WSABUF memory valid until the
+        // operation completes (Win32 contract).
+        .map(|v| unsafe { CBuf::new(v.iov_base.cast(), v.iov_len) })
+        .collect()
+}
+
+/// `WSARecv`. With an OVERLAPPED: completes inline (0, and still a packet
+/// unless skip mode) when data is there and no receive is pending, else
+/// `SOCKET_ERROR` + `WSA_IO_PENDING`; without one: a blocking receive.
+///
+/// # Safety
+/// Pointers per the Win32 contract; buffers and `ov` stay valid until completion.
+#[no_mangle]
+pub unsafe extern "C" fn WSARecv(
+    s: SOCKET,
+    bufs: *const WSABUF,
+    count: DWORD,
+    recvd: *mut DWORD,
+    flags: *mut DWORD,
+    ov: *mut OVERLAPPED,
+    routine: *const c_void,
+) -> i32 {
+    boundary(SOCKET_ERROR, || {
+        // SAFETY: forwarded caller contract.
+        unsafe { recv_common(s, bufs, count, recvd, flags, std::ptr::null_mut(), std::ptr::null_mut(), ov, routine, false) }
+    })
+}
+
+/// `WSARecvFrom`: as `WSARecv`; `lpFrom`/`lpFromlen` are written at completion.
+///
+/// # Safety
+/// As `WSARecv`; `from`/`fromlen` stay valid until completion.
+#[no_mangle]
+pub unsafe extern "C" fn WSARecvFrom(
+    s: SOCKET,
+    bufs: *const WSABUF,
+    count: DWORD,
+    recvd: *mut DWORD,
+    flags: *mut DWORD,
+    from: *mut libc::sockaddr,
+    fromlen: *mut i32,
+    ov: *mut OVERLAPPED,
+    routine: *const c_void,
+) -> i32 {
+    boundary(SOCKET_ERROR, || {
+        // SAFETY: forwarded caller contract.
+        unsafe { recv_common(s, bufs, count, recvd, flags, from, fromlen, ov, routine, true) }
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn recv_common(
+    s: SOCKET,
+    bufs: *const WSABUF,
+    count: DWORD,
+    recvd: *mut DWORD,
+    flags: *mut DWORD,
+    from: *mut libc::sockaddr,
+    fromlen: *mut i32,
+    ov: *mut OVERLAPPED,
+    routine: *const c_void,
+    is_from: bool,
+) -> i32 {
+    let obj = sock_or!(s, SOCKET_ERROR);
+    if !routine.is_null() {
+        return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
+    }
+    if flags.is_null() || (!from.is_null() && fromlen.is_null()) {
+        return fail(WSAEFAULT, SOCKET_ERROR);
+    }
+    // SAFETY: caller contract.
+    let iov = match unsafe { wsabufs(bufs, count) } {
+        Ok(v) => v,
+        Err(e) => return fail(e, SOCKET_ERROR),
+    };
+    // SAFETY: flags is valid (checked non-NULL).
+    let in_flags = unsafe { *flags } as i32;
+    if obj.reset.load(Ordering::Acquire) {
+        return fail(WSAECONNRESET, SOCKET_ERROR);
+    }
+    let write_out = |n: usize| {
+        // SAFETY: valid out-pointers (caller contract; recvd may be NULL).
+        unsafe {
+            if !recvd.is_null() {
+                *recvd = n as DWORD;
+            }
+            *flags = 0;
+        }
+    };
+    if ov.is_null() {
+        return match recv_blocking(&obj, &iov, in_flags & (libc::MSG_PEEK | libc::MSG_OOB | libc::MSG_WAITALL), from, fromlen) {
+            Ok(n) => {
+                write_out(n);
+                0
+            }
+            Err(e) => fail(e, SOCKET_ERROR),
+        };
+    }
+    if in_flags & (libc::MSG_PEEK | libc::MSG_OOB) != 0 || (is_from && iov.len() != 1) {
+        return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
+    }
+    // SAFETY: ov is valid until completion (caller contract).
+    let p = match unsafe { io::prepare(&obj, ov) } {
+        Ok(p) => p,
+        Err(e) => return fail(e, SOCKET_ERROR),
+    };
+    // Inline attempt: only with no receive of this socket in the engine.
+    if obj.recv_pending.load(Ordering::Acquire) == 0 {
+        let total: usize = iov.iter().map(|v| v.iov_len).sum();
+        let cap = if fromlen.is_null() {
+            0
+        } else {
+            // SAFETY: valid (caller contract).
+            unsafe { *fromlen }.max(0) as u32
+        };
+        let mut peek = [0u8; 1];
+        let r = with_fd(&obj, |fd| {
+            if total == 0 && !is_from {
+                // A zero-byte receive: ready if a receive would not block.
+                // SAFETY: one byte into a local buffer, not consumed (PEEK).
+                check(unsafe {
+                    libc::recv(fd, peek.as_mut_ptr().cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+                })
+                .map(|_| 0)
+            } else {
+                let mut m = msghdr(&iov, from.cast(), cap);
+                // SAFETY: the program's buffers and address (caller contract).
+                let n = check(unsafe { libc::recvmsg(fd, &mut m, libc::MSG_DONTWAIT) });
+                if n.is_ok() && !fromlen.is_null() && !from.is_null() {
+                    // SAFETY: valid (caller contract).
+                    unsafe { *fromlen = m.msg_namelen as i32 };
+                }
+                n
+            }
+        });
+        match r {
+            Ok(Ok(n)) => {
+                write_out(n);
+                io::complete_inline(p, &obj, n);
+                return 0;
+            }
+            Ok(Err(libc::EAGAIN)) => {}
+            Ok(Err(e)) | Err(e) => {
+                let wsa = stream_error(&obj, e);
+                io::fail_sync(p, &obj, crate::error::status_carrying(wsa), false);
+                return fail(wsa, SOCKET_ERROR);
+            }
+        }
+    }
+    let Some((_, Some(eh))) = obj.current() else {
+        io::fail_sync(p, &obj, STATUS_INVALID_HANDLE, false);
+        return fail(WSAENOTSOCK, SOCKET_ERROR);
+    };
+    let kind = if is_from {
+        OpKind::RecvFrom {
+            from: from as usize,
+            fromlen: fromlen as usize,
+        }
+    } else {
+        OpKind::Recv
+    };
+    let ctx = p.into_ctx(obj.clone(), kind);
+    obj.recv_pending.fetch_add(1, Ordering::AcqRel);
+    let mut bufs = cbufs(&iov);
+    let r = obj.launch(eh, ctx, |port, h, c| {
+        if is_from {
+            port.op(h).recv_from(bufs.remove(0), c)
+        } else if bufs.len() == 1 {
+            port.op(h).recv(bufs.remove(0), c)
+        } else {
+            port.op(h).recv_vectored(bufs, c)
+        }
+    });
+    match r {
+        Ok(()) => fail(WSA_IO_PENDING, SOCKET_ERROR),
+        Err((e, ctx)) => {
+            obj.recv_pending.fetch_sub(1, Ordering::AcqRel);
+            let wsa = stream_error(&obj, errno_of(&e));
+            // SAFETY: the OVERLAPPED is valid during this call.
+            unsafe { io::store_status(ctx.ov as *mut OVERLAPPED, crate::error::status_carrying(wsa)) };
+            fail(wsa, SOCKET_ERROR)
+        }
+    }
+}
+
+/// `WSASend`: inline when the socket takes all the data at once and no send
+/// is pending (0, and still a packet unless skip mode), else pending; the
+/// operation completes when every byte was sent.
+///
+/// # Safety
+/// Pointers per the Win32 contract; buffers and `ov` stay valid until completion.
+#[no_mangle]
+pub unsafe extern "C" fn WSASend(
+    s: SOCKET,
+    bufs: *const WSABUF,
+    count: DWORD,
+    sent: *mut DWORD,
+    flags: DWORD,
+    ov: *mut OVERLAPPED,
+    routine: *const c_void,
+) -> i32 {
+    boundary(SOCKET_ERROR, || {
+        // SAFETY: forwarded caller contract.
+        unsafe { send_common(s, bufs, count, sent, flags, std::ptr::null(), 0, ov, routine) }
+    })
+}
+
+/// `WSASendTo`.
+///
+/// # Safety
+/// As `WSASend`; `to` valid for `tolen` bytes during the call.
+#[no_mangle]
+pub unsafe extern "C" fn WSASendTo(
+    s: SOCKET,
+    bufs: *const WSABUF,
+    count: DWORD,
+    sent: *mut DWORD,
+    flags: DWORD,
+    to: *const libc::sockaddr,
+    tolen: i32,
+    ov: *mut OVERLAPPED,
+    routine: *const c_void,
+) -> i32 {
+    boundary(SOCKET_ERROR, || {
+        // SAFETY: forwarded caller contract.
+        unsafe { send_common(s, bufs, count, sent, flags, to, tolen, ov, routine) }
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn send_common(
+    s: SOCKET,
+    bufs: *const WSABUF,
+    count: DWORD,
+    sent: *mut DWORD,
+    flags: DWORD,
+    to: *const libc::sockaddr,
+    tolen: i32,
+    ov: *mut OVERLAPPED,
+    routine: *const c_void,
+) -> i32 {
+    let obj = sock_or!(s, SOCKET_ERROR);
+    if !routine.is_null() {
+        return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
+    }
+    // SAFETY: caller contract.
+    let iov = match unsafe { wsabufs(bufs, count) } {
+        Ok(v) => v,
+        Err(e) => return fail(e, SOCKET_ERROR),
+    };
+    let dest = if to.is_null() {
+        None
+    } else {
+        // SAFETY: `to` valid for tolen bytes (caller contract).
+        match unsafe { to_std(to, tolen) } {
+            Ok(a) => Some(a),
+            Err(e) => return fail(e, SOCKET_ERROR),
+        }
+    };
+    if obj.reset.load(Ordering::Acquire) {
+        return fail(WSAECONNRESET, SOCKET_ERROR);
+    }
+    let write_out = |n: usize| {
+        if !sent.is_null() {
+            // SAFETY: valid out-pointer (caller contract).
+            unsafe { *sent = n as DWORD };
+        }
+    };
+    let flags = (flags as i32) & (libc::MSG_OOB | libc::MSG_DONTROUTE);
+    if ov.is_null() {
+        return match send_all(&obj, &iov, flags, to, tolen) {
+            Ok(n) => {
+                write_out(n);
+                0
+            }
+            Err(e) => fail(e, SOCKET_ERROR),
+        };
+    }
+    if dest.is_some() && iov.len() != 1 {
+        return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
+    }
+    // SAFETY: ov is valid until completion (caller contract).
+    let p = match unsafe { io::prepare(&obj, ov) } {
+        Ok(p) => p,
+        Err(e) => return fail(e, SOCKET_ERROR),
+    };
+    let total: usize = iov.iter().map(|v| v.iov_len).sum();
+    let mut done = 0;
+    if obj.send_pending.load(Ordering::Acquire) == 0 {
+        let m = msghdr(&iov, to as *mut c_void, tolen.max(0) as u32);
+        let r = with_fd(&obj, |fd| {
+            // SAFETY: the program's buffers and address (caller contract).
+            check(unsafe {
+                libc::sendmsg(fd, &m, flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+            })
+        });
+        match r {
+            Ok(Ok(n)) if n >= total => {
+                write_out(n);
+                io::complete_inline(p, &obj, n);
+                return 0;
+            }
+            Ok(Ok(n)) => done = n,
+            Ok(Err(libc::EAGAIN)) => {}
+            Ok(Err(e)) | Err(e) => {
+                let wsa = stream_error(&obj, e);
+                io::fail_sync(p, &obj, crate::error::status_carrying(wsa), false);
+                return fail(wsa, SOCKET_ERROR);
+            }
+        }
+    }
+    let Some((_, Some(eh))) = obj.current() else {
+        io::fail_sync(p, &obj, STATUS_INVALID_HANDLE, false);
+        return fail(WSAENOTSOCK, SOCKET_ERROR);
+    };
+    let mut rest = iov;
+    advance(&mut rest, done);
+    let mut ctx = p.into_ctx(
+        obj.clone(),
+        if dest.is_some() {
+            OpKind::SendTo
+        } else {
+            OpKind::Send
+        },
+    );
+    ctx.base = done;
+    obj.send_pending.fetch_add(1, Ordering::AcqRel);
+    let mut bufs = cbufs(&rest);
+    let r = obj.launch(eh, ctx, |port, h, c| match dest {
+        Some(to) => port.op(h).send_to(bufs.remove(0), to, c),
+        None if bufs.len() == 1 => port.op(h).send(bufs.remove(0), c),
+        None => port.op(h).send_vectored(bufs, c),
+    });
+    match r {
+        Ok(()) => fail(WSA_IO_PENDING, SOCKET_ERROR),
+        Err((e, ctx)) => {
+            obj.send_pending.fetch_sub(1, Ordering::AcqRel);
+            let wsa = stream_error(&obj, errno_of(&e));
+            // SAFETY: the OVERLAPPED is valid during this call.
+            unsafe { io::store_status(ctx.ov as *mut OVERLAPPED, crate::error::status_carrying(wsa)) };
+            fail(wsa, SOCKET_ERROR)
+        }
+    }
+}
+
+/// A C socket address as a std one (IPv4 / IPv6 only).
+///
+/// # Safety
+/// `name` must be valid for `len` bytes.
+pub(crate) unsafe fn to_std(name: *const libc::sockaddr, len: i32) -> Result<SocketAddr, DWORD> {
+    if name.is_null() || len < 2 {
+        return Err(WSAEFAULT);
+    }
+    // SAFETY: at least 2 bytes are valid.
+    let family = i32::from(unsafe { (*name).sa_family });
+    match family {
+        libc::AF_INET => {
+            if (len as usize) < std::mem::size_of::<libc::sockaddr_in>() {
+                return Err(WSAEFAULT);
+            }
+            // SAFETY: valid for sizeof(sockaddr_in) bytes (checked).
+            let sin = unsafe { std::ptr::read_unaligned(name.cast::<libc::sockaddr_in>()) };
+            Ok(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            if (len as usize) < std::mem::size_of::<libc::sockaddr_in6>() {
+                return Err(WSAEFAULT);
+            }
+            // SAFETY: valid for sizeof(sockaddr_in6) bytes (checked).
+            let sin6 = unsafe { std::ptr::read_unaligned(name.cast::<libc::sockaddr_in6>()) };
+            Ok(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => Err(WSAEAFNOSUPPORT),
+    }
+}
+
+/// Whether the socket has a local address with a port (is bound).
+fn is_bound(fd: RawFd) -> bool {
+    io::local_addr(fd).is_some_and(|a| a.port() != 0)
+}
+
+fn is_connected(fd: RawFd) -> bool {
+    // SAFETY: an all-zero sockaddr_storage is valid; getpeername writes at
+    // most `len` bytes.
+    unsafe {
+        let mut ss: libc::sockaddr_storage = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        libc::getpeername(fd, (&raw mut ss).cast(), &mut len) == 0
+    }
+}
+
+/// `AcceptEx`: the connection goes into the pre-created `accept` socket; the
+/// packet goes to the listener's port with the listener's key.
+///
+/// # Safety
+/// `buf` valid for `recv_len + local_len + remote_len` bytes and `ov` valid,
+/// both until completion.
+#[no_mangle]
+pub unsafe extern "C" fn AcceptEx(
+    listen: SOCKET,
+    accept: SOCKET,
+    buf: *mut c_void,
+    recv_len: DWORD,
+    local_len: DWORD,
+    remote_len: DWORD,
+    _received: *mut DWORD,
+    ov: *mut OVERLAPPED,
+) -> BOOL {
+    boundary(FALSE, || {
+        if ov.is_null() {
+            return fail(ERROR_INVALID_PARAMETER, FALSE);
+        }
+        // SAFETY: ov is valid (caller contract). Windows marks it pending
+        // even when AcceptEx fails at once.
+        unsafe { io::store_status(ov, STATUS_PENDING) };
+        let l = sock_or!(listen, FALSE);
+        let a = sock_or!(accept, FALSE);
+        if !l.listening.load(Ordering::Acquire) || Arc::ptr_eq(&l, &a) {
+            return fail(WSAEINVAL, FALSE);
+        }
+        if remote_len == 0 || buf.is_null() {
+            return fail(WSAEFAULT, FALSE);
+        }
+        let usable = match a.current() {
+            Some((fd, _)) => {
+                sock_type(&a) == libc::SOCK_STREAM
+                    && !a.listening.load(Ordering::Acquire)
+                    && !is_bound(fd)
+                    && !is_connected(fd)
+            }
+            None => false,
+        };
+        if !usable {
+            return fail(WSAEINVAL, FALSE);
+        }
+        let Some((_, Some(eh))) = l.current() else {
+            return fail(WSAENOTSOCK, FALSE);
+        };
+        // SAFETY: ov is valid until completion (caller contract).
+        let p = match unsafe { io::prepare(&l, ov) } {
+            Ok(p) => p,
+            Err(e) => return fail(e, FALSE),
+        };
+        {
+            let mut slot = a.accept_for.lock();
+            if slot.is_some() {
+                drop(slot);
+                io::fail_sync(p, &l, STATUS_PENDING, true);
+                return fail(WSAEINVAL, FALSE);
+            }
+            *slot = Some((Arc::downgrade(&l), p.token));
+        }
+        let need = io::accept_block_len(sock_family(&l)) as DWORD;
+        let too_small = (local_len != 0 && local_len < need) || remote_len < need;
+        let ctx = p.into_ctx(
+            l.clone(),
+            OpKind::Accept(Box::new(io::AcceptCtx {
+                accept: a.clone(),
+                buf: buf as usize,
+                recv_len: recv_len as usize,
+                local_len: local_len as usize,
+                remote_len: remote_len as usize,
+                peer: None,
+            })),
+        );
+        if too_small {
+            // Pending, then a packet with ERROR_INSUFFICIENT_BUFFER (IOCP-REFERENCE §13.6).
+            *a.accept_for.lock() = None;
+            io::finish(ctx, STATUS_BUFFER_TOO_SMALL, 0);
+            return fail(ERROR_IO_PENDING, FALSE);
+        }
+        match l.launch(eh, ctx, |port, h, c| port.op(h).accept(c)) {
+            Ok(()) => fail(ERROR_IO_PENDING, FALSE),
+            Err((e, _ctx)) => {
+                *a.accept_for.lock() = None;
+                fail(errno_to_wsa(errno_of(&e)), FALSE)
+            }
+        }
+    })
+}
+
+/// `GetAcceptExSockaddrs`: reads the address blocks cport's AcceptEx wrote.
+///
+/// # Safety
+/// `buf` as given to AcceptEx; the out-pointers NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn GetAcceptExSockaddrs(
+    buf: *mut c_void,
+    recv_len: DWORD,
+    local_len: DWORD,
+    remote_len: DWORD,
+    local: *mut *mut libc::sockaddr,
+    local_size: *mut i32,
+    remote: *mut *mut libc::sockaddr,
+    remote_size: *mut i32,
+) {
+    boundary((), || {
+        let block = |offset: usize, len: DWORD| -> (*mut libc::sockaddr, i32) {
+            if buf.is_null() || len < 2 {
+                return (std::ptr::null_mut(), 0);
+            }
+            // SAFETY: the buffer holds the blocks AcceptEx was given.
+            let p = unsafe { buf.cast::<u8>().add(offset) };
+            // SAFETY: at least 2 bytes of the block are valid.
+            let family = i32::from(unsafe { std::ptr::read_unaligned(p.cast::<u16>()) });
+            let size = match family {
+                libc::AF_INET => std::mem::size_of::<libc::sockaddr_in>(),
+                libc::AF_INET6 => std::mem::size_of::<libc::sockaddr_in6>(),
+                _ => 0,
+            };
+            (p.cast(), size.min(len as usize) as i32)
+        };
+        let (l, ls) = block(recv_len as usize, local_len);
+        let (r, rs) = block((recv_len + local_len) as usize, remote_len);
+        // SAFETY: out-pointers valid or NULL (caller contract).
+        unsafe {
+            if !local.is_null() {
+                *local = l;
+            }
+            if !local_size.is_null() {
+                *local_size = ls;
+            }
+            if !remote.is_null() {
+                *remote = r;
+            }
+            if !remote_size.is_null() {
+                *remote_size = rs;
+            }
+        }
+    })
+}
+
+/// `ConnectEx` (through `WSAIoctl`): the socket must be bound; a refusal
+/// completes through the packet (1225), never synchronously.
+///
+/// # Safety
+/// `name` valid for `namelen` bytes during the call; `send_buf` (if any) and
+/// `ov` valid until completion.
+pub unsafe extern "C" fn connect_ex(
+    s: SOCKET,
+    name: *const libc::sockaddr,
+    namelen: i32,
+    send_buf: *mut c_void,
+    send_len: DWORD,
+    _sent: *mut DWORD,
+    ov: *mut OVERLAPPED,
+) -> BOOL {
+    boundary(FALSE, || {
+        if ov.is_null() {
+            return fail(ERROR_INVALID_PARAMETER, FALSE);
+        }
+        // SAFETY: ov is valid (caller contract); pending even on failure.
+        unsafe { io::store_status(ov, STATUS_PENDING) };
+        let obj = sock_or!(s, FALSE);
+        let Some((fd, Some(eh))) = obj.current() else {
+            return fail(WSAENOTSOCK, FALSE);
+        };
+        if obj.listening.load(Ordering::Acquire) || !is_bound(fd) {
+            return fail(WSAEINVAL, FALSE);
+        }
+        if is_connected(fd) {
+            return fail(WSAEISCONN, FALSE);
+        }
+        // SAFETY: caller contract.
+        let to = match unsafe { to_std(name, namelen) } {
+            Ok(a) => a,
+            Err(e) => return fail(e, FALSE),
+        };
+        if send_buf.is_null() && send_len > 0 {
+            return fail(WSAEFAULT, FALSE);
+        }
+        // SAFETY: ov is valid until completion (caller contract).
+        let p = match unsafe { io::prepare(&obj, ov) } {
+            Ok(p) => p,
+            Err(e) => return fail(e, FALSE),
+        };
+        let data = (send_len > 0).then_some((send_buf as usize, send_len as usize));
+        let ctx = p.into_ctx(obj.clone(), OpKind::Connect { data });
+        match obj.launch(eh, ctx, |port, h, c| port.op(h).connect(to, c)) {
+            Ok(()) => fail(ERROR_IO_PENDING, FALSE),
+            Err((e, ctx)) => match errno_of(&e) {
+                libc::ECONNREFUSED | libc::ENETUNREACH | libc::EHOSTUNREACH | libc::ETIMEDOUT => {
+                    // Not a synchronous failure on Windows: pending, then the packet.
+                    io::complete(ctx, Err(e), None, None);
+                    fail(ERROR_IO_PENDING, FALSE)
+                }
+                n => fail(errno_to_wsa(n), FALSE),
+            },
+        }
+    })
+}
+
+type AcceptExFn = unsafe extern "C" fn(
+    SOCKET,
+    SOCKET,
+    *mut c_void,
+    DWORD,
+    DWORD,
+    DWORD,
+    *mut DWORD,
+    *mut OVERLAPPED,
+) -> BOOL;
+type GetAcceptExSockaddrsFn = unsafe extern "C" fn(
+    *mut c_void,
+    DWORD,
+    DWORD,
+    DWORD,
+    *mut *mut libc::sockaddr,
+    *mut i32,
+    *mut *mut libc::sockaddr,
+    *mut i32,
+);
+type ConnectExFn = unsafe extern "C" fn(
+    SOCKET,
+    *const libc::sockaddr,
+    i32,
+    *mut c_void,
+    DWORD,
+    *mut DWORD,
+    *mut OVERLAPPED,
+) -> BOOL;
+
+/// `WSAIoctl`: `SIO_GET_EXTENSION_FUNCTION_POINTER` (AcceptEx, ConnectEx,
+/// GetAcceptExSockaddrs), FIONBIO, FIONREAD.
+///
+/// # Safety
+/// Buffers valid for their lengths; `ov` NULL or valid until completion.
+#[no_mangle]
+pub unsafe extern "C" fn WSAIoctl(
+    s: SOCKET,
+    code: DWORD,
+    inbuf: *mut c_void,
+    inlen: DWORD,
+    outbuf: *mut c_void,
+    outlen: DWORD,
+    returned: *mut DWORD,
+    ov: *mut OVERLAPPED,
+    routine: *const c_void,
+) -> i32 {
+    boundary(SOCKET_ERROR, || {
+        let obj = sock_or!(s, SOCKET_ERROR);
+        if !routine.is_null() {
+            return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
+        }
+        let mut n_out = 0usize;
+        let r = if code == SIO_GET_EXTENSION_FUNCTION_POINTER {
+            if inbuf.is_null()
+                || (inlen as usize) < std::mem::size_of::<GUID>()
+                || outbuf.is_null()
+                || (outlen as usize) < std::mem::size_of::<usize>()
+            {
+                Err(WSAEFAULT)
+            } else {
+                // SAFETY: inbuf holds a GUID (length checked).
+                let guid = unsafe { std::ptr::read_unaligned(inbuf.cast::<GUID>()) };
+                let f: Option<usize> = if guid == WSAID_ACCEPTEX {
+                    Some(AcceptEx as AcceptExFn as usize)
+                } else if guid == WSAID_GETACCEPTEXSOCKADDRS {
+                    Some(GetAcceptExSockaddrs as GetAcceptExSockaddrsFn as usize)
+                } else if guid == WSAID_CONNECTEX {
+                    Some(connect_ex as ConnectExFn as usize)
+                } else {
+                    None
+                };
+                match f {
+                    Some(f) => {
+                        // SAFETY: outbuf holds a pointer (length checked).
+                        unsafe { std::ptr::write_unaligned(outbuf.cast::<usize>(), f) };
+                        n_out = std::mem::size_of::<usize>();
+                        Ok(())
+                    }
+                    None => Err(WSAEINVAL),
+                }
+            }
+        } else if is_fionbio(i64::from(code as i32)) {
+            if inbuf.is_null() || (inlen as usize) < 4 {
+                Err(WSAEFAULT)
+            } else {
+                // SAFETY: inbuf holds at least 4 bytes (checked).
+                let mut v = unsafe { std::ptr::read_unaligned(inbuf.cast::<u32>()) } as libc::c_ulong;
+                ioctl(&obj, FIONBIO as i64, &mut v)
+            }
+        } else if is_fionread(i64::from(code as i32)) {
+            if outbuf.is_null() || (outlen as usize) < 4 {
+                Err(WSAEFAULT)
+            } else {
+                let mut v: libc::c_ulong = 0;
+                let r = ioctl(&obj, FIONREAD as i64, &mut v);
+                if r.is_ok() {
+                    // SAFETY: outbuf holds at least 4 bytes (checked).
+                    unsafe { std::ptr::write_unaligned(outbuf.cast::<u32>(), v as u32) };
+                    n_out = 4;
+                }
+                r
+            }
+        } else {
+            Err(WSAEINVAL)
+        };
+        if let Err(e) = r {
+            return fail(e, SOCKET_ERROR);
+        }
+        if !returned.is_null() {
+            // SAFETY: valid out-pointer (caller contract).
+            unsafe { *returned = n_out as DWORD };
+        }
+        if !ov.is_null() {
+            // An overlapped WSAIoctl that completes at once still queues a packet.
+            // SAFETY: ov is valid (caller contract).
+            match unsafe { io::prepare(&obj, ov) } {
+                Ok(p) => {
+                    io::complete_inline(p, &obj, n_out);
+                }
+                Err(e) => return fail(e, SOCKET_ERROR),
+            }
+        }
+        0
+    })
+}
+
+/// `WSAGetOverlappedResult`.
+///
+/// # Safety
+/// `ov` valid; `bytes`/`flags` valid out-pointers.
+#[no_mangle]
+pub unsafe extern "C" fn WSAGetOverlappedResult(
+    s: SOCKET,
+    ov: *mut OVERLAPPED,
+    bytes: *mut DWORD,
+    wait: BOOL,
+    flags: *mut DWORD,
+) -> BOOL {
+    boundary(FALSE, || {
+        if sock(s).is_err() {
+            return fail(WSAENOTSOCK, FALSE);
+        }
+        if ov.is_null() || bytes.is_null() || flags.is_null() {
+            return fail(WSAEFAULT, FALSE);
+        }
+        // SAFETY: valid pointers (checked non-NULL; caller contract).
+        unsafe {
+            match crate::file::overlapped_result(ov, bytes, wait != FALSE) {
+                Ok(()) => {
+                    *flags = 0;
+                    TRUE
+                }
+                Err(status) => {
+                    *flags = 0;
+                    fail(crate::error::status_to_wsa(status), FALSE)
+                }
+            }
+        }
+    })
+}
