@@ -3,6 +3,9 @@
 //! One trait, [`Channel`], wraps every peer (cport's `Port`, crossbeam-channel's
 //! unbounded channel, std `mpsc`), so a single generic loop measures all of
 //! them, in the style of parking_lot's `benchmark/src/bin/mutex.rs`.
+//! `crossbeam_packet` is crossbeam-channel carrying the same `cport::Packet`
+//! the port carries (112 bytes, against 8 for a bare u64), so that the cost of
+//! the packet's size can be told apart from the cost of the port itself.
 //!
 //! Groups:
 //! * `throughput/1p1c`, `throughput/2p2c`: `N` u64 messages per iteration from
@@ -12,7 +15,8 @@
 //!   std mpsc has a single receiver: in 1p1c it is used as is
 //!   (`std_mpsc`); in 2p2c the two consumers share it behind a `Mutex`
 //!   (`std_mpsc_mutex`).
-//! * `pingpong`: one round trip A → B → A through two channels (two ports).
+//! * `pingpong`: one round trip A → B → A through two channels (two ports),
+//!   with A and B pinned to two different CPUs.
 //! * `queued_get`: one receive when a message is already queued, on one thread:
 //!   `recv/*` and `try_recv/*` pre-fill untimed chunks of `CHUNK` messages and time
 //!   the receives only; `send+recv/*` times a post (send) followed by a get (recv).
@@ -104,6 +108,37 @@ impl Channel for Crossbeam {
     #[inline]
     fn try_recv(rx: &Self::Rx) -> Option<u64> {
         rx.try_recv().ok()
+    }
+}
+
+/// crossbeam-channel carrying the same `cport::Packet` that the port moves,
+/// instead of a bare u64: separates the cost of the packet's size from the
+/// cost of the port's algorithm.
+struct CrossbeamPacket;
+
+impl Channel for CrossbeamPacket {
+    type Tx = crossbeam_channel::Sender<cport::Packet<(), u64>>;
+    type Rx = crossbeam_channel::Receiver<cport::Packet<(), u64>>;
+    fn name() -> &'static str {
+        "crossbeam_packet"
+    }
+    fn new(producers: usize, consumers: usize) -> (Vec<Self::Tx>, Vec<Self::Rx>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (vec![tx; producers], vec![rx; consumers])
+    }
+    #[inline]
+    fn send(tx: &Self::Tx, value: u64) {
+        if tx.send(cport::Packet::new((), 0, value)).is_err() {
+            panic!("send on a disconnected channel");
+        }
+    }
+    #[inline]
+    fn recv(rx: &Self::Rx) -> u64 {
+        rx.recv().expect("recv").value
+    }
+    #[inline]
+    fn try_recv(rx: &Self::Rx) -> Option<u64> {
+        rx.try_recv().ok().map(|p| p.value)
     }
 }
 
@@ -233,6 +268,7 @@ fn throughput(c: &mut Criterion) {
             .measurement_time(Duration::from_secs(3));
         bench_transfer::<Cport>(&mut group, producers, consumers);
         bench_transfer::<Crossbeam>(&mut group, producers, consumers);
+        bench_transfer::<CrossbeamPacket>(&mut group, producers, consumers);
         if consumers == 1 {
             bench_transfer::<StdMpsc>(&mut group, producers, consumers);
         } else {
@@ -242,8 +278,36 @@ fn throughput(c: &mut Criterion) {
     }
 }
 
+/// Pins the calling thread to the `n`-th CPU (mod their number) that the
+/// process may run on, so that ping-pong's two threads sit on different cores
+/// and a round trip is a hand-off between cores, not a context switch on one
+/// (which made unpinned results vary 10x on a 2-core machine). Does nothing
+/// when fewer than two CPUs are allowed or a call fails.
+fn pin_to_allowed_cpu(n: usize) {
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: `cpu_set_t` is plain old data; all zeroes is the empty set.
+    let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 is the calling thread; `allowed` is a valid, writable set of `size` bytes.
+    if unsafe { libc::sched_getaffinity(0, size, &mut allowed) } != 0 {
+        return;
+    }
+    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE, so it indexes inside the set.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &allowed) })
+        .collect();
+    if cpus.len() < 2 {
+        return;
+    }
+    // SAFETY: as above.
+    let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the CPU number comes from the allowed set, so it is below CPU_SETSIZE.
+    unsafe { libc::CPU_SET(cpus[n % cpus.len()], &mut one) };
+    // SAFETY: pid 0 is the calling thread; `one` is a valid set of `size` bytes.
+    unsafe { libc::sched_setaffinity(0, size, &one) };
+}
+
 /// `iters` round trips: A sends to B on channel 1, B sends it back on channel 2.
-/// Timed on A, after both threads have started.
+/// A and B are pinned to different CPUs; timed on A, after both have started.
 fn round_trips<C: Channel>(iters: u64) -> Duration {
     let (mut tx1, mut rx1) = C::new(1, 1);
     let (mut tx2, mut rx2) = C::new(1, 1);
@@ -253,6 +317,7 @@ fn round_trips<C: Channel>(iters: u64) -> Duration {
     let b = {
         let ready = Arc::clone(&ready);
         thread::spawn(move || {
+            pin_to_allowed_cpu(1);
             ready.wait();
             for _ in 0..iters {
                 let v = C::recv(&rx1);
@@ -261,6 +326,7 @@ fn round_trips<C: Channel>(iters: u64) -> Duration {
         })
     };
     let a = thread::spawn(move || {
+        pin_to_allowed_cpu(0);
         ready.wait();
         let start = Instant::now();
         for i in 0..iters {
@@ -286,6 +352,7 @@ fn pingpong(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(2));
     bench_pingpong::<Cport>(&mut group);
     bench_pingpong::<Crossbeam>(&mut group);
+    bench_pingpong::<CrossbeamPacket>(&mut group);
     bench_pingpong::<StdMpsc>(&mut group);
     group.finish();
 }
@@ -346,6 +413,7 @@ fn queued_get(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(2));
     bench_queued::<Cport>(&mut group);
     bench_queued::<Crossbeam>(&mut group);
+    bench_queued::<CrossbeamPacket>(&mut group);
     bench_queued::<StdMpsc>(&mut group);
     group.finish();
 }

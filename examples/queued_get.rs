@@ -1,20 +1,25 @@
 //! A `get` that finds a packet queued makes no system call.
 //!
-//! Pre-posts 1_000_000 packets, then calls `get` GETS times (the first
-//! argument, default 1_000_000), all on one thread, and prints markers to
-//! stderr (one `write(2, ...)` each) around the get loop. Commands:
+//! Pre-posts 1_000_000 packets, then calls `get(None)` GETS times (the first
+//! argument, default 1_000_000), all on one thread, with a marker written to
+//! stderr (one `write(2, ...)` each) before and after the get loop.
 //!
 //! ```text
 //! cargo build --release --example queued_get
 //! strace -c -f ./target/release/examples/queued_get 0
 //! strace -c -f ./target/release/examples/queued_get 1000000
+//! perf stat -e raw_syscalls:sys_enter -- ./target/release/examples/queued_get 0
+//! perf stat -e raw_syscalls:sys_enter -- ./target/release/examples/queued_get 1000000
 //! # every system call made inside the get loop (between the two markers):
-//! strace -f ./target/release/examples/queued_get 1000000 2>&1 \
-//!     | sed -n '/get loop: start/,/get loop: end/p'
+//! strace -f -o /tmp/queued_get.trace ./target/release/examples/queued_get 1000000
+//! sed -n '/get loop: start/,/get loop: end/p' /tmp/queued_get.trace
 //! ```
 //!
-//! The two `strace -c` summaries are identical apart from timings, and the
-//! `sed` range shows only the two marker writes.
+//! Measured (2-core VM, strace 6.1): 1027 system calls with 0 gets, 1026 with
+//! 1_000_000 gets (`strace -c` and `perf stat` agree). The only difference is
+//! one `brk`: with 0 gets the million packets are freed at once when the port
+//! is dropped and glibc shrinks the heap. Between the markers the trace shows
+//! nothing but the two marker writes: the gets made no system call.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -36,7 +41,7 @@ fn main() {
             panic!("post on a closed port");
         }
     }
-    eprintln!("get loop: start ({gets} gets)");
+    eprintln!("get loop: start");
     let start = Instant::now();
     let mut sum = 0u64;
     for _ in 0..gets {

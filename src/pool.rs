@@ -27,6 +27,9 @@ pub struct PoolReport {
     pub cancelled_in_flight: usize,
 }
 
+/// Most packets a worker takes at once.
+const BATCH: usize = 32;
+
 struct Shared {
     handled: AtomicU64,
     panics: Mutex<Vec<String>>,
@@ -174,12 +177,18 @@ where
     B: IoBuf,
     F: Fn(&Port<K, V, B>, Packet<K, V, B>),
 {
+    // Packets are taken in batches (one `get_many` counts as one `get`): the
+    // operations the handlers start for a whole batch then reach the kernel
+    // together, with the poller's next wait.
+    let mut batch = Vec::with_capacity(BATCH);
     loop {
-        match port.get(None) {
-            Ok(packet) => {
-                shared.handled.fetch_add(1, Ordering::Relaxed);
-                if let Err(p) = catch_unwind(AssertUnwindSafe(|| handler(port, packet))) {
-                    shared.panics.lock().push(panic_message(&*p));
+        match port.get_many(&mut batch, BATCH, None) {
+            Ok(_) => {
+                for packet in batch.drain(..) {
+                    shared.handled.fetch_add(1, Ordering::Relaxed);
+                    if let Err(p) = catch_unwind(AssertUnwindSafe(|| handler(port, packet))) {
+                        shared.panics.lock().push(panic_message(&*p));
+                    }
                 }
             }
             Err(GetError::Closed) => return,

@@ -441,7 +441,52 @@ fn waiting_threads_reap_completions_without_a_reaper_thread(b: BackendChoice) {
     assert_eq!(all, (0..8).collect::<Vec<_>>());
 }
 
+fn thread_exit_cancels_nothing_and_starts_deferred_ops(b: BackendChoice) {
+    // A worker (active on the port, so its submissions may be batched) starts
+    // a recv and exits: the recv still runs and completes (the modern Windows
+    // rule), and nothing waits for the worker to come back.
+    let port = port(b);
+    let (h, mut client) = pair(&port);
+    port.post(0, 0, 0).unwrap();
+    let worker = {
+        let port = port.clone();
+        std::thread::spawn(move || {
+            port.get(WAIT).unwrap(); // now active on the port
+            pending(port.op(h).recv(vec![0; 8], 1));
+        })
+    };
+    worker.join().unwrap();
+    client.write_all(b"late").unwrap();
+    let p = next(&port);
+    assert_eq!((p.value, p.result.unwrap()), (1, 4));
+}
+
+fn blocking_section_starts_deferred_ops(b: BackendChoice) {
+    // An active worker starts a recv, then blocks until another thread has
+    // seen that recv complete: the blocking section must hand the deferred
+    // submission to the kernel, or this would never finish.
+    let port = port(b);
+    let (h, mut client) = pair(&port);
+    port.post(0, 0, 0).unwrap();
+    port.get(WAIT).unwrap(); // the main thread is now an active worker
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    let reaper = {
+        let port = port.clone();
+        std::thread::spawn(move || {
+            let p = port.get(WAIT).unwrap();
+            seen_tx.send(p.value).unwrap();
+        })
+    };
+    pending(port.op(h).recv(vec![0; 8], 5));
+    client.write_all(b"x").unwrap();
+    let seen = port.blocking(|| seen_rx.recv_timeout(Duration::from_secs(10)));
+    assert_eq!(seen, Ok(5));
+    reaper.join().unwrap();
+}
+
 conformance!(
+    thread_exit_cancels_nothing_and_starts_deferred_ops,
+    blocking_section_starts_deferred_ops,
     accept_connect_send_recv,
     recv_completes_when_data_arrives,
     peer_graceful_close_completes_recv_with_zero,

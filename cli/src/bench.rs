@@ -336,7 +336,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 fn print_text(opts: &BenchOptions, rows: &[Row], ratios: &[Ratio], pinning: &str) {
-    println!(
+    outln!(
         "cport bench: {} connections x depth {}, {}-byte messages; per server {} rounds of {:.1} s \
          (each after {:.1} s warm-up), the median round shown;\n\
          load generator on cport ({}); {pinning}",
@@ -348,7 +348,7 @@ fn print_text(opts: &BenchOptions, rows: &[Row], ratios: &[Ratio], pinning: &str
         opts.warmup.as_secs_f64(),
         client_backend_name(opts.client_backend),
     );
-    println!();
+    outln!();
     let body: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -398,8 +398,8 @@ fn print_text(opts: &BenchOptions, rows: &[Row], ratios: &[Ratio], pinning: &str
         )
     );
     if !ratios.is_empty() {
-        println!();
-        println!("cport ÷ peer (req/s: above 1 is better for cport; CPU/msg and p99: below 1 is better for cport)");
+        outln!();
+        outln!("cport ÷ peer (req/s: above 1 is better for cport; CPU/msg and p99: below 1 is better for cport)");
         let body: Vec<Vec<String>> = ratios
             .iter()
             .map(|r| {
@@ -414,7 +414,7 @@ fn print_text(opts: &BenchOptions, rows: &[Row], ratios: &[Ratio], pinning: &str
         print!("{}", table(&["ratio", "req/s", "CPU/msg", "p99"], &body));
     }
     for r in rows.iter().filter(|r| r.first_error.is_some()) {
-        println!(
+        outln!(
             "{}: {} error(s), first: {}",
             r.label,
             r.errors,
@@ -517,16 +517,16 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
                 "server_cpu": server_cpu,
                 "client_backend": client_backend_name(opts.client_backend),
                 "client_cpu": client_cpu,
-                "cpus": crate::util::cpu_count(),
+                "cpus": allowed.len(),
             },
             "servers": rows,
             "ratios": ratios,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print_text(opts, &rows, &ratios, &pinning);
         if let Some(path) = &opts.plot {
-            println!("\nlatency plot written to {}", path.display());
+            outln!("\nlatency plot written to {}", path.display());
         }
     }
     Ok(rows.iter().all(|r| r.requests > 0 && r.errors == 0))

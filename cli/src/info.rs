@@ -130,13 +130,13 @@ pub fn run(as_json: bool) -> Result<()> {
             "default_concurrency": default_limit,
             "memlock_limit": memlock,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!("kernel:               {kernel}");
+    outln!("kernel:               {kernel}");
     match &uring {
-        Ok(()) => println!("io_uring:             available"),
-        Err(e) => println!("io_uring:             unavailable: {e}"),
+        Ok(()) => outln!("io_uring:             available"),
+        Err(e) => outln!("io_uring:             unavailable: {e}"),
     }
     match &opcodes {
         Ok(list) => {
@@ -150,9 +150,9 @@ pub fn run(as_json: bool) -> Result<()> {
                     }
                 })
                 .collect();
-            println!("io_uring opcodes:     {}", names.join(" "));
+            outln!("io_uring opcodes:     {}", names.join(" "));
         }
-        Err(e) => println!("io_uring opcodes:     cannot probe: {e}"),
+        Err(e) => outln!("io_uring opcodes:     cannot probe: {e}"),
     }
     if let Some(s) = sysctl {
         let meaning = match s.as_str() {
@@ -161,14 +161,14 @@ pub fn run(as_json: bool) -> Result<()> {
             "2" => "disabled",
             _ => "?",
         };
-        println!("io_uring_disabled:    {s} ({meaning})");
+        outln!("io_uring_disabled:    {s} ({meaning})");
     }
-    println!("memlock limit:        {memlock}");
-    println!("auto picks:           {auto_backend} ({auto_why})");
+    outln!("memlock limit:        {memlock}");
+    outln!("auto picks:           {auto_backend} ({auto_why})");
     if let Some(env) = env {
-        println!("CPORT_BACKEND:        {env} (used by ports built without an explicit backend)");
+        outln!("CPORT_BACKEND:        {env} (used by ports built without an explicit backend)");
     }
-    println!("CPUs:                 {cpus}");
-    println!("default concurrency:  {default_limit} (a port built with concurrency 0)");
+    outln!("CPUs:                 {cpus}");
+    outln!("default concurrency:  {default_limit} (a port built with concurrency 0)");
     Ok(())
 }

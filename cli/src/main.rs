@@ -4,6 +4,15 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+/// `println!` that ignores a closed stdout (`cport info | head -1`) instead
+/// of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod bench;
 mod copy;
 mod echo;
@@ -322,7 +331,7 @@ fn echo(args: EchoArgs) -> Result<ExitCode> {
         backend: args.backend.into(),
     };
     let stats = echo::serve(listener, &opts)?;
-    println!("{stats}");
+    outln!("{stats}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -359,10 +368,21 @@ fn load(args: LoadArgs) -> Result<ExitCode> {
         progress: !args.json,
     };
     let report = load::run(&opts, &mut |_| {})?;
+    if report.requests == 0 {
+        bail!(
+            "no request to {addr} was answered ({} error(s){})",
+            report.errors,
+            report
+                .first_error
+                .as_deref()
+                .map(|e| format!(", first: {e}"))
+                .unwrap_or_default()
+        );
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report.json())?);
+        outln!("{}", serde_json::to_string_pretty(&report.json())?);
     } else {
-        println!("{}", report.summary());
+        outln!("{}", report.summary());
     }
     Ok(if report.errors == 0 && report.requests > 0 {
         ExitCode::SUCCESS
@@ -415,7 +435,7 @@ fn copy(args: CopyArgs) -> Result<ExitCode> {
     let r = copy::run(&opts)?;
     if !args.quiet {
         let secs = r.elapsed.as_secs_f64().max(1e-9);
-        println!(
+        outln!(
             "copied {} to {} in {:.2} s ({}/s, {} backend)",
             fmt_bytes(r.bytes),
             r.dst.display(),

@@ -79,7 +79,11 @@ pub fn write(path: &Path, opts: &BenchOptions, rows: &[Row]) -> Result<()> {
             W - RIGHT,
             LEFT - 6.0,
             y + 4.0,
-            crate::util::fmt_us(t)
+            if t == 0.0 {
+                "0".to_string()
+            } else {
+                crate::util::fmt_us(t)
+            }
         )?;
         t += step;
     }

@@ -240,7 +240,9 @@ fn bench_runs_every_server() {
     let out = cport(&[
         "bench",
         "--duration",
-        "300ms",
+        "400ms",
+        "--rounds",
+        "2",
         "--warmup",
         "0",
         "--conns",
@@ -280,6 +282,8 @@ fn bench_table_and_plot() {
         "bench",
         "--duration",
         "200ms",
+        "--rounds",
+        "1",
         "--warmup",
         "0",
         "--conns",
@@ -429,6 +433,28 @@ fn load_and_echo_errors() {
         &["load", "--addr", &addr, "--duration", "1s", "--conns", "2"],
         "refused",
     );
+    // SYNs dropped (a listener whose accept queue is full): the connects
+    // time out.
+    let full = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    full.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    full.listen(0).unwrap();
+    let addr = full.local_addr().unwrap().as_socket().unwrap().to_string();
+    assert_fails(
+        &[
+            "load",
+            "--addr",
+            &addr,
+            "--duration",
+            "300ms",
+            "--conns",
+            "4",
+            "--connect-timeout",
+            "300ms",
+        ],
+        "timed out",
+    );
+    drop(full);
     // A port in use.
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap().to_string();

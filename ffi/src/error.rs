@@ -191,5 +191,7 @@ pub(crate) fn errno_of(e: &io::Error) -> i32 {
 
 /// The current thread's errno.
 pub(crate) fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL)
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EINVAL)
 }

@@ -328,21 +328,21 @@ impl IoObj {
         })
     }
 
-    /// Starts an engine operation for the record `ctx.token` (added already).
-    /// On a synchronous failure the record is gone and the error comes back
-    /// with the context.
+    /// Starts the engine operation `ctx.kind` describes, on engine handle
+    /// `eh`, for the record `ctx.token` (added already). On a synchronous
+    /// failure the record is gone and the error comes back with the context.
     pub(crate) fn launch(
         &self,
         eh: Handle,
         ctx: OpCtx,
-        start: impl FnOnce(&EnginePort, Handle, OpCtx) -> Started,
+        bufs: Vec<CBuf>,
     ) -> Result<(), (io::Error, OpCtx)> {
         let Some(e) = engine() else {
             self.take_rec(ctx.token);
             return Err((io::Error::from_raw_os_error(libc::ENOMEM), ctx));
         };
         let token = ctx.token;
-        match start(&e.port, eh, ctx) {
+        match start(&e.port, eh, ctx, bufs) {
             Ok(Issued::Pending(id)) => {
                 let cancel = {
                     let mut ops = self.ops.lock();
@@ -472,7 +472,7 @@ pub(crate) fn register(fd: OwnedFd, kind: ObjKind, overlapped: bool) -> Result<u
     }
 }
 
-/// What completes the operation, and what to do on completion.
+/// What an engine operation does, with what it needs to be started again.
 pub(crate) enum OpKind {
     Recv,
     Send,
@@ -481,23 +481,81 @@ pub(crate) enum OpKind {
         from: usize,
         fromlen: usize,
     },
-    SendTo,
+    SendTo {
+        to: SocketAddr,
+    },
     /// ReadFile of `want` bytes: 0 bytes back means end of file.
     Read {
         want: usize,
+        offset: u64,
     },
-    Write,
+    Write {
+        offset: u64,
+    },
     /// AcceptEx, waiting for the connection.
     Accept(Box<AcceptCtx>),
     /// AcceptEx, connection adopted, waiting for the first data.
     AcceptData(Box<AcceptCtx>),
-    /// ConnectEx, connecting; then sends `data` if any.
+    /// ConnectEx, connecting; then sends `data` (pointer, length) if any.
     Connect {
+        to: SocketAddr,
         data: Option<(usize, usize)>,
     },
     /// ConnectEx, connected, sending its first data.
     ConnectData,
     Done,
+}
+
+/// Starts the engine operation `ctx.kind` describes, with `bufs`.
+fn start(port: &EnginePort, h: Handle, ctx: OpCtx, mut bufs: Vec<CBuf>) -> Started {
+    let op = port.op(h);
+    let needs_buf = !matches!(
+        ctx.kind,
+        OpKind::Accept(_) | OpKind::Connect { .. } | OpKind::Recv | OpKind::Send | OpKind::Done
+    );
+    let one = if needs_buf { bufs.pop() } else { None };
+    match (&ctx.kind, one) {
+        (OpKind::Recv, _) if bufs.len() == 1 => op.recv(bufs.remove(0), ctx),
+        (OpKind::Recv, _) => op.recv_vectored(bufs, ctx),
+        (OpKind::Send, _) if bufs.len() == 1 => op.send(bufs.remove(0), ctx),
+        (OpKind::Send, _) => op.send_vectored(bufs, ctx),
+        (OpKind::RecvFrom { .. }, Some(b)) => op.recv_from(b, ctx),
+        (OpKind::SendTo { to }, Some(b)) => {
+            let to = *to;
+            op.send_to(b, to, ctx)
+        }
+        (OpKind::Read { offset, .. }, Some(b)) => {
+            let offset = *offset;
+            op.read_at(b, offset, ctx)
+        }
+        (OpKind::Write { offset }, Some(b)) => {
+            let offset = *offset;
+            op.write_at(b, offset, ctx)
+        }
+        (OpKind::AcceptData(_), Some(b)) => op.recv(b, ctx),
+        (OpKind::ConnectData, Some(b)) => op.send(b, ctx),
+        (OpKind::Accept(_), _) => op.accept(ctx),
+        (OpKind::Connect { to, .. }, _) => {
+            let to = *to;
+            op.connect(to, ctx)
+        }
+        (_, one) => Err(IssueError {
+            error: io::Error::from_raw_os_error(libc::EINVAL),
+            value: ctx,
+            buf: one,
+            bufs,
+        }),
+    }
+}
+
+/// The buffers of the operation a context describes (for the follow-up
+/// stages, whose buffers live in the context).
+fn stage_bufs(kind: &OpKind) -> Vec<CBuf> {
+    match kind {
+        // SAFETY: AcceptEx's output buffer stays valid until completion.
+        OpKind::AcceptData(a) => vec![unsafe { CBuf::new(a.buf as *mut u8, a.recv_len) }],
+        _ => Vec::new(),
+    }
 }
 
 pub(crate) struct AcceptCtx {
@@ -521,6 +579,8 @@ pub(crate) struct OpCtx {
     pub notify: bool,
     /// Bytes transferred inline before the engine took over (a partial send).
     pub base: usize,
+    /// How often it was started again after the kernel cancelled it.
+    pub restarts: u8,
     pub kind: OpKind,
 }
 
@@ -542,6 +602,7 @@ impl Prepared {
             event: self.event,
             notify: self.notify,
             base: 0,
+            restarts: 0,
             kind,
         }
     }
@@ -604,7 +665,14 @@ pub(crate) unsafe fn load_status(ov: *mut OVERLAPPED) -> DWORD {
 pub(crate) fn complete_inline(p: Prepared, owner: &IoObj, bytes: usize) -> bool {
     owner.take_rec(p.token);
     let notify = p.notify && !owner.skips_on_success();
-    publish(p.ov, STATUS_SUCCESS, bytes, owner, notify, p.event.as_deref());
+    publish(
+        p.ov,
+        STATUS_SUCCESS,
+        bytes,
+        owner,
+        notify,
+        p.event.as_deref(),
+    );
     notify
 }
 
@@ -621,7 +689,14 @@ pub(crate) fn fail_sync(p: Prepared, owner: &IoObj, status: DWORD, keep_pending:
 
 /// The last step of every operation. After `Internal` is written the program
 /// may free the `OVERLAPPED` and the buffers: nothing touches them afterwards.
-fn publish(ov: usize, status: DWORD, bytes: usize, owner: &IoObj, notify: bool, ev: Option<&Event>) {
+fn publish(
+    ov: usize,
+    status: DWORD,
+    bytes: usize,
+    owner: &IoObj,
+    notify: bool,
+    ev: Option<&Event>,
+) {
     let ovp = ov as *mut OVERLAPPED;
     // SAFETY: the program keeps the OVERLAPPED valid until the operation's
     // completion is observable, which is what the store of `Internal` does.
@@ -650,20 +725,54 @@ fn on_complete(p: &mut Packet<usize, OpCtx, CBuf>) {
         event: None,
         notify: false,
         base: 0,
+        restarts: 0,
         kind: OpKind::Done,
     };
     let ctx = std::mem::replace(&mut p.value, placeholder);
-    complete(ctx, result, stream.map(OwnedFd::from), addr);
+    let mut bufs: Vec<CBuf> = p.buf.take().into_iter().collect();
+    bufs.append(&mut p.bufs);
+    complete(ctx, result, stream.map(OwnedFd::from), addr, bufs);
 }
 
-/// An engine operation finished with `result`.
+/// How often an operation the kernel cancelled on its own is started again.
+const MAX_RESTARTS: u8 = 3;
+
+/// An engine operation finished with `result`; `bufs` are its buffers back.
 pub(crate) fn complete(
     mut ctx: OpCtx,
     result: io::Result<usize>,
     stream: Option<OwnedFd>,
     addr: Option<SocketAddr>,
+    bufs: Vec<CBuf>,
 ) {
     let stop = ctx.owner.stop_of(ctx.token);
+    let aborted = matches!(&result, Err(e) if cport_core::is_aborted(e));
+    if aborted
+        && stop == Stop::None
+        && ctx.restarts < MAX_RESTARTS
+        && !matches!(ctx.kind, OpKind::Connect { .. } | OpKind::Done)
+    {
+        // Nobody here cancelled it: io_uring cancels the requests of a thread
+        // that exits. On Windows thread exit cancels nothing (IOCP-REFERENCE
+        // §12.4), and a cancelled request transferred nothing, so it is
+        // started again — from this (reaper) thread, which never exits.
+        ctx.restarts += 1;
+        let eh = match &ctx.kind {
+            OpKind::AcceptData(a) => a.accept.current(),
+            _ => ctx.owner.current(),
+        };
+        if let Some((_, Some(eh))) = eh {
+            let bufs = if bufs.is_empty() {
+                stage_bufs(&ctx.kind)
+            } else {
+                bufs
+            };
+            match relaunch(eh, ctx, bufs) {
+                Ok(()) => return,
+                Err((e, c)) => return complete(c, Err(e), None, None, Vec::new()),
+            }
+        }
+    }
     match std::mem::replace(&mut ctx.kind, OpKind::Done) {
         OpKind::Accept(mut a) => {
             let status = match (&result, stream) {
@@ -697,6 +806,7 @@ pub(crate) fn complete(
         }
         OpKind::Connect {
             data: Some((ptr, len)),
+            ..
         } if result.is_ok() => {
             ctx.kind = OpKind::ConnectData;
             let Some((_, Some(eh))) = ctx.owner.current() else {
@@ -704,7 +814,7 @@ pub(crate) fn complete(
             };
             // SAFETY: ConnectEx's send buffer stays valid until completion.
             let buf = unsafe { CBuf::new(ptr as *mut u8, len) };
-            if let Err((e, ctx)) = relaunch(eh, ctx, |port, h, c| port.op(h).send(buf, c)) {
+            if let Err((e, ctx)) = relaunch(eh, ctx, vec![buf]) {
                 let status = status_of(&ctx, &Err(e), Stop::None);
                 finish(ctx, status, 0);
             }
@@ -730,12 +840,11 @@ fn start_accept_data(ctx: OpCtx) {
     let OpKind::AcceptData(a) = &ctx.kind else {
         return finish(ctx, STATUS_INVALID_PARAMETER, 0);
     };
-    // SAFETY: AcceptEx's output buffer stays valid until completion.
-    let buf = unsafe { CBuf::new(a.buf as *mut u8, a.recv_len) };
     let Some((_, Some(eh))) = a.accept.current() else {
         return finish(ctx, STATUS_CANCELLED, 0);
     };
-    if let Err((e, ctx)) = relaunch(eh, ctx, |port, h, c| port.op(h).recv(buf, c)) {
+    let bufs = stage_bufs(&ctx.kind);
+    if let Err((e, ctx)) = relaunch(eh, ctx, bufs) {
         let status = if cport_core::is_aborted(&e) {
             STATUS_CANCELLED
         } else {
@@ -745,20 +854,16 @@ fn start_accept_data(ctx: OpCtx) {
     }
 }
 
-/// Starts the follow-up engine operation of a two-stage operation (AcceptEx's
-/// first-data receive on the accept socket, ConnectEx's first send). The
-/// record stays with the handle the operation was issued on; its target is
-/// re-armed, so a cancel or close that comes meanwhile reaches the new stage.
-fn relaunch(
-    eh: Handle,
-    ctx: OpCtx,
-    start: impl FnOnce(&EnginePort, Handle, OpCtx) -> Started,
-) -> Result<(), (io::Error, OpCtx)> {
+/// Starts an operation again, or the follow-up stage of a two-stage one
+/// (AcceptEx's first-data receive on the accept socket, ConnectEx's first
+/// send). The record stays with the handle the operation was issued on; its
+/// target is re-armed, so a cancel or close that comes meanwhile reaches it.
+fn relaunch(eh: Handle, ctx: OpCtx, bufs: Vec<CBuf>) -> Result<(), (io::Error, OpCtx)> {
     let owner = ctx.owner.clone();
     if let Some(r) = owner.ops.lock().iter_mut().find(|r| r.token == ctx.token) {
         r.target = None;
     }
-    owner.launch(eh, ctx, start)
+    owner.launch(eh, ctx, bufs)
 }
 
 /// The NTSTATUS an operation ended with (IOCP-REFERENCE §10, §11).
@@ -767,7 +872,7 @@ fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
         ctx.kind,
         OpKind::Recv | OpKind::Send | OpKind::ConnectData | OpKind::Connect { .. }
     );
-    let datagram = matches!(ctx.kind, OpKind::RecvFrom { .. } | OpKind::SendTo)
+    let datagram = matches!(ctx.kind, OpKind::RecvFrom { .. } | OpKind::SendTo { .. })
         || matches!(ctx.owner.kind, ObjKind::Socket { ty, .. } if ty == libc::SOCK_DGRAM);
     let is_file = ctx.owner.kind == ObjKind::File;
     if stop == Stop::Close {
@@ -779,9 +884,7 @@ fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
             Ok(_) => false,
         };
         if aborted {
-            return if is_file
-                || matches!(ctx.kind, OpKind::Accept(_) | OpKind::AcceptData(_))
-            {
+            return if is_file || matches!(ctx.kind, OpKind::Accept(_) | OpKind::AcceptData(_)) {
                 STATUS_CANCELLED
             } else {
                 STATUS_CONNECTION_ABORTED
@@ -789,7 +892,7 @@ fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
         }
     }
     let e = match result {
-        Ok(0) if matches!(ctx.kind, OpKind::Read { want } if want > 0) => {
+        Ok(0) if matches!(ctx.kind, OpKind::Read { want, .. } if want > 0) => {
             return STATUS_END_OF_FILE;
         }
         Ok(_) => return STATUS_SUCCESS,
@@ -831,7 +934,7 @@ pub(crate) fn finish(ctx: OpCtx, status: DWORD, bytes: usize) {
         OpKind::Recv | OpKind::RecvFrom { .. } => {
             ctx.owner.recv_pending.fetch_sub(1, Ordering::AcqRel);
         }
-        OpKind::Send | OpKind::SendTo => {
+        OpKind::Send | OpKind::SendTo { .. } => {
             ctx.owner.send_pending.fetch_sub(1, Ordering::AcqRel);
         }
         _ => {}

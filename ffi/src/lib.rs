@@ -1,5 +1,37 @@
+//! # cport-ffi — the Win32 C ABI of cport (SPEC §7)
+//!
+//! `cargo build --release` produces `target/release/libcport.so` and
+//! `libcport.a`; with the headers in `include/win32/` a Windows IOCP program
+//! builds on Linux with
+//! `cc -I include/win32 prog.c -L target/release -lcport -lpthread`.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`types`] | Win32 types, structures and constants (Windows x64 sizes) |
+//! | `handles` | validated `HANDLE`/`SOCKET` values for ports, sockets, files, events |
+//! | `port` | CreateIoCompletionPort, GQCS(Ex), PQCS, concurrency accounting |
+//! | `io` | the engine: overlapped operations, OVERLAPPED results, routing |
+//! | `sock` | Winsock: sockets, WSARecv/WSASend…, AcceptEx, ConnectEx |
+//! | `file` | CreateFile, ReadFile/WriteFile, GetOverlappedResult, CancelIo(Ex), CloseHandle |
+//! | `event` | events and waits |
+//! | `misc` | WSAStartup, last error, Sleep, GetSystemInfo, address helpers |
+//!
+//! Every export runs inside [`error::boundary`]: a Rust panic never unwinds
+//! into C; the call returns its failure value with `ERROR_INTERNAL_ERROR`.
+//!
+//! Known gaps (see the README section on the C ABI): blocking in raw libc
+//! calls is invisible to the concurrency accounting; completion routines
+//! (APCs) are not supported; events are unnamed; `select` is not provided.
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
-#[no_mangle]
-pub extern "C" fn cport_probe() -> i32 {
-    1
-}
+#![allow(clippy::missing_safety_doc)]
+
+pub mod types;
+
+mod error;
+mod event;
+mod file;
+mod handles;
+mod io;
+mod misc;
+mod port;
+mod sock;

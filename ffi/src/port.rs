@@ -227,7 +227,9 @@ pub unsafe extern "C" fn GetQueuedCompletionStatusEx(
             return fail(ERROR_INVALID_HANDLE, FALSE);
         };
         let mut out = Vec::new();
-        let got = cport.port.get_many(&mut out, count as usize, timeout_of(ms));
+        let got = cport
+            .port
+            .get_many(&mut out, count as usize, timeout_of(ms));
         set_current(match &got {
             Err(GetError::Closed) => None,
             _ => Some(&cport),

@@ -118,9 +118,7 @@ fn blocking_call(
         match with_fd(obj, |fd| check(f(fd)))? {
             Ok(n) => return Ok(n),
             Err(libc::EINTR) => continue,
-            Err(e) if e == libc::EAGAIN || e == libc::EINPROGRESS => {
-                wait_ready(obj, events, None)?
-            }
+            Err(e) if e == libc::EAGAIN || e == libc::EINPROGRESS => wait_ready(obj, events, None)?,
             Err(e) => return Err(e),
         }
     }
@@ -585,7 +583,9 @@ pub unsafe extern "C" fn cport_getsockname(
     name: *mut libc::sockaddr,
     namelen: *mut i32,
 ) -> i32 {
-    boundary(SOCKET_ERROR, || name_call(s, name, namelen, libc::getsockname))
+    boundary(SOCKET_ERROR, || {
+        name_call(s, name, namelen, libc::getsockname)
+    })
 }
 
 /// `getpeername`.
@@ -598,7 +598,9 @@ pub unsafe extern "C" fn cport_getpeername(
     name: *mut libc::sockaddr,
     namelen: *mut i32,
 ) -> i32 {
-    boundary(SOCKET_ERROR, || name_call(s, name, namelen, libc::getpeername))
+    boundary(SOCKET_ERROR, || {
+        name_call(s, name, namelen, libc::getpeername)
+    })
 }
 
 fn is_fionbio(cmd: i64) -> bool {
@@ -622,7 +624,9 @@ fn ioctl(obj: &IoObj, cmd: i64, arg: *mut libc::c_ulong) -> Result<(), DWORD> {
     } else if is_fionread(cmd) {
         let mut n: i32 = 0;
         // SAFETY: FIONREAD writes one int.
-        let r = with_fd(obj, |fd| check(unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } as isize));
+        let r = with_fd(obj, |fd| {
+            check(unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } as isize)
+        });
         match r {
             Ok(Ok(_)) => {
                 // SAFETY: arg is valid (caller contract).
@@ -711,7 +715,13 @@ pub unsafe extern "C" fn cport_recv(s: SOCKET, buf: *mut c_void, len: i32, flags
         }
         // SAFETY: valid for len bytes (caller contract).
         let iov = [unsafe { iovec(buf as *mut u8, len as usize) }];
-        match recv_blocking(&obj, &iov, flags, std::ptr::null_mut(), std::ptr::null_mut()) {
+        match recv_blocking(
+            &obj,
+            &iov,
+            flags,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        ) {
             Ok(n) => n as i32,
             Err(e) => fail(e, SOCKET_ERROR),
         }
@@ -905,7 +915,20 @@ pub unsafe extern "C" fn WSARecv(
 ) -> i32 {
     boundary(SOCKET_ERROR, || {
         // SAFETY: forwarded caller contract.
-        unsafe { recv_common(s, bufs, count, recvd, flags, std::ptr::null_mut(), std::ptr::null_mut(), ov, routine, false) }
+        unsafe {
+            recv_common(
+                s,
+                bufs,
+                count,
+                recvd,
+                flags,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                ov,
+                routine,
+                false,
+            )
+        }
     })
 }
 
@@ -927,7 +950,11 @@ pub unsafe extern "C" fn WSARecvFrom(
 ) -> i32 {
     boundary(SOCKET_ERROR, || {
         // SAFETY: forwarded caller contract.
-        unsafe { recv_common(s, bufs, count, recvd, flags, from, fromlen, ov, routine, true) }
+        unsafe {
+            recv_common(
+                s, bufs, count, recvd, flags, from, fromlen, ov, routine, true,
+            )
+        }
     })
 }
 
@@ -971,7 +998,13 @@ unsafe fn recv_common(
         }
     };
     if ov.is_null() {
-        return match recv_blocking(&obj, &iov, in_flags & (libc::MSG_PEEK | libc::MSG_OOB | libc::MSG_WAITALL), from, fromlen) {
+        return match recv_blocking(
+            &obj,
+            &iov,
+            in_flags & (libc::MSG_PEEK | libc::MSG_OOB | libc::MSG_WAITALL),
+            from,
+            fromlen,
+        ) {
             Ok(n) => {
                 write_out(n);
                 0
@@ -1002,7 +1035,12 @@ unsafe fn recv_common(
                 // A zero-byte receive: ready if a receive would not block.
                 // SAFETY: one byte into a local buffer, not consumed (PEEK).
                 check(unsafe {
-                    libc::recv(fd, peek.as_mut_ptr().cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+                    libc::recv(
+                        fd,
+                        peek.as_mut_ptr().cast(),
+                        1,
+                        libc::MSG_PEEK | libc::MSG_DONTWAIT,
+                    )
                 })
                 .map(|_| 0)
             } else {
@@ -1044,23 +1082,19 @@ unsafe fn recv_common(
     };
     let ctx = p.into_ctx(obj.clone(), kind);
     obj.recv_pending.fetch_add(1, Ordering::AcqRel);
-    let mut bufs = cbufs(&iov);
-    let r = obj.launch(eh, ctx, |port, h, c| {
-        if is_from {
-            port.op(h).recv_from(bufs.remove(0), c)
-        } else if bufs.len() == 1 {
-            port.op(h).recv(bufs.remove(0), c)
-        } else {
-            port.op(h).recv_vectored(bufs, c)
-        }
-    });
+    let r = obj.launch(eh, ctx, cbufs(&iov));
     match r {
         Ok(()) => fail(WSA_IO_PENDING, SOCKET_ERROR),
         Err((e, ctx)) => {
             obj.recv_pending.fetch_sub(1, Ordering::AcqRel);
             let wsa = stream_error(&obj, errno_of(&e));
             // SAFETY: the OVERLAPPED is valid during this call.
-            unsafe { io::store_status(ctx.ov as *mut OVERLAPPED, crate::error::status_carrying(wsa)) };
+            unsafe {
+                io::store_status(
+                    ctx.ov as *mut OVERLAPPED,
+                    crate::error::status_carrying(wsa),
+                )
+            };
             fail(wsa, SOCKET_ERROR)
         }
     }
@@ -1084,7 +1118,19 @@ pub unsafe extern "C" fn WSASend(
 ) -> i32 {
     boundary(SOCKET_ERROR, || {
         // SAFETY: forwarded caller contract.
-        unsafe { send_common(s, bufs, count, sent, flags, std::ptr::null(), 0, ov, routine) }
+        unsafe {
+            send_common(
+                s,
+                bufs,
+                count,
+                sent,
+                flags,
+                std::ptr::null(),
+                0,
+                ov,
+                routine,
+            )
+        }
     })
 }
 
@@ -1173,9 +1219,7 @@ unsafe fn send_common(
         let m = msghdr(&iov, to as *mut c_void, tolen.max(0) as u32);
         let r = with_fd(&obj, |fd| {
             // SAFETY: the program's buffers and address (caller contract).
-            check(unsafe {
-                libc::sendmsg(fd, &m, flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
-            })
+            check(unsafe { libc::sendmsg(fd, &m, flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) })
         });
         match r {
             Ok(Ok(n)) if n >= total => {
@@ -1200,27 +1244,26 @@ unsafe fn send_common(
     advance(&mut rest, done);
     let mut ctx = p.into_ctx(
         obj.clone(),
-        if dest.is_some() {
-            OpKind::SendTo
-        } else {
-            OpKind::Send
+        match dest {
+            Some(to) => OpKind::SendTo { to },
+            None => OpKind::Send,
         },
     );
     ctx.base = done;
     obj.send_pending.fetch_add(1, Ordering::AcqRel);
-    let mut bufs = cbufs(&rest);
-    let r = obj.launch(eh, ctx, |port, h, c| match dest {
-        Some(to) => port.op(h).send_to(bufs.remove(0), to, c),
-        None if bufs.len() == 1 => port.op(h).send(bufs.remove(0), c),
-        None => port.op(h).send_vectored(bufs, c),
-    });
+    let r = obj.launch(eh, ctx, cbufs(&rest));
     match r {
         Ok(()) => fail(WSA_IO_PENDING, SOCKET_ERROR),
         Err((e, ctx)) => {
             obj.send_pending.fetch_sub(1, Ordering::AcqRel);
             let wsa = stream_error(&obj, errno_of(&e));
             // SAFETY: the OVERLAPPED is valid during this call.
-            unsafe { io::store_status(ctx.ov as *mut OVERLAPPED, crate::error::status_carrying(wsa)) };
+            unsafe {
+                io::store_status(
+                    ctx.ov as *mut OVERLAPPED,
+                    crate::error::status_carrying(wsa),
+                )
+            };
             fail(wsa, SOCKET_ERROR)
         }
     }
@@ -1360,7 +1403,7 @@ pub unsafe extern "C" fn AcceptEx(
             io::finish(ctx, STATUS_BUFFER_TOO_SMALL, 0);
             return fail(ERROR_IO_PENDING, FALSE);
         }
-        match l.launch(eh, ctx, |port, h, c| port.op(h).accept(c)) {
+        match l.launch(eh, ctx, Vec::new()) {
             Ok(()) => fail(ERROR_IO_PENDING, FALSE),
             Err((e, _ctx)) => {
                 *a.accept_for.lock() = None;
@@ -1466,13 +1509,13 @@ pub unsafe extern "C" fn connect_ex(
             Err(e) => return fail(e, FALSE),
         };
         let data = (send_len > 0).then_some((send_buf as usize, send_len as usize));
-        let ctx = p.into_ctx(obj.clone(), OpKind::Connect { data });
-        match obj.launch(eh, ctx, |port, h, c| port.op(h).connect(to, c)) {
+        let ctx = p.into_ctx(obj.clone(), OpKind::Connect { to, data });
+        match obj.launch(eh, ctx, Vec::new()) {
             Ok(()) => fail(ERROR_IO_PENDING, FALSE),
             Err((e, ctx)) => match errno_of(&e) {
                 libc::ECONNREFUSED | libc::ENETUNREACH | libc::EHOSTUNREACH | libc::ETIMEDOUT => {
                     // Not a synchronous failure on Windows: pending, then the packet.
-                    io::complete(ctx, Err(e), None, None);
+                    io::complete(ctx, Err(e), None, None, Vec::new());
                     fail(ERROR_IO_PENDING, FALSE)
                 }
                 n => fail(errno_to_wsa(n), FALSE),
@@ -1568,7 +1611,8 @@ pub unsafe extern "C" fn WSAIoctl(
                 Err(WSAEFAULT)
             } else {
                 // SAFETY: inbuf holds at least 4 bytes (checked).
-                let mut v = unsafe { std::ptr::read_unaligned(inbuf.cast::<u32>()) } as libc::c_ulong;
+                let mut v =
+                    unsafe { std::ptr::read_unaligned(inbuf.cast::<u32>()) } as libc::c_ulong;
                 ioctl(&obj, FIONBIO as i64, &mut v)
             }
         } else if is_fionread(i64::from(code as i32)) {

@@ -68,6 +68,10 @@ pub(crate) struct RawOp {
     /// keep a pointer to `timespec` until the completion.
     pub timeout: Option<Duration>,
     pub timespec: *mut Timespec,
+    /// The submitting thread will come back to the port soon (it is an active
+    /// worker): the backend may hold the submission until [`Backend::flush`]
+    /// or its next `poll`, to batch many into one system call.
+    pub defer: bool,
 }
 
 // SAFETY: the pointers refer to memory owned by the op layer's slot, which is
@@ -142,6 +146,9 @@ pub(crate) trait Backend: Send + Sync {
 
     /// Makes a `poll` blocked in another thread return.
     fn wake(&self);
+
+    /// Starts every submission held back by `defer` (`poll` does it too).
+    fn flush(&self) {}
 }
 
 /// Opens the backend `choice` asks for. With `Auto`, io_uring is probed first

@@ -15,7 +15,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use slab::Slab;
@@ -83,6 +83,15 @@ impl<V, B> std::fmt::Display for IssueError<V, B> {
 
 impl<V, B> std::error::Error for IssueError<V, B> {}
 
+/// How an operation is issued: its timeout, and whether the backend may
+/// batch its submission (the issuing thread is an active worker of the port
+/// and will flush when it returns to `get`).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct How {
+    pub timeout: Option<Duration>,
+    pub defer: bool,
+}
+
 /// Whether `e` is the error of an operation that was cancelled, or whose
 /// handle was closed, before it finished ("aborted", ERROR_OPERATION_ABORTED).
 pub fn is_aborted(e: &io::Error) -> bool {
@@ -126,6 +135,9 @@ struct Slot<V, B> {
     addrlen: libc::socklen_t,
     timespec: Timespec,
     timeout: Option<Duration>,
+    /// When the per-operation timeout runs out.
+    deadline: Option<Instant>,
+    offset: u64,
 }
 
 // SAFETY: the raw pointers inside (iovecs, msghdr) point into this slot or
@@ -151,6 +163,8 @@ impl<V, B> Slot<V, B> {
             addrlen: 0,
             timespec: Timespec::default(),
             timeout: None,
+            deadline: None,
+            offset: 0,
         }
     }
 }
@@ -297,7 +311,7 @@ where
         buf: Option<B>,
         bufs: Vec<B>,
         offset: u64,
-        timeout: Option<Duration>,
+        how: How,
         fill: impl FnOnce(&mut Slot<V, B>) -> io::Result<()>,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let fail = |error, value, buf, bufs| {
@@ -332,7 +346,9 @@ where
         slot.value = Some(value);
         slot.buf = buf;
         slot.bufs = bufs;
-        slot.timeout = timeout;
+        slot.timeout = how.timeout;
+        slot.deadline = how.timeout.and_then(|t| Instant::now().checked_add(t));
+        slot.offset = offset;
         slot.iovecs.clear();
         if let Err(e) = fill(&mut slot) {
             let (value, buf, bufs) = recycle(&mut t, slot);
@@ -350,7 +366,8 @@ where
         let entry = t.ops.vacant_entry();
         let user_data = (u64::from(h.generation) << 32 | entry.key() as u64) & !(3 << 62);
         slot.user_data = user_data;
-        let raw = raw_op(&mut slot, fd, offset);
+        let mut raw = raw_op(&mut slot, fd, offset);
+        raw.defer = how.defer;
         entry.insert(slot);
         t.handles[h.index as usize].pending += 1;
         self.in_flight.fetch_add(1, Ordering::AcqRel);
@@ -395,12 +412,54 @@ where
         if t.ops.get(index).map(|s| s.user_data) != Some(c.user_data) {
             return None; // not ours (cannot happen: the backend reports each op once)
         }
+        if c.res == -libc::ECANCELED {
+            match self.restart_if_kernel_cancelled(&mut t, index) {
+                Ok(true) => return None,
+                Ok(false) => {}
+                Err(e) => return self.finish(t, index, -e.raw_os_error().unwrap_or(libc::EIO)),
+            }
+        }
+        self.finish(t, index, c.res)
+    }
+
+    /// io_uring ties a request to the thread that submitted it and cancels it
+    /// when that thread exits. On a port, thread exit cancels nothing (the
+    /// modern Windows rule): an operation cancelled by nobody, before its own
+    /// timeout, is started again from this (living) thread. `Ok(true)` if it
+    /// was restarted; an error if restarting failed.
+    fn restart_if_kernel_cancelled(
+        &self,
+        t: &mut Tables<K, V, B>,
+        index: usize,
+    ) -> io::Result<bool> {
+        let slot = &mut t.ops[index];
+        let now = Instant::now();
+        if slot.stop != Stop::None || slot.deadline.is_some_and(|d| d <= now) {
+            return Ok(false);
+        }
+        let fd = t.handles[slot.handle].fd.as_raw_fd();
+        let offset = slot.offset;
+        let mut raw = raw_op(slot, fd, offset);
+        raw.timeout = slot.deadline.map(|d| d.saturating_duration_since(now));
+        // SAFETY: as in `start`: `raw` points into the boxed slot, which stays
+        // in `ops` until this op's next completion.
+        unsafe { self.backend.submit(&raw) }.map(|()| true)
+    }
+
+    /// Releases the op's slot and builds its packet from `res`.
+    fn finish(
+        &self,
+        mut guard: parking_lot::MutexGuard<'_, Tables<K, V, B>>,
+        index: usize,
+        res: i32,
+    ) -> Option<Packet<K, V, B>> {
+        let t = &mut *guard;
         // `in_flight` drops only after the packet was delivered (see `reap`).
         let slot = t.ops.remove(index);
         let handle = slot.handle;
         let entry = &mut t.handles[handle];
         entry.pending -= 1;
-        let result = result_of(c.res, &slot);
+        let result = result_of(res, &slot);
         if matches!(&result, Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNRESET | libc::EPIPE)))
             && matches!(
                 slot.kind,
@@ -413,19 +472,17 @@ where
         let mut addr = None;
         let mut stream = None;
         match slot.kind {
-            Kind::Accept if c.res >= 0 => {
+            Kind::Accept if res >= 0 => {
                 // SAFETY: accept returned a new fd that nobody else owns.
-                stream = Some(unsafe { TcpStream::from_raw_fd(c.res) });
+                stream = Some(unsafe { TcpStream::from_raw_fd(res) });
                 addr = sockaddr_to_std(&slot.addr, slot.addrlen);
             }
-            Kind::RecvFrom if c.res >= 0 => {
-                addr = sockaddr_to_std(&slot.addr, slot.msg.msg_namelen)
-            }
+            Kind::RecvFrom if res >= 0 => addr = sockaddr_to_std(&slot.addr, slot.msg.msg_namelen),
             _ => {}
         }
-        let (value, buf, bufs) = recycle(&mut t, slot);
-        let closed = self.finish_close_if_done(&mut t, handle);
-        drop(t);
+        let (value, buf, bufs) = recycle(t, slot);
+        let closed = self.finish_close_if_done(t, handle);
+        drop(guard);
         drop(closed);
         Some(Packet {
             key,
@@ -512,9 +569,9 @@ where
         &self,
         h: Handle,
         value: V,
-        timeout: Option<Duration>,
+        how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
-        self.start(h, Kind::Accept, value, None, Vec::new(), 0, timeout, |s| {
+        self.start(h, Kind::Accept, value, None, Vec::new(), 0, how, |s| {
             s.addrlen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             Ok(())
         })
@@ -525,9 +582,9 @@ where
         h: Handle,
         to: SocketAddr,
         value: V,
-        timeout: Option<Duration>,
+        how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
-        self.start(h, Kind::Connect, value, None, Vec::new(), 0, timeout, |s| {
+        self.start(h, Kind::Connect, value, None, Vec::new(), 0, how, |s| {
             s.addrlen = std_to_sockaddr(to, &mut s.addr);
             Ok(())
         })
@@ -539,19 +596,10 @@ where
         send: bool,
         buf: B,
         value: V,
-        timeout: Option<Duration>,
+        how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let kind = if send { Kind::Send } else { Kind::Recv };
-        self.start(
-            h,
-            kind,
-            value,
-            Some(buf),
-            Vec::new(),
-            0,
-            timeout,
-            |_| Ok(()),
-        )
+        self.start(h, kind, value, Some(buf), Vec::new(), 0, how, |_| Ok(()))
     }
 
     pub(crate) fn file(
@@ -561,19 +609,12 @@ where
         buf: B,
         offset: u64,
         value: V,
-        timeout: Option<Duration>,
+        how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let kind = if write { Kind::WriteAt } else { Kind::ReadAt };
-        self.start(
-            h,
-            kind,
-            value,
-            Some(buf),
-            Vec::new(),
-            offset,
-            timeout,
-            |_| Ok(()),
-        )
+        self.start(h, kind, value, Some(buf), Vec::new(), offset, how, |_| {
+            Ok(())
+        })
     }
 
     pub(crate) fn datagram(
@@ -582,14 +623,14 @@ where
         to: Option<SocketAddr>,
         buf: B,
         value: V,
-        timeout: Option<Duration>,
+        how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let kind = if to.is_some() {
             Kind::SendTo
         } else {
             Kind::RecvFrom
         };
-        self.start(h, kind, value, Some(buf), Vec::new(), 0, timeout, |s| {
+        self.start(h, kind, value, Some(buf), Vec::new(), 0, how, |s| {
             s.addrlen = match to {
                 Some(to) => std_to_sockaddr(to, &mut s.addr),
                 None => mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
@@ -604,14 +645,14 @@ where
         send: bool,
         bufs: Vec<B>,
         value: V,
-        timeout: Option<Duration>,
+        how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let kind = if send {
             Kind::SendVectored
         } else {
             Kind::RecvVectored
         };
-        self.start(h, kind, value, None, bufs, 0, timeout, |s| {
+        self.start(h, kind, value, None, bufs, 0, how, |s| {
             if s.bufs.is_empty() || s.bufs.len() > 1024 {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
@@ -693,6 +734,7 @@ fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd, offset: u64) -> RawOp {
         offset,
         timeout: slot.timeout,
         timespec: &mut slot.timespec,
+        defer: false,
     }
 }
 
@@ -801,6 +843,9 @@ where
     }
     fn wake(&self) {
         self.0.backend.wake()
+    }
+    fn flush(&self) {
+        self.0.backend.flush()
     }
 }
 

@@ -61,6 +61,15 @@ fn same(a: &Weak<dyn Accounting>, b: *const ()) -> bool {
     Weak::as_ptr(a) as *const () == b
 }
 
+/// Whether the calling thread counts as active on `port` (it will come back
+/// to `get`, or leave through a path that flushes deferred submissions).
+#[inline]
+pub(crate) fn is_active_on(port: *const ()) -> bool {
+    CURRENT
+        .try_with(|c| matches!(&c.borrow().0, Some((p, Mode::Active)) if same(p, port)))
+        .unwrap_or(false)
+}
+
 /// Entering `get` on `port`: returns whether the thread counted as active there.
 /// An association with another port ends first (that port gets its slot back).
 #[inline]

@@ -45,6 +45,9 @@ pub(crate) trait Reactor<T>: Send + Sync {
     fn poll(&self, timeout: Option<Duration>, sink: &mut dyn FnMut(T));
     /// Makes a `poll` blocked in another thread return soon.
     fn wake(&self);
+    /// Starts operations whose submission was deferred (batched) by threads
+    /// active on this port; `poll` does it as well.
+    fn flush(&self) {}
 }
 
 /// A waiter that sleeps on its parker.
@@ -143,6 +146,16 @@ impl<T> Core<T> {
 
     fn busy(&self) -> bool {
         self.reactor.as_ref().is_some_and(|r| r.busy())
+    }
+
+    /// The calling thread is about to run something other than the port's
+    /// poll (a packet, a sleep, a blocking call, its exit): submissions it
+    /// deferred must go to the kernel now.
+    #[inline]
+    fn flush(&self) {
+        if let Some(r) = &self.reactor {
+            r.flush()
+        }
     }
 
     fn wake(&self, wake: Wake) {
@@ -400,6 +413,7 @@ impl<T> Core<T> {
             match self.cas(s, s.with_queued(s.queued() - n).with_active(active + 1)) {
                 Ok(()) => {
                     (0..n).for_each(|_| sink(self.pop_reserved()));
+                    self.flush();
                     return Ok(n);
                 }
                 Err(cur) => s = cur,
@@ -451,6 +465,7 @@ impl<T> Core<T> {
                     }
                     drop(stack);
                     (0..n).for_each(|_| sink(self.pop_reserved()));
+                    self.flush();
                     return Ok(n);
                 }
                 if s.waiting() >= MAX_THREADS {
@@ -471,6 +486,10 @@ impl<T> Core<T> {
                 self.poller.store(true, Ordering::Release);
                 node.role.store(POLLING, Ordering::Release);
             }
+        }
+        if node.role.load(Ordering::Relaxed) != POLLING {
+            // Only the poller's own enter carries deferred submissions.
+            self.flush();
         }
         // From here the node is reachable through the stack: this function must
         // not return before the node left it (popped by a hand-off or close, seen
@@ -638,6 +657,7 @@ impl<T> Core<T> {
     /// and a thread waits, the most recent waiter is released with the oldest
     /// packet (invariant I).
     pub(crate) fn deactivate(&self) {
+        self.flush();
         let mut s = self.load();
         loop {
             let new = s.with_active(s.active().saturating_sub(1));

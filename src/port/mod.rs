@@ -19,7 +19,7 @@ pub use self::core::Counters;
 use crate::backend::{self, BackendKind};
 use crate::error::{GetError, PostError};
 use crate::op::buf::IoBuf;
-use crate::op::{Handle, Io, IoReactor, IssueError, Issued, OpId};
+use crate::op::{Handle, How, Io, IoReactor, IssueError, Issued, OpId};
 
 /// A completion packet: what a worker takes from the port.
 ///
@@ -527,6 +527,13 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
         self
     }
 
+    fn how(&self) -> How {
+        How {
+            timeout: self.timeout,
+            defer: association::is_active_on(self.port.id()),
+        }
+    }
+
     fn run(
         self,
         value: V,
@@ -566,14 +573,14 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
     /// Accepts a connection on a listening socket (AcceptEx): the packet
     /// carries the new `stream` and the peer `addr`.
     pub fn accept(self, value: V) -> Started<V, B> {
-        let (h, t) = (self.handle, self.timeout);
+        let (h, t) = (self.handle, self.how());
         self.run(value, None, Vec::new(), |io, v, _, _| io.accept(h, v, t))
     }
 
     /// Connects a socket (ConnectEx). A refused connection completes through
     /// the port with `ConnectionRefused`.
     pub fn connect(self, to: SocketAddr, value: V) -> Started<V, B> {
-        let (h, t) = (self.handle, self.timeout);
+        let (h, t) = (self.handle, self.how());
         self.run(value, None, Vec::new(), |io, v, _, _| {
             io.connect(h, to, v, t)
         })
@@ -582,7 +589,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
     /// Receives into `buf` (WSARecv). 0 bytes means the peer closed; an empty
     /// `buf` is a zero-byte receive: it completes when data is available.
     pub fn recv(self, buf: B, value: V) -> Started<V, B> {
-        let (h, t) = (self.handle, self.timeout);
+        let (h, t) = (self.handle, self.how());
         self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
             io.transfer(h, false, b.expect("buf"), v, t)
         })
@@ -591,7 +598,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
     /// Sends all of `buf` (WSASend): completes when every byte was sent, or
     /// with the error that stopped it.
     pub fn send(self, buf: B, value: V) -> Started<V, B> {
-        let (h, t) = (self.handle, self.timeout);
+        let (h, t) = (self.handle, self.how());
         self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
             io.transfer(h, true, b.expect("buf"), v, t)
         })
@@ -599,7 +606,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
 
     /// Receives one datagram (WSARecvFrom); the packet's `addr` is its source.
     pub fn recv_from(self, buf: B, value: V) -> Started<V, B> {
-        let (h, t) = (self.handle, self.timeout);
+        let (h, t) = (self.handle, self.how());
         self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
             io.datagram(h, None, b.expect("buf"), v, t)
         })
@@ -607,7 +614,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
 
     /// Sends one datagram to `to` (WSASendTo).
     pub fn send_to(self, buf: B, to: SocketAddr, value: V) -> Started<V, B> {
-        let (h, t) = (self.handle, self.timeout);
+        let (h, t) = (self.handle, self.how());
         self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
             io.datagram(h, Some(to), b.expect("buf"), v, t)
         })
@@ -615,7 +622,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
 
     /// Receives into several buffers in order (WSARecv with several WSABUFs).
     pub fn recv_vectored(self, bufs: Vec<B>, value: V) -> Started<V, B> {
-        let (h, t) = (self.handle, self.timeout);
+        let (h, t) = (self.handle, self.how());
         self.run(value, None, bufs, |io, v, _, bs| {
             io.vectored(h, false, bs, v, t)
         })
@@ -623,7 +630,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
 
     /// Sends several buffers in order, all of them (WSASend with several WSABUFs).
     pub fn send_vectored(self, bufs: Vec<B>, value: V) -> Started<V, B> {
-        let (h, t) = (self.handle, self.timeout);
+        let (h, t) = (self.handle, self.how());
         self.run(value, None, bufs, |io, v, _, bs| {
             io.vectored(h, true, bs, v, t)
         })
@@ -632,7 +639,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
     /// Reads from a file at `offset` (ReadFile with Offset/OffsetHigh). 0 bytes
     /// means end of file.
     pub fn read_at(self, buf: B, offset: u64, value: V) -> Started<V, B> {
-        let (h, t) = (self.handle, self.timeout);
+        let (h, t) = (self.handle, self.how());
         self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
             io.file(h, false, b.expect("buf"), offset, v, t)
         })
@@ -640,7 +647,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
 
     /// Writes all of `buf` to a file at `offset` (WriteFile).
     pub fn write_at(self, buf: B, offset: u64, value: V) -> Started<V, B> {
-        let (h, t) = (self.handle, self.timeout);
+        let (h, t) = (self.handle, self.how());
         self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
             io.file(h, true, b.expect("buf"), offset, v, t)
         })

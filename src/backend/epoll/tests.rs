@@ -34,6 +34,7 @@ fn op(code: OpCode, fd: RawFd, user_data: u64) -> RawOp {
         offset: 0,
         timeout: None,
         timespec: std::ptr::null_mut(),
+        defer: false,
     }
 }
 

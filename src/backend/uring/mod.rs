@@ -15,6 +15,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use io_uring::{opcode, squeue, types, IoUring};
@@ -68,6 +69,8 @@ pub(crate) struct UringBackend {
     stash: Mutex<Vec<Completion>>,
     /// The wake poll ended and must be submitted again.
     rearm_wake: std::sync::atomic::AtomicBool,
+    /// Submissions were pushed without entering the kernel (`RawOp::defer`).
+    deferred: std::sync::atomic::AtomicBool,
 }
 
 impl UringBackend {
@@ -107,6 +110,7 @@ impl UringBackend {
             probes: Mutex::new(std::collections::HashMap::new()),
             stash: Mutex::new(Vec::new()),
             rearm_wake: std::sync::atomic::AtomicBool::new(false),
+            deferred: std::sync::atomic::AtomicBool::new(false),
         };
         backend.arm_wake()?;
         Ok(backend)
@@ -118,7 +122,7 @@ impl UringBackend {
             .build()
             .user_data(WAKE);
         // SAFETY: a poll request references no memory of ours.
-        unsafe { self.push(&[sqe]) }
+        unsafe { self.push(&[sqe], false) }
     }
 
     /// Pushes `entries` (all or none of them) and enters the kernel.
@@ -126,7 +130,7 @@ impl UringBackend {
     /// # Safety
     /// The entries' pointers must stay valid until their completions (the
     /// caller's obligation from `Backend::submit`).
-    unsafe fn push(&self, entries: &[squeue::Entry]) -> io::Result<()> {
+    unsafe fn push(&self, entries: &[squeue::Entry], defer: bool) -> io::Result<()> {
         let _guard = self.submit_lock.lock();
         loop {
             // SAFETY: `submit_lock` makes us the only writer of the submission
@@ -142,6 +146,11 @@ impl UringBackend {
             }
             drop(sq);
             self.enter_submit()?;
+        }
+        if defer {
+            // Goes in with the next `poll` or `flush` (see `RawOp::defer`).
+            self.deferred.store(true, Ordering::Release);
+            return Ok(());
         }
         self.enter_submit()
     }
@@ -334,7 +343,7 @@ impl Backend for UringBackend {
                 .collect();
             // SAFETY: cancel requests reference no memory of ours. If they cannot
             // be submitted the ops still complete on their own; nothing is lost.
-            let _ = unsafe { self.push(&sqes) };
+            let _ = unsafe { self.push(&sqes, false) };
         }
     }
 
@@ -345,8 +354,11 @@ impl Backend for UringBackend {
         self.reap(out);
         if out.len() > before || timeout == Some(Duration::ZERO) {
             self.rearm_wake_if_needed();
+            self.flush();
             return Ok(());
         }
+        // The enter below submits whatever is queued, deferred or not.
+        self.deferred.store(false, Ordering::Release);
         let result = match timeout {
             None => self.ring.submitter().submit_and_wait(1),
             Some(t) => {
@@ -367,6 +379,15 @@ impl Backend for UringBackend {
         self.reap(out);
         self.rearm_wake_if_needed();
         Ok(())
+    }
+
+    fn flush(&self) {
+        if self.deferred.swap(false, Ordering::AcqRel) {
+            let _guard = self.submit_lock.lock();
+            // Submission errors surface through the ops' completions or a
+            // later submit; a flush has nobody to report them to.
+            let _ = self.enter_submit();
+        }
     }
 
     fn wake(&self) {
@@ -399,7 +420,7 @@ impl UringBackend {
         match op.timeout {
             None => {
                 // SAFETY: forwarded from our caller's contract.
-                unsafe { self.push(&[entry]) }
+                unsafe { self.push(&[entry], op.defer) }
             }
             Some(timeout) => {
                 // SAFETY: the op layer keeps `timespec` alive until the op's
@@ -410,7 +431,7 @@ impl UringBackend {
                     .build()
                     .user_data(LINK_TIMEOUT);
                 // SAFETY: as above; both go in together so the link holds.
-                unsafe { self.push(&[entry.flags(squeue::Flags::IO_LINK), timeout]) }
+                unsafe { self.push(&[entry.flags(squeue::Flags::IO_LINK), timeout], op.defer) }
             }
         }
     }

@@ -1,0 +1,409 @@
+//! Winsock start-up, last-error accessors, events, `Sleep`, `GetSystemInfo`,
+//! and the address helpers (`inet_pton`/`inet_ntop`, `getaddrinfo`).
+
+use std::ffi::{c_char, c_void};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{boundary, errno, errno_to_wsa, fail, last_error, set_last_error};
+use crate::event::{self, timeout_of, Event, WaitResult};
+use crate::handles::{self, Object};
+use crate::types::*;
+
+extern "C" {
+    // glibc's, not re-exported by the libc crate.
+    fn inet_pton(af: i32, src: *const c_char, dst: *mut c_void) -> i32;
+    fn inet_ntop(
+        af: i32,
+        src: *const c_void,
+        dst: *mut c_char,
+        size: libc::socklen_t,
+    ) -> *const c_char;
+}
+
+static WSA_STARTED: AtomicUsize = AtomicUsize::new(0);
+
+pub(crate) fn wsa_started() -> bool {
+    WSA_STARTED.load(Ordering::Acquire) > 0
+}
+
+/// `WSAStartup`: versions 1.1 to 2.2; returns the error (not via the last error).
+///
+/// # Safety
+/// `data` must be NULL or point to a `WSADATA`.
+#[no_mangle]
+pub unsafe extern "C" fn WSAStartup(version: WORD, data: *mut WSADATA) -> i32 {
+    boundary(WSASYSNOTREADY as i32, || {
+        if data.is_null() {
+            return WSAEFAULT as i32;
+        }
+        let (major, minor) = (version & 0xFF, version >> 8);
+        if major == 0 || (major == 1 && minor == 0) {
+            return WSAVERNOTSUPPORTED as i32;
+        }
+        let granted = if major > 2 || (major == 2 && minor > 2) {
+            0x0202
+        } else {
+            version
+        };
+        let mut d = WSADATA {
+            wVersion: granted,
+            wHighVersion: 0x0202,
+            iMaxSockets: 0,
+            iMaxUdpDg: 0,
+            lpVendorInfo: std::ptr::null_mut(),
+            szDescription: [0; WSADESCRIPTION_LEN + 1],
+            szSystemStatus: [0; WSASYS_STATUS_LEN + 1],
+        };
+        let desc = b"cport WinSock 2.2";
+        d.szDescription[..desc.len()].copy_from_slice(desc);
+        d.szSystemStatus[..7].copy_from_slice(b"Running");
+        // SAFETY: `data` points to a WSADATA (caller contract).
+        unsafe { data.write(d) };
+        WSA_STARTED.fetch_add(1, Ordering::AcqRel);
+        0
+    })
+}
+
+/// `WSACleanup`: one per successful WSAStartup. Open sockets stay usable.
+#[no_mangle]
+pub extern "C" fn WSACleanup() -> i32 {
+    boundary(SOCKET_ERROR, || {
+        let r = WSA_STARTED.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        match r {
+            Ok(_) => 0,
+            Err(_) => fail(WSANOTINITIALISED, SOCKET_ERROR),
+        }
+    })
+}
+
+/// `WSAGetLastError`: the same per-thread slot as `GetLastError`.
+#[no_mangle]
+pub extern "C" fn WSAGetLastError() -> i32 {
+    boundary(ERROR_INTERNAL_ERROR as i32, || last_error() as i32)
+}
+
+/// `WSASetLastError`.
+#[no_mangle]
+pub extern "C" fn WSASetLastError(error: i32) {
+    boundary((), || set_last_error(error as DWORD))
+}
+
+/// `GetSystemInfo`: `dwNumberOfProcessors` is the number a concurrency value
+/// of 0 stands for.
+///
+/// # Safety
+/// `info` must be NULL or point to a `SYSTEM_INFO`.
+#[no_mangle]
+pub unsafe extern "C" fn GetSystemInfo(info: *mut SYSTEM_INFO) {
+    boundary((), || {
+        if info.is_null() {
+            return;
+        }
+        let n = crate::port::processors();
+        // SAFETY: sysconf has no pointers.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as DWORD;
+        let mask = if n >= usize::BITS as usize {
+            usize::MAX
+        } else {
+            (1usize << n) - 1
+        };
+        let si = SYSTEM_INFO {
+            wProcessorArchitecture: PROCESSOR_ARCHITECTURE_AMD64,
+            wReserved: 0,
+            dwPageSize: page,
+            lpMinimumApplicationAddress: 0x10000 as *mut c_void,
+            lpMaximumApplicationAddress: 0x7FFF_FFFE_FFFF_usize as *mut c_void,
+            dwActiveProcessorMask: mask,
+            dwNumberOfProcessors: n as DWORD,
+            dwProcessorType: PROCESSOR_AMD_X8664,
+            dwAllocationGranularity: 65536,
+            wProcessorLevel: 6,
+            wProcessorRevision: 0,
+        };
+        // SAFETY: `info` points to a SYSTEM_INFO (caller contract).
+        unsafe { info.write(si) };
+    })
+}
+
+fn sleep(ms: DWORD) {
+    crate::port::blocking(|| match ms {
+        0 => std::thread::yield_now(),
+        INFINITE => loop {
+            std::thread::park();
+        },
+        ms => std::thread::sleep(Duration::from_millis(u64::from(ms))),
+    })
+}
+
+/// `Sleep`: a blocking section of the thread's completion port.
+#[no_mangle]
+pub extern "C" fn Sleep(ms: DWORD) {
+    boundary((), || sleep(ms))
+}
+
+/// `SleepEx`: no APCs, so it always returns 0 after the full time.
+#[no_mangle]
+pub extern "C" fn SleepEx(ms: DWORD, _alertable: BOOL) -> DWORD {
+    boundary(0, || {
+        sleep(ms);
+        0
+    })
+}
+
+/// `GetCurrentThreadId` (the Linux thread id).
+#[no_mangle]
+pub extern "C" fn GetCurrentThreadId() -> DWORD {
+    // SAFETY: gettid has no arguments.
+    boundary(0, || unsafe { libc::gettid() } as DWORD)
+}
+
+fn create_event(manual: BOOL, initial: BOOL) -> HANDLE {
+    match handles::insert(Object::Event(Arc::new(Event::new(
+        manual != FALSE,
+        initial != FALSE,
+    )))) {
+        Some(h) => h as HANDLE,
+        None => fail(ERROR_NOT_ENOUGH_MEMORY, std::ptr::null_mut()),
+    }
+}
+
+/// `CreateEventA` (names are ignored: every event is unnamed).
+#[no_mangle]
+pub extern "C" fn CreateEventA(
+    _security: *mut c_void,
+    manual: BOOL,
+    initial: BOOL,
+    _name: *const c_char,
+) -> HANDLE {
+    boundary(std::ptr::null_mut(), || create_event(manual, initial))
+}
+
+/// `CreateEventW` (names are ignored).
+#[no_mangle]
+pub extern "C" fn CreateEventW(
+    _security: *mut c_void,
+    manual: BOOL,
+    initial: BOOL,
+    _name: *const u32,
+) -> HANDLE {
+    boundary(std::ptr::null_mut(), || create_event(manual, initial))
+}
+
+/// `WSACreateEvent`: manual-reset, not signalled.
+#[no_mangle]
+pub extern "C" fn WSACreateEvent() -> HANDLE {
+    boundary(std::ptr::null_mut(), || create_event(TRUE, FALSE))
+}
+
+fn with_event(h: HANDLE, f: impl FnOnce(&Event)) -> BOOL {
+    match handles::event(h as usize) {
+        Some(e) => {
+            f(&e);
+            TRUE
+        }
+        None => fail(ERROR_INVALID_HANDLE, FALSE),
+    }
+}
+
+/// `SetEvent`.
+#[no_mangle]
+pub extern "C" fn SetEvent(h: HANDLE) -> BOOL {
+    boundary(FALSE, || with_event(h, Event::set))
+}
+
+/// `ResetEvent`.
+#[no_mangle]
+pub extern "C" fn ResetEvent(h: HANDLE) -> BOOL {
+    boundary(FALSE, || with_event(h, Event::reset))
+}
+
+/// `WSASetEvent`.
+#[no_mangle]
+pub extern "C" fn WSASetEvent(h: HANDLE) -> BOOL {
+    boundary(FALSE, || with_event(h, Event::set))
+}
+
+/// `WSAResetEvent`.
+#[no_mangle]
+pub extern "C" fn WSAResetEvent(h: HANDLE) -> BOOL {
+    boundary(FALSE, || with_event(h, Event::reset))
+}
+
+/// `WSACloseEvent`.
+#[no_mangle]
+pub extern "C" fn WSACloseEvent(h: HANDLE) -> BOOL {
+    boundary(FALSE, || {
+        match handles::remove_if(h as usize, |o| matches!(o, Object::Event(_))) {
+            Some(_) => TRUE,
+            None => fail(WSA_INVALID_HANDLE, FALSE),
+        }
+    })
+}
+
+/// Resolves a wait's handle array to events.
+///
+/// # Safety
+/// `handles` must be valid for `n` entries (checked non-NULL).
+unsafe fn wait_many(n: DWORD, hs: *const HANDLE, all: BOOL, ms: DWORD) -> DWORD {
+    if n == 0 || n > MAXIMUM_WAIT_OBJECTS || hs.is_null() {
+        return fail(ERROR_INVALID_PARAMETER, WAIT_FAILED);
+    }
+    // SAFETY: valid for n entries (caller contract).
+    let hs = unsafe { std::slice::from_raw_parts(hs, n as usize) };
+    let mut events = Vec::with_capacity(hs.len());
+    for &h in hs {
+        match handles::event(h as usize) {
+            Some(e) => events.push(e),
+            None => return fail(ERROR_INVALID_HANDLE, WAIT_FAILED),
+        }
+    }
+    match event::wait_events(&events, all != FALSE, timeout_of(ms)) {
+        WaitResult::Signaled(i) => WAIT_OBJECT_0 + i as DWORD,
+        WaitResult::TimedOut => WAIT_TIMEOUT,
+    }
+}
+
+/// `WaitForSingleObject` (events).
+#[no_mangle]
+pub extern "C" fn WaitForSingleObject(h: HANDLE, ms: DWORD) -> DWORD {
+    boundary(WAIT_FAILED, || {
+        let one = [h];
+        // SAFETY: a local array of one handle.
+        unsafe { wait_many(1, one.as_ptr(), TRUE, ms) }
+    })
+}
+
+/// `WaitForMultipleObjects` (events; at most 64).
+///
+/// # Safety
+/// `hs` must be valid for `n` handles.
+#[no_mangle]
+pub unsafe extern "C" fn WaitForMultipleObjects(
+    n: DWORD,
+    hs: *const HANDLE,
+    all: BOOL,
+    ms: DWORD,
+) -> DWORD {
+    // SAFETY: forwarded caller contract.
+    boundary(WAIT_FAILED, || unsafe { wait_many(n, hs, all, ms) })
+}
+
+/// `WSAWaitForMultipleEvents` (no APCs: `alertable` changes nothing).
+///
+/// # Safety
+/// `events` must be valid for `n` handles.
+#[no_mangle]
+pub unsafe extern "C" fn WSAWaitForMultipleEvents(
+    n: DWORD,
+    events: *const HANDLE,
+    all: BOOL,
+    ms: DWORD,
+    _alertable: BOOL,
+) -> DWORD {
+    // SAFETY: forwarded caller contract.
+    boundary(WSA_WAIT_FAILED, || unsafe { wait_many(n, events, all, ms) })
+}
+
+/// `inet_pton`: 1, 0 for a malformed string, -1 + `WSAEAFNOSUPPORT`.
+///
+/// # Safety
+/// `src` NUL-terminated, `dst` large enough for the family's address.
+#[no_mangle]
+pub unsafe extern "C" fn cport_inet_pton(family: i32, src: *const c_char, dst: *mut c_void) -> i32 {
+    boundary(-1, || {
+        if src.is_null() || dst.is_null() {
+            return fail(WSAEFAULT, -1);
+        }
+        if family != libc::AF_INET && family != libc::AF_INET6 {
+            return fail(WSAEAFNOSUPPORT, -1);
+        }
+        // SAFETY: caller contract.
+        unsafe { inet_pton(family, src, dst) }
+    })
+}
+
+/// `inet_ntop`: NULL + `WSAEAFNOSUPPORT` or `ERROR_INVALID_PARAMETER` (too small).
+///
+/// # Safety
+/// `src` valid for the family's address, `dst` for `size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn cport_inet_ntop(
+    family: i32,
+    src: *const c_void,
+    dst: *mut c_char,
+    size: usize,
+) -> *const c_char {
+    boundary(std::ptr::null(), || {
+        if family != libc::AF_INET && family != libc::AF_INET6 {
+            return fail(WSAEAFNOSUPPORT, std::ptr::null());
+        }
+        if src.is_null() || dst.is_null() {
+            return fail(ERROR_INVALID_PARAMETER, std::ptr::null());
+        }
+        // SAFETY: caller contract.
+        let r = unsafe {
+            inet_ntop(
+                family,
+                src,
+                dst,
+                size.min(u32::MAX as usize) as libc::socklen_t,
+            )
+        };
+        if r.is_null() {
+            return fail(ERROR_INVALID_PARAMETER, std::ptr::null());
+        }
+        r
+    })
+}
+
+/// `getaddrinfo`: Linux `struct addrinfo` (the headers use it), Windows
+/// error numbers (`WSAHOST_NOT_FOUND` …), also set as the last error.
+///
+/// # Safety
+/// As libc's `getaddrinfo`.
+#[no_mangle]
+pub unsafe extern "C" fn cport_getaddrinfo(
+    node: *const c_char,
+    service: *const c_char,
+    hints: *const libc::addrinfo,
+    res: *mut *mut libc::addrinfo,
+) -> i32 {
+    boundary(WSANO_RECOVERY as i32, || {
+        if res.is_null() || (node.is_null() && service.is_null()) {
+            return fail(WSAHOST_NOT_FOUND, WSAHOST_NOT_FOUND as i32);
+        }
+        // SAFETY: caller contract.
+        let rc = unsafe { libc::getaddrinfo(node, service, hints, res) };
+        let e = match rc {
+            0 => return 0,
+            libc::EAI_NONAME => WSAHOST_NOT_FOUND,
+            libc::EAI_AGAIN => WSATRY_AGAIN,
+            libc::EAI_FAIL => WSANO_RECOVERY,
+            libc::EAI_NODATA => WSANO_DATA,
+            libc::EAI_FAMILY => WSAEAFNOSUPPORT,
+            libc::EAI_MEMORY => WSA_NOT_ENOUGH_MEMORY,
+            libc::EAI_SERVICE => WSATYPE_NOT_FOUND,
+            libc::EAI_SOCKTYPE => WSAESOCKTNOSUPPORT,
+            libc::EAI_BADFLAGS => WSAEINVAL,
+            libc::EAI_SYSTEM => errno_to_wsa(errno()),
+            _ => WSANO_RECOVERY,
+        };
+        fail(e, e as i32)
+    })
+}
+
+/// `freeaddrinfo`.
+///
+/// # Safety
+/// `ai` must come from `getaddrinfo` (or be NULL).
+#[no_mangle]
+pub unsafe extern "C" fn cport_freeaddrinfo(ai: *mut libc::addrinfo) {
+    boundary((), || {
+        if !ai.is_null() {
+            // SAFETY: from getaddrinfo (caller contract).
+            unsafe { libc::freeaddrinfo(ai) }
+        }
+    })
+}

@@ -1,0 +1,387 @@
+/*
+ * cport_win32.h — the Win32 base of cport's shim headers: types with their
+ * Windows x64 (LLP64) sizes, the kernel32 side (completion ports, files,
+ * events, errors) and its constants with their Windows values.
+ *
+ * Included by windows.h / winsock2.h; C and C++. Link with -lcport -lpthread.
+ * Differences from Windows, by design:
+ *   - WCHAR is wchar_t (32-bit on Linux) so that L"..." literals work; the
+ *     W functions take UTF-32 strings.
+ *   - Socket-level types and constants (sockaddr, AF_*, SOL_SOCKET, SO_*,
+ *     u_long) are Linux's: they travel straight to the kernel. Error codes,
+ *     status codes, GUIDs and the Win32 structures are Windows'.
+ */
+#ifndef CPORT_WIN32_H
+#define CPORT_WIN32_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <wchar.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- calling conventions and annotations: nothing on Linux ---- */
+#ifndef WINAPI
+#define WINAPI
+#endif
+#ifndef WSAAPI
+#define WSAAPI
+#endif
+#ifndef CALLBACK
+#define CALLBACK
+#endif
+#ifndef APIENTRY
+#define APIENTRY
+#endif
+#ifndef PASCAL
+#define PASCAL
+#endif
+#ifndef __stdcall
+#define __stdcall
+#endif
+#ifndef __cdecl
+#define __cdecl
+#endif
+#ifndef FAR
+#define FAR
+#endif
+#ifndef NEAR
+#define NEAR
+#endif
+#ifndef IN
+#define IN
+#endif
+#ifndef OUT
+#define OUT
+#endif
+#ifndef OPTIONAL
+#define OPTIONAL
+#endif
+#ifndef CONST
+#define CONST const
+#endif
+#ifndef VOID
+#define VOID void
+#endif
+#define DUMMYSTRUCTNAME
+#define DUMMYSTRUCTNAME2
+#define DUMMYUNIONNAME
+#define DUMMYUNIONNAME2
+
+/* ---- base types (LLP64) ---- */
+typedef int BOOL, *PBOOL, *LPBOOL;
+typedef unsigned char BOOLEAN, *PBOOLEAN;
+typedef unsigned char BYTE, *PBYTE, *LPBYTE;
+typedef unsigned char UCHAR, *PUCHAR;
+typedef unsigned short WORD, *PWORD, *LPWORD;
+typedef unsigned short USHORT, *PUSHORT;
+typedef short SHORT, *PSHORT;
+typedef unsigned int DWORD, *PDWORD, *LPDWORD;
+typedef int INT, *PINT, *LPINT;
+typedef unsigned int UINT, *PUINT;
+typedef int LONG, *PLONG, *LPLONG;
+typedef unsigned int ULONG, *PULONG;
+typedef long long LONGLONG, *PLONGLONG;
+typedef unsigned long long ULONGLONG, *PULONGLONG;
+typedef unsigned long long DWORD64, *PDWORD64;
+typedef long long INT64;
+typedef unsigned long long UINT64;
+typedef int INT32;
+typedef unsigned int UINT32;
+typedef intptr_t INT_PTR, *PINT_PTR;
+typedef intptr_t LONG_PTR, *PLONG_PTR;
+typedef uintptr_t UINT_PTR, *PUINT_PTR;
+typedef uintptr_t ULONG_PTR, *PULONG_PTR;
+/* The same C type as ULONG_PTR (programs pass a PDWORD_PTR as PULONG_PTR). */
+typedef ULONG_PTR DWORD_PTR, *PDWORD_PTR;
+typedef ULONG_PTR SIZE_T, *PSIZE_T;
+typedef LONG_PTR SSIZE_T, *PSSIZE_T;
+typedef char CHAR, *PCHAR, *LPCH, *PSTR, *LPSTR;
+typedef const char *PCSTR, *LPCSTR, *LPCCH;
+typedef wchar_t WCHAR, *PWCHAR, *PWSTR, *LPWSTR;
+typedef const wchar_t *PCWSTR, *LPCWSTR;
+typedef void *PVOID, *LPVOID;
+typedef const void *LPCVOID;
+typedef void *HANDLE, **PHANDLE, **LPHANDLE;
+typedef HANDLE HMODULE, HINSTANCE, HLOCAL, HGLOBAL;
+typedef LONG HRESULT;
+
+#ifdef UNICODE
+typedef WCHAR TCHAR, *PTCHAR, *LPTSTR, *PTSTR;
+typedef const WCHAR *LPCTSTR, *PCTSTR;
+#define __TEXT(q) L##q
+#else
+typedef char TCHAR, *PTCHAR, *LPTSTR, *PTSTR;
+typedef const char *LPCTSTR, *PCTSTR;
+#define __TEXT(q) q
+#endif
+#ifndef TEXT
+#define TEXT(q) __TEXT(q)
+#endif
+#ifndef _T
+#define _T(q) __TEXT(q)
+#endif
+
+typedef union _LARGE_INTEGER {
+    struct {
+        DWORD LowPart;
+        LONG HighPart;
+    } DUMMYSTRUCTNAME;
+    struct {
+        DWORD LowPart;
+        LONG HighPart;
+    } u;
+    LONGLONG QuadPart;
+} LARGE_INTEGER, *PLARGE_INTEGER;
+
+typedef struct _GUID {
+    unsigned int Data1;
+    unsigned short Data2;
+    unsigned short Data3;
+    unsigned char Data4[8];
+} GUID, *LPGUID;
+typedef const GUID *LPCGUID;
+
+#ifndef TRUE
+#define TRUE 1
+#endif
+#ifndef FALSE
+#define FALSE 0
+#endif
+#define INVALID_HANDLE_VALUE ((HANDLE)(LONG_PTR)-1)
+#define INFINITE 0xFFFFFFFF
+
+/* ---- structures ---- */
+typedef struct _OVERLAPPED {
+    ULONG_PTR Internal;     /* NTSTATUS of the operation (STATUS_PENDING while running) */
+    ULONG_PTR InternalHigh; /* bytes transferred */
+    union {
+        struct {
+            DWORD Offset;
+            DWORD OffsetHigh;
+        } DUMMYSTRUCTNAME;
+        PVOID Pointer;
+    } DUMMYUNIONNAME;
+    HANDLE hEvent;
+} OVERLAPPED, *LPOVERLAPPED;
+
+typedef struct _OVERLAPPED_ENTRY {
+    ULONG_PTR lpCompletionKey;
+    LPOVERLAPPED lpOverlapped;
+    ULONG_PTR Internal;
+    DWORD dwNumberOfBytesTransferred;
+} OVERLAPPED_ENTRY, *LPOVERLAPPED_ENTRY;
+
+typedef struct _SECURITY_ATTRIBUTES {
+    DWORD nLength;
+    LPVOID lpSecurityDescriptor;
+    BOOL bInheritHandle;
+} SECURITY_ATTRIBUTES, *PSECURITY_ATTRIBUTES, *LPSECURITY_ATTRIBUTES;
+
+typedef struct _SYSTEM_INFO {
+    union {
+        DWORD dwOemId;
+        struct {
+            WORD wProcessorArchitecture;
+            WORD wReserved;
+        } DUMMYSTRUCTNAME;
+    } DUMMYUNIONNAME;
+    DWORD dwPageSize;
+    LPVOID lpMinimumApplicationAddress;
+    LPVOID lpMaximumApplicationAddress;
+    DWORD_PTR dwActiveProcessorMask;
+    DWORD dwNumberOfProcessors;
+    DWORD dwProcessorType;
+    DWORD dwAllocationGranularity;
+    WORD wProcessorLevel;
+    WORD wProcessorRevision;
+} SYSTEM_INFO, *LPSYSTEM_INFO;
+
+#define STATUS_SUCCESS              ((DWORD)0x00000000)
+#define STATUS_ABANDONED            ((DWORD)0x00000080)
+#define STATUS_USER_APC             ((DWORD)0x000000C0)
+#define STATUS_TIMEOUT              ((DWORD)0x00000102)
+#define STATUS_PENDING              ((DWORD)0x00000103)
+#define STATUS_BUFFER_OVERFLOW      ((DWORD)0x80000005)
+#define STATUS_INVALID_HANDLE       ((DWORD)0xC0000008)
+#define STATUS_INVALID_PARAMETER    ((DWORD)0xC000000D)
+#define STATUS_END_OF_FILE          ((DWORD)0xC0000011)
+#define STATUS_NO_MEMORY            ((DWORD)0xC0000017)
+#define STATUS_ACCESS_DENIED        ((DWORD)0xC0000022)
+#define STATUS_BUFFER_TOO_SMALL     ((DWORD)0xC0000023)
+#define STATUS_IO_TIMEOUT           ((DWORD)0xC00000B5)
+#define STATUS_CANCELLED            ((DWORD)0xC0000120)
+#define STATUS_LOCAL_DISCONNECT     ((DWORD)0xC000013B)
+#define STATUS_REMOTE_DISCONNECT    ((DWORD)0xC000013C)
+#define STATUS_INVALID_CONNECTION   ((DWORD)0xC0000140)
+#define STATUS_CONNECTION_RESET     ((DWORD)0xC000020D)
+#define STATUS_NOT_FOUND            ((DWORD)0xC0000225)
+#define STATUS_CONNECTION_REFUSED   ((DWORD)0xC0000236)
+#define STATUS_NETWORK_UNREACHABLE  ((DWORD)0xC000023C)
+#define STATUS_HOST_UNREACHABLE     ((DWORD)0xC000023D)
+#define STATUS_PORT_UNREACHABLE     ((DWORD)0xC000023F)
+#define STATUS_CONNECTION_ABORTED   ((DWORD)0xC0000241)
+
+/* Whether an overlapped operation has completed (Internal is no longer STATUS_PENDING). */
+#define HasOverlappedIoCompleted(lpOverlapped) \
+    (((DWORD)(lpOverlapped)->Internal) != STATUS_PENDING)
+
+/* ---- Win32 errors ---- */
+#define ERROR_SUCCESS               0
+#define NO_ERROR                    0
+#define ERROR_INVALID_FUNCTION      1
+#define ERROR_FILE_NOT_FOUND        2
+#define ERROR_PATH_NOT_FOUND        3
+#define ERROR_TOO_MANY_OPEN_FILES   4
+#define ERROR_ACCESS_DENIED         5
+#define ERROR_INVALID_HANDLE        6
+#define ERROR_NOT_ENOUGH_MEMORY     8
+#define ERROR_WRITE_PROTECT         19
+#define ERROR_GEN_FAILURE           31
+#define ERROR_SHARING_VIOLATION     32
+#define ERROR_HANDLE_EOF            38
+#define ERROR_NOT_SUPPORTED         50
+#define ERROR_NETNAME_DELETED       64
+#define ERROR_FILE_EXISTS           80
+#define ERROR_INVALID_PARAMETER     87
+#define ERROR_BROKEN_PIPE           109
+#define ERROR_DISK_FULL             112
+#define ERROR_SEM_TIMEOUT           121
+#define ERROR_INSUFFICIENT_BUFFER   122
+#define ERROR_ALREADY_EXISTS        183
+#define ERROR_FILENAME_EXCED_RANGE  206
+#define ERROR_MORE_DATA             234
+#define WAIT_TIMEOUT                258
+#define ERROR_ABANDONED_WAIT_0      735
+#define ERROR_OPERATION_ABORTED     995
+#define ERROR_IO_INCOMPLETE         996
+#define ERROR_IO_PENDING            997
+#define ERROR_NOACCESS              998
+#define ERROR_IO_DEVICE             1117
+#define ERROR_NOT_FOUND             1168
+#define ERROR_CONNECTION_REFUSED    1225
+#define ERROR_CONNECTION_INVALID    1229
+#define ERROR_NETWORK_UNREACHABLE   1231
+#define ERROR_HOST_UNREACHABLE      1232
+#define ERROR_PORT_UNREACHABLE      1234
+#define ERROR_CONNECTION_ABORTED    1236
+#define ERROR_INTERNAL_ERROR        1359
+
+/* ---- waits ---- */
+#define WAIT_OBJECT_0               0
+#define WAIT_ABANDONED              0x80
+#define WAIT_ABANDONED_0            0x80
+#define WAIT_IO_COMPLETION          0xC0
+#define WAIT_FAILED                 0xFFFFFFFF
+#define MAXIMUM_WAIT_OBJECTS        64
+
+/* ---- files ---- */
+#define GENERIC_READ                0x80000000
+#define GENERIC_WRITE               0x40000000
+#define GENERIC_EXECUTE             0x20000000
+#define GENERIC_ALL                 0x10000000
+#define FILE_SHARE_READ             0x00000001
+#define FILE_SHARE_WRITE            0x00000002
+#define FILE_SHARE_DELETE           0x00000004
+#define CREATE_NEW                  1
+#define CREATE_ALWAYS               2
+#define OPEN_EXISTING               3
+#define OPEN_ALWAYS                 4
+#define TRUNCATE_EXISTING           5
+#define FILE_ATTRIBUTE_READONLY     0x00000001
+#define FILE_ATTRIBUTE_NORMAL       0x00000080
+#define FILE_ATTRIBUTE_TEMPORARY    0x00000100
+#define FILE_FLAG_WRITE_THROUGH     0x80000000
+#define FILE_FLAG_OVERLAPPED        0x40000000
+#define FILE_FLAG_NO_BUFFERING      0x20000000
+#define FILE_FLAG_RANDOM_ACCESS     0x10000000
+#define FILE_FLAG_SEQUENTIAL_SCAN   0x08000000
+#define FILE_FLAG_DELETE_ON_CLOSE   0x04000000
+#define FILE_SKIP_COMPLETION_PORT_ON_SUCCESS 0x1
+#define FILE_SKIP_SET_EVENT_ON_HANDLE        0x2
+
+#define PROCESSOR_ARCHITECTURE_AMD64 9
+#define PROCESSOR_AMD_X8664          8664
+
+/* ---- macros ---- */
+#define ZeroMemory(d, n)        memset((d), 0, (n))
+#define SecureZeroMemory(d, n)  memset((d), 0, (n))
+#define FillMemory(d, n, c)     memset((d), (c), (n))
+#define CopyMemory(d, s, n)     memcpy((d), (s), (n))
+#define MoveMemory(d, s, n)     memmove((d), (s), (n))
+#define MAKEWORD(lo, hi)  ((WORD)(((BYTE)((DWORD_PTR)(lo) & 0xff)) | ((WORD)((BYTE)((DWORD_PTR)(hi) & 0xff))) << 8))
+#define MAKELONG(lo, hi)  ((LONG)(((WORD)((DWORD_PTR)(lo) & 0xffff)) | ((DWORD)((WORD)((DWORD_PTR)(hi) & 0xffff))) << 16))
+#define LOWORD(l)         ((WORD)((DWORD_PTR)(l) & 0xffff))
+#define HIWORD(l)         ((WORD)((DWORD_PTR)(l) >> 16))
+#define LOBYTE(w)         ((BYTE)((DWORD_PTR)(w) & 0xff))
+#define HIBYTE(w)         ((BYTE)((DWORD_PTR)(w) >> 8))
+#ifndef NOMINMAX
+#ifndef max
+#define max(a, b) (((a) > (b)) ? (a) : (b))
+#endif
+#ifndef min
+#define min(a, b) (((a) < (b)) ? (a) : (b))
+#endif
+#endif
+
+/* ---- kernel32 ---- */
+HANDLE WINAPI CreateIoCompletionPort(HANDLE FileHandle, HANDLE ExistingCompletionPort,
+                                     ULONG_PTR CompletionKey, DWORD NumberOfConcurrentThreads);
+BOOL WINAPI GetQueuedCompletionStatus(HANDLE CompletionPort, LPDWORD lpNumberOfBytesTransferred,
+                                      PULONG_PTR lpCompletionKey, LPOVERLAPPED *lpOverlapped,
+                                      DWORD dwMilliseconds);
+BOOL WINAPI GetQueuedCompletionStatusEx(HANDLE CompletionPort, LPOVERLAPPED_ENTRY lpCompletionPortEntries,
+                                        ULONG ulCount, PULONG ulNumEntriesRemoved, DWORD dwMilliseconds,
+                                        BOOL fAlertable);
+BOOL WINAPI PostQueuedCompletionStatus(HANDLE CompletionPort, DWORD dwNumberOfBytesTransferred,
+                                       ULONG_PTR dwCompletionKey, LPOVERLAPPED lpOverlapped);
+BOOL WINAPI CloseHandle(HANDLE hObject);
+DWORD WINAPI GetLastError(void);
+void WINAPI SetLastError(DWORD dwErrCode);
+void WINAPI GetSystemInfo(LPSYSTEM_INFO lpSystemInfo);
+void WINAPI Sleep(DWORD dwMilliseconds);
+DWORD WINAPI SleepEx(DWORD dwMilliseconds, BOOL bAlertable);
+DWORD WINAPI GetCurrentThreadId(void);
+
+HANDLE WINAPI CreateFileA(LPCSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode,
+                          LPSECURITY_ATTRIBUTES lpSecurityAttributes, DWORD dwCreationDisposition,
+                          DWORD dwFlagsAndAttributes, HANDLE hTemplateFile);
+HANDLE WINAPI CreateFileW(LPCWSTR lpFileName, DWORD dwDesiredAccess, DWORD dwShareMode,
+                          LPSECURITY_ATTRIBUTES lpSecurityAttributes, DWORD dwCreationDisposition,
+                          DWORD dwFlagsAndAttributes, HANDLE hTemplateFile);
+BOOL WINAPI ReadFile(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead,
+                     LPDWORD lpNumberOfBytesRead, LPOVERLAPPED lpOverlapped);
+BOOL WINAPI WriteFile(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite,
+                      LPDWORD lpNumberOfBytesWritten, LPOVERLAPPED lpOverlapped);
+BOOL WINAPI GetOverlappedResult(HANDLE hFile, LPOVERLAPPED lpOverlapped,
+                                LPDWORD lpNumberOfBytesTransferred, BOOL bWait);
+BOOL WINAPI CancelIo(HANDLE hFile);
+BOOL WINAPI CancelIoEx(HANDLE hFile, LPOVERLAPPED lpOverlapped);
+BOOL WINAPI SetFileCompletionNotificationModes(HANDLE FileHandle, UCHAR Flags);
+
+HANDLE WINAPI CreateEventA(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset,
+                           BOOL bInitialState, LPCSTR lpName);
+HANDLE WINAPI CreateEventW(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset,
+                           BOOL bInitialState, LPCWSTR lpName);
+BOOL WINAPI SetEvent(HANDLE hEvent);
+BOOL WINAPI ResetEvent(HANDLE hEvent);
+DWORD WINAPI WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds);
+DWORD WINAPI WaitForMultipleObjects(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll,
+                                    DWORD dwMilliseconds);
+
+#ifdef UNICODE
+#define CreateFile  CreateFileW
+#define CreateEvent CreateEventW
+#else
+#define CreateFile  CreateFileA
+#define CreateEvent CreateEventA
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CPORT_WIN32_H */

@@ -1,0 +1,2 @@
+/* ioapiset.h — part of cport's windows.h */
+#include "windows.h"

@@ -1,0 +1,2 @@
+/* synchapi.h — part of cport's windows.h */
+#include "windows.h"

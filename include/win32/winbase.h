@@ -1,0 +1,2 @@
+/* winbase.h — part of cport's windows.h */
+#include "windows.h"

@@ -1,0 +1,2 @@
+/* winerror.h — part of cport's windows.h */
+#include "windows.h"

@@ -1,0 +1,2 @@
+/* winsock.h — cport maps it to winsock2.h */
+#include "winsock2.h"

@@ -1,0 +1,321 @@
+/*
+ * winsock2.h — cport's Winsock 2 for Linux (C and C++).
+ *
+ * Socket addresses, AF_*, SOL_SOCKET, SO_*, MSG_* and u_long are Linux's
+ * (sockaddr structures go straight to the kernel). Error codes, WSABUF,
+ * WSADATA and the overlapped API are Windows'.
+ *
+ * The Winsock functions that share their name with a libc function are
+ * exported as cport_<name>; the #defines below map them, so that a program
+ * calling socket(), bind(), send() … gets cport's (Windows) semantics while
+ * libc and the C runtime keep theirs.
+ */
+#ifndef CPORT_WINSOCK2_H
+#define CPORT_WINSOCK2_H
+#define _WINSOCK2API_
+#define _WINSOCKAPI_
+
+#include "windows.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef UINT_PTR SOCKET;
+typedef HANDLE WSAEVENT, *LPWSAEVENT;
+typedef unsigned int GROUP;
+/* WSAOVERLAPPED is OVERLAPPED (the same type). */
+typedef struct _OVERLAPPED WSAOVERLAPPED, *LPWSAOVERLAPPED;
+
+typedef struct _WSABUF {
+    ULONG len; /* length first: not struct iovec order */
+    CHAR *buf;
+} WSABUF, *LPWSABUF;
+
+typedef struct sockaddr SOCKADDR, *PSOCKADDR, *LPSOCKADDR;
+typedef struct sockaddr_in SOCKADDR_IN, *PSOCKADDR_IN, *LPSOCKADDR_IN;
+typedef struct sockaddr_in6 SOCKADDR_IN6, *PSOCKADDR_IN6, *LPSOCKADDR_IN6;
+typedef struct sockaddr_storage SOCKADDR_STORAGE, *PSOCKADDR_STORAGE, *LPSOCKADDR_STORAGE;
+typedef struct in_addr IN_ADDR, *PIN_ADDR, *LPIN_ADDR;
+typedef struct in6_addr IN6_ADDR, *PIN6_ADDR, *LPIN6_ADDR;
+typedef struct linger LINGER, *PLINGER, *LPLINGER;
+typedef struct hostent HOSTENT, *PHOSTENT, *LPHOSTENT;
+typedef struct timeval TIMEVAL, *PTIMEVAL, *LPTIMEVAL;
+typedef unsigned short ADDRESS_FAMILY;
+
+#define WSADESCRIPTION_LEN 256
+#define WSASYS_STATUS_LEN  128
+
+/* The _WIN64 field order. */
+typedef struct WSAData {
+    WORD wVersion;
+    WORD wHighVersion;
+    unsigned short iMaxSockets;
+    unsigned short iMaxUdpDg;
+    char *lpVendorInfo;
+    char szDescription[WSADESCRIPTION_LEN + 1];
+    char szSystemStatus[WSASYS_STATUS_LEN + 1];
+} WSADATA, *LPWSADATA;
+
+#define MAX_PROTOCOL_CHAIN 7
+typedef struct _WSAPROTOCOLCHAIN {
+    int ChainLen;
+    DWORD ChainEntries[MAX_PROTOCOL_CHAIN];
+} WSAPROTOCOLCHAIN, *LPWSAPROTOCOLCHAIN;
+
+#define WSAPROTOCOL_LEN 255
+typedef struct _WSAPROTOCOL_INFOA {
+    DWORD dwServiceFlags1;
+    DWORD dwServiceFlags2;
+    DWORD dwServiceFlags3;
+    DWORD dwServiceFlags4;
+    DWORD dwProviderFlags;
+    GUID ProviderId;
+    DWORD dwCatalogEntryId;
+    WSAPROTOCOLCHAIN ProtocolChain;
+    int iVersion;
+    int iAddressFamily;
+    int iMaxSockAddr;
+    int iMinSockAddr;
+    int iSocketType;
+    int iProtocol;
+    int iProtocolMaxOffset;
+    int iNetworkByteOrder;
+    int iSecurityScheme;
+    DWORD dwMessageSize;
+    DWORD dwProviderReserved;
+    CHAR szProtocol[WSAPROTOCOL_LEN + 1];
+} WSAPROTOCOL_INFOA, *LPWSAPROTOCOL_INFOA;
+
+typedef struct _WSAPROTOCOL_INFOW {
+    DWORD dwServiceFlags1;
+    DWORD dwServiceFlags2;
+    DWORD dwServiceFlags3;
+    DWORD dwServiceFlags4;
+    DWORD dwProviderFlags;
+    GUID ProviderId;
+    DWORD dwCatalogEntryId;
+    WSAPROTOCOLCHAIN ProtocolChain;
+    int iVersion;
+    int iAddressFamily;
+    int iMaxSockAddr;
+    int iMinSockAddr;
+    int iSocketType;
+    int iProtocol;
+    int iProtocolMaxOffset;
+    int iNetworkByteOrder;
+    int iSecurityScheme;
+    DWORD dwMessageSize;
+    DWORD dwProviderReserved;
+    WCHAR szProtocol[WSAPROTOCOL_LEN + 1];
+} WSAPROTOCOL_INFOW, *LPWSAPROTOCOL_INFOW;
+
+#ifdef UNICODE
+typedef WSAPROTOCOL_INFOW WSAPROTOCOL_INFO;
+typedef LPWSAPROTOCOL_INFOW LPWSAPROTOCOL_INFO;
+#else
+typedef WSAPROTOCOL_INFOA WSAPROTOCOL_INFO;
+typedef LPWSAPROTOCOL_INFOA LPWSAPROTOCOL_INFO;
+#endif
+
+typedef void (CALLBACK *LPWSAOVERLAPPED_COMPLETION_ROUTINE)(DWORD dwError, DWORD cbTransferred,
+                                                           LPWSAOVERLAPPED lpOverlapped, DWORD dwFlags);
+
+/* ---- constants ---- */
+#define INVALID_SOCKET  ((SOCKET)(~0))
+#define SOCKET_ERROR    (-1)
+#define SD_RECEIVE      0
+#define SD_SEND         1
+#define SD_BOTH         2
+#define WSA_FLAG_OVERLAPPED         0x01
+#define WSA_FLAG_NO_HANDLE_INHERIT  0x80
+#define FROM_PROTOCOL_INFO          (-1)
+#ifndef MSG_PARTIAL
+#define MSG_PARTIAL 0x8000
+#endif
+
+/* ioctlsocket / WSAIoctl commands (Windows values; Linux's are accepted too). */
+#undef FIONBIO
+#undef FIONREAD
+#define FIONBIO   ((long)(int)0x8004667Eu)
+#define FIONREAD  ((long)0x4004667F)
+#define SIO_GET_EXTENSION_FUNCTION_POINTER 0xC8000006
+
+#define WSA_IO_PENDING          997
+#define WSA_IO_INCOMPLETE       996
+#define WSA_OPERATION_ABORTED   995
+#define WSA_INVALID_HANDLE      6
+#define WSA_INVALID_PARAMETER   87
+#define WSA_NOT_ENOUGH_MEMORY   8
+#define WSAEINTR                10004
+#define WSAEBADF                10009
+#define WSAEACCES               10013
+#define WSAEFAULT               10014
+#define WSAEINVAL               10022
+#define WSAEMFILE               10024
+#define WSAEWOULDBLOCK          10035
+#define WSAEINPROGRESS          10036
+#define WSAEALREADY             10037
+#define WSAENOTSOCK             10038
+#define WSAEDESTADDRREQ         10039
+#define WSAEMSGSIZE             10040
+#define WSAEPROTOTYPE           10041
+#define WSAENOPROTOOPT          10042
+#define WSAEPROTONOSUPPORT      10043
+#define WSAESOCKTNOSUPPORT      10044
+#define WSAEOPNOTSUPP           10045
+#define WSAEPFNOSUPPORT         10046
+#define WSAEAFNOSUPPORT         10047
+#define WSAEADDRINUSE           10048
+#define WSAEADDRNOTAVAIL        10049
+#define WSAENETDOWN             10050
+#define WSAENETUNREACH          10051
+#define WSAENETRESET            10052
+#define WSAECONNABORTED         10053
+#define WSAECONNRESET           10054
+#define WSAENOBUFS              10055
+#define WSAEISCONN              10056
+#define WSAENOTCONN             10057
+#define WSAESHUTDOWN            10058
+#define WSAETOOMANYREFS         10059
+#define WSAETIMEDOUT            10060
+#define WSAECONNREFUSED         10061
+#define WSAELOOP                10062
+#define WSAENAMETOOLONG         10063
+#define WSAEHOSTDOWN            10064
+#define WSAEHOSTUNREACH         10065
+#define WSASYSNOTREADY          10091
+#define WSAVERNOTSUPPORTED      10092
+#define WSANOTINITIALISED       10093
+#define WSAEDISCON              10101
+#define WSATYPE_NOT_FOUND       10109
+#define WSAHOST_NOT_FOUND       11001
+#define WSATRY_AGAIN            11002
+#define WSANO_RECOVERY          11003
+#define WSANO_DATA              11004
+
+/* getaddrinfo errors: Windows values (cport's getaddrinfo returns these). */
+#undef EAI_AGAIN
+#undef EAI_BADFLAGS
+#undef EAI_FAIL
+#undef EAI_FAMILY
+#undef EAI_MEMORY
+#undef EAI_NONAME
+#undef EAI_SERVICE
+#undef EAI_SOCKTYPE
+#undef EAI_NODATA
+#define EAI_AGAIN     WSATRY_AGAIN
+#define EAI_BADFLAGS  WSAEINVAL
+#define EAI_FAIL      WSANO_RECOVERY
+#define EAI_FAMILY    WSAEAFNOSUPPORT
+#define EAI_MEMORY    WSA_NOT_ENOUGH_MEMORY
+#define EAI_NONAME    WSAHOST_NOT_FOUND
+#define EAI_SERVICE   WSATYPE_NOT_FOUND
+#define EAI_SOCKTYPE  WSAESOCKTNOSUPPORT
+#define EAI_NODATA    EAI_NONAME
+
+#define WSA_WAIT_EVENT_0        0
+#define WSA_WAIT_IO_COMPLETION  0xC0
+#define WSA_WAIT_TIMEOUT        258
+#define WSA_WAIT_FAILED         0xFFFFFFFF
+#define WSA_INFINITE            0xFFFFFFFF
+#define WSA_MAXIMUM_WAIT_EVENTS 64
+
+/* ---- the libc-named functions: cport's versions ---- */
+#define socket       cport_socket
+#define bind         cport_bind
+#define listen       cport_listen
+#define connect      cport_connect
+#define accept       cport_accept
+#define shutdown     cport_shutdown
+#define setsockopt   cport_setsockopt
+#define getsockopt   cport_getsockopt
+#define getsockname  cport_getsockname
+#define getpeername  cport_getpeername
+#define send         cport_send
+#define recv         cport_recv
+#define sendto       cport_sendto
+#define recvfrom     cport_recvfrom
+#define inet_pton    cport_inet_pton
+#define inet_ntop    cport_inet_ntop
+#define getaddrinfo  cport_getaddrinfo
+#define freeaddrinfo cport_freeaddrinfo
+/* Not provided (SOCKET values are not fds): a link error rather than a wrong result. */
+#define select       cport_select_is_not_supported
+
+SOCKET WSAAPI socket(int af, int type, int protocol);
+int WSAAPI bind(SOCKET s, const struct sockaddr *name, int namelen);
+int WSAAPI listen(SOCKET s, int backlog);
+int WSAAPI connect(SOCKET s, const struct sockaddr *name, int namelen);
+SOCKET WSAAPI accept(SOCKET s, struct sockaddr *addr, int *addrlen);
+int WSAAPI shutdown(SOCKET s, int how);
+int WSAAPI setsockopt(SOCKET s, int level, int optname, const char *optval, int optlen);
+int WSAAPI getsockopt(SOCKET s, int level, int optname, char *optval, int *optlen);
+int WSAAPI getsockname(SOCKET s, struct sockaddr *name, int *namelen);
+int WSAAPI getpeername(SOCKET s, struct sockaddr *name, int *namelen);
+int WSAAPI send(SOCKET s, const char *buf, int len, int flags);
+int WSAAPI recv(SOCKET s, char *buf, int len, int flags);
+int WSAAPI sendto(SOCKET s, const char *buf, int len, int flags, const struct sockaddr *to, int tolen);
+int WSAAPI recvfrom(SOCKET s, char *buf, int len, int flags, struct sockaddr *from, int *fromlen);
+INT WSAAPI inet_pton(INT Family, PCSTR pszAddrString, PVOID pAddrBuf);
+PCSTR WSAAPI inet_ntop(INT Family, const VOID *pAddr, PSTR pStringBuf, size_t StringBufSize);
+INT WSAAPI getaddrinfo(PCSTR pNodeName, PCSTR pServiceName, const struct addrinfo *pHints,
+                       struct addrinfo **ppResult);
+VOID WSAAPI freeaddrinfo(struct addrinfo *pAddrInfo);
+
+/* ---- Winsock proper ---- */
+int WSAAPI WSAStartup(WORD wVersionRequested, LPWSADATA lpWSAData);
+int WSAAPI WSACleanup(void);
+int WSAAPI WSAGetLastError(void);
+void WSAAPI WSASetLastError(int iError);
+int WSAAPI closesocket(SOCKET s);
+int WSAAPI ioctlsocket(SOCKET s, long cmd, unsigned long *argp); /* u_long * */
+SOCKET WSAAPI WSASocketA(int af, int type, int protocol, LPWSAPROTOCOL_INFOA lpProtocolInfo,
+                         GROUP g, DWORD dwFlags);
+SOCKET WSAAPI WSASocketW(int af, int type, int protocol, LPWSAPROTOCOL_INFOW lpProtocolInfo,
+                         GROUP g, DWORD dwFlags);
+int WSAAPI WSARecv(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberOfBytesRecvd,
+                   LPDWORD lpFlags, LPWSAOVERLAPPED lpOverlapped,
+                   LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
+int WSAAPI WSASend(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberOfBytesSent,
+                   DWORD dwFlags, LPWSAOVERLAPPED lpOverlapped,
+                   LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
+int WSAAPI WSARecvFrom(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount,
+                       LPDWORD lpNumberOfBytesRecvd, LPDWORD lpFlags, struct sockaddr *lpFrom,
+                       LPINT lpFromlen, LPWSAOVERLAPPED lpOverlapped,
+                       LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
+int WSAAPI WSASendTo(SOCKET s, LPWSABUF lpBuffers, DWORD dwBufferCount, LPDWORD lpNumberOfBytesSent,
+                     DWORD dwFlags, const struct sockaddr *lpTo, int iTolen,
+                     LPWSAOVERLAPPED lpOverlapped,
+                     LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
+int WSAAPI WSAIoctl(SOCKET s, DWORD dwIoControlCode, LPVOID lpvInBuffer, DWORD cbInBuffer,
+                    LPVOID lpvOutBuffer, DWORD cbOutBuffer, LPDWORD lpcbBytesReturned,
+                    LPWSAOVERLAPPED lpOverlapped,
+                    LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
+BOOL WSAAPI WSAGetOverlappedResult(SOCKET s, LPWSAOVERLAPPED lpOverlapped, LPDWORD lpcbTransfer,
+                                   BOOL fWait, LPDWORD lpdwFlags);
+WSAEVENT WSAAPI WSACreateEvent(void);
+BOOL WSAAPI WSACloseEvent(WSAEVENT hEvent);
+BOOL WSAAPI WSASetEvent(WSAEVENT hEvent);
+BOOL WSAAPI WSAResetEvent(WSAEVENT hEvent);
+DWORD WSAAPI WSAWaitForMultipleEvents(DWORD cEvents, const WSAEVENT *lphEvents, BOOL fWaitAll,
+                                      DWORD dwTimeout, BOOL fAlertable);
+
+#ifdef UNICODE
+#define WSASocket WSASocketW
+#else
+#define WSASocket WSASocketA
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CPORT_WINSOCK2_H */
