@@ -4,14 +4,18 @@
 //! unbounded channel, std `mpsc`), so a single generic loop measures all of
 //! them, in the style of parking_lot's `benchmark/src/bin/mutex.rs`.
 //! `crossbeam_packet` is crossbeam-channel carrying the same `cport::Packet`
-//! the port carries (112 bytes, against 8 for a bare u64), so that the cost of
-//! the packet's size can be told apart from the cost of the port itself.
+//! the port carries (112 bytes when this was written, against 8 for a bare
+//! u64), so that the cost of the packet's size can be told apart from the cost
+//! of the port itself.
 //!
 //! Groups:
 //! * `throughput/1p1c`, `throughput/2p2c`: `N` u64 messages per iteration from
 //!   P producer threads to C consumer threads. Threads are spawned once per
 //!   `iter_custom` call and are not timed; every iteration is one round that
-//!   starts on a barrier, so the queue never holds more than `N` messages.
+//!   starts on a barrier, so the queue never holds more than `N` messages (the
+//!   barrier, tens of microseconds, is timed too, alike for every peer).
+//!   Consumers block without a timeout: a port that loses a wake-up makes
+//!   this group hang instead of failing.
 //!   std mpsc has a single receiver: in 1p1c it is used as is
 //!   (`std_mpsc`); in 2p2c the two consumers share it behind a `Mutex`
 //!   (`std_mpsc_mutex`).

@@ -74,11 +74,11 @@ fn accept_connect_send_recv(b: BackendChoice) {
     pending(port.op(ch).connect(addr, 200));
     let mut got = [next(&port), next(&port)];
     got.sort_by_key(|p| p.value);
-    let [accepted, connected] = got;
+    let [mut accepted, connected] = got;
     assert_eq!((accepted.key, accepted.value), (10, 100));
     assert!(accepted.result.is_ok());
-    let stream = accepted.stream.expect("accept yields the stream");
-    assert!(accepted.addr.unwrap().ip().is_loopback());
+    let stream = accepted.take_stream().expect("accept yields the stream");
+    assert!(accepted.addr().unwrap().ip().is_loopback());
     assert_eq!(
         (connected.key, connected.value, connected.result.unwrap()),
         (20, 200, 0)
@@ -180,7 +180,8 @@ fn accept_pending_at_close_is_aborted(b: BackendChoice) {
     let p = next(&port);
     assert_eq!(p.value, 9);
     assert!(is_aborted(p.result.as_ref().unwrap_err()));
-    assert!(p.stream.is_none());
+    let mut p = p;
+    assert!(p.take_stream().is_none());
 }
 
 fn cancel_one_op_among_several(b: BackendChoice) {
@@ -260,7 +261,7 @@ fn udp_round_trip(b: BackendChoice) {
     peer.send_to(b"ping", a_addr).unwrap();
     let p = next(&port);
     assert_eq!(
-        (p.value, p.result.unwrap(), p.addr),
+        (p.value, *p.result.as_ref().unwrap(), p.addr()),
         (1, 4, Some(peer_addr))
     );
     pending(port.op(h).send_to(b"pong".to_vec(), peer_addr, 2));
@@ -339,16 +340,16 @@ fn vectored_send_and_recv(b: BackendChoice) {
             .send_vectored(vec![b"ab".to_vec(), b"cde".to_vec()], 1),
     );
     let p = next(&port);
-    assert_eq!((p.result.unwrap(), p.bufs.len()), (5, 2));
+    assert_eq!((*p.result.as_ref().unwrap(), p.bufs().len()), (5, 2));
     let mut buf = [0; 5];
     client.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"abcde");
     client.write_all(b"12345").unwrap();
     pending(port.op(h).recv_vectored(vec![vec![0; 2], vec![0; 8]], 2));
     let p = next(&port);
-    assert_eq!(p.result.unwrap(), 5);
-    assert_eq!(p.bufs[0], b"12");
-    assert_eq!(&p.bufs[1][..3], b"345");
+    assert_eq!(*p.result.as_ref().unwrap(), 5);
+    assert_eq!(p.bufs()[0], b"12");
+    assert_eq!(&p.bufs()[1][..3], b"345");
     let err = port.op(h).send_vectored(Vec::new(), 3).unwrap_err();
     assert_eq!(
         (err.error.kind(), err.value),

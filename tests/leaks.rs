@@ -117,8 +117,8 @@ fn churn(b: BackendChoice) {
         let v = ledger.value();
         assert!(ledger.outcome(port.op(lh).accept(v)));
         let mut c = TcpStream::connect(addr).unwrap();
-        let p = port.get(Some(Duration::from_secs(10))).unwrap();
-        let stream = p.stream.unwrap();
+        let mut p = port.get(Some(Duration::from_secs(10))).unwrap();
+        let stream = p.take_stream().unwrap();
         ledger.back(p.value);
         let h = port.associate(stream, 1).unwrap();
         let v = ledger.value();

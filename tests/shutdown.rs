@@ -204,7 +204,42 @@ fn shutdown_wakes_every_waiter_not_just_the_most_recent(b: BackendChoice) {
     }
 }
 
+fn operations_started_during_shutdown_are_refused_with_their_buffer(b: BackendChoice) {
+    // A handler keeps starting operations while the port shuts down: each is
+    // either cancelled by the shutdown (a packet) or refused (buffer and value
+    // back in the error) — never left running past it.
+    let port = port(2, b);
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let h = port.associate(udp, 1).unwrap();
+    let refused = Arc::new(AtomicU64::new(0));
+    let pool = {
+        let refused = refused.clone();
+        Pool::start(&port, 2, move |port, p| {
+            if let Err(e) = port.op(h).recv_from(vec![0; 8], p.value + 1) {
+                assert_eq!((e.value, e.buf.map(|b| b.len())), (p.value + 1, Some(8)));
+                refused.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .unwrap()
+    };
+    for v in 0..200 {
+        port.post(0, 0, v * 1000).unwrap();
+    }
+    let start = std::time::Instant::now();
+    let report = pool.shutdown();
+    assert!(
+        start.elapsed() < cport::DROP_WAIT,
+        "shutdown waited for an operation it never cancelled"
+    );
+    assert!(report.panics.is_empty(), "{:?}", report.panics);
+    assert_eq!(
+        port.get(Some(Duration::ZERO)).unwrap_err(),
+        GetError::Closed
+    );
+}
+
 conformance!(
+    operations_started_during_shutdown_are_refused_with_their_buffer,
     pool_handles_every_posted_packet,
     handler_panic_is_contained,
     handlers_issue_operations_and_posts,

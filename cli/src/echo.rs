@@ -167,8 +167,9 @@ impl Server {
         self.close(key);
     }
 
-    fn accepted(&self, p: Packet<u64, Step, FixedBuf>) {
-        match (p.result, p.stream) {
+    fn accepted(&self, mut p: Packet<u64, Step, FixedBuf>) {
+        let stream = p.take_stream();
+        match (p.result, stream) {
             (Ok(_), Some(stream)) => {
                 let _ = stream.set_nodelay(true);
                 let mut conns = self.conns();

@@ -17,7 +17,7 @@
 //! One bus wakes every waiter on every change: simple, and cheap while few
 //! threads wait on events; IOCP programs wait on the port instead.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -70,6 +70,10 @@ fn lock() -> MutexGuard<'static, ()> {
 
 /// Something a waiter may be waiting for became true: wake the waiters.
 pub(crate) fn kick() {
+    // Orders the caller's publication (an event flag, an OVERLAPPED status
+    // stored with release ordering) before the check for waiters; pairs with
+    // the fence in `wait_until`.
+    fence(Ordering::SeqCst);
     if WAITERS.load(Ordering::SeqCst) > 0 {
         let _bus = lock();
         BUS_CV.notify_all();
@@ -92,6 +96,9 @@ pub(crate) fn wait_until<R>(
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     let forever = timeout.is_some() && deadline.is_none() || timeout.is_none();
     WAITERS.fetch_add(1, Ordering::SeqCst);
+    // Pairs with the fence in `kick`: either the kicker sees this waiter, or
+    // `ready` below sees what the kicker published.
+    fence(Ordering::SeqCst);
     let _registered = Registered;
     let mut bus = lock();
     if let Some(r) = ready() {

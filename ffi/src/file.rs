@@ -110,10 +110,14 @@ fn create_file(path: PathBuf, access: DWORD, disposition: DWORD, attrs: DWORD) -
             *o.delete_on_close.lock() = Some(path);
         }
     }
-    if existed && (disposition == CREATE_ALWAYS || disposition == OPEN_ALWAYS) {
-        set_last_error(ERROR_ALREADY_EXISTS);
-    } else {
-        set_last_error(ERROR_SUCCESS);
+    // CREATE_ALWAYS / OPEN_ALWAYS say whether the file existed; other
+    // successful opens leave the last error alone.
+    if disposition == CREATE_ALWAYS || disposition == OPEN_ALWAYS {
+        set_last_error(if existed {
+            ERROR_ALREADY_EXISTS
+        } else {
+            ERROR_SUCCESS
+        });
     }
     value as HANDLE
 }
@@ -320,7 +324,8 @@ fn rw(
             offset,
         }
     };
-    let ctx = p.into_ctx(obj.clone(), kind);
+    let mut ctx = p.into_ctx(obj.clone(), kind);
+    ctx.want = len as usize;
     // SAFETY: the program keeps the buffer valid until completion (Win32 contract).
     let cbuf = unsafe { CBuf::new(buf, len as usize) };
     let r = obj.launch(eh, ctx, vec![cbuf]);

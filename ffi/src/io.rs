@@ -42,6 +42,10 @@
 //!   `CancelIoEx` (by `OVERLAPPED`, 1168 if none), and `closesocket` (which
 //!   stops them with "closed": 1236 for receives and sends, 995 for AcceptEx).
 
+// The library's `IssueError` hands the value and buffers back by value; the
+// error path is the rare one, so its size does not matter here.
+#![allow(clippy::result_large_err)]
+
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -472,7 +476,8 @@ pub(crate) fn register(fd: OwnedFd, kind: ObjKind, overlapped: bool) -> Result<u
     }
 }
 
-/// What an engine operation does, with what it needs to be started again.
+/// What an engine operation does, with what it needs to be started (also
+/// for the second stage of AcceptEx and ConnectEx).
 pub(crate) enum OpKind {
     Recv,
     Send,
@@ -579,8 +584,8 @@ pub(crate) struct OpCtx {
     pub notify: bool,
     /// Bytes transferred inline before the engine took over (a partial send).
     pub base: usize,
-    /// How often it was started again after the kernel cancelled it.
-    pub restarts: u8,
+    /// Bytes the engine operation was asked to transfer.
+    pub want: usize,
     pub kind: OpKind,
 }
 
@@ -602,7 +607,7 @@ impl Prepared {
             event: self.event,
             notify: self.notify,
             base: 0,
-            restarts: 0,
+            want: 0,
             kind,
         }
     }
@@ -716,8 +721,8 @@ fn publish(
 /// The completion filter of the engine port (see the module docs).
 fn on_complete(p: &mut Packet<usize, OpCtx, CBuf>) {
     let result = std::mem::replace(&mut p.result, Ok(0));
-    let stream = p.stream.take();
-    let addr = p.addr.take();
+    let stream = p.take_stream();
+    let addr = p.addr();
     let placeholder = OpCtx {
         token: 0,
         ov: 0,
@@ -725,54 +730,21 @@ fn on_complete(p: &mut Packet<usize, OpCtx, CBuf>) {
         event: None,
         notify: false,
         base: 0,
-        restarts: 0,
+        want: 0,
         kind: OpKind::Done,
     };
     let ctx = std::mem::replace(&mut p.value, placeholder);
-    let mut bufs: Vec<CBuf> = p.buf.take().into_iter().collect();
-    bufs.append(&mut p.bufs);
-    complete(ctx, result, stream.map(OwnedFd::from), addr, bufs);
+    complete(ctx, result, stream.map(OwnedFd::from), addr);
 }
 
-/// How often an operation the kernel cancelled on its own is started again.
-const MAX_RESTARTS: u8 = 3;
-
-/// An engine operation finished with `result`; `bufs` are its buffers back.
+/// An engine operation finished with `result`.
 pub(crate) fn complete(
     mut ctx: OpCtx,
     result: io::Result<usize>,
     stream: Option<OwnedFd>,
     addr: Option<SocketAddr>,
-    bufs: Vec<CBuf>,
 ) {
     let stop = ctx.owner.stop_of(ctx.token);
-    let aborted = matches!(&result, Err(e) if cport_core::is_aborted(e));
-    if aborted
-        && stop == Stop::None
-        && ctx.restarts < MAX_RESTARTS
-        && !matches!(ctx.kind, OpKind::Connect { .. } | OpKind::Done)
-    {
-        // Nobody here cancelled it: io_uring cancels the requests of a thread
-        // that exits. On Windows thread exit cancels nothing (IOCP-REFERENCE
-        // §12.4), and a cancelled request transferred nothing, so it is
-        // started again — from this (reaper) thread, which never exits.
-        ctx.restarts += 1;
-        let eh = match &ctx.kind {
-            OpKind::AcceptData(a) => a.accept.current(),
-            _ => ctx.owner.current(),
-        };
-        if let Some((_, Some(eh))) = eh {
-            let bufs = if bufs.is_empty() {
-                stage_bufs(&ctx.kind)
-            } else {
-                bufs
-            };
-            match relaunch(eh, ctx, bufs) {
-                Ok(()) => return,
-                Err((e, c)) => return complete(c, Err(e), None, None, Vec::new()),
-            }
-        }
-    }
     match std::mem::replace(&mut ctx.kind, OpKind::Done) {
         OpKind::Accept(mut a) => {
             let status = match (&result, stream) {
@@ -809,6 +781,7 @@ pub(crate) fn complete(
             ..
         } if result.is_ok() => {
             ctx.kind = OpKind::ConnectData;
+            ctx.want = len;
             let Some((_, Some(eh))) = ctx.owner.current() else {
                 return finish(ctx, STATUS_CONNECTION_ABORTED, 0);
             };
@@ -822,11 +795,7 @@ pub(crate) fn complete(
         kind => {
             ctx.kind = kind;
             let status = status_of(&ctx, &result, stop);
-            let bytes = if nt_success(status) {
-                ctx.base + result.as_ref().copied().unwrap_or(0)
-            } else {
-                ctx.base
-            };
+            let bytes = ctx.base + result.as_ref().copied().unwrap_or(0);
             if let (OpKind::RecvFrom { from, fromlen }, true) = (&ctx.kind, nt_success(status)) {
                 write_from(*from, *fromlen, addr);
             }
@@ -875,13 +844,19 @@ fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
     let datagram = matches!(ctx.kind, OpKind::RecvFrom { .. } | OpKind::SendTo { .. })
         || matches!(ctx.owner.kind, ObjKind::Socket { ty, .. } if ty == libc::SOCK_DGRAM);
     let is_file = ctx.owner.kind == ObjKind::File;
+    // A send or write cut short by a cancel or close (io_uring reports the
+    // bytes it did transfer) did not complete.
+    let short = matches!(
+        ctx.kind,
+        OpKind::Send | OpKind::SendTo { .. } | OpKind::Write { .. } | OpKind::ConnectData
+    ) && matches!(result, Ok(n) if *n < ctx.want);
     if stop == Stop::Close {
         // closesocket with the operation pending (a receive that saw the
         // shutdown's end of stream counts too): 1236 for receives and sends.
         let aborted = match result {
             Err(_) => true,
-            Ok(0) => matches!(ctx.kind, OpKind::Recv | OpKind::RecvFrom { .. }),
-            Ok(_) => false,
+            Ok(0) => matches!(ctx.kind, OpKind::Recv | OpKind::RecvFrom { .. }) || short,
+            Ok(_) => short,
         };
         if aborted {
             return if is_file || matches!(ctx.kind, OpKind::Accept(_) | OpKind::AcceptData(_)) {
@@ -890,6 +865,9 @@ fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
                 STATUS_CONNECTION_ABORTED
             };
         }
+    }
+    if stop == Stop::Cancel && short {
+        return STATUS_CANCELLED;
     }
     let e = match result {
         Ok(0) if matches!(ctx.kind, OpKind::Read { want, .. } if want > 0) => {

@@ -23,7 +23,6 @@
 //! calls is invisible to the concurrency accounting; completion routines
 //! (APCs) are not supported; events are unnamed; `select` is not provided.
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
-#![allow(clippy::missing_safety_doc)]
 
 pub mod types;
 

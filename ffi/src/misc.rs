@@ -407,3 +407,13 @@ pub unsafe extern "C" fn cport_freeaddrinfo(ai: *mut libc::addrinfo) {
         }
     })
 }
+
+/// Not a Win32 function: panics inside the panic boundary, to test that a
+/// Rust panic never unwinds into C (returns `FALSE`, `ERROR_INTERNAL_ERROR`).
+#[doc(hidden)]
+#[no_mangle]
+pub extern "C" fn cport_debug_panic() -> BOOL {
+    boundary(FALSE, || {
+        panic!("cport_debug_panic: a test of the panic boundary")
+    })
+}

@@ -94,10 +94,9 @@ pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
-/// `CreateIoCompletionPort`.
-///
-/// # Safety
-/// None beyond the C contract: handles are validated.
+/// `CreateIoCompletionPort`: create a port, associate a handle with an
+/// existing one (returns that port), or both. A second association of a
+/// handle, or a non-overlapped handle: NULL, 87 (IOCP-REFERENCE §2).
 #[no_mangle]
 pub extern "C" fn CreateIoCompletionPort(
     file_handle: HANDLE,
@@ -120,8 +119,8 @@ pub extern "C" fn CreateIoCompletionPort(
         }
         let obj = match handles::get(file) {
             Some(Object::Io(o)) => o,
-            Some(_) => return fail(ERROR_INVALID_PARAMETER, null),
-            None => return fail(ERROR_INVALID_HANDLE, null),
+            // A port or event (wrong type) or no object: 6.
+            _ => return fail(ERROR_INVALID_HANDLE, null),
         };
         if !obj.is_overlapped() {
             return fail(ERROR_INVALID_PARAMETER, null);

@@ -623,8 +623,8 @@ fn ioctl(obj: &IoObj, cmd: i64, arg: *mut libc::c_ulong) -> Result<(), DWORD> {
         Ok(())
     } else if is_fionread(cmd) {
         let mut n: i32 = 0;
-        // SAFETY: FIONREAD writes one int.
         let r = with_fd(obj, |fd| {
+            // SAFETY: FIONREAD writes one int into `n`.
             check(unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } as isize)
         });
         match r {
@@ -648,7 +648,7 @@ fn ioctl(obj: &IoObj, cmd: i64, arg: *mut libc::c_ulong) -> Result<(), DWORD> {
 pub unsafe extern "C" fn ioctlsocket(s: SOCKET, cmd: libc::c_long, arg: *mut libc::c_ulong) -> i32 {
     boundary(SOCKET_ERROR, || {
         let obj = sock_or!(s, SOCKET_ERROR);
-        match ioctl(&obj, cmd as i64, arg) {
+        match ioctl(&obj, cmd, arg) {
             Ok(()) => 0,
             Err(e) => fail(e, SOCKET_ERROR),
         }
@@ -1250,6 +1250,7 @@ unsafe fn send_common(
         },
     );
     ctx.base = done;
+    ctx.want = total - done;
     obj.send_pending.fetch_add(1, Ordering::AcqRel);
     let r = obj.launch(eh, ctx, cbufs(&rest));
     match r {
@@ -1445,7 +1446,7 @@ pub unsafe extern "C" fn GetAcceptExSockaddrs(
             (p.cast(), size.min(len as usize) as i32)
         };
         let (l, ls) = block(recv_len as usize, local_len);
-        let (r, rs) = block((recv_len + local_len) as usize, remote_len);
+        let (r, rs) = block(recv_len as usize + local_len as usize, remote_len);
         // SAFETY: out-pointers valid or NULL (caller contract).
         unsafe {
             if !local.is_null() {
@@ -1515,7 +1516,7 @@ pub unsafe extern "C" fn connect_ex(
             Err((e, ctx)) => match errno_of(&e) {
                 libc::ECONNREFUSED | libc::ENETUNREACH | libc::EHOSTUNREACH | libc::ETIMEDOUT => {
                     // Not a synchronous failure on Windows: pending, then the packet.
-                    io::complete(ctx, Err(e), None, None, Vec::new());
+                    io::complete(ctx, Err(e), None, None);
                     fail(ERROR_IO_PENDING, FALSE)
                 }
                 n => fail(errno_to_wsa(n), FALSE),

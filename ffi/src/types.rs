@@ -4,7 +4,12 @@
 //! This file is self-contained (only `core`), so the layout test
 //! (`ffi/tests/layout.rs`) includes it with `#[path]` and checks every
 //! structure and every constant below against `include/win32/`.
-#![allow(non_camel_case_types, non_snake_case, dead_code)]
+#![allow(
+    non_camel_case_types,
+    non_snake_case,
+    dead_code,
+    clippy::upper_case_acronyms
+)]
 
 use core::ffi::c_void;
 

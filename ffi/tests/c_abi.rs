@@ -1,12 +1,125 @@
 //! The C ABI, as a Windows program observes it: one C program per area
 //! (`ffi/tests/c/*.c`), compiled against `include/win32` and libcport, run on
-//! each backend. Every program checks return values, last-error values and
-//! the OVERLAPPED pointer of every packet, and exits non-zero on the first
-//! mismatch (with file:line and the values).
+//! each backend (io_uring where available, and epoll). Every program checks
+//! return values, last-error values and the OVERLAPPED pointer of every
+//! packet, and exits non-zero at the first mismatch, printing file:line and
+//! both values.
 
 mod common;
 
+use std::process::Command;
+
+/// GQCS / GQCSEx / PQCS return matrix, LIFO release, the concurrency limit
+/// with Sleep, close waking waiters with 735, stale handles.
 #[test]
 fn port() {
     common::run_c_test("port");
+}
+
+/// Association rules, WSARecv/WSASend with OVERLAPPED results, inline
+/// completion, skip-on-success, zero-byte receive, hEvent low bit, graceful close.
+#[test]
+fn sockets() {
+    common::run_c_test("sockets");
+}
+
+/// AcceptEx (+ first data), GetAcceptExSockaddrs, ConnectEx (+ first data,
+/// refused → 1225), association after issue.
+#[test]
+fn acceptex_connectex() {
+    common::run_c_test("acceptex");
+}
+
+/// closesocket → 1236 / 995, CancelIoEx → 995 then 1168, CancelIo per thread,
+/// thread exit, peer reset → 64 then 10054, closesocket waking blocked calls.
+#[test]
+fn cancel_close_reset() {
+    common::run_c_test("cancel");
+}
+
+/// Overlapped files at 64-bit offsets, EOF → 38, GetOverlappedResult, sync handles.
+#[test]
+fn files() {
+    common::run_c_test("files");
+}
+
+/// WSASendTo / WSARecvFrom with the source address, datagram boundaries.
+#[test]
+fn udp() {
+    common::run_c_test("udp");
+}
+
+/// Events, waits, WSAGetOverlappedResult with and without wait.
+#[test]
+fn events() {
+    common::run_c_test("events");
+}
+
+/// NULL / stale / foreign / wrong-type handles, double close, bad buffers,
+/// the panic boundary, no fd leaked.
+#[test]
+fn bad_input() {
+    common::run_c_test("badinput");
+}
+
+/// The classic server shape under load: workers, pre-posted AcceptEx,
+/// WSARecv → WSASend echo, shutdown by posted packets; clients check every byte.
+#[test]
+fn echo_server_under_load() {
+    common::run_c_test("echo");
+}
+
+/// The headers from C++ (`extern "C"`, no C-only constructs): the socket and
+/// AcceptEx programs compiled as C++ run as well.
+#[test]
+fn headers_work_from_cxx() {
+    for name in ["sockets", "acceptex"] {
+        let src = common::root().join("ffi/tests/c").join(format!("{name}.c"));
+        let exe = common::compile_with(&src, &format!("{name}_cxx"), true, &[]);
+        let out = common::run(&exe, "auto", &[], std::time::Duration::from_secs(30));
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("ok"),
+            "{name} as C++: {out:?}"
+        );
+    }
+}
+
+/// SPEC §7's own command line: `cc -I include/win32 prog.c -L target/<profile>
+/// -lcport -lpthread` (which picks the shared library) builds and runs.
+#[test]
+fn spec_command_line_with_the_shared_library() {
+    common::libcport();
+    let dir = common::profile_dir();
+    assert!(
+        dir.join("libcport.so").exists(),
+        "libcport.so missing in {}",
+        dir.display()
+    );
+    let exe = common::out_dir().join("port_shared");
+    let out = Command::new("cc")
+        .arg("-I")
+        .arg(common::root().join("include/win32"))
+        .arg("-I")
+        .arg(common::root().join("ffi/tests/c"))
+        .arg(common::root().join("ffi/tests/c/port.c"))
+        .arg("-o")
+        .arg(&exe)
+        .arg("-L")
+        .arg(&dir)
+        .args(["-lcport", "-lpthread"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(&exe)
+        .env("LD_LIBRARY_PATH", &dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("port: ok"),
+        "{out:?}"
+    );
 }

@@ -14,6 +14,12 @@
 #ifndef CPORT_WIN32_H
 #define CPORT_WIN32_H
 
+/* The socket headers need the POSIX/BSD declarations also under -std=c99/c11
+ * (effective when this is the first system-header include of the file). */
+#if !defined(_DEFAULT_SOURCE) && !defined(_GNU_SOURCE)
+#define _DEFAULT_SOURCE 1
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>

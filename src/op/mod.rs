@@ -323,6 +323,12 @@ where
             })
         };
         let mut t = self.tables.lock();
+        // Checked under the tables lock that `cancel_all` holds while it sets
+        // the flag: an op is either refused here or seen (and cancelled) there.
+        if self.refusing.load(Ordering::Relaxed) {
+            drop(t);
+            return fail(shutting_down(), value, buf, bufs);
+        }
         let (fd, skip) = match Self::entry(&mut t, h) {
             Ok(e) if e.reset && kind != Kind::Connect => {
                 drop(t);
@@ -459,7 +465,22 @@ where
         let handle = slot.handle;
         let entry = &mut t.handles[handle];
         entry.pending -= 1;
-        let result = result_of(res, &slot);
+        let mut result = result_of(res, &slot);
+        if slot.stop != Stop::None
+            && matches!(slot.kind, Kind::Send | Kind::SendVectored | Kind::WriteAt)
+        {
+            // A send cut short by cancel or close is aborted, not a success:
+            // sends transfer everything or fail (io_uring reports the partial count).
+            let wanted: usize = slot
+                .buf
+                .iter()
+                .chain(&slot.bufs)
+                .map(|b| b.stable_len())
+                .sum();
+            if matches!(result, Ok(n) if n < wanted) {
+                result = Err(io::Error::from_raw_os_error(libc::ECANCELED));
+            }
+        }
         if matches!(&result, Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNRESET | libc::EPIPE)))
             && matches!(
                 slot.kind,
@@ -484,15 +505,11 @@ where
         let closed = self.finish_close_if_done(t, handle);
         drop(guard);
         drop(closed);
-        Some(Packet {
-            key,
-            result,
-            value,
-            buf,
-            bufs,
-            addr,
-            stream,
-        })
+        Some(
+            Packet::new(key, 0, value)
+                .with_result(result, buf)
+                .with_extra(bufs, addr, stream),
+        )
     }
 
     /// If `index` is closing and has no op in flight, forgets it and returns

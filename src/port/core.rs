@@ -112,6 +112,16 @@ pub(crate) struct Core<T> {
     paused: AtomicUsize,
 }
 
+/// What the fast path of `take` found.
+enum Reserved {
+    /// This many queued packets are now the caller's to pop.
+    Packets(u32),
+    /// The port is closed and empty.
+    Closed,
+    /// Nothing the caller may take now.
+    Nothing,
+}
+
 /// How to wake a waiter that was handed a packet or the port's close.
 enum Wake {
     Thread(Thread),
@@ -397,28 +407,72 @@ impl<T> Core<T> {
     ) -> Result<u32, GetError> {
         debug_assert!(max >= 1);
         let leaving = u32::from(was_active);
+        match self.reserve(leaving, max) {
+            Reserved::Packets(n) => {
+                (0..n).for_each(|_| sink(self.pop_reserved()));
+                self.flush();
+                Ok(n)
+            }
+            Reserved::Closed => Err(GetError::Closed),
+            Reserved::Nothing => self.take_slow(was_active, max, timeout, sink),
+        }
+    }
+
+    /// [`take`](Self::take) of one packet, returned by value: the hot path
+    /// of `get` moves the packet once, with no sink in between.
+    #[inline]
+    pub(crate) fn take_one(
+        &self,
+        was_active: bool,
+        timeout: Option<Duration>,
+    ) -> Result<T, GetError> {
+        match self.reserve(u32::from(was_active), 1) {
+            Reserved::Packets(_) => {
+                let item = self.pop_reserved();
+                self.flush();
+                Ok(item)
+            }
+            Reserved::Closed => Err(GetError::Closed),
+            Reserved::Nothing => {
+                let mut out = None;
+                self.take_slow(was_active, 1, timeout, &mut |t| out = Some(t))?;
+                out.ok_or(GetError::Closed)
+            }
+        }
+    }
+
+    /// Fast path of `take`: un-count up to `max` queued packets for a thread
+    /// that may take them now (SPEC §2 rules 1–2), in one CAS.
+    #[inline]
+    fn reserve(&self, leaving: u32, max: u32) -> Reserved {
         let mut s = self.load();
         loop {
             if s.closed() && s.queued() == 0 {
                 self.update(|s| s.with_active(s.active().saturating_sub(leaving)));
-                return Err(GetError::Closed);
+                return Reserved::Closed;
             }
             let active = s.active().saturating_sub(leaving);
             // A closed port hands out what is still queued, limit or not, so
             // that every packet is delivered before `Closed` is reported.
             if s.queued() == 0 || (active >= self.limit && !s.closed()) {
-                break;
+                return Reserved::Nothing;
             }
             let n = s.queued().min(max);
             match self.cas(s, s.with_queued(s.queued() - n).with_active(active + 1)) {
-                Ok(()) => {
-                    (0..n).for_each(|_| sink(self.pop_reserved()));
-                    self.flush();
-                    return Ok(n);
-                }
+                Ok(()) => return Reserved::Packets(n),
                 Err(cur) => s = cur,
             }
         }
+    }
+
+    #[cold]
+    fn take_slow(
+        &self,
+        was_active: bool,
+        max: u32,
+        timeout: Option<Duration>,
+        sink: &mut dyn FnMut(T),
+    ) -> Result<u32, GetError> {
         if timeout == Some(Duration::ZERO) && !self.busy() {
             // Nothing for us and no wait: the thread keeps (or takes) its slot.
             if !was_active {
@@ -426,7 +480,7 @@ impl<T> Core<T> {
             }
             return Err(GetError::TimedOut);
         }
-        self.wait(leaving, max, Deadline::after(timeout), sink)
+        self.wait(u32::from(was_active), max, Deadline::after(timeout), sink)
     }
 
     /// Slow path of [`take`](Self::take): join the LIFO waiters and sleep.

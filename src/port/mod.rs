@@ -38,12 +38,17 @@ pub struct Packet<K, V, B = Vec<u8>> {
     pub value: V,
     /// The operation's buffer, returned (recv/send/read/write).
     pub buf: Option<B>,
-    /// The buffers of a vectored operation, returned.
-    pub bufs: Vec<B>,
-    /// The peer of an accept, the source of a recv_from.
-    pub addr: Option<SocketAddr>,
-    /// The connection an accept produced (not yet associated with any port).
-    pub stream: Option<TcpStream>,
+    /// What only some operations return (accept, recv_from, vectored ops),
+    /// boxed so that every packet stays small: packets are moved through the
+    /// queue and the hand-off by value.
+    extra: Option<Box<Extra<B>>>,
+}
+
+/// The rarely present parts of a packet.
+pub(crate) struct Extra<B> {
+    pub(crate) bufs: Vec<B>,
+    pub(crate) addr: Option<SocketAddr>,
+    pub(crate) stream: Option<TcpStream>,
 }
 
 impl<K, V, B> Packet<K, V, B> {
@@ -54,10 +59,50 @@ impl<K, V, B> Packet<K, V, B> {
             result: Ok(bytes),
             value,
             buf: None,
-            bufs: Vec::new(),
-            addr: None,
-            stream: None,
+            extra: None,
         }
+    }
+
+    pub(crate) fn with_result(mut self, result: io::Result<usize>, buf: Option<B>) -> Self {
+        self.result = result;
+        self.buf = buf;
+        self
+    }
+
+    pub(crate) fn with_extra(
+        mut self,
+        bufs: Vec<B>,
+        addr: Option<SocketAddr>,
+        stream: Option<TcpStream>,
+    ) -> Self {
+        if !bufs.is_empty() || addr.is_some() || stream.is_some() {
+            self.extra = Some(Box::new(Extra { bufs, addr, stream }));
+        }
+        self
+    }
+
+    /// The peer of an accept, or the source of a recv_from.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.extra.as_ref().and_then(|e| e.addr)
+    }
+
+    /// The connection an accept produced (not yet associated with any port);
+    /// `None` the second time.
+    pub fn take_stream(&mut self) -> Option<TcpStream> {
+        self.extra.as_mut().and_then(|e| e.stream.take())
+    }
+
+    /// The buffers of a vectored operation, in order.
+    pub fn bufs(&self) -> &[B] {
+        self.extra.as_ref().map_or(&[], |e| &e.bufs)
+    }
+
+    /// Takes the buffers of a vectored operation back.
+    pub fn take_bufs(&mut self) -> Vec<B> {
+        self.extra
+            .as_mut()
+            .map(|e| std::mem::take(&mut e.bufs))
+            .unwrap_or_default()
     }
 }
 
@@ -67,7 +112,7 @@ impl<K: fmt::Debug, V: fmt::Debug, B> fmt::Debug for Packet<K, V, B> {
             .field("key", &self.key)
             .field("result", &self.result)
             .field("value", &self.value)
-            .field("addr", &self.addr)
+            .field("addr", &self.addr())
             .finish_non_exhaustive()
     }
 }
@@ -273,10 +318,12 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
     /// [`blocking`](Port::blocking) section, uses another port, or exits. As on
     /// Windows, it also counts as active after a timed-out `get`; use
     /// [`drain`](Port::drain) to collect packets from a thread that is not a worker.
+    #[inline]
     pub fn get(&self, timeout: Option<Duration>) -> Result<Packet<K, V, B>, GetError> {
-        let mut out = None;
-        self.take(1, timeout, &mut |p| out = Some(p))?;
-        out.ok_or(GetError::Closed)
+        let was_active = association::enter_get(self.id());
+        let result = self.core().take_one(was_active, timeout);
+        self.after_get(was_active, !matches!(result, Err(GetError::Closed)));
+        result
     }
 
     /// Takes up to `max` packets in one call (GetQueuedCompletionStatusEx),
@@ -305,12 +352,17 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
     ) -> Result<u32, GetError> {
         let was_active = association::enter_get(self.id());
         let result = self.core().take(was_active, max, timeout, sink);
-        let active = !matches!(result, Err(GetError::Closed));
+        self.after_get(was_active, !matches!(result, Err(GetError::Closed)));
+        result
+    }
+
+    /// Records whether the thread now counts as active on this port.
+    #[inline]
+    fn after_get(&self, was_active: bool, active: bool) {
         // The hot case (active before and after) needs no thread-local update.
         if !(was_active && active) {
             association::leave_get(&self.accounting(), active);
         }
-        result
     }
 
     /// Queues a successful packet of `bytes` with `key` and `value`

@@ -23,14 +23,28 @@ pub fn profile_dir() -> PathBuf {
 }
 
 /// Builds libcport (`cargo build -p cport-ffi`) with this test's profile,
-/// once per test binary, and returns the path of `libcport.a`.
+/// target directory and target, once per test binary, and returns the path
+/// of `libcport.a`.
 pub fn libcport() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| {
         let dir = profile_dir();
         let profile = dir.file_name().unwrap().to_str().unwrap().to_string();
+        let parent = dir.parent().unwrap();
+        // target/<profile> or, with --target, target/<triple>/<profile>.
+        let (target_dir, triple) = if parent.join("CACHEDIR.TAG").exists() {
+            (parent.to_path_buf(), None)
+        } else {
+            let triple = parent.file_name().unwrap().to_str().unwrap().to_string();
+            (parent.parent().unwrap().to_path_buf(), Some(triple))
+        };
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(root()).args(["build", "-p", "cport-ffi"]);
+        cmd.current_dir(root())
+            .args(["build", "-p", "cport-ffi", "--target-dir"])
+            .arg(&target_dir);
+        if let Some(t) = &triple {
+            cmd.args(["--target", t]);
+        }
         match profile.as_str() {
             "debug" => {}
             "release" => {

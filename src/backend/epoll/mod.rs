@@ -19,6 +19,19 @@
 //!   [`Phase::CancelWhenDone`], and the driver reports `-ECANCELED` after the
 //!   syscall returned (or the real result, if the attempt finished the op).
 //!   This is what keeps the op layer's memory untouched after the completion.
+//! * **Readiness is remembered per lane.** A lane is *ready* until an
+//!   attempt shows the fd drained: it would block (EAGAIN), or — on TCP — a
+//!   receive came back short (fewer bytes than asked; epoll(7): a short read
+//!   on a stream socket means its read space is exhausted). Every edge for
+//!   the lane makes it ready again. An op submitted to an idle lane that is
+//!   not ready waits for the next edge instead of making a syscall bound to
+//!   fail (except Connect, whose first step starts the connection). This is
+//!   safe because an edge-triggered fd reports every later arrival: an idle
+//!   lane with queued ops is never ready, so the edge that makes it ready
+//!   also drives it. The short-read rule is trusted only on TCP, and no more
+//!   once the fd reported EPOLLRDHUP, EPOLLHUP, EPOLLERR or EPOLLPRI (end of
+//!   stream, errors and urgent data can end a read early or leave something
+//!   to read that no new edge announces).
 //! * **Completions** go to a ready list that `poll` drains. Whoever adds one
 //!   while the poller sleeps in `epoll_wait` rings an eventfd (once per sleep),
 //!   after unlocking. The same eventfd is [`Backend::wake`].
@@ -29,6 +42,13 @@
 //!   waits for a worker; once running, it completes with its real result.
 //!   Dropping the backend stops the workers and joins them (an I/O in progress
 //!   finishes first); queued file ops are never started.
+//! * **`poll` looks at epoll at least every other call.** With completions
+//!   already in hand (results of inline attempts), it returns them without an
+//!   epoll_wait if the previous call did one; otherwise it looks once without
+//!   blocking, so readiness is never starved by inline results.
+//! * **Bookkeeping without SipHash.** Per-fd state is a vector indexed by fd
+//!   (fds are small, dense integers); ops are keyed by user_data with a
+//!   one-multiply hash ([`UdHasher`]).
 //! * **Timers** for per-op timeouts are a min-heap of `(deadline, seq, op)`,
 //!   checked by `poll`, whose epoll_wait timeout is cut to the nearest deadline
 //!   (rounded up to a millisecond). Entries of ops that already completed are
@@ -41,6 +61,7 @@ mod tests;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -57,8 +78,12 @@ use sys::Step;
 const FILE_WORKERS: usize = 2;
 /// epoll data of the wake eventfd (fds are non-negative, so no fd uses it).
 const WAKE_TOKEN: u64 = u64::MAX;
-/// Interest set of every registered fd.
-const INTEREST: u32 = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+/// Interest set of every registered fd. EPOLLPRI (TCP urgent data) only
+/// serves to tell when a short read may not mean "drained".
+const INTEREST: u32 =
+    (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET) as u32;
+/// Events after which a short read no longer proves an fd drained.
+const UNSURE: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI) as u32;
 /// Events delivered to one epoll_wait call at most.
 const MAX_EVENTS: usize = 64;
 
@@ -81,13 +106,26 @@ impl Side {
 }
 
 /// One side of an fd: pending ops (user_data), served head first.
-#[derive(Default)]
 struct Lane {
     queue: VecDeque<u64>,
     /// A thread is driving this lane; others only append.
     busy: bool,
     /// Counts readiness edges, so a driver can tell one arrived during its syscall.
     tick: u64,
+    /// No attempt showed the fd drained since the last edge (see the module
+    /// notes). An idle lane with queued ops is never ready.
+    ready: bool,
+}
+
+impl Default for Lane {
+    fn default() -> Self {
+        Lane {
+            queue: VecDeque::new(),
+            busy: false,
+            tick: 0,
+            ready: true,
+        }
+    }
 }
 
 /// A registered fd.
@@ -96,8 +134,74 @@ struct FdEntry {
     pollable: bool,
     /// SOCK_STREAM: sends loop until every byte went out.
     stream: bool,
+    /// A short receive proves the fd drained: TCP, and no [`UNSURE`] event yet.
+    short_read_drains: bool,
     lanes: [Lane; 2],
 }
+
+/// Registered fds, indexed by fd (fds are small dense integers).
+#[derive(Default)]
+struct FdTable(Vec<Option<FdEntry>>);
+
+impl FdTable {
+    fn get(&self, fd: RawFd) -> Option<&FdEntry> {
+        self.0.get(usize::try_from(fd).ok()?)?.as_ref()
+    }
+
+    fn get_mut(&mut self, fd: RawFd) -> Option<&mut FdEntry> {
+        self.0.get_mut(usize::try_from(fd).ok()?)?.as_mut()
+    }
+
+    fn contains(&self, fd: RawFd) -> bool {
+        self.get(fd).is_some()
+    }
+
+    /// `fd` must be non-negative (it is: the kernel accepted it).
+    fn insert(&mut self, fd: RawFd, entry: FdEntry) {
+        let Ok(i) = usize::try_from(fd) else { return };
+        if i >= self.0.len() {
+            self.0.resize_with(i + 1, || None);
+        }
+        self.0[i] = Some(entry);
+    }
+
+    fn remove(&mut self, fd: RawFd) -> Option<FdEntry> {
+        self.0.get_mut(usize::try_from(fd).ok()?)?.take()
+    }
+}
+
+/// Hashes a user_data with one 64×64→128-bit multiply, folded. The keys come
+/// from the op layer (a slab index and a generation), not from the network,
+/// so SipHash's protection against chosen keys buys nothing here. Dense slab
+/// indices in the low bits land in distinct buckets; the high bits (and the
+/// generation) feed both halves of the product.
+#[derive(Default)]
+struct UdHasher(u64);
+
+impl UdHasher {
+    /// 2^64 / φ, odd: Fibonacci hashing's multiplier.
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+}
+
+impl Hasher for UdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by u64 keys; correct for anything else all the same.
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        let p = u128::from(self.0 ^ x) * u128::from(Self::K);
+        self.0 = (p as u64) ^ ((p >> 64) as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type OpMap = HashMap<u64, OpState, BuildHasherDefault<UdHasher>>;
 
 /// Where a pending op waits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,8 +249,8 @@ struct Head {
 
 #[derive(Default)]
 struct State {
-    fds: HashMap<RawFd, FdEntry>,
-    ops: HashMap<u64, OpState>,
+    fds: FdTable,
+    ops: OpMap,
     ready: Vec<Completion>,
     timers: BinaryHeap<Reverse<(Instant, u64, u64)>>,
     file_queue: VecDeque<u64>,
@@ -157,6 +261,8 @@ struct State {
     sleep_until: Option<Instant>,
     /// Ring the eventfd once the lock is released.
     wake_due: bool,
+    /// The last `poll` called epoll_wait (see the module notes).
+    looked: bool,
     /// The backend is being dropped: file workers exit.
     shutdown: bool,
 }
@@ -259,8 +365,14 @@ impl State {
     fn unqueue(&mut self, user_data: u64, fd: RawFd, place: Place) {
         match place {
             Place::Lane(side) => {
-                if let Some(entry) = self.fds.get_mut(&fd) {
-                    entry.lanes[side as usize].queue.retain(|&u| u != user_data);
+                if let Some(entry) = self.fds.get_mut(fd) {
+                    let queue = &mut entry.lanes[side as usize].queue;
+                    // Mostly the head (a driver completing it).
+                    if queue.front() == Some(&user_data) {
+                        queue.pop_front();
+                    } else {
+                        queue.retain(|&u| u != user_data);
+                    }
                 }
             }
             Place::FileQueue => self.file_queue.retain(|&u| u != user_data),
@@ -288,7 +400,7 @@ impl State {
     /// Marks the head op of a busy lane Running and returns what attempting
     /// it needs; `None` (lane idle again) when the lane is empty or gone.
     fn start_head(&mut self, fd: RawFd, side: Side) -> Option<Head> {
-        let entry = self.fds.get_mut(&fd)?;
+        let entry = self.fds.get_mut(fd)?;
         let lane = &mut entry.lanes[side as usize];
         loop {
             let Some(&user_data) = lane.queue.front() else {
@@ -407,19 +519,34 @@ impl Shared {
                 // Nothing will ever signal readiness: don't wait for it.
                 Step::Blocked if !head.pollable => -libc::EAGAIN,
                 Step::Blocked => {
-                    let Some(entry) = st.fds.get_mut(&fd) else {
+                    let Some(entry) = st.fds.get_mut(fd) else {
                         return st;
                     };
                     let lane = &mut entry.lanes[side as usize];
                     if lane.tick != head.tick {
                         continue; // an edge arrived during the attempt: retry
                     }
+                    lane.ready = false;
                     lane.busy = false;
                     return st;
                 }
             };
             st.unqueue(head.user_data, fd, Place::Lane(side));
             st.finish(head.user_data, res);
+            if is_short_read(&head, step) {
+                let Some(entry) = st.fds.get_mut(fd) else {
+                    return st;
+                };
+                let drains = entry.short_read_drains;
+                let lane = &mut entry.lanes[side as usize];
+                // A short read proves the fd drained if nothing arrived since
+                // the attempt started (an edge meanwhile bumped the tick).
+                if drains && lane.tick == head.tick {
+                    lane.ready = false;
+                    lane.busy = false;
+                    return st;
+                }
+            }
         }
     }
 
@@ -443,11 +570,15 @@ impl Shared {
                 if bits & mask == 0 {
                     continue;
                 }
-                let Some(entry) = st.fds.get_mut(&fd) else {
+                let Some(entry) = st.fds.get_mut(fd) else {
                     break; // deregistered after the event was queued
                 };
+                if bits & UNSURE != 0 {
+                    entry.short_read_drains = false; // for good
+                }
                 let lane = &mut entry.lanes[side as usize];
                 lane.tick = lane.tick.wrapping_add(1);
+                lane.ready = true;
                 if !lane.busy && !lane.queue.is_empty() {
                     lane.busy = true;
                     st = self.drive(st, fd, side);
@@ -491,6 +622,13 @@ impl Shared {
     }
 }
 
+/// Whether `step`, the outcome of an attempt at `head`, is a receive that got
+/// some bytes but fewer than it asked for.
+fn is_short_read(head: &Head, step: Step) -> bool {
+    matches!(head.raw.code, OpCode::Recv | OpCode::RecvMsg)
+        && matches!(step, Step::Done(n) if n > 0 && (n as usize) < head.total)
+}
+
 /// Bytes `op` moves at most; `submit` refuses more than a result can report.
 ///
 /// # Safety
@@ -516,7 +654,7 @@ impl Backend for EpollBackend {
 
     fn register(&self, fd: RawFd) -> io::Result<()> {
         sys::set_nonblocking(fd)?;
-        let stream = sys::is_stream_socket(fd);
+        let kind = sys::socket_kind(fd);
         let epfd = self.shared.epfd.as_raw_fd();
         let pollable = match sys::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, INTEREST, fd as u64) {
             Ok(()) => true,
@@ -525,7 +663,8 @@ impl Backend for EpollBackend {
         };
         let entry = FdEntry {
             pollable,
-            stream,
+            stream: kind.stream,
+            short_read_drains: pollable && kind.tcp,
             lanes: Default::default(),
         };
         self.shared.lock().fds.insert(fd, entry);
@@ -534,7 +673,7 @@ impl Backend for EpollBackend {
 
     fn deregister(&self, fd: RawFd) {
         let mut st = self.shared.lock();
-        let Some(entry) = st.fds.remove(&fd) else {
+        let Some(entry) = st.fds.remove(fd) else {
             return;
         };
         // The contract says nothing is pending; if something is, end it rather
@@ -563,7 +702,7 @@ impl Backend for EpollBackend {
         }
         let place = if is_file {
             Place::FileQueue
-        } else if st.fds.contains_key(&op.fd) {
+        } else if st.fds.contains(op.fd) {
             Place::Lane(Side::of(op.code))
         } else {
             return Err(errno_err(libc::EBADF)); // not registered
@@ -591,13 +730,17 @@ impl Backend for EpollBackend {
             Place::Lane(side) => {
                 let entry = st
                     .fds
-                    .get_mut(&op.fd)
+                    .get_mut(op.fd)
                     .ok_or_else(|| errno_err(libc::EBADF))?;
                 let lane = &mut entry.lanes[side as usize];
-                // Attempt at once only on an idle, empty lane: ops already
-                // queued wait for readiness, and a busy lane's driver will
-                // reach this op in order.
-                let start = !lane.busy && lane.queue.is_empty();
+                // Attempt at once only on an idle, empty lane that is ready:
+                // ops already queued wait for readiness, a busy lane's driver
+                // will reach this op in order, and on a drained fd the attempt
+                // would fail (the next edge drives the lane). A connect's
+                // first step starts the connection: it never waits.
+                let start = !lane.busy
+                    && lane.queue.is_empty()
+                    && (lane.ready || op.code == OpCode::Connect);
                 lane.queue.push_back(op.user_data);
                 if start {
                     lane.busy = true;
@@ -628,10 +771,13 @@ impl Backend for EpollBackend {
             let mut st = shared.lock();
             let next_timer = st.expire_timers(now);
             out.append(&mut st.ready);
-            let done = out.len() > start_len || woken || deadline.is_some_and(|d| now >= d);
+            let got = out.len() > start_len;
+            let done = got || woken || deadline.is_some_and(|d| now >= d);
             // Even with completions in hand, look at epoll once (without
-            // blocking) so that readiness is never starved by inline results.
-            if done && waited {
+            // blocking) unless the previous poll did, so that readiness is
+            // never starved by inline results for more than one call.
+            if done && (waited || (got && st.looked)) {
+                st.looked = waited;
                 return Ok(());
             }
             let until = if done {

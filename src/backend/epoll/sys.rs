@@ -290,21 +290,50 @@ fn so_error(fd: RawFd) -> Result<i32, i32> {
     Ok(err)
 }
 
-/// Whether `fd` is a SOCK_STREAM socket (anything else: false).
-pub(super) fn is_stream_socket(fd: RawFd) -> bool {
-    let mut ty: libc::c_int = 0;
+/// What kind of file a registered fd is, as far as the backend cares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct SocketKind {
+    /// A SOCK_STREAM socket: sends loop until every byte went out.
+    pub stream: bool,
+    /// A TCP socket (IPPROTO_TCP; implies `stream`).
+    pub tcp: bool,
+}
+
+/// Classifies `fd`: TCP (one getsockopt), another socket type (two), or not
+/// a socket (one, failing with ENOTSOCK).
+pub(super) fn socket_kind(fd: RawFd) -> SocketKind {
+    match int_sockopt(fd, libc::SO_PROTOCOL) {
+        Ok(libc::IPPROTO_TCP) => SocketKind {
+            stream: true,
+            tcp: true,
+        },
+        Err(libc::ENOTSOCK) => SocketKind::default(),
+        // Another protocol, or a kernel without SO_PROTOCOL: ask for the type.
+        _ => SocketKind {
+            stream: int_sockopt(fd, libc::SO_TYPE) == Ok(libc::SOCK_STREAM),
+            tcp: false,
+        },
+    }
+}
+
+/// getsockopt(SOL_SOCKET, `opt`) for an int-valued option; `Err(errno)`.
+fn int_sockopt(fd: RawFd, opt: libc::c_int) -> Result<libc::c_int, i32> {
+    let mut val: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: ty/len are a valid c_int out-parameter and its size.
+    // SAFETY: val/len are a valid c_int out-parameter and its size.
     let r = unsafe {
         libc::getsockopt(
             fd,
             libc::SOL_SOCKET,
-            libc::SO_TYPE,
-            (&mut ty as *mut libc::c_int).cast(),
+            opt,
+            (&mut val as *mut libc::c_int).cast(),
             &mut len,
         )
     };
-    r == 0 && ty == libc::SOCK_STREAM
+    if r < 0 {
+        return Err(errno());
+    }
+    Ok(val)
 }
 
 /// Sets O_NONBLOCK on `fd`.
