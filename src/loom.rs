@@ -74,6 +74,9 @@ mod imp {
     /// Spin briefly before parking: a hand-off often arrives within a few hundred
     /// nanoseconds when producer and consumer run on different cores.
     pub(crate) const SPIN_LIMIT: u32 = 200;
+    /// Then yield the CPU this many times before parking.
+    pub(crate) const YIELD_LIMIT: u32 = 10;
+    pub(crate) use std::thread::yield_now;
 
     #[inline]
     pub(crate) fn spin_loop() {
@@ -138,6 +141,8 @@ mod imp {
     }
 
     pub(crate) const SPIN_LIMIT: u32 = 0;
+    pub(crate) const YIELD_LIMIT: u32 = 0;
+    pub(crate) use loom::thread::yield_now;
 
     pub(crate) fn spin_loop() {
         loom::thread::yield_now()

@@ -27,8 +27,8 @@ use std::time::Duration;
 use super::state::{State, MAX_THREADS};
 use crate::error::GetError;
 use crate::loom::{
-    current, park, park_timeout, spin_loop, AtomicBool, AtomicU32, AtomicU64, AtomicUsize,
-    Deadline, Mutex, MutexGuard, Ordering, Queue, Thread, SPIN_LIMIT,
+    current, park, park_timeout, spin_loop, yield_now, AtomicBool, AtomicU32, AtomicU64,
+    AtomicUsize, Deadline, Mutex, MutexGuard, Ordering, Queue, Thread, SPIN_LIMIT, YIELD_LIMIT,
 };
 
 /// Where completed I/O comes from: the op layer over a kernel backend.
@@ -578,9 +578,15 @@ impl<T> Core<T> {
                 }
                 _ => {}
             }
-            if spins < SPIN_LIMIT {
+            if spins < SPIN_LIMIT + YIELD_LIMIT {
+                // A hand-off from a thread on another CPU usually comes within
+                // microseconds: spin, then give the CPU away, then park.
+                if spins < SPIN_LIMIT {
+                    spin_loop();
+                } else {
+                    yield_now();
+                }
                 spins += 1;
-                spin_loop();
                 continue;
             }
             match deadline.remaining() {

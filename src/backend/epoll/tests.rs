@@ -4,14 +4,14 @@
 //! failed assertion the backend is dropped first and no pending op outlives
 //! its memory.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::EpollBackend;
+use super::{EpollBackend, Side};
 use crate::backend::{Backend, Completion, OpCode, RawOp};
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -791,4 +791,213 @@ fn concurrent_submit_cancel_and_timeouts_complete_each_op_once() {
     }
     assert_eq!(received + unread, N, "received {received}, unread {unread}");
     assert_quiet(&b, Duration::from_millis(10));
+}
+
+/// `fd`'s read lane: (ready, busy, ops queued).
+fn read_lane(b: &EpollBackend, fd: RawFd) -> (bool, bool, usize) {
+    let st = b.shared.lock();
+    let entry = st.fds.get(fd).expect("registered");
+    let lane = &entry.lanes[Side::Read as usize];
+    (lane.ready, lane.busy, lane.queue.len())
+}
+
+/// Waits until `fd` reports any of `events` (bounded by LIMIT).
+fn wait_for(fd: RawFd, events: libc::c_short) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: pfd is one valid pollfd.
+    let n = unsafe { libc::poll(&mut pfd, 1, LIMIT.as_millis() as i32) };
+    assert_eq!(n, 1, "fd {fd} never reported {events:#x}");
+}
+
+fn done(user_data: u64, res: i32) -> Completion {
+    Completion { user_data, res }
+}
+
+#[test]
+fn a_short_tcp_read_waits_for_the_next_edge_a_full_one_does_not() {
+    let (ours, mut peer) = tcp_pair();
+    let fd = ours.as_raw_fd();
+    let (mut b1, mut b2, mut b3, mut b4) = ([0u8; 4], [0u8; 16], [0u8; 16], [0u8; 16]);
+    let b = backend();
+    b.register(fd).unwrap();
+    peer.write_all(b"0123456789").unwrap();
+    wait_for(fd, libc::POLLIN);
+    // A full buffer proves nothing: the lane stays ready and the next recv
+    // runs at once.
+    submit(&b, buf_op(OpCode::Recv, fd, 1, &mut b1));
+    assert_eq!(read_lane(&b, fd), (true, false, 0));
+    // A short read drained the socket.
+    submit(&b, buf_op(OpCode::Recv, fd, 2, &mut b2));
+    assert_eq!(read_lane(&b, fd), (false, false, 0));
+    // So the next recv waits for an edge without a syscall.
+    submit(&b, buf_op(OpCode::Recv, fd, 3, &mut b3));
+    assert_eq!(read_lane(&b, fd), (false, false, 1));
+    assert_eq!(collect(&b, 2), [done(1, 4), done(2, 6)]);
+    assert_quiet(&b, Duration::from_millis(20));
+    peer.write_all(b"ab").unwrap();
+    assert_eq!(collect_one(&b), done(3, 2));
+    // Again, with the edge arriving while the recv waits in the lane.
+    submit(&b, buf_op(OpCode::Recv, fd, 4, &mut b4));
+    assert_eq!(read_lane(&b, fd), (false, false, 1));
+    peer.write_all(b"xyz").unwrap();
+    assert_eq!(collect_one(&b), done(4, 3));
+    assert_eq!(
+        (&b1, &b2[..6], &b3[..2], &b4[..3]),
+        (b"0123", &b"456789"[..], &b"ab"[..], &b"xyz"[..])
+    );
+    b.deregister(fd);
+}
+
+#[test]
+fn end_of_stream_after_a_short_read_completes() {
+    // The FIN's edge dispatched before the short read (`dispatched`), or not
+    // yet: either way the recv after the short read must see the end.
+    for dispatched in [false, true] {
+        let (ours, mut peer) = tcp_pair();
+        let fd = ours.as_raw_fd();
+        let (mut b1, mut b2) = ([0u8; 16], [0u8; 16]);
+        let b = backend();
+        b.register(fd).unwrap();
+        peer.write_all(b"abc").unwrap();
+        peer.shutdown(std::net::Shutdown::Write).unwrap();
+        wait_for(fd, libc::POLLRDHUP);
+        if dispatched {
+            assert_quiet(&b, Duration::ZERO);
+        }
+        submit(&b, buf_op(OpCode::Recv, fd, 1, &mut b1));
+        submit(&b, buf_op(OpCode::Recv, fd, 2, &mut b2));
+        assert_eq!(collect(&b, 2), [done(1, 3), done(2, 0)], "{dispatched}");
+        // After end of stream every recv runs at once.
+        submit(&b, buf_op(OpCode::Recv, fd, 3, &mut b2));
+        assert_eq!(collect_one(&b), done(3, 0));
+    }
+}
+
+#[test]
+fn urgent_data_does_not_stall_the_read_after_it() {
+    // As above: the urgent data's edge dispatched before the reads, or not.
+    for dispatched in [false, true] {
+        let (ours, peer) = tcp_pair();
+        let fd = ours.as_raw_fd();
+        let (mut b1, mut b2) = ([0u8; 16], [0u8; 16]);
+        let b = backend();
+        b.register(fd).unwrap();
+        let peer = socket2::Socket::from(peer);
+        peer.send(b"ab").unwrap();
+        peer.send_out_of_band(b"!").unwrap();
+        peer.send(b"cd").unwrap();
+        wait_for(fd, libc::POLLPRI);
+        thread::sleep(Duration::from_millis(20)); // "cd" is in too (loopback)
+        if dispatched {
+            assert_quiet(&b, Duration::ZERO);
+        }
+        // The first read stops at the urgent mark: short, yet not drained.
+        submit(&b, buf_op(OpCode::Recv, fd, 1, &mut b1));
+        submit(&b, buf_op(OpCode::Recv, fd, 2, &mut b2));
+        assert_eq!(collect(&b, 2), [done(1, 2), done(2, 2)], "{dispatched}");
+        assert_eq!((&b1[..2], &b2[..2]), (&b"ab"[..], &b"cd"[..]));
+    }
+}
+
+#[test]
+fn short_reads_prove_nothing_on_udp_and_unix_streams() {
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (ux, mut ux_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (mut d1, mut d2, mut u1) = ([0u8; 16], [0u8; 16], [0u8; 16]);
+    let b = backend();
+    b.register(a.as_raw_fd()).unwrap();
+    b.register(ux.as_raw_fd()).unwrap();
+    peer.send_to(b"one", a.local_addr().unwrap()).unwrap();
+    peer.send_to(b"two", a.local_addr().unwrap()).unwrap();
+    ux_peer.write_all(b"unix").unwrap();
+    wait_for(a.as_raw_fd(), libc::POLLIN);
+    wait_for(ux.as_raw_fd(), libc::POLLIN);
+    submit(&b, buf_op(OpCode::Recv, a.as_raw_fd(), 1, &mut d1));
+    assert!(
+        read_lane(&b, a.as_raw_fd()).0,
+        "one datagram drains nothing"
+    );
+    submit(&b, buf_op(OpCode::Recv, ux.as_raw_fd(), 3, &mut u1));
+    assert!(
+        read_lane(&b, ux.as_raw_fd()).0,
+        "only TCP trusts short reads"
+    );
+    submit(&b, buf_op(OpCode::Recv, a.as_raw_fd(), 2, &mut d2));
+    let mut got = collect(&b, 3);
+    got.sort_by_key(|c| c.user_data);
+    assert_eq!(got, [done(1, 3), done(2, 3), done(3, 4)]);
+}
+
+#[test]
+fn user_data_differing_only_in_high_bits_are_distinct_ops() {
+    let (ours, mut peer) = tcp_pair();
+    let fd = ours.as_raw_fd();
+    let (mut b1, mut b2) = ([0u8; 1], [0u8; 1]);
+    let (low, high) = (5u64, 7u64 << 32 | 5);
+    let b = backend();
+    b.register(fd).unwrap();
+    submit(&b, buf_op(OpCode::Recv, fd, low, &mut b1));
+    submit(&b, buf_op(OpCode::Recv, fd, high, &mut b2));
+    b.cancel(high);
+    assert_eq!(collect_one(&b), done(high, -libc::ECANCELED));
+    b.cancel(high); // finished: ignored, and `low` is untouched
+    peer.write_all(b"z").unwrap();
+    assert_eq!(collect_one(&b), done(low, 1));
+}
+
+#[test]
+fn high_and_invalid_fds() {
+    let (ours, mut peer) = tcp_pair();
+    // SAFETY: F_DUPFD returns a new fd (the lowest free one >= 900) or -1.
+    let high = unsafe { libc::fcntl(ours.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 900) };
+    assert!(high >= 900, "{}", io::Error::last_os_error());
+    // SAFETY: `high` is a new fd that nothing else owns.
+    let high = unsafe { OwnedFd::from_raw_fd(high) };
+    let mut buf = [0u8; 4];
+    let b = backend();
+    b.register(high.as_raw_fd()).unwrap();
+    submit(&b, buf_op(OpCode::Recv, high.as_raw_fd(), 1, &mut buf));
+    peer.write_all(b"hi").unwrap();
+    assert_eq!(collect_one(&b), done(1, 2));
+    b.deregister(high.as_raw_fd());
+    for fd in [-1, high.as_raw_fd(), 5000] {
+        // SAFETY: the op is refused (unregistered fd), so its memory is never used.
+        let err = unsafe { b.submit(&buf_op(OpCode::Recv, fd, 2, &mut buf)) }.unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF), "fd {fd}");
+    }
+    assert_quiet(&b, Duration::ZERO);
+}
+
+#[test]
+fn inline_results_delay_readiness_by_one_poll_at_most() {
+    let (ours, mut peer) = tcp_pair();
+    let fd = ours.as_raw_fd();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.connect(sink.local_addr().unwrap()).unwrap();
+    let mut buf = [0u8; 4];
+    let mut dgram = [7u8; 8];
+    let b = backend();
+    b.register(fd).unwrap();
+    b.register(udp.as_raw_fd()).unwrap();
+    submit(&b, buf_op(OpCode::Recv, fd, 1, &mut buf));
+    peer.write_all(b"data").unwrap();
+    wait_for(fd, libc::POLLIN);
+    // Every poll has an inline result in hand (a datagram sent); the recv's
+    // edge must still be looked at within two polls.
+    let mut out = Vec::new();
+    for ud in 10..12 {
+        submit(&b, buf_op(OpCode::Send, udp.as_raw_fd(), ud, &mut dgram));
+        b.poll(Some(Duration::ZERO), &mut out).unwrap();
+    }
+    assert!(out.contains(&done(1, 4)), "{out:?}");
+    assert!(
+        out.contains(&done(10, 8)) && out.contains(&done(11, 8)),
+        "{out:?}"
+    );
 }

@@ -382,7 +382,9 @@ impl Backend for UringBackend {
     }
 
     fn flush(&self) {
-        if self.deferred.swap(false, Ordering::AcqRel) {
+        // Load first: this runs on every `get`, and a swap would write the
+        // cache line each time.
+        if self.deferred.load(Ordering::Acquire) && self.deferred.swap(false, Ordering::AcqRel) {
             let _guard = self.submit_lock.lock();
             // Submission errors surface through the ops' completions or a
             // later submit; a flush has nobody to report them to.
