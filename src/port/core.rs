@@ -341,7 +341,7 @@ impl<T> Core<T> {
     /// releasable: give the oldest packet to the most recent waiter, or count it.
     #[cold]
     fn hand_off_uncounted(&self) {
-        let mut stack = self.waiters.lock();
+        let stack = self.waiters.lock();
         let mut s = self.load();
         loop {
             if s.waiting() > 0 && s.active() < self.limit && !s.closed() {
@@ -350,17 +350,23 @@ impl<T> Core<T> {
                     s = cur;
                     continue;
                 }
-                let item = self.pop_reserved();
-                let wake = Self::deliver(&mut stack, item);
-                drop(stack);
-                self.wake(wake);
-                return;
+                return self.release_top_waiter(stack);
             }
             match self.cas(s, s.with_queued(s.queued() + 1)) {
                 Ok(()) => return,
                 Err(cur) => s = cur,
             }
         }
+    }
+
+    /// After a CAS that took the most recent waiter off the count (and made it
+    /// active) for a packet the caller may pop: pop it, give it to that waiter,
+    /// unlock, then wake it.
+    fn release_top_waiter(&self, mut stack: MutexGuard<'_, Vec<WaiterRef<T>>>) {
+        let item = self.pop_reserved();
+        let wake = Self::deliver(&mut stack, item);
+        drop(stack);
+        self.wake(wake);
     }
 
     /// Gives `item` to the most recent waiter. The caller holds the waiters lock
@@ -738,7 +744,7 @@ impl<T> Core<T> {
 
     #[cold]
     fn deactivate_and_release(&self) {
-        let mut stack = self.waiters.lock();
+        let stack = self.waiters.lock();
         let mut s = self.load();
         loop {
             let new = s.with_active(s.active().saturating_sub(1));
@@ -751,11 +757,7 @@ impl<T> Core<T> {
                     s = cur;
                     continue;
                 }
-                let item = self.pop_reserved();
-                let wake = Self::deliver(&mut stack, item);
-                drop(stack);
-                self.wake(wake);
-                return;
+                return self.release_top_waiter(stack);
             }
             match self.cas(s, new) {
                 Ok(()) => return,
