@@ -355,7 +355,96 @@ fn thread_exit_releases_a_waiter_for_a_queued_packet(b: BackendChoice) {
     b.exit();
 }
 
+/// Regression (review finding F6): a completion filter that panics in the
+/// poller unwound out of `get` leaving the waiter's node — on the dead frame
+/// — on the waiter stack and the poller role taken; the next hand-off wrote
+/// into freed stack memory and no waiter reaped again.
+fn panicking_completion_filter_leaves_the_port_usable(b: BackendChoice) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let port = port(4, b);
+    let armed = Arc::new(AtomicBool::new(true));
+    {
+        let armed = armed.clone();
+        port.set_completion_filter(move |_| {
+            if armed.swap(false, Ordering::SeqCst) {
+                panic!("the completion filter panics once");
+            }
+            true
+        })
+        .unwrap();
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let h = port.associate(listener.accept().unwrap().0, 1).unwrap();
+    let recv = |value| match port.op(h).recv(vec![0; 8], value) {
+        Ok(cport::Issued::Pending(_)) => {}
+        other => panic!("{other:?}"),
+    };
+    recv(1);
+    // The only waiter polls the kernel; the completion's filter panics in it.
+    let poller = {
+        let port = port.clone();
+        std::thread::spawn(move || port.get(Some(Duration::from_secs(10))).map(|p| p.value))
+    };
+    wait_counters(&port, "the poller waits", |c| c.waiting == 1);
+    client.write_all(b"x").unwrap();
+    assert!(
+        poller.join().is_err(),
+        "the filter's panic reached the waiter"
+    );
+    assert!(!armed.load(Ordering::SeqCst));
+    assert_eq!(
+        port.counters().waiting,
+        0,
+        "the dead waiter's node left the stack"
+    );
+    assert_eq!(
+        port.counters().active,
+        0,
+        "the waiter was not active before"
+    );
+
+    // Waiters still get posts (the hand-off finds a live node) ...
+    let w = Worker::spawn(&port, 0);
+    w.send(Cmd::Get(None));
+    wait_counters(&port, "w parked", |c| c.waiting == 1);
+    port.post(0, 0, 9).unwrap();
+    assert_eq!(w.got(), Ok((0, 9)));
+    // ... and completions: the poller role was given up, a new waiter takes it.
+    recv(2);
+    w.send(Cmd::Get(None));
+    wait_counters(&port, "w parked again", |c| c.waiting == 1);
+    client.write_all(b"y").unwrap();
+    assert_eq!(w.got(), Ok((1, 2)));
+    w.exit();
+    assert_eq!(port.counters().waiting, 0);
+}
+
+/// Dropping a port must not unwind, even when dropping a packet still queued
+/// in it runs a `Drop` that panics (during a panic that would abort).
+fn dropping_a_port_contains_panicking_packet_drops(b: BackendChoice) {
+    struct Bomb(bool);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            if self.0 {
+                panic!("a packet value's drop panics");
+            }
+        }
+    }
+    let port: cport::Port<u32, Bomb> = cport::Port::builder().backend(b).build().unwrap();
+    port.post(0, 0, Bomb(true)).unwrap();
+    port.post(0, 0, Bomb(true)).unwrap();
+    port.post(0, 0, Bomb(false)).unwrap();
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(port)));
+    assert!(dropped.is_ok(), "Port::drop unwound");
+}
+
 conformance!(
+    dropping_a_port_contains_panicking_packet_drops,
+    panicking_completion_filter_leaves_the_port_usable,
     close_hands_queued_packets_to_waiters_before_closed,
     packets_come_out_in_fifo_order,
     waiters_are_released_last_in_first_out,

@@ -6,6 +6,7 @@
 //! thread exit (this thread-local's destructor) stops it counting.
 
 use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Weak};
 
 use super::core::Core;
@@ -42,12 +43,18 @@ impl Drop for Current {
     fn drop(&mut self) {
         // Thread exit: the port gets the slot back (may release a waiter).
         if let Some((port, mode)) = self.0.take() {
-            if let Some(port) = port.upgrade() {
-                match mode {
-                    Mode::Active => port.deactivate(),
-                    Mode::Paused => port.forget_paused(),
+            // Never unwind out of this drop (at thread exit a panic aborts the
+            // process): the accounting itself does not panic, but releasing the
+            // last reference may drop the port's queued packets, and with
+            // them user values whose `Drop` might.
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                if let Some(port) = port.upgrade() {
+                    match mode {
+                        Mode::Active => port.deactivate(),
+                        Mode::Paused => port.forget_paused(),
+                    }
                 }
-            }
+            }));
         }
     }
 }
@@ -66,7 +73,10 @@ fn same(a: &Weak<dyn Accounting>, b: *const ()) -> bool {
 #[inline]
 pub(crate) fn is_active_on(port: *const ()) -> bool {
     CURRENT
-        .try_with(|c| matches!(&c.borrow().0, Some((p, Mode::Active)) if same(p, port)))
+        .try_with(|c| {
+            c.try_borrow()
+                .is_ok_and(|c| matches!(&c.0, Some((p, Mode::Active)) if same(p, port)))
+        })
         .unwrap_or(false)
 }
 
@@ -76,7 +86,10 @@ pub(crate) fn is_active_on(port: *const ()) -> bool {
 pub(crate) fn enter_get(port: *const ()) -> bool {
     CURRENT
         .try_with(|c| {
-            let mut c = c.borrow_mut();
+            // Never borrowed re-entrantly; `try_` keeps even that panic-free.
+            let Ok(mut c) = c.try_borrow_mut() else {
+                return false;
+            };
             match &c.0 {
                 Some((p, mode)) if same(p, port) => *mode == Mode::Active,
                 None => false,
@@ -95,7 +108,9 @@ pub(crate) fn enter_get(port: *const ()) -> bool {
 #[inline]
 pub(crate) fn leave_get(port: &Arc<dyn Accounting>, active: bool) {
     let _ = CURRENT.try_with(|c| {
-        let mut c = c.borrow_mut();
+        let Ok(mut c) = c.try_borrow_mut() else {
+            return;
+        };
         let here = matches!(&c.0, Some((p, _)) if same(p, Arc::as_ptr(port) as *const ()));
         match (here, active) {
             (true, true) => {
@@ -123,12 +138,14 @@ pub(crate) fn leave_get(port: &Arc<dyn Accounting>, active: bool) {
 /// is not associated with `port` in mode `from`.
 pub(crate) fn switch(port: *const (), from: Mode, to: Mode) -> bool {
     CURRENT
-        .try_with(|c| match &mut c.borrow_mut().0 {
-            Some((p, mode)) if same(p, port) && *mode == from => {
-                *mode = to;
-                true
-            }
-            _ => false,
-        })
+        .try_with(
+            |c| match c.try_borrow_mut().as_deref_mut().map(|c| &mut c.0) {
+                Ok(Some((p, mode))) if same(p, port) && *mode == from => {
+                    *mode = to;
+                    true
+                }
+                _ => false,
+            },
+        )
         .unwrap_or(false)
 }

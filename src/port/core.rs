@@ -19,6 +19,14 @@
 //!   recent waiter, under the waiters mutex.
 //! * Wakes happen after the mutex is released (decide under the lock, make the
 //!   system call after unlocking).
+//! * Panic safety: user code runs inside the port core — the reactor's `poll`
+//!   (a completion filter, `K::clone`, drops of values and buffers) and the
+//!   caller's sink. If it unwinds, guards ([`Abandon`], [`OnUnwind`], the
+//!   helper reaper's drop) take the waiter's node off the stack, pass the
+//!   poller role on, re-queue a packet already written into the node, count
+//!   back packets reserved but not popped, and restore the thread's
+//!   accounting to what it was before the call (which is what its
+//!   thread-local association still says). The port stays usable.
 
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
@@ -97,6 +105,86 @@ pub struct Counters {
     pub paused: u32,
     /// The concurrency limit.
     pub limit: u32,
+}
+
+/// Unwind guard of a thread in [`Core::wait`] whose node is (or was) on the
+/// waiter stack: if user code panics before `wait` returns, the drop runs
+/// [`Core::abandon`], so no node on a dead stack frame stays reachable.
+/// Normal returns [`disarm`](Abandon::disarm) it.
+struct Abandon<'a, T> {
+    core: &'a Core<T>,
+    node: &'a Waiter<T>,
+    leaving: u32,
+}
+
+impl<T> Abandon<'_, T> {
+    #[inline]
+    fn disarm(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl<T> Drop for Abandon<'_, T> {
+    fn drop(&mut self) {
+        self.core.abandon(self.node, self.leaving);
+    }
+}
+
+/// Runs `undo(value)` when dropped armed, i.e. when a panic unwinds past it;
+/// [`disarm`](OnUnwind::disarm) on the normal path.
+struct OnUnwind<V: Copy, F: FnOnce(V)> {
+    value: V,
+    undo: Option<F>,
+}
+
+impl<V: Copy, F: FnOnce(V)> OnUnwind<V, F> {
+    #[inline]
+    fn new(value: V, undo: F) -> Self {
+        OnUnwind {
+            value,
+            undo: Some(undo),
+        }
+    }
+    #[inline]
+    fn value(&mut self) -> &mut V {
+        &mut self.value
+    }
+    #[inline]
+    fn disarm(mut self) {
+        self.undo = None;
+    }
+}
+
+impl<V: Copy, F: FnOnce(V)> Drop for OnUnwind<V, F> {
+    fn drop(&mut self) {
+        if let Some(undo) = self.undo.take() {
+            undo(self.value);
+        }
+    }
+}
+
+/// The helper reaper of [`Core::reap_as_helper`]; dropping it (after `poll`
+/// returned or unwound) gives the poller role up and posts what was reaped.
+struct Helper<'a, T> {
+    core: &'a Core<T>,
+    items: Vec<T>,
+}
+
+impl<T> Drop for Helper<'_, T> {
+    fn drop(&mut self) {
+        let core = self.core;
+        {
+            let mut stack = core.waiters.lock();
+            core.poller.store(false, Ordering::Release);
+            if let Some(thread) = core.promote(&mut stack) {
+                drop(stack);
+                thread.unpark();
+            }
+        }
+        self.items
+            .drain(..)
+            .for_each(|item| core.post_even_if_closed(item));
+    }
 }
 
 pub(crate) struct Core<T> {
@@ -222,19 +310,14 @@ impl<T> Core<T> {
             }
             self.poller.store(true, Ordering::Release);
         }
-        let mut items = Vec::new();
-        reactor.poll(Some(timeout), &mut |t| items.push(t));
-        {
-            let mut stack = self.waiters.lock();
-            self.poller.store(false, Ordering::Release);
-            if let Some(thread) = self.promote(&mut stack) {
-                drop(stack);
-                thread.unpark();
-            }
-        }
-        items
-            .into_iter()
-            .for_each(|item| self.post_even_if_closed(item));
+        // Its drop gives the role up and posts what was reaped, also if the
+        // reactor unwinds (user code runs in `poll`).
+        let mut helper = Helper {
+            core: self,
+            items: Vec::new(),
+        };
+        reactor.poll(Some(timeout), &mut |t| helper.items.push(t));
+        drop(helper);
         true
     }
 
@@ -243,7 +326,7 @@ impl<T> Core<T> {
     fn post_even_if_closed(&self, item: T) {
         if let Err(item) = self.post(item) {
             self.queue.push(item);
-            self.update(|s| s.with_queued(s.queued() + 1));
+            self.count_pushed();
         }
     }
 
@@ -314,6 +397,19 @@ impl<T> Core<T> {
         }
     }
 
+    /// Pops `n` reserved packets into `sink`. If the sink unwinds, the
+    /// packets not yet popped are counted back (they are still at the front
+    /// of the queue, so FIFO order is kept).
+    #[inline]
+    fn pop_into(&self, n: u32, sink: &mut dyn FnMut(T)) {
+        let mut left = OnUnwind::new(n, |left| (0..left).for_each(|_| self.count_pushed()));
+        while *left.value() > 0 {
+            *left.value() -= 1;
+            sink(self.pop_reserved());
+        }
+        left.disarm();
+    }
+
     /// Enqueues `item` (PostQueuedCompletionStatus, or a completed operation).
     /// A closed port hands the item back.
     #[inline]
@@ -322,16 +418,23 @@ impl<T> Core<T> {
             return Err(item);
         }
         self.queue.push(item);
+        self.count_pushed();
+        Ok(())
+    }
+
+    /// Counts one packet the caller pushed (or reserved and did not pop), or
+    /// hands the oldest packet to the most recent waiter if one is releasable.
+    #[inline]
+    fn count_pushed(&self) {
         let mut s = self.load();
         loop {
             if s.waiting() > 0 && s.active() < self.limit && !s.closed() {
-                self.hand_off_uncounted();
-                return Ok(());
+                return self.hand_off_uncounted();
             }
             // A post that raced `close` past the check above is counted and stays
             // collectable by `drain`: nothing is lost.
             match self.cas(s, s.with_queued(s.queued() + 1)) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return,
                 Err(cur) => s = cur,
             }
         }
@@ -364,28 +467,39 @@ impl<T> Core<T> {
     /// unlock, then wake it.
     fn release_top_waiter(&self, mut stack: MutexGuard<'_, Vec<WaiterRef<T>>>) {
         let item = self.pop_reserved();
-        let wake = Self::deliver(&mut stack, item);
+        let wake = self.deliver(&mut stack, item);
         drop(stack);
-        self.wake(wake);
+        if let Some(wake) = wake {
+            self.wake(wake);
+        }
     }
 
     /// Gives `item` to the most recent waiter. The caller holds the waiters lock
-    /// and has already decremented `waiting` for it; it unparks the returned
-    /// thread after unlocking.
-    fn deliver(stack: &mut MutexGuard<'_, Vec<WaiterRef<T>>>, item: T) -> Wake {
-        let top = stack
-            .pop()
-            .expect("cport invariant: `waiting` counts the nodes on the waiter stack");
-        // SAFETY: the node is alive: its owner only returns after observing a state
-        // other than WAITING, or after removing the node under the lock we hold.
-        // We popped it, so nobody else writes its slot; the owner reads the slot
-        // only after the Release store below.
+    /// and has already decremented `waiting` for it; it wakes the returned
+    /// waiter after unlocking.
+    fn deliver(&self, stack: &mut MutexGuard<'_, Vec<WaiterRef<T>>>, item: T) -> Option<Wake> {
+        let Some(top) = stack.pop() else {
+            // Unreachable: `waiting` counts the nodes on the stack. Never
+            // panic here (this runs in drops and unwind guards): queue the
+            // packet and take back the slot given to the missing waiter.
+            self.queue.push(item);
+            self.update(|s| {
+                s.with_queued(s.queued() + 1)
+                    .with_active(s.active().saturating_sub(1))
+            });
+            return None;
+        };
+        // SAFETY: the node is alive: its owner only returns (or unwinds, see
+        // `Abandon`) after observing a state other than WAITING, or after
+        // removing the node under the lock we hold. We popped it, so nobody
+        // else writes its slot; the owner reads the slot only after the
+        // Release store below.
         unsafe {
             let node = top.0.as_ref();
             *node.slot.get() = Some(item);
             let wake = Self::wake_for(node);
             node.state.store(HANDED, Ordering::Release);
-            wake
+            Some(wake)
         }
     }
 
@@ -415,7 +529,7 @@ impl<T> Core<T> {
         let leaving = u32::from(was_active);
         match self.reserve(leaving, max) {
             Reserved::Packets(n) => {
-                (0..n).for_each(|_| sink(self.pop_reserved()));
+                self.pop_as_taker(leaving, n, sink);
                 self.flush();
                 Ok(n)
             }
@@ -471,6 +585,21 @@ impl<T> Core<T> {
         }
     }
 
+    /// Pops `n` packets reserved by a CAS that made the caller active. If the
+    /// sink unwinds, the caller's accounting goes back to what it was before
+    /// the call (`leaving`): the thread-local association, which the unwind
+    /// skips, still says so.
+    #[inline]
+    fn pop_as_taker(&self, leaving: u32, n: u32, sink: &mut dyn FnMut(T)) {
+        let restore = OnUnwind::new((), |()| {
+            if leaving == 0 {
+                self.deactivate()
+            }
+        });
+        self.pop_into(n, sink);
+        restore.disarm();
+    }
+
     #[cold]
     fn take_slow(
         &self,
@@ -524,7 +653,7 @@ impl<T> Core<T> {
                         continue;
                     }
                     drop(stack);
-                    (0..n).for_each(|_| sink(self.pop_reserved()));
+                    self.pop_as_taker(leaving, n, sink);
                     self.flush();
                     return Ok(n);
                 }
@@ -547,20 +676,29 @@ impl<T> Core<T> {
                 node.role.store(POLLING, Ordering::Release);
             }
         }
+        // From here the node is reachable through the stack: this function must
+        // not return before the node left it (popped by a hand-off or close, seen
+        // as a state other than WAITING, or removed by us under the lock) —
+        // nor unwind: `guard` takes it off if user code in the reactor or the
+        // sink panics.
+        let guard = Abandon {
+            core: self,
+            node: &node,
+            leaving,
+        };
         if node.role.load(Ordering::Relaxed) != POLLING {
             // Only the poller's own enter carries deferred submissions.
             self.flush();
         }
-        // From here the node is reachable through the stack: this function must
-        // not return before the node left it (popped by a hand-off or close, seen
-        // as a state other than WAITING, or removed by us under the lock).
         let mut spins = 0;
         let mut polled_after_deadline = false;
         loop {
             let state = node.state.load(Ordering::Acquire);
             if state != WAITING {
                 self.resign(&node);
-                return self.finish(&node, state, max, sink);
+                let taken = self.finish(&node, state, max, sink);
+                guard.disarm();
+                return taken;
             }
             match node.role.load(Ordering::Acquire) {
                 POLL_REQUESTED => {
@@ -607,7 +745,9 @@ impl<T> Core<T> {
         if state != WAITING {
             drop(stack);
             self.resign(&node);
-            return self.finish(&node, state, max, sink);
+            let taken = self.finish(&node, state, max, sink);
+            guard.disarm();
+            return taken;
         }
         let me = NonNull::from(&node);
         if let Some(pos) = stack.iter().rposition(|w| w.0 == me) {
@@ -618,7 +758,50 @@ impl<T> Core<T> {
         drop(stack);
         // Off the stack now, so the role cannot come back to us.
         self.resign(&node);
+        guard.disarm();
         Err(GetError::TimedOut)
+    }
+
+    /// A waiter unwinds (see [`Abandon`]): its node leaves the stack, the
+    /// poller role passes on, a packet already written into its slot is
+    /// re-queued (behind what is queued: FIFO is kept only among packets
+    /// that were never taken), and the thread's accounting goes back to
+    /// `leaving`, what it was before the call.
+    #[cold]
+    fn abandon(&self, node: &Waiter<T>, leaving: u32) {
+        let (counted, item) = {
+            let mut stack = self.waiters.lock();
+            match node.state.load(Ordering::Acquire) {
+                WAITING => {
+                    let me = NonNull::from(node);
+                    match stack.iter().rposition(|w| w.0 == me) {
+                        Some(pos) => {
+                            stack.remove(pos);
+                            self.update(|s| s.with_waiting(s.waiting() - 1));
+                            (0, None)
+                        }
+                        // Withdrawn after its deadline, which counted it active.
+                        None => (1, None),
+                    }
+                }
+                // SAFETY: HANDED was stored (Release) after the slot was
+                // written and we loaded it with Acquire; the node is off the
+                // stack, so nobody else touches the slot.
+                HANDED => (1, unsafe { (*node.slot.get()).take() }),
+                // CLOSED: `close` took it off the stack and the count.
+                _ => (0, None),
+            }
+        };
+        // Off the stack now, so the role cannot come back to us.
+        self.resign(node);
+        if let Some(item) = item {
+            self.post_even_if_closed(item);
+        }
+        match counted.cmp(&leaving) {
+            std::cmp::Ordering::Greater => self.deactivate(),
+            std::cmp::Ordering::Less => self.activate(),
+            std::cmp::Ordering::Equal => {}
+        }
     }
 
     /// The poller's turn: reap completions for up to `timeout`, keep the first
@@ -704,7 +887,7 @@ impl<T> Core<T> {
             }
             match self.cas(s, s.with_queued(s.queued() - n)) {
                 Ok(()) => {
-                    (0..n).for_each(|_| sink(self.pop_reserved()));
+                    self.pop_into(n, sink);
                     return n;
                 }
                 Err(cur) => s = cur,
@@ -816,7 +999,7 @@ impl<T> Core<T> {
                     .is_ok()
                 {
                     let item = self.pop_reserved();
-                    wakes.push(Self::deliver(&mut stack, item));
+                    wakes.extend(self.deliver(&mut stack, item));
                 }
                 continue;
             }
@@ -832,5 +1015,237 @@ impl<T> Core<T> {
         drop(stack);
         wakes.into_iter().for_each(|w| self.wake(w));
         true
+    }
+}
+
+/// Panic safety of the port core against a mock reactor (the loom models in
+/// `loom_models.rs` check the interleavings; these check the unwind paths).
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::collections::VecDeque;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use super::{Core, Counters, Reactor};
+    use crate::error::GetError;
+
+    /// A completion whose delivery panics (as a completion filter, a key's
+    /// `Clone` or a value's `Drop` may, inside the reactor's `poll`).
+    const PANIC: u32 = u32::MAX;
+    const LONG: Option<Duration> = Some(Duration::from_secs(10));
+
+    /// The "kernel": `complete` makes completions ready and wakes the poller.
+    #[derive(Default)]
+    struct Kernel {
+        in_flight: AtomicUsize,
+        ready: Mutex<(VecDeque<u32>, bool)>,
+        cv: Condvar,
+    }
+
+    impl Kernel {
+        fn start(&self, n: usize) {
+            self.in_flight.fetch_add(n, Ordering::SeqCst);
+        }
+        fn complete(&self, items: &[u32]) {
+            self.ready.lock().unwrap().0.extend(items);
+            self.cv.notify_all();
+        }
+    }
+
+    impl Reactor<u32> for Arc<Kernel> {
+        fn busy(&self) -> bool {
+            self.in_flight.load(Ordering::SeqCst) > 0
+        }
+        fn poll(&self, timeout: Option<Duration>, sink: &mut dyn FnMut(u32)) {
+            let deadline = timeout.map(|t| Instant::now() + t.min(Duration::from_secs(60)));
+            let mut ready = self.ready.lock().unwrap();
+            loop {
+                if !ready.0.is_empty() {
+                    break;
+                }
+                if std::mem::take(&mut ready.1) {
+                    return;
+                }
+                let left = deadline.map_or(Duration::from_secs(60), |d| {
+                    d.saturating_duration_since(Instant::now())
+                });
+                if left.is_zero() {
+                    return;
+                }
+                ready = self.cv.wait_timeout(ready, left).unwrap().0;
+            }
+            let items: Vec<u32> = ready.0.drain(..).collect();
+            drop(ready);
+            for item in items {
+                // A well-behaved op layer: the op stops counting as in flight
+                // even if delivering its packet panics.
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                if item == PANIC {
+                    panic!("expected panic: user code, while a waiter reaps");
+                }
+                sink(item);
+            }
+        }
+        fn wake(&self) {
+            self.ready.lock().unwrap().1 = true;
+            self.cv.notify_all();
+        }
+    }
+
+    fn core(limit: u32) -> (Arc<Core<u32>>, Arc<Kernel>) {
+        let kernel = Arc::new(Kernel::default());
+        let core = Arc::new(Core::new(limit, Some(Box::new(kernel.clone()))));
+        (core, kernel)
+    }
+
+    fn take_one(core: &Core<u32>, was_active: bool, t: Option<Duration>) -> Result<u32, GetError> {
+        core.take_one(was_active, t)
+    }
+
+    /// Spawns a thread that waits in `take_one` (not active before).
+    fn waiter(core: &Arc<Core<u32>>) -> thread::JoinHandle<Result<u32, GetError>> {
+        let core = core.clone();
+        thread::spawn(move || take_one(&core, false, LONG))
+    }
+
+    fn wait_for(core: &Core<u32>, what: &str, cond: impl Fn(Counters) -> bool) {
+        let start = Instant::now();
+        while !cond(core.counters()) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "timed out: {what}"
+            );
+            thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    /// The panics of these tests are expected: keep them out of the output
+    /// (any other panic is still reported).
+    fn quiet_panics() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let report = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                let msg = info.payload().downcast_ref::<&str>().copied().unwrap_or("");
+                if !msg.starts_with(EXPECTED) {
+                    report(info)
+                }
+            }));
+        });
+    }
+    const EXPECTED: &str = "expected panic:";
+
+    /// The poller keeps the first packet it reaped (written into its node),
+    /// then user code panics: that packet goes to the other waiter, the
+    /// poller role passes on, and the counters are whole.
+    #[test]
+    fn poller_panics_after_keeping_a_packet() {
+        quiet_panics();
+        let (core, kernel) = core(2);
+        kernel.start(3);
+        let poller = waiter(&core); // first waiter while I/O is in flight: polls
+        wait_for(&core, "poller parked", |c| c.waiting == 1);
+        let other = waiter(&core);
+        wait_for(&core, "other parked", |c| c.waiting == 2);
+        kernel.complete(&[10, PANIC]);
+        assert!(poller.join().is_err(), "the panic unwound out of take");
+        assert_eq!(other.join().unwrap(), Ok(10), "the kept packet is not lost");
+        assert_eq!(
+            (core.counters().waiting, core.counters().active),
+            (0, 1),
+            "the panicking thread does not count; the other one does"
+        );
+        // The role is free: the next waiter polls and reaps the last op.
+        let next = waiter(&core);
+        wait_for(&core, "next parked", |c| c.waiting == 1);
+        kernel.complete(&[30]);
+        assert_eq!(next.join().unwrap(), Ok(30));
+        assert!(!core.busy());
+        assert_eq!(Arc::strong_count(&core), 1, "nothing keeps the core alive");
+    }
+
+    /// User code panics while the poller's node is still waiting on the
+    /// stack: it is removed (no later hand-off writes into the dead frame),
+    /// and an active thread's accounting is restored.
+    #[test]
+    fn poller_panics_while_waiting() {
+        quiet_panics();
+        let (core, kernel) = core(1);
+        kernel.start(2);
+        let poller = {
+            let core = core.clone();
+            thread::spawn(move || {
+                core.post(1).unwrap();
+                assert_eq!(take_one(&core, false, None), Ok(1)); // active now
+                let r = catch_unwind(AssertUnwindSafe(|| take_one(&core, true, LONG)));
+                assert!(r.is_err());
+                // Still active, as before the call (its association says so).
+                assert_eq!(core.counters().active, 1);
+                core.deactivate();
+            })
+        };
+        wait_for(&core, "poller parked", |c| c.waiting == 1);
+        kernel.complete(&[PANIC]);
+        poller.join().unwrap();
+        assert_eq!((core.counters().waiting, core.counters().active), (0, 0));
+        // A post now finds no dead waiter: it is queued, then a waiter reaps.
+        core.post(5).unwrap();
+        assert_eq!(core.counters().queued, 1);
+        assert_eq!(take_one(&core, false, LONG), Ok(5));
+        core.deactivate();
+        let next = waiter(&core);
+        wait_for(&core, "next parked", |c| c.waiting == 1);
+        kernel.complete(&[6]);
+        assert_eq!(next.join().unwrap(), Ok(6));
+    }
+
+    /// A panic in the helper reaper (shutdown) gives the poller role back.
+    #[test]
+    fn helper_reaper_panics() {
+        quiet_panics();
+        let (core, kernel) = core(2);
+        kernel.start(3);
+        kernel.complete(&[1, PANIC]);
+        let r = catch_unwind(AssertUnwindSafe(|| core.reap_as_helper(LONG.unwrap())));
+        assert!(r.is_err());
+        let mut queued = Vec::new();
+        core.drain(&mut |v| queued.push(v));
+        assert_eq!(queued, vec![1], "what it reaped before the panic is posted");
+        let w = waiter(&core);
+        wait_for(&core, "w parked", |c| c.waiting == 1);
+        kernel.complete(&[2]);
+        assert_eq!(
+            w.join().unwrap(),
+            Ok(2),
+            "the role was free: the waiter reaped"
+        );
+    }
+
+    /// A sink that panics in `get_many`: the packets it had not received are
+    /// counted back in order, and the caller's accounting is restored.
+    #[test]
+    fn panicking_sink_counts_back_what_it_did_not_take() {
+        quiet_panics();
+        let core = Core::<u32>::new(1, None);
+        (0..4).for_each(|v| core.post(v).unwrap());
+        let mut seen = Vec::new();
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            core.take(false, 4, None, &mut |v| {
+                if v == 1 {
+                    panic!("expected panic: the sink");
+                }
+                seen.push(v);
+            })
+        }));
+        assert!(r.is_err());
+        assert_eq!(seen, vec![0]);
+        let c = core.counters();
+        assert_eq!((c.queued, c.active), (2, 0));
+        let mut rest = Vec::new();
+        core.drain(&mut |v| rest.push(v));
+        assert_eq!(rest, vec![2, 3]);
     }
 }

@@ -222,11 +222,21 @@ impl<K, V, B> Drop for Owner<K, V, B> {
         self.core.close();
         self.io.cancel_all();
         let start = std::time::Instant::now();
+        // User code runs while packets are reaped and dropped (a completion
+        // filter, `K::clone`, drops of values and buffers): a panic there is
+        // contained, never unwound out of this drop.
+        let contained =
+            |f: &mut dyn FnMut()| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_ok();
         if let Some(reactor) = self.core.reactor() {
             while self.io.in_flight() > 0 && start.elapsed() < DROP_WAIT {
-                reactor.poll(Some(Duration::from_millis(20)), &mut drop);
+                contained(&mut || reactor.poll(Some(Duration::from_millis(20)), &mut drop));
             }
         }
+        // Nobody can take what is still queued any more. Each panicking drop
+        // consumes its packet, so this ends.
+        while !contained(&mut || {
+            self.core.drain(&mut drop);
+        }) {}
     }
 }
 
