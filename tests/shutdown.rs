@@ -83,8 +83,13 @@ fn handlers_issue_operations_and_posts(b: BackendChoice) {
     let (server, _) = l.accept().unwrap();
     let h = port.associate(server, 7).unwrap();
     let posts = Arc::new(AtomicU64::new(0));
+    // Receives re-issued after a send completed. The last one must be pending
+    // before the shutdown counts what is in flight: the client sees its echo
+    // before the SENT packet reaches a handler, so waiting for the echo (or
+    // for the NOTE) alone races the handler that issues the recv.
+    let recvs = Arc::new(AtomicU64::new(0));
     let pool = {
-        let posts = posts.clone();
+        let (posts, recvs) = (posts.clone(), recvs.clone());
         Pool::start(&port, 2, move |port, p| {
             const RECV: u32 = 0;
             const SENT: u32 = 1;
@@ -97,7 +102,9 @@ fn handlers_issue_operations_and_posts(b: BackendChoice) {
                     port.post(0, 0, NOTE).unwrap();
                 }
                 (SENT, Ok(_)) => {
-                    let _ = port.op(h).recv(vec![0; 64], RECV);
+                    if let Ok(Issued::Pending(_)) = port.op(h).recv(vec![0; 64], RECV) {
+                        recvs.fetch_add(1, Ordering::Release);
+                    }
                 }
                 (NOTE, _) => {
                     posts.fetch_add(1, Ordering::Relaxed);
@@ -123,6 +130,9 @@ fn handlers_issue_operations_and_posts(b: BackendChoice) {
     }
     util::wait_until("posted notes handled", || {
         posts.load(Ordering::Relaxed) == 50
+    });
+    util::wait_until("the recv after the last send is pending", || {
+        recvs.load(Ordering::Acquire) == 50
     });
     let report = pool.shutdown();
     assert!(report.panics.is_empty());
