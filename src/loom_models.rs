@@ -269,8 +269,8 @@ fn post_races_poller_in_kernel() {
 }
 
 /// Two posts race for the last slot while two threads wait: at most `limit`
-/// threads may ever be active. (Catches a hand-off that skips the limit
-/// re-check under the waiters lock; `post_races_limit_check` does not.)
+/// threads may be active. (Catches a hand-off that skips the limit re-check
+/// under the waiters lock; `post_races_limit_check` does not.)
 #[test]
 fn two_posts_race_for_the_last_slot() {
     loom::model(|| {
@@ -278,12 +278,7 @@ fn two_posts_race_for_the_last_slot() {
         let waiters: Vec<_> = (0..2)
             .map(|_| {
                 let core = core.clone();
-                loom::thread::spawn(move || {
-                    let v = take_one(&core, false, None).unwrap();
-                    assert!(core.counters().active <= 1, "limit exceeded");
-                    core.deactivate();
-                    v
-                })
+                loom::thread::spawn(move || take_one(&core, false, None).unwrap())
             })
             .collect();
         while core.counters().waiting < 2 {
@@ -295,9 +290,16 @@ fn two_posts_race_for_the_last_slot() {
         };
         core.post(2).unwrap();
         poster.join().unwrap();
+        // One packet went to a waiter; the other must wait in the queue for
+        // the slot (a violation would persist until someone deactivates).
+        let c = core.counters();
+        assert_eq!((c.active, c.waiting, c.queued), (1, 1, 1), "limit exceeded");
+        core.deactivate(); // the released waiter leaves: the other one runs
         let mut got: Vec<u32> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
         got.sort();
         assert_eq!(got, vec![1, 2]);
+        let c = core.counters();
+        assert_eq!((c.active, c.waiting, c.queued), (1, 0, 0));
     });
 }
 
@@ -357,6 +359,31 @@ fn poller_role_passes_to_the_next_waiter() {
         assert!(drained(&core).is_empty());
         let c = core.counters();
         assert_eq!((c.waiting, c.queued), (0, 0));
+    });
+}
+
+/// A post and a completion for two waiters that wait forever: whichever
+/// one polls may be handed the post (woken in the "kernel"); it must then
+/// pass the role to the other waiter, which reaps the completion. Each
+/// packet is delivered once, nobody sleeps forever.
+#[test]
+fn poller_handed_a_post_passes_the_role_on() {
+    loom::model(|| {
+        let kernel = Arc::new(MockReactor::new(1));
+        let core = Arc::new(Core::<u32>::new(2, Some(Box::new(kernel.clone()))));
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let core = core.clone();
+                loom::thread::spawn(move || take_one(&core, false, None).unwrap())
+            })
+            .collect();
+        core.post(20).unwrap();
+        kernel.complete(10);
+        let mut got: Vec<u32> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+        got.sort();
+        assert_eq!(got, vec![10, 20]);
+        let c = core.counters();
+        assert_eq!((c.waiting, c.queued, c.active), (0, 0, 2));
     });
 }
 
