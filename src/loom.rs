@@ -2,12 +2,15 @@
 //!
 //! The port core is written against these names only, so the same code runs in
 //! production and under the loom model checker (`RUSTFLAGS="--cfg loom"`).
-//! Under loom the lock-free queue is replaced by a mutex-protected `VecDeque`:
-//! the models check the port protocol, assuming a linearisable FIFO queue.
+//! Under loom the lock-free queue is replaced by a mutex-protected `VecDeque`
+//! whose emptiness check synchronises with nothing: the models check the port
+//! protocol, assuming a linearisable FIFO queue and no more.
 
 #[cfg(not(loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{
+        fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+    };
     pub(crate) use std::thread::{current, park, Thread};
     pub(crate) use std::thread_local;
 
@@ -25,22 +28,8 @@ mod imp {
         }
     }
 
-    /// Lock-free MPMC FIFO queue.
-    pub(crate) struct Queue<T>(crossbeam_queue::SegQueue<T>);
-
-    impl<T> Queue<T> {
-        pub(crate) fn new() -> Self {
-            Queue(crossbeam_queue::SegQueue::new())
-        }
-        #[inline]
-        pub(crate) fn push(&self, value: T) {
-            self.0.push(value)
-        }
-        #[inline]
-        pub(crate) fn pop(&self) -> Option<T> {
-            self.0.pop()
-        }
-    }
+    /// Lock-free MPMC FIFO queue that recycles its blocks (`port/queue.rs`).
+    pub(crate) use crate::port::queue::Queue;
 
     /// Sleeps until unparked, or until `timeout` passes (spurious returns allowed).
     #[inline]
@@ -76,6 +65,11 @@ mod imp {
     pub(crate) const SPIN_LIMIT: u32 = 200;
     /// Then yield the CPU this many times before parking.
     pub(crate) const YIELD_LIMIT: u32 = 10;
+    /// A hot worker that finds the queue empty watches it before it joins the
+    /// waiters: `2^k` spins for each step `k` below this (127 in all) ...
+    pub(crate) const PRE_SPIN_STEPS: u32 = 7;
+    /// ... then this many yields of the CPU (as crossbeam's `Backoff::snooze`).
+    pub(crate) const PRE_YIELD_STEPS: u32 = 4;
     pub(crate) use std::thread::yield_now;
 
     #[inline]
@@ -86,7 +80,9 @@ mod imp {
 
 #[cfg(loom)]
 mod imp {
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{
+        fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+    };
     pub(crate) use loom::thread::{current, park, Thread};
     pub(crate) use loom::thread_local;
 
@@ -102,17 +98,38 @@ mod imp {
         }
     }
 
-    pub(crate) struct Queue<T>(loom::sync::Mutex<std::collections::VecDeque<T>>);
+    /// A linearisable FIFO queue whose emptiness check synchronises with
+    /// nothing: `is_empty` reads a length kept with `Relaxed` accesses, so
+    /// the models check that the port's own fences order a push against
+    /// the state word (the lock-free queue promises no more than that).
+    pub(crate) struct Queue<T> {
+        items: loom::sync::Mutex<std::collections::VecDeque<T>>,
+        len: loom::sync::atomic::AtomicUsize,
+    }
 
     impl<T> Queue<T> {
         pub(crate) fn new() -> Self {
-            Queue(loom::sync::Mutex::new(std::collections::VecDeque::new()))
+            Queue {
+                items: loom::sync::Mutex::new(std::collections::VecDeque::new()),
+                len: loom::sync::atomic::AtomicUsize::new(0),
+            }
         }
         pub(crate) fn push(&self, value: T) {
-            self.0.lock().unwrap().push_back(value)
+            let mut items = self.items.lock().unwrap();
+            items.push_back(value);
+            self.len.store(items.len(), Ordering::Relaxed);
         }
         pub(crate) fn pop(&self) -> Option<T> {
-            self.0.lock().unwrap().pop_front()
+            let mut items = self.items.lock().unwrap();
+            let item = items.pop_front();
+            self.len.store(items.len(), Ordering::Relaxed);
+            item
+        }
+        pub(crate) fn is_empty(&self) -> bool {
+            self.len.load(Ordering::Relaxed) == 0
+        }
+        pub(crate) fn len(&self) -> usize {
+            self.len.load(Ordering::Relaxed)
         }
     }
 
@@ -142,6 +159,10 @@ mod imp {
 
     pub(crate) const SPIN_LIMIT: u32 = 0;
     pub(crate) const YIELD_LIMIT: u32 = 0;
+    /// One look at the queue before joining the waiters, so that the models
+    /// cover that path without the spin's interleavings.
+    pub(crate) const PRE_SPIN_STEPS: u32 = 0;
+    pub(crate) const PRE_YIELD_STEPS: u32 = 1;
     pub(crate) use loom::thread::yield_now;
 
     pub(crate) fn spin_loop() {

@@ -471,3 +471,30 @@ fn poller_panic_hands_its_packet_on() {
         assert_eq!((c.waiting, c.queued, c.active), (0, 0, 1));
     });
 }
+
+/// A post racing a blocking-section entry that frees the only slot while a
+/// thread waits: the waiter must get the packet — from the post, if it sees
+/// the free slot, or from the section entry, if it sees the packet. (Each
+/// side fences before it looks at the other.)
+#[test]
+fn post_races_blocking_entry() {
+    loom::model(|| {
+        let core = Arc::new(Core::<u32>::new(1, None));
+        core.post(0).unwrap();
+        assert_eq!(take_one(&core, false, None), Ok(0)); // main holds the slot
+        let waiter = {
+            let core = core.clone();
+            loom::thread::spawn(move || take_one(&core, false, None))
+        };
+        let poster = {
+            let core = core.clone();
+            loom::thread::spawn(move || core.post(1).unwrap())
+        };
+        core.pause();
+        assert_eq!(waiter.join().unwrap(), Ok(1));
+        poster.join().unwrap();
+        core.resume();
+        let c = core.counters();
+        assert_eq!((c.queued, c.waiting, c.active, c.paused), (0, 0, 2, 0));
+    });
+}

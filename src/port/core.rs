@@ -2,41 +2,54 @@
 //!
 //! # Implementation notes
 //!
-//! * All counters live in one atomic [`State`] word; every decision ("take a queued
-//!   packet", "hand a packet to a waiter", "join the waiters") is one CAS on it.
-//! * Packets live in a lock-free FIFO queue. A poster pushes first and counts the
-//!   packet afterwards; a taker un-counts first and pops afterwards. So the queue
-//!   always holds at least `queued` packets plus one for every taker between its
-//!   CAS and its pop, and such a pop never finds the queue empty.
+//! * Packets live in a lock-free FIFO queue, which also counts them. The
+//!   thread counters (active, waiting, closed) live in one atomic [`State`]
+//!   word; every decision about threads ("take a slot", "hand a packet to a
+//!   waiter", "join the waiters") is one CAS on it.
+//! * The hot paths do not write the state word: a worker that returns to
+//!   `get` keeps its slot and pops the next packet (SPEC §2 rules 1–2: it
+//!   stops counting and counts again, a no-op), and a post that finds nobody
+//!   waiting only pushes. So a producer and a consumer each make one atomic
+//!   read-modify-write per packet, on the queue's tail and head, as in a
+//!   channel. A hot worker that finds the queue empty spins briefly on it
+//!   before it joins the waiters, still holding its slot — as if it came
+//!   back to `get` a moment later.
 //! * Waiters form a LIFO stack of nodes that live on the waiting threads' own
 //!   stacks; each thread parks on its own parker. The stack is behind a mutex,
 //!   taken only on the slow paths (a thread must sleep, or a sleeping thread must
 //!   be handed a packet). `waiting` in the state word always equals the stack's
 //!   length outside that mutex, so lock-free posters can tell whether anyone waits.
 //! * Invariant I: in every stable state it is never true that a packet is queued,
-//!   a thread waits and `active < limit`. Each CAS that could create that state
-//!   (a post, an active thread leaving) instead pairs a packet with the most
-//!   recent waiter, under the waiters mutex.
+//!   a thread waits, `active < limit` and the port is open. The steps that
+//!   could create that state — a push, a slot given back, a thread joining the
+//!   waiters — are each followed by a SeqCst fence and a look at the other
+//!   side (a push looks at the state word; the others look at the queue), so
+//!   of two racing steps at least one sees the other (the store-buffering
+//!   pattern) and hands the oldest packet to the most recent waiter, under
+//!   the waiters mutex ([`Core::release_locked`]).
 //! * Wakes happen after the mutex is released (decide under the lock, make the
 //!   system call after unlocking).
 //! * Panic safety: user code runs inside the port core — the reactor's `poll`
 //!   (a completion filter, `K::clone`, drops of values and buffers) and the
 //!   caller's sink. If it unwinds, guards ([`Abandon`], [`OnUnwind`], the
 //!   helper reaper's drop) take the waiter's node off the stack, pass the
-//!   poller role on, re-queue a packet already written into the node, count
-//!   back packets reserved but not popped, and restore the thread's
-//!   accounting to what it was before the call (which is what its
-//!   thread-local association still says). The port stays usable.
+//!   poller role on, re-queue a packet already written into the node, and
+//!   restore the thread's accounting to what it was before the call (which
+//!   is what its thread-local association still says). Packets not yet
+//!   popped simply stay queued. The port stays usable.
 
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
+
 use super::state::{State, MAX_THREADS};
 use crate::error::GetError;
 use crate::loom::{
-    current, park, park_timeout, spin_loop, yield_now, AtomicBool, AtomicU32, AtomicU64,
-    AtomicUsize, Deadline, Mutex, MutexGuard, Ordering, Queue, Thread, SPIN_LIMIT, YIELD_LIMIT,
+    current, fence, park, park_timeout, spin_loop, yield_now, AtomicBool, AtomicU32, AtomicU64,
+    AtomicUsize, Deadline, Mutex, MutexGuard, Ordering, Queue, Thread, PRE_SPIN_STEPS,
+    PRE_YIELD_STEPS, SPIN_LIMIT, YIELD_LIMIT,
 };
 
 /// Where completed I/O comes from: the op layer over a kernel backend.
@@ -92,6 +105,8 @@ struct WaiterRef<T>(NonNull<Waiter<T>>);
 // packet moves from the posting thread to the waiting one.
 unsafe impl<T: Send> Send for WaiterRef<T> {}
 
+type Stack<'a, T> = MutexGuard<'a, Vec<WaiterRef<T>>>;
+
 /// Snapshot of a port's counters (SPEC §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counters {
@@ -114,7 +129,8 @@ pub struct Counters {
 struct Abandon<'a, T> {
     core: &'a Core<T>,
     node: &'a Waiter<T>,
-    leaving: u32,
+    /// The thread's slot before the call (0 or 1), to restore.
+    before: u32,
 }
 
 impl<T> Abandon<'_, T> {
@@ -126,28 +142,20 @@ impl<T> Abandon<'_, T> {
 
 impl<T> Drop for Abandon<'_, T> {
     fn drop(&mut self) {
-        self.core.abandon(self.node, self.leaving);
+        self.core.abandon(self.node, self.before);
     }
 }
 
-/// Runs `undo(value)` when dropped armed, i.e. when a panic unwinds past it;
+/// Runs `undo` when dropped armed, i.e. when a panic unwinds past it;
 /// [`disarm`](OnUnwind::disarm) on the normal path.
-struct OnUnwind<V: Copy, F: FnOnce(V)> {
-    value: V,
+struct OnUnwind<F: FnOnce()> {
     undo: Option<F>,
 }
 
-impl<V: Copy, F: FnOnce(V)> OnUnwind<V, F> {
+impl<F: FnOnce()> OnUnwind<F> {
     #[inline]
-    fn new(value: V, undo: F) -> Self {
-        OnUnwind {
-            value,
-            undo: Some(undo),
-        }
-    }
-    #[inline]
-    fn value(&mut self) -> &mut V {
-        &mut self.value
+    fn new(undo: F) -> Self {
+        OnUnwind { undo: Some(undo) }
     }
     #[inline]
     fn disarm(mut self) {
@@ -155,10 +163,10 @@ impl<V: Copy, F: FnOnce(V)> OnUnwind<V, F> {
     }
 }
 
-impl<V: Copy, F: FnOnce(V)> Drop for OnUnwind<V, F> {
+impl<F: FnOnce()> Drop for OnUnwind<F> {
     fn drop(&mut self) {
         if let Some(undo) = self.undo.take() {
-            undo(self.value);
+            undo();
         }
     }
 }
@@ -188,7 +196,9 @@ impl<T> Drop for Helper<'_, T> {
 }
 
 pub(crate) struct Core<T> {
-    state: AtomicU64,
+    /// Read by every post and get, written on slow paths only: alone on its
+    /// cache line, so that writes to neighbours do not invalidate it.
+    state: CachePadded<AtomicU64>,
     limit: u32,
     queue: Queue<T>,
     /// LIFO stack of waiters: the last element is the most recent waiter.
@@ -200,21 +210,29 @@ pub(crate) struct Core<T> {
     paused: AtomicUsize,
 }
 
-/// What the fast path of `take` found.
-enum Reserved {
-    /// This many queued packets are now the caller's to pop.
-    Packets(u32),
-    /// The port is closed and empty.
-    Closed,
-    /// Nothing the caller may take now.
-    Nothing,
-}
-
 /// How to wake a waiter that was handed a packet or the port's close.
 enum Wake {
     Thread(Thread),
     /// The waiter is the poller, maybe blocked in the kernel.
     Reactor,
+}
+
+/// The waiters released under the lock, to wake after unlocking.
+#[derive(Default)]
+struct Wakes {
+    first: Option<Wake>,
+    /// Rare: one event released more than one waiter.
+    more: Vec<Wake>,
+}
+
+impl Wakes {
+    fn push(&mut self, wake: Option<Wake>) {
+        match (&self.first, wake) {
+            (_, None) => {}
+            (None, w) => self.first = w,
+            (Some(_), Some(w)) => self.more.push(w),
+        }
+    }
 }
 
 // SAFETY: every `T` inside is owned by the queue or a waiter slot and moves between
@@ -228,7 +246,7 @@ impl<T> Core<T> {
     pub(crate) fn new(limit: u32, reactor: Option<Box<dyn Reactor<T>>>) -> Self {
         debug_assert!((1..=MAX_THREADS).contains(&limit));
         Core {
-            state: AtomicU64::new(0),
+            state: CachePadded::new(AtomicU64::new(0)),
             limit,
             queue: Queue::new(),
             waiters: Mutex::new(Vec::new()),
@@ -267,6 +285,13 @@ impl<T> Core<T> {
         }
     }
 
+    fn wake_all(&self, wakes: Wakes) {
+        if let Some(w) = wakes.first {
+            self.wake(w);
+        }
+        wakes.more.into_iter().for_each(|w| self.wake(w));
+    }
+
     /// Operations were started: if threads sleep on their parkers and nobody
     /// reaps, ask the most recent waiter to become the poller.
     pub(crate) fn io_started(&self) {
@@ -283,7 +308,7 @@ impl<T> Core<T> {
     /// Under the waiters lock: give the poller role to the most recent waiter
     /// if there is I/O to reap and nobody holds the role. Returns the thread
     /// to unpark after unlocking.
-    fn promote(&self, stack: &mut MutexGuard<'_, Vec<WaiterRef<T>>>) -> Option<Thread> {
+    fn promote(&self, stack: &mut Stack<'_, T>) -> Option<Thread> {
         if self.poller.load(Ordering::Relaxed) || !self.busy() {
             return None;
         }
@@ -326,7 +351,7 @@ impl<T> Core<T> {
     fn post_even_if_closed(&self, item: T) {
         if let Err(item) = self.post(item) {
             self.queue.push(item);
-            self.count_pushed();
+            self.pushed();
         }
     }
 
@@ -372,7 +397,7 @@ impl<T> Core<T> {
     pub(crate) fn counters(&self) -> Counters {
         let s = self.load();
         Counters {
-            queued: s.queued(),
+            queued: u32::try_from(self.queue.len()).unwrap_or(u32::MAX),
             waiting: s.waiting(),
             active: s.active(),
             paused: self.paused.load(Ordering::Relaxed) as u32,
@@ -384,32 +409,6 @@ impl<T> Core<T> {
         self.load().closed()
     }
 
-    /// Pops a packet that a successful CAS has already un-counted (or that the
-    /// caller pushed and never counted). See the module notes for why it exists.
-    #[inline]
-    fn pop_reserved(&self) -> T {
-        loop {
-            if let Some(item) = self.queue.pop() {
-                return item;
-            }
-            // Unreachable by the counting argument; spinning keeps it panic-free.
-            spin_loop();
-        }
-    }
-
-    /// Pops `n` reserved packets into `sink`. If the sink unwinds, the
-    /// packets not yet popped are counted back (they are still at the front
-    /// of the queue, so FIFO order is kept).
-    #[inline]
-    fn pop_into(&self, n: u32, sink: &mut dyn FnMut(T)) {
-        let mut left = OnUnwind::new(n, |left| (0..left).for_each(|_| self.count_pushed()));
-        while *left.value() > 0 {
-            *left.value() -= 1;
-            sink(self.pop_reserved());
-        }
-        left.disarm();
-    }
-
     /// Enqueues `item` (PostQueuedCompletionStatus, or a completed operation).
     /// A closed port hands the item back.
     #[inline]
@@ -417,76 +416,85 @@ impl<T> Core<T> {
         if self.load().closed() {
             return Err(item);
         }
+        // A post that races `close` past this check is queued and stays
+        // collectable by `get` and `drain`: nothing is lost.
         self.queue.push(item);
-        self.count_pushed();
+        self.pushed();
         Ok(())
     }
 
-    /// Counts one packet the caller pushed (or reserved and did not pop), or
-    /// hands the oldest packet to the most recent waiter if one is releasable.
+    /// After a push: if a waiter may run it, give the oldest packet to the
+    /// most recent waiter (invariant I).
     #[inline]
-    fn count_pushed(&self) {
-        let mut s = self.load();
-        loop {
-            if s.waiting() > 0 && s.active() < self.limit && !s.closed() {
-                return self.hand_off_uncounted();
-            }
-            // A post that raced `close` past the check above is counted and stays
-            // collectable by `drain`: nothing is lost.
-            match self.cas(s, s.with_queued(s.queued() + 1)) {
-                Ok(()) => return,
-                Err(cur) => s = cur,
-            }
+    fn pushed(&self) {
+        // Store-buffering with `joined` / `gave_back`: either this load sees
+        // the waiter (and the free slot), or that thread sees the packet.
+        fence(Ordering::SeqCst);
+        if Self::releasable(self.load(), self.limit) {
+            self.release();
         }
     }
 
-    /// The caller pushed one packet it has not counted and a waiter may be
-    /// releasable: give the oldest packet to the most recent waiter, or count it.
+    /// A thread waits, a slot is free and the port is open: a queued packet
+    /// must go to the most recent waiter.
+    #[inline]
+    fn releasable(s: State, limit: u32) -> bool {
+        s.waiting() > 0 && s.active() < limit && !s.closed()
+    }
+
     #[cold]
-    fn hand_off_uncounted(&self) {
-        let stack = self.waiters.lock();
-        let mut s = self.load();
-        loop {
-            if s.waiting() > 0 && s.active() < self.limit && !s.closed() {
-                let new = s.with_waiting(s.waiting() - 1).with_active(s.active() + 1);
-                if let Err(cur) = self.cas(s, new) {
-                    s = cur;
-                    continue;
-                }
-                return self.release_top_waiter(stack);
-            }
-            match self.cas(s, s.with_queued(s.queued() + 1)) {
-                Ok(()) => return,
-                Err(cur) => s = cur,
-            }
-        }
+    fn release(&self) {
+        let mut stack = self.waiters.lock();
+        let wakes = self.release_locked(&mut stack);
+        drop(stack);
+        self.wake_all(wakes);
     }
 
-    /// After a CAS that took the most recent waiter off the count (and made it
-    /// active) for a packet the caller may pop: pop it, give it to that waiter,
-    /// unlock, then wake it.
-    fn release_top_waiter(&self, mut stack: MutexGuard<'_, Vec<WaiterRef<T>>>) {
-        let item = self.pop_reserved();
-        let wake = self.deliver(&mut stack, item);
-        drop(stack);
-        if let Some(wake) = wake {
-            self.wake(wake);
+    /// Under the waiters lock: while a thread waits, a slot is free and a
+    /// packet is queued, hand the oldest packet to the most recent waiter.
+    /// Returns whom to wake after unlocking.
+    fn release_locked(&self, stack: &mut Stack<'_, T>) -> Wakes {
+        let mut wakes = Wakes::default();
+        let mut s = self.load();
+        loop {
+            if !Self::releasable(s, self.limit) || self.queue.is_empty() {
+                return wakes;
+            }
+            // Take the waiter off the count and give it a slot; then its packet.
+            let new = s.with_waiting(s.waiting() - 1).with_active(s.active() + 1);
+            if let Err(cur) = self.cas(s, new) {
+                s = cur;
+                continue;
+            }
+            match self.queue.pop() {
+                Some(item) => {
+                    wakes.push(self.deliver(stack, item));
+                    s = self.load();
+                }
+                None => {
+                    // A worker took it first. Give the waiter and the slot
+                    // back, then look again: a post that saw our reservation
+                    // left its packet to us.
+                    s = self.update(|s| {
+                        s.with_waiting(s.waiting() + 1)
+                            .with_active(s.active().saturating_sub(1))
+                    });
+                    fence(Ordering::SeqCst);
+                }
+            }
         }
     }
 
     /// Gives `item` to the most recent waiter. The caller holds the waiters lock
-    /// and has already decremented `waiting` for it; it wakes the returned
-    /// waiter after unlocking.
-    fn deliver(&self, stack: &mut MutexGuard<'_, Vec<WaiterRef<T>>>, item: T) -> Option<Wake> {
+    /// and has already decremented `waiting` for it and given it a slot; it
+    /// wakes the returned waiter after unlocking.
+    fn deliver(&self, stack: &mut Stack<'_, T>, item: T) -> Option<Wake> {
         let Some(top) = stack.pop() else {
             // Unreachable: `waiting` counts the nodes on the stack. Never
             // panic here (this runs in drops and unwind guards): queue the
             // packet and take back the slot given to the missing waiter.
             self.queue.push(item);
-            self.update(|s| {
-                s.with_queued(s.queued() + 1)
-                    .with_active(s.active().saturating_sub(1))
-            });
+            self.update(|s| s.with_active(s.active().saturating_sub(1)));
             return None;
         };
         // SAFETY: the node is alive: its owner only returns (or unwinds, see
@@ -526,15 +534,10 @@ impl<T> Core<T> {
         sink: &mut dyn FnMut(T),
     ) -> Result<u32, GetError> {
         debug_assert!(max >= 1);
-        let leaving = u32::from(was_active);
-        match self.reserve(leaving, max) {
-            Reserved::Packets(n) => {
-                self.pop_as_taker(leaving, n, sink);
-                self.flush();
-                Ok(n)
-            }
-            Reserved::Closed => Err(GetError::Closed),
-            Reserved::Nothing => self.take_slow(was_active, max, timeout, sink),
+        let before = u32::from(was_active);
+        match self.try_take(before) {
+            Some(item) => Ok(self.hand_out(before, item, max, sink)),
+            None => self.take_slow(before, max, timeout, sink),
         }
     }
 
@@ -546,83 +549,127 @@ impl<T> Core<T> {
         was_active: bool,
         timeout: Option<Duration>,
     ) -> Result<T, GetError> {
-        match self.reserve(u32::from(was_active), 1) {
-            Reserved::Packets(_) => {
-                let item = self.pop_reserved();
-                self.flush();
-                Ok(item)
-            }
-            Reserved::Closed => Err(GetError::Closed),
-            Reserved::Nothing => {
-                let mut out = None;
-                self.take_slow(was_active, 1, timeout, &mut |t| out = Some(t))?;
-                out.ok_or(GetError::Closed)
-            }
+        let before = u32::from(was_active);
+        if let Some(item) = self.try_take(before) {
+            self.flush();
+            return Ok(item);
         }
+        let mut out = None;
+        self.take_slow(before, 1, timeout, &mut |t| out = Some(t))?;
+        out.ok_or(GetError::Closed)
     }
 
-    /// Fast path of `take`: un-count up to `max` queued packets for a thread
-    /// that may take them now (SPEC §2 rules 1–2), in one CAS.
+    /// Fast path of `take` (SPEC §2 rules 1–2): the oldest packet, if the
+    /// calling thread may run it now. A thread that holds a slot (`slot ==
+    /// 1`) keeps it: it stops counting and counts again, which changes
+    /// nothing, so it only pops. Otherwise it takes a free slot first and
+    /// gives it back if the queue turned out empty.
     #[inline]
-    fn reserve(&self, leaving: u32, max: u32) -> Reserved {
-        let mut s = self.load();
-        loop {
-            if s.closed() && s.queued() == 0 {
-                self.update(|s| s.with_active(s.active().saturating_sub(leaving)));
-                return Reserved::Closed;
-            }
-            let active = s.active().saturating_sub(leaving);
+    fn try_take(&self, slot: u32) -> Option<T> {
+        let s = self.load();
+        if slot == 1 {
             // A closed port hands out what is still queued, limit or not, so
             // that every packet is delivered before `Closed` is reported.
-            if s.queued() == 0 || (active >= self.limit && !s.closed()) {
-                return Reserved::Nothing;
+            if s.active() <= self.limit || s.closed() {
+                return self.queue.pop();
             }
-            let n = s.queued().min(max);
-            match self.cas(s, s.with_queued(s.queued() - n).with_active(active + 1)) {
-                Ok(()) => return Reserved::Packets(n),
+            return None;
+        }
+        if self.queue.is_empty() {
+            return None;
+        }
+        self.take_with_new_slot(s)
+    }
+
+    #[cold]
+    fn take_with_new_slot(&self, mut s: State) -> Option<T> {
+        loop {
+            if s.active() >= self.limit && !s.closed() {
+                return None;
+            }
+            match self.cas(s, s.with_active(s.active() + 1)) {
+                Ok(()) => break,
                 Err(cur) => s = cur,
             }
         }
+        let item = self.queue.pop();
+        if item.is_none() {
+            self.give_back();
+        }
+        item
     }
 
-    /// Pops `n` packets reserved by a CAS that made the caller active. If the
-    /// sink unwinds, the caller's accounting goes back to what it was before
-    /// the call (`leaving`): the thread-local association, which the unwind
-    /// skips, still says so.
-    #[inline]
-    fn pop_as_taker(&self, leaving: u32, n: u32, sink: &mut dyn FnMut(T)) {
-        let restore = OnUnwind::new((), |()| {
-            if leaving == 0 {
+    /// The caller took `first` with a slot: feeds it and up to `max - 1`
+    /// more queued packets (they cost no further slot) to `sink`. If the sink
+    /// unwinds, the caller's accounting goes back to `before`, as the
+    /// thread-local association, which the unwind skips, still says.
+    fn hand_out(&self, before: u32, first: T, max: u32, sink: &mut dyn FnMut(T)) -> u32 {
+        let restore = OnUnwind::new(|| {
+            if before == 0 {
                 self.deactivate()
             }
         });
-        self.pop_into(n, sink);
+        sink(first);
+        let n = 1 + self.take_queued(max - 1, sink);
         restore.disarm();
+        self.flush();
+        n
     }
 
     #[cold]
     fn take_slow(
         &self,
-        was_active: bool,
+        slot: u32,
         max: u32,
         timeout: Option<Duration>,
         sink: &mut dyn FnMut(T),
     ) -> Result<u32, GetError> {
         if timeout == Some(Duration::ZERO) && !self.busy() {
+            if self.load().closed() && self.queue.is_empty() {
+                if slot == 1 {
+                    self.update(|s| s.with_active(s.active().saturating_sub(1)));
+                }
+                return Err(GetError::Closed);
+            }
             // Nothing for us and no wait: the thread keeps (or takes) its slot.
-            if !was_active {
-                self.update(|s| s.with_active(s.active() + 1));
+            if slot == 0 {
+                self.activate();
             }
             return Err(GetError::TimedOut);
         }
-        self.wait(u32::from(was_active), max, Deadline::after(timeout), sink)
+        if slot == 1 && (!self.busy() || self.poller.load(Ordering::Relaxed)) {
+            // A hot worker (it holds a slot) watches the queue for a moment
+            // before it sleeps: a producer on another CPU usually posts again
+            // within microseconds, and the packet is then taken like any
+            // queued one, with no hand-off and no wake. It is not a waiter
+            // yet, so a packet a waiter may run still goes to that waiter.
+            // (Not when it would become the poller: nobody else reaps.)
+            for step in 0..PRE_SPIN_STEPS + PRE_YIELD_STEPS {
+                if step < PRE_SPIN_STEPS {
+                    (0..1u32 << step).for_each(|_| spin_loop());
+                } else {
+                    yield_now();
+                }
+                if self.queue.is_empty() {
+                    if self.load().closed() {
+                        break;
+                    }
+                    continue;
+                }
+                if let Some(item) = self.try_take(1) {
+                    return Ok(self.hand_out(1, item, max, sink));
+                }
+            }
+        }
+        self.wait(slot, max, Deadline::after(timeout), sink)
     }
 
     /// Slow path of [`take`](Self::take): join the LIFO waiters and sleep.
+    /// `before` is the caller's slot (0 or 1).
     #[cold]
     fn wait(
         &self,
-        leaving: u32,
+        before: u32,
         max: u32,
         deadline: Deadline,
         sink: &mut dyn FnMut(T),
@@ -633,29 +680,35 @@ impl<T> Core<T> {
             thread: current(),
             role: AtomicU32::new(FOLLOWER),
         };
-        {
+        let mut slot = before;
+        let wakes = {
             let mut stack = self.waiters.lock();
             let mut s = self.load();
             loop {
-                if s.closed() && s.queued() == 0 {
+                if s.closed() && self.queue.is_empty() {
                     drop(stack);
-                    self.update(|s| s.with_active(s.active().saturating_sub(leaving)));
+                    if slot == 1 {
+                        self.update(|s| s.with_active(s.active().saturating_sub(1)));
+                    }
                     return Err(GetError::Closed);
                 }
-                let active = s.active().saturating_sub(leaving);
-                if s.queued() > 0 && (active < self.limit || s.closed()) {
-                    // A packet became available while we took the lock.
-                    let n = s.queued().min(max);
-                    if let Err(cur) =
-                        self.cas(s, s.with_queued(s.queued() - n).with_active(active + 1))
-                    {
-                        s = cur;
-                        continue;
+                let active = s.active().saturating_sub(slot);
+                if !self.queue.is_empty() && (active < self.limit || s.closed()) {
+                    // A packet came while we took the lock: take it ourselves.
+                    if slot == 0 {
+                        if let Err(cur) = self.cas(s, s.with_active(s.active() + 1)) {
+                            s = cur;
+                            continue;
+                        }
+                        slot = 1;
                     }
-                    drop(stack);
-                    self.pop_as_taker(leaving, n, sink);
-                    self.flush();
-                    return Ok(n);
+                    if let Some(item) = self.queue.pop() {
+                        drop(stack);
+                        return Ok(self.hand_out(before, item, max, sink));
+                    }
+                    // Taken by someone else: we hold a slot; look again.
+                    s = self.load();
+                    continue;
                 }
                 if s.waiting() >= MAX_THREADS {
                     // More waiters than the state word counts: back off and retry.
@@ -665,6 +718,7 @@ impl<T> Core<T> {
                     s = self.load();
                     continue;
                 }
+                // Join: the thread stops counting as active (SPEC §2 rule 1).
                 match self.cas(s, s.with_active(active).with_waiting(s.waiting() + 1)) {
                     Ok(()) => break,
                     Err(cur) => s = cur,
@@ -675,7 +729,14 @@ impl<T> Core<T> {
                 self.poller.store(true, Ordering::Release);
                 node.role.store(POLLING, Ordering::Release);
             }
-        }
+            // Store-buffering with `pushed` (see the module notes): a post
+            // that pushed before our CAS may have seen nobody waiting. Then
+            // its packet goes to the most recent waiter now — us, or one
+            // our leaving let run.
+            fence(Ordering::SeqCst);
+            self.release_locked(&mut stack)
+        };
+        self.wake_all(wakes);
         // From here the node is reachable through the stack: this function must
         // not return before the node left it (popped by a hand-off or close, seen
         // as a state other than WAITING, or removed by us under the lock) —
@@ -684,7 +745,7 @@ impl<T> Core<T> {
         let guard = Abandon {
             core: self,
             node: &node,
-            leaving,
+            before,
         };
         if node.role.load(Ordering::Relaxed) != POLLING {
             // Only the poller's own enter carries deferred submissions.
@@ -766,9 +827,9 @@ impl<T> Core<T> {
     /// poller role passes on, a packet already written into its slot is
     /// re-queued (behind what is queued: FIFO is kept only among packets
     /// that were never taken), and the thread's accounting goes back to
-    /// `leaving`, what it was before the call.
+    /// `before`, what it was before the call.
     #[cold]
-    fn abandon(&self, node: &Waiter<T>, leaving: u32) {
+    fn abandon(&self, node: &Waiter<T>, before: u32) {
         let (counted, item) = {
             let mut stack = self.waiters.lock();
             match node.state.load(Ordering::Acquire) {
@@ -797,7 +858,7 @@ impl<T> Core<T> {
         if let Some(item) = item {
             self.post_even_if_closed(item);
         }
-        match counted.cmp(&leaving) {
+        match counted.cmp(&before) {
             std::cmp::Ordering::Greater => self.deactivate(),
             std::cmp::Ordering::Less => self.activate(),
             std::cmp::Ordering::Equal => {}
@@ -876,29 +937,21 @@ impl<T> Core<T> {
     /// Takes up to `max` queued packets without any concurrency check (the caller
     /// is active already, or is not a worker at all: `drain`).
     fn take_queued(&self, max: u32, sink: &mut dyn FnMut(T)) -> u32 {
-        if max == 0 {
-            return 0;
+        let mut n = 0;
+        while n < max {
+            let Some(item) = self.queue.pop() else { break };
+            n += 1;
+            sink(item);
         }
-        let mut s = self.load();
-        loop {
-            let n = s.queued().min(max);
-            if n == 0 {
-                return 0;
-            }
-            match self.cas(s, s.with_queued(s.queued() - n)) {
-                Ok(()) => {
-                    self.pop_into(n, sink);
-                    return n;
-                }
-                Err(cur) => s = cur,
-            }
-        }
+        n
     }
 
-    /// Removes every queued packet without blocking and without touching the
-    /// caller's concurrency accounting (for non-worker threads and after close).
+    /// Removes the packets queued when it starts, without blocking and
+    /// without touching the caller's concurrency accounting (for non-worker
+    /// threads and after close).
     pub(crate) fn drain(&self, sink: &mut dyn FnMut(T)) -> u32 {
-        self.take_queued(u32::MAX, sink)
+        let queued = u32::try_from(self.queue.len()).unwrap_or(u32::MAX);
+        self.take_queued(queued, sink)
     }
 
     /// An active thread stops counting (blocking-section entry, thread exit,
@@ -907,45 +960,20 @@ impl<T> Core<T> {
     /// packet (invariant I).
     pub(crate) fn deactivate(&self) {
         self.flush();
-        let mut s = self.load();
-        loop {
-            let new = s.with_active(s.active().saturating_sub(1));
-            if Self::releasable(new, self.limit) {
-                return self.deactivate_and_release();
-            }
-            match self.cas(s, new) {
-                Ok(()) => return,
-                Err(cur) => s = cur,
-            }
+        self.give_back();
+    }
+
+    /// The caller's slot is free again; see [`deactivate`](Self::deactivate).
+    fn give_back(&self) {
+        let s = self.update(|s| s.with_active(s.active().saturating_sub(1)));
+        if s.waiting() == 0 || s.closed() {
+            return;
         }
-    }
-
-    #[inline]
-    fn releasable(s: State, limit: u32) -> bool {
-        s.queued() > 0 && s.waiting() > 0 && s.active() < limit && !s.closed()
-    }
-
-    #[cold]
-    fn deactivate_and_release(&self) {
-        let stack = self.waiters.lock();
-        let mut s = self.load();
-        loop {
-            let new = s.with_active(s.active().saturating_sub(1));
-            if Self::releasable(new, self.limit) {
-                let released = new
-                    .with_queued(new.queued() - 1)
-                    .with_waiting(new.waiting() - 1)
-                    .with_active(new.active() + 1);
-                if let Err(cur) = self.cas(s, released) {
-                    s = cur;
-                    continue;
-                }
-                return self.release_top_waiter(stack);
-            }
-            match self.cas(s, new) {
-                Ok(()) => return,
-                Err(cur) => s = cur,
-            }
+        // Store-buffering with `pushed`: either that post sees the free
+        // slot, or we see its packet.
+        fence(Ordering::SeqCst);
+        if !self.queue.is_empty() && Self::releasable(self.load(), self.limit) {
+            self.release();
         }
     }
 
@@ -989,18 +1017,12 @@ impl<T> Core<T> {
                 Err(cur) => s = cur,
             }
         }
-        let mut wakes = Vec::with_capacity(stack.len());
+        let mut wakes = Wakes::default();
         while !stack.is_empty() {
             // Most recent waiter first: a queued packet if any is left.
-            let s = self.load();
-            if s.queued() > 0 {
-                if self
-                    .cas(s, s.with_queued(s.queued() - 1).with_active(s.active() + 1))
-                    .is_ok()
-                {
-                    let item = self.pop_reserved();
-                    wakes.extend(self.deliver(&mut stack, item));
-                }
+            if let Some(item) = self.queue.pop() {
+                self.activate();
+                wakes.push(self.deliver(&mut stack, item));
                 continue;
             }
             let Some(w) = stack.pop() else { break };
@@ -1008,12 +1030,12 @@ impl<T> Core<T> {
             // its owner reads nothing from it before seeing this store.
             unsafe {
                 let node = w.0.as_ref();
-                wakes.push(Self::wake_for(node));
+                wakes.push(Some(Self::wake_for(node)));
                 node.state.store(CLOSED, Ordering::Release);
             }
         }
         drop(stack);
-        wakes.into_iter().for_each(|w| self.wake(w));
+        self.wake_all(wakes);
         true
     }
 }
@@ -1224,8 +1246,8 @@ mod tests {
         );
     }
 
-    /// A sink that panics in `get_many`: the packets it had not received are
-    /// counted back in order, and the caller's accounting is restored.
+    /// A sink that panics in `get_many`: the packets it had not received stay
+    /// queued in order, and the caller's accounting is restored.
     #[test]
     fn panicking_sink_counts_back_what_it_did_not_take() {
         quiet_panics();

@@ -3,6 +3,8 @@
 
 mod association;
 pub(crate) mod core;
+#[cfg(not(loom))]
+pub(crate) mod queue;
 pub(crate) mod state;
 
 use std::fmt;
