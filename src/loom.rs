@@ -65,11 +65,11 @@ mod imp {
     pub(crate) const SPIN_LIMIT: u32 = 200;
     /// Then yield the CPU this many times before parking.
     pub(crate) const YIELD_LIMIT: u32 = 10;
-    /// A hot worker that finds the queue empty watches it before it joins the
-    /// waiters: `2^k` spins for each step `k` below this (127 in all) ...
-    pub(crate) const PRE_SPIN_STEPS: u32 = 7;
-    /// ... then this many yields of the CPU (as crossbeam's `Backoff::snooze`).
-    pub(crate) const PRE_YIELD_STEPS: u32 = 4;
+    /// A hot worker that finds the queue empty watches it this many spins
+    /// before it joins the waiters ...
+    pub(crate) const PRE_SPIN: u32 = 200;
+    /// ... and this many yields of the CPU.
+    pub(crate) const PRE_YIELD: u32 = 4;
     pub(crate) use std::thread::yield_now;
 
     #[inline]
@@ -161,8 +161,8 @@ mod imp {
     pub(crate) const YIELD_LIMIT: u32 = 0;
     /// One look at the queue before joining the waiters, so that the models
     /// cover that path without the spin's interleavings.
-    pub(crate) const PRE_SPIN_STEPS: u32 = 0;
-    pub(crate) const PRE_YIELD_STEPS: u32 = 1;
+    pub(crate) const PRE_SPIN: u32 = 0;
+    pub(crate) const PRE_YIELD: u32 = 1;
     pub(crate) use loom::thread::yield_now;
 
     pub(crate) fn spin_loop() {

@@ -48,8 +48,8 @@ use super::state::{State, MAX_THREADS};
 use crate::error::GetError;
 use crate::loom::{
     current, fence, park, park_timeout, spin_loop, yield_now, AtomicBool, AtomicU32, AtomicU64,
-    AtomicUsize, Deadline, Mutex, MutexGuard, Ordering, Queue, Thread, PRE_SPIN_STEPS,
-    PRE_YIELD_STEPS, SPIN_LIMIT, YIELD_LIMIT,
+    AtomicUsize, Deadline, Mutex, MutexGuard, Ordering, Queue, Thread, PRE_SPIN, PRE_YIELD,
+    SPIN_LIMIT, YIELD_LIMIT,
 };
 
 /// Where completed I/O comes from: the op layer over a kernel backend.
@@ -537,7 +537,7 @@ impl<T> Core<T> {
         let before = u32::from(was_active);
         match self.try_take(before) {
             Some(item) => Ok(self.hand_out(before, item, max, sink)),
-            None => self.take_slow(before, max, timeout, sink),
+            None => self.take_slow(before, max, timeout, true, sink),
         }
     }
 
@@ -554,8 +554,14 @@ impl<T> Core<T> {
             self.flush();
             return Ok(item);
         }
+        if timeout != Some(Duration::ZERO) {
+            if let Some(item) = self.watch_queue(before) {
+                self.flush();
+                return Ok(item);
+            }
+        }
         let mut out = None;
-        self.take_slow(before, 1, timeout, &mut |t| out = Some(t))?;
+        self.take_slow(before, 1, timeout, false, &mut |t| out = Some(t))?;
         out.ok_or(GetError::Closed)
     }
 
@@ -616,12 +622,14 @@ impl<T> Core<T> {
         n
     }
 
+    /// `watch`: whether to watch the queue first (`take_one` did already).
     #[cold]
     fn take_slow(
         &self,
         slot: u32,
         max: u32,
         timeout: Option<Duration>,
+        watch: bool,
         sink: &mut dyn FnMut(T),
     ) -> Result<u32, GetError> {
         if timeout == Some(Duration::ZERO) && !self.busy() {
@@ -637,31 +645,44 @@ impl<T> Core<T> {
             }
             return Err(GetError::TimedOut);
         }
-        if slot == 1 && (!self.busy() || self.poller.load(Ordering::Relaxed)) {
-            // A hot worker (it holds a slot) watches the queue for a moment
-            // before it sleeps: a producer on another CPU usually posts again
-            // within microseconds, and the packet is then taken like any
-            // queued one, with no hand-off and no wake. It is not a waiter
-            // yet, so a packet a waiter may run still goes to that waiter.
-            // (Not when it would become the poller: nobody else reaps.)
-            for step in 0..PRE_SPIN_STEPS + PRE_YIELD_STEPS {
-                if step < PRE_SPIN_STEPS {
-                    (0..1u32 << step).for_each(|_| spin_loop());
-                } else {
-                    yield_now();
-                }
-                if self.queue.is_empty() {
-                    if self.load().closed() {
-                        break;
-                    }
-                    continue;
-                }
-                if let Some(item) = self.try_take(1) {
-                    return Ok(self.hand_out(1, item, max, sink));
-                }
+        if watch {
+            if let Some(item) = self.watch_queue(slot) {
+                return Ok(self.hand_out(1, item, max, sink));
             }
         }
         self.wait(slot, max, Deadline::after(timeout), sink)
+    }
+
+    /// A hot worker (it holds a slot: `slot == 1`) that found the queue
+    /// empty watches it for a moment before it sleeps: a producer on another
+    /// CPU usually posts again within microseconds, and the packet is then
+    /// taken like any queued one, with no hand-off and no wake. The thread
+    /// is not a waiter yet — as if it came back to `get` a moment later — so
+    /// a packet that a waiter may run still goes to that waiter. Not when
+    /// it would become the poller (nobody else reaps), nor under a deadline
+    /// of zero (the caller checks).
+    #[inline]
+    fn watch_queue(&self, slot: u32) -> Option<T> {
+        if slot == 0 || (self.busy() && !self.poller.load(Ordering::Relaxed)) {
+            return None;
+        }
+        for step in 0..PRE_SPIN + PRE_YIELD {
+            if step < PRE_SPIN {
+                spin_loop();
+            } else {
+                yield_now();
+            }
+            if self.queue.is_empty() {
+                if self.load().closed() {
+                    return None;
+                }
+                continue;
+            }
+            if let Some(item) = self.try_take(1) {
+                return Some(item);
+            }
+        }
+        None
     }
 
     /// Slow path of [`take`](Self::take): join the LIFO waiters and sleep.

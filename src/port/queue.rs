@@ -158,6 +158,8 @@ impl<T> Queue<T> {
     }
 
     /// An empty block: a spare one if there is any, else a new one.
+    #[cold]
+    #[inline(never)]
     fn new_block(&self) -> *mut Block<T> {
         for spare in self.spares.iter() {
             if spare.load(Ordering::Relaxed).is_null() {
@@ -207,6 +209,8 @@ impl<T> Queue<T> {
     ///
     /// The caller read the block's last slot (`start == 0`), or read slot
     /// `start - 1` and found `DESTROY` set.
+    #[cold]
+    #[inline(never)]
     unsafe fn destroy(&self, this: *mut Block<T>, start: usize) {
         // It is not necessary to set the `DESTROY` bit in the last slot because that slot has
         // begun destruction of the block.
@@ -227,6 +231,7 @@ impl<T> Queue<T> {
     }
 
     /// Pushes `value` to the tail.
+    #[inline]
     pub(crate) fn push(&self, value: T) {
         let backoff = Backoff::new();
         let mut tail = self.tail.index.load(Ordering::Acquire);
@@ -318,6 +323,7 @@ impl<T> Queue<T> {
     }
 
     /// Pops the head element; `None` if the queue is empty.
+    #[inline]
     pub(crate) fn pop(&self) -> Option<T> {
         let backoff = Backoff::new();
         let mut head = self.head.index.load(Ordering::Acquire);
@@ -373,14 +379,7 @@ impl<T> Queue<T> {
                 Ok(_) => unsafe {
                     // If we've reached the end of the block, move to the next one.
                     if offset + 1 == BLOCK_CAP {
-                        let next = (*block).wait_next();
-                        let mut next_index = (new_head & !HAS_NEXT).wrapping_add(1 << SHIFT);
-                        if !(*next).next.load(Ordering::Relaxed).is_null() {
-                            next_index |= HAS_NEXT;
-                        }
-
-                        self.head.block.store(next, Ordering::Release);
-                        self.head.index.store(next_index, Ordering::Release);
+                        self.advance_head(block, new_head);
                     }
 
                     // Read the value.
@@ -404,6 +403,28 @@ impl<T> Queue<T> {
                     backoff.spin();
                 }
             }
+        }
+    }
+
+    /// The head claimed the last slot of `block`: move it to the next block.
+    ///
+    /// # Safety
+    ///
+    /// The caller's CAS set the head index to `new_head`, the last slot of
+    /// `block`, so `block` stays allocated until the caller read that slot.
+    #[cold]
+    #[inline(never)]
+    unsafe fn advance_head(&self, block: *mut Block<T>, new_head: Index) {
+        // SAFETY: by the contract `block` is alive; its successor is alive
+        // while the head has not passed it.
+        unsafe {
+            let next = (*block).wait_next();
+            let mut next_index = (new_head & !HAS_NEXT).wrapping_add(1 << SHIFT);
+            if !(*next).next.load(Ordering::Relaxed).is_null() {
+                next_index |= HAS_NEXT;
+            }
+            self.head.block.store(next, Ordering::Release);
+            self.head.index.store(next_index, Ordering::Release);
         }
     }
 
@@ -533,7 +554,10 @@ mod tests {
             assert!(q.is_empty());
         }
         // Blocks that emptied were kept for reuse.
-        assert!(q.spares.iter().any(|s| !s.load(Ordering::Relaxed).is_null()));
+        assert!(q
+            .spares
+            .iter()
+            .any(|s| !s.load(Ordering::Relaxed).is_null()));
     }
 
     #[test]

@@ -57,7 +57,10 @@ mod tests {
     #[test]
     fn fields_are_independent() {
         let s = State(0).with_active(3).with_waiting(MAX_THREADS);
-        assert_eq!((s.active(), s.waiting(), s.closed()), (3, MAX_THREADS, false));
+        assert_eq!(
+            (s.active(), s.waiting(), s.closed()),
+            (3, MAX_THREADS, false)
+        );
         let s = s.with_active(MAX_THREADS).with_closed();
         assert_eq!(
             (s.active(), s.waiting(), s.closed()),
