@@ -537,7 +537,7 @@ impl<T> Core<T> {
         let before = u32::from(was_active);
         match self.try_take(before) {
             Some(item) => Ok(self.hand_out(before, item, max, sink)),
-            None => self.take_slow(before, max, timeout, true, sink),
+            None => self.take_slow(before, max, timeout, Deadline::after(timeout), true, sink),
         }
     }
 
@@ -554,14 +554,15 @@ impl<T> Core<T> {
             self.flush();
             return Ok(item);
         }
+        let deadline = Deadline::after(timeout);
         if timeout != Some(Duration::ZERO) {
-            if let Some(item) = self.watch_queue(before) {
+            if let Some(item) = self.watch_queue(before, &deadline) {
                 self.flush();
                 return Ok(item);
             }
         }
         let mut out = None;
-        self.take_slow(before, 1, timeout, false, &mut |t| out = Some(t))?;
+        self.take_slow(before, 1, timeout, deadline, false, &mut |t| out = Some(t))?;
         out.ok_or(GetError::Closed)
     }
 
@@ -622,13 +623,15 @@ impl<T> Core<T> {
         n
     }
 
-    /// `watch`: whether to watch the queue first (`take_one` did already).
+    /// `deadline` is `timeout` from the call's start; `watch`: whether to
+    /// watch the queue first (`take_one` did already).
     #[cold]
     fn take_slow(
         &self,
         slot: u32,
         max: u32,
         timeout: Option<Duration>,
+        deadline: Deadline,
         watch: bool,
         sink: &mut dyn FnMut(T),
     ) -> Result<u32, GetError> {
@@ -646,11 +649,11 @@ impl<T> Core<T> {
             return Err(GetError::TimedOut);
         }
         if watch {
-            if let Some(item) = self.watch_queue(slot) {
+            if let Some(item) = self.watch_queue(slot, &deadline) {
                 return Ok(self.hand_out(1, item, max, sink));
             }
         }
-        self.wait(slot, max, Deadline::after(timeout), sink)
+        self.wait(slot, max, deadline, sink)
     }
 
     /// A hot worker (it holds a slot: `slot == 1`) that found the queue
@@ -661,16 +664,27 @@ impl<T> Core<T> {
     /// a packet that a waiter may run still goes to that waiter. Not when
     /// it would become the poller (nobody else reaps), nor under a deadline
     /// of zero (the caller checks).
+    /// It flushes the submissions it deferred first: it will not enter the
+    /// kernel soon.
     #[inline]
-    fn watch_queue(&self, slot: u32) -> Option<T> {
-        if slot == 0 || (self.busy() && !self.poller.load(Ordering::Relaxed)) {
+    fn watch_queue(&self, slot: u32, deadline: &Deadline) -> Option<T> {
+        if slot == 0 {
             return None;
+        }
+        if self.busy() {
+            if !self.poller.load(Ordering::Relaxed) {
+                return None;
+            }
+            self.flush();
         }
         for step in 0..PRE_SPIN + PRE_YIELD {
             if step < PRE_SPIN {
                 spin_loop();
             } else {
                 yield_now();
+            }
+            if step % 32 == 31 && deadline.remaining().is_none() {
+                return None;
             }
             if self.queue.is_empty() {
                 if self.load().closed() {
