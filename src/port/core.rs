@@ -648,7 +648,7 @@ impl<T> Core<T> {
             }
             return Err(GetError::TimedOut);
         }
-        if watch {
+        if watch && timeout != Some(Duration::ZERO) {
             if let Some(item) = self.watch_queue(slot, &deadline) {
                 return Ok(self.hand_out(1, item, max, sink));
             }
@@ -664,6 +664,7 @@ impl<T> Core<T> {
     /// a packet that a waiter may run still goes to that waiter. Not when
     /// it would become the poller (nobody else reaps), nor under a deadline
     /// of zero (the caller checks).
+    ///
     /// It flushes the submissions it deferred first: it will not enter the
     /// kernel soon.
     #[inline]
@@ -769,7 +770,12 @@ impl<T> Core<T> {
             // its packet goes to the most recent waiter now — us, or one
             // our leaving let run.
             fence(Ordering::SeqCst);
-            self.release_locked(&mut stack)
+            let mut wakes = self.release_locked(&mut stack);
+            if node.state.load(Ordering::Relaxed) != WAITING {
+                // The first release went to the top of the stack: us, awake.
+                wakes.first = None;
+            }
+            wakes
         };
         self.wake_all(wakes);
         // From here the node is reachable through the stack: this function must
