@@ -3,7 +3,7 @@
 //! operation's progress and passes it in.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use super::super::{OpCode, RawOp};
 
@@ -270,8 +270,10 @@ fn is_ready(fd: RawFd, events: libc::c_short) -> Result<bool, i32> {
     Ok(n > 0 && pfd.revents != 0)
 }
 
-/// getsockopt(SO_ERROR): the pending socket error (0 if none), clearing it.
-fn so_error(fd: RawFd) -> Result<i32, i32> {
+/// getsockopt(SO_ERROR): `Ok` with the pending socket error as a positive
+/// errno (0 if none), clearing it; `Err(errno)` if getsockopt itself failed
+/// (EBADF, ENOTSOCK). Shared with the io_uring backend.
+pub(crate) fn so_error(fd: RawFd) -> Result<i32, i32> {
     let mut err: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     cvt(|| {
@@ -350,6 +352,17 @@ pub(super) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A close-on-exec duplicate of `fd`.
+pub(super) fn dup(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an int argument; a bad fd yields EBADF.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `new` is a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 /// epoll_ctl() with `events` and `token` as the event's data.

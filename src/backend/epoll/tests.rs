@@ -65,6 +65,11 @@ fn collect(b: &EpollBackend, n: usize) -> Vec<Completion> {
     out
 }
 
+/// A completion, for comparisons.
+fn done(user_data: u64, res: i32) -> Completion {
+    Completion { user_data, res }
+}
+
 fn collect_one(b: &EpollBackend) -> Completion {
     collect(b, 1)[0]
 }
@@ -119,13 +124,7 @@ fn recv_completes_after_peer_writes() {
     submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf));
     assert_quiet(&b, Duration::ZERO);
     peer.write_all(b"hello").unwrap();
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: 5
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, 5));
     assert_eq!(&buf[..5], b"hello");
     b.deregister(ours.as_raw_fd());
 }
@@ -139,22 +138,10 @@ fn zero_byte_recv_is_a_readiness_probe() {
     submit(&b, op(OpCode::Recv, ours.as_raw_fd(), 1));
     assert_quiet(&b, Duration::from_millis(20));
     peer.write_all(b"xy").unwrap();
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: 0
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, 0));
     // The probe consumed nothing.
     submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 2, &mut buf));
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 2,
-            res: 2
-        }
-    );
+    assert_eq!(collect_one(&b), done(2, 2));
     assert_eq!(&buf[..2], b"xy");
 }
 
@@ -187,20 +174,8 @@ fn large_sends_to_a_slow_reader_complete_in_order() {
     submit(&b, buf_op(OpCode::Send, ours.as_raw_fd(), 1, &mut big));
     submit(&b, buf_op(OpCode::Send, ours.as_raw_fd(), 2, &mut small));
     assert_quiet(&b, Duration::ZERO); // 8 MiB cannot have gone out yet
-    let done = collect(&b, 2);
-    assert_eq!(
-        done,
-        [
-            Completion {
-                user_data: 1,
-                res: BIG as i32
-            },
-            Completion {
-                user_data: 2,
-                res: 1000
-            }
-        ]
-    );
+    let got = collect(&b, 2);
+    assert_eq!(got, [done(1, BIG as i32), done(2, 1000)]);
     let got = reader.join().unwrap();
     assert!(got[..BIG] == big[..], "first send's bytes differ");
     assert!(
@@ -249,13 +224,7 @@ fn stream_sendmsg_resumes_across_iovecs() {
             ..op(OpCode::SendMsg, ours.as_raw_fd(), 1)
         },
     );
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: total as i32
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, total as i32));
     let got = reader.join().unwrap();
     assert!(got == parts.concat(), "bytes differ");
     // The caller's iovecs were not modified.
@@ -290,18 +259,12 @@ fn accept_and_connect() {
             ..op(OpCode::Connect, client.as_raw_fd(), 2)
         },
     );
-    let mut done = collect(&b, 2);
-    done.sort_by_key(|c| c.user_data);
-    assert_eq!(
-        done[1],
-        Completion {
-            user_data: 2,
-            res: 0
-        }
-    );
-    assert!(done[0].res >= 0, "{done:?}");
+    let mut got = collect(&b, 2);
+    got.sort_by_key(|c| c.user_data);
+    assert_eq!(got[1], done(2, 0));
+    assert!(got[0].res >= 0, "{got:?}");
     // SAFETY: a successful accept returned a new fd that we now own.
-    let accepted = unsafe { OwnedFd::from_raw_fd(done[0].res) };
+    let accepted = unsafe { OwnedFd::from_raw_fd(got[0].res) };
     let client_port = client.local_addr().unwrap().as_socket().unwrap().port();
     assert_eq!(port_of(&peer_addr), client_port);
     // The accepted socket works with the backend too.
@@ -309,13 +272,7 @@ fn accept_and_connect() {
     b.register(accepted.as_raw_fd()).unwrap();
     submit(&b, buf_op(OpCode::Recv, accepted.as_raw_fd(), 3, &mut buf));
     (&client).write_all(b"ping").unwrap();
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 3,
-            res: 4
-        }
-    );
+    assert_eq!(collect_one(&b), done(3, 4));
     b.deregister(accepted.as_raw_fd());
 }
 
@@ -337,13 +294,7 @@ fn refused_connect_completes_through_poll() {
             ..op(OpCode::Connect, client.as_raw_fd(), 7)
         },
     );
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 7,
-            res: -libc::ECONNREFUSED
-        }
-    );
+    assert_eq!(collect_one(&b), done(7, -libc::ECONNREFUSED));
 }
 
 #[test]
@@ -355,13 +306,7 @@ fn peer_close_completes_recv_with_zero() {
     submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf));
     assert_quiet(&b, Duration::from_millis(10));
     drop(peer);
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: 0
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, 0));
 }
 
 #[test]
@@ -375,13 +320,7 @@ fn peer_reset_fails_recv_with_econnreset() {
         .set_linger(Some(Duration::ZERO))
         .unwrap();
     drop(peer);
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: -libc::ECONNRESET
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, -libc::ECONNRESET));
 }
 
 #[test]
@@ -395,32 +334,14 @@ fn cancel_ends_only_that_op() {
     submit(&b, buf_op(OpCode::Recv, fd, 2, &mut b2));
     submit(&b, buf_op(OpCode::Recv, fd, 3, &mut b3));
     b.cancel(2);
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 2,
-            res: -libc::ECANCELED
-        }
-    );
+    assert_eq!(collect_one(&b), done(2, -libc::ECANCELED));
     b.cancel(2); // finished: ignored
     b.cancel(99); // unknown: ignored
     assert_quiet(&b, Duration::from_millis(10));
     peer.write_all(b"a").unwrap();
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: 1
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, 1));
     peer.write_all(b"b").unwrap();
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 3,
-            res: 1
-        }
-    );
+    assert_eq!(collect_one(&b), done(3, 1));
     assert_eq!((b1, b3), ([b'a'], [b'b']));
 }
 
@@ -439,13 +360,7 @@ fn timeout_fires_with_ecanceled() {
             ..buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf)
         },
     );
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: -libc::ECANCELED
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, -libc::ECANCELED));
     let took = start.elapsed();
     assert!(
         took >= Duration::from_millis(50) && took < Duration::from_secs(2),
@@ -468,24 +383,12 @@ fn timeout_does_not_fire_when_the_op_completes_first() {
         },
     );
     peer.write_all(b"ok").unwrap();
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: 2
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, 2));
     // The stale timer passes without effect, also on a reused user_data.
     submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf));
     assert_quiet(&b, Duration::from_millis(200));
     b.cancel(1);
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: -libc::ECANCELED
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, -libc::ECANCELED));
 }
 
 #[test]
@@ -511,13 +414,7 @@ fn timer_armed_while_the_poller_sleeps_wakes_it() {
         b.poll(Some(Duration::from_secs(5)), &mut out).unwrap();
     }
     submitter.join().unwrap();
-    assert_eq!(
-        out,
-        [Completion {
-            user_data: 1,
-            res: -libc::ECANCELED
-        }]
-    );
+    assert_eq!(out, [done(1, -libc::ECANCELED)]);
     assert!(
         start.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -552,29 +449,11 @@ fn file_read_write_at_offsets() {
         },
     );
     submit(&b, buf_op(OpCode::Write, fd, 2, &mut abc));
-    let mut done = collect(&b, 2);
-    done.sort_by_key(|c| c.user_data);
-    assert_eq!(
-        done,
-        [
-            Completion {
-                user_data: 1,
-                res: 5
-            },
-            Completion {
-                user_data: 2,
-                res: 3
-            }
-        ]
-    );
+    let mut got = collect(&b, 2);
+    got.sort_by_key(|c| c.user_data);
+    assert_eq!(got, [done(1, 5), done(2, 3)]);
     submit(&b, buf_op(OpCode::Read, fd, 3, &mut back));
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 3,
-            res: 15
-        }
-    );
+    assert_eq!(collect_one(&b), done(3, 15));
     assert_eq!(&back[..15], b"abc\0\0\0\0\0\0\0hello");
     submit(
         &b,
@@ -583,13 +462,7 @@ fn file_read_write_at_offsets() {
             ..buf_op(OpCode::Read, fd, 4, &mut past)
         },
     );
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 4,
-            res: 0
-        }
-    );
+    assert_eq!(collect_one(&b), done(4, 0));
     b.deregister(fd);
 }
 
@@ -633,13 +506,7 @@ fn udp_recvmsg_and_sendmsg() {
     );
     assert_quiet(&b, Duration::from_millis(10));
     peer.send_to(b"ping!", a.local_addr().unwrap()).unwrap();
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: 5
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, 5));
     assert_eq!(&data[..5], b"ping!");
     assert_eq!(port_of(&from), peer.local_addr().unwrap().port());
     submit(
@@ -649,13 +516,7 @@ fn udp_recvmsg_and_sendmsg() {
             ..op(OpCode::SendMsg, a.as_raw_fd(), 2)
         },
     );
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 2,
-            res: 4
-        }
-    );
+    assert_eq!(collect_one(&b), done(2, 4));
     let mut got = [0u8; 8];
     peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let (n, src) = peer.recv_from(&mut got).unwrap();
@@ -695,13 +556,7 @@ fn submit_errors_produce_no_completion() {
     // SAFETY: as above.
     assert!(unsafe { b.submit(&buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf)) }.is_err());
     b.cancel(1);
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: -libc::ECANCELED
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, -libc::ECANCELED));
     assert_quiet(&b, Duration::from_millis(10));
 }
 
@@ -762,13 +617,13 @@ fn concurrent_submit_cancel_and_timeouts_complete_each_op_once() {
         }
         peer
     });
-    let done = collect(&b, N);
+    let got = collect(&b, N);
     submitter.join().unwrap();
     canceller.join().unwrap();
     let _peer = writer.join().unwrap();
     let mut seen = vec![false; N];
     let mut received = 0;
-    for c in &done {
+    for c in &got {
         assert!(
             !std::mem::replace(&mut seen[c.user_data as usize], true),
             "twice: {c:?}"
@@ -798,7 +653,7 @@ fn read_lane(b: &EpollBackend, fd: RawFd) -> (bool, bool, usize) {
     let st = b.shared.lock();
     let entry = st.fds.get(fd).expect("registered");
     let lane = &entry.lanes[Side::Read as usize];
-    (lane.ready, lane.busy, lane.queue.len())
+    (lane.ready, lane.busy, st.lane_ops(fd, Side::Read).len())
 }
 
 /// Waits until `fd` reports any of `events` (bounded by LIMIT).
@@ -811,10 +666,6 @@ fn wait_for(fd: RawFd, events: libc::c_short) {
     // SAFETY: pfd is one valid pollfd.
     let n = unsafe { libc::poll(&mut pfd, 1, LIMIT.as_millis() as i32) };
     assert_eq!(n, 1, "fd {fd} never reported {events:#x}");
-}
-
-fn done(user_data: u64, res: i32) -> Completion {
-    Completion { user_data, res }
 }
 
 #[test]
