@@ -11,7 +11,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{EpollBackend, Side};
+use super::{EpollBackend, Side, DIRECT_OPS, WORKER_EXIT_WAIT};
 use crate::backend::{Backend, Completion, OpCode, RawOp};
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -422,8 +422,8 @@ fn timer_armed_while_the_poller_sleeps_wakes_it() {
     );
 }
 
-#[test]
-fn file_read_write_at_offsets() {
+/// An empty, unnamed (already unlinked) read-write temp file.
+fn temp_file() -> std::fs::File {
     let path = std::env::temp_dir().join(format!(
         "cport-epoll-{}-{:?}",
         std::process::id(),
@@ -437,6 +437,12 @@ fn file_read_write_at_offsets() {
         .open(&path)
         .unwrap();
     std::fs::remove_file(&path).unwrap();
+    file
+}
+
+#[test]
+fn file_read_write_at_offsets() {
+    let file = temp_file();
     let (mut hello, mut abc, mut back, mut past) = (*b"hello", *b"abc", [0u8; 32], [0u8; 8]);
     let b = backend();
     let fd = file.as_raw_fd();
@@ -851,4 +857,198 @@ fn inline_results_delay_readiness_by_one_poll_at_most() {
         out.contains(&done(10, 8)) && out.contains(&done(11, 8)),
         "{out:?}"
     );
+}
+
+#[test]
+fn lanes_keep_their_order_when_the_head_and_the_tail_are_cancelled() {
+    let (ours, mut peer) = tcp_pair();
+    let fd = ours.as_raw_fd();
+    let mut bufs = [[0u8; 1]; 5];
+    let [b1, b2, b3, b4, b5] = &mut bufs;
+    let b = backend();
+    b.register(fd).unwrap();
+    for (ud, buf) in [(1, b1), (2, b2), (3, b3), (4, b4)] {
+        submit(&b, buf_op(OpCode::Recv, fd, ud, buf));
+    }
+    b.cancel(1); // the head
+    b.cancel(4); // the tail
+    assert_eq!(
+        collect(&b, 2),
+        [done(1, -libc::ECANCELED), done(4, -libc::ECANCELED)]
+    );
+    submit(&b, buf_op(OpCode::Recv, fd, 5, b5));
+    assert_eq!(read_lane(&b, fd).2, 3);
+    peer.write_all(b"x").unwrap();
+    assert_eq!(collect_one(&b), done(2, 1));
+    peer.write_all(b"y").unwrap();
+    assert_eq!(collect_one(&b), done(3, 1));
+    peer.write_all(b"z").unwrap();
+    assert_eq!(collect_one(&b), done(5, 1));
+    assert_eq!(bufs, [[0], [b'x'], [b'y'], [0], [b'z']]);
+    assert_eq!(read_lane(&b, fd).2, 0);
+}
+
+#[test]
+fn user_data_beyond_the_direct_table_work_like_any_other() {
+    let (ours, mut peer) = tcp_pair();
+    let fd = ours.as_raw_fd();
+    let (mut b1, mut b2) = ([0u8; 1], [0u8; 1]);
+    let (big, huge) = (DIRECT_OPS as u64 + 3, 0xFFFF_FFFE);
+    let b = backend();
+    b.register(fd).unwrap();
+    submit(&b, buf_op(OpCode::Recv, fd, big, &mut b1));
+    submit(&b, buf_op(OpCode::Recv, fd, huge, &mut b2));
+    // SAFETY: refused (a duplicate), so its memory is never used.
+    let dup = unsafe { b.submit(&buf_op(OpCode::Recv, fd, big, &mut [0u8; 1])) };
+    assert_eq!(dup.unwrap_err().raw_os_error(), Some(libc::EEXIST));
+    peer.write_all(b"p").unwrap();
+    assert_eq!(collect_one(&b), done(big, 1));
+    b.cancel(huge);
+    assert_eq!(collect_one(&b), done(huge, -libc::ECANCELED));
+    assert_eq!(b.shared.lock().ops.len(), 0);
+}
+
+#[test]
+fn file_ops_need_a_registered_fd() {
+    let file = temp_file();
+    let mut buf = [0u8; 4];
+    let b = backend();
+    // SAFETY: refused (not registered), so its memory is never used.
+    let err = unsafe { b.submit(&buf_op(OpCode::Read, file.as_raw_fd(), 1, &mut buf)) };
+    assert_eq!(err.unwrap_err().raw_os_error(), Some(libc::EBADF));
+    assert_quiet(&b, Duration::ZERO);
+}
+
+#[test]
+fn drop_joins_idle_file_workers() {
+    let file = temp_file();
+    let mut buf = *b"data";
+    let b = backend();
+    b.register(file.as_raw_fd()).unwrap();
+    submit(&b, buf_op(OpCode::Write, file.as_raw_fd(), 1, &mut buf));
+    assert_eq!(collect_one(&b), done(1, 4));
+    let shared = Arc::downgrade(&b.shared);
+    drop(b);
+    // Every worker was joined, not detached: nothing holds the state any more.
+    assert!(
+        shared.upgrade().is_none(),
+        "a file worker outlived the backend"
+    );
+}
+
+/// One anonymous page registered with userfaultfd (missing mode): the first
+/// access to it, also a kernel copy inside pread, blocks until the fault is
+/// resolved or `uffd` is closed. Never unmapped on its own: the test that
+/// made it unmaps it once nothing can write into it any more.
+struct StuckPage {
+    ptr: *mut u8,
+    len: usize,
+    uffd: OwnedFd,
+}
+
+impl StuckPage {
+    /// None where userfaultfd is not permitted (needs root, the
+    /// vm.unprivileged_userfaultfd sysctl, or access to /dev/userfaultfd).
+    fn new() -> Option<StuckPage> {
+        const UFFDIO_API: libc::c_ulong = 0xc018_aa3f;
+        const UFFDIO_REGISTER: libc::c_ulong = 0xc020_aa00;
+        const USERFAULTFD_IOC_NEW: libc::c_ulong = 0xaa00;
+        const UFFD_API: u64 = 0xaa;
+        const UFFDIO_REGISTER_MODE_MISSING: u64 = 1;
+        let flags = libc::O_CLOEXEC | libc::O_NONBLOCK;
+        // SAFETY: plain syscall; the result is checked.
+        let mut uffd = unsafe { libc::syscall(libc::SYS_userfaultfd, flags) } as RawFd;
+        if uffd < 0 {
+            // SAFETY: a valid C string; the result is checked.
+            let dev = unsafe { libc::open(c"/dev/userfaultfd".as_ptr(), libc::O_RDWR) };
+            if dev < 0 {
+                return None;
+            }
+            // SAFETY: USERFAULTFD_IOC_NEW takes the new fd's flags as an int.
+            uffd = unsafe { libc::ioctl(dev, USERFAULTFD_IOC_NEW, flags) };
+            // SAFETY: `dev` is ours and used no more.
+            unsafe { libc::close(dev) };
+            if uffd < 0 {
+                return None;
+            }
+        }
+        // SAFETY: `uffd` is a new fd that nothing else owns.
+        let uffd = unsafe { OwnedFd::from_raw_fd(uffd) };
+        let mut api = [UFFD_API, 0, 0]; // struct uffdio_api
+                                        // SAFETY: UFFDIO_API reads and writes a struct uffdio_api.
+        if unsafe { libc::ioctl(uffd.as_raw_fd(), UFFDIO_API, api.as_mut_ptr()) } < 0 {
+            return None;
+        }
+        let len = 4096;
+        // SAFETY: a new private anonymous mapping; the result is checked.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(ptr, libc::MAP_FAILED, "{}", io::Error::last_os_error());
+        // struct uffdio_register: range (start, len), mode, ioctls (out).
+        let mut reg = [ptr as u64, len as u64, UFFDIO_REGISTER_MODE_MISSING, 0];
+        // SAFETY: UFFDIO_REGISTER reads and writes a struct uffdio_register.
+        let rc = unsafe { libc::ioctl(uffd.as_raw_fd(), UFFDIO_REGISTER, reg.as_mut_ptr()) };
+        assert_eq!(rc, 0, "UFFDIO_REGISTER: {}", io::Error::last_os_error());
+        Some(StuckPage {
+            ptr: ptr.cast(),
+            len,
+            uffd,
+        })
+    }
+}
+
+/// Review finding F7: dropping the backend joined the file workers with no
+/// time limit, so a pread stuck in the kernel hung the drop forever.
+#[test]
+fn drop_returns_while_a_file_worker_is_stuck_in_the_kernel() {
+    let Some(page) = StuckPage::new() else {
+        eprintln!("skipped: userfaultfd is not permitted here");
+        return;
+    };
+    let mut file = temp_file();
+    file.write_all(&[0x5A; 4096]).unwrap();
+    let b = backend();
+    b.register(file.as_raw_fd()).unwrap();
+    let shared = Arc::downgrade(&b.shared);
+    let read = RawOp {
+        buf: page.ptr,
+        len: page.len,
+        ..op(OpCode::Read, file.as_raw_fd(), 1)
+    };
+    submit(&b, read);
+    // The uffd reports the fault once the worker is inside pread, stuck.
+    wait_for(page.uffd.as_raw_fd(), libc::POLLIN);
+    let (tx, rx) = mpsc::channel();
+    let start = Instant::now();
+    thread::spawn(move || {
+        drop(b);
+        tx.send(start.elapsed()).unwrap();
+    });
+    let took = rx.recv_timeout(LIMIT);
+    // Let the read go on (closing the uffd resolves the fault normally)
+    // before asserting, so that a failure cannot leave it stuck.
+    drop(page.uffd);
+    let took = took.expect("dropping the backend hung on a stuck file worker");
+    assert!(took >= WORKER_EXIT_WAIT, "drop did not wait for the worker");
+    // The detached worker finishes the read into the page — memory that must
+    // outlive the drop, and does — then exits and frees the shared state.
+    let start = Instant::now();
+    while shared.upgrade().is_some() {
+        assert!(start.elapsed() < LIMIT, "the detached worker never exited");
+        thread::sleep(Duration::from_millis(1));
+    }
+    // SAFETY: the page is mapped and nobody writes it any more (the worker
+    // exited); the kernel filled it (or, had the read failed, zeroed it).
+    let bytes = unsafe { std::slice::from_raw_parts(page.ptr, page.len) };
+    assert!(bytes.iter().all(|&x| x == 0x5A), "the read did not land");
+    // SAFETY: the mapping is ours and nothing refers to it any more.
+    unsafe { libc::munmap(page.ptr.cast(), page.len) };
 }
