@@ -1065,7 +1065,8 @@ impl Backend for EpollBackend {
         let start_len = out.len();
         // None: forever (also when the deadline is beyond the clock).
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
+        // Written by epoll_wait before they are read (no zeroing per call).
+        let mut events = [const { mem::MaybeUninit::<libc::epoll_event>::uninit() }; MAX_EVENTS];
         let mut woken = false;
         let mut waited = false;
         loop {
@@ -1105,7 +1106,7 @@ impl Backend for EpollBackend {
             let n = unsafe {
                 libc::epoll_wait(
                     shared.epfd.as_raw_fd(),
-                    events.as_mut_ptr(),
+                    events.as_mut_ptr().cast(),
                     MAX_EVENTS as i32,
                     wait_ms,
                 )
@@ -1121,7 +1122,9 @@ impl Backend for EpollBackend {
                 n as usize
             };
             waited = true;
-            woken |= shared.dispatch(&events[..n]);
+            // SAFETY: epoll_wait wrote the first `n` (<= MAX_EVENTS) entries.
+            let got_events = unsafe { std::slice::from_raw_parts(events.as_ptr().cast(), n) };
+            woken |= shared.dispatch(got_events);
         }
     }
 
