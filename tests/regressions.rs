@@ -15,7 +15,7 @@ type IoPort = Port<u32, u32>;
 const WAIT: Option<Duration> = Some(Duration::from_secs(10));
 
 fn port(b: BackendChoice) -> IoPort {
-    Port::builder().concurrency(4).backend(b).build().unwrap()
+    util::builder(b).concurrency(4).build().unwrap()
 }
 
 /// (server side, associated; client side, plain).
@@ -308,6 +308,17 @@ fn a_dup_of_an_associated_socket_is_refused(b: BackendChoice) {
 }
 
 conformance!(
+    timeout_fires_after_the_issuing_thread_exited,
+    send_cut_short_by_its_timeout_is_timed_out,
+    send_from_an_exited_thread_sends_everything,
+    failed_enter_after_queueing_still_completes_the_op,
+    op_ids_are_never_reused,
+    skip_on_success_recv_does_not_overtake_a_pending_recv,
+    skip_on_success_send_completes_inline,
+    a_dup_of_an_associated_socket_is_refused,
+);
+
+interrupting!(
     timeout_fires_after_the_issuing_thread_exited,
     send_cut_short_by_its_timeout_is_timed_out,
     send_from_an_exited_thread_sends_everything,

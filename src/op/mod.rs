@@ -1121,8 +1121,8 @@ where
     fn wake(&self) {
         self.0.backend.wake()
     }
-    fn flush(&self) {
-        self.0.backend.flush()
+    fn flush(&self, urgent: bool) {
+        self.0.backend.flush(urgent)
     }
 }
 

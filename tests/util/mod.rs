@@ -11,11 +11,7 @@ pub type TestPort = Port<u32, u32>;
 
 /// A port with concurrency `limit` (0 = CPUs) on `backend`.
 pub fn port(limit: usize, backend: BackendChoice) -> TestPort {
-    Port::builder()
-        .concurrency(limit)
-        .backend(backend)
-        .build()
-        .expect("port")
+    builder(backend).concurrency(limit).build().expect("port")
 }
 
 /// Runs each named test function `fn(BackendChoice)` once per backend, as
@@ -41,6 +37,40 @@ macro_rules! conformance {
             })*
         }
     };
+}
+
+/// Runs each named test function `fn(BackendChoice)` once more on io_uring
+/// with the kernel's interrupting task work instead of cooperative task
+/// running (`Builder::uring_cooperative_task_run(false)`), as
+/// `uring_irq::name`: the test's ports must come from [`builder`].
+#[allow(unused_macros)]
+macro_rules! interrupting {
+    ($($name:ident),* $(,)?) => {
+        mod uring_irq {
+            $(#[test]
+            fn $name() {
+                if super::util::uring_available() {
+                    super::util::INTERRUPTING.with(|c| c.set(true));
+                    super::$name(cport::BackendChoice::Uring)
+                } else {
+                    eprintln!("io_uring unavailable here: {} runs on epoll only", stringify!($name));
+                }
+            })*
+        }
+    };
+}
+
+thread_local! {
+    /// Set by `interrupting!` for the test running on this thread.
+    pub static INTERRUPTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A port builder for `backend`, in interrupting task-work mode when the
+/// test runs under `interrupting!`.
+pub fn builder(backend: BackendChoice) -> cport::Builder {
+    Port::builder()
+        .backend(backend)
+        .uring_cooperative_task_run(!INTERRUPTING.with(|c| c.get()))
 }
 
 /// Waits (bounded: 10 s, then panics with `what`) until `cond` holds. Used to
