@@ -522,7 +522,32 @@ fn an_op_completes_while_its_thread_computes(b: BackendChoice) {
     assert_eq!((p.value, p.result.unwrap()), (9, 1));
 }
 
+/// A post while the only waiter polls in the kernel (with no timeout, I/O in
+/// flight) wakes it (io_uring: the eventfd its ring watches; epoll: the
+/// eventfd in its interest list).
+fn post_wakes_a_poller_blocked_in_the_kernel(b: BackendChoice) {
+    let port = port(b);
+    let (h, _client) = pair(&port);
+    pending(port.op(h).recv(vec![0; 8], 1)); // never completes by itself
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = {
+        let port = port.clone();
+        std::thread::spawn(move || tx.send(port.get(None).map(|p| p.value)).unwrap())
+    };
+    util::wait_until("the worker waits", || port.counters().waiting == 1);
+    port.post(0, 0, 42).unwrap();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)),
+        Ok(Ok(42)),
+        "the post did not wake the poller"
+    );
+    worker.join().unwrap();
+    port.close_handle(h).unwrap();
+    assert_eq!(next(&port).value, 1);
+}
+
 conformance!(
+    post_wakes_a_poller_blocked_in_the_kernel,
     an_op_completes_while_its_thread_computes,
     thread_exit_cancels_nothing_and_starts_deferred_ops,
     blocking_section_starts_deferred_ops,
@@ -548,6 +573,7 @@ conformance!(
 
 // The whole suite once more with interrupting task work (io_uring).
 interrupting!(
+    post_wakes_a_poller_blocked_in_the_kernel,
     an_op_completes_while_its_thread_computes,
     thread_exit_cancels_nothing_and_starts_deferred_ops,
     blocking_section_starts_deferred_ops,
