@@ -86,7 +86,9 @@ fn auto_falls_back_to_epoll_when_io_uring_setup_is_refused() {
             assert_eq!((p.value, p.result.unwrap()), (2, 2));
             let forced: std::io::Result<Port<u32, u32>> =
                 Port::builder().backend(cport::BackendChoice::Uring).build();
-            let err = forced.err().expect("forcing io_uring fails");
+            let Err(err) = forced else {
+                panic!("forcing io_uring where it is refused must fail")
+            };
             assert!(err.to_string().contains(why), "{err}");
         })
         .join()
