@@ -900,8 +900,14 @@ where
     )
 }
 
+/// Most bytes one submission moves (Linux's MAX_RW_COUNT: the kernel moves no
+/// more per call, and a completion's result must fit an `i32`). A larger
+/// buffer is filled or sent in several submissions (see `complete`).
+const MAX_PER_SUBMISSION: usize = 0x7fff_f000;
+
 /// Builds the backend's description of the op in `slot`, pointing into it:
-/// for a whole transfer resumed after `done` bytes, only at what is left.
+/// for a whole transfer resumed after `done` bytes, only at what is left, at
+/// most [`MAX_PER_SUBMISSION`] bytes.
 fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
     let done = slot.done;
     let (buf, len) = match &mut slot.buf {
@@ -910,7 +916,7 @@ fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
             // this buffer already transferred), so the pointer stays inside it
             // or one past its end.
             let ptr = unsafe { b.stable_ptr().add(done) };
-            (ptr, b.stable_len() - done)
+            (ptr, (b.stable_len() - done).min(MAX_PER_SUBMISSION))
         }
         None => (std::ptr::null_mut(), 0),
     };
@@ -927,17 +933,23 @@ fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
     if code == OpCode::RecvMsg || code == OpCode::SendMsg {
         slot.iovecs.clear();
         let mut skip = done;
+        let mut room = MAX_PER_SUBMISSION;
         for b in slot.buf.iter_mut().chain(&mut slot.bufs) {
             let len = b.stable_len();
             if skip >= len {
                 skip -= len;
                 continue;
             }
+            if room == 0 {
+                break;
+            }
+            let take = (len - skip).min(room);
             slot.iovecs.push(libc::iovec {
                 // SAFETY: `skip < len`, so the pointer stays inside the buffer.
                 iov_base: unsafe { b.stable_ptr().add(skip) }.cast(),
-                iov_len: len - skip,
+                iov_len: take,
             });
+            room -= take;
             skip = 0;
         }
         // SAFETY: all-zero is a valid msghdr.

@@ -636,18 +636,22 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
                 bufs,
             });
         }
-        if let Some(b) = &buf {
-            if b.stable_len() > i32::MAX as usize {
-                return Err(IssueError {
-                    error: io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "buffer larger than 2 GiB - 1",
-                    ),
-                    value,
-                    buf,
-                    bufs,
-                });
-            }
+        // A completion reports its bytes as an i32 (and Windows a DWORD):
+        // one operation moves at most 2 GiB - 1, in one buffer or in all.
+        let total = buf
+            .iter()
+            .chain(&bufs)
+            .try_fold(0usize, |sum, b| sum.checked_add(b.stable_len()));
+        if total.is_none_or(|n| n > i32::MAX as usize) {
+            return Err(IssueError {
+                error: io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "buffers larger than 2 GiB - 1 in all",
+                ),
+                value,
+                buf,
+                bufs,
+            });
         }
         let started = f(&port.owner.io, value, buf, bufs);
         if matches!(started, Ok(Issued::Pending(_))) {
