@@ -55,6 +55,19 @@ pub(crate) const OPCODES: &[(u8, &str)] = &[
     (opcode::LinkTimeout::CODE, "LINK_TIMEOUT"),
 ];
 
+/// Which of the opcodes this backend uses the kernel's io_uring supports, by
+/// name (for diagnostics such as `cport info`); an error if no ring can be
+/// set up at all.
+pub(crate) fn opcode_support() -> io::Result<Vec<(&'static str, bool)>> {
+    let ring = IoUring::new(2)?;
+    let mut probe = io_uring::Probe::new();
+    ring.submitter().register_probe(&mut probe)?;
+    Ok(OPCODES
+        .iter()
+        .map(|&(code, name)| (name, probe.is_supported(code)))
+        .collect())
+}
+
 pub(crate) struct UringBackend {
     ring: IoUring,
     /// Serialises writers of the submission queue.
