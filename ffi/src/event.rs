@@ -1,6 +1,7 @@
 //! Events and waits (IOCP-REFERENCE §17): `CreateEvent`, `WSACreateEvent`,
 //! `SetEvent`/`ResetEvent`, `WaitForSingleObject`, `WaitForMultipleObjects`,
-//! `WSAWaitForMultipleEvents`, and the wait inside `GetOverlappedResult`.
+//! `WSAWaitForMultipleEvents` (on events and on thread handles, which are
+//! signalled when their thread exits), and the wait inside `GetOverlappedResult`.
 //!
 //! # Implementation notes
 //!
@@ -133,9 +134,32 @@ pub(crate) enum WaitResult {
     TimedOut,
 }
 
-/// `WaitForMultipleObjects` on events (already resolved and validated).
+/// An object a `WaitFor…` function can wait on.
+pub(crate) enum Waitable {
+    Event(std::sync::Arc<Event>),
+    /// Signalled once the thread has exited; waiting does not consume it.
+    Thread(std::sync::Arc<crate::thread::ThreadObj>),
+}
+
+impl Waitable {
+    fn is_set(&self) -> bool {
+        match self {
+            Waitable::Event(e) => e.is_set(),
+            Waitable::Thread(t) => t.has_exited(),
+        }
+    }
+
+    /// Under the bus lock: a satisfied wait consumes an auto-reset event.
+    fn consume(&self) {
+        if let Waitable::Event(e) = self {
+            e.consume();
+        }
+    }
+}
+
+/// `WaitForMultipleObjects` on events and threads (already resolved and validated).
 pub(crate) fn wait_events(
-    events: &[std::sync::Arc<Event>],
+    events: &[Waitable],
     wait_all: bool,
     timeout: Option<Duration>,
 ) -> WaitResult {
