@@ -370,21 +370,72 @@ pub unsafe extern "C" fn cport_getaddrinfo(
         }
         // SAFETY: caller contract.
         let rc = unsafe { libc::getaddrinfo(node, service, hints, res) };
-        let e = match rc {
-            0 => return 0,
-            libc::EAI_NONAME => WSAHOST_NOT_FOUND,
-            libc::EAI_AGAIN => WSATRY_AGAIN,
-            libc::EAI_FAIL => WSANO_RECOVERY,
-            libc::EAI_NODATA => WSANO_DATA,
-            libc::EAI_FAMILY => WSAEAFNOSUPPORT,
-            libc::EAI_MEMORY => WSA_NOT_ENOUGH_MEMORY,
-            libc::EAI_SERVICE => WSATYPE_NOT_FOUND,
-            libc::EAI_SOCKTYPE => WSAESOCKTNOSUPPORT,
-            libc::EAI_BADFLAGS => WSAEINVAL,
-            libc::EAI_SYSTEM => errno_to_wsa(errno()),
-            _ => WSANO_RECOVERY,
+        match eai_to_wsa(rc) {
+            0 => 0,
+            e => fail(e, e as i32),
+        }
+    })
+}
+
+/// A `getaddrinfo`/`getnameinfo` result as the Windows (WSA) error; 0 for 0.
+fn eai_to_wsa(rc: i32) -> DWORD {
+    match rc {
+        0 => 0,
+        libc::EAI_NONAME => WSAHOST_NOT_FOUND,
+        libc::EAI_AGAIN => WSATRY_AGAIN,
+        libc::EAI_FAIL => WSANO_RECOVERY,
+        libc::EAI_NODATA => WSANO_DATA,
+        libc::EAI_FAMILY => WSAEAFNOSUPPORT,
+        libc::EAI_MEMORY => WSA_NOT_ENOUGH_MEMORY,
+        libc::EAI_SERVICE => WSATYPE_NOT_FOUND,
+        libc::EAI_SOCKTYPE => WSAESOCKTNOSUPPORT,
+        libc::EAI_BADFLAGS => WSAEINVAL,
+        libc::EAI_SYSTEM => errno_to_wsa(errno()),
+        libc::EAI_OVERFLOW => WSAEFAULT,
+        _ => WSANO_RECOVERY,
+    }
+}
+
+/// `getnameinfo`: numeric or resolved host and service names; 0 or the
+/// Windows error (also set as the last error). `NI_*` flags are Linux's
+/// (the header's); a too-small buffer is `WSAEFAULT`.
+///
+/// # Safety
+/// `sa` valid for `salen` bytes; `host`/`serv` NULL or valid for their lengths.
+#[no_mangle]
+pub unsafe extern "C" fn cport_getnameinfo(
+    sa: *const libc::sockaddr,
+    salen: i32,
+    host: *mut c_char,
+    hostlen: DWORD,
+    serv: *mut c_char,
+    servlen: DWORD,
+    flags: i32,
+) -> i32 {
+    boundary(WSANO_RECOVERY as i32, || {
+        if sa.is_null() || salen <= 0 || (host.is_null() && serv.is_null()) {
+            return fail(WSAEFAULT, WSAEFAULT as i32);
+        }
+        let (hostlen, servlen) = (
+            if host.is_null() { 0 } else { hostlen },
+            if serv.is_null() { 0 } else { servlen },
+        );
+        // SAFETY: caller contract; lengths of 0 for NULL buffers.
+        let rc = unsafe {
+            libc::getnameinfo(
+                sa,
+                salen as libc::socklen_t,
+                host,
+                hostlen,
+                serv,
+                servlen,
+                flags,
+            )
         };
-        fail(e, e as i32)
+        match eai_to_wsa(rc) {
+            0 => 0,
+            e => fail(e, e as i32),
+        }
     })
 }
 
