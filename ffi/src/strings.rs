@@ -103,11 +103,11 @@ macro_rules! lstr_family {
         /// `s` NULL or NUL-terminated.
         #[no_mangle]
         pub unsafe extern "C" fn $len(s: *const $t) -> i32 {
-            // SAFETY: checked non-NULL; NUL-terminated (caller contract).
             boundary(0, || {
                 if s.is_null() {
                     0
                 } else {
+                    // SAFETY: checked non-NULL; NUL-terminated (caller contract).
                     unsafe { len(s) as i32 }
                 }
             })
