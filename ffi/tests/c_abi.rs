@@ -123,3 +123,12 @@ fn spec_command_line_with_the_shared_library() {
         "{out:?}"
     );
 }
+
+/// CreateThread and thread handles (waits, exit codes, suspend, close while
+/// running, exit frees the port slot), recursive and contended critical
+/// sections (a contended Enter is a blocking section), the process heap,
+/// Interlocked*, and their bad input.
+#[test]
+fn threads_critical_sections_heap() {
+    common::run_c_test("threads");
+}
