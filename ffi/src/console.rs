@@ -131,15 +131,8 @@ fn grace(event: DWORD) -> Option<Duration> {
     }
 }
 
-/// Runs the handlers for one event, on a thread of its own.
-fn dispatch(event: DWORD) {
-    let (list, ignore) = {
-        let h = HANDLERS.lock();
-        (h.list.clone(), h.ignore_ctrl_c)
-    };
-    if event == CTRL_C_EVENT && ignore {
-        return;
-    }
+/// Runs the handlers registered when the event came, on a thread of its own.
+fn dispatch(event: DWORD, list: Vec<Handler>) {
     let ending = grace(event);
     if let Some(limit) = ending {
         // The system does not wait for a hung handler forever.
@@ -157,7 +150,9 @@ fn dispatch(event: DWORD) {
     }
 }
 
-/// The dispatcher: one new thread per event, as Windows does.
+/// The dispatcher: takes the events in order, decides with the handlers and
+/// the ignore flag of that moment, and runs each on a new thread, as Windows
+/// does.
 fn dispatcher(fd: RawFd) {
     loop {
         let mut event = 0u8;
@@ -165,11 +160,19 @@ fn dispatcher(fd: RawFd) {
         let n = unsafe { libc::read(fd, (&raw mut event).cast(), 1) };
         if n == 1 {
             let event = DWORD::from(event);
+            let list = {
+                let h = HANDLERS.lock();
+                if event == CTRL_C_EVENT && h.ignore_ctrl_c {
+                    continue;
+                }
+                h.list.clone()
+            };
+            let spare = list.clone();
             let spawned = std::thread::Builder::new()
                 .name("cport-ctrl-handler".into())
-                .spawn(move || dispatch(event));
+                .spawn(move || dispatch(event, list));
             if spawned.is_err() {
-                dispatch(event);
+                dispatch(event, spare);
             }
         } else if n == 0 || errno() != libc::EINTR {
             return;

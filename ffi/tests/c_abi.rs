@@ -132,3 +132,46 @@ fn spec_command_line_with_the_shared_library() {
 fn threads_critical_sections_heap() {
     common::run_c_test("threads");
 }
+
+/// Console control handlers: the chain (newest first until TRUE), their own
+/// threads (a blocked handler does not hold up the next event),
+/// GenerateConsoleCtrlEvent, real signals, the CTRL_C ignore flag; and, from
+/// outside, how the process ends: an unhandled CTRL_C (signal or generated)
+/// ends it by SIGINT, CTRL_SHUTDOWN (SIGTERM) and CTRL_CLOSE (SIGHUP) end it
+/// after the handler returns TRUE, a handled CTRL_BREAK (SIGQUIT) does not.
+#[test]
+fn console_control_handlers() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::Duration;
+    common::run_c_test("console");
+    let exe = common::compile("console");
+    let cases = [
+        ("unhandled-int", libc::SIGINT, Some("declined 0"), None),
+        ("generate", libc::SIGINT, None, None),
+        ("term", libc::SIGTERM, Some("handled 6"), Some("declined")),
+        ("hup", libc::SIGHUP, Some("handled 2"), Some("declined")),
+    ];
+    for (mode, sig, want, unwanted) in cases {
+        let out = common::run(&exe, "auto", &[mode], Duration::from_secs(20));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.signal(),
+            Some(sig),
+            "{mode}: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if let Some(w) = want {
+            assert!(stdout.contains(w), "{mode}: stdout {stdout:?}");
+        }
+        if let Some(u) = unwanted {
+            assert!(!stdout.contains(u), "{mode}: stdout {stdout:?}");
+        }
+        assert!(!stdout.contains("still alive"), "{mode}: {stdout:?}");
+    }
+    let out = common::run(&exe, "auto", &["quit"], Duration::from_secs(20));
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("survived"),
+        "quit: {out:?}"
+    );
+}
