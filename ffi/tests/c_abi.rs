@@ -175,3 +175,26 @@ fn console_control_handlers() {
         "quit: {out:?}"
     );
 }
+
+/// strsafe.h, lstr*, GetVersionEx, tchar.h's _tmain, the macros, the clocks,
+/// getnameinfo; and GetStdHandle + WriteFile / WriteConsoleA/W writing to a
+/// redirected stdout (what arrives in the pipe is checked here).
+#[test]
+fn strings_versions_std_handles() {
+    let exe = common::compile("strings");
+    for backend in common::backends() {
+        let out = common::run(&exe, backend, &[], std::time::Duration::from_secs(30));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stdout.contains("strings: ok"),
+            "{backend}: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            out.status
+        );
+        assert!(
+            stdout.contains("via WriteFile\nvia WriteConsole 7\nwide \u{e9}\n"),
+            "{stdout:?}"
+        );
+        assert!(stderr.contains("stderr still works"), "{stderr:?}");
+    }
+}
