@@ -610,11 +610,13 @@ static inline PVOID InterlockedCompareExchangePointer(PVOID volatile *p, PVOID e
  * evaluating an argument twice; std::min/std::max stay what they are. */
 template <typename A, typename B>
 inline typename std::common_type<A, B>::type min(const A &a, const B &b) {
-    return (b < a) ? b : a;
+    typedef typename std::common_type<A, B>::type T;
+    return (T(b) < T(a)) ? T(b) : T(a);
 }
 template <typename A, typename B>
 inline typename std::common_type<A, B>::type max(const A &a, const B &b) {
-    return (a < b) ? b : a;
+    typedef typename std::common_type<A, B>::type T;
+    return (T(a) < T(b)) ? T(b) : T(a);
 }
 #endif
 
