@@ -289,3 +289,12 @@ fn every_header_from_c_and_cxx_and_every_declaration_links() {
         );
     }
 }
+
+/// Windows' bind rules: rebinding a port whose connections sit in TIME_WAIT
+/// (and serving at once), SO_EXCLUSIVEADDRUSE, addresses in use (listened on
+/// or only bound), no two listeners, UDP; WSAAccept with and without a
+/// condition function.
+#[test]
+fn bind_rules_and_wsaaccept() {
+    common::run_c_test("bind");
+}
