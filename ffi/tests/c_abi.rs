@@ -298,3 +298,11 @@ fn every_header_from_c_and_cxx_and_every_declaration_links() {
 fn bind_rules_and_wsaaccept() {
     common::run_c_test("bind");
 }
+
+/// closesocket completes every pending operation exactly once (AcceptEx 995,
+/// receives and unread sends 1236), with nothing left behind: the fd and
+/// handle counts return to where they were, twenty rounds in a row.
+#[test]
+fn closesocket_completes_everything_and_leaks_nothing() {
+    common::run_c_test("closeall");
+}
