@@ -328,13 +328,15 @@ fn set_int_opt(fd: RawFd, level: i32, name: i32, value: i32) -> isize {
     }
 }
 
-/// `bind`. A TCP socket bound to a fixed port gets SO_REUSEADDR underneath
-/// (unless the program asked for SO_EXCLUSIVEADDRUSE): on Windows a server
-/// can bind its port again while connections of an earlier instance sit in
-/// TIME_WAIT, which Linux allows only with SO_REUSEADDR. Linux's
-/// SO_REUSEADDR still refuses an address that a socket listens on; an
-/// address that another socket of this process merely holds is refused by
-/// `check_bind`, as Windows refuses it.
+/// `bind`. A TCP socket gets SO_REUSEADDR underneath (unless the program
+/// asked for SO_EXCLUSIVEADDRUSE): on Windows a server can bind its port
+/// again while connections of an earlier instance sit in TIME_WAIT, which
+/// Linux allows only when both the old and the new socket had SO_REUSEADDR
+/// — so every TCP bind sets it, also to port 0 (whose connections a
+/// restarted server may meet on the port it was given; the kernel still
+/// picks a port nobody uses). Linux's SO_REUSEADDR still refuses an address
+/// that a socket listens on; an address that another socket of this process
+/// merely holds is refused by `check_bind`, as Windows refuses it.
 ///
 /// # Safety
 /// `name` must be NULL or valid for `namelen` bytes.
@@ -346,25 +348,27 @@ pub unsafe extern "C" fn cport_bind(s: SOCKET, name: *const libc::sockaddr, name
         }
         let obj = sock_or!(s, SOCKET_ERROR);
         // SAFETY: `name` is valid for `namelen` bytes (caller contract).
-        let fixed_tcp = match unsafe { to_std(name, namelen) } {
-            Ok(a) if sock_type(&obj) == libc::SOCK_STREAM && a.port() != 0 => Some(a),
+        let tcp = match unsafe { to_std(name, namelen) } {
+            Ok(a) if sock_type(&obj) == libc::SOCK_STREAM => Some(a),
             _ => None,
         };
+        // Only a fixed port can collide with another socket's.
+        let fixed = tcp.filter(|a| a.port() != 0);
         let mut bound = BOUND.lock();
-        if let Some(addr) = &fixed_tcp {
+        if let Some(addr) = &fixed {
             if let Err(e) = check_bind(&obj, addr, &mut bound) {
                 return fail(e, SOCKET_ERROR);
             }
         }
         let exclusive = obj.exclusive_addr.load(Ordering::Acquire);
         let r = simple(s, |o, fd| {
-            if fixed_tcp.is_some() && !exclusive && !o.reuse_addr.load(Ordering::Acquire) {
+            if tcp.is_some() && !exclusive && !o.reuse_addr.load(Ordering::Acquire) {
                 set_int_opt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1);
             }
             // SAFETY: `name` is valid for `namelen` bytes (caller contract).
             unsafe { libc::bind(fd, name, namelen as libc::socklen_t) as isize }
         });
-        if let (0, Some(addr)) = (r, fixed_tcp) {
+        if let (0, Some(addr)) = (r, fixed) {
             bound.push(Bound {
                 obj: Arc::downgrade(&obj),
                 addr,
