@@ -169,6 +169,9 @@ fn console_control_handlers() {
         }
         assert!(!stdout.contains("still alive"), "{mode}: {stdout:?}");
     }
+    let out = common::run(&exe, "auto", &["exitprocess"], Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(7), "exitprocess: {out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("exiting"));
     let out = common::run(&exe, "auto", &["quit"], Duration::from_secs(20));
     assert!(
         out.status.success() && String::from_utf8_lossy(&out.stdout).contains("survived"),

@@ -8,6 +8,7 @@
  *   term            SIGTERM → CTRL_SHUTDOWN_EVENT, handled (TRUE) → killed by SIGTERM
  *   hup             SIGHUP → CTRL_CLOSE_EVENT, handled (TRUE) → killed by SIGHUP
  *   quit            SIGQUIT → CTRL_BREAK_EVENT, handled → the process goes on, exits 0
+ *   exitprocess     ExitProcess(7) from another thread → exit status 7 (stdout flushed)
  */
 #include <windows.h>
 #include <signal.h>
@@ -155,6 +156,12 @@ static void chain(void) {
     printf("console: ok\n");
 }
 
+static DWORD WINAPI exits(LPVOID p) {
+    (void)p;
+    printf("exiting\n");
+    ExitProcess(7);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         chain();
@@ -170,6 +177,11 @@ int main(int argc, char **argv) {
         CHECK(SetConsoleCtrlHandler(h_false_print, TRUE));
         CHECK(SetConsoleCtrlHandler(h_true_print, TRUE));
         CHECK_EQ(kill(getpid(), mode[0] == 't' ? SIGTERM : SIGHUP), 0);
+    } else if (strcmp(mode, "exitprocess") == 0) {
+        /* ExitProcess from another thread ends the whole process with its code. */
+        HANDLE t = CreateThread(NULL, 0, exits, NULL, 0, NULL);
+        CHECK(t != NULL);
+        WaitForSingleObject(t, 10000);
     } else if (strcmp(mode, "quit") == 0) {
         called = CreateEvent(NULL, FALSE, FALSE, NULL);
         CHECK(SetConsoleCtrlHandler(h_true, TRUE));
