@@ -391,7 +391,7 @@ pub(crate) unsafe fn overlapped_result(
         if !wait {
             return Err(STATUS_PENDING);
         }
-        crate::event::wait_until(None, || {
+        crate::event::OVERLAPPED.wait_until(None, || {
             // SAFETY: as above.
             let s = unsafe { io::load_status(ov) };
             (s != STATUS_PENDING).then_some(())

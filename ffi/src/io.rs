@@ -715,7 +715,7 @@ fn publish(
         std::ptr::write_volatile(&raw mut (*ovp).InternalHigh, bytes);
         store_status(ovp, status);
     }
-    event::kick();
+    event::OVERLAPPED.kick();
     if notify {
         owner.route(bytes as u32, ov, status);
     }

@@ -88,7 +88,7 @@ impl Drop for ExitSignal {
     fn drop(&mut self) {
         if let Some(t) = self.0.take() {
             t.exited.store(true, Ordering::SeqCst);
-            crate::event::kick();
+            crate::event::EVENTS.kick();
         }
     }
 }

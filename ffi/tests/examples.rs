@@ -106,9 +106,10 @@ struct Server {
 }
 
 impl Server {
-    fn start(exe: &Path, backend: &str, port: u16) -> (Server, u16) {
+    fn start(exe: &Path, backend: &str, port: u16, extra: &[&str]) -> (Server, u16) {
         let mut child = command(exe, backend)
             .args([format!("-e:{port}"), "-t:4".into(), "-a:8".into()])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -232,7 +233,7 @@ fn echo_server_under_client_load_then_sigint_and_restart() {
     let server = build("iocp_echo_server", false);
     let client_exe = build("iocp_echo_client", false);
     for backend in common::backends() {
-        let (srv, port) = Server::start(&server, backend, 0);
+        let (srv, port) = Server::start(&server, backend, 0, &[]);
         let baseline = srv.fds();
 
         // Connections that stay open through the load and the SIGINT.
@@ -282,7 +283,7 @@ fn echo_server_under_client_load_then_sigint_and_restart() {
         );
 
         // Started again on the same port at once, and it serves.
-        let (srv, again) = Server::start(&server, backend, port);
+        let (srv, again) = Server::start(&server, backend, port, &[]);
         assert_eq!(again, port);
         client(&client_exe, backend, port, &["-c:4", "-b:512", "-r:50"]);
         let (ok, output) = srv.interrupt(Duration::from_secs(15));
@@ -290,16 +291,23 @@ fn echo_server_under_client_load_then_sigint_and_restart() {
     }
 }
 
-/// The examples compiled as C++ work too.
+/// The examples compiled as C++ work too; the server here in
+/// FILE_SKIP_COMPLETION_PORT_ON_SUCCESS mode (`-s`: operations that complete
+/// at once are handled in place, without a packet).
 #[test]
-fn echo_examples_as_cxx() {
+fn echo_examples_as_cxx_and_skip_mode() {
     let server = build("iocp_echo_server", true);
     let client_exe = build("iocp_echo_client", true);
-    let (srv, port) = Server::start(&server, "auto", 0);
-    let out = client(&client_exe, "auto", port, &["-c:16", "-b:256", "-r:100"]);
-    assert!(out.contains("requests 1600,"), "{out}");
-    let (ok, output) = srv.interrupt(Duration::from_secs(15));
-    assert!(ok && output.contains("sockets: 0"), "{output}");
+    for backend in common::backends() {
+        let (srv, port) = Server::start(&server, backend, 0, &["-s"]);
+        let out = client(&client_exe, backend, port, &["-c:16", "-b:256", "-r:100"]);
+        assert!(out.contains("requests 1600,"), "{out}");
+        let out = client(&client_exe, backend, port, &["-c:4", "-b:100000", "-r:10"]);
+        assert!(out.contains("requests 40,"), "{out}");
+        let (ok, output) = srv.interrupt(Duration::from_secs(15));
+        assert!(ok && output.contains("sockets: 0"), "{output}");
+        assert!(output.contains("messages "), "{output}");
+    }
     build("overlapped_copy", true);
 }
 

@@ -146,22 +146,26 @@ static POST_RESULT posted(CONN *c, int r, DWORD n, DWORD *bytes) {
 
 static POST_RESULT post_recv(CONN *c, DWORD *bytes) {
     DWORD flags = 0, n = 0;
+    int r;
     c->io.op = IO_READ;
     c->io.wsabuf.buf = c->io.buf;
     c->io.wsabuf.len = BUF_SIZE;
     ZeroMemory(&c->io.ov, sizeof c->io.ov);
     c->io.pending = TRUE;
-    return posted(c, WSARecv(c->sock, &c->io.wsabuf, 1, &n, &flags, &c->io.ov, NULL), n, bytes);
+    r = WSARecv(c->sock, &c->io.wsabuf, 1, &n, &flags, &c->io.ov, NULL);
+    return posted(c, r, n, bytes);
 }
 
 static POST_RESULT post_send(CONN *c, DWORD *bytes) {
     DWORD n = 0;
+    int r;
     c->io.op = IO_WRITE;
     c->io.wsabuf.buf = c->io.buf + c->io.sent;
     c->io.wsabuf.len = c->io.total - c->io.sent;
     ZeroMemory(&c->io.ov, sizeof c->io.ov);
     c->io.pending = TRUE;
-    return posted(c, WSASend(c->sock, &c->io.wsabuf, 1, &n, 0, &c->io.ov, NULL), n, bytes);
+    r = WSASend(c->sock, &c->io.wsabuf, 1, &n, 0, &c->io.ov, NULL);
+    return posted(c, r, n, bytes);
 }
 
 static SOCKET new_socket(void) {

@@ -391,7 +391,67 @@ static void test_interlocked(void) {
     CHECK(ptr == &v);
 }
 
+/* Regression: every completed operation used to wake every thread waiting on
+ * an event (one signal bus for both), so a server's main thread, waiting on
+ * its stop event for its whole life, woke once per packet. Now a thread
+ * waiting on an event sleeps through a thousand completions. */
+static HANDLE quiet_ev;
+
+static DWORD WINAPI waits_quietly(LPVOID p) {
+    (void)p;
+    CHECK_EQ(WaitForSingleObject(quiet_ev, 30000), WAIT_OBJECT_0);
+    return 0;
+}
+
+static long voluntary_switches(DWORD tid) {
+    char path[64], line[128];
+    long n = -1;
+    snprintf(path, sizeof path, "/proc/self/task/%lu/status", (unsigned long)tid);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1) break;
+    fclose(f);
+    return n;
+}
+
+static void test_completions_do_not_wake_event_waiters(void) {
+    quiet_ev = CreateEvent(NULL, TRUE, FALSE, NULL);
+    DWORD tid = 0;
+    HANDLE t = CreateThread(NULL, 0, waits_quietly, NULL, 0, &tid);
+    CHECK(t != NULL);
+    HANDLE f = CreateFileA("/tmp/cport-threads-quiet.tmp", GENERIC_READ | GENERIC_WRITE, 0, NULL,
+                           CREATE_ALWAYS, FILE_FLAG_OVERLAPPED | FILE_FLAG_DELETE_ON_CLOSE, NULL);
+    CHECK(f != INVALID_HANDLE_VALUE);
+    HANDLE port = CreateIoCompletionPort(f, NULL, 1, 1);
+    CHECK(port != NULL);
+    Sleep(20); /* let the waiter go to sleep (a lower count only helps it) */
+    long before = voluntary_switches(tid);
+    char buf[64] = {0};
+    for (int i = 0; i < 1000; i++) {
+        OVERLAPPED ov;
+        ZeroMemory(&ov, sizeof ov);
+        ov.Offset = (DWORD)(i * sizeof buf);
+        CHECK(!WriteFile(f, buf, sizeof buf, NULL, &ov));
+        CHECK_ERR(ERROR_IO_PENDING);
+        DWORD n;
+        ULONG_PTR key;
+        LPOVERLAPPED got;
+        CHECK(GetQueuedCompletionStatus(port, &n, &key, &got, 5000));
+        CHECK(got == &ov);
+    }
+    long after = voluntary_switches(tid);
+    CHECK(after - before < 20);
+    CHECK(SetEvent(quiet_ev));
+    CHECK_EQ(WaitForSingleObject(t, 5000), WAIT_OBJECT_0);
+    CHECK(CloseHandle(t));
+    CHECK(CloseHandle(f));
+    CHECK(CloseHandle(port));
+    CHECK(CloseHandle(quiet_ev));
+}
+
 int main(void) {
+    test_completions_do_not_wake_event_waiters();
     test_create_wait_exit_code();
     test_wait_multiple();
     test_suspended_and_closed_while_running();
