@@ -59,9 +59,14 @@ fn pair(port: &IoPort) -> (cport::Handle, TcpStream) {
     (port.associate(server, 1).unwrap(), client)
 }
 
-fn fd_is_open(fd: i32) -> bool {
-    // SAFETY: F_GETFD only inspects the descriptor table.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+/// The (device, inode) that fd number `fd` refers to now, if it is open. Tests
+/// run in parallel and reuse fd numbers at once, so "is this fd still the
+/// socket it was" is asked by identity, not by number.
+fn fd_identity(fd: i32) -> Option<(u64, u64)> {
+    // SAFETY: fstat writes one `struct stat` into the zeroed local.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
 }
 
 fn accept_connect_send_recv(b: BackendChoice) {
@@ -152,6 +157,8 @@ fn close_handle_aborts_pending_recv_and_closes_fd_after(b: BackendChoice) {
     let client = TcpStream::connect(addr).unwrap();
     let (server, _) = l.accept().unwrap();
     let raw = server.as_raw_fd();
+    let socket = fd_identity(raw);
+    assert!(socket.is_some());
     let h = port.associate(server, 1).unwrap();
     pending(port.op(h).recv(vec![0; 16], 5));
     port.close_handle(h).unwrap();
@@ -159,7 +166,11 @@ fn close_handle_aborts_pending_recv_and_closes_fd_after(b: BackendChoice) {
     assert_eq!(p.value, 5);
     assert!(is_aborted(p.result.as_ref().unwrap_err()), "{:?}", p.result);
     assert!(p.buf.is_some());
-    assert!(!fd_is_open(raw), "fd closed after the last op completed");
+    assert_ne!(
+        fd_identity(raw),
+        socket,
+        "fd closed after the last op completed"
+    );
     // Bad input after close: clear errors, nothing lost.
     let err = port.op(h).recv(vec![0; 4], 6).unwrap_err();
     assert_eq!(

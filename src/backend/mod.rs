@@ -48,8 +48,9 @@ pub(crate) enum OpCode {
 pub(crate) struct RawOp {
     pub code: OpCode,
     pub fd: RawFd,
-    /// Identifies the operation in its completion; the top bit is never set
-    /// (backends may use it for their own internal requests).
+    /// Identifies the operation in its completion; the top three bits are
+    /// never set (backends use bits 63 and 62 for their own requests, bit 61
+    /// is [`TIMER_EVENT`]).
     pub user_data: u64,
     /// Recv/Send/Read/Write: the buffer. May be empty (a zero-byte recv is a
     /// readiness probe: it completes with 0 once data is available).
@@ -94,6 +95,14 @@ impl From<Duration> for Timespec {
         }
     }
 }
+
+/// Set in a [`Completion`]'s `user_data` (with the op's own) when it is not
+/// the op's completion but news that the op's per-operation timer ended
+/// (io_uring: its linked timeout completed with `res`). The op is still in
+/// flight or about to complete; the op layer makes sure it ends (io_uring
+/// cannot cancel it by itself when the thread that submitted it has exited).
+/// Backends that run their own timers never report it.
+pub(crate) const TIMER_EVENT: u64 = 1 << 61;
 
 /// One finished operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
