@@ -522,13 +522,14 @@ pub unsafe extern "C" fn GetVersionExA(info: *mut OSVERSIONINFOA) -> BOOL {
 /// # Safety
 /// As `GetVersionExA`.
 #[no_mangle]
-pub unsafe extern "C" fn GetVersionExW(info: *mut OSVERSIONINFOA) -> BOOL {
+pub unsafe extern "C" fn GetVersionExW(info: *mut c_void) -> BOOL {
     boundary(FALSE, || {
         if info.is_null() {
             return fail(ERROR_NOACCESS, FALSE);
         }
-        // SAFETY: a valid structure (caller contract).
-        let size = unsafe { (*info).dwOSVersionInfoSize } as usize;
+        // SAFETY: a valid structure (caller contract), which starts with
+        // its DWORD size, as OSVERSIONINFOW does.
+        let size = unsafe { info.cast::<DWORD>().read_unaligned() } as usize;
         let ex_at = match size {
             OSVERSIONINFOEXW_SIZE => Some(OSVERSIONINFOW_SIZE),
             OSVERSIONINFOW_SIZE => None,

@@ -1,5 +1,5 @@
 //! Critical sections (`CRITICAL_SECTION`): recursive locks that live in the
-//! program's memory, and the `Interlocked…` family is in the header.
+//! program's memory. (The `Interlocked…` functions are inline in the header.)
 //!
 //! # Implementation notes
 //!
