@@ -15,7 +15,7 @@ type IoPort = Port<u32, u32>;
 const WAIT: Option<Duration> = Some(Duration::from_secs(10));
 
 fn port(b: BackendChoice) -> IoPort {
-    Port::builder().concurrency(4).backend(b).build().unwrap()
+    util::builder(b).concurrency(4).build().unwrap()
 }
 
 /// (server side, associated; client side, plain).
@@ -134,7 +134,8 @@ fn failed_enter_after_queueing_still_completes_the_op(b: BackendChoice) {
     let (h, mut client) = pair(&port);
     let p2 = port.clone();
     let started = std::thread::spawn(move || {
-        fail_io_uring_enter_in_this_thread();
+        // On epoll the filter changes nothing: the test checks the plain behaviour.
+        util::fail_syscall_in_this_thread(libc::SYS_io_uring_enter, libc::EAGAIN);
         matches!(p2.op(h).recv(vec![0xAA; 16], 1), Ok(Issued::Pending(_)))
     })
     .join()
@@ -151,54 +152,6 @@ fn failed_enter_after_queueing_still_completes_the_op(b: BackendChoice) {
     let n = p.result.unwrap();
     assert_eq!((p.value, &p.buf.unwrap()[..n]), (2, &b"WORLD"[..]));
     assert_no_packet(&port);
-}
-
-/// Makes `io_uring_enter` fail with EAGAIN in the calling thread only (a
-/// seccomp filter; needs no privilege with PR_SET_NO_NEW_PRIVS). On epoll the
-/// filter changes nothing, and the test checks the plain behaviour.
-fn fail_io_uring_enter_in_this_thread() {
-    const RET_ERRNO: u32 = 0x0005_0000;
-    const RET_ALLOW: u32 = 0x7fff_0000;
-    let filter = [
-        // load the syscall number
-        libc::sock_filter {
-            code: 0x20,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        },
-        libc::sock_filter {
-            code: 0x15,
-            jt: 0,
-            jf: 1,
-            k: libc::SYS_io_uring_enter as u32,
-        },
-        libc::sock_filter {
-            code: 0x06,
-            jt: 0,
-            jf: 0,
-            k: RET_ERRNO | libc::EAGAIN as u32,
-        },
-        libc::sock_filter {
-            code: 0x06,
-            jt: 0,
-            jf: 0,
-            k: RET_ALLOW,
-        },
-    ];
-    let prog = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_ptr() as *mut _,
-    };
-    // SAFETY: prctl with these arguments only changes this thread's syscall
-    // filter; `prog` and `filter` outlive the call.
-    unsafe {
-        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-        assert_eq!(
-            libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog),
-            0
-        );
-    }
 }
 
 /// The id of a finished operation never names a later one (ids were the
@@ -308,6 +261,17 @@ fn a_dup_of_an_associated_socket_is_refused(b: BackendChoice) {
 }
 
 conformance!(
+    timeout_fires_after_the_issuing_thread_exited,
+    send_cut_short_by_its_timeout_is_timed_out,
+    send_from_an_exited_thread_sends_everything,
+    failed_enter_after_queueing_still_completes_the_op,
+    op_ids_are_never_reused,
+    skip_on_success_recv_does_not_overtake_a_pending_recv,
+    skip_on_success_send_completes_inline,
+    a_dup_of_an_associated_socket_is_refused,
+);
+
+interrupting!(
     timeout_fires_after_the_issuing_thread_exited,
     send_cut_short_by_its_timeout_is_timed_out,
     send_from_an_exited_thread_sends_everything,

@@ -259,7 +259,7 @@ fn bench_runs_every_server() {
     if io_uring_missing {
         eprintln!("io_uring unavailable: only checking the epoll-based servers");
     }
-    assert_eq!(servers.len(), 5, "{v}");
+    assert_eq!(servers.len(), 6, "{v}");
     for s in servers {
         let name = s["server"].as_str().unwrap();
         if io_uring_missing && name.contains("uring") {
@@ -271,7 +271,7 @@ fn bench_runs_every_server() {
     }
     if !io_uring_missing {
         assert!(out.status.success());
-        assert_eq!(v["ratios"].as_array().unwrap().len(), 6, "{v}");
+        assert_eq!(v["ratios"].as_array().unwrap().len(), 9, "{v}");
     }
 }
 

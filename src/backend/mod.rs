@@ -157,7 +157,9 @@ pub(crate) trait Backend: Send + Sync {
     fn wake(&self);
 
     /// Starts every submission held back by `defer` (`poll` does it too).
-    fn flush(&self) {}
+    /// `urgent` (see the port core's `Reactor::flush`): also run now what
+    /// only the calling thread can run (io_uring's pending task work).
+    fn flush(&self, _urgent: bool) {}
 }
 
 /// Opens the backend `choice` asks for. With `Auto`, io_uring is probed first
@@ -165,10 +167,30 @@ pub(crate) trait Backend: Send + Sync {
 /// fallback is logged to stderr once per process).
 pub(crate) fn open(
     choice: crate::port::BackendChoice,
+    uring: UringOptions,
 ) -> io::Result<(Box<dyn Backend>, Option<String>)> {
     open_with(choice, || {
-        uring::UringBackend::new().map(|b| Box::new(b) as Box<dyn Backend>)
+        uring::UringBackend::new(uring).map(|b| Box::new(b) as Box<dyn Backend>)
     })
+}
+
+/// How an io_uring ring is set up (see the builder's `uring_*` methods).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UringOptions {
+    /// SQPOLL with this idle time.
+    pub sqpoll_idle: Option<Duration>,
+    /// COOP_TASKRUN (+ TASKRUN_FLAG): task work waits for the thread's next
+    /// entry into the kernel instead of interrupting it.
+    pub cooperative_task_run: bool,
+}
+
+impl Default for UringOptions {
+    fn default() -> Self {
+        UringOptions {
+            sqpoll_idle: None,
+            cooperative_task_run: true,
+        }
+    }
 }
 
 fn open_with(

@@ -154,10 +154,8 @@ struct Slot<V, B> {
     buf: Option<B>,
     bufs: Vec<B>,
     iovecs: Vec<libc::iovec>,
-    msg: libc::msghdr,
-    addr: libc::sockaddr_storage,
-    addrlen: libc::socklen_t,
-    timespec: Timespec,
+    /// msghdr, socket address, timespec: see [`KernelArea`].
+    kernel: KernelBox,
     timeout: Option<Duration>,
     /// When the per-operation timeout runs out.
     deadline: Option<Instant>,
@@ -166,6 +164,20 @@ struct Slot<V, B> {
     /// earlier parts: an inline attempt or a submission that ended short.
     /// The next part starts after them.
     done: usize,
+}
+
+impl<V, B> Slot<V, B> {
+    /// The kernel area, to fill in before a submission or read after a
+    /// completion.
+    ///
+    /// # Safety
+    /// No submission of this slot may be in flight (started and its
+    /// completion not yet returned by the backend).
+    unsafe fn area(&mut self) -> &mut KernelArea {
+        // SAFETY: the pointer is valid (owned by `kernel`), and with nothing
+        // in flight nobody else (the kernel) uses the area (caller's contract).
+        unsafe { &mut *self.kernel.0.as_ptr() }
+    }
 }
 
 impl<V, B: IoBuf> Slot<V, B> {
@@ -179,9 +191,51 @@ impl<V, B: IoBuf> Slot<V, B> {
     }
 }
 
-// SAFETY: the raw pointers inside (iovecs, msghdr) point into this slot or
-// its buffers, which move with it; V and B are Send.
+// SAFETY: the raw pointers inside (iovecs, msghdr, the kernel area) point
+// into memory the slot owns, which moves with it; V and B are Send.
 unsafe impl<V: Send, B: Send> Send for Slot<V, B> {}
+
+/// The parts of an operation the kernel writes while it is in flight (accept's
+/// and recvmsg's peer address and its length, recvmsg's msghdr fields) or
+/// reads at submission (the timespec of a linked timeout, also when the
+/// submission is deferred). They live in an allocation of their own, reached
+/// from the slot only through a raw pointer, so that the `&mut Slot` the op
+/// layer takes while the op is in flight (to mark it stopped, to check it)
+/// never covers memory the kernel may be writing.
+struct KernelArea {
+    msg: libc::msghdr,
+    addr: libc::sockaddr_storage,
+    addrlen: libc::socklen_t,
+    timespec: Timespec,
+}
+
+/// Owns a [`KernelArea`]; frees it when the slot is dropped, which happens
+/// only once no operation is in flight in it (slots of ops that never
+/// completed are leaked, not dropped: see `Io::drop`).
+struct KernelBox(std::ptr::NonNull<KernelArea>);
+
+impl KernelBox {
+    fn new() -> Self {
+        let area = Box::new(KernelArea {
+            // SAFETY: msghdr and sockaddr_storage are plain C structs for
+            // which all-zero bytes are a valid (empty) value.
+            msg: unsafe { mem::zeroed() },
+            // SAFETY: as above.
+            addr: unsafe { mem::zeroed() },
+            addrlen: 0,
+            timespec: Timespec::default(),
+        });
+        KernelBox(std::ptr::NonNull::from(Box::leak(area)))
+    }
+}
+
+impl Drop for KernelBox {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `Box::leak` in `new` and is freed only
+        // here; the kernel is done with the area (see the type's docs).
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
 
 impl<V, B> Slot<V, B> {
     fn empty() -> Self {
@@ -194,13 +248,7 @@ impl<V, B> Slot<V, B> {
             buf: None,
             bufs: Vec::new(),
             iovecs: Vec::new(),
-            // SAFETY: msghdr and sockaddr_storage are plain C structs for which
-            // all-zero bytes are a valid (empty) value.
-            msg: unsafe { mem::zeroed() },
-            // SAFETY: as above.
-            addr: unsafe { mem::zeroed() },
-            addrlen: 0,
-            timespec: Timespec::default(),
+            kernel: KernelBox::new(),
             timeout: None,
             deadline: None,
             offset: 0,
@@ -642,7 +690,7 @@ where
     ) -> Option<Packet<K, V, B>> {
         let t = &mut *guard;
         // `in_flight` drops only after the packet was delivered (see `reap`).
-        let slot = t.ops.remove(index);
+        let mut slot = t.ops.remove(index);
         self.release(t, &slot);
         let handle = slot.handle;
         let mut result = result_of(res, &slot).map(|n| n + slot.done);
@@ -671,9 +719,15 @@ where
                 // user_data sequence number makes sure this completion is this
                 // op's own).
                 stream = Some(unsafe { TcpStream::from_raw_fd(res) });
-                addr = sockaddr_to_std(&slot.addr, slot.addrlen);
+                // SAFETY: the op's completion was returned: nothing in flight.
+                let k = unsafe { slot.area() };
+                addr = sockaddr_to_std(&k.addr, k.addrlen);
             }
-            Kind::RecvFrom if res >= 0 => addr = sockaddr_to_std(&slot.addr, slot.msg.msg_namelen),
+            Kind::RecvFrom if res >= 0 => {
+                // SAFETY: as above.
+                let k = unsafe { slot.area() };
+                addr = sockaddr_to_std(&k.addr, k.msg.msg_namelen);
+            }
             _ => {}
         }
         let (value, buf, bufs) = recycle(t, slot);
@@ -789,7 +843,9 @@ where
         how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         self.start(h, Kind::Accept, value, None, Vec::new(), 0, how, |s| {
-            s.addrlen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            // SAFETY: `fill` runs before the op is submitted.
+            unsafe { s.area() }.addrlen =
+                mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             Ok(())
         })
     }
@@ -802,7 +858,9 @@ where
         how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         self.start(h, Kind::Connect, value, None, Vec::new(), 0, how, |s| {
-            s.addrlen = std_to_sockaddr(to, &mut s.addr);
+            // SAFETY: `fill` runs before the op is submitted.
+            let k = unsafe { s.area() };
+            k.addrlen = std_to_sockaddr(to, &mut k.addr);
             Ok(())
         })
     }
@@ -848,8 +906,10 @@ where
             Kind::RecvFrom
         };
         self.start(h, kind, value, Some(buf), Vec::new(), 0, how, |s| {
-            s.addrlen = match to {
-                Some(to) => std_to_sockaddr(to, &mut s.addr),
+            // SAFETY: `fill` runs before the op is submitted.
+            let k = unsafe { s.area() };
+            k.addrlen = match to {
+                Some(to) => std_to_sockaddr(to, &mut k.addr),
                 None => mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
             };
             Ok(())
@@ -900,8 +960,16 @@ where
     )
 }
 
+/// Most bytes one submission moves (Linux's MAX_RW_COUNT: the kernel moves no
+/// more per call, and a completion's result must fit an `i32`). A larger
+/// buffer is filled or sent in several submissions (see `complete`).
+const MAX_PER_SUBMISSION: usize = 0x7fff_f000;
+
 /// Builds the backend's description of the op in `slot`, pointing into it:
-/// for a whole transfer resumed after `done` bytes, only at what is left.
+/// for a whole transfer resumed after `done` bytes, only at what is left, at
+/// most [`MAX_PER_SUBMISSION`] bytes. Called only when none of the slot's
+/// submissions is in flight (before the first, and after a completion that
+/// `complete` restarts).
 fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
     let done = slot.done;
     let (buf, len) = match &mut slot.buf {
@@ -910,7 +978,7 @@ fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
             // this buffer already transferred), so the pointer stays inside it
             // or one past its end.
             let ptr = unsafe { b.stable_ptr().add(done) };
-            (ptr, b.stable_len() - done)
+            (ptr, (b.stable_len() - done).min(MAX_PER_SUBMISSION))
         }
         None => (std::ptr::null_mut(), 0),
     };
@@ -927,40 +995,64 @@ fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
     if code == OpCode::RecvMsg || code == OpCode::SendMsg {
         slot.iovecs.clear();
         let mut skip = done;
+        let mut room = MAX_PER_SUBMISSION;
         for b in slot.buf.iter_mut().chain(&mut slot.bufs) {
             let len = b.stable_len();
             if skip >= len {
                 skip -= len;
                 continue;
             }
+            if room == 0 {
+                break;
+            }
+            let take = (len - skip).min(room);
             slot.iovecs.push(libc::iovec {
                 // SAFETY: `skip < len`, so the pointer stays inside the buffer.
                 iov_base: unsafe { b.stable_ptr().add(skip) }.cast(),
-                iov_len: len - skip,
+                iov_len: take,
             });
+            room -= take;
             skip = 0;
         }
+        let iov = slot.iovecs.as_mut_ptr();
+        let iovlen = slot.iovecs.len();
+        let named = matches!(slot.kind, Kind::RecvFrom | Kind::SendTo);
+        // SAFETY: `raw_op` runs before a submission (see `raw_op`'s callers).
+        let k = unsafe { slot.area() };
         // SAFETY: all-zero is a valid msghdr.
-        slot.msg = unsafe { mem::zeroed() };
-        slot.msg.msg_iov = slot.iovecs.as_mut_ptr();
-        slot.msg.msg_iovlen = slot.iovecs.len();
-        if matches!(slot.kind, Kind::RecvFrom | Kind::SendTo) {
-            slot.msg.msg_name = (&mut slot.addr as *mut libc::sockaddr_storage).cast();
-            slot.msg.msg_namelen = slot.addrlen;
+        k.msg = unsafe { mem::zeroed() };
+        k.msg.msg_iov = iov;
+        k.msg.msg_iovlen = iovlen;
+        if named {
+            k.msg.msg_name = (&mut k.addr as *mut libc::sockaddr_storage).cast();
+            k.msg.msg_namelen = k.addrlen;
         }
     }
+    // Pointers into the kernel area, taken from its owning pointer (no
+    // reference to the area outlives this function).
+    let k = slot.kernel.0.as_ptr();
+    // SAFETY: `k` points to a live KernelArea; only field addresses are
+    // computed, nothing is read or written.
+    let (msg, addr, addrlen, timespec) = unsafe {
+        (
+            &raw mut (*k).msg,
+            &raw mut (*k).addr,
+            &raw mut (*k).addrlen,
+            &raw mut (*k).timespec,
+        )
+    };
     RawOp {
         code,
         fd,
         user_data: slot.user_data,
         buf,
         len,
-        msg: &mut slot.msg,
-        addr: &mut slot.addr,
-        addrlen: &mut slot.addrlen,
+        msg,
+        addr,
+        addrlen,
         offset: slot.offset + done as u64,
         timeout: slot.timeout,
-        timespec: &mut slot.timespec,
+        timespec,
         defer: false,
     }
 }
@@ -1121,8 +1213,8 @@ where
     fn wake(&self) {
         self.0.backend.wake()
     }
-    fn flush(&self) {
-        self.0.backend.flush()
+    fn flush(&self, urgent: bool) {
+        self.0.backend.flush(urgent)
     }
 }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 use io_uring::{opcode, squeue, types, IoUring};
 use parking_lot::Mutex;
 
-use super::{Backend, BackendKind, Completion, OpCode, RawOp, TIMER_EVENT};
+use super::{Backend, BackendKind, Completion, OpCode, RawOp, UringOptions, TIMER_EVENT};
 
 /// user_data bit for requests the backend makes for itself.
 const INTERNAL: u64 = 1 << 63;
@@ -73,16 +73,27 @@ pub(crate) struct UringBackend {
     rearm_wake: std::sync::atomic::AtomicBool,
     /// Submissions were pushed without entering the kernel (`RawOp::defer`).
     deferred: std::sync::atomic::AtomicBool,
+    /// Set up with COOP_TASKRUN (see `flush`).
+    cooperative: bool,
 }
 
 impl UringBackend {
     /// Sets up a ring and checks that the kernel supports every opcode used.
     /// Errors keep the errno of the failed step (ENOSYS, EPERM, ENOMEM, EINVAL).
-    pub(crate) fn new() -> io::Result<Self> {
-        let ring = IoUring::builder()
-            .setup_clamp()
-            .setup_cqsize(CQ_ENTRIES)
-            .build(ENTRIES)?;
+    pub(crate) fn new(options: UringOptions) -> io::Result<Self> {
+        let mut builder = IoUring::builder();
+        builder.setup_clamp().setup_cqsize(CQ_ENTRIES);
+        let cooperative = options.cooperative_task_run && options.sqpoll_idle.is_none();
+        if let Some(idle) = options.sqpoll_idle {
+            // The SQ thread submits, so it runs the task work: no user thread
+            // is interrupted, and the kernel refuses the COOP flags with it.
+            builder.setup_sqpoll(u32::try_from(idle.as_millis()).unwrap_or(u32::MAX));
+        } else if cooperative {
+            // See `Builder::uring_cooperative_task_run`: no IPI per
+            // completion; `flush` runs pending task work.
+            builder.setup_coop_taskrun().setup_taskrun_flag();
+        }
+        let ring = builder.build(ENTRIES)?;
         let mut probe = io_uring::Probe::new();
         ring.submitter().register_probe(&mut probe)?;
         if let Some((_, name)) = OPCODES.iter().find(|(code, _)| !probe.is_supported(*code)) {
@@ -113,6 +124,7 @@ impl UringBackend {
             stash: Mutex::new(Vec::new()),
             rearm_wake: std::sync::atomic::AtomicBool::new(false),
             deferred: std::sync::atomic::AtomicBool::new(false),
+            cooperative,
         };
         backend.arm_wake()?;
         Ok(backend)
@@ -385,7 +397,7 @@ impl Backend for UringBackend {
         self.reap(out);
         if out.len() > before || timeout == Some(Duration::ZERO) {
             self.rearm_wake_if_needed();
-            self.flush();
+            self.flush(false);
             return Ok(());
         }
         // The enter below submits whatever is queued, deferred or not.
@@ -412,15 +424,30 @@ impl Backend for UringBackend {
         Ok(())
     }
 
-    fn flush(&self) {
+    fn flush(&self, urgent: bool) {
         // Load first: this runs on every `get`, and a swap would write the
         // cache line each time.
         if self.deferred.load(Ordering::Acquire) && self.deferred.swap(false, Ordering::AcqRel) {
             let _guard = self.submit_lock.lock();
             // A failed enter leaves the entries queued: try again at the
-            // next flush (the poller's enter takes them too).
+            // next flush (the poller's enter takes them too). Any enter also
+            // runs this thread's pending task work.
             if self.enter_submit().is_err() {
                 self.deferred.store(true, Ordering::Release);
+            }
+        } else if !urgent || !self.cooperative {
+            // Interrupting mode: task work runs at once by itself. Or the
+            // thread comes back to the port after this packet and no other
+            // thread waits that could run a completion sooner.
+        } else if let Some(_guard) = self.submit_lock.try_lock() {
+            // COOP_TASKRUN: the last step of an operation this thread started
+            // (e.g. copying data a recv found) runs only when it enters the
+            // kernel. The kernel flags pending task work; enter to run it,
+            // so a completion is late by one handler at most. (Contended:
+            // the holder is entering the kernel anyway; the next get checks.)
+            // SAFETY: `submit_lock` makes this the only submission-queue view.
+            if unsafe { self.ring.submission_shared() }.taskrun() {
+                let _ = self.enter_submit();
             }
         }
     }
