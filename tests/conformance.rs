@@ -18,11 +18,7 @@ type IoPort = Port<u32, u32>;
 const WAIT: Option<Duration> = Some(Duration::from_secs(10));
 
 fn port(backend: BackendChoice) -> IoPort {
-    Port::builder()
-        .concurrency(4)
-        .backend(backend)
-        .build()
-        .expect("port")
+    util::builder(backend).concurrency(4).build().expect("port")
 }
 
 /// The next packet, within 10 s.
@@ -59,9 +55,14 @@ fn pair(port: &IoPort) -> (cport::Handle, TcpStream) {
     (port.associate(server, 1).unwrap(), client)
 }
 
-fn fd_is_open(fd: i32) -> bool {
-    // SAFETY: F_GETFD only inspects the descriptor table.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+/// The (device, inode) that fd number `fd` refers to now, if it is open. Tests
+/// run in parallel and reuse fd numbers at once, so "is this fd still the
+/// socket it was" is asked by identity, not by number.
+fn fd_identity(fd: i32) -> Option<(u64, u64)> {
+    // SAFETY: fstat writes one `struct stat` into the zeroed local.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
 }
 
 fn accept_connect_send_recv(b: BackendChoice) {
@@ -152,6 +153,8 @@ fn close_handle_aborts_pending_recv_and_closes_fd_after(b: BackendChoice) {
     let client = TcpStream::connect(addr).unwrap();
     let (server, _) = l.accept().unwrap();
     let raw = server.as_raw_fd();
+    let socket = fd_identity(raw);
+    assert!(socket.is_some());
     let h = port.associate(server, 1).unwrap();
     pending(port.op(h).recv(vec![0; 16], 5));
     port.close_handle(h).unwrap();
@@ -159,7 +162,11 @@ fn close_handle_aborts_pending_recv_and_closes_fd_after(b: BackendChoice) {
     assert_eq!(p.value, 5);
     assert!(is_aborted(p.result.as_ref().unwrap_err()), "{:?}", p.result);
     assert!(p.buf.is_some());
-    assert!(!fd_is_open(raw), "fd closed after the last op completed");
+    assert_ne!(
+        fd_identity(raw),
+        socket,
+        "fd closed after the last op completed"
+    );
     // Bad input after close: clear errors, nothing lost.
     let err = port.op(h).recv(vec![0; 4], 6).unwrap_err();
     assert_eq!(
@@ -485,7 +492,63 @@ fn blocking_section_starts_deferred_ops(b: BackendChoice) {
     reaper.join().unwrap();
 }
 
+/// As on Windows, an operation completes whatever the thread that started it
+/// does meanwhile — here it computes without a single system call (io_uring,
+/// cooperative task running: the scheduler tick's interrupt runs the recv's
+/// last step; interrupting mode: an interrupt at once).
+fn an_op_completes_while_its_thread_computes(b: BackendChoice) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let port = port(b);
+    let (h, mut client) = pair(&port);
+    let started = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let computer = {
+        let (port, started, stop) = (port.clone(), started.clone(), stop.clone());
+        std::thread::spawn(move || {
+            pending(port.op(h).recv(vec![0; 8], 9));
+            started.store(true, Ordering::Release);
+            while !stop.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+        })
+    };
+    util::wait_until("the recv is started", || started.load(Ordering::Acquire));
+    client.write_all(b"z").unwrap();
+    let p = port.get(WAIT);
+    stop.store(true, Ordering::Release);
+    computer.join().unwrap();
+    let p = p.expect("the recv completes while its thread computes");
+    assert_eq!((p.value, p.result.unwrap()), (9, 1));
+}
+
+/// A post while the only waiter polls in the kernel (with no timeout, I/O in
+/// flight) wakes it (io_uring: the eventfd its ring watches; epoll: the
+/// eventfd in its interest list).
+fn post_wakes_a_poller_blocked_in_the_kernel(b: BackendChoice) {
+    let port = port(b);
+    let (h, _client) = pair(&port);
+    pending(port.op(h).recv(vec![0; 8], 1)); // never completes by itself
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = {
+        let port = port.clone();
+        std::thread::spawn(move || tx.send(port.get(None).map(|p| p.value)).unwrap())
+    };
+    util::wait_until("the worker waits", || port.counters().waiting == 1);
+    port.post(0, 0, 42).unwrap();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)),
+        Ok(Ok(42)),
+        "the post did not wake the poller"
+    );
+    worker.join().unwrap();
+    port.close_handle(h).unwrap();
+    assert_eq!(next(&port).value, 1);
+}
+
 conformance!(
+    post_wakes_a_poller_blocked_in_the_kernel,
+    an_op_completes_while_its_thread_computes,
     thread_exit_cancels_nothing_and_starts_deferred_ops,
     blocking_section_starts_deferred_ops,
     accept_connect_send_recv,
@@ -507,3 +570,66 @@ conformance!(
     closed_port_refuses_operations,
     waiting_threads_reap_completions_without_a_reaper_thread,
 );
+
+// The whole suite once more with interrupting task work (io_uring).
+interrupting!(
+    post_wakes_a_poller_blocked_in_the_kernel,
+    an_op_completes_while_its_thread_computes,
+    thread_exit_cancels_nothing_and_starts_deferred_ops,
+    blocking_section_starts_deferred_ops,
+    accept_connect_send_recv,
+    recv_completes_when_data_arrives,
+    peer_graceful_close_completes_recv_with_zero,
+    peer_reset_fails_recv_then_every_later_call,
+    close_handle_aborts_pending_recv_and_closes_fd_after,
+    accept_pending_at_close_is_aborted,
+    cancel_one_op_among_several,
+    connect_refused_completes_through_the_port,
+    file_read_write_at_offsets_and_eof,
+    udp_round_trip,
+    skip_on_success_on_and_off,
+    per_op_timeout_fires_and_does_not_fire,
+    zero_byte_recv_waits_for_data,
+    vectored_send_and_recv,
+    large_send_to_a_slow_reader_sends_everything,
+    dropping_the_port_with_ops_in_flight_is_safe,
+    closed_port_refuses_operations,
+    waiting_threads_reap_completions_without_a_reaper_thread,
+);
+
+/// SQPOLL (opt-in): a kernel thread takes the submissions; operations work as
+/// usual, also those started by a thread that exited.
+#[test]
+fn uring_sqpoll_runs_operations() {
+    if !util::uring_available() {
+        eprintln!("io_uring unavailable here: uring_sqpoll_runs_operations skipped");
+        return;
+    }
+    let port: IoPort = Port::builder()
+        .backend(BackendChoice::Uring)
+        .uring_sqpoll(Duration::from_millis(20))
+        .concurrency(2)
+        .build()
+        .expect("an SQPOLL ring");
+    let (h, mut client) = pair(&port);
+    let p2 = port.clone();
+    std::thread::spawn(move || pending(p2.op(h).recv(vec![0; 8], 1)))
+        .join()
+        .unwrap();
+    client.write_all(b"sq").unwrap();
+    let p = next(&port);
+    assert_eq!((p.value, p.result.unwrap()), (1, 2));
+    pending(port.op(h).send(b"back".to_vec(), 2));
+    let p = next(&port);
+    assert_eq!((p.value, p.result.unwrap()), (2, 4));
+    let mut got = [0; 4];
+    client.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"back");
+    // Idle longer than the SQ thread's idle time: it sleeps and must be woken.
+    std::thread::sleep(Duration::from_millis(60));
+    pending(port.op(h).recv(vec![0; 8], 3));
+    client.write_all(b"again").unwrap();
+    let p = next(&port);
+    assert_eq!((p.value, p.result.unwrap()), (3, 5));
+    assert_no_packet(&port);
+}

@@ -46,8 +46,10 @@ pub(crate) trait Reactor<T>: Send + Sync {
     /// Makes a `poll` blocked in another thread return soon.
     fn wake(&self);
     /// Starts operations whose submission was deferred (batched) by threads
-    /// active on this port; `poll` does it as well.
-    fn flush(&self) {}
+    /// active on this port; `poll` does it as well. `urgent`: the caller
+    /// leaves the port for a while, or other threads wait for work, so
+    /// anything that only this thread can finish must be finished now.
+    fn flush(&self, _urgent: bool) {}
 }
 
 /// A waiter that sleeps on its parker.
@@ -160,11 +162,20 @@ impl<T> Core<T> {
 
     /// The calling thread is about to run something other than the port's
     /// poll (a packet, a sleep, a blocking call, its exit): submissions it
-    /// deferred must go to the kernel now.
+    /// deferred must go to the kernel now (see [`Reactor::flush`]).
     #[inline]
-    fn flush(&self) {
+    fn flush(&self, urgent: bool) {
         if let Some(r) = &self.reactor {
-            r.flush()
+            r.flush(urgent)
+        }
+    }
+
+    /// [`flush`](Self::flush) before running a packet: urgent if threads
+    /// wait, which could run completions this thread holds up.
+    #[inline]
+    fn flush_before_packet(&self) {
+        if self.reactor.is_some() {
+            self.flush(self.load().waiting() > 0)
         }
     }
 
@@ -416,7 +427,7 @@ impl<T> Core<T> {
         match self.reserve(leaving, max) {
             Reserved::Packets(n) => {
                 (0..n).for_each(|_| sink(self.pop_reserved()));
-                self.flush();
+                self.flush_before_packet();
                 Ok(n)
             }
             Reserved::Closed => Err(GetError::Closed),
@@ -435,7 +446,7 @@ impl<T> Core<T> {
         match self.reserve(u32::from(was_active), 1) {
             Reserved::Packets(_) => {
                 let item = self.pop_reserved();
-                self.flush();
+                self.flush_before_packet();
                 Ok(item)
             }
             Reserved::Closed => Err(GetError::Closed),
@@ -525,7 +536,7 @@ impl<T> Core<T> {
                     }
                     drop(stack);
                     (0..n).for_each(|_| sink(self.pop_reserved()));
-                    self.flush();
+                    self.flush_before_packet();
                     return Ok(n);
                 }
                 if s.waiting() >= MAX_THREADS {
@@ -548,8 +559,9 @@ impl<T> Core<T> {
             }
         }
         if node.role.load(Ordering::Relaxed) != POLLING {
-            // Only the poller's own enter carries deferred submissions.
-            self.flush();
+            // Only the poller's own enter carries deferred submissions. (Work
+            // only this thread can finish interrupts its sleep by itself.)
+            self.flush(false);
         }
         // From here the node is reachable through the stack: this function must
         // not return before the node left it (popped by a hand-off or close, seen
@@ -723,7 +735,7 @@ impl<T> Core<T> {
     /// and a thread waits, the most recent waiter is released with the oldest
     /// packet (invariant I).
     pub(crate) fn deactivate(&self) {
-        self.flush();
+        self.flush(true);
         let mut s = self.load();
         loop {
             let new = s.with_active(s.active().saturating_sub(1));
