@@ -67,7 +67,7 @@
 //!   and direct: per-fd state is one 64-byte entry in a vector indexed by fd
 //!   (fds are small, dense integers); a lane's FIFO is a doubly linked list
 //!   through the op table (no allocation per lane); the op table is a vector
-//!   indexed by the low 32 bits of the user_data (the op layer's slot index,
+//!   indexed by the low bits of the user_data (the op layer's slot index,
 //!   dense as well), with a map for the rare op whose index is taken or too
 //!   large ([`OpTable`]).
 //! * **Timers** for per-op timeouts are a min-heap of `(deadline, seq, op)`,
@@ -106,8 +106,12 @@ pub(crate) const WORKER_EXIT_WAIT: Duration = Duration::from_millis(100);
 const WAKE_TOKEN: u64 = u64::MAX;
 /// No op: the end of a lane's list. A user_data never has its top bit set.
 const NO_OP: u64 = u64::MAX;
-/// Ops whose index (the low 32 bits of their user_data) is below this live in
-/// the direct part of the [`OpTable`].
+/// The bits of a user_data that hold the op layer's slot index (dense: the
+/// op layer reuses free slots first), which the [`OpTable`] indexes by.
+const INDEX_MASK: u64 = crate::op::MAX_IN_FLIGHT as u64 - 1;
+const _: () = assert!(crate::op::MAX_IN_FLIGHT.is_power_of_two());
+/// Ops whose index is below this live in the direct part of the [`OpTable`]
+/// (at most a few MiB of it).
 const DIRECT_OPS: usize = 1 << 16;
 /// Interest set of every registered fd. EPOLLPRI (TCP urgent data) only
 /// serves to tell when a short read may not mean "drained".
@@ -243,10 +247,10 @@ impl Hasher for UdHasher {
 }
 
 /// Pending ops by user_data. The op layer's user_data carries its slot index
-/// in the low 32 bits, so nearly every op sits in `direct` at that index;
-/// an op whose index is taken (by another user_data with the same low bits)
-/// or too large goes to `spill`. Any user_data works; only speed depends on
-/// the encoding.
+/// in the low bits ([`INDEX_MASK`]), so nearly every op sits in `direct` at
+/// that index; an op whose index is taken (by another user_data with the same
+/// low bits) or too large goes to `spill`. Any user_data works; only speed
+/// depends on the encoding.
 #[derive(Default)]
 struct OpTable {
     direct: Vec<Option<OpState>>,
@@ -256,7 +260,7 @@ struct OpTable {
 
 impl OpTable {
     fn index(user_data: u64) -> usize {
-        (user_data & 0xFFFF_FFFF) as usize
+        (user_data & INDEX_MASK) as usize
     }
 
     fn get(&self, user_data: u64) -> Option<&OpState> {
