@@ -1068,15 +1068,20 @@ impl Backend for EpollBackend {
         let shared = &*self.shared;
         let start_len = out.len();
         // None: forever (also when the deadline is beyond the clock).
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        // The clock is read only when a deadline or a timer needs it, and the
+        // first look reuses the reading taken for the deadline.
+        let mut clock = timeout.map(|_| Instant::now());
+        let deadline = timeout.zip(clock).and_then(|(t, now)| now.checked_add(t));
         // Written by epoll_wait before they are read (no zeroing per call).
         let mut events = [const { mem::MaybeUninit::<libc::epoll_event>::uninit() }; MAX_EVENTS];
         let mut woken = false;
         let mut waited = false;
         loop {
             let mut st = shared.lock();
-            // The clock is read only when a deadline or a timer needs it.
-            let now = (deadline.is_some() || !st.timers.is_empty()).then(Instant::now);
+            let now = match clock.take() {
+                Some(now) => Some(now),
+                None => (deadline.is_some() || !st.timers.is_empty()).then(Instant::now),
+            };
             let next_timer = now.and_then(|now| st.expire_timers(now));
             out.append(&mut st.ready);
             let got = out.len() > start_len;
