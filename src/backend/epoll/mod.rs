@@ -49,7 +49,7 @@
 //!   completions like everyone else. A file op can be cancelled only while it
 //!   waits for a worker; once running, it completes with its real result.
 //!   Workers use the backend's own duplicate of a file's fd, so that the fd
-//!   they use stays open as long as they may use it.
+//!   they use stays open as long as they may use it (see the next point).
 //! * **Dropping the backend** stops the workers: queued file ops are never
 //!   started, and it waits up to [`WORKER_EXIT_WAIT`] for a pread/pwrite in
 //!   progress. One still running after that (stuck in the kernel: NFS, FUSE, a
@@ -179,7 +179,9 @@ struct FdEntry {
     lanes: [Lane; 2],
     /// Not pollable (a regular file: epoll_ctl said EPERM): the backend's
     /// duplicate of the fd, which file workers use (see the module notes).
-    file: Option<Arc<OwnedFd>>,
+    /// Closed by `deregister` (no op in flight then) or with the shared
+    /// state, once the last worker is gone.
+    file: Option<OwnedFd>,
     /// In the epoll set.
     pollable: bool,
     /// SOCK_STREAM: sends loop until every byte went out.
@@ -402,6 +404,9 @@ struct State {
     shutdown: bool,
     /// File workers started and not yet exited.
     live_workers: usize,
+    /// The fds (as the op layer knows them) of the file ops inside
+    /// pread/pwrite right now: at most one per worker.
+    files_in_use: Vec<RawFd>,
 }
 
 struct Shared {
@@ -895,19 +900,22 @@ impl Shared {
             };
             op.phase = Phase::Running;
             let mut raw = op.raw;
-            // Our own reference to the fd: it stays open while we use it, even
-            // if the backend is dropped meanwhile and the op layer closes its fd.
-            let file = st.fds.get(raw.fd).and_then(|e| e.file.clone());
-            if let Some(file) = &file {
+            // The backend's own duplicate of the fd: it stays open while we
+            // use it, even if the backend is dropped meanwhile and the op
+            // layer closes its fd (see `FdEntry::file` and `deregister`).
+            let op_fd = raw.fd;
+            if let Some(file) = st.fds.get(op_fd).and_then(|e| e.file.as_ref()) {
                 raw.fd = file.as_raw_fd();
             }
+            st.files_in_use.push(op_fd);
             let step = MutexGuard::unlocked(&mut st, || {
                 // SAFETY: the op is pending and Running: its memory is valid
                 // (submit contract) and nobody completes it meanwhile.
-                let step = unsafe { sys::attempt(&raw, false, 0, &mut 0) };
-                drop(file); // may close the duplicate: not under the lock
-                step
+                unsafe { sys::attempt(&raw, false, 0, &mut 0) }
             });
+            if let Some(i) = st.files_in_use.iter().position(|&f| f == op_fd) {
+                st.files_in_use.swap_remove(i);
+            }
             // pread/pwrite always finish: a cancel that came meanwhile loses.
             let res = match step {
                 Step::Done(res) => res,
@@ -962,7 +970,7 @@ impl Backend for EpollBackend {
             Ok(()) => None,
             // A regular file: its ops run on the file workers, with their
             // own duplicate of the fd.
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => Some(Arc::new(sys::dup(fd)?)),
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => Some(sys::dup(fd)?),
             Err(e) => return Err(e),
         };
         let pollable = file.is_none();
@@ -997,10 +1005,17 @@ impl Backend for EpollBackend {
         for user_data in on_fd {
             st.cancel(user_data);
         }
-        let entry = st.fds.remove(fd);
+        let mut entry = st.fds.remove(fd);
+        if st.files_in_use.contains(&fd) {
+            // A worker is inside pread/pwrite on the duplicate (which the
+            // contract rules out): leak it rather than close it under the
+            // worker, whose next call could reach a reused fd number.
+            if let Some(file) = entry.as_mut().and_then(|e| e.file.take()) {
+                mem::forget(file);
+            }
+        }
         self.shared.unlock(st);
-        // Dropped here, unlocked: closes the file duplicate unless a worker
-        // still holds it.
+        // Dropped here, unlocked: closes the file duplicate.
         if entry.is_some_and(|e| e.pollable) {
             let epfd = self.shared.epfd.as_raw_fd();
             let _ = sys::epoll_ctl(epfd, libc::EPOLL_CTL_DEL, fd, 0, 0);

@@ -1052,3 +1052,50 @@ fn drop_returns_while_a_file_worker_is_stuck_in_the_kernel() {
     // SAFETY: the mapping is ours and nothing refers to it any more.
     unsafe { libc::munmap(page.ptr.cast(), page.len) };
 }
+
+/// Whether `fd` is an open file descriptor.
+fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD takes no argument; a closed fd gives EBADF.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+#[test]
+fn deregister_never_closes_the_fd_a_file_worker_is_using() {
+    let Some(page) = StuckPage::new() else {
+        eprintln!("skipped: userfaultfd is not permitted here");
+        return;
+    };
+    let mut file = temp_file();
+    file.write_all(&[0x33; 4096]).unwrap();
+    let fd = file.as_raw_fd();
+    let b = backend();
+    b.register(fd).unwrap();
+    let dup = {
+        let st = b.shared.lock();
+        let entry = st.fds.get(fd).expect("registered");
+        entry
+            .file
+            .as_ref()
+            .expect("a file has a duplicate")
+            .as_raw_fd()
+    };
+    let read = RawOp {
+        buf: page.ptr,
+        len: page.len,
+        ..op(OpCode::Read, fd, 1)
+    };
+    submit(&b, read);
+    wait_for(page.uffd.as_raw_fd(), libc::POLLIN); // the worker is in pread
+                                                   // Against the contract (an op is in flight), but it must stay safe.
+    b.deregister(fd);
+    assert!(fd_is_open(dup), "the duplicate was closed under the worker");
+    drop(page.uffd);
+    // The running read completes with its real result; nothing else comes.
+    assert_eq!(collect_one(&b), done(1, 4096));
+    assert_quiet(&b, Duration::from_millis(10));
+    drop(b);
+    // SAFETY: the leaked duplicate is ours to close now that no worker runs.
+    unsafe { libc::close(dup) };
+    // SAFETY: the worker is gone; the mapping is ours.
+    unsafe { libc::munmap(page.ptr.cast(), page.len) };
+}
