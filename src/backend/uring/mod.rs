@@ -88,6 +88,8 @@ pub(crate) struct UringBackend {
     deferred: std::sync::atomic::AtomicBool,
     /// Set up with COOP_TASKRUN (see `flush`).
     cooperative: bool,
+    /// A wake CQE was reaped and not yet acted on (see `poll`).
+    woken: std::sync::atomic::AtomicBool,
 }
 
 impl UringBackend {
@@ -138,6 +140,7 @@ impl UringBackend {
             rearm_wake: std::sync::atomic::AtomicBool::new(false),
             deferred: std::sync::atomic::AtomicBool::new(false),
             cooperative,
+            woken: std::sync::atomic::AtomicBool::new(false),
         };
         backend.arm_wake()?;
         Ok(backend)
@@ -301,6 +304,9 @@ impl UringBackend {
         if user_data & INTERNAL != 0 {
             if user_data == WAKE {
                 self.drain_wake_fd();
+                // Someone wants the poller out: `poll` must return, not wait,
+                // even if this was reaped before its wait (or into `stash`).
+                self.woken.store(true, Ordering::Release);
                 if !io_uring::cqueue::more(flags) {
                     // The multishot poll ended (e.g. CQ overflow): re-arm it at
                     // the end of `poll` (we may hold the submit lock here).
@@ -408,7 +414,8 @@ impl Backend for UringBackend {
         let before = out.len();
         out.append(&mut self.stash.lock());
         self.reap(out);
-        if out.len() > before || timeout == Some(Duration::ZERO) {
+        let woken = self.woken.swap(false, Ordering::AcqRel);
+        if woken || out.len() > before || timeout == Some(Duration::ZERO) {
             self.rearm_wake_if_needed();
             self.flush(false);
             return Ok(());
@@ -433,6 +440,8 @@ impl Backend for UringBackend {
             Err(e) => return Err(e),
         }
         self.reap(out);
+        // Any wake reaped here was for this wait, which is over.
+        self.woken.store(false, Ordering::Release);
         self.rearm_wake_if_needed();
         Ok(())
     }
