@@ -546,7 +546,138 @@ fn post_wakes_a_poller_blocked_in_the_kernel(b: BackendChoice) {
     assert_eq!(next(&port).value, 1);
 }
 
+/// Two pending receives on one socket complete in issue order, the first
+/// taking the first bytes (IOCP-REFERENCE §11.3; io_uring alone woke them
+/// newest first).
+fn pending_receives_complete_in_issue_order(b: BackendChoice) {
+    let port = port(b);
+    let (h, mut client) = pair(&port);
+    for round in 0..20u8 {
+        pending(port.op(h).recv(vec![0; 16], 1));
+        pending(port.op(h).recv(vec![0; 16], 2));
+        let data: Vec<u8> = (0..32).map(|i| i + round).collect();
+        client.write_all(&data).unwrap();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            let p = next(&port);
+            let n = p.result.unwrap();
+            got.push((p.value, p.buf.unwrap()[..n].to_vec()));
+        }
+        got.sort();
+        assert_eq!(
+            got[0].1,
+            data[..got[0].1.len()],
+            "round {round}: the first recv got {:?}",
+            got[0].1
+        );
+        let rest = &data[got[0].1.len()..];
+        assert_eq!(got[1].1, rest[..got[1].1.len()], "round {round}");
+        if got[0].1.len() + got[1].1.len() < 32 {
+            // A short first read left bytes: drain them for the next round.
+            pending(port.op(h).recv(vec![0; 32], 3));
+            next(&port);
+        }
+    }
+}
+
+/// Several pending sends on one socket keep the stream in issue order, even
+/// when each goes out in many parts (a slow reader).
+fn pending_sends_keep_the_stream_in_order(b: BackendChoice) {
+    let port = port(b);
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (server, _) = l.accept().unwrap();
+    // Far less than one send: each goes out in several parts.
+    socket2::SockRef::from(&server)
+        .set_send_buffer_size(32 << 10)
+        .unwrap();
+    let h = port.associate(server, 1).unwrap();
+    const EACH: usize = 256 << 10;
+    for i in 0..8u32 {
+        pending(port.op(h).send(vec![b'A' + i as u8; EACH], i));
+    }
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = vec![0; 64 << 10];
+        while all.len() < 8 * EACH {
+            let n = client.read(&mut buf).unwrap();
+            assert!(n > 0);
+            all.extend_from_slice(&buf[..n]);
+        }
+        all
+    });
+    let mut values: Vec<u32> = (0..8)
+        .map(|_| {
+            let p = next(&port);
+            assert_eq!(p.result.unwrap(), EACH);
+            p.value
+        })
+        .collect();
+    let all = reader.join().unwrap();
+    for (i, chunk) in all.chunks(EACH).enumerate() {
+        assert!(
+            chunk.iter().all(|&c| c == b'A' + i as u8),
+            "send {i} is not whole and in order"
+        );
+    }
+    assert_eq!(
+        values,
+        (0..8).collect::<Vec<_>>(),
+        "sends complete in issue order"
+    );
+    values.clear();
+}
+
+/// An operation queued behind another of its direction can be cancelled or
+/// closed (it completes aborted, exactly once, without ever reaching the
+/// kernel), and its timeout counts while it waits.
+fn queued_operations_cancel_close_and_time_out(b: BackendChoice) {
+    let port = port(b);
+    let (h, mut client) = pair(&port);
+    pending(port.op(h).recv(vec![0; 8], 1));
+    let second = pending(port.op(h).recv(vec![0; 8], 2));
+    port.cancel_op(h, second).unwrap();
+    let p = next(&port);
+    assert_eq!(p.value, 2);
+    assert!(is_aborted(p.result.as_ref().unwrap_err()), "{:?}", p.result);
+    pending(
+        port.op(h)
+            .timeout(Duration::from_millis(50))
+            .recv(vec![0; 8], 3),
+    );
+    // Its timeout runs while it waits behind the first: it times out on time.
+    let p = next(&port);
+    assert_eq!(p.value, 3);
+    assert_eq!(p.result.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    client.write_all(b"x").unwrap();
+    let p = next(&port);
+    assert_eq!(
+        (p.value, p.result.unwrap()),
+        (1, 1),
+        "the first recv gets the data"
+    );
+    pending(port.op(h).recv(vec![0; 8], 4));
+    pending(port.op(h).recv(vec![0; 8], 5));
+    pending(port.op(h).send(vec![1; 8], 6));
+    port.close_handle(h).unwrap();
+    let mut values: Vec<u32> = (0..3)
+        .map(|_| {
+            let p = next(&port);
+            if p.value != 6 {
+                assert!(is_aborted(p.result.as_ref().unwrap_err()), "{:?}", p.result);
+            }
+            p.value
+        })
+        .collect();
+    values.sort();
+    assert_eq!(values, [4, 5, 6]);
+    assert_no_packet(&port);
+}
+
 conformance!(
+    pending_receives_complete_in_issue_order,
+    pending_sends_keep_the_stream_in_order,
+    queued_operations_cancel_close_and_time_out,
     post_wakes_a_poller_blocked_in_the_kernel,
     an_op_completes_while_its_thread_computes,
     thread_exit_cancels_nothing_and_starts_deferred_ops,
@@ -573,6 +704,9 @@ conformance!(
 
 // The whole suite once more with interrupting task work (io_uring).
 interrupting!(
+    pending_receives_complete_in_issue_order,
+    pending_sends_keep_the_stream_in_order,
+    queued_operations_cancel_close_and_time_out,
     post_wakes_a_poller_blocked_in_the_kernel,
     an_op_completes_while_its_thread_computes,
     thread_exit_cancels_nothing_and_starts_deferred_ops,

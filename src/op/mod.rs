@@ -9,6 +9,7 @@
 
 pub(crate) mod buf;
 
+use std::collections::VecDeque;
 use std::io;
 use std::mem;
 use std::net::{SocketAddr, TcpStream};
@@ -129,6 +130,16 @@ impl Kind {
         }
     }
 
+    /// The lane of a socket a stream of such operations runs in, one at a time
+    /// and in issue order (see [`Lane`]): receives, sends, or none.
+    fn lane(self) -> Option<usize> {
+        match self.direction() {
+            Direction::In => Some(0),
+            Direction::Out => Some(1),
+            Direction::Neither => None,
+        }
+    }
+
     /// Operations that transfer all their bytes or fail (WSASend, WriteFile).
     /// A datagram send goes out whole or not at all, so `SendTo` is not one.
     fn is_whole_transfer(self) -> bool {
@@ -144,9 +155,42 @@ enum Stop {
     Close,
 }
 
+/// Where a started operation is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// Submitted to the backend; its completion will come from there.
+    Kernel,
+    /// Queued in its lane behind an earlier operation of the same direction.
+    Waiting,
+    /// Was waiting, and was stopped or ran out of time: its completion
+    /// ("aborted" or "timed out") was made up by the op layer and is on its
+    /// way; it leaves its lane when that is handled (or `next_in_lane` skips it).
+    Parked,
+}
+
+/// Receives (or sends) of one socket: Windows completes them in the order
+/// they were issued, the first pending receive taking the first bytes, and
+/// sends keep the stream in order (IOCP-REFERENCE §11.3). io_uring would run
+/// them at once and wake them in any order, so one operation of each
+/// direction is in the kernel at a time and the others wait here, in order.
+#[derive(Default)]
+struct Lane {
+    /// An operation of this lane is in the kernel.
+    busy: bool,
+    /// The ones issued after it (their user_data), oldest first.
+    waiting: VecDeque<u64>,
+}
+
+impl Lane {
+    fn idle(&self) -> bool {
+        !self.busy && self.waiting.is_empty()
+    }
+}
+
 /// Everything an in-flight operation owns; boxed so its address is stable.
 struct Slot<V, B> {
     user_data: u64,
+    place: Place,
     handle: usize,
     kind: Kind,
     stop: Stop,
@@ -241,6 +285,7 @@ impl<V, B> Slot<V, B> {
     fn empty() -> Self {
         Slot {
             user_data: 0,
+            place: Place::Kernel,
             handle: 0,
             kind: Kind::Recv,
             stop: Stop::None,
@@ -263,10 +308,9 @@ struct HandleEntry<K> {
     key: K,
     generation: u32,
     pending: usize,
-    /// Receives (recv, recv_from, vectored) and sends in flight: an inline
-    /// attempt in skip-on-success mode must not overtake an older one.
-    recvs_pending: usize,
-    sends_pending: usize,
+    /// Receives (recv, recv_from, vectored) and sends: see [`Lane`]. (An
+    /// inline attempt in skip-on-success mode must not overtake them either.)
+    lanes: [Lane; 2],
     closing: bool,
     skip_on_success: bool,
     /// The peer reset the connection: later operations fail at once.
@@ -280,6 +324,9 @@ struct Tables<K, V, B> {
     generation: u32,
     /// Numbers the started operations (see `INDEX_BITS`).
     next_seq: u64,
+    /// Deadlines of operations waiting in a lane (the kernel times only those
+    /// it has): earliest first; entries of ops that left are skipped.
+    waiting_deadlines: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64)>>,
 }
 
 /// An operation's `user_data`: its slot index in the low [`INDEX_BITS`] bits
@@ -372,6 +419,7 @@ where
                 spare: Vec::new(),
                 generation: 0,
                 next_seq: 0,
+                waiting_deadlines: Default::default(),
             }),
             in_flight: AtomicUsize::new(0),
             filter: std::sync::OnceLock::new(),
@@ -425,8 +473,7 @@ where
             key,
             generation,
             pending: 0,
-            recvs_pending: 0,
-            sends_pending: 0,
+            lanes: Default::default(),
             closing: false,
             skip_on_success: false,
             reset: false,
@@ -492,12 +539,7 @@ where
             // the data, or send its bytes, first).
             Ok(e) => (
                 e.fd.as_raw_fd(),
-                e.skip_on_success
-                    && match kind.direction() {
-                        Direction::In => e.recvs_pending == 0,
-                        Direction::Out => e.sends_pending == 0,
-                        Direction::Neither => false,
-                    },
+                e.skip_on_success && kind.lane().is_some_and(|i| e.lanes[i].idle()),
             ),
             Err(e) => {
                 drop(t);
@@ -539,20 +581,32 @@ where
         }
         t.next_seq = t.next_seq.wrapping_add(1);
         let seq = t.next_seq;
-        let entry = t.ops.vacant_entry();
-        let user_data = ((seq << INDEX_BITS) | entry.key() as u64) & USER_DATA_MASK;
+        let key = t.ops.vacant_key();
+        let user_data = ((seq << INDEX_BITS) | key as u64) & USER_DATA_MASK;
         slot.user_data = user_data;
-        let mut raw = raw_op(&mut slot, fd);
-        raw.defer = how.defer;
-        entry.insert(slot);
         let e = &mut t.handles[h.index as usize];
         e.pending += 1;
-        match kind.direction() {
-            Direction::In => e.recvs_pending += 1,
-            Direction::Out => e.sends_pending += 1,
-            Direction::Neither => {}
-        }
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if let Some(lane) = kind.lane().map(|i| &mut e.lanes[i]) {
+            if lane.busy {
+                // Behind an earlier one of its direction: it starts when that
+                // one has completed (`next_in_lane`).
+                lane.waiting.push_back(user_data);
+                slot.place = Place::Waiting;
+                if let Some(d) = slot.deadline {
+                    t.waiting_deadlines.push(std::cmp::Reverse((d, user_data)));
+                }
+                let k = t.ops.insert(slot);
+                debug_assert_eq!(k, key);
+                return Ok(Issued::Pending(OpId(user_data)));
+            }
+            lane.busy = true;
+        }
+        slot.place = Place::Kernel;
+        let mut raw = raw_op(&mut slot, fd);
+        raw.defer = how.defer;
+        let k = t.ops.insert(slot);
+        debug_assert_eq!(k, key);
         drop(t);
         // SAFETY: `raw` points into the boxed slot now owned by `ops`; the slot
         // is removed (and its memory released) only in `finish`, after the
@@ -579,6 +633,10 @@ where
                 let mut t = self.tables.lock();
                 let slot = t.ops.remove(op_index(user_data));
                 self.release(&mut t, &slot);
+                if let Some(i) = kind.lane() {
+                    // Others may have queued behind it meanwhile.
+                    self.next_in_lane(&mut t, h.index as usize, i);
+                }
                 let (value, buf, bufs) = recycle(&mut t, slot);
                 let closed = self.finish_close_if_done(&mut t, h.index as usize);
                 drop(t);
@@ -590,13 +648,83 @@ where
 
     /// Un-counts a slot that leaves `ops` (finished, or never started).
     fn release(&self, t: &mut Tables<K, V, B>, slot: &Slot<V, B>) {
-        let e = &mut t.handles[slot.handle];
-        e.pending -= 1;
-        match slot.kind.direction() {
-            Direction::In => e.recvs_pending -= 1,
-            Direction::Out => e.sends_pending -= 1,
-            Direction::Neither => {}
+        t.handles[slot.handle].pending -= 1;
+    }
+
+    /// The operation of lane `lane` of handle `index` that was in the kernel
+    /// is over: start the next one waiting (skipping those stopped meanwhile,
+    /// whose made-up completions are on their way). One that cannot start —
+    /// its timeout ran out while it waited, or the backend refuses it —
+    /// counts as in the kernel and gets a made-up completion with the error,
+    /// whose `finish` moves the lane on again.
+    fn next_in_lane(&self, t: &mut Tables<K, V, B>, index: usize, lane: usize) {
+        let fd = t.handles[index].fd.as_raw_fd();
+        t.handles[index].lanes[lane].busy = false;
+        while let Some(user_data) = t.handles[index].lanes[lane].waiting.pop_front() {
+            let slot = &mut t.ops[op_index(user_data)];
+            debug_assert_eq!(slot.user_data, user_data);
+            if slot.place != Place::Waiting {
+                continue; // Parked: its made-up completion is on its way
+            }
+            slot.place = Place::Kernel;
+            t.handles[index].lanes[lane].busy = true;
+            let slot = &mut t.ops[op_index(user_data)];
+            let now = Instant::now();
+            let res = match slot.deadline {
+                Some(d) if d <= now => -libc::ETIMEDOUT,
+                _ => {
+                    let mut raw = raw_op(slot, fd);
+                    raw.timeout = slot.deadline.map(|d| d.saturating_duration_since(now));
+                    // SAFETY: as in `start`: `raw` points into the boxed slot,
+                    // which stays in `ops` until this op's completion.
+                    match unsafe { self.backend.submit(&raw) } {
+                        Ok(()) => return,
+                        Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+                    }
+                }
+            };
+            self.complete_later(&[Completion { user_data, res }]);
+            return;
         }
+    }
+
+    /// Makes up "timed out" completions for operations whose timeout ran out
+    /// while they waited in a lane (into `out`), and returns how long until
+    /// the next one runs out.
+    fn expire_waiting(&self, out: &mut Vec<Completion>) -> Option<Duration> {
+        let mut t = self.tables.lock();
+        let now = Instant::now();
+        while let Some(&std::cmp::Reverse((deadline, user_data))) = t.waiting_deadlines.peek() {
+            let waiting = t
+                .ops
+                .get_mut(op_index(user_data))
+                .filter(|s| s.user_data == user_data && s.place == Place::Waiting);
+            match waiting {
+                // Left its lane, or started: the kernel times it now.
+                None => {}
+                Some(_) if deadline > now => return Some(deadline - now),
+                Some(slot) => {
+                    slot.place = Place::Parked;
+                    out.push(Completion {
+                        user_data,
+                        res: -libc::ETIMEDOUT,
+                    });
+                }
+            }
+            t.waiting_deadlines.pop();
+        }
+        None
+    }
+
+    /// Queues completions the op layer made up (for operations that are not
+    /// in the kernel) for the next reaper, and wakes the poller.
+    fn complete_later(&self, made_up: &[Completion]) {
+        if made_up.is_empty() {
+            return;
+        }
+        self.leftovers.lock().extend_from_slice(made_up);
+        self.has_leftovers.store(true, Ordering::Release);
+        self.backend.wake();
     }
 
     /// Turns a backend completion into the op's packet, releasing its slot
@@ -612,8 +740,21 @@ where
             _ => return None,
         };
         if c.user_data & TIMER_EVENT != 0 {
-            self.timer_fired(slot, c.res);
+            if slot.place == Place::Kernel {
+                self.timer_fired(slot, c.res);
+            }
             return None;
+        }
+        if slot.place != Place::Kernel {
+            // A made-up completion of an op that never reached the kernel
+            // (Parked); it may still be listed in its lane.
+            let (handle, lane) = (slot.handle, slot.kind.lane());
+            if let Some(i) = lane {
+                t.handles[handle].lanes[i]
+                    .waiting
+                    .retain(|&u| u != user_data);
+            }
+            return self.finish(t, index, c.res);
         }
         let now = Instant::now();
         let timed_out = slot.deadline.is_some_and(|d| d <= now);
@@ -693,6 +834,9 @@ where
         let mut slot = t.ops.remove(index);
         self.release(t, &slot);
         let handle = slot.handle;
+        if let (Some(i), Place::Kernel) = (slot.kind.lane(), slot.place) {
+            self.next_in_lane(t, handle, i);
+        }
         let mut result = result_of(res, &slot).map(|n| n + slot.done);
         if slot.stop != Stop::None && slot.kind.is_whole_transfer() {
             // A send cut short by cancel or close is aborted, not a success:
@@ -760,13 +904,26 @@ where
         let mut t = self.tables.lock();
         Self::entry(&mut t, h)?;
         let mut targets = Vec::new();
+        let mut made_up = Vec::new();
         for (_, slot) in t.ops.iter_mut() {
             let wanted = only.is_none_or(|op| op.0 == slot.user_data);
             if slot.handle == h.index as usize && wanted && slot.stop == Stop::None {
                 slot.stop = why;
-                targets.push(slot.user_data);
+                match slot.place {
+                    Place::Kernel => targets.push(slot.user_data),
+                    Place::Waiting => {
+                        slot.place = Place::Parked;
+                        made_up.push(Completion {
+                            user_data: slot.user_data,
+                            res: -libc::ECANCELED,
+                        });
+                    }
+                    // Timed out while waiting: that completion is on its way.
+                    Place::Parked => {}
+                }
             }
         }
+        let stopped = targets.len() + made_up.len();
         let mut closed = None;
         if why == Stop::Close {
             t.handles[h.index as usize].closing = true;
@@ -775,7 +932,8 @@ where
         drop(t);
         drop(closed);
         self.backend.cancel_many(&targets);
-        Ok(targets.len())
+        self.complete_later(&made_up);
+        Ok(stopped)
     }
 
     pub(crate) fn cancel(&self, h: Handle, only: Option<OpId>) -> io::Result<usize> {
@@ -805,9 +963,18 @@ where
         if self.has_leftovers.swap(false, Ordering::Acquire) {
             done.append(&mut self.leftovers.lock());
         }
-        if done.is_empty() && self.backend.poll(timeout, &mut done).is_err() {
-            // A failing poll (should not happen) must not spin a waiter hot.
-            std::thread::sleep(Duration::from_millis(1));
+        if done.is_empty() {
+            // Operations waiting in a lane time out here, not in the kernel:
+            // wait no longer than the first of them.
+            let timeout = match self.expire_waiting(&mut done) {
+                None => timeout,
+                Some(d) => Some(timeout.map_or(d, |t| t.min(d))),
+            };
+            if done.is_empty() && self.backend.poll(timeout, &mut done).is_err() {
+                // A failing poll (should not happen) must not spin a waiter hot.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            self.expire_waiting(&mut done);
         }
         // User code runs below (the completion filter, the sink's hand-off,
         // K::clone, drops of values). If it panics, the completions not yet
@@ -1149,20 +1316,35 @@ impl<K, V, B> Io<K, V, B> {
     /// Shutdown and port drop: refuses new operations and asks the backend to
     /// cancel every operation in flight (each still completes, aborted).
     pub(crate) fn cancel_all(&self) {
-        let targets: Vec<u64> = {
+        let mut targets = Vec::new();
+        let mut made_up = Vec::new();
+        {
             let mut t = self.tables.lock();
             self.refusing.store(true, Ordering::Relaxed);
-            t.ops
-                .iter_mut()
-                .map(|(_, s)| {
-                    if s.stop == Stop::None {
-                        s.stop = Stop::Close;
+            for (_, s) in t.ops.iter_mut() {
+                if s.stop == Stop::None {
+                    s.stop = Stop::Close;
+                }
+                match s.place {
+                    Place::Kernel => targets.push(s.user_data),
+                    Place::Waiting => {
+                        s.place = Place::Parked;
+                        made_up.push(Completion {
+                            user_data: s.user_data,
+                            res: -libc::ECANCELED,
+                        });
                     }
-                    s.user_data
-                })
-                .collect()
-        };
+                    // Its made-up completion is on its way.
+                    Place::Parked => {}
+                }
+            }
+        }
         self.backend.cancel_many(&targets);
+        if !made_up.is_empty() {
+            self.leftovers.lock().extend_from_slice(&made_up);
+            self.has_leftovers.store(true, Ordering::Release);
+            self.backend.wake();
+        }
     }
 }
 

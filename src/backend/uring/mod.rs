@@ -8,8 +8,9 @@
 //!   only be processed when the submitting thread enters the kernel.
 //! * Completions are reaped by the port's poller, one thread at a time
 //!   (leader/follower, see `port::core`); there is no reaper thread.
-//! * `wake` writes an eventfd that a multishot poll request on the ring watches,
-//!   so a poller blocked in `io_uring_enter` returns.
+//! * `wake` submits a NOP, whose completion makes a poller blocked in
+//!   `io_uring_enter` return; if it cannot be queued, it writes an eventfd that
+//!   a multishot poll request on the ring watches.
 //! * Internal requests (the wake poll, cancels, linked timeouts) carry
 //!   `INTERNAL` in their user_data and produce no completion for the op layer.
 
@@ -30,6 +31,8 @@ const INTERNAL: u64 = 1 << 63;
 const PROBE: u64 = 1 << 62;
 const WAKE: u64 = INTERNAL | 1;
 const CANCEL: u64 = INTERNAL | 2;
+/// A wake by NOP (see `wake`).
+const WAKE_NOP: u64 = INTERNAL | 4;
 /// An op's linked timeout: `LINK_TIMEOUT | op's user_data`. Its completion is
 /// reported to the op layer as a [`TIMER_EVENT`].
 const LINK_TIMEOUT: u64 = INTERNAL | TIMER_EVENT;
@@ -53,6 +56,7 @@ pub(crate) const OPCODES: &[(u8, &str)] = &[
     (opcode::PollAdd::CODE, "POLL_ADD"),
     (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
     (opcode::LinkTimeout::CODE, "LINK_TIMEOUT"),
+    (opcode::Nop::CODE, "NOP"),
 ];
 
 /// Which of the opcodes this backend uses the kernel's io_uring supports, by
@@ -88,6 +92,8 @@ pub(crate) struct UringBackend {
     deferred: std::sync::atomic::AtomicBool,
     /// Set up with COOP_TASKRUN (see `flush`).
     cooperative: bool,
+    /// A wake CQE was reaped and not yet acted on (see `poll`).
+    woken: std::sync::atomic::AtomicBool,
 }
 
 impl UringBackend {
@@ -138,6 +144,7 @@ impl UringBackend {
             rearm_wake: std::sync::atomic::AtomicBool::new(false),
             deferred: std::sync::atomic::AtomicBool::new(false),
             cooperative,
+            woken: std::sync::atomic::AtomicBool::new(false),
         };
         backend.arm_wake()?;
         Ok(backend)
@@ -299,8 +306,14 @@ impl UringBackend {
             });
         }
         if user_data & INTERNAL != 0 {
+            if user_data == WAKE_NOP {
+                self.woken.store(true, Ordering::Release);
+            }
             if user_data == WAKE {
                 self.drain_wake_fd();
+                // Someone wants the poller out: `poll` must return, not wait,
+                // even if this was reaped before its wait (or into `stash`).
+                self.woken.store(true, Ordering::Release);
                 if !io_uring::cqueue::more(flags) {
                     // The multishot poll ended (e.g. CQ overflow): re-arm it at
                     // the end of `poll` (we may hold the submit lock here).
@@ -408,7 +421,8 @@ impl Backend for UringBackend {
         let before = out.len();
         out.append(&mut self.stash.lock());
         self.reap(out);
-        if out.len() > before || timeout == Some(Duration::ZERO) {
+        let woken = self.woken.swap(false, Ordering::AcqRel);
+        if woken || out.len() > before || timeout == Some(Duration::ZERO) {
             self.rearm_wake_if_needed();
             self.flush(false);
             return Ok(());
@@ -433,6 +447,8 @@ impl Backend for UringBackend {
             Err(e) => return Err(e),
         }
         self.reap(out);
+        // Any wake reaped here was for this wait, which is over.
+        self.woken.store(false, Ordering::Release);
         self.rearm_wake_if_needed();
         Ok(())
     }
@@ -466,6 +482,17 @@ impl Backend for UringBackend {
     }
 
     fn wake(&self) {
+        // A NOP completes inside this call, so its CQE wakes a poller blocked
+        // in io_uring_enter at once. (Measured against writing the eventfd,
+        // whose poll request completes through task work on the thread that
+        // armed it and costs the poller a read: `cargo bench --bench wake`,
+        // see README.) The eventfd stays the fallback when the NOP cannot be
+        // queued.
+        let sqe = opcode::Nop::new().build().user_data(WAKE_NOP);
+        // SAFETY: a NOP references no memory.
+        if unsafe { self.push(&[sqe], false) }.is_ok() {
+            return;
+        }
         let one = 1u64.to_ne_bytes();
         // SAFETY: writes 8 bytes from a local array to our eventfd. A full
         // counter (EAGAIN) means a wake is pending already.
