@@ -4,11 +4,13 @@
 #[macro_use]
 mod util;
 
+use util::{assert_no_packet, pair, pending};
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use cport::{BackendChoice, GetError, Issued, Port};
+use cport::{BackendChoice, Issued, Port};
 
 type IoPort = Port<u32, u32>;
 
@@ -16,29 +18,6 @@ const WAIT: Option<Duration> = Some(Duration::from_secs(10));
 
 fn port(b: BackendChoice) -> IoPort {
     util::builder(b).concurrency(4).build().unwrap()
-}
-
-/// (server side, associated; client side, plain).
-fn pair(port: &IoPort) -> (cport::Handle, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    let (s, _) = l.accept().unwrap();
-    (port.associate(s, 1).unwrap(), c)
-}
-
-fn pending<V, B>(r: Result<Issued<V, B>, cport::IssueError<V, B>>) -> cport::OpId {
-    match r {
-        Ok(Issued::Pending(id)) => id,
-        Ok(Issued::Completed { .. }) => panic!("completed inline, expected pending"),
-        Err(e) => panic!("not started: {e}"),
-    }
-}
-
-fn assert_no_packet(port: &IoPort) {
-    assert_eq!(
-        port.get(Some(Duration::from_millis(100))).unwrap_err(),
-        GetError::TimedOut
-    );
 }
 
 /// Reads from `client` until it has `n` bytes or 10 s passed; returns them.
@@ -261,18 +240,6 @@ fn a_dup_of_an_associated_socket_is_refused(b: BackendChoice) {
 }
 
 conformance!(
-    a_wake_reaped_before_the_wait_is_not_lost,
-    timeout_fires_after_the_issuing_thread_exited,
-    send_cut_short_by_its_timeout_is_timed_out,
-    send_from_an_exited_thread_sends_everything,
-    failed_enter_after_queueing_still_completes_the_op,
-    op_ids_are_never_reused,
-    skip_on_success_recv_does_not_overtake_a_pending_recv,
-    skip_on_success_send_completes_inline,
-    a_dup_of_an_associated_socket_is_refused,
-);
-
-interrupting!(
     a_wake_reaped_before_the_wait_is_not_lost,
     timeout_fires_after_the_issuing_thread_exited,
     send_cut_short_by_its_timeout_is_timed_out,

@@ -867,10 +867,18 @@ where
                 let k = unsafe { slot.area() };
                 addr = sockaddr_to_std(&k.addr, k.addrlen);
             }
-            Kind::RecvFrom if res >= 0 => {
+            Kind::RecvFrom | Kind::RecvVectored if res >= 0 => {
+                let from = slot.kind == Kind::RecvFrom;
                 // SAFETY: as above.
                 let k = unsafe { slot.area() };
-                addr = sockaddr_to_std(&k.addr, k.msg.msg_namelen);
+                if from {
+                    addr = sockaddr_to_std(&k.addr, k.msg.msg_namelen);
+                }
+                if k.msg.msg_flags & libc::MSG_TRUNC != 0 {
+                    // A datagram larger than the buffers: they hold its start,
+                    // the rest is lost (WSAEMSGSIZE, as on Windows).
+                    result = Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+                }
             }
             _ => {}
         }

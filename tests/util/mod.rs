@@ -15,8 +15,12 @@ pub fn port(limit: usize, backend: BackendChoice) -> TestPort {
 }
 
 /// Runs each named test function `fn(BackendChoice)` once per backend, as
-/// `uring::name` and `epoll::name`. io_uring tests are skipped (with a note)
-/// where a probe shows io_uring cannot be set up.
+/// `uring::name` and `epoll::name`, and once more on io_uring with the
+/// kernel's interrupting task work instead of cooperative task running
+/// (`Builder::uring_cooperative_task_run(false)`), as `uring_irq::name` (the
+/// test's ports must come from [`builder`] for that to differ). io_uring
+/// tests are skipped (with a note) where a probe shows io_uring cannot be set
+/// up.
 #[allow(unused_macros)]
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -24,6 +28,17 @@ macro_rules! conformance {
             $(#[test]
             fn $name() {
                 if super::util::uring_available() {
+                    super::$name(cport::BackendChoice::Uring)
+                } else {
+                    eprintln!("io_uring unavailable here: {} runs on epoll only", stringify!($name));
+                }
+            })*
+        }
+        mod uring_irq {
+            $(#[test]
+            fn $name() {
+                if super::util::uring_available() {
+                    super::util::INTERRUPTING.with(|c| c.set(true));
                     super::$name(cport::BackendChoice::Uring)
                 } else {
                     eprintln!("io_uring unavailable here: {} runs on epoll only", stringify!($name));
@@ -39,34 +54,13 @@ macro_rules! conformance {
     };
 }
 
-/// Runs each named test function `fn(BackendChoice)` once more on io_uring
-/// with the kernel's interrupting task work instead of cooperative task
-/// running (`Builder::uring_cooperative_task_run(false)`), as
-/// `uring_irq::name`: the test's ports must come from [`builder`].
-#[allow(unused_macros)]
-macro_rules! interrupting {
-    ($($name:ident),* $(,)?) => {
-        mod uring_irq {
-            $(#[test]
-            fn $name() {
-                if super::util::uring_available() {
-                    super::util::INTERRUPTING.with(|c| c.set(true));
-                    super::$name(cport::BackendChoice::Uring)
-                } else {
-                    eprintln!("io_uring unavailable here: {} runs on epoll only", stringify!($name));
-                }
-            })*
-        }
-    };
-}
-
 thread_local! {
-    /// Set by `interrupting!` for the test running on this thread.
+    /// Set by `conformance!`'s `uring_irq` tests for the test's thread.
     pub static INTERRUPTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// A port builder for `backend`, in interrupting task-work mode when the
-/// test runs under `interrupting!`.
+/// test runs as `uring_irq::*` (see `conformance!`).
 pub fn builder(backend: BackendChoice) -> cport::Builder {
     Port::builder()
         .backend(backend)
@@ -260,4 +254,37 @@ pub fn fail_syscall_in_this_thread(nr: libc::c_long, errno: i32) {
             0
         );
     }
+}
+
+/// The op id of an operation that must be pending (not refused, not inline).
+pub fn pending<V, B>(r: Result<cport::Issued<V, B>, cport::IssueError<V, B>>) -> cport::OpId {
+    match r {
+        Ok(cport::Issued::Pending(id)) => id,
+        Ok(cport::Issued::Completed { .. }) => panic!("completed inline, expected pending"),
+        Err(e) => panic!("not started: {e}"),
+    }
+}
+
+/// No packet arrives within 100 ms (the test expects none at all).
+pub fn assert_no_packet(port: &TestPort) {
+    assert_eq!(
+        port.get(Some(Duration::from_millis(100))).unwrap_err(),
+        GetError::TimedOut
+    );
+}
+
+/// A listener on a free loopback port.
+pub fn listener() -> (std::net::TcpListener, std::net::SocketAddr) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    (l, a)
+}
+
+/// A connected pair: (the server side, associated with key 1; the client
+/// side, plain).
+pub fn pair(port: &TestPort) -> (cport::Handle, std::net::TcpStream) {
+    let (l, addr) = listener();
+    let client = std::net::TcpStream::connect(addr).unwrap();
+    let (server, _) = l.accept().unwrap();
+    (port.associate(server, 1).unwrap(), client)
 }
