@@ -14,7 +14,7 @@ use std::io;
 use std::mem;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -388,6 +388,9 @@ pub(crate) struct Io<K, V, B> {
     filter: std::sync::OnceLock<CompletionFilter<K, V, B>>,
     /// Set by shutdown (under the tables lock): new operations are refused.
     refusing: std::sync::atomic::AtomicBool,
+    /// Counts the calls that stop operations (`stop`, `cancel_all`), changed
+    /// under the tables lock (see `start`).
+    stops: AtomicU64,
     /// Completions left by a reaper that panicked (see `reap`).
     leftovers: Mutex<Vec<Completion>>,
     has_leftovers: std::sync::atomic::AtomicBool,
@@ -424,6 +427,7 @@ where
             in_flight: AtomicUsize::new(0),
             filter: std::sync::OnceLock::new(),
             refusing: std::sync::atomic::AtomicBool::new(false),
+            stops: AtomicU64::new(0),
             leftovers: Mutex::new(Vec::new()),
             has_leftovers: std::sync::atomic::AtomicBool::new(false),
         }
@@ -607,23 +611,30 @@ where
         raw.defer = how.defer;
         let k = t.ops.insert(slot);
         debug_assert_eq!(k, key);
+        let stops = self.stops.load(Ordering::Relaxed);
         drop(t);
         // SAFETY: `raw` points into the boxed slot now owned by `ops`; the slot
         // is removed (and its memory released) only in `finish`, after the
         // backend returned this op's completion, or leaked if that never happens.
         match unsafe { self.backend.submit(&raw) } {
             Ok(()) => {
-                // A close that ran between our unlock and the submit could not
-                // cancel the op yet: do it now.
-                let stop = self
-                    .tables
-                    .lock()
-                    .ops
-                    .get(op_index(user_data))
-                    .filter(|s| s.user_data == user_data)
-                    .map(|s| s.stop);
-                if matches!(stop, Some(Stop::Close | Stop::Cancel)) {
-                    self.backend.cancel(user_data);
+                // A cancel or close that ran between our unlock and the submit
+                // could not cancel the op yet: do it now. (`stops` changes
+                // under the tables lock whenever ops are stopped, so an
+                // unchanged count means none was. Such a stop's cancel reached
+                // the backend before our submit did, through the backend's
+                // own lock, so its increment is visible here.)
+                if self.stops.load(Ordering::Acquire) != stops {
+                    let stop = self
+                        .tables
+                        .lock()
+                        .ops
+                        .get(op_index(user_data))
+                        .filter(|s| s.user_data == user_data)
+                        .map(|s| s.stop);
+                    if matches!(stop, Some(Stop::Close | Stop::Cancel)) {
+                        self.backend.cancel(user_data);
+                    }
                 }
                 Ok(Issued::Pending(OpId(user_data)))
             }
@@ -756,8 +767,9 @@ where
             }
             return self.finish(t, index, c.res);
         }
-        let now = Instant::now();
-        let timed_out = slot.deadline.is_some_and(|d| d <= now);
+        // The clock is read only for ops that have a timeout.
+        let now = slot.deadline.map(|_| Instant::now());
+        let timed_out = matches!((slot.deadline, now), (Some(d), Some(now)) if d <= now);
         let res = match c.res {
             // Cancelled by nobody and before its own timeout: the kernel ended
             // it (io_uring cancels a thread's requests when the thread exits).
@@ -811,11 +823,18 @@ where
 
     /// Starts the op in slot `index` again, for what is left of it (bytes
     /// and time), from this (living) thread.
-    fn restart(&self, t: &mut Tables<K, V, B>, index: usize, now: Instant) -> io::Result<()> {
+    fn restart(
+        &self,
+        t: &mut Tables<K, V, B>,
+        index: usize,
+        now: Option<Instant>,
+    ) -> io::Result<()> {
         let slot = &mut t.ops[index];
         let fd = t.handles[slot.handle].fd.as_raw_fd();
         let mut raw = raw_op(slot, fd);
-        raw.timeout = slot.deadline.map(|d| d.saturating_duration_since(now));
+        raw.timeout = slot
+            .deadline
+            .map(|d| d.saturating_duration_since(now.unwrap_or_else(Instant::now)));
         // SAFETY: as in `start`: `raw` points into the boxed slot, which stays
         // in `ops` until this op's next completion.
         unsafe { self.backend.submit(&raw) }
@@ -913,6 +932,7 @@ where
         Self::entry(&mut t, h)?;
         let mut targets = Vec::new();
         let mut made_up = Vec::new();
+        self.stops.fetch_add(1, Ordering::Release);
         for (_, slot) in t.ops.iter_mut() {
             let wanted = only.is_none_or(|op| op.0 == slot.user_data);
             if slot.handle == h.index as usize && wanted && slot.stop == Stop::None {
@@ -1329,6 +1349,7 @@ impl<K, V, B> Io<K, V, B> {
         {
             let mut t = self.tables.lock();
             self.refusing.store(true, Ordering::Relaxed);
+            self.stops.fetch_add(1, Ordering::Release);
             for (_, s) in t.ops.iter_mut() {
                 if s.stop == Stop::None {
                     s.stop = Stop::Close;

@@ -341,22 +341,9 @@ impl UringBackend {
 /// The pending error of socket `fd` (SO_ERROR), as a positive errno; a socket
 /// that reports POLLERR without one is treated as reset.
 fn socket_error(fd: RawFd) -> i32 {
-    let mut err: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `err` and `len` are valid for writes of the sizes given.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&mut err as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if rc == 0 && err != 0 {
-        err
-    } else {
-        libc::ECONNRESET
+    match super::epoll::sys::so_error(fd) {
+        Ok(e) if e != 0 => e,
+        _ => libc::ECONNRESET,
     }
 }
 
