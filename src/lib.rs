@@ -29,6 +29,13 @@ pub use op::{is_aborted, CompletionFilter, Handle, IssueError, Issued, OpId};
 pub use pool::{Pool, PoolReport};
 pub use port::{BackendChoice, Blocking, Builder, Counters, Op, Packet, Port, DROP_WAIT};
 
+/// Which of the io_uring opcodes cport's io_uring backend needs the running
+/// kernel supports, by name (`cport info` prints them). An error if io_uring
+/// cannot be set up at all (its errno tells why: see [`Port::fallback_reason`]).
+pub fn io_uring_opcode_support() -> std::io::Result<Vec<(&'static str, bool)>> {
+    backend::uring::opcode_support()
+}
+
 #[cfg(all(test, loom))]
 mod loom_models;
 

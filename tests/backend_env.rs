@@ -51,3 +51,47 @@ fn cport_backend_environment_variable_chooses_the_backend() {
     assert_eq!(port.backend(), BackendKind::Epoll);
     std::env::remove_var("CPORT_BACKEND");
 }
+
+/// The automatic fallback itself, with the kernel's refusal injected: in a
+/// thread where io_uring_setup fails with ENOSYS (old kernel) or EPERM
+/// (sysctl / seccomp), `auto` runs on epoll, says why, and works; forcing
+/// io_uring there is an error, not a silent fallback.
+#[test]
+fn auto_falls_back_to_epoll_when_io_uring_setup_is_refused() {
+    for (errno, why) in [
+        (libc::ENOSYS, "kernel too old"),
+        (libc::EPERM, "io_uring_disabled"),
+        (libc::ENOMEM, "locked-memory"),
+    ] {
+        std::thread::spawn(move || {
+            util::fail_syscall_in_this_thread(libc::SYS_io_uring_setup, errno);
+            let port: Port<u32, u32> = Port::builder()
+                .backend(cport::BackendChoice::Auto)
+                .build()
+                .unwrap();
+            assert_eq!(port.backend(), BackendKind::Epoll);
+            let reason = port.fallback_reason().expect("a reason").to_string();
+            assert!(reason.contains(why), "{errno}: {reason}");
+            // The fallback port does real I/O.
+            use std::io::Write;
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let h = port.associate(l.accept().unwrap().0, 1).unwrap();
+            assert!(matches!(
+                port.op(h).recv(vec![0; 4], 2),
+                Ok(cport::Issued::Pending(_))
+            ));
+            c.write_all(b"ok").unwrap();
+            let p = port.get(Some(std::time::Duration::from_secs(10))).unwrap();
+            assert_eq!((p.value, p.result.unwrap()), (2, 2));
+            let forced: std::io::Result<Port<u32, u32>> =
+                Port::builder().backend(cport::BackendChoice::Uring).build();
+            let Err(err) = forced else {
+                panic!("forcing io_uring where it is refused must fail")
+            };
+            assert!(err.to_string().contains(why), "{err}");
+        })
+        .join()
+        .unwrap();
+    }
+}

@@ -5,12 +5,14 @@
 #[macro_use]
 mod util;
 
+use util::{assert_no_packet, listener, pair, pending};
+
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use cport::{is_aborted, BackendChoice, GetError, Issued, Packet, Port};
+use cport::{is_aborted, BackendChoice, Issued, Packet, Port};
 use socket2::{Domain, Socket, Type};
 
 type IoPort = Port<u32, u32>;
@@ -18,11 +20,7 @@ type IoPort = Port<u32, u32>;
 const WAIT: Option<Duration> = Some(Duration::from_secs(10));
 
 fn port(backend: BackendChoice) -> IoPort {
-    Port::builder()
-        .concurrency(4)
-        .backend(backend)
-        .build()
-        .expect("port")
+    util::builder(backend).concurrency(4).build().expect("port")
 }
 
 /// The next packet, within 10 s.
@@ -30,38 +28,14 @@ fn next(port: &IoPort) -> Packet<u32, u32> {
     port.get(WAIT).expect("a packet within 10 s")
 }
 
-fn pending(r: Result<Issued<u32, Vec<u8>>, cport::IssueError<u32, Vec<u8>>>) -> cport::OpId {
-    match r {
-        Ok(Issued::Pending(id)) => id,
-        Ok(Issued::Completed { .. }) => panic!("completed inline, expected pending"),
-        Err(e) => panic!("not started: {e}"),
-    }
-}
-
-fn assert_no_packet(port: &IoPort) {
-    assert_eq!(
-        port.get(Some(Duration::from_millis(50))).unwrap_err(),
-        GetError::TimedOut
-    );
-}
-
-fn listener() -> (TcpListener, SocketAddr) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let a = l.local_addr().unwrap();
-    (l, a)
-}
-
-/// A connected pair: (associated server side, plain client side).
-fn pair(port: &IoPort) -> (cport::Handle, TcpStream) {
-    let (l, addr) = listener();
-    let client = TcpStream::connect(addr).unwrap();
-    let (server, _) = l.accept().unwrap();
-    (port.associate(server, 1).unwrap(), client)
-}
-
-fn fd_is_open(fd: i32) -> bool {
-    // SAFETY: F_GETFD only inspects the descriptor table.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+/// The (device, inode) that fd number `fd` refers to now, if it is open. Tests
+/// run in parallel and reuse fd numbers at once, so "is this fd still the
+/// socket it was" is asked by identity, not by number.
+fn fd_identity(fd: i32) -> Option<(u64, u64)> {
+    // SAFETY: fstat writes one `struct stat` into the zeroed local.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
 }
 
 fn accept_connect_send_recv(b: BackendChoice) {
@@ -152,6 +126,8 @@ fn close_handle_aborts_pending_recv_and_closes_fd_after(b: BackendChoice) {
     let client = TcpStream::connect(addr).unwrap();
     let (server, _) = l.accept().unwrap();
     let raw = server.as_raw_fd();
+    let socket = fd_identity(raw);
+    assert!(socket.is_some());
     let h = port.associate(server, 1).unwrap();
     pending(port.op(h).recv(vec![0; 16], 5));
     port.close_handle(h).unwrap();
@@ -159,7 +135,11 @@ fn close_handle_aborts_pending_recv_and_closes_fd_after(b: BackendChoice) {
     assert_eq!(p.value, 5);
     assert!(is_aborted(p.result.as_ref().unwrap_err()), "{:?}", p.result);
     assert!(p.buf.is_some());
-    assert!(!fd_is_open(raw), "fd closed after the last op completed");
+    assert_ne!(
+        fd_identity(raw),
+        socket,
+        "fd closed after the last op completed"
+    );
     // Bad input after close: clear errors, nothing lost.
     let err = port.op(h).recv(vec![0; 4], 6).unwrap_err();
     assert_eq!(
@@ -270,6 +250,18 @@ fn udp_round_trip(b: BackendChoice) {
     peer.set_read_timeout(WAIT).unwrap();
     let (n, from) = peer.recv_from(&mut buf).unwrap();
     assert_eq!((&buf[..n], from), (&b"pong"[..], a_addr));
+    // A datagram larger than the buffer: its start, and EMSGSIZE (Windows:
+    // WSAEMSGSIZE), not a success with a short count.
+    pending(port.op(h).recv_from(vec![0; 4], 3));
+    peer.send_to(b"too long", a_addr).unwrap();
+    let p = next(&port);
+    assert_eq!(p.value, 3);
+    assert_eq!(
+        p.result.as_ref().unwrap_err().raw_os_error(),
+        Some(libc::EMSGSIZE)
+    );
+    assert_eq!(p.buf.as_deref(), Some(&b"too "[..]));
+    assert_eq!(p.addr(), Some(peer_addr));
 }
 
 fn skip_on_success_on_and_off(b: BackendChoice) {
@@ -485,7 +477,194 @@ fn blocking_section_starts_deferred_ops(b: BackendChoice) {
     reaper.join().unwrap();
 }
 
+/// As on Windows, an operation completes whatever the thread that started it
+/// does meanwhile — here it computes without a single system call (io_uring,
+/// cooperative task running: the scheduler tick's interrupt runs the recv's
+/// last step; interrupting mode: an interrupt at once).
+fn an_op_completes_while_its_thread_computes(b: BackendChoice) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let port = port(b);
+    let (h, mut client) = pair(&port);
+    let started = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let computer = {
+        let (port, started, stop) = (port.clone(), started.clone(), stop.clone());
+        std::thread::spawn(move || {
+            pending(port.op(h).recv(vec![0; 8], 9));
+            started.store(true, Ordering::Release);
+            while !stop.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+        })
+    };
+    util::wait_until("the recv is started", || started.load(Ordering::Acquire));
+    client.write_all(b"z").unwrap();
+    let p = port.get(WAIT);
+    stop.store(true, Ordering::Release);
+    computer.join().unwrap();
+    let p = p.expect("the recv completes while its thread computes");
+    assert_eq!((p.value, p.result.unwrap()), (9, 1));
+}
+
+/// A post while the only waiter polls in the kernel (with no timeout, I/O in
+/// flight) wakes it (io_uring: the eventfd its ring watches; epoll: the
+/// eventfd in its interest list).
+fn post_wakes_a_poller_blocked_in_the_kernel(b: BackendChoice) {
+    let port = port(b);
+    let (h, _client) = pair(&port);
+    pending(port.op(h).recv(vec![0; 8], 1)); // never completes by itself
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = {
+        let port = port.clone();
+        std::thread::spawn(move || tx.send(port.get(None).map(|p| p.value)).unwrap())
+    };
+    util::wait_until("the worker waits", || port.counters().waiting == 1);
+    port.post(0, 0, 42).unwrap();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)),
+        Ok(Ok(42)),
+        "the post did not wake the poller"
+    );
+    worker.join().unwrap();
+    port.close_handle(h).unwrap();
+    assert_eq!(next(&port).value, 1);
+}
+
+/// Two pending receives on one socket complete in issue order, the first
+/// taking the first bytes (IOCP-REFERENCE §11.3; io_uring alone woke them
+/// newest first).
+fn pending_receives_complete_in_issue_order(b: BackendChoice) {
+    let port = port(b);
+    let (h, mut client) = pair(&port);
+    for round in 0..20u8 {
+        pending(port.op(h).recv(vec![0; 16], 1));
+        pending(port.op(h).recv(vec![0; 16], 2));
+        let data: Vec<u8> = (0..32).map(|i| i + round).collect();
+        client.write_all(&data).unwrap();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            let p = next(&port);
+            let n = p.result.unwrap();
+            got.push((p.value, p.buf.unwrap()[..n].to_vec()));
+        }
+        got.sort();
+        assert_eq!(
+            got[0].1,
+            data[..got[0].1.len()],
+            "round {round}: the first recv got {:?}",
+            got[0].1
+        );
+        let rest = &data[got[0].1.len()..];
+        assert_eq!(got[1].1, rest[..got[1].1.len()], "round {round}");
+        if got[0].1.len() + got[1].1.len() < 32 {
+            // A short first read left bytes: drain them for the next round.
+            pending(port.op(h).recv(vec![0; 32], 3));
+            next(&port);
+        }
+    }
+}
+
+/// Several pending sends on one socket keep the stream in issue order, even
+/// when each goes out in many parts (a slow reader).
+fn pending_sends_keep_the_stream_in_order(b: BackendChoice) {
+    let port = port(b);
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (server, _) = l.accept().unwrap();
+    // Far less than one send: each goes out in several parts.
+    socket2::SockRef::from(&server)
+        .set_send_buffer_size(32 << 10)
+        .unwrap();
+    let h = port.associate(server, 1).unwrap();
+    const EACH: usize = 256 << 10;
+    for i in 0..8u32 {
+        pending(port.op(h).send(vec![b'A' + i as u8; EACH], i));
+    }
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = vec![0; 64 << 10];
+        while all.len() < 8 * EACH {
+            let n = client.read(&mut buf).unwrap();
+            assert!(n > 0);
+            all.extend_from_slice(&buf[..n]);
+        }
+        all
+    });
+    let mut values: Vec<u32> = (0..8)
+        .map(|_| {
+            let p = next(&port);
+            assert_eq!(p.result.unwrap(), EACH);
+            p.value
+        })
+        .collect();
+    let all = reader.join().unwrap();
+    for (i, chunk) in all.chunks(EACH).enumerate() {
+        assert!(
+            chunk.iter().all(|&c| c == b'A' + i as u8),
+            "send {i} is not whole and in order"
+        );
+    }
+    assert_eq!(
+        values,
+        (0..8).collect::<Vec<_>>(),
+        "sends complete in issue order"
+    );
+    values.clear();
+}
+
+/// An operation queued behind another of its direction can be cancelled or
+/// closed (it completes aborted, exactly once, without ever reaching the
+/// kernel), and its timeout counts while it waits.
+fn queued_operations_cancel_close_and_time_out(b: BackendChoice) {
+    let port = port(b);
+    let (h, mut client) = pair(&port);
+    pending(port.op(h).recv(vec![0; 8], 1));
+    let second = pending(port.op(h).recv(vec![0; 8], 2));
+    port.cancel_op(h, second).unwrap();
+    let p = next(&port);
+    assert_eq!(p.value, 2);
+    assert!(is_aborted(p.result.as_ref().unwrap_err()), "{:?}", p.result);
+    pending(
+        port.op(h)
+            .timeout(Duration::from_millis(50))
+            .recv(vec![0; 8], 3),
+    );
+    // Its timeout runs while it waits behind the first: it times out on time.
+    let p = next(&port);
+    assert_eq!(p.value, 3);
+    assert_eq!(p.result.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    client.write_all(b"x").unwrap();
+    let p = next(&port);
+    assert_eq!(
+        (p.value, p.result.unwrap()),
+        (1, 1),
+        "the first recv gets the data"
+    );
+    pending(port.op(h).recv(vec![0; 8], 4));
+    pending(port.op(h).recv(vec![0; 8], 5));
+    pending(port.op(h).send(vec![1; 8], 6));
+    port.close_handle(h).unwrap();
+    let mut values: Vec<u32> = (0..3)
+        .map(|_| {
+            let p = next(&port);
+            if p.value != 6 {
+                assert!(is_aborted(p.result.as_ref().unwrap_err()), "{:?}", p.result);
+            }
+            p.value
+        })
+        .collect();
+    values.sort();
+    assert_eq!(values, [4, 5, 6]);
+    assert_no_packet(&port);
+}
+
 conformance!(
+    pending_receives_complete_in_issue_order,
+    pending_sends_keep_the_stream_in_order,
+    queued_operations_cancel_close_and_time_out,
+    post_wakes_a_poller_blocked_in_the_kernel,
+    an_op_completes_while_its_thread_computes,
     thread_exit_cancels_nothing_and_starts_deferred_ops,
     blocking_section_starts_deferred_ops,
     accept_connect_send_recv,
@@ -507,3 +686,40 @@ conformance!(
     closed_port_refuses_operations,
     waiting_threads_reap_completions_without_a_reaper_thread,
 );
+
+/// SQPOLL (opt-in): a kernel thread takes the submissions; operations work as
+/// usual, also those started by a thread that exited.
+#[test]
+fn uring_sqpoll_runs_operations() {
+    if !util::uring_available() {
+        eprintln!("io_uring unavailable here: uring_sqpoll_runs_operations skipped");
+        return;
+    }
+    let port: IoPort = Port::builder()
+        .backend(BackendChoice::Uring)
+        .uring_sqpoll(Duration::from_millis(20))
+        .concurrency(2)
+        .build()
+        .expect("an SQPOLL ring");
+    let (h, mut client) = pair(&port);
+    let p2 = port.clone();
+    std::thread::spawn(move || pending(p2.op(h).recv(vec![0; 8], 1)))
+        .join()
+        .unwrap();
+    client.write_all(b"sq").unwrap();
+    let p = next(&port);
+    assert_eq!((p.value, p.result.unwrap()), (1, 2));
+    pending(port.op(h).send(b"back".to_vec(), 2));
+    let p = next(&port);
+    assert_eq!((p.value, p.result.unwrap()), (2, 4));
+    let mut got = [0; 4];
+    client.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"back");
+    // Idle longer than the SQ thread's idle time: it sleeps and must be woken.
+    std::thread::sleep(Duration::from_millis(60));
+    pending(port.op(h).recv(vec![0; 8], 3));
+    client.write_all(b"again").unwrap();
+    let p = next(&port);
+    assert_eq!((p.value, p.result.unwrap()), (3, 5));
+    assert_no_packet(&port);
+}

@@ -42,6 +42,9 @@ pub struct EchoOptions {
     pub workers: usize,
     pub concurrency: usize,
     pub backend: BackendChoice,
+    /// io_uring's cooperative task running (the library's default; see
+    /// `Builder::uring_cooperative_task_run`).
+    pub cooperative: bool,
 }
 
 /// What the server did, printed when it stops.
@@ -289,6 +292,7 @@ pub fn serve(listener: TcpListener, opts: &EchoOptions) -> Result<EchoStats> {
     let port: EchoPort = Port::builder()
         .concurrency(opts.concurrency)
         .backend(opts.backend)
+        .uring_cooperative_task_run(opts.cooperative)
         .build()
         .context("cannot create the completion port")?;
     let listener = port
@@ -355,11 +359,16 @@ pub fn serve(listener: TcpListener, opts: &EchoOptions) -> Result<EchoStats> {
         Some(why) => format!(" (fell back from io_uring: {why})"),
         None => String::new(),
     };
+    let mode = match port.backend() {
+        cport::BackendKind::Uring if opts.cooperative => " (cooperative task running)",
+        cport::BackendKind::Uring => " (interrupting task work)",
+        cport::BackendKind::Epoll => "",
+    };
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {local}")?;
     writeln!(
         out,
-        "backend {}{fallback}, {} worker thread(s), concurrency {}",
+        "backend {}{mode}{fallback}, {} worker thread(s), concurrency {}",
         port.backend(),
         pool.workers(),
         port.limit()

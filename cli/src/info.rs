@@ -6,21 +6,6 @@ use anyhow::Result;
 use cport::{BackendChoice, Port};
 use serde_json::json;
 
-/// The io_uring opcodes cport's io_uring backend uses.
-const OPCODES: &[(u8, &str)] = &[
-    (io_uring::opcode::Accept::CODE, "ACCEPT"),
-    (io_uring::opcode::Connect::CODE, "CONNECT"),
-    (io_uring::opcode::Recv::CODE, "RECV"),
-    (io_uring::opcode::Send::CODE, "SEND"),
-    (io_uring::opcode::RecvMsg::CODE, "RECVMSG"),
-    (io_uring::opcode::SendMsg::CODE, "SENDMSG"),
-    (io_uring::opcode::Read::CODE, "READ"),
-    (io_uring::opcode::Write::CODE, "WRITE"),
-    (io_uring::opcode::PollAdd::CODE, "POLL_ADD"),
-    (io_uring::opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
-    (io_uring::opcode::LinkTimeout::CODE, "LINK_TIMEOUT"),
-];
-
 fn kernel() -> String {
     // SAFETY: utsname is a plain C struct of char arrays; all-zero is valid.
     let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
@@ -42,17 +27,9 @@ fn kernel() -> String {
     )
 }
 
-/// Which of cport's opcodes the kernel's io_uring supports, probed directly.
+/// Which of cport's opcodes the kernel's io_uring supports.
 fn opcodes() -> Result<Vec<(&'static str, bool)>, String> {
-    let ring = io_uring::IoUring::new(2).map_err(|e| e.to_string())?;
-    let mut probe = io_uring::Probe::new();
-    ring.submitter()
-        .register_probe(&mut probe)
-        .map_err(|e| format!("probe failed: {e}"))?;
-    Ok(OPCODES
-        .iter()
-        .map(|&(code, name)| (name, probe.is_supported(code)))
-        .collect())
+    cport::io_uring_opcode_support().map_err(|e| e.to_string())
 }
 
 fn read_trim(path: &str) -> Option<String> {

@@ -191,6 +191,12 @@ struct EchoArgs {
     /// (0 = the number of CPUs).
     #[arg(long, default_value_t = 0)]
     concurrency: usize,
+    /// io_uring only: let the kernel interrupt a busy worker for each
+    /// completion instead of cooperative task running (the default), where a
+    /// completion's last step waits for its worker's next entry into the
+    /// kernel (at the latest a scheduler tick).
+    #[arg(long)]
+    interrupting: bool,
 }
 
 #[derive(Args, Debug)]
@@ -253,7 +259,7 @@ struct BenchArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "cport-uring,cport-epoll,tokio,epoll,uring"
+        default_value = "cport-uring,cport-uring-irq,cport-epoll,tokio,epoll,uring"
     )]
     servers: Vec<ServerKind>,
     /// CPU to pin the servers to (default: the first CPU available).
@@ -329,6 +335,7 @@ fn echo(args: EchoArgs) -> Result<ExitCode> {
         workers,
         concurrency: args.concurrency,
         backend: args.backend.into(),
+        cooperative: !args.interrupting,
     };
     let stats = echo::serve(listener, &opts)?;
     outln!("{stats}");

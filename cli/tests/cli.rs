@@ -106,10 +106,14 @@ fn start_echo(backend: &str) -> Option<Echo> {
 
 impl Echo {
     /// SIGTERM; returns the rest of its stdout after asserting a clean exit.
-    fn stop(mut self) -> String {
+    fn stop(self) -> String {
+        self.stop_with(libc::SIGTERM)
+    }
+
+    fn stop_with(mut self, signal: libc::c_int) -> String {
         // SAFETY: kill has no memory-safety preconditions; the child is not
         // reaped yet, so its pid is still its own.
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
         assert_eq!(rc, 0);
         let end = Instant::now() + Duration::from_secs(10);
         let status = loop {
@@ -118,7 +122,7 @@ impl Echo {
             }
             if Instant::now() > end {
                 let _ = self.child.kill();
-                panic!("echo did not exit within 10 s of SIGTERM");
+                panic!("echo did not exit within 10 s of signal {signal}");
             }
             std::thread::sleep(Duration::from_millis(10));
         };
@@ -236,6 +240,22 @@ fn echo_exits_cleanly_on_sigterm_with_open_connections() {
 }
 
 #[test]
+fn echo_exits_cleanly_on_ctrl_c() {
+    let Some(echo) = start_echo("auto") else {
+        return;
+    };
+    let mut s = TcpStream::connect(echo.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"ping").unwrap();
+    let mut back = [0u8; 4];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"ping");
+    let stats = echo.stop_with(libc::SIGINT);
+    assert!(stats.contains("1 connections"), "{stats}");
+    assert!(stats.contains("operations completed"), "{stats}");
+}
+
+#[test]
 fn bench_runs_every_server() {
     let out = cport(&[
         "bench",
@@ -259,7 +279,7 @@ fn bench_runs_every_server() {
     if io_uring_missing {
         eprintln!("io_uring unavailable: only checking the epoll-based servers");
     }
-    assert_eq!(servers.len(), 5, "{v}");
+    assert_eq!(servers.len(), 6, "{v}");
     for s in servers {
         let name = s["server"].as_str().unwrap();
         if io_uring_missing && name.contains("uring") {
@@ -271,7 +291,7 @@ fn bench_runs_every_server() {
     }
     if !io_uring_missing {
         assert!(out.status.success());
-        assert_eq!(v["ratios"].as_array().unwrap().len(), 6, "{v}");
+        assert_eq!(v["ratios"].as_array().unwrap().len(), 9, "{v}");
     }
 }
 
@@ -407,6 +427,11 @@ fn copy_errors() {
             "0",
         ],
         "at least 1 byte",
+    );
+    // No permission: a file even root cannot write.
+    assert_fails(
+        &["copy", src.to_str().unwrap(), "/proc/sys/kernel/osrelease"],
+        "ermission denied",
     );
     let _ = std::fs::remove_file(src);
 }
@@ -545,4 +570,19 @@ fn info_reports_the_machine() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["cpus"].as_u64().unwrap() >= 1);
     assert!(v["io_uring"]["available"].is_boolean());
+    if v["io_uring"]["available"] == true {
+        // Every opcode the backend uses is listed, with its support.
+        let ops = v["io_uring"]["opcodes"].as_object().expect("opcodes");
+        for op in [
+            "ACCEPT",
+            "RECV",
+            "SEND",
+            "SENDMSG",
+            "LINK_TIMEOUT",
+            "ASYNC_CANCEL",
+        ] {
+            assert!(ops[op].is_boolean(), "{op} missing in {ops:?}");
+        }
+        assert!(stdout.contains("io_uring opcodes:"), "{stdout}");
+    }
 }

@@ -1,21 +1,28 @@
 //! Events and waits (IOCP-REFERENCE §17): `CreateEvent`, `WSACreateEvent`,
 //! `SetEvent`/`ResetEvent`, `WaitForSingleObject`, `WaitForMultipleObjects`,
-//! `WSAWaitForMultipleEvents`, and the wait inside `GetOverlappedResult`.
+//! `WSAWaitForMultipleEvents` (on events and on thread handles, which are
+//! signalled when their thread exits), and the wait inside `GetOverlappedResult`.
 //!
 //! # Implementation notes
 //!
-//! Every wait goes through one process-wide *signal bus*: a mutex and a
-//! condition variable. A waiter registers itself (`waiters += 1`), then checks
-//! its condition under the mutex and sleeps on the condvar. Whatever can make
-//! a condition true — an event being set, an operation's `OVERLAPPED` being
-//! completed — first publishes its change, then [`kick`]s the bus, which takes
-//! the mutex and wakes every waiter, but only if somebody waits (both sides
-//! use `SeqCst`, so either the waiter sees the change or the kicker sees the
-//! waiter). Clearing a signal (auto-reset consumption, `ResetEvent`) happens
-//! under the mutex only, so a wait-all check-and-consume is atomic.
+//! Waits go through two *signal buses*, each a mutex, a condition variable
+//! and a count of its waiters: [`EVENTS`] for waits on events and thread
+//! handles, [`OVERLAPPED`] for `GetOverlappedResult`/`WSAGetOverlappedResult`
+//! waiting for an operation's `OVERLAPPED` to complete. A waiter registers
+//! itself on its bus (`waiters += 1`), then checks its condition under the
+//! bus's mutex and sleeps on its condvar. Whatever can make a condition true —
+//! an event being set or a thread exiting (events bus), an operation's
+//! `OVERLAPPED` being completed (overlapped bus) — first publishes its change,
+//! then [`Bus::kick`]s that bus, which takes the mutex and wakes every waiter
+//! of it, but only if somebody waits (both sides use `SeqCst`, so either the
+//! waiter sees the change or the kicker sees the waiter). Clearing a signal
+//! (auto-reset consumption, `ResetEvent`) happens under the events mutex only,
+//! so a wait-all check-and-consume is atomic.
 //!
-//! One bus wakes every waiter on every change: simple, and cheap while few
-//! threads wait on events; IOCP programs wait on the port instead.
+//! Two buses, because completions are the hot path: a server's main thread
+//! typically waits on an event for its whole life (the classic samples do),
+//! and with one bus every completed operation would wake it. A kick of a bus
+//! nobody waits on is one fence and one load.
 
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -38,12 +45,12 @@ impl Event {
     /// `SetEvent`.
     pub(crate) fn set(&self) {
         self.signaled.store(true, Ordering::SeqCst);
-        kick();
+        EVENTS.kick();
     }
 
     /// `ResetEvent`.
     pub(crate) fn reset(&self) {
-        let _bus = lock();
+        let _bus = EVENTS.lock();
         self.signaled.store(false, Ordering::SeqCst);
     }
 
@@ -60,70 +67,91 @@ impl Event {
     }
 }
 
-static BUS: Mutex<()> = Mutex::new(());
-static BUS_CV: Condvar = Condvar::new();
-static WAITERS: AtomicUsize = AtomicUsize::new(0);
-
-fn lock() -> MutexGuard<'static, ()> {
-    BUS.lock().unwrap_or_else(|e| e.into_inner())
+/// A wait queue: see the module docs.
+pub(crate) struct Bus {
+    lock: Mutex<()>,
+    cv: Condvar,
+    waiters: AtomicUsize,
 }
 
-/// Something a waiter may be waiting for became true: wake the waiters.
-pub(crate) fn kick() {
-    // Orders the caller's publication (an event flag, an OVERLAPPED status
-    // stored with release ordering) before the check for waiters; pairs with
-    // the fence in `wait_until`.
-    fence(Ordering::SeqCst);
-    if WAITERS.load(Ordering::SeqCst) > 0 {
-        let _bus = lock();
-        BUS_CV.notify_all();
-    }
-}
+/// Waits on events and thread handles.
+pub(crate) static EVENTS: Bus = Bus::new();
+/// Waits for an operation's `OVERLAPPED` to complete.
+pub(crate) static OVERLAPPED: Bus = Bus::new();
 
-/// Waits until `ready` (checked under the bus lock) returns `Some`, or the
-/// timeout passes (`None` timeout: forever). Runs as a blocking section of
-/// the calling thread's completion port.
-pub(crate) fn wait_until<R>(
-    timeout: Option<Duration>,
-    mut ready: impl FnMut() -> Option<R>,
-) -> Option<R> {
-    struct Registered;
-    impl Drop for Registered {
-        fn drop(&mut self) {
-            WAITERS.fetch_sub(1, Ordering::SeqCst);
+impl Bus {
+    const fn new() -> Self {
+        Bus {
+            lock: Mutex::new(()),
+            cv: Condvar::new(),
+            waiters: AtomicUsize::new(0),
         }
     }
-    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    let forever = timeout.is_some() && deadline.is_none() || timeout.is_none();
-    WAITERS.fetch_add(1, Ordering::SeqCst);
-    // Pairs with the fence in `kick`: either the kicker sees this waiter, or
-    // `ready` below sees what the kicker published.
-    fence(Ordering::SeqCst);
-    let _registered = Registered;
-    let mut bus = lock();
-    if let Some(r) = ready() {
-        return Some(r);
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(|e| e.into_inner())
     }
-    if timeout == Some(Duration::ZERO) {
-        return None;
+
+    /// Something a waiter of this bus may be waiting for became true: wake
+    /// its waiters.
+    pub(crate) fn kick(&self) {
+        // Orders the caller's publication (an event flag, an OVERLAPPED status
+        // stored with release ordering) before the check for waiters; pairs
+        // with the fence in `wait_until`.
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _bus = self.lock();
+            self.cv.notify_all();
+        }
     }
-    crate::port::blocking(move || loop {
+
+    /// Waits until `ready` (checked under the bus lock) returns `Some`, or
+    /// the timeout passes (`None` timeout: forever). Runs as a blocking
+    /// section of the calling thread's completion port.
+    pub(crate) fn wait_until<R>(
+        &self,
+        timeout: Option<Duration>,
+        mut ready: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        struct Registered<'a>(&'a AtomicUsize);
+        impl Drop for Registered<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let forever = timeout.is_some() && deadline.is_none() || timeout.is_none();
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        // Pairs with the fence in `kick`: either the kicker sees this waiter,
+        // or `ready` below sees what the kicker published.
+        fence(Ordering::SeqCst);
+        let _registered = Registered(&self.waiters);
+        let mut bus = self.lock();
         if let Some(r) = ready() {
             return Some(r);
         }
-        if forever {
-            bus = BUS_CV.wait(bus).unwrap_or_else(|e| e.into_inner());
-            continue;
-        }
-        let left = deadline?.checked_duration_since(Instant::now())?;
-        if left.is_zero() {
+        if timeout == Some(Duration::ZERO) {
             return None;
         }
-        bus = BUS_CV
-            .wait_timeout(bus, left)
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
-    })
+        crate::port::blocking(move || loop {
+            if let Some(r) = ready() {
+                return Some(r);
+            }
+            if forever {
+                bus = self.cv.wait(bus).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            let left = deadline?.checked_duration_since(Instant::now())?;
+            if left.is_zero() {
+                return None;
+            }
+            bus = self
+                .cv
+                .wait_timeout(bus, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        })
+    }
 }
 
 /// What a multi-object wait ended with.
@@ -133,13 +161,36 @@ pub(crate) enum WaitResult {
     TimedOut,
 }
 
-/// `WaitForMultipleObjects` on events (already resolved and validated).
+/// An object a `WaitFor…` function can wait on.
+pub(crate) enum Waitable {
+    Event(std::sync::Arc<Event>),
+    /// Signalled once the thread has exited; waiting does not consume it.
+    Thread(std::sync::Arc<crate::thread::ThreadObj>),
+}
+
+impl Waitable {
+    fn is_set(&self) -> bool {
+        match self {
+            Waitable::Event(e) => e.is_set(),
+            Waitable::Thread(t) => t.has_exited(),
+        }
+    }
+
+    /// Under the bus lock: a satisfied wait consumes an auto-reset event.
+    fn consume(&self) {
+        if let Waitable::Event(e) = self {
+            e.consume();
+        }
+    }
+}
+
+/// `WaitForMultipleObjects` on events and threads (already resolved and validated).
 pub(crate) fn wait_events(
-    events: &[std::sync::Arc<Event>],
+    events: &[Waitable],
     wait_all: bool,
     timeout: Option<Duration>,
 ) -> WaitResult {
-    let got = wait_until(timeout, || {
+    let got = EVENTS.wait_until(timeout, || {
         if wait_all {
             if events.iter().all(|e| e.is_set()) {
                 events.iter().for_each(|e| e.consume());

@@ -188,7 +188,7 @@ fn file_offset(ov: *const OVERLAPPED) -> u64 {
 }
 
 /// A synchronous read or write on the calling thread.
-fn sync_rw(
+pub(crate) fn sync_rw(
     fd: RawFd,
     write: bool,
     buf: *mut u8,
@@ -391,7 +391,7 @@ pub(crate) unsafe fn overlapped_result(
         if !wait {
             return Err(STATUS_PENDING);
         }
-        crate::event::wait_until(None, || {
+        crate::event::OVERLAPPED.wait_until(None, || {
             // SAFETY: as above.
             let s = unsafe { io::load_status(ov) };
             (s != STATUS_PENDING).then_some(())
@@ -485,19 +485,22 @@ pub extern "C" fn SetFileCompletionNotificationModes(h: HANDLE, flags: u8) -> BO
 }
 
 /// `CloseHandle`: ports (waiters wake with 735), sockets (as closesocket),
-/// files, events. A second close, NULL or a foreign value: 6.
+/// files, events, threads (the thread runs on). A second close, NULL, a
+/// foreign value or the process heap (not a kernel handle): 6.
 #[no_mangle]
 pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
-    boundary(FALSE, || match handles::remove(h as usize) {
-        Some(Object::Port(p)) => {
-            crate::port::close_port(&p);
-            TRUE
+    boundary(FALSE, || {
+        match handles::remove_if(h as usize, |o| !matches!(o, Object::Heap)) {
+            Some(Object::Port(p)) => {
+                crate::port::close_port(&p);
+                TRUE
+            }
+            Some(Object::Io(o)) => {
+                o.close();
+                TRUE
+            }
+            Some(Object::Event(_) | Object::Thread(_)) => TRUE,
+            Some(Object::Heap) | None => fail(ERROR_INVALID_HANDLE, FALSE),
         }
-        Some(Object::Io(o)) => {
-            o.close();
-            TRUE
-        }
-        Some(Object::Event(_)) => TRUE,
-        None => fail(ERROR_INVALID_HANDLE, FALSE),
     })
 }

@@ -1,5 +1,6 @@
 //! The handle table: ports, sockets, files and events behind validated
-//! `HANDLE` / `SOCKET` values (IOCP-REFERENCE §1.3).
+//! `HANDLE` / `SOCKET` values (IOCP-REFERENCE §1.3), and threads and the
+//! process heap behind `HANDLE`s too.
 //!
 //! A value is `((generation << 22) | (index + 1)) << 2`:
 //! * a multiple of 4, so the low bit of `OVERLAPPED.hEvent` is free for the
@@ -21,6 +22,7 @@ use parking_lot::RwLock;
 use crate::event::Event;
 use crate::io::IoObj;
 use crate::port::CPort;
+use crate::thread::ThreadObj;
 
 const INDEX_BITS: u32 = 22;
 const MAX_SLOTS: usize = (1 << INDEX_BITS) - 1;
@@ -32,6 +34,11 @@ pub(crate) enum Object {
     Port(Arc<CPort>),
     Io(Arc<IoObj>),
     Event(Arc<Event>),
+    /// A thread made by `CreateThread`: waitable, signalled when it exits.
+    Thread(Arc<ThreadObj>),
+    /// The process heap (`GetProcessHeap`): not a kernel object, so
+    /// `CloseHandle` refuses it.
+    Heap,
 }
 
 struct Slot {
@@ -138,4 +145,21 @@ pub(crate) fn event(value: usize) -> Option<Arc<Event>> {
         Object::Event(e) => Some(e),
         _ => None,
     }
+}
+
+pub(crate) fn thread(value: usize) -> Option<Arc<ThreadObj>> {
+    match get(value)? {
+        Object::Thread(t) => Some(t),
+        _ => None,
+    }
+}
+
+/// The number of live handles (`GetProcessHandleCount`).
+pub(crate) fn count() -> usize {
+    TABLE
+        .read()
+        .slots
+        .iter()
+        .filter(|s| s.object.is_some())
+        .count()
 }

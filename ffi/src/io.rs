@@ -186,6 +186,10 @@ pub(crate) struct IoObj {
     /// FIONBIO: blocking calls fail with WSAEWOULDBLOCK instead of waiting.
     pub nonblocking: AtomicBool,
     pub listening: AtomicBool,
+    /// The program set SO_REUSEADDR (Windows meaning: may share an address).
+    pub reuse_addr: AtomicBool,
+    /// The program set SO_EXCLUSIVEADDRUSE.
+    pub exclusive_addr: AtomicBool,
     /// Threads inside a blocking call on this socket (closesocket wakes them).
     pub blocked: AtomicUsize,
     /// An AcceptEx pending with this socket as its accept socket: (listener, token).
@@ -220,6 +224,8 @@ impl IoObj {
             shut_send: AtomicBool::new(false),
             nonblocking: AtomicBool::new(false),
             listening: AtomicBool::new(false),
+            reuse_addr: AtomicBool::new(false),
+            exclusive_addr: AtomicBool::new(false),
             blocked: AtomicUsize::new(0),
             accept_for: Mutex::new(None),
             delete_on_close: Mutex::new(None),
@@ -709,7 +715,7 @@ fn publish(
         std::ptr::write_volatile(&raw mut (*ovp).InternalHigh, bytes);
         store_status(ovp, status);
     }
-    event::kick();
+    event::OVERLAPPED.kick();
     if notify {
         owner.route(bytes as u32, ov, status);
     }

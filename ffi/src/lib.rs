@@ -14,7 +14,12 @@
 //! | `sock` | Winsock: sockets, WSARecv/WSASend…, AcceptEx, ConnectEx |
 //! | `file` | CreateFile, ReadFile/WriteFile, GetOverlappedResult, CancelIo(Ex), CloseHandle |
 //! | `event` | events and waits |
-//! | `misc` | WSAStartup, last error, Sleep, GetSystemInfo, address helpers |
+//! | `misc` | WSAStartup, last error, Sleep, GetSystemInfo, address helpers, version, clocks |
+//! | `thread` | CreateThread and thread handles, GetCurrentThreadId, ExitProcess |
+//! | `sync` | critical sections |
+//! | `heap` | GetProcessHeap, HeapAlloc & co |
+//! | `console` | console control handlers, standard handles, WriteConsole |
+//! | `strings` | lstrlen & co (strsafe.h is inline in the header) |
 //!
 //! Every export runs inside [`error::boundary`]: a Rust panic never unwinds
 //! into C; the call returns its failure value with `ERROR_INTERNAL_ERROR`.
@@ -26,11 +31,16 @@
 
 pub mod types;
 
+mod console;
 mod error;
 mod event;
 mod file;
 mod handles;
+mod heap;
 mod io;
 mod misc;
 mod port;
 mod sock;
+mod strings;
+mod sync;
+mod thread;

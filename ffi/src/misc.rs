@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{boundary, errno, errno_to_wsa, fail, last_error, set_last_error};
-use crate::event::{self, timeout_of, Event, WaitResult};
+use crate::event::{self, timeout_of, Event, WaitResult, Waitable};
 use crate::handles::{self, Object};
 use crate::types::*;
 
@@ -152,13 +152,6 @@ pub extern "C" fn SleepEx(ms: DWORD, _alertable: BOOL) -> DWORD {
     })
 }
 
-/// `GetCurrentThreadId` (the Linux thread id).
-#[no_mangle]
-pub extern "C" fn GetCurrentThreadId() -> DWORD {
-    // SAFETY: gettid has no arguments.
-    boundary(0, || unsafe { libc::gettid() } as DWORD)
-}
-
 fn create_event(manual: BOOL, initial: BOOL) -> HANDLE {
     match handles::insert(Object::Event(Arc::new(Event::new(
         manual != FALSE,
@@ -242,7 +235,7 @@ pub extern "C" fn WSACloseEvent(h: HANDLE) -> BOOL {
     })
 }
 
-/// Resolves a wait's handle array to events.
+/// Resolves a wait's handle array to events and threads.
 ///
 /// # Safety
 /// `handles` must be valid for `n` entries (checked non-NULL).
@@ -254,9 +247,10 @@ unsafe fn wait_many(n: DWORD, hs: *const HANDLE, all: BOOL, ms: DWORD) -> DWORD 
     let hs = unsafe { std::slice::from_raw_parts(hs, n as usize) };
     let mut events = Vec::with_capacity(hs.len());
     for &h in hs {
-        match handles::event(h as usize) {
-            Some(e) => events.push(e),
-            None => return fail(ERROR_INVALID_HANDLE, WAIT_FAILED),
+        match handles::get(h as usize) {
+            Some(Object::Event(e)) => events.push(Waitable::Event(e)),
+            Some(Object::Thread(t)) => events.push(Waitable::Thread(t)),
+            _ => return fail(ERROR_INVALID_HANDLE, WAIT_FAILED),
         }
     }
     match event::wait_events(&events, all != FALSE, timeout_of(ms)) {
@@ -265,7 +259,7 @@ unsafe fn wait_many(n: DWORD, hs: *const HANDLE, all: BOOL, ms: DWORD) -> DWORD 
     }
 }
 
-/// `WaitForSingleObject` (events).
+/// `WaitForSingleObject` (events, threads).
 #[no_mangle]
 pub extern "C" fn WaitForSingleObject(h: HANDLE, ms: DWORD) -> DWORD {
     boundary(WAIT_FAILED, || {
@@ -275,7 +269,7 @@ pub extern "C" fn WaitForSingleObject(h: HANDLE, ms: DWORD) -> DWORD {
     })
 }
 
-/// `WaitForMultipleObjects` (events; at most 64).
+/// `WaitForMultipleObjects` (events, threads; at most 64).
 ///
 /// # Safety
 /// `hs` must be valid for `n` handles.
@@ -376,21 +370,72 @@ pub unsafe extern "C" fn cport_getaddrinfo(
         }
         // SAFETY: caller contract.
         let rc = unsafe { libc::getaddrinfo(node, service, hints, res) };
-        let e = match rc {
-            0 => return 0,
-            libc::EAI_NONAME => WSAHOST_NOT_FOUND,
-            libc::EAI_AGAIN => WSATRY_AGAIN,
-            libc::EAI_FAIL => WSANO_RECOVERY,
-            libc::EAI_NODATA => WSANO_DATA,
-            libc::EAI_FAMILY => WSAEAFNOSUPPORT,
-            libc::EAI_MEMORY => WSA_NOT_ENOUGH_MEMORY,
-            libc::EAI_SERVICE => WSATYPE_NOT_FOUND,
-            libc::EAI_SOCKTYPE => WSAESOCKTNOSUPPORT,
-            libc::EAI_BADFLAGS => WSAEINVAL,
-            libc::EAI_SYSTEM => errno_to_wsa(errno()),
-            _ => WSANO_RECOVERY,
+        match eai_to_wsa(rc) {
+            0 => 0,
+            e => fail(e, e as i32),
+        }
+    })
+}
+
+/// A `getaddrinfo`/`getnameinfo` result as the Windows (WSA) error; 0 for 0.
+fn eai_to_wsa(rc: i32) -> DWORD {
+    match rc {
+        0 => 0,
+        libc::EAI_NONAME => WSAHOST_NOT_FOUND,
+        libc::EAI_AGAIN => WSATRY_AGAIN,
+        libc::EAI_FAIL => WSANO_RECOVERY,
+        libc::EAI_NODATA => WSANO_DATA,
+        libc::EAI_FAMILY => WSAEAFNOSUPPORT,
+        libc::EAI_MEMORY => WSA_NOT_ENOUGH_MEMORY,
+        libc::EAI_SERVICE => WSATYPE_NOT_FOUND,
+        libc::EAI_SOCKTYPE => WSAESOCKTNOSUPPORT,
+        libc::EAI_BADFLAGS => WSAEINVAL,
+        libc::EAI_SYSTEM => errno_to_wsa(errno()),
+        libc::EAI_OVERFLOW => WSAEFAULT,
+        _ => WSANO_RECOVERY,
+    }
+}
+
+/// `getnameinfo`: numeric or resolved host and service names; 0 or the
+/// Windows error (also set as the last error). `NI_*` flags are Linux's
+/// (the header's); a too-small buffer is `WSAEFAULT`.
+///
+/// # Safety
+/// `sa` valid for `salen` bytes; `host`/`serv` NULL or valid for their lengths.
+#[no_mangle]
+pub unsafe extern "C" fn cport_getnameinfo(
+    sa: *const libc::sockaddr,
+    salen: i32,
+    host: *mut c_char,
+    hostlen: DWORD,
+    serv: *mut c_char,
+    servlen: DWORD,
+    flags: i32,
+) -> i32 {
+    boundary(WSANO_RECOVERY as i32, || {
+        if sa.is_null() || salen <= 0 || (host.is_null() && serv.is_null()) {
+            return fail(WSAEFAULT, WSAEFAULT as i32);
+        }
+        let (hostlen, servlen) = (
+            if host.is_null() { 0 } else { hostlen },
+            if serv.is_null() { 0 } else { servlen },
+        );
+        // SAFETY: caller contract; lengths of 0 for NULL buffers.
+        let rc = unsafe {
+            libc::getnameinfo(
+                sa,
+                salen as libc::socklen_t,
+                host,
+                hostlen,
+                serv,
+                servlen,
+                flags,
+            )
         };
-        fail(e, e as i32)
+        match eai_to_wsa(rc) {
+            0 => 0,
+            e => fail(e, e as i32),
+        }
     })
 }
 
@@ -415,5 +460,186 @@ pub unsafe extern "C" fn cport_freeaddrinfo(ai: *mut libc::addrinfo) {
 pub extern "C" fn cport_debug_panic() -> BOOL {
     boundary(FALSE, || {
         panic!("cport_debug_panic: a test of the panic boundary")
+    })
+}
+
+/// The version `GetVersionEx` reports: 6.2 build 9200, what Windows 8.1 and
+/// later report to programs without a compatibility manifest (the classic
+/// samples only check for the NT platform).
+const VERSION: (DWORD, DWORD, DWORD) = (6, 2, 9200);
+
+/// `OSVERSIONINFOW` / `OSVERSIONINFOEXW` with this ABI's 32-bit `WCHAR`.
+const OSVERSIONINFOW_SIZE: usize = 20 + 128 * 4;
+const OSVERSIONINFOEXW_SIZE: usize = OSVERSIONINFOW_SIZE + 8;
+
+/// Fills the common part of an OSVERSIONINFO(EX) (A or W) of `size` bytes.
+///
+/// # Safety
+/// `info` must be valid for `size` bytes, `size` ≥ 20.
+unsafe fn fill_version(info: *mut u8, size: usize, ex_at: Option<usize>) {
+    let (major, minor, build) = VERSION;
+    let head = [size as DWORD, major, minor, build, VER_PLATFORM_WIN32_NT];
+    // SAFETY: the first 20 bytes are the five DWORDs (caller contract); the
+    // rest (the empty szCSDVersion and the EX fields) is zeroed.
+    unsafe {
+        std::ptr::write_bytes(info.add(20), 0, size - 20);
+        std::ptr::copy_nonoverlapping(head.as_ptr().cast::<u8>(), info, 20);
+        if let Some(at) = ex_at {
+            // wProductType, after wServicePackMajor/Minor and wSuiteMask.
+            info.add(at + 6).write(VER_NT_WORKSTATION);
+        }
+    }
+}
+
+/// `GetVersionExA`: `dwOSVersionInfoSize` must be `sizeof(OSVERSIONINFOA)`
+/// or `sizeof(OSVERSIONINFOEXA)`, else `FALSE` + `ERROR_INSUFFICIENT_BUFFER`.
+///
+/// # Safety
+/// `info` must be NULL or point to the structure its size field names.
+#[no_mangle]
+pub unsafe extern "C" fn GetVersionExA(info: *mut OSVERSIONINFOA) -> BOOL {
+    boundary(FALSE, || {
+        if info.is_null() {
+            return fail(ERROR_NOACCESS, FALSE);
+        }
+        // SAFETY: a valid structure (caller contract).
+        let size = unsafe { (*info).dwOSVersionInfoSize } as usize;
+        let ex_at = if size == std::mem::size_of::<OSVERSIONINFOEXA>() {
+            Some(std::mem::size_of::<OSVERSIONINFOA>())
+        } else if size == std::mem::size_of::<OSVERSIONINFOA>() {
+            None
+        } else {
+            return fail(ERROR_INSUFFICIENT_BUFFER, FALSE);
+        };
+        // SAFETY: `size` bytes as checked against the structure sizes.
+        unsafe { fill_version(info.cast(), size, ex_at) };
+        TRUE
+    })
+}
+
+/// `GetVersionExW` (with this ABI's 32-bit `WCHAR`: sizes 532 / 540).
+///
+/// # Safety
+/// As `GetVersionExA`.
+#[no_mangle]
+pub unsafe extern "C" fn GetVersionExW(info: *mut c_void) -> BOOL {
+    boundary(FALSE, || {
+        if info.is_null() {
+            return fail(ERROR_NOACCESS, FALSE);
+        }
+        // SAFETY: a valid structure (caller contract), which starts with
+        // its DWORD size, as OSVERSIONINFOW does.
+        let size = unsafe { info.cast::<DWORD>().read_unaligned() } as usize;
+        let ex_at = match size {
+            OSVERSIONINFOEXW_SIZE => Some(OSVERSIONINFOW_SIZE),
+            OSVERSIONINFOW_SIZE => None,
+            _ => return fail(ERROR_INSUFFICIENT_BUFFER, FALSE),
+        };
+        // SAFETY: `size` bytes as checked against the structure sizes.
+        unsafe { fill_version(info.cast(), size, ex_at) };
+        TRUE
+    })
+}
+
+/// `GetVersion`: build << 16 | minor << 8 | major (bit 31 clear: NT).
+#[no_mangle]
+pub extern "C" fn GetVersion() -> DWORD {
+    boundary(0, || {
+        let (major, minor, build) = VERSION;
+        (build << 16) | (minor << 8) | major
+    })
+}
+
+fn monotonic() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// `GetTickCount64`: milliseconds of the monotonic clock (since boot).
+#[no_mangle]
+pub extern "C" fn GetTickCount64() -> u64 {
+    boundary(0, || monotonic().as_millis() as u64)
+}
+
+/// `GetTickCount`: the same, wrapping at 2³² ms.
+#[no_mangle]
+pub extern "C" fn GetTickCount() -> DWORD {
+    boundary(0, || monotonic().as_millis() as DWORD)
+}
+
+/// The `QueryPerformanceFrequency` of current Windows: 10 MHz.
+const QPC_HZ: i64 = 10_000_000;
+
+/// `QueryPerformanceCounter`: the monotonic clock in 100 ns units.
+///
+/// # Safety
+/// `count` must be NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn QueryPerformanceCounter(count: *mut LARGE_INTEGER) -> BOOL {
+    boundary(FALSE, || {
+        if count.is_null() {
+            return fail(ERROR_NOACCESS, FALSE);
+        }
+        let t = monotonic();
+        let ticks = t.as_secs() as i64 * QPC_HZ + i64::from(t.subsec_nanos()) / 100;
+        // SAFETY: valid out-pointer (checked non-NULL; caller contract).
+        unsafe { count.write(ticks) };
+        TRUE
+    })
+}
+
+/// `QueryPerformanceFrequency`: 10 000 000.
+///
+/// # Safety
+/// `freq` must be NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn QueryPerformanceFrequency(freq: *mut LARGE_INTEGER) -> BOOL {
+    boundary(FALSE, || {
+        if freq.is_null() {
+            return fail(ERROR_NOACCESS, FALSE);
+        }
+        // SAFETY: valid out-pointer (checked non-NULL; caller contract).
+        unsafe { freq.write(QPC_HZ) };
+        TRUE
+    })
+}
+
+/// `GetCurrentProcessId`.
+#[no_mangle]
+pub extern "C" fn GetCurrentProcessId() -> DWORD {
+    boundary(0, std::process::id)
+}
+
+/// `GetProcessHandleCount`: the live cport handles (ports, sockets, files,
+/// events, threads, the heap and the standard handles once fetched).
+///
+/// # Safety
+/// `count` must be NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn GetProcessHandleCount(process: HANDLE, count: *mut DWORD) -> BOOL {
+    boundary(FALSE, || {
+        // Only the current process: its pseudo-handle, (HANDLE)-1.
+        if process as usize != INVALID_HANDLE_VALUE {
+            return fail(ERROR_INVALID_HANDLE, FALSE);
+        }
+        if count.is_null() {
+            return fail(ERROR_NOACCESS, FALSE);
+        }
+        // SAFETY: valid out-pointer (checked non-NULL; caller contract).
+        unsafe { *count = handles::count() as DWORD };
+        TRUE
+    })
+}
+
+/// `GetCurrentProcess`: the pseudo-handle `(HANDLE)-1`.
+#[no_mangle]
+pub extern "C" fn GetCurrentProcess() -> HANDLE {
+    boundary(INVALID_HANDLE_VALUE as HANDLE, || {
+        INVALID_HANDLE_VALUE as HANDLE
     })
 }

@@ -18,8 +18,10 @@ use std::ffi::c_void;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use crate::error::{boundary, errno, errno_of, errno_to_wsa, fail};
 use crate::handles::{self, Object};
@@ -275,7 +277,66 @@ fn simple(s: SOCKET, f: impl FnOnce(&IoObj, RawFd) -> isize) -> i32 {
     }
 }
 
-/// `bind`.
+/// A TCP address bound by a cport socket of this process (for Windows'
+/// address-sharing rules, which Linux's SO_REUSEADDR relaxes).
+struct Bound {
+    obj: Weak<IoObj>,
+    addr: SocketAddr,
+    exclusive: bool,
+}
+
+static BOUND: Mutex<Vec<Bound>> = Mutex::new(Vec::new());
+
+/// Two bind addresses collide: same family and port, and the same IP or
+/// either one the wildcard.
+fn collide(a: &SocketAddr, b: &SocketAddr) -> bool {
+    a.port() == b.port()
+        && a.is_ipv4() == b.is_ipv4()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// Windows' bind rules for a TCP socket on a fixed port, before the kernel's:
+/// an address that another socket of this process holds is in use
+/// (`WSAEADDRINUSE`) unless the new socket set SO_REUSEADDR and the other
+/// did not set SO_EXCLUSIVEADDRUSE (then `WSAEACCES`).
+fn check_bind(obj: &Arc<IoObj>, addr: &SocketAddr, bound: &mut Vec<Bound>) -> Result<(), DWORD> {
+    bound.retain(|b| b.obj.upgrade().is_some_and(|o| o.current().is_some()));
+    let reuse = obj.reuse_addr.load(Ordering::Acquire);
+    for b in bound.iter().filter(|b| collide(&b.addr, addr)) {
+        if b.obj.upgrade().is_some_and(|o| Arc::ptr_eq(&o, obj)) {
+            continue; // binding twice: the kernel says WSAEINVAL
+        }
+        match (b.exclusive, reuse) {
+            (true, true) => return Err(WSAEACCES),
+            (_, false) => return Err(WSAEADDRINUSE),
+            (false, true) => {}
+        }
+    }
+    Ok(())
+}
+
+fn set_int_opt(fd: RawFd, level: i32, name: i32, value: i32) -> isize {
+    // SAFETY: an int option from a local.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&raw const value).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        ) as isize
+    }
+}
+
+/// `bind`. A TCP socket gets SO_REUSEADDR underneath (unless the program
+/// asked for SO_EXCLUSIVEADDRUSE): on Windows a server can bind its port
+/// again while connections of an earlier instance sit in TIME_WAIT, which
+/// Linux allows only when both the old and the new socket had SO_REUSEADDR
+/// — so every TCP bind sets it, also to port 0 (whose connections a
+/// restarted server may meet on the port it was given; the kernel still
+/// picks a port nobody uses). Linux's SO_REUSEADDR still refuses an address
+/// that a socket listens on; an address that another socket of this process
+/// merely holds is refused by `check_bind`, as Windows refuses it.
 ///
 /// # Safety
 /// `name` must be NULL or valid for `namelen` bytes.
@@ -285,10 +346,36 @@ pub unsafe extern "C" fn cport_bind(s: SOCKET, name: *const libc::sockaddr, name
         if name.is_null() || namelen < 2 {
             return fail(WSAEFAULT, SOCKET_ERROR);
         }
-        simple(s, |_, fd| {
+        let obj = sock_or!(s, SOCKET_ERROR);
+        // SAFETY: `name` is valid for `namelen` bytes (caller contract).
+        let tcp = match unsafe { to_std(name, namelen) } {
+            Ok(a) if sock_type(&obj) == libc::SOCK_STREAM => Some(a),
+            _ => None,
+        };
+        // Only a fixed port can collide with another socket's.
+        let fixed = tcp.filter(|a| a.port() != 0);
+        let mut bound = BOUND.lock();
+        if let Some(addr) = &fixed {
+            if let Err(e) = check_bind(&obj, addr, &mut bound) {
+                return fail(e, SOCKET_ERROR);
+            }
+        }
+        let exclusive = obj.exclusive_addr.load(Ordering::Acquire);
+        let r = simple(s, |o, fd| {
+            if tcp.is_some() && !exclusive && !o.reuse_addr.load(Ordering::Acquire) {
+                set_int_opt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1);
+            }
             // SAFETY: `name` is valid for `namelen` bytes (caller contract).
             unsafe { libc::bind(fd, name, namelen as libc::socklen_t) as isize }
-        })
+        });
+        if let (0, Some(addr)) = (r, fixed) {
+            bound.push(Bound {
+                obj: Arc::downgrade(&obj),
+                addr,
+                exclusive,
+            });
+        }
+        r
     })
 }
 
@@ -419,6 +506,124 @@ pub unsafe extern "C" fn cport_accept(
     })
 }
 
+/// `LPCONDITIONPROC`: (caller id, caller data, SQOS, GQOS, callee id,
+/// callee data, group, callback data) → `CF_ACCEPT` / `CF_REJECT` / `CF_DEFER`.
+type ConditionProc = unsafe extern "C" fn(
+    *mut WSABUF,
+    *mut WSABUF,
+    *mut c_void,
+    *mut c_void,
+    *mut WSABUF,
+    *mut WSABUF,
+    *mut u32,
+    usize,
+) -> i32;
+
+/// `WSAAccept`: `accept`, and, with a condition function, the decision: the
+/// function sees the peer's address (caller id) and the local one (callee
+/// id); no caller/callee data or QOS. `CF_REJECT` resets the connection and
+/// fails with `WSAECONNREFUSED`. `CF_DEFER` cannot leave the connection
+/// queued on Linux (the kernel accepted it already): it is reset too, and
+/// the call fails with `WSATRY_AGAIN`.
+///
+/// # Safety
+/// As `accept`; `condition` NULL or a valid condition function.
+#[no_mangle]
+pub unsafe extern "C" fn WSAAccept(
+    s: SOCKET,
+    addr: *mut libc::sockaddr,
+    addrlen: *mut i32,
+    condition: Option<ConditionProc>,
+    data: usize,
+) -> SOCKET {
+    boundary(INVALID_SOCKET, || {
+        let Some(condition) = condition else {
+            // SAFETY: forwarded caller contract.
+            return unsafe { cport_accept(s, addr, addrlen) };
+        };
+        if !addr.is_null() && addrlen.is_null() {
+            return fail(WSAEFAULT, INVALID_SOCKET);
+        }
+        // SAFETY: an all-zero sockaddr_storage is valid.
+        let mut peer: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut peer_len = std::mem::size_of::<libc::sockaddr_storage>() as i32;
+        // SAFETY: local storage of the stated length.
+        let a = unsafe { cport_accept(s, (&raw mut peer).cast(), &mut peer_len) };
+        if a == INVALID_SOCKET {
+            return INVALID_SOCKET; // the last error is set
+        }
+        let local = sock(a)
+            .ok()
+            .and_then(|o| o.current())
+            .and_then(|(fd, _)| io::local_addr(fd))
+            .map(io::sockaddr_bytes)
+            .unwrap_or_default();
+        let mut caller = WSABUF {
+            len: peer_len as ULONG,
+            buf: (&raw mut peer).cast(),
+        };
+        let mut local = local;
+        let mut callee = WSABUF {
+            len: local.len() as ULONG,
+            buf: local.as_mut_ptr(),
+        };
+        let mut group: u32 = 0;
+        // SAFETY: the program's condition function, with valid WSABUFs that
+        // live across the call and NULL for what cport does not provide.
+        let verdict = unsafe {
+            condition(
+                &mut caller,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                &mut callee,
+                std::ptr::null_mut(),
+                &mut group,
+                data,
+            )
+        };
+        if verdict != CF_ACCEPT {
+            if let Ok(o) = sock(a) {
+                // An abortive close: the peer sees a reset, as on Windows.
+                let _ = with_fd(&o, |fd| {
+                    let lg = libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    };
+                    // SAFETY: a linger struct from a local.
+                    unsafe {
+                        libc::setsockopt(
+                            fd,
+                            libc::SOL_SOCKET,
+                            libc::SO_LINGER,
+                            (&raw const lg).cast(),
+                            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                        )
+                    }
+                });
+            }
+            closesocket(a);
+            let e = match verdict {
+                CF_REJECT => WSAECONNREFUSED,
+                CF_DEFER => WSATRY_AGAIN,
+                _ => WSAEINVAL,
+            };
+            return fail(e, INVALID_SOCKET);
+        }
+        if !addr.is_null() {
+            // SAFETY: addrlen valid (checked non-NULL); addr valid for
+            // *addrlen bytes (caller contract).
+            unsafe {
+                let cap = (*addrlen).max(0) as usize;
+                let n = (peer_len as usize).min(cap);
+                std::ptr::copy_nonoverlapping((&raw const peer).cast::<u8>(), addr.cast::<u8>(), n);
+                *addrlen = peer_len;
+            }
+        }
+        a
+    })
+}
+
 /// `closesocket`: pending receives and sends complete with 1236, a pending
 /// AcceptEx with 995; threads blocked on the socket return `WSAEINTR`.
 #[no_mangle]
@@ -483,6 +688,26 @@ pub unsafe extern "C" fn cport_setsockopt(
         if optval.is_null() && optlen > 0 {
             return fail(WSAEFAULT, SOCKET_ERROR);
         }
+        if sol && (optname == SO_EXCLUSIVEADDRUSE || optname == libc::SO_REUSEADDR) {
+            if optval.is_null() || optlen < 4 {
+                return fail(WSAEFAULT, SOCKET_ERROR);
+            }
+            // SAFETY: optval is valid for optlen (≥ 4) bytes.
+            let on = unsafe { std::ptr::read_unaligned(optval.cast::<i32>()) } != 0;
+            let (this, other) = if optname == SO_EXCLUSIVEADDRUSE {
+                (&obj.exclusive_addr, &obj.reuse_addr)
+            } else {
+                (&obj.reuse_addr, &obj.exclusive_addr)
+            };
+            // Windows refuses to set both.
+            if on && other.load(Ordering::Acquire) {
+                return fail(WSAEINVAL, SOCKET_ERROR);
+            }
+            this.store(on, Ordering::Release);
+            if optname == SO_EXCLUSIVEADDRUSE {
+                return 0; // no Linux option: bind honours it
+            }
+        }
         if sol && optname == libc::SO_SNDBUF && optlen >= 4 {
             // SAFETY: optval is valid for optlen (≥ 4) bytes.
             if unsafe { std::ptr::read_unaligned(optval.cast::<i32>()) } == 0 {
@@ -529,6 +754,27 @@ pub unsafe extern "C" fn cport_getsockopt(
         } else {
             level
         };
+        if level == libc::SOL_SOCKET
+            && (optname == SO_EXCLUSIVEADDRUSE || optname == libc::SO_REUSEADDR)
+        {
+            // What the program set (bind sets SO_REUSEADDR underneath).
+            // SAFETY: optlen valid (caller contract).
+            if unsafe { *optlen } < 4 {
+                return fail(WSAEFAULT, SOCKET_ERROR);
+            }
+            let flag = if optname == SO_EXCLUSIVEADDRUSE {
+                &obj.exclusive_addr
+            } else {
+                &obj.reuse_addr
+            };
+            let v = i32::from(flag.load(Ordering::Acquire));
+            // SAFETY: optval valid for *optlen (≥ 4) bytes (caller contract).
+            unsafe {
+                std::ptr::write_unaligned(optval.cast::<i32>(), v);
+                *optlen = 4;
+            }
+            return 0;
+        }
         // SAFETY: optlen valid (caller contract).
         let mut len = unsafe { *optlen }.max(0) as libc::socklen_t;
         let r = with_fd(&obj, |fd| {

@@ -82,6 +82,50 @@ pub struct SYSTEM_INFO {
     pub wProcessorRevision: WORD,
 }
 
+/// `CRITICAL_SECTION` (`RTL_CRITICAL_SECTION`): 40 bytes, in the program's
+/// memory. cport keeps its whole state in these fields (see `ffi/src/sync.rs`):
+/// `LockCount` is the futex word (0 free, 1 held, 2 held with waiters),
+/// `OwningThread` the owner's thread id, `RecursionCount` its depth.
+#[repr(C)]
+pub struct CRITICAL_SECTION {
+    pub DebugInfo: *mut c_void,
+    pub LockCount: LONG,
+    pub RecursionCount: LONG,
+    pub OwningThread: HANDLE,
+    pub LockSemaphore: HANDLE,
+    pub SpinCount: ULONG_PTR,
+}
+
+/// `OSVERSIONINFOA`: 148 bytes.
+#[repr(C)]
+pub struct OSVERSIONINFOA {
+    pub dwOSVersionInfoSize: DWORD,
+    pub dwMajorVersion: DWORD,
+    pub dwMinorVersion: DWORD,
+    pub dwBuildNumber: DWORD,
+    pub dwPlatformId: DWORD,
+    pub szCSDVersion: [u8; 128],
+}
+
+/// `OSVERSIONINFOEXA`: 156 bytes (`OSVERSIONINFOA` and five more fields).
+#[repr(C)]
+pub struct OSVERSIONINFOEXA {
+    pub dwOSVersionInfoSize: DWORD,
+    pub dwMajorVersion: DWORD,
+    pub dwMinorVersion: DWORD,
+    pub dwBuildNumber: DWORD,
+    pub dwPlatformId: DWORD,
+    pub szCSDVersion: [u8; 128],
+    pub wServicePackMajor: WORD,
+    pub wServicePackMinor: WORD,
+    pub wSuiteMask: WORD,
+    pub wProductType: BYTE,
+    pub wReserved: BYTE,
+}
+
+/// `LARGE_INTEGER` as `QueryPerformanceCounter` writes it.
+pub type LARGE_INTEGER = i64;
+
 pub const WSADESCRIPTION_LEN: usize = 256;
 pub const WSASYS_STATUS_LEN: usize = 128;
 
@@ -301,6 +345,43 @@ constants! {
     SO_UPDATE_ACCEPT_CONTEXT: INT = 0x700B;
     SO_UPDATE_CONNECT_CONTEXT: INT = 0x7010;
     SO_CONNECT_TIME: INT = 0x700C;
+    /// `((int)(~SO_REUSEADDR))` with Linux's `SO_REUSEADDR` (2), as the header defines it.
+    SO_EXCLUSIVEADDRUSE: INT = !2;
+    CF_ACCEPT: INT = 0;
+    CF_REJECT: INT = 1;
+    CF_DEFER: INT = 2;
+
+    // Threads.
+    STILL_ACTIVE: DWORD = 0x103;
+    CREATE_SUSPENDED: DWORD = 0x4;
+    STACK_SIZE_PARAM_IS_A_RESERVATION: DWORD = 0x10000;
+
+    // Console.
+    CTRL_C_EVENT: DWORD = 0;
+    CTRL_BREAK_EVENT: DWORD = 1;
+    CTRL_CLOSE_EVENT: DWORD = 2;
+    CTRL_LOGOFF_EVENT: DWORD = 5;
+    CTRL_SHUTDOWN_EVENT: DWORD = 6;
+    STD_INPUT_HANDLE: DWORD = -10i32 as DWORD;
+    STD_OUTPUT_HANDLE: DWORD = -11i32 as DWORD;
+    STD_ERROR_HANDLE: DWORD = -12i32 as DWORD;
+
+    // Heaps.
+    HEAP_NO_SERIALIZE: DWORD = 0x1;
+    HEAP_GENERATE_EXCEPTIONS: DWORD = 0x4;
+    HEAP_ZERO_MEMORY: DWORD = 0x8;
+    HEAP_REALLOC_IN_PLACE_ONLY: DWORD = 0x10;
+
+    // Versions.
+    VER_PLATFORM_WIN32_NT: DWORD = 2;
+    VER_NT_WORKSTATION: BYTE = 1;
+
+    // HRESULTs (strsafe.h).
+    S_OK: LONG = 0;
+    STRSAFE_E_INSUFFICIENT_BUFFER: LONG = 0x8007_007A_u32 as LONG;
+    STRSAFE_E_INVALID_PARAMETER: LONG = 0x8007_0057_u32 as LONG;
+    STRSAFE_E_END_OF_FILE: LONG = 0x8007_0026_u32 as LONG;
+    STRSAFE_MAX_CCH: LONG = 2_147_483_647;
 }
 
 /// `INVALID_HANDLE_VALUE`: `(HANDLE)(LONG_PTR)-1`.

@@ -123,3 +123,189 @@ fn spec_command_line_with_the_shared_library() {
         "{out:?}"
     );
 }
+
+/// CreateThread and thread handles (waits, exit codes, suspend, close while
+/// running, exit frees the port slot), recursive and contended critical
+/// sections (a contended Enter is a blocking section), the process heap,
+/// Interlocked*, and their bad input.
+#[test]
+fn threads_critical_sections_heap() {
+    common::run_c_test("threads");
+}
+
+/// Console control handlers: the chain (newest first until TRUE), their own
+/// threads (a blocked handler does not hold up the next event),
+/// GenerateConsoleCtrlEvent, real signals, the CTRL_C ignore flag; and, from
+/// outside, how the process ends: an unhandled CTRL_C (signal or generated)
+/// ends it by SIGINT, CTRL_SHUTDOWN (SIGTERM) and CTRL_CLOSE (SIGHUP) end it
+/// after the handler returns TRUE, a handled CTRL_BREAK (SIGQUIT) does not.
+#[test]
+fn console_control_handlers() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::Duration;
+    common::run_c_test("console");
+    let exe = common::compile("console");
+    let cases = [
+        ("unhandled-int", libc::SIGINT, Some("declined 0"), None),
+        ("generate", libc::SIGINT, None, None),
+        ("term", libc::SIGTERM, Some("handled 6"), Some("declined")),
+        ("hup", libc::SIGHUP, Some("handled 2"), Some("declined")),
+    ];
+    for (mode, sig, want, unwanted) in cases {
+        let out = common::run(&exe, "auto", &[mode], Duration::from_secs(20));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.signal(),
+            Some(sig),
+            "{mode}: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if let Some(w) = want {
+            assert!(stdout.contains(w), "{mode}: stdout {stdout:?}");
+        }
+        if let Some(u) = unwanted {
+            assert!(!stdout.contains(u), "{mode}: stdout {stdout:?}");
+        }
+        assert!(!stdout.contains("still alive"), "{mode}: {stdout:?}");
+    }
+    let out = common::run(&exe, "auto", &["exitprocess"], Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(7), "exitprocess: {out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("exiting"));
+    let out = common::run(&exe, "auto", &["quit"], Duration::from_secs(20));
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("survived"),
+        "quit: {out:?}"
+    );
+}
+
+/// strsafe.h, lstr*, GetVersionEx, tchar.h's _tmain, the macros, the clocks,
+/// getnameinfo; and GetStdHandle + WriteFile / WriteConsoleA/W writing to a
+/// redirected stdout (what arrives in the pipe is checked here).
+#[test]
+fn strings_versions_std_handles() {
+    let exe = common::compile("strings");
+    for backend in common::backends() {
+        let out = common::run(&exe, backend, &[], std::time::Duration::from_secs(30));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stdout.contains("strings: ok"),
+            "{backend}: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            out.status
+        );
+        assert!(
+            stdout.contains("via WriteFile\nvia WriteConsole 7\nwide \u{e9}\n"),
+            "{stdout:?}"
+        );
+        assert!(stderr.contains("stderr still works"), "{stderr:?}");
+    }
+}
+
+/// cport_seh.h, force-included, in C and in C++ (where libstdc++'s own
+/// `__try`/`__catch` must keep working): `__leave` out of loops and switches,
+/// nesting, `__finally` on the normal path, `__except` never running.
+#[test]
+fn seh_header_in_c_and_cxx() {
+    let src = common::root().join("ffi/tests/c/seh.c");
+    for (cxx, name, want) in [
+        (false, "seh", "seh (C): ok"),
+        (true, "seh_cxx", "seh (C++): ok"),
+    ] {
+        let exe = common::compile_with(&src, name, cxx, &["-include", "cport_seh.h"]);
+        let out = common::run(&exe, "auto", &[], std::time::Duration::from_secs(10));
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains(want),
+            "{name}: {out:?}"
+        );
+    }
+}
+
+/// Every header of `include/win32`, with `cport_seh.h` first and libstdc++
+/// headers after them all, compiles as C and as C++ with `-Wall -Wextra
+/// -Werror`; and every function the headers declare (`RET WINAPI Name(`,
+/// `WSAAPI`, `PASCAL`) is referenced, so the program links only if libcport
+/// exports each one.
+#[test]
+fn every_header_from_c_and_cxx_and_every_declaration_links() {
+    let dir = common::root().join("include/win32");
+    let mut headers: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".h"))
+        .collect();
+    headers.sort();
+    headers.retain(|h| h != "tchar.h"); // refused with _UNICODE only; included below
+    let mut functions = std::collections::BTreeSet::new();
+    for h in &headers {
+        let text = std::fs::read_to_string(dir.join(h)).unwrap();
+        for conv in ["WINAPI ", "WSAAPI ", "PASCAL "] {
+            for (i, _) in text.match_indices(conv) {
+                let rest = &text[i + conv.len()..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() && rest[name.len()..].starts_with('(') {
+                    functions.insert(name);
+                }
+            }
+        }
+    }
+    assert!(
+        functions.len() > 100,
+        "found only {} declarations",
+        functions.len()
+    );
+    let mut c = String::from("#include <cport_seh.h>\n");
+    for h in &headers {
+        if h != "cport_seh.h" {
+            c += &format!("#include <{h}>\n");
+        }
+    }
+    c += "#include <tchar.h>\n#include <stdio.h>\n";
+    c += "#ifdef __cplusplus\n#include <algorithm>\n#include <map>\n#include <memory>\n\
+          #include <string>\n#include <thread>\n#include <vector>\n#endif\n";
+    c += "int main(void) {\n  void *fns[] = {\n";
+    for f in &functions {
+        c += &format!("    (void *)&{f},\n");
+    }
+    c += "  };\n  size_t n = 0;\n  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) n += fns[i] != NULL;\n";
+    c += "#ifdef __cplusplus\n  std::vector<int> v{3, 1, 2};\n  std::sort(v.begin(), v.end());\n  \
+          n += (size_t)(std::min)(v[0], 0) + (size_t)min(v[0], 0u);\n#endif\n";
+    c += "  printf(\"linked %zu\\n\", n);\n  return 0;\n}\n";
+    for cxx in [false, true] {
+        let name = if cxx {
+            "all_headers_cxx"
+        } else {
+            "all_headers"
+        };
+        let src = common::out_dir().join(format!("{name}.c"));
+        std::fs::write(&src, &c).unwrap();
+        let exe = common::compile_with(&src, name, cxx, &[]);
+        let out = common::run(&exe, "auto", &[], std::time::Duration::from_secs(10));
+        assert!(
+            out.status.success()
+                && String::from_utf8_lossy(&out.stdout)
+                    .contains(&format!("linked {}", functions.len())),
+            "{name}: {out:?}"
+        );
+    }
+}
+
+/// Windows' bind rules: rebinding a port whose connections sit in TIME_WAIT
+/// (and serving at once), SO_EXCLUSIVEADDRUSE, addresses in use (listened on
+/// or only bound), no two listeners, UDP; WSAAccept with and without a
+/// condition function.
+#[test]
+fn bind_rules_and_wsaaccept() {
+    common::run_c_test("bind");
+}
+
+/// closesocket completes every pending operation exactly once (AcceptEx 995,
+/// receives and unread sends 1236), with nothing left behind: the fd and
+/// handle counts return to where they were, twenty rounds in a row.
+#[test]
+fn closesocket_completes_everything_and_leaks_nothing() {
+    common::run_c_test("closeall");
+}

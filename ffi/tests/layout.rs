@@ -42,9 +42,15 @@ fn sizes() -> Vec<(&'static str, usize, usize)> {
         ("SOCKET", size_of::<SOCKET>(), 8),
         ("WSAEVENT", size_of::<HANDLE>(), 8),
         ("SIZE_T", size_of::<usize>(), 8),
-        ("LARGE_INTEGER", 8, 8),
         ("SECURITY_ATTRIBUTES", 24, 24),
         ("WSAPROTOCOL_INFOA", 372, 372),
+        ("CRITICAL_SECTION", size_of::<CRITICAL_SECTION>(), 40),
+        ("RTL_CRITICAL_SECTION", size_of::<CRITICAL_SECTION>(), 40),
+        ("OSVERSIONINFOA", size_of::<OSVERSIONINFOA>(), 148),
+        ("OSVERSIONINFOEXA", size_of::<OSVERSIONINFOEXA>(), 156),
+        ("LARGE_INTEGER", size_of::<LARGE_INTEGER>(), 8),
+        ("HRESULT", size_of::<LONG>(), 4),
+        ("EXCEPTION_RECORD", 152, 152),
     ]
 }
 
@@ -151,13 +157,71 @@ fn offsets() -> Vec<(&'static str, &'static str, usize)> {
             "szSystemStatus",
             offset_of!(WSADATA, szSystemStatus),
         ),
-        // Windows offsets of structures only the header defines.
+        (
+            "CRITICAL_SECTION",
+            "DebugInfo",
+            offset_of!(CRITICAL_SECTION, DebugInfo),
+        ),
+        (
+            "CRITICAL_SECTION",
+            "LockCount",
+            offset_of!(CRITICAL_SECTION, LockCount),
+        ),
+        (
+            "CRITICAL_SECTION",
+            "RecursionCount",
+            offset_of!(CRITICAL_SECTION, RecursionCount),
+        ),
+        (
+            "CRITICAL_SECTION",
+            "OwningThread",
+            offset_of!(CRITICAL_SECTION, OwningThread),
+        ),
+        (
+            "CRITICAL_SECTION",
+            "LockSemaphore",
+            offset_of!(CRITICAL_SECTION, LockSemaphore),
+        ),
+        (
+            "CRITICAL_SECTION",
+            "SpinCount",
+            offset_of!(CRITICAL_SECTION, SpinCount),
+        ),
+        (
+            "OSVERSIONINFOA",
+            "dwPlatformId",
+            offset_of!(OSVERSIONINFOA, dwPlatformId),
+        ),
+        (
+            "OSVERSIONINFOA",
+            "szCSDVersion",
+            offset_of!(OSVERSIONINFOA, szCSDVersion),
+        ),
+        (
+            "OSVERSIONINFOEXA",
+            "wServicePackMajor",
+            offset_of!(OSVERSIONINFOEXA, wServicePackMajor),
+        ),
+        (
+            "OSVERSIONINFOEXA",
+            "wSuiteMask",
+            offset_of!(OSVERSIONINFOEXA, wSuiteMask),
+        ),
+        (
+            "OSVERSIONINFOEXA",
+            "wProductType",
+            offset_of!(OSVERSIONINFOEXA, wProductType),
+        ),
+        // Windows offsets of structures only the headers define.
         ("WSAPROTOCOL_INFOA", "iAddressFamily", 76),
         ("WSAPROTOCOL_INFOA", "iSocketType", 88),
         ("WSAPROTOCOL_INFOA", "iProtocol", 92),
         ("WSAPROTOCOL_INFOA", "szProtocol", 116),
         ("SECURITY_ATTRIBUTES", "lpSecurityDescriptor", 8),
         ("SECURITY_ATTRIBUTES", "bInheritHandle", 16),
+        ("EXCEPTION_RECORD", "ExceptionAddress", 16),
+        ("EXCEPTION_RECORD", "NumberParameters", 24),
+        ("EXCEPTION_RECORD", "ExceptionInformation", 32),
     ]
 }
 
@@ -165,6 +229,7 @@ fn offsets() -> Vec<(&'static str, &'static str, usize)> {
 fn program() -> String {
     let mut c = String::from(
         "#include <windows.h>\n#include <winsock2.h>\n#include <ws2tcpip.h>\n#include <mswsock.h>\n\
+         #include <strsafe.h>\n#include <cport_seh.h>\n\
          #include <stdio.h>\n#include <stddef.h>\n\n\
          int main(void) {\n\
          /* Same types, not merely the same sizes (an error in C++, a warning in C). */\n\

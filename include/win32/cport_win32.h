@@ -206,6 +206,78 @@ typedef struct _SYSTEM_INFO {
     WORD wProcessorRevision;
 } SYSTEM_INFO, *LPSYSTEM_INFO;
 
+/* Recursive lock in the program's memory (Windows x64 layout, 40 bytes).
+ * cport keeps its own state in these fields: LockCount is the lock word,
+ * OwningThread the owner's thread id, RecursionCount its depth. */
+typedef struct _RTL_CRITICAL_SECTION {
+    PVOID DebugInfo;
+    LONG LockCount;
+    LONG RecursionCount;
+    HANDLE OwningThread;
+    HANDLE LockSemaphore;
+    ULONG_PTR SpinCount;
+} RTL_CRITICAL_SECTION, *PRTL_CRITICAL_SECTION, CRITICAL_SECTION, *PCRITICAL_SECTION,
+    *LPCRITICAL_SECTION;
+
+typedef struct _OSVERSIONINFOA {
+    DWORD dwOSVersionInfoSize;
+    DWORD dwMajorVersion;
+    DWORD dwMinorVersion;
+    DWORD dwBuildNumber;
+    DWORD dwPlatformId;
+    CHAR szCSDVersion[128];
+} OSVERSIONINFOA, *POSVERSIONINFOA, *LPOSVERSIONINFOA;
+
+typedef struct _OSVERSIONINFOEXA {
+    DWORD dwOSVersionInfoSize;
+    DWORD dwMajorVersion;
+    DWORD dwMinorVersion;
+    DWORD dwBuildNumber;
+    DWORD dwPlatformId;
+    CHAR szCSDVersion[128];
+    WORD wServicePackMajor;
+    WORD wServicePackMinor;
+    WORD wSuiteMask;
+    BYTE wProductType;
+    BYTE wReserved;
+} OSVERSIONINFOEXA, *POSVERSIONINFOEXA, *LPOSVERSIONINFOEXA;
+
+/* The W forms with this ABI's 32-bit WCHAR (532 / 540 bytes, not Windows' 276 / 284). */
+typedef struct _OSVERSIONINFOW {
+    DWORD dwOSVersionInfoSize;
+    DWORD dwMajorVersion;
+    DWORD dwMinorVersion;
+    DWORD dwBuildNumber;
+    DWORD dwPlatformId;
+    WCHAR szCSDVersion[128];
+} OSVERSIONINFOW, *POSVERSIONINFOW, *LPOSVERSIONINFOW;
+
+typedef struct _OSVERSIONINFOEXW {
+    DWORD dwOSVersionInfoSize;
+    DWORD dwMajorVersion;
+    DWORD dwMinorVersion;
+    DWORD dwBuildNumber;
+    DWORD dwPlatformId;
+    WCHAR szCSDVersion[128];
+    WORD wServicePackMajor;
+    WORD wServicePackMinor;
+    WORD wSuiteMask;
+    BYTE wProductType;
+    BYTE wReserved;
+} OSVERSIONINFOEXW, *POSVERSIONINFOEXW, *LPOSVERSIONINFOEXW;
+
+#ifdef UNICODE
+typedef OSVERSIONINFOW OSVERSIONINFO, *POSVERSIONINFO, *LPOSVERSIONINFO;
+typedef OSVERSIONINFOEXW OSVERSIONINFOEX, *POSVERSIONINFOEX, *LPOSVERSIONINFOEX;
+#else
+typedef OSVERSIONINFOA OSVERSIONINFO, *POSVERSIONINFO, *LPOSVERSIONINFO;
+typedef OSVERSIONINFOEXA OSVERSIONINFOEX, *POSVERSIONINFOEX, *LPOSVERSIONINFOEX;
+#endif
+
+typedef DWORD (WINAPI *PTHREAD_START_ROUTINE)(LPVOID lpThreadParameter);
+typedef PTHREAD_START_ROUTINE LPTHREAD_START_ROUTINE;
+typedef BOOL (WINAPI *PHANDLER_ROUTINE)(DWORD CtrlType);
+
 #define STATUS_SUCCESS              ((DWORD)0x00000000)
 #define STATUS_ABANDONED            ((DWORD)0x00000080)
 #define STATUS_USER_APC             ((DWORD)0x000000C0)
@@ -309,6 +381,35 @@ typedef struct _SYSTEM_INFO {
 #define FILE_SKIP_COMPLETION_PORT_ON_SUCCESS 0x1
 #define FILE_SKIP_SET_EVENT_ON_HANDLE        0x2
 
+/* ---- threads, console, heaps, versions ---- */
+#define STILL_ACTIVE                ((DWORD)0x00000103)
+#define CREATE_SUSPENDED            0x00000004
+#define STACK_SIZE_PARAM_IS_A_RESERVATION 0x00010000
+#define CTRL_C_EVENT                0
+#define CTRL_BREAK_EVENT            1
+#define CTRL_CLOSE_EVENT            2
+#define CTRL_LOGOFF_EVENT           5
+#define CTRL_SHUTDOWN_EVENT         6
+#define STD_INPUT_HANDLE            ((DWORD)-10)
+#define STD_OUTPUT_HANDLE           ((DWORD)-11)
+#define STD_ERROR_HANDLE            ((DWORD)-12)
+#define HEAP_NO_SERIALIZE           0x00000001
+#define HEAP_GENERATE_EXCEPTIONS    0x00000004
+#define HEAP_ZERO_MEMORY            0x00000008
+#define HEAP_REALLOC_IN_PLACE_ONLY  0x00000010
+#define VER_PLATFORM_WIN32s         0
+#define VER_PLATFORM_WIN32_WINDOWS  1
+#define VER_PLATFORM_WIN32_NT       2
+#define VER_NT_WORKSTATION          0x0000001
+#define VER_NT_DOMAIN_CONTROLLER    0x0000002
+#define VER_NT_SERVER               0x0000003
+
+/* ---- HRESULT ---- */
+#define S_OK                        ((HRESULT)0)
+#define S_FALSE                     ((HRESULT)1)
+#define SUCCEEDED(hr)               (((HRESULT)(hr)) >= 0)
+#define FAILED(hr)                  (((HRESULT)(hr)) < 0)
+
 #define PROCESSOR_ARCHITECTURE_AMD64 9
 #define PROCESSOR_AMD_X8664          8664
 
@@ -324,7 +425,10 @@ typedef struct _SYSTEM_INFO {
 #define HIWORD(l)         ((WORD)((DWORD_PTR)(l) >> 16))
 #define LOBYTE(w)         ((BYTE)((DWORD_PTR)(w) & 0xff))
 #define HIBYTE(w)         ((BYTE)((DWORD_PTR)(w) >> 8))
-#ifndef NOMINMAX
+/* min/max: macros in C, as in the SDK. In C++ they are function templates
+ * (after the extern "C" block below): the SDK's macros would break every
+ * libstdc++ header included after this one. NOMINMAX removes both. */
+#if !defined(NOMINMAX) && !defined(__cplusplus)
 #ifndef max
 #define max(a, b) (((a) > (b)) ? (a) : (b))
 #endif
@@ -378,15 +482,141 @@ DWORD WINAPI WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds);
 DWORD WINAPI WaitForMultipleObjects(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll,
                                     DWORD dwMilliseconds);
 
-#ifdef UNICODE
-#define CreateFile  CreateFileW
-#define CreateEvent CreateEventW
+/* Threads. WaitForSingleObject / WaitForMultipleObjects see a thread handle
+ * signalled once the thread has exited; CloseHandle lets the thread run on. */
+HANDLE WINAPI CreateThread(LPSECURITY_ATTRIBUTES lpThreadAttributes, SIZE_T dwStackSize,
+                           LPTHREAD_START_ROUTINE lpStartAddress, LPVOID lpParameter,
+                           DWORD dwCreationFlags, LPDWORD lpThreadId);
+DWORD WINAPI ResumeThread(HANDLE hThread);
+BOOL WINAPI GetExitCodeThread(HANDLE hThread, LPDWORD lpExitCode);
+DWORD WINAPI GetThreadId(HANDLE Thread);
+#ifdef __cplusplus
+[[noreturn]]
 #else
-#define CreateFile  CreateFileA
-#define CreateEvent CreateEventA
+__attribute__((noreturn))
+#endif
+VOID WINAPI ExitProcess(UINT uExitCode);
+HANDLE WINAPI GetCurrentProcess(void);
+DWORD WINAPI GetCurrentProcessId(void);
+BOOL WINAPI GetProcessHandleCount(HANDLE hProcess, PDWORD pdwHandleCount);
+
+/* Critical sections: recursive; a contended Enter is a blocking section of the
+ * calling thread's completion port (it stops counting against the limit). */
+VOID WINAPI InitializeCriticalSection(LPCRITICAL_SECTION lpCriticalSection);
+BOOL WINAPI InitializeCriticalSectionAndSpinCount(LPCRITICAL_SECTION lpCriticalSection,
+                                                  DWORD dwSpinCount);
+BOOL WINAPI InitializeCriticalSectionEx(LPCRITICAL_SECTION lpCriticalSection, DWORD dwSpinCount,
+                                        DWORD Flags);
+DWORD WINAPI SetCriticalSectionSpinCount(LPCRITICAL_SECTION lpCriticalSection, DWORD dwSpinCount);
+VOID WINAPI EnterCriticalSection(LPCRITICAL_SECTION lpCriticalSection);
+BOOL WINAPI TryEnterCriticalSection(LPCRITICAL_SECTION lpCriticalSection);
+VOID WINAPI LeaveCriticalSection(LPCRITICAL_SECTION lpCriticalSection);
+VOID WINAPI DeleteCriticalSection(LPCRITICAL_SECTION lpCriticalSection);
+
+/* The process heap. */
+HANDLE WINAPI GetProcessHeap(void);
+LPVOID WINAPI HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes);
+LPVOID WINAPI HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwBytes);
+BOOL WINAPI HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem);
+SIZE_T WINAPI HeapSize(HANDLE hHeap, DWORD dwFlags, LPCVOID lpMem);
+
+/* The console: SIGINT → CTRL_C_EVENT, SIGQUIT → CTRL_BREAK_EVENT, SIGHUP →
+ * CTRL_CLOSE_EVENT, SIGTERM → CTRL_SHUTDOWN_EVENT; handlers run on a thread of
+ * their own, newest first. The standard handles are fds 0-2, whatever they are. */
+BOOL WINAPI SetConsoleCtrlHandler(PHANDLER_ROUTINE HandlerRoutine, BOOL Add);
+BOOL WINAPI GenerateConsoleCtrlEvent(DWORD dwCtrlEvent, DWORD dwProcessGroupId);
+HANDLE WINAPI GetStdHandle(DWORD nStdHandle);
+BOOL WINAPI WriteConsoleA(HANDLE hConsoleOutput, const VOID *lpBuffer, DWORD nNumberOfCharsToWrite,
+                          LPDWORD lpNumberOfCharsWritten, LPVOID lpReserved);
+BOOL WINAPI WriteConsoleW(HANDLE hConsoleOutput, const VOID *lpBuffer, DWORD nNumberOfCharsToWrite,
+                          LPDWORD lpNumberOfCharsWritten, LPVOID lpReserved);
+
+/* Versions and clocks. GetVersionEx reports 6.2 build 9200, VER_PLATFORM_WIN32_NT. */
+BOOL WINAPI GetVersionExA(LPOSVERSIONINFOA lpVersionInformation);
+BOOL WINAPI GetVersionExW(LPOSVERSIONINFOW lpVersionInformation);
+DWORD WINAPI GetVersion(void);
+DWORD WINAPI GetTickCount(void);
+ULONGLONG WINAPI GetTickCount64(void);
+BOOL WINAPI QueryPerformanceCounter(LARGE_INTEGER *lpPerformanceCount);
+BOOL WINAPI QueryPerformanceFrequency(LARGE_INTEGER *lpFrequency);
+
+/* Strings (NULL-safe as on Windows; lstrcmp(i) compare by code unit). */
+int WINAPI lstrlenA(LPCSTR lpString);
+int WINAPI lstrlenW(LPCWSTR lpString);
+LPSTR WINAPI lstrcpyA(LPSTR lpString1, LPCSTR lpString2);
+LPWSTR WINAPI lstrcpyW(LPWSTR lpString1, LPCWSTR lpString2);
+LPSTR WINAPI lstrcpynA(LPSTR lpString1, LPCSTR lpString2, int iMaxLength);
+LPWSTR WINAPI lstrcpynW(LPWSTR lpString1, LPCWSTR lpString2, int iMaxLength);
+LPSTR WINAPI lstrcatA(LPSTR lpString1, LPCSTR lpString2);
+LPWSTR WINAPI lstrcatW(LPWSTR lpString1, LPCWSTR lpString2);
+int WINAPI lstrcmpA(LPCSTR lpString1, LPCSTR lpString2);
+int WINAPI lstrcmpW(LPCWSTR lpString1, LPCWSTR lpString2);
+int WINAPI lstrcmpiA(LPCSTR lpString1, LPCSTR lpString2);
+int WINAPI lstrcmpiW(LPCWSTR lpString1, LPCWSTR lpString2);
+
+/* Interlocked operations (sequentially consistent, as on Windows). */
+static inline LONG InterlockedIncrement(LONG volatile *p) { return __atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST); }
+static inline LONG InterlockedDecrement(LONG volatile *p) { return __atomic_sub_fetch(p, 1, __ATOMIC_SEQ_CST); }
+static inline LONG InterlockedExchange(LONG volatile *p, LONG v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
+static inline LONG InterlockedExchangeAdd(LONG volatile *p, LONG v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+static inline LONG InterlockedCompareExchange(LONG volatile *p, LONG exchange, LONG comparand) {
+    __atomic_compare_exchange_n(p, &comparand, exchange, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return comparand;
+}
+static inline LONGLONG InterlockedIncrement64(LONGLONG volatile *p) { return __atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST); }
+static inline LONGLONG InterlockedDecrement64(LONGLONG volatile *p) { return __atomic_sub_fetch(p, 1, __ATOMIC_SEQ_CST); }
+static inline LONGLONG InterlockedExchangeAdd64(LONGLONG volatile *p, LONGLONG v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+static inline LONGLONG InterlockedCompareExchange64(LONGLONG volatile *p, LONGLONG exchange, LONGLONG comparand) {
+    __atomic_compare_exchange_n(p, &comparand, exchange, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return comparand;
+}
+static inline PVOID InterlockedExchangePointer(PVOID volatile *p, PVOID v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
+static inline PVOID InterlockedCompareExchangePointer(PVOID volatile *p, PVOID exchange, PVOID comparand) {
+    __atomic_compare_exchange_n(p, &comparand, exchange, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return comparand;
+}
+
+#ifdef UNICODE
+#define CreateFile    CreateFileW
+#define CreateEvent   CreateEventW
+#define WriteConsole  WriteConsoleW
+#define GetVersionEx  GetVersionExW
+#define lstrlen       lstrlenW
+#define lstrcpy       lstrcpyW
+#define lstrcpyn      lstrcpynW
+#define lstrcat       lstrcatW
+#define lstrcmp       lstrcmpW
+#define lstrcmpi      lstrcmpiW
+#else
+#define CreateFile    CreateFileA
+#define CreateEvent   CreateEventA
+#define WriteConsole  WriteConsoleA
+#define GetVersionEx  GetVersionExA
+#define lstrlen       lstrlenA
+#define lstrcpy       lstrcpyA
+#define lstrcpyn      lstrcpynA
+#define lstrcat       lstrcatA
+#define lstrcmp       lstrcmpA
+#define lstrcmpi      lstrcmpiA
 #endif
 
 #ifdef __cplusplus
+}
+#endif
+
+#if defined(__cplusplus) && !defined(NOMINMAX)
+#include <type_traits>
+/* The SDK macros' results for mixed types (the common type), without
+ * evaluating an argument twice; std::min/std::max stay what they are. */
+template <typename A, typename B>
+inline typename std::common_type<A, B>::type min(const A &a, const B &b) {
+    typedef typename std::common_type<A, B>::type T;
+    return (T(b) < T(a)) ? T(b) : T(a);
+}
+template <typename A, typename B>
+inline typename std::common_type<A, B>::type max(const A &a, const B &b) {
+    typedef typename std::common_type<A, B>::type T;
+    return (T(a) < T(b)) ? T(b) : T(a);
 }
 #endif
 

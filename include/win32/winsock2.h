@@ -128,6 +128,12 @@ typedef LPWSAPROTOCOL_INFOA LPWSAPROTOCOL_INFO;
 typedef void (CALLBACK *LPWSAOVERLAPPED_COMPLETION_ROUTINE)(DWORD dwError, DWORD cbTransferred,
                                                            LPWSAOVERLAPPED lpOverlapped, DWORD dwFlags);
 
+/* WSAAccept's condition function. QOS is opaque: cport passes NULL. */
+typedef struct _QualityOfService QOS, *LPQOS;
+typedef int (CALLBACK *LPCONDITIONPROC)(LPWSABUF lpCallerId, LPWSABUF lpCallerData, LPQOS lpSQOS,
+                                        LPQOS lpGQOS, LPWSABUF lpCalleeId, LPWSABUF lpCalleeData,
+                                        GROUP *g, DWORD_PTR dwCallbackData);
+
 /* ---- constants ---- */
 #define INVALID_SOCKET  ((SOCKET)(~0))
 #define SOCKET_ERROR    (-1)
@@ -137,6 +143,13 @@ typedef void (CALLBACK *LPWSAOVERLAPPED_COMPLETION_ROUTINE)(DWORD dwError, DWORD
 #define WSA_FLAG_OVERLAPPED         0x01
 #define WSA_FLAG_NO_HANDLE_INHERIT  0x80
 #define FROM_PROTOCOL_INFO          (-1)
+#define WSA_INVALID_EVENT           ((WSAEVENT)NULL)
+/* As Windows defines it, from (here: Linux's) SO_REUSEADDR. cport's bind
+ * sets SO_REUSEADDR underneath for TCP unless this is set. */
+#define SO_EXCLUSIVEADDRUSE         ((int)(~SO_REUSEADDR))
+#define CF_ACCEPT                   0x0000
+#define CF_REJECT                   0x0001
+#define CF_DEFER                    0x0002
 #ifndef MSG_PARTIAL
 #define MSG_PARTIAL 0x8000
 #endif
@@ -247,6 +260,7 @@ typedef void (CALLBACK *LPWSAOVERLAPPED_COMPLETION_ROUTINE)(DWORD dwError, DWORD
 #define inet_ntop    cport_inet_ntop
 #define getaddrinfo  cport_getaddrinfo
 #define freeaddrinfo cport_freeaddrinfo
+#define getnameinfo  cport_getnameinfo
 /* Not provided (SOCKET values are not fds): a link error rather than a wrong result. */
 #define select       cport_select_is_not_supported
 
@@ -269,6 +283,10 @@ PCSTR WSAAPI inet_ntop(INT Family, const VOID *pAddr, PSTR pStringBuf, size_t St
 INT WSAAPI getaddrinfo(PCSTR pNodeName, PCSTR pServiceName, const struct addrinfo *pHints,
                        struct addrinfo **ppResult);
 VOID WSAAPI freeaddrinfo(struct addrinfo *pAddrInfo);
+/* NI_* flags are Linux's (netdb.h). */
+INT WSAAPI getnameinfo(const struct sockaddr *pSockaddr, socklen_t SockaddrLength, PCHAR pNodeBuffer,
+                       DWORD NodeBufferSize, PCHAR pServiceBuffer, DWORD ServiceBufferSize,
+                       INT Flags);
 
 /* ---- Winsock proper ---- */
 int WSAAPI WSAStartup(WORD wVersionRequested, LPWSADATA lpWSAData);
@@ -276,6 +294,8 @@ int WSAAPI WSACleanup(void);
 int WSAAPI WSAGetLastError(void);
 void WSAAPI WSASetLastError(int iError);
 int WSAAPI closesocket(SOCKET s);
+SOCKET WSAAPI WSAAccept(SOCKET s, struct sockaddr *addr, LPINT addrlen,
+                        LPCONDITIONPROC lpfnCondition, DWORD_PTR dwCallbackData);
 int WSAAPI ioctlsocket(SOCKET s, long cmd, unsigned long *argp); /* u_long * */
 SOCKET WSAAPI WSASocketA(int af, int type, int protocol, LPWSAPROTOCOL_INFOA lpProtocolInfo,
                          GROUP g, DWORD dwFlags);

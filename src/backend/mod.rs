@@ -48,8 +48,9 @@ pub(crate) enum OpCode {
 pub(crate) struct RawOp {
     pub code: OpCode,
     pub fd: RawFd,
-    /// Identifies the operation in its completion; the top bit is never set
-    /// (backends may use it for their own internal requests).
+    /// Identifies the operation in its completion; the top three bits are
+    /// never set (backends use bits 63 and 62 for their own requests, bit 61
+    /// is [`TIMER_EVENT`]).
     pub user_data: u64,
     /// Recv/Send/Read/Write: the buffer. May be empty (a zero-byte recv is a
     /// readiness probe: it completes with 0 once data is available).
@@ -94,6 +95,14 @@ impl From<Duration> for Timespec {
         }
     }
 }
+
+/// Set in a [`Completion`]'s `user_data` (with the op's own) when it is not
+/// the op's completion but news that the op's per-operation timer ended
+/// (io_uring: its linked timeout completed with `res`). The op is still in
+/// flight or about to complete; the op layer makes sure it ends (io_uring
+/// cannot cancel it by itself when the thread that submitted it has exited).
+/// Backends that run their own timers never report it.
+pub(crate) const TIMER_EVENT: u64 = 1 << 61;
 
 /// One finished operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,7 +157,9 @@ pub(crate) trait Backend: Send + Sync {
     fn wake(&self);
 
     /// Starts every submission held back by `defer` (`poll` does it too).
-    fn flush(&self) {}
+    /// `urgent` (see the port core's `Reactor::flush`): also run now what
+    /// only the calling thread can run (io_uring's pending task work).
+    fn flush(&self, _urgent: bool) {}
 }
 
 /// Opens the backend `choice` asks for. With `Auto`, io_uring is probed first
@@ -156,10 +167,30 @@ pub(crate) trait Backend: Send + Sync {
 /// fallback is logged to stderr once per process).
 pub(crate) fn open(
     choice: crate::port::BackendChoice,
+    uring: UringOptions,
 ) -> io::Result<(Box<dyn Backend>, Option<String>)> {
     open_with(choice, || {
-        uring::UringBackend::new().map(|b| Box::new(b) as Box<dyn Backend>)
+        uring::UringBackend::new(uring).map(|b| Box::new(b) as Box<dyn Backend>)
     })
+}
+
+/// How an io_uring ring is set up (see the builder's `uring_*` methods).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UringOptions {
+    /// SQPOLL with this idle time.
+    pub sqpoll_idle: Option<Duration>,
+    /// COOP_TASKRUN (+ TASKRUN_FLAG): task work waits for the thread's next
+    /// entry into the kernel instead of interrupting it.
+    pub cooperative_task_run: bool,
+}
+
+impl Default for UringOptions {
+    fn default() -> Self {
+        UringOptions {
+            sqpoll_idle: None,
+            cooperative_task_run: true,
+        }
+    }
 }
 
 fn open_with(

@@ -9,11 +9,12 @@
 
 pub(crate) mod buf;
 
+use std::collections::VecDeque;
 use std::io;
 use std::mem;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ use parking_lot::Mutex;
 use slab::Slab;
 
 use self::buf::IoBuf;
-use crate::backend::{Backend, Completion, OpCode, RawOp, Timespec};
+use crate::backend::{Backend, Completion, OpCode, RawOp, Timespec, TIMER_EVENT};
 use crate::port::core::Reactor;
 use crate::port::Packet;
 
@@ -112,6 +113,40 @@ enum Kind {
     WriteAt,
 }
 
+/// Which way an operation moves data (the skip-on-success order rule).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Direction {
+    In,
+    Out,
+    Neither,
+}
+
+impl Kind {
+    fn direction(self) -> Direction {
+        match self {
+            Kind::Recv | Kind::RecvFrom | Kind::RecvVectored => Direction::In,
+            Kind::Send | Kind::SendTo | Kind::SendVectored => Direction::Out,
+            _ => Direction::Neither,
+        }
+    }
+
+    /// The lane of a socket a stream of such operations runs in, one at a time
+    /// and in issue order (see [`Lane`]): receives, sends, or none.
+    fn lane(self) -> Option<usize> {
+        match self.direction() {
+            Direction::In => Some(0),
+            Direction::Out => Some(1),
+            Direction::Neither => None,
+        }
+    }
+
+    /// Operations that transfer all their bytes or fail (WSASend, WriteFile).
+    /// A datagram send goes out whole or not at all, so `SendTo` is not one.
+    fn is_whole_transfer(self) -> bool {
+        matches!(self, Kind::Send | Kind::SendVectored | Kind::WriteAt)
+    }
+}
+
 /// Why an operation was asked to stop early.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stop {
@@ -120,9 +155,42 @@ enum Stop {
     Close,
 }
 
+/// Where a started operation is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// Submitted to the backend; its completion will come from there.
+    Kernel,
+    /// Queued in its lane behind an earlier operation of the same direction.
+    Waiting,
+    /// Was waiting, and was stopped or ran out of time: its completion
+    /// ("aborted" or "timed out") was made up by the op layer and is on its
+    /// way; it leaves its lane when that is handled (or `next_in_lane` skips it).
+    Parked,
+}
+
+/// Receives (or sends) of one socket: Windows completes them in the order
+/// they were issued, the first pending receive taking the first bytes, and
+/// sends keep the stream in order (IOCP-REFERENCE §11.3). io_uring would run
+/// them at once and wake them in any order, so one operation of each
+/// direction is in the kernel at a time and the others wait here, in order.
+#[derive(Default)]
+struct Lane {
+    /// An operation of this lane is in the kernel.
+    busy: bool,
+    /// The ones issued after it (their user_data), oldest first.
+    waiting: VecDeque<u64>,
+}
+
+impl Lane {
+    fn idle(&self) -> bool {
+        !self.busy && self.waiting.is_empty()
+    }
+}
+
 /// Everything an in-flight operation owns; boxed so its address is stable.
 struct Slot<V, B> {
     user_data: u64,
+    place: Place,
     handle: usize,
     kind: Kind,
     stop: Stop,
@@ -130,24 +198,94 @@ struct Slot<V, B> {
     buf: Option<B>,
     bufs: Vec<B>,
     iovecs: Vec<libc::iovec>,
-    msg: libc::msghdr,
-    addr: libc::sockaddr_storage,
-    addrlen: libc::socklen_t,
-    timespec: Timespec,
+    /// msghdr, socket address, timespec: see [`KernelArea`].
+    kernel: KernelBox,
     timeout: Option<Duration>,
     /// When the per-operation timeout runs out.
     deadline: Option<Instant>,
     offset: u64,
+    /// Bytes of a whole transfer (see `Kind::is_whole_transfer`) done by
+    /// earlier parts: an inline attempt or a submission that ended short.
+    /// The next part starts after them.
+    done: usize,
 }
 
-// SAFETY: the raw pointers inside (iovecs, msghdr) point into this slot or
-// its buffers, which move with it; V and B are Send.
+impl<V, B> Slot<V, B> {
+    /// The kernel area, to fill in before a submission or read after a
+    /// completion.
+    ///
+    /// # Safety
+    /// No submission of this slot may be in flight (started and its
+    /// completion not yet returned by the backend).
+    unsafe fn area(&mut self) -> &mut KernelArea {
+        // SAFETY: the pointer is valid (owned by `kernel`), and with nothing
+        // in flight nobody else (the kernel) uses the area (caller's contract).
+        unsafe { &mut *self.kernel.0.as_ptr() }
+    }
+}
+
+impl<V, B: IoBuf> Slot<V, B> {
+    /// Bytes the operation's buffers hold.
+    fn wanted(&self) -> usize {
+        self.buf
+            .iter()
+            .chain(&self.bufs)
+            .map(|b| b.stable_len())
+            .sum()
+    }
+}
+
+// SAFETY: the raw pointers inside (iovecs, msghdr, the kernel area) point
+// into memory the slot owns, which moves with it; V and B are Send.
 unsafe impl<V: Send, B: Send> Send for Slot<V, B> {}
+
+/// The parts of an operation the kernel writes while it is in flight (accept's
+/// and recvmsg's peer address and its length, recvmsg's msghdr fields) or
+/// reads at submission (the timespec of a linked timeout, also when the
+/// submission is deferred). They live in an allocation of their own, reached
+/// from the slot only through a raw pointer, so that the `&mut Slot` the op
+/// layer takes while the op is in flight (to mark it stopped, to check it)
+/// never covers memory the kernel may be writing.
+struct KernelArea {
+    msg: libc::msghdr,
+    addr: libc::sockaddr_storage,
+    addrlen: libc::socklen_t,
+    timespec: Timespec,
+}
+
+/// Owns a [`KernelArea`]; frees it when the slot is dropped, which happens
+/// only once no operation is in flight in it (slots of ops that never
+/// completed are leaked, not dropped: see `Io::drop`).
+struct KernelBox(std::ptr::NonNull<KernelArea>);
+
+impl KernelBox {
+    fn new() -> Self {
+        let area = Box::new(KernelArea {
+            // SAFETY: msghdr and sockaddr_storage are plain C structs for
+            // which all-zero bytes are a valid (empty) value.
+            msg: unsafe { mem::zeroed() },
+            // SAFETY: as above.
+            addr: unsafe { mem::zeroed() },
+            addrlen: 0,
+            timespec: Timespec::default(),
+        });
+        KernelBox(std::ptr::NonNull::from(Box::leak(area)))
+    }
+}
+
+impl Drop for KernelBox {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `Box::leak` in `new` and is freed only
+        // here; the kernel is done with the area (see the type's docs).
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
 
 impl<V, B> Slot<V, B> {
     fn empty() -> Self {
         Slot {
             user_data: 0,
+            place: Place::Kernel,
             handle: 0,
             kind: Kind::Recv,
             stop: Stop::None,
@@ -155,25 +293,24 @@ impl<V, B> Slot<V, B> {
             buf: None,
             bufs: Vec::new(),
             iovecs: Vec::new(),
-            // SAFETY: msghdr and sockaddr_storage are plain C structs for which
-            // all-zero bytes are a valid (empty) value.
-            msg: unsafe { mem::zeroed() },
-            // SAFETY: as above.
-            addr: unsafe { mem::zeroed() },
-            addrlen: 0,
-            timespec: Timespec::default(),
+            kernel: KernelBox::new(),
             timeout: None,
             deadline: None,
             offset: 0,
+            done: 0,
         }
     }
 }
 
 struct HandleEntry<K> {
     fd: OwnedFd,
+    who: Identity,
     key: K,
     generation: u32,
     pending: usize,
+    /// Receives (recv, recv_from, vectored) and sends: see [`Lane`]. (An
+    /// inline attempt in skip-on-success mode must not overtake them either.)
+    lanes: [Lane; 2],
     closing: bool,
     skip_on_success: bool,
     /// The peer reset the connection: later operations fail at once.
@@ -185,10 +322,59 @@ struct Tables<K, V, B> {
     ops: Slab<Box<Slot<V, B>>>,
     spare: Vec<Box<Slot<V, B>>>,
     generation: u32,
+    /// Numbers the started operations (see `INDEX_BITS`).
+    next_seq: u64,
+    /// Deadlines of operations waiting in a lane (the kernel times only those
+    /// it has): earliest first; entries of ops that left are skipped.
+    waiting_deadlines: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64)>>,
 }
 
-/// fds associated with any port in this process: one handle, one port.
-static ASSOCIATED: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
+/// An operation's `user_data`: its slot index in the low [`INDEX_BITS`] bits
+/// and, above them, a sequence number unique to this start of the op, so that
+/// neither a late completion nor a stale [`OpId`] can ever be taken for a later
+/// operation that reuses the slot. The top three bits stay clear: backends use
+/// them for requests of their own (see `RawOp::user_data`).
+const INDEX_BITS: u32 = 22;
+const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
+const USER_DATA_MASK: u64 = (1 << 61) - 1;
+/// Most operations one port can have in flight at once.
+pub(crate) const MAX_IN_FLIGHT: usize = 1 << INDEX_BITS;
+
+fn op_index(user_data: u64) -> usize {
+    (user_data & INDEX_MASK) as usize
+}
+
+/// Who an associated fd is, for the one-port-per-handle rule: a socket by
+/// its inode (a `dup` or `try_clone` of an associated socket is the same
+/// socket, as a duplicated handle is the same file object on Windows); any
+/// other fd by its number (two opens of one file are two handles).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Identity {
+    Socket { dev: u64, ino: u64 },
+    Fd(RawFd),
+}
+
+fn identity(fd: RawFd) -> Identity {
+    // SAFETY: fstat writes into the zeroed local `st` and nothing else.
+    let mut st: libc::stat = unsafe { mem::zeroed() };
+    // SAFETY: `st` is valid for writes of a `struct stat`.
+    if unsafe { libc::fstat(fd, &mut st) } == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK {
+        Identity::Socket {
+            dev: st.st_dev,
+            ino: st.st_ino,
+        }
+    } else {
+        Identity::Fd(fd)
+    }
+}
+
+/// Handles associated with any port in this process: one handle, one port.
+static ASSOCIATED: std::sync::LazyLock<Mutex<std::collections::HashSet<Identity>>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn forget_association(who: Identity) {
+    ASSOCIATED.lock().remove(&who);
+}
 
 /// Runs on every completed operation's packet before it is queued (see
 /// [`Port::set_completion_filter`](crate::Port::set_completion_filter)).
@@ -202,6 +388,12 @@ pub(crate) struct Io<K, V, B> {
     filter: std::sync::OnceLock<CompletionFilter<K, V, B>>,
     /// Set by shutdown (under the tables lock): new operations are refused.
     refusing: std::sync::atomic::AtomicBool,
+    /// Counts the calls that stop operations (`stop`, `cancel_all`), changed
+    /// under the tables lock (see `start`).
+    stops: AtomicU64,
+    /// Completions left by a reaper that panicked (see `reap`).
+    leftovers: Mutex<Vec<Completion>>,
+    has_leftovers: std::sync::atomic::AtomicBool,
 }
 
 pub(crate) fn shutting_down() -> io::Error {
@@ -229,10 +421,15 @@ where
                 ops: Slab::new(),
                 spare: Vec::new(),
                 generation: 0,
+                next_seq: 0,
+                waiting_deadlines: Default::default(),
             }),
             in_flight: AtomicUsize::new(0),
             filter: std::sync::OnceLock::new(),
             refusing: std::sync::atomic::AtomicBool::new(false),
+            stops: AtomicU64::new(0),
+            leftovers: Mutex::new(Vec::new()),
+            has_leftovers: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -251,34 +448,36 @@ where
 
     pub(crate) fn associate(&self, fd: OwnedFd, key: K) -> io::Result<Handle> {
         let raw = fd.as_raw_fd();
-        {
-            let mut all = ASSOCIATED.lock();
-            if all.contains(&raw) {
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    "the handle is already associated with a completion port",
-                ));
-            }
-            all.push(raw);
+        let who = identity(raw);
+        if !ASSOCIATED.lock().insert(who) {
+            // `fd` is dropped (closed) here: the caller gave it to us, and it
+            // is a descriptor of its own (a dup), so the handle that is
+            // associated stays open and keeps working.
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "the handle is already associated with a completion port",
+            ));
         }
         if let Err(e) = self.backend.register(raw) {
-            ASSOCIATED.lock().retain(|&f| f != raw);
-            // `fd` is dropped (closed) here: the caller gave it to us.
+            forget_association(who);
             return Err(e);
         }
         let mut t = self.tables.lock();
         if self.refusing.load(Ordering::Relaxed) {
             drop(t);
-            ASSOCIATED.lock().retain(|&f| f != raw);
+            self.backend.deregister(raw);
+            forget_association(who);
             return Err(shutting_down());
         }
         t.generation = t.generation.wrapping_add(1);
         let generation = t.generation;
         let index = t.handles.insert(HandleEntry {
             fd,
+            who,
             key,
             generation,
             pending: 0,
+            lanes: Default::default(),
             closing: false,
             skip_on_success: false,
             reset: false,
@@ -329,7 +528,7 @@ where
             drop(t);
             return fail(shutting_down(), value, buf, bufs);
         }
-        let (fd, skip) = match Self::entry(&mut t, h) {
+        let (fd, inline) = match Self::entry(&mut t, h) {
             Ok(e) if e.reset && kind != Kind::Connect => {
                 drop(t);
                 return fail(
@@ -339,12 +538,26 @@ where
                     bufs,
                 );
             }
-            Ok(e) => (e.fd.as_raw_fd(), e.skip_on_success),
+            // Skip-on-success mode tries the operation at once, unless an
+            // older one of the same direction is still pending (it must get
+            // the data, or send its bytes, first).
+            Ok(e) => (
+                e.fd.as_raw_fd(),
+                e.skip_on_success && kind.lane().is_some_and(|i| e.lanes[i].idle()),
+            ),
             Err(e) => {
                 drop(t);
                 return fail(e, value, buf, bufs);
             }
         };
+        if t.ops.len() >= MAX_IN_FLIGHT {
+            drop(t);
+            let e = io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "too many operations in flight on this port",
+            );
+            return fail(e, value, buf, bufs);
+        }
         let mut slot = t.spare.pop().unwrap_or_else(|| Box::new(Slot::empty()));
         slot.handle = h.index as usize;
         slot.kind = kind;
@@ -355,52 +568,86 @@ where
         slot.timeout = how.timeout;
         slot.deadline = how.timeout.and_then(|t| Instant::now().checked_add(t));
         slot.offset = offset;
+        slot.done = 0;
         slot.iovecs.clear();
         if let Err(e) = fill(&mut slot) {
             let (value, buf, bufs) = recycle(&mut t, slot);
             drop(t);
             return fail(e, value, buf, bufs);
         }
-        if skip {
+        if inline {
             if let Some(bytes) = try_inline(fd, &mut slot) {
                 let (value, buf, bufs) = recycle(&mut t, slot);
-                debug_assert!(bufs.is_empty());
                 drop(t);
+                debug_assert!(bufs.is_empty());
                 return Ok(Issued::Completed { bytes, value, buf });
             }
         }
-        let entry = t.ops.vacant_entry();
-        let user_data = (u64::from(h.generation) << 32 | entry.key() as u64) & !(3 << 62);
+        t.next_seq = t.next_seq.wrapping_add(1);
+        let seq = t.next_seq;
+        let key = t.ops.vacant_key();
+        let user_data = ((seq << INDEX_BITS) | key as u64) & USER_DATA_MASK;
         slot.user_data = user_data;
-        let mut raw = raw_op(&mut slot, fd, offset);
-        raw.defer = how.defer;
-        entry.insert(slot);
-        t.handles[h.index as usize].pending += 1;
+        let e = &mut t.handles[h.index as usize];
+        e.pending += 1;
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if let Some(lane) = kind.lane().map(|i| &mut e.lanes[i]) {
+            if lane.busy {
+                // Behind an earlier one of its direction: it starts when that
+                // one has completed (`next_in_lane`).
+                lane.waiting.push_back(user_data);
+                slot.place = Place::Waiting;
+                if let Some(d) = slot.deadline {
+                    t.waiting_deadlines.push(std::cmp::Reverse((d, user_data)));
+                }
+                let k = t.ops.insert(slot);
+                debug_assert_eq!(k, key);
+                return Ok(Issued::Pending(OpId(user_data)));
+            }
+            lane.busy = true;
+        }
+        slot.place = Place::Kernel;
+        let mut raw = raw_op(&mut slot, fd);
+        raw.defer = how.defer;
+        let k = t.ops.insert(slot);
+        debug_assert_eq!(k, key);
+        let stops = self.stops.load(Ordering::Relaxed);
         drop(t);
         // SAFETY: `raw` points into the boxed slot now owned by `ops`; the slot
-        // is removed (and its memory released) only in `complete`, after the
+        // is removed (and its memory released) only in `finish`, after the
         // backend returned this op's completion, or leaked if that never happens.
         match unsafe { self.backend.submit(&raw) } {
             Ok(()) => {
-                // A close that ran between our unlock and the submit could not
-                // cancel the op yet: do it now.
-                let stop = self
-                    .tables
-                    .lock()
-                    .ops
-                    .get((user_data & 0xFFFF_FFFF) as usize)
-                    .map(|s| s.stop);
-                if matches!(stop, Some(Stop::Close | Stop::Cancel)) {
-                    self.backend.cancel(user_data);
+                // A cancel or close that ran between our unlock and the submit
+                // could not cancel the op yet: do it now. (`stops` changes
+                // under the tables lock whenever ops are stopped, so an
+                // unchanged count means none was. Such a stop's cancel reached
+                // the backend before our submit did, through the backend's
+                // own lock, so its increment is visible here.)
+                if self.stops.load(Ordering::Acquire) != stops {
+                    let stop = self
+                        .tables
+                        .lock()
+                        .ops
+                        .get(op_index(user_data))
+                        .filter(|s| s.user_data == user_data)
+                        .map(|s| s.stop);
+                    if matches!(stop, Some(Stop::Close | Stop::Cancel)) {
+                        self.backend.cancel(user_data);
+                    }
                 }
                 Ok(Issued::Pending(OpId(user_data)))
             }
             Err(error) => {
+                // Not started (the backend's contract): no completion will
+                // come, and nothing of the slot is in the kernel's hands.
                 let mut t = self.tables.lock();
-                let slot = t.ops.remove((user_data & 0xFFFF_FFFF) as usize);
-                t.handles[h.index as usize].pending -= 1;
-                self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                let slot = t.ops.remove(op_index(user_data));
+                self.release(&mut t, &slot);
+                if let Some(i) = kind.lane() {
+                    // Others may have queued behind it meanwhile.
+                    self.next_in_lane(&mut t, h.index as usize, i);
+                }
                 let (value, buf, bufs) = recycle(&mut t, slot);
                 let closed = self.finish_close_if_done(&mut t, h.index as usize);
                 drop(t);
@@ -410,49 +657,191 @@ where
         }
     }
 
-    /// Turns a backend completion into the op's packet, releasing its slot.
+    /// Un-counts a slot that leaves `ops` (finished, or never started).
+    fn release(&self, t: &mut Tables<K, V, B>, slot: &Slot<V, B>) {
+        t.handles[slot.handle].pending -= 1;
+    }
+
+    /// The operation of lane `lane` of handle `index` that was in the kernel
+    /// is over: start the next one waiting (skipping those stopped meanwhile,
+    /// whose made-up completions are on their way). One that cannot start —
+    /// its timeout ran out while it waited, or the backend refuses it —
+    /// counts as in the kernel and gets a made-up completion with the error,
+    /// whose `finish` moves the lane on again.
+    fn next_in_lane(&self, t: &mut Tables<K, V, B>, index: usize, lane: usize) {
+        let fd = t.handles[index].fd.as_raw_fd();
+        t.handles[index].lanes[lane].busy = false;
+        while let Some(user_data) = t.handles[index].lanes[lane].waiting.pop_front() {
+            let slot = &mut t.ops[op_index(user_data)];
+            debug_assert_eq!(slot.user_data, user_data);
+            if slot.place != Place::Waiting {
+                continue; // Parked: its made-up completion is on its way
+            }
+            slot.place = Place::Kernel;
+            t.handles[index].lanes[lane].busy = true;
+            let slot = &mut t.ops[op_index(user_data)];
+            let now = Instant::now();
+            let res = match slot.deadline {
+                Some(d) if d <= now => -libc::ETIMEDOUT,
+                _ => {
+                    let mut raw = raw_op(slot, fd);
+                    raw.timeout = slot.deadline.map(|d| d.saturating_duration_since(now));
+                    // SAFETY: as in `start`: `raw` points into the boxed slot,
+                    // which stays in `ops` until this op's completion.
+                    match unsafe { self.backend.submit(&raw) } {
+                        Ok(()) => return,
+                        Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+                    }
+                }
+            };
+            self.complete_later(&[Completion { user_data, res }]);
+            return;
+        }
+    }
+
+    /// Makes up "timed out" completions for operations whose timeout ran out
+    /// while they waited in a lane (into `out`), and returns how long until
+    /// the next one runs out.
+    fn expire_waiting(&self, out: &mut Vec<Completion>) -> Option<Duration> {
+        let mut t = self.tables.lock();
+        let now = Instant::now();
+        while let Some(&std::cmp::Reverse((deadline, user_data))) = t.waiting_deadlines.peek() {
+            let waiting = t
+                .ops
+                .get_mut(op_index(user_data))
+                .filter(|s| s.user_data == user_data && s.place == Place::Waiting);
+            match waiting {
+                // Left its lane, or started: the kernel times it now.
+                None => {}
+                Some(_) if deadline > now => return Some(deadline - now),
+                Some(slot) => {
+                    slot.place = Place::Parked;
+                    out.push(Completion {
+                        user_data,
+                        res: -libc::ETIMEDOUT,
+                    });
+                }
+            }
+            t.waiting_deadlines.pop();
+        }
+        None
+    }
+
+    /// Queues completions the op layer made up (for operations that are not
+    /// in the kernel) for the next reaper, and wakes the poller.
+    fn complete_later(&self, made_up: &[Completion]) {
+        if made_up.is_empty() {
+            return;
+        }
+        self.leftovers.lock().extend_from_slice(made_up);
+        self.has_leftovers.store(true, Ordering::Release);
+        self.backend.wake();
+    }
+
+    /// Turns a backend completion into the op's packet, releasing its slot
+    /// (`None`: not the op's end — a timer event, or the op was started again).
     /// The caller decrements `in_flight` once the packet was delivered.
     fn complete(&self, c: Completion) -> Option<Packet<K, V, B>> {
         let mut t = self.tables.lock();
-        let index = (c.user_data & 0xFFFF_FFFF) as usize;
-        if t.ops.get(index).map(|s| s.user_data) != Some(c.user_data) {
-            return None; // not ours (cannot happen: the backend reports each op once)
-        }
-        if c.res == -libc::ECANCELED {
-            match self.restart_if_kernel_cancelled(&mut t, index) {
-                Ok(true) => return None,
-                Ok(false) => {}
-                Err(e) => return self.finish(t, index, -e.raw_os_error().unwrap_or(libc::EIO)),
+        let user_data = c.user_data & !TIMER_EVENT;
+        let index = op_index(user_data);
+        let slot = match t.ops.get_mut(index) {
+            Some(slot) if slot.user_data == user_data => slot,
+            // An op that finished already (a late timer event), or none.
+            _ => return None,
+        };
+        if c.user_data & TIMER_EVENT != 0 {
+            if slot.place == Place::Kernel {
+                self.timer_fired(slot, c.res);
             }
+            return None;
         }
-        self.finish(t, index, c.res)
+        if slot.place != Place::Kernel {
+            // A made-up completion of an op that never reached the kernel
+            // (Parked); it may still be listed in its lane.
+            let (handle, lane) = (slot.handle, slot.kind.lane());
+            if let Some(i) = lane {
+                t.handles[handle].lanes[i]
+                    .waiting
+                    .retain(|&u| u != user_data);
+            }
+            return self.finish(t, index, c.res);
+        }
+        // The clock is read only for ops that have a timeout.
+        let now = slot.deadline.map(|_| Instant::now());
+        let timed_out = matches!((slot.deadline, now), (Some(d), Some(now)) if d <= now);
+        let res = match c.res {
+            // Cancelled by nobody and before its own timeout: the kernel ended
+            // it (io_uring cancels a thread's requests when the thread exits).
+            // On a port thread exit cancels nothing: start it again.
+            r if r == -libc::ECANCELED && slot.stop == Stop::None && !timed_out => {
+                match self.restart(&mut t, index, now) {
+                    Ok(()) => return None,
+                    Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+                }
+            }
+            // A stream send or file write that ended short: sends transfer
+            // everything or fail. io_uring reports the bytes sent so far when
+            // a MSG_WAITALL send is interrupted (thread exit, signal) and hides
+            // an error that came after some bytes; go on with the rest, which
+            // also brings that error back.
+            r if r > 0
+                && slot.kind.is_whole_transfer()
+                && slot.done + (r as usize) < slot.wanted() =>
+            {
+                slot.done += r as usize;
+                match slot.stop {
+                    Stop::Cancel | Stop::Close => -libc::ECANCELED,
+                    Stop::None if timed_out => -libc::ETIMEDOUT,
+                    Stop::None => match self.restart(&mut t, index, now) {
+                        Ok(()) => return None,
+                        Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+                    },
+                }
+            }
+            r => r,
+        };
+        self.finish(t, index, res)
     }
 
-    /// io_uring ties a request to the thread that submitted it and cancels it
-    /// when that thread exits. On a port, thread exit cancels nothing (the
-    /// modern Windows rule): an operation cancelled by nobody, before its own
-    /// timeout, is started again from this (living) thread. `Ok(true)` if it
-    /// was restarted; an error if restarting failed.
-    fn restart_if_kernel_cancelled(
+    /// The op's per-operation timer ran out (or could not be armed) and the
+    /// op is still in flight. Normally the kernel cancels it by itself; when
+    /// the thread that started it has exited, io_uring only ends the timer
+    /// (its cancel would run on the dead thread), so cancel it from here. A
+    /// timer that could not be armed (`-EINVAL`: the op went in without its
+    /// link) is re-armed by cancelling the op, which `complete` then restarts
+    /// with the time it has left.
+    fn timer_fired(&self, slot: &mut Slot<V, B>, res: i32) {
+        if slot.stop != Stop::None {
+            return;
+        }
+        let expired = slot.deadline.is_some_and(|d| d <= Instant::now());
+        if (expired && res != -libc::ETIME) || (!expired && res == -libc::EINVAL) {
+            self.backend.cancel(slot.user_data);
+        }
+    }
+
+    /// Starts the op in slot `index` again, for what is left of it (bytes
+    /// and time), from this (living) thread.
+    fn restart(
         &self,
         t: &mut Tables<K, V, B>,
         index: usize,
-    ) -> io::Result<bool> {
+        now: Option<Instant>,
+    ) -> io::Result<()> {
         let slot = &mut t.ops[index];
-        let now = Instant::now();
-        if slot.stop != Stop::None || slot.deadline.is_some_and(|d| d <= now) {
-            return Ok(false);
-        }
         let fd = t.handles[slot.handle].fd.as_raw_fd();
-        let offset = slot.offset;
-        let mut raw = raw_op(slot, fd, offset);
-        raw.timeout = slot.deadline.map(|d| d.saturating_duration_since(now));
+        let mut raw = raw_op(slot, fd);
+        raw.timeout = slot
+            .deadline
+            .map(|d| d.saturating_duration_since(now.unwrap_or_else(Instant::now)));
         // SAFETY: as in `start`: `raw` points into the boxed slot, which stays
         // in `ops` until this op's next completion.
-        unsafe { self.backend.submit(&raw) }.map(|()| true)
+        unsafe { self.backend.submit(&raw) }
     }
 
-    /// Releases the op's slot and builds its packet from `res`.
+    /// Releases the op's slot and builds its packet from `res` (for whole
+    /// transfers: the bytes of the last part; the earlier parts are `done`).
     fn finish(
         &self,
         mut guard: parking_lot::MutexGuard<'_, Tables<K, V, B>>,
@@ -461,26 +850,21 @@ where
     ) -> Option<Packet<K, V, B>> {
         let t = &mut *guard;
         // `in_flight` drops only after the packet was delivered (see `reap`).
-        let slot = t.ops.remove(index);
+        let mut slot = t.ops.remove(index);
+        self.release(t, &slot);
         let handle = slot.handle;
-        let entry = &mut t.handles[handle];
-        entry.pending -= 1;
-        let mut result = result_of(res, &slot);
-        if slot.stop != Stop::None
-            && matches!(slot.kind, Kind::Send | Kind::SendVectored | Kind::WriteAt)
-        {
+        if let (Some(i), Place::Kernel) = (slot.kind.lane(), slot.place) {
+            self.next_in_lane(t, handle, i);
+        }
+        let mut result = result_of(res, &slot).map(|n| n + slot.done);
+        if slot.stop != Stop::None && slot.kind.is_whole_transfer() {
             // A send cut short by cancel or close is aborted, not a success:
             // sends transfer everything or fail (io_uring reports the partial count).
-            let wanted: usize = slot
-                .buf
-                .iter()
-                .chain(&slot.bufs)
-                .map(|b| b.stable_len())
-                .sum();
-            if matches!(result, Ok(n) if n < wanted) {
+            if matches!(result, Ok(n) if n < slot.wanted()) {
                 result = Err(io::Error::from_raw_os_error(libc::ECANCELED));
             }
         }
+        let entry = &mut t.handles[handle];
         if matches!(&result, Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNRESET | libc::EPIPE)))
             && matches!(
                 slot.kind,
@@ -494,11 +878,27 @@ where
         let mut stream = None;
         match slot.kind {
             Kind::Accept if res >= 0 => {
-                // SAFETY: accept returned a new fd that nobody else owns.
+                // SAFETY: accept returned a new fd that nobody else owns (the
+                // user_data sequence number makes sure this completion is this
+                // op's own).
                 stream = Some(unsafe { TcpStream::from_raw_fd(res) });
-                addr = sockaddr_to_std(&slot.addr, slot.addrlen);
+                // SAFETY: the op's completion was returned: nothing in flight.
+                let k = unsafe { slot.area() };
+                addr = sockaddr_to_std(&k.addr, k.addrlen);
             }
-            Kind::RecvFrom if res >= 0 => addr = sockaddr_to_std(&slot.addr, slot.msg.msg_namelen),
+            Kind::RecvFrom | Kind::RecvVectored if res >= 0 => {
+                let from = slot.kind == Kind::RecvFrom;
+                // SAFETY: as above.
+                let k = unsafe { slot.area() };
+                if from {
+                    addr = sockaddr_to_std(&k.addr, k.msg.msg_namelen);
+                }
+                if k.msg.msg_flags & libc::MSG_TRUNC != 0 {
+                    // A datagram larger than the buffers: they hold its start,
+                    // the rest is lost (WSAEMSGSIZE, as on Windows).
+                    result = Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+                }
+            }
             _ => {}
         }
         let (value, buf, bufs) = recycle(t, slot);
@@ -520,9 +920,8 @@ where
             return None;
         }
         let e = t.handles.remove(index);
-        let raw = e.fd.as_raw_fd();
-        self.backend.deregister(raw);
-        ASSOCIATED.lock().retain(|&f| f != raw);
+        self.backend.deregister(e.fd.as_raw_fd());
+        forget_association(e.who);
         Some(e.fd)
     }
 
@@ -532,13 +931,27 @@ where
         let mut t = self.tables.lock();
         Self::entry(&mut t, h)?;
         let mut targets = Vec::new();
+        let mut made_up = Vec::new();
+        self.stops.fetch_add(1, Ordering::Release);
         for (_, slot) in t.ops.iter_mut() {
             let wanted = only.is_none_or(|op| op.0 == slot.user_data);
             if slot.handle == h.index as usize && wanted && slot.stop == Stop::None {
                 slot.stop = why;
-                targets.push(slot.user_data);
+                match slot.place {
+                    Place::Kernel => targets.push(slot.user_data),
+                    Place::Waiting => {
+                        slot.place = Place::Parked;
+                        made_up.push(Completion {
+                            user_data: slot.user_data,
+                            res: -libc::ECANCELED,
+                        });
+                    }
+                    // Timed out while waiting: that completion is on its way.
+                    Place::Parked => {}
+                }
             }
         }
+        let stopped = targets.len() + made_up.len();
         let mut closed = None;
         if why == Stop::Close {
             t.handles[h.index as usize].closing = true;
@@ -547,7 +960,8 @@ where
         drop(t);
         drop(closed);
         self.backend.cancel_many(&targets);
-        Ok(targets.len())
+        self.complete_later(&made_up);
+        Ok(stopped)
     }
 
     pub(crate) fn cancel(&self, h: Handle, only: Option<OpId>) -> io::Result<usize> {
@@ -566,20 +980,55 @@ where
 
     /// Polls the backend and turns completions into packets.
     pub(crate) fn reap(&self, timeout: Option<Duration>, sink: &mut dyn FnMut(Packet<K, V, B>)) {
-        let mut done = Vec::new();
-        if self.backend.poll(timeout, &mut done).is_err() {
-            // A failing poll (should not happen) must not spin a waiter hot.
-            std::thread::sleep(Duration::from_millis(1));
+        thread_local! {
+            /// The calling thread's completion buffer, kept between polls so a
+            /// poll allocates nothing in steady state.
+            static DONE: std::cell::Cell<Vec<Completion>> = const { std::cell::Cell::new(Vec::new()) };
         }
-        for c in done {
+        // Taken out while in use: a nested reap (from user code in `sink`)
+        // just starts with an empty one.
+        let mut done = DONE.take();
+        if self.has_leftovers.swap(false, Ordering::Acquire) {
+            done.append(&mut self.leftovers.lock());
+        }
+        if done.is_empty() {
+            // Operations waiting in a lane time out here, not in the kernel:
+            // wait no longer than the first of them.
+            let timeout = match self.expire_waiting(&mut done) {
+                None => timeout,
+                Some(d) => Some(timeout.map_or(d, |t| t.min(d))),
+            };
+            if done.is_empty() && self.backend.poll(timeout, &mut done).is_err() {
+                // A failing poll (should not happen) must not spin a waiter hot.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            self.expire_waiting(&mut done);
+        }
+        // User code runs below (the completion filter, the sink's hand-off,
+        // K::clone, drops of values). If it panics, the completions not yet
+        // turned into packets are kept for the next reaper (`Leftovers`), and
+        // the packet in hand stops counting as in flight (`Delivered`): it is
+        // lost to the panic, but its memory was the kernel's no longer.
+        let mut rest = Leftovers {
+            io: self,
+            done,
+            next: 0,
+        };
+        while let Some(&c) = rest.done.get(rest.next) {
+            rest.next += 1;
             if let Some(mut p) = self.complete(c) {
+                // Delivered (handed to a waiter or queued) or dropped: no
+                // longer in flight, once this goes out of scope.
+                let _delivered = Delivered(&self.in_flight);
                 if self.filter.get().is_none_or(|f| f(&mut p)) {
                     sink(p);
                 }
-                // Delivered (handed to a waiter or queued): no longer in flight.
-                self.in_flight.fetch_sub(1, Ordering::AcqRel);
             }
         }
+        let mut done = mem::take(&mut rest.done);
+        drop(rest);
+        done.clear();
+        DONE.set(done);
     }
 
     pub(crate) fn accept(
@@ -589,7 +1038,9 @@ where
         how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         self.start(h, Kind::Accept, value, None, Vec::new(), 0, how, |s| {
-            s.addrlen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            // SAFETY: `fill` runs before the op is submitted.
+            unsafe { s.area() }.addrlen =
+                mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             Ok(())
         })
     }
@@ -602,7 +1053,9 @@ where
         how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         self.start(h, Kind::Connect, value, None, Vec::new(), 0, how, |s| {
-            s.addrlen = std_to_sockaddr(to, &mut s.addr);
+            // SAFETY: `fill` runs before the op is submitted.
+            let k = unsafe { s.area() };
+            k.addrlen = std_to_sockaddr(to, &mut k.addr);
             Ok(())
         })
     }
@@ -648,8 +1101,10 @@ where
             Kind::RecvFrom
         };
         self.start(h, kind, value, Some(buf), Vec::new(), 0, how, |s| {
-            s.addrlen = match to {
-                Some(to) => std_to_sockaddr(to, &mut s.addr),
+            // SAFETY: `fill` runs before the op is submitted.
+            let k = unsafe { s.area() };
+            k.addrlen = match to {
+                Some(to) => std_to_sockaddr(to, &mut k.addr),
                 None => mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
             };
             Ok(())
@@ -700,10 +1155,26 @@ where
     )
 }
 
-/// Builds the backend's description of the op in `slot`, pointing into it.
-fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd, offset: u64) -> RawOp {
+/// Most bytes one submission moves (Linux's MAX_RW_COUNT: the kernel moves no
+/// more per call, and a completion's result must fit an `i32`). A larger
+/// buffer is filled or sent in several submissions (see `complete`).
+const MAX_PER_SUBMISSION: usize = 0x7fff_f000;
+
+/// Builds the backend's description of the op in `slot`, pointing into it:
+/// for a whole transfer resumed after `done` bytes, only at what is left, at
+/// most [`MAX_PER_SUBMISSION`] bytes. Called only when none of the slot's
+/// submissions is in flight (before the first, and after a completion that
+/// `complete` restarts).
+fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
+    let done = slot.done;
     let (buf, len) = match &mut slot.buf {
-        Some(b) => (b.stable_ptr(), b.stable_len()),
+        Some(b) => {
+            // SAFETY: `done` is at most the buffer's length (it counts bytes of
+            // this buffer already transferred), so the pointer stays inside it
+            // or one past its end.
+            let ptr = unsafe { b.stable_ptr().add(done) };
+            (ptr, (b.stable_len() - done).min(MAX_PER_SUBMISSION))
+        }
         None => (std::ptr::null_mut(), 0),
     };
     let code = match slot.kind {
@@ -718,58 +1189,105 @@ fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd, offset: u64) -> RawOp {
     };
     if code == OpCode::RecvMsg || code == OpCode::SendMsg {
         slot.iovecs.clear();
-        if let Some(b) = &mut slot.buf {
+        let mut skip = done;
+        let mut room = MAX_PER_SUBMISSION;
+        for b in slot.buf.iter_mut().chain(&mut slot.bufs) {
+            let len = b.stable_len();
+            if skip >= len {
+                skip -= len;
+                continue;
+            }
+            if room == 0 {
+                break;
+            }
+            let take = (len - skip).min(room);
             slot.iovecs.push(libc::iovec {
-                iov_base: b.stable_ptr().cast(),
-                iov_len: b.stable_len(),
+                // SAFETY: `skip < len`, so the pointer stays inside the buffer.
+                iov_base: unsafe { b.stable_ptr().add(skip) }.cast(),
+                iov_len: take,
             });
+            room -= take;
+            skip = 0;
         }
-        for b in &mut slot.bufs {
-            slot.iovecs.push(libc::iovec {
-                iov_base: b.stable_ptr().cast(),
-                iov_len: b.stable_len(),
-            });
-        }
+        let iov = slot.iovecs.as_mut_ptr();
+        let iovlen = slot.iovecs.len();
+        let named = matches!(slot.kind, Kind::RecvFrom | Kind::SendTo);
+        // SAFETY: `raw_op` runs before a submission (see `raw_op`'s callers).
+        let k = unsafe { slot.area() };
         // SAFETY: all-zero is a valid msghdr.
-        slot.msg = unsafe { mem::zeroed() };
-        slot.msg.msg_iov = slot.iovecs.as_mut_ptr();
-        slot.msg.msg_iovlen = slot.iovecs.len();
-        if matches!(slot.kind, Kind::RecvFrom | Kind::SendTo) {
-            slot.msg.msg_name = (&mut slot.addr as *mut libc::sockaddr_storage).cast();
-            slot.msg.msg_namelen = slot.addrlen;
+        k.msg = unsafe { mem::zeroed() };
+        k.msg.msg_iov = iov;
+        k.msg.msg_iovlen = iovlen;
+        if named {
+            k.msg.msg_name = (&mut k.addr as *mut libc::sockaddr_storage).cast();
+            k.msg.msg_namelen = k.addrlen;
         }
     }
+    // Pointers into the kernel area, taken from its owning pointer (no
+    // reference to the area outlives this function).
+    let k = slot.kernel.0.as_ptr();
+    // SAFETY: `k` points to a live KernelArea; only field addresses are
+    // computed, nothing is read or written.
+    let (msg, addr, addrlen, timespec) = unsafe {
+        (
+            &raw mut (*k).msg,
+            &raw mut (*k).addr,
+            &raw mut (*k).addrlen,
+            &raw mut (*k).timespec,
+        )
+    };
     RawOp {
         code,
         fd,
         user_data: slot.user_data,
         buf,
         len,
-        msg: &mut slot.msg,
-        addr: &mut slot.addr,
-        addrlen: &mut slot.addrlen,
-        offset,
+        msg,
+        addr,
+        addrlen,
+        offset: slot.offset + done as u64,
         timeout: slot.timeout,
-        timespec: &mut slot.timespec,
+        timespec,
         defer: false,
     }
 }
 
-/// Skip-on-success mode: try a receive or read without waiting. `Some(n)` if
-/// it completed (with data or end of stream); errors and "would block" go the
-/// normal way, through the port.
+/// Skip-on-success mode: try the operation without waiting. `Some(n)` if it
+/// completed (with data or end of stream; a send or write with all its
+/// bytes); otherwise it goes the normal way, through the port — a send that
+/// went out in part goes on from where it stopped (`slot.done`), and errors
+/// and "would block" are found again by the real operation.
 fn try_inline<V, B: IoBuf>(fd: RawFd, slot: &mut Slot<V, B>) -> Option<usize> {
+    let kind = slot.kind;
     let buf = slot.buf.as_mut()?;
     let (ptr, len) = (buf.stable_ptr(), buf.stable_len());
-    // SAFETY: `ptr` is valid for writes of `len` bytes (IoBuf contract) and the
-    // kernel is done with it when the call returns.
+    if len == 0 {
+        return None; // a zero-byte recv is a readiness probe: it waits
+    }
+    let iov = libc::iovec {
+        iov_base: ptr.cast(),
+        iov_len: len,
+    };
+    let offset = slot.offset as libc::off_t;
+    // SAFETY: `ptr` is valid for reads and writes of `len` bytes (IoBuf
+    // contract) and the kernel is done with it when each call returns.
     let n = unsafe {
-        match slot.kind {
-            Kind::Recv if len > 0 => libc::recv(fd, ptr.cast(), len, libc::MSG_DONTWAIT),
+        match kind {
+            Kind::Recv => libc::recv(fd, ptr.cast(), len, libc::MSG_DONTWAIT),
+            Kind::Send => libc::send(fd, ptr.cast(), len, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL),
+            // RWF_NOWAIT: only what the page cache can serve without blocking
+            // (EAGAIN otherwise, or EOPNOTSUPP where unsupported).
+            Kind::ReadAt => libc::preadv2(fd, &iov, 1, offset, libc::RWF_NOWAIT),
+            Kind::WriteAt => libc::pwritev2(fd, &iov, 1, offset, libc::RWF_NOWAIT),
             _ => return None,
         }
     };
-    usize::try_from(n).ok()
+    let n = usize::try_from(n).ok()?;
+    if kind.is_whole_transfer() && n < len {
+        slot.done = n;
+        return None;
+    }
+    Some(n)
 }
 
 fn result_of<V, B>(res: i32, slot: &Slot<V, B>) -> io::Result<usize> {
@@ -826,20 +1344,65 @@ impl<K, V, B> Io<K, V, B> {
     /// Shutdown and port drop: refuses new operations and asks the backend to
     /// cancel every operation in flight (each still completes, aborted).
     pub(crate) fn cancel_all(&self) {
-        let targets: Vec<u64> = {
+        let mut targets = Vec::new();
+        let mut made_up = Vec::new();
+        {
             let mut t = self.tables.lock();
             self.refusing.store(true, Ordering::Relaxed);
-            t.ops
-                .iter_mut()
-                .map(|(_, s)| {
-                    if s.stop == Stop::None {
-                        s.stop = Stop::Close;
+            self.stops.fetch_add(1, Ordering::Release);
+            for (_, s) in t.ops.iter_mut() {
+                if s.stop == Stop::None {
+                    s.stop = Stop::Close;
+                }
+                match s.place {
+                    Place::Kernel => targets.push(s.user_data),
+                    Place::Waiting => {
+                        s.place = Place::Parked;
+                        made_up.push(Completion {
+                            user_data: s.user_data,
+                            res: -libc::ECANCELED,
+                        });
                     }
-                    s.user_data
-                })
-                .collect()
-        };
+                    // Its made-up completion is on its way.
+                    Place::Parked => {}
+                }
+            }
+        }
         self.backend.cancel_many(&targets);
+        if !made_up.is_empty() {
+            self.leftovers.lock().extend_from_slice(&made_up);
+            self.has_leftovers.store(true, Ordering::Release);
+            self.backend.wake();
+        }
+    }
+}
+
+/// Completions a panicking reaper had not handled yet, kept for the next one.
+struct Leftovers<'a, K, V, B> {
+    io: &'a Io<K, V, B>,
+    done: Vec<Completion>,
+    next: usize,
+}
+
+impl<K, V, B> Drop for Leftovers<'_, K, V, B> {
+    fn drop(&mut self) {
+        if self.next < self.done.len() {
+            self.io
+                .leftovers
+                .lock()
+                .extend(self.done.drain(self.next..));
+            self.io.has_leftovers.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Un-counts a packet from `in_flight` when it was delivered (or dropped by
+/// a panic on the way).
+struct Delivered<'a>(&'a AtomicUsize);
+
+impl Drop for Delivered<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -861,8 +1424,8 @@ where
     fn wake(&self) {
         self.0.backend.wake()
     }
-    fn flush(&self) {
-        self.0.backend.flush()
+    fn flush(&self, urgent: bool) {
+        self.0.backend.flush(urgent)
     }
 }
 
@@ -874,13 +1437,8 @@ impl<K, V, B> Drop for Io<K, V, B> {
             let ops = mem::take(&mut self.tables.get_mut().ops);
             mem::forget(ops);
         }
-        let raws: Vec<RawFd> = self
-            .tables
-            .get_mut()
-            .handles
-            .iter()
-            .map(|(_, e)| e.fd.as_raw_fd())
-            .collect();
-        ASSOCIATED.lock().retain(|f| !raws.contains(f));
+        for (_, e) in self.tables.get_mut().handles.iter() {
+            forget_association(e.who);
+        }
     }
 }

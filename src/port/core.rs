@@ -67,8 +67,10 @@ pub(crate) trait Reactor<T>: Send + Sync {
     /// Makes a `poll` blocked in another thread return soon.
     fn wake(&self);
     /// Starts operations whose submission was deferred (batched) by threads
-    /// active on this port; `poll` does it as well.
-    fn flush(&self) {}
+    /// active on this port; `poll` does it as well. `urgent`: the caller
+    /// leaves the port for a while, or other threads wait for work, so
+    /// anything that only this thread can finish must be finished now.
+    fn flush(&self, _urgent: bool) {}
 }
 
 /// A waiter that sleeps on its parker.
@@ -266,11 +268,20 @@ impl<T> Core<T> {
 
     /// The calling thread is about to run something other than the port's
     /// poll (a packet, a sleep, a blocking call, its exit): submissions it
-    /// deferred must go to the kernel now.
+    /// deferred must go to the kernel now (see [`Reactor::flush`]).
     #[inline]
-    fn flush(&self) {
+    fn flush(&self, urgent: bool) {
         if let Some(r) = &self.reactor {
-            r.flush()
+            r.flush(urgent)
+        }
+    }
+
+    /// [`flush`](Self::flush) before running a packet: urgent if threads
+    /// wait, which could run completions this thread holds up.
+    #[inline]
+    fn flush_before_packet(&self) {
+        if self.reactor.is_some() {
+            self.flush(self.load().waiting() > 0)
         }
     }
 
@@ -551,13 +562,13 @@ impl<T> Core<T> {
     ) -> Result<T, GetError> {
         let before = u32::from(was_active);
         if let Some(item) = self.try_take(before) {
-            self.flush();
+            self.flush_before_packet();
             return Ok(item);
         }
         let deadline = Deadline::after(timeout);
         if timeout != Some(Duration::ZERO) {
             if let Some(item) = self.watch_queue(before, &deadline) {
-                self.flush();
+                self.flush_before_packet();
                 return Ok(item);
             }
         }
@@ -619,7 +630,7 @@ impl<T> Core<T> {
         sink(first);
         let n = 1 + self.take_queued(max - 1, sink);
         restore.disarm();
-        self.flush();
+        self.flush_before_packet();
         n
     }
 
@@ -665,8 +676,8 @@ impl<T> Core<T> {
     /// it would become the poller (nobody else reaps), nor under a deadline
     /// of zero (the caller checks).
     ///
-    /// It flushes the submissions it deferred first: it will not enter the
-    /// kernel soon.
+    /// It flushes the submissions it deferred first, urgently (the poller
+    /// waits in the kernel): it will not enter the kernel soon.
     #[inline]
     fn watch_queue(&self, slot: u32, deadline: &Deadline) -> Option<T> {
         if slot == 0 {
@@ -676,7 +687,7 @@ impl<T> Core<T> {
             if !self.poller.load(Ordering::Relaxed) {
                 return None;
             }
-            self.flush();
+            self.flush(true);
         }
         for step in 0..PRE_SPIN + PRE_YIELD {
             if step < PRE_SPIN {
@@ -789,8 +800,9 @@ impl<T> Core<T> {
             before,
         };
         if node.role.load(Ordering::Relaxed) != POLLING {
-            // Only the poller's own enter carries deferred submissions.
-            self.flush();
+            // Only the poller's own enter carries deferred submissions. (Work
+            // only this thread can finish interrupts its sleep by itself.)
+            self.flush(false);
         }
         let mut spins = 0;
         let mut polled_after_deadline = false;
@@ -1000,7 +1012,7 @@ impl<T> Core<T> {
     /// and a thread waits, the most recent waiter is released with the oldest
     /// packet (invariant I).
     pub(crate) fn deactivate(&self) {
-        self.flush();
+        self.flush(true);
         self.give_back();
     }
 

@@ -124,6 +124,7 @@ impl<K: fmt::Debug, V: fmt::Debug, B> fmt::Debug for Packet<K, V, B> {
 pub struct Builder {
     concurrency: usize,
     backend: Option<BackendChoice>,
+    uring: backend::UringOptions,
 }
 
 /// Which kernel interface a port uses (SPEC §6).
@@ -167,6 +168,39 @@ impl Builder {
         self
     }
 
+    /// io_uring only: start operations from a kernel thread that polls the
+    /// submission queue (SQPOLL), which sleeps after `idle` without work.
+    /// Submitting then needs no system call while that thread is awake, at
+    /// the price of a CPU kept busy; it needs privileges on older kernels.
+    /// Off by default.
+    pub fn uring_sqpoll(mut self, idle: Duration) -> Self {
+        self.uring.sqpoll_idle = Some(idle);
+        self
+    }
+
+    /// io_uring only: cooperative task running (`IORING_SETUP_COOP_TASKRUN`),
+    /// on by default.
+    ///
+    /// io_uring runs the last step of an operation (e.g. copying the data a
+    /// recv found) on the thread that submitted it. Without this mode the
+    /// kernel interrupts that thread for it at once — an inter-processor
+    /// interrupt per completion while the thread runs user code, which on a
+    /// busy server costs about as much CPU as the rest of the message
+    /// (README, measurements). With it, that step runs at the thread's next
+    /// entry into the kernel: a system call, the port's own (every `get`,
+    /// `get_many` and blocking section makes one when the kernel flags
+    /// pending work and another thread waits), or any interrupt — at the
+    /// latest the next scheduler tick (4 ms at HZ=250), since a thread that
+    /// sleeps is woken for it and a running one takes ticks. So an operation
+    /// still completes whatever its thread does, at worst one tick late; on
+    /// a `nohz_full` CPU, where a lone busy thread takes no ticks, only at
+    /// its next system call. Turn it off (`false`) to get the kernel's
+    /// immediate interrupts back.
+    pub fn uring_cooperative_task_run(mut self, on: bool) -> Self {
+        self.uring.cooperative_task_run = on;
+        self
+    }
+
     /// Creates the port. Fails with `InvalidInput` if the limit is above
     /// [`Port::MAX_CONCURRENCY`].
     pub fn build<K, V, B>(self) -> io::Result<Port<K, V, B>>
@@ -195,7 +229,7 @@ impl Builder {
             Some(choice) => choice,
             None => std::env::var("CPORT_BACKEND").unwrap_or_default().parse()?,
         };
-        let (backend, fallback) = backend::open(choice)?;
+        let (backend, fallback) = backend::open(choice, self.uring)?;
         let io = Arc::new(Io::new(backend));
         let core = Arc::new(Core::new(limit, Some(Box::new(IoReactor(io.clone())))));
         Ok(Port {
@@ -614,18 +648,22 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
                 bufs,
             });
         }
-        if let Some(b) = &buf {
-            if b.stable_len() > i32::MAX as usize {
-                return Err(IssueError {
-                    error: io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "buffer larger than 2 GiB - 1",
-                    ),
-                    value,
-                    buf,
-                    bufs,
-                });
-            }
+        // A completion reports its bytes as an i32 (and Windows a DWORD):
+        // one operation moves at most 2 GiB - 1, in one buffer or in all.
+        let total = buf
+            .iter()
+            .chain(&bufs)
+            .try_fold(0usize, |sum, b| sum.checked_add(b.stable_len()));
+        if total.is_none_or(|n| n > i32::MAX as usize) {
+            return Err(IssueError {
+                error: io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "buffers larger than 2 GiB - 1 in all",
+                ),
+                value,
+                buf,
+                bufs,
+            });
         }
         let started = f(&port.owner.io, value, buf, bufs);
         if matches!(started, Ok(Issued::Pending(_))) {

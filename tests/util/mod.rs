@@ -11,16 +11,16 @@ pub type TestPort = Port<u32, u32>;
 
 /// A port with concurrency `limit` (0 = CPUs) on `backend`.
 pub fn port(limit: usize, backend: BackendChoice) -> TestPort {
-    Port::builder()
-        .concurrency(limit)
-        .backend(backend)
-        .build()
-        .expect("port")
+    builder(backend).concurrency(limit).build().expect("port")
 }
 
 /// Runs each named test function `fn(BackendChoice)` once per backend, as
-/// `uring::name` and `epoll::name`. io_uring tests are skipped (with a note)
-/// where a probe shows io_uring cannot be set up.
+/// `uring::name` and `epoll::name`, and once more on io_uring with the
+/// kernel's interrupting task work instead of cooperative task running
+/// (`Builder::uring_cooperative_task_run(false)`), as `uring_irq::name` (the
+/// test's ports must come from [`builder`] for that to differ). io_uring
+/// tests are skipped (with a note) where a probe shows io_uring cannot be set
+/// up.
 #[allow(unused_macros)]
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -34,6 +34,17 @@ macro_rules! conformance {
                 }
             })*
         }
+        mod uring_irq {
+            $(#[test]
+            fn $name() {
+                if super::util::uring_available() {
+                    super::util::INTERRUPTING.with(|c| c.set(true));
+                    super::$name(cport::BackendChoice::Uring)
+                } else {
+                    eprintln!("io_uring unavailable here: {} runs on epoll only", stringify!($name));
+                }
+            })*
+        }
         mod epoll {
             $(#[test]
             fn $name() {
@@ -41,6 +52,19 @@ macro_rules! conformance {
             })*
         }
     };
+}
+
+thread_local! {
+    /// Set by `conformance!`'s `uring_irq` tests for the test's thread.
+    pub static INTERRUPTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A port builder for `backend`, in interrupting task-work mode when the
+/// test runs as `uring_irq::*` (see `conformance!`).
+pub fn builder(backend: BackendChoice) -> cport::Builder {
+    Port::builder()
+        .backend(backend)
+        .uring_cooperative_task_run(!INTERRUPTING.with(|c| c.get()))
 }
 
 /// Waits (bounded: 10 s, then panics with `what`) until `cond` holds. Used to
@@ -180,4 +204,87 @@ pub fn uring_available() -> bool {
     let port: std::io::Result<Port<u32, u32>> =
         Port::builder().backend(cport::BackendChoice::Uring).build();
     port.is_ok()
+}
+
+/// Makes system call `nr` fail with `errno` in the calling thread only, for
+/// the rest of its life (a seccomp filter; no privilege needed with
+/// PR_SET_NO_NEW_PRIVS). Fault injection for kernel refusals.
+pub fn fail_syscall_in_this_thread(nr: libc::c_long, errno: i32) {
+    const RET_ERRNO: u32 = 0x0005_0000;
+    const RET_ALLOW: u32 = 0x7fff_0000;
+    const LD_W_ABS: u16 = 0x20; // load the syscall number (offset 0)
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    let filter = [
+        libc::sock_filter {
+            code: LD_W_ABS,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        libc::sock_filter {
+            code: JEQ_K,
+            jt: 0,
+            jf: 1,
+            k: nr as u32,
+        },
+        libc::sock_filter {
+            code: RET_K,
+            jt: 0,
+            jf: 0,
+            k: RET_ERRNO | errno as u32,
+        },
+        libc::sock_filter {
+            code: RET_K,
+            jt: 0,
+            jf: 0,
+            k: RET_ALLOW,
+        },
+    ];
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut _,
+    };
+    // SAFETY: prctl with these arguments only changes this thread's syscall
+    // filter; `prog` and `filter` outlive the call.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog),
+            0
+        );
+    }
+}
+
+/// The op id of an operation that must be pending (not refused, not inline).
+pub fn pending<V, B>(r: Result<cport::Issued<V, B>, cport::IssueError<V, B>>) -> cport::OpId {
+    match r {
+        Ok(cport::Issued::Pending(id)) => id,
+        Ok(cport::Issued::Completed { .. }) => panic!("completed inline, expected pending"),
+        Err(e) => panic!("not started: {e}"),
+    }
+}
+
+/// No packet arrives within 100 ms (the test expects none at all).
+pub fn assert_no_packet(port: &TestPort) {
+    assert_eq!(
+        port.get(Some(Duration::from_millis(100))).unwrap_err(),
+        GetError::TimedOut
+    );
+}
+
+/// A listener on a free loopback port.
+pub fn listener() -> (std::net::TcpListener, std::net::SocketAddr) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    (l, a)
+}
+
+/// A connected pair: (the server side, associated with key 1; the client
+/// side, plain).
+pub fn pair(port: &TestPort) -> (cport::Handle, std::net::TcpStream) {
+    let (l, addr) = listener();
+    let client = std::net::TcpStream::connect(addr).unwrap();
+    let (server, _) = l.accept().unwrap();
+    (port.associate(server, 1).unwrap(), client)
 }

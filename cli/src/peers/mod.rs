@@ -21,6 +21,9 @@ pub const RECV_SIZE: usize = 16 * 1024;
 pub enum ServerKind {
     /// cport on its io_uring backend (1 worker thread, concurrency 1).
     CportUring,
+    /// cport on io_uring with interrupting task work instead of cooperative
+    /// task running (`Builder::uring_cooperative_task_run(false)`).
+    CportUringIrq,
     /// cport on its epoll backend (1 worker thread, concurrency 1).
     CportEpoll,
     /// tokio, current_thread runtime (1 thread), a task per connection.
@@ -36,6 +39,7 @@ impl ServerKind {
     pub fn arg(self) -> &'static str {
         match self {
             ServerKind::CportUring => "cport-uring",
+            ServerKind::CportUringIrq => "cport-uring-irq",
             ServerKind::CportEpoll => "cport-epoll",
             ServerKind::Tokio => "tokio",
             ServerKind::Epoll => "epoll",
@@ -47,6 +51,7 @@ impl ServerKind {
     pub fn label(self) -> &'static str {
         match self {
             ServerKind::CportUring => "cport io_uring",
+            ServerKind::CportUringIrq => "cport io_uring irq",
             ServerKind::CportEpoll => "cport epoll",
             ServerKind::Tokio => "tokio 1 thread",
             ServerKind::Epoll => "plain epoll",
@@ -55,7 +60,10 @@ impl ServerKind {
     }
 
     pub fn is_cport(self) -> bool {
-        matches!(self, ServerKind::CportUring | ServerKind::CportEpoll)
+        matches!(
+            self,
+            ServerKind::CportUring | ServerKind::CportUringIrq | ServerKind::CportEpoll
+        )
     }
 }
 
@@ -72,16 +80,17 @@ fn announce(listener: &TcpListener, what: &str) -> Result<()> {
 /// peers run until killed).
 pub fn serve(kind: ServerKind, listener: TcpListener, workers: usize) -> Result<()> {
     match kind {
-        ServerKind::CportUring | ServerKind::CportEpoll => {
-            let backend = if kind == ServerKind::CportUring {
-                BackendChoice::Uring
-            } else {
+        ServerKind::CportUring | ServerKind::CportUringIrq | ServerKind::CportEpoll => {
+            let backend = if kind == ServerKind::CportEpoll {
                 BackendChoice::Epoll
+            } else {
+                BackendChoice::Uring
             };
             let opts = crate::echo::EchoOptions {
                 workers,
                 concurrency: workers,
                 backend,
+                cooperative: kind != ServerKind::CportUringIrq,
             };
             let stats = crate::echo::serve(listener, &opts)?;
             eprintln!("cport echo: {stats}");

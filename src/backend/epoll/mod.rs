@@ -14,6 +14,14 @@
 //!   would block. Others only append to a busy lane. An edge that arrives while
 //!   the driver is inside a syscall bumps the lane's `tick`; a driver whose
 //!   attempt would block retries if the tick moved, so no edge is lost.
+//! * **A submit to an idle, empty, ready lane tries the op before storing
+//!   it.** Most sends, and receives on a socket with data waiting, finish in
+//!   that first attempt; they never enter the op table or the lane's FIFO.
+//!   Only an op that would block (or sent part of its bytes) is stored, at
+//!   the head of its lane, and its timer armed. Until then the op is unknown
+//!   to [`Backend::cancel`], which ignores it: a cancel can only be sure to
+//!   find an op once `submit` returned (the op layer cancels again after
+//!   `submit` for this reason, as the deferred submissions of io_uring need).
 //! * **An op inside a syscall is never completed by someone else.** Its phase
 //!   is [`Phase::Running`]; `cancel` or its timeout turn that into
 //!   [`Phase::CancelWhenDone`], and the driver reports `-ECANCELED` after the
@@ -40,22 +48,35 @@
 //!   [`FILE_WORKERS`] threads, started on the first file op, which push their
 //!   completions like everyone else. A file op can be cancelled only while it
 //!   waits for a worker; once running, it completes with its real result.
-//!   Dropping the backend stops the workers and joins them (an I/O in progress
-//!   finishes first); queued file ops are never started.
+//!   Workers use the backend's own duplicate of a file's fd, so that the fd
+//!   they use stays open as long as they may use it (see the next point).
+//! * **Dropping the backend** stops the workers: queued file ops are never
+//!   started, and it waits up to [`WORKER_EXIT_WAIT`] for a pread/pwrite in
+//!   progress. One still running after that (stuck in the kernel: NFS, FUSE, a
+//!   userfaultfd page) cannot be interrupted, so its worker is detached: it
+//!   keeps the shared state and the fd duplicate alive, finishes its syscall
+//!   whenever the kernel lets it, and exits. The op's memory is then the
+//!   caller's to leak, never to free: its completion will not be reported (the
+//!   op layer leaks every op that has no completion when it is dropped).
 //! * **`poll` looks at epoll at least every other call.** With completions
 //!   already in hand (results of inline attempts), it returns them without an
 //!   epoll_wait if the previous call did one; otherwise it looks once without
 //!   blocking, so readiness is never starved by inline results.
-//! * **Bookkeeping without SipHash.** Per-fd state is a vector indexed by fd
-//!   (fds are small, dense integers); ops are keyed by user_data with a
-//!   one-multiply hash ([`UdHasher`]).
+//! * **Bookkeeping without hashing, in few cache lines.** Every syscall
+//!   evicts much of the cache, so what an op touches afterwards is kept small
+//!   and direct: per-fd state is one 64-byte entry in a vector indexed by fd
+//!   (fds are small, dense integers); a lane's FIFO is a doubly linked list
+//!   through the op table (no allocation per lane); the op table is a vector
+//!   indexed by the low bits of the user_data (the op layer's slot index,
+//!   dense as well), with a map for the rare op whose index is taken or too
+//!   large ([`OpTable`]).
 //! * **Timers** for per-op timeouts are a min-heap of `(deadline, seq, op)`,
 //!   checked by `poll`, whose epoll_wait timeout is cut to the nearest deadline
 //!   (rounded up to a millisecond). Entries of ops that already completed are
 //!   skipped by sequence number and purged when they outnumber live ops. A
 //!   timer earlier than the poller's current sleep wakes it.
 
-mod sys;
+pub(crate) mod sys;
 #[cfg(test)]
 mod tests;
 
@@ -65,6 +86,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -76,14 +98,31 @@ use sys::Step;
 
 /// Threads running pread/pwrite for files.
 const FILE_WORKERS: usize = 2;
+/// How long dropping the backend waits for a file worker inside pread/pwrite
+/// before it detaches the worker. Short: a port has already waited
+/// [`DROP_WAIT`](crate::DROP_WAIT) for its operations before its backend drops.
+pub(crate) const WORKER_EXIT_WAIT: Duration = Duration::from_millis(100);
 /// epoll data of the wake eventfd (fds are non-negative, so no fd uses it).
 const WAKE_TOKEN: u64 = u64::MAX;
+/// No op: the end of a lane's list. A user_data never has its top bit set.
+const NO_OP: u64 = u64::MAX;
+/// The bits of a user_data that hold the op layer's slot index (dense: the
+/// op layer reuses free slots first), which the [`OpTable`] indexes by.
+const INDEX_MASK: u64 = crate::op::MAX_IN_FLIGHT as u64 - 1;
+const _: () = assert!(crate::op::MAX_IN_FLIGHT.is_power_of_two());
+/// Ops whose index is below this live in the direct part of the [`OpTable`]
+/// (at most a few MiB of it).
+const DIRECT_OPS: usize = 1 << 16;
 /// Interest set of every registered fd. EPOLLPRI (TCP urgent data) only
 /// serves to tell when a short read may not mean "drained".
 const INTEREST: u32 =
     (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET) as u32;
 /// Events after which a short read no longer proves an fd drained.
 const UNSURE: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI) as u32;
+/// Events that concern the read lane, and the write lane.
+const READ_EVENTS: u32 =
+    (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLERR | libc::EPOLLHUP) as u32;
+const WRITE_EVENTS: u32 = (libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP) as u32;
 /// Events delivered to one epoll_wait call at most.
 const MAX_EVENTS: usize = 64;
 
@@ -105,13 +144,18 @@ impl Side {
     }
 }
 
-/// One side of an fd: pending ops (user_data), served head first.
+/// One side of an fd: pending ops, served head first, linked through their
+/// [`OpState::next`] / [`OpState::prev`].
 struct Lane {
-    queue: VecDeque<u64>,
+    /// The oldest pending op ([`NO_OP`]: none) ...
+    head: u64,
+    /// ... and the newest.
+    tail: u64,
+    /// Counts readiness edges, so a driver can tell one arrived during its
+    /// syscall (compared for equality only: wrapping is harmless).
+    tick: u32,
     /// A thread is driving this lane; others only append.
     busy: bool,
-    /// Counts readiness edges, so a driver can tell one arrived during its syscall.
-    tick: u64,
     /// No attempt showed the fd drained since the last edge (see the module
     /// notes). An idle lane with queued ops is never ready.
     ready: bool,
@@ -120,23 +164,30 @@ struct Lane {
 impl Default for Lane {
     fn default() -> Self {
         Lane {
-            queue: VecDeque::new(),
-            busy: false,
+            head: NO_OP,
+            tail: NO_OP,
             tick: 0,
+            busy: false,
             ready: true,
         }
     }
 }
 
-/// A registered fd.
+/// A registered fd: one cache line.
+#[repr(align(64))]
 struct FdEntry {
-    /// In the epoll set (false for regular files: epoll_ctl said EPERM).
+    lanes: [Lane; 2],
+    /// Not pollable (a regular file: epoll_ctl said EPERM): the backend's
+    /// duplicate of the fd, which file workers use (see the module notes).
+    /// Closed by `deregister` (no op in flight then) or with the shared
+    /// state, once the last worker is gone.
+    file: Option<OwnedFd>,
+    /// In the epoll set.
     pollable: bool,
     /// SOCK_STREAM: sends loop until every byte went out.
     stream: bool,
     /// A short receive proves the fd drained: TCP, and no [`UNSURE`] event yet.
     short_read_drains: bool,
-    lanes: [Lane; 2],
 }
 
 /// Registered fds, indexed by fd (fds are small dense integers).
@@ -150,10 +201,6 @@ impl FdTable {
 
     fn get_mut(&mut self, fd: RawFd) -> Option<&mut FdEntry> {
         self.0.get_mut(usize::try_from(fd).ok()?)?.as_mut()
-    }
-
-    fn contains(&self, fd: RawFd) -> bool {
-        self.get(fd).is_some()
     }
 
     /// `fd` must be non-negative (it is: the kernel accepted it).
@@ -201,7 +248,91 @@ impl Hasher for UdHasher {
     }
 }
 
-type OpMap = HashMap<u64, OpState, BuildHasherDefault<UdHasher>>;
+/// Pending ops by user_data. The op layer's user_data carries its slot index
+/// in the low bits ([`INDEX_MASK`]), so nearly every op sits in `direct` at
+/// that index; an op whose index is taken (by another user_data with the same
+/// low bits) or too large goes to `spill`. Any user_data works; only speed
+/// depends on the encoding.
+#[derive(Default)]
+struct OpTable {
+    direct: Vec<Option<OpState>>,
+    spill: HashMap<u64, OpState, BuildHasherDefault<UdHasher>>,
+    len: usize,
+}
+
+impl OpTable {
+    fn index(user_data: u64) -> usize {
+        (user_data & INDEX_MASK) as usize
+    }
+
+    fn get(&self, user_data: u64) -> Option<&OpState> {
+        match self.direct.get(Self::index(user_data)) {
+            Some(Some(op)) if op.raw.user_data == user_data => Some(op),
+            _ if self.spill.is_empty() => None,
+            _ => self.spill.get(&user_data),
+        }
+    }
+
+    fn get_mut(&mut self, user_data: u64) -> Option<&mut OpState> {
+        let i = Self::index(user_data);
+        if matches!(self.direct.get(i), Some(Some(op)) if op.raw.user_data == user_data) {
+            return self.direct[i].as_mut();
+        }
+        if self.spill.is_empty() {
+            return None;
+        }
+        self.spill.get_mut(&user_data)
+    }
+
+    fn contains(&self, user_data: u64) -> bool {
+        self.get(user_data).is_some()
+    }
+
+    /// Stores `op`; false (and nothing stored) if its user_data is pending.
+    fn insert(&mut self, op: OpState) -> bool {
+        let user_data = op.raw.user_data;
+        if self.contains(user_data) {
+            return false;
+        }
+        let i = Self::index(user_data);
+        if i < DIRECT_OPS {
+            if i >= self.direct.len() {
+                self.direct.resize_with(i + 1, || None);
+            }
+            if self.direct[i].is_none() {
+                self.direct[i] = Some(op);
+                self.len += 1;
+                return true;
+            }
+        }
+        self.spill.insert(user_data, op);
+        self.len += 1;
+        true
+    }
+
+    fn remove(&mut self, user_data: u64) -> Option<OpState> {
+        let i = Self::index(user_data);
+        let op = match self.direct.get_mut(i) {
+            Some(slot)
+                if slot
+                    .as_ref()
+                    .is_some_and(|op| op.raw.user_data == user_data) =>
+            {
+                slot.take()
+            }
+            _ if self.spill.is_empty() => None,
+            _ => self.spill.remove(&user_data),
+        };
+        if op.is_some() {
+            self.len -= 1;
+        }
+        op
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+}
 
 /// Where a pending op waits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,9 +353,12 @@ enum Phase {
     CancelWhenDone,
 }
 
-/// A submitted op until its completion.
+/// A stored op until its completion.
 struct OpState {
     raw: RawOp,
+    /// Neighbours in its lane ([`NO_OP`]: none); unused in the file queue.
+    prev: u64,
+    next: u64,
     /// Tells this op from an earlier one with the same user_data (timers).
     seq: u64,
     place: Place,
@@ -235,11 +369,14 @@ struct OpState {
     total: usize,
 }
 
-/// A lane's head op, taken for one attempt (see [`State::start_head`]).
+/// An op about to be attempted: a lane's head, taken from the op table
+/// ([`State::start_head`]), or one being submitted, not stored yet.
 struct Head {
     user_data: u64,
+    /// In the op table (and Running there), or not stored yet.
+    stored: bool,
     /// The lane's tick when the attempt started.
-    tick: u64,
+    tick: u32,
     pollable: bool,
     stream: bool,
     raw: RawOp,
@@ -250,7 +387,7 @@ struct Head {
 #[derive(Default)]
 struct State {
     fds: FdTable,
-    ops: OpMap,
+    ops: OpTable,
     ready: Vec<Completion>,
     timers: BinaryHeap<Reverse<(Instant, u64, u64)>>,
     file_queue: VecDeque<u64>,
@@ -265,6 +402,11 @@ struct State {
     looked: bool,
     /// The backend is being dropped: file workers exit.
     shutdown: bool,
+    /// File workers started and not yet exited.
+    live_workers: usize,
+    /// The fds (as the op layer knows them) of the file ops inside
+    /// pread/pwrite right now: at most one per worker.
+    files_in_use: Vec<RawFd>,
 }
 
 struct Shared {
@@ -273,6 +415,8 @@ struct Shared {
     state: Mutex<State>,
     /// Signalled when a file op is queued (or on shutdown).
     file_work: Condvar,
+    /// Signalled when a file worker exits.
+    worker_exited: Condvar,
 }
 
 /// Runs operations on non-blocking fds driven by epoll readiness, and file
@@ -280,6 +424,8 @@ struct Shared {
 pub(crate) struct EpollBackend {
     shared: Arc<Shared>,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// At least one file worker runs (`workers` is not empty).
+    workers_started: AtomicBool,
 }
 
 fn errno_err(e: i32) -> io::Error {
@@ -316,8 +462,10 @@ impl EpollBackend {
                 wakefd,
                 state: Mutex::new(State::default()),
                 file_work: Condvar::new(),
+                worker_exited: Condvar::new(),
             }),
             workers: Mutex::new(Vec::new()),
+            workers_started: AtomicBool::new(false),
         })
     }
 
@@ -327,34 +475,65 @@ impl EpollBackend {
         let mut workers = self.workers.lock();
         while workers.len() < FILE_WORKERS {
             let shared = Arc::clone(&self.shared);
+            // Counted before it runs, so that drop waits for it.
+            self.shared.lock().live_workers += 1;
             match thread::Builder::new()
                 .name("cport-epoll-file".into())
                 .spawn(move || shared.file_worker())
             {
                 Ok(handle) => workers.push(handle),
-                Err(e) if workers.is_empty() => return Err(e),
-                Err(_) => break, // one worker is enough to make progress
+                Err(e) => {
+                    self.shared.lock().live_workers -= 1;
+                    if workers.is_empty() {
+                        return Err(e);
+                    }
+                    break; // one worker is enough to make progress
+                }
             }
         }
+        self.workers_started.store(true, Ordering::Release);
         Ok(())
     }
 }
 
 impl Drop for EpollBackend {
+    /// Stops the file workers, waiting up to [`WORKER_EXIT_WAIT`] for one
+    /// inside pread/pwrite; detaches those still running after that (see the
+    /// module notes). Never blocks longer, never panics.
     fn drop(&mut self) {
-        self.shared.state.lock().shutdown = true;
-        self.shared.file_work.notify_all();
-        for handle in self.workers.get_mut().drain(..) {
-            let _ = handle.join(); // a worker never panics; ignore if it did
+        let workers = mem::take(self.workers.get_mut());
+        let shared = &*self.shared;
+        let mut st = shared.lock();
+        st.shutdown = true;
+        shared.file_work.notify_all();
+        let deadline = Instant::now().checked_add(WORKER_EXIT_WAIT);
+        while st.live_workers > 0 {
+            let Some(deadline) = deadline else { break };
+            if shared
+                .worker_exited
+                .wait_until(&mut st, deadline)
+                .timed_out()
+            {
+                break;
+            }
         }
-        // The fds close when `shared` drops (the workers' clones are gone).
+        let all_exited = st.live_workers == 0;
+        drop(st);
+        for handle in workers {
+            if all_exited || handle.is_finished() {
+                let _ = handle.join(); // a worker never panics; ignore if it did
+            }
+            // Otherwise dropping the handle detaches the thread. It owns an
+            // Arc of `shared` (the fds, the state, the file fd duplicates),
+            // which stays alive until it exits.
+        }
+        // The fds close when the last Arc of `shared` drops.
     }
 }
 
 impl State {
-    /// Reports `user_data`'s one completion and forgets the op.
-    fn finish(&mut self, user_data: u64, res: i32) {
-        self.ops.remove(&user_data);
+    /// Reports `user_data`'s one completion (the op is no longer stored).
+    fn complete(&mut self, user_data: u64, res: i32) {
         self.ready.push(Completion { user_data, res });
         if self.sleeping {
             self.sleeping = false;
@@ -362,34 +541,131 @@ impl State {
         }
     }
 
-    fn unqueue(&mut self, user_data: u64, fd: RawFd, place: Place) {
-        match place {
-            Place::Lane(side) => {
+    /// Forgets a stored op (unlinked already) and reports its completion.
+    fn finish(&mut self, user_data: u64, res: i32) {
+        self.ops.remove(user_data);
+        self.complete(user_data, res);
+    }
+
+    /// Stores a new op (not linked anywhere yet) and arms its timer; false if
+    /// its user_data is pending already.
+    fn store(&mut self, raw: RawOp, place: Place, total: usize, progress: usize) -> bool {
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        let stored = self.ops.insert(OpState {
+            raw,
+            prev: NO_OP,
+            next: NO_OP,
+            seq,
+            place,
+            phase: Phase::Queued,
+            progress,
+            total,
+        });
+        if stored {
+            if let Some(timeout) = raw.timeout {
+                self.arm_timer(raw.user_data, seq, timeout);
+            }
+        }
+        stored
+    }
+
+    /// Stores `head`, an op being submitted whose first attempt did not
+    /// finish it, at the head of its lane: ops submitted during the attempt
+    /// were appended behind it. False if its user_data is pending already.
+    fn store_first(&mut self, fd: RawFd, side: Side, head: &Head) -> bool {
+        if !self.store(head.raw, Place::Lane(side), head.total, head.progress) {
+            return false;
+        }
+        self.link(fd, side, head.user_data, true);
+        true
+    }
+
+    /// Appends the stored op `user_data` to `fd`'s `side` lane (or puts it
+    /// first, `front`).
+    fn link(&mut self, fd: RawFd, side: Side, user_data: u64, front: bool) {
+        let Some(entry) = self.fds.get_mut(fd) else {
+            return;
+        };
+        let lane = &mut entry.lanes[side as usize];
+        let (prev, next) = if front {
+            (NO_OP, lane.head)
+        } else {
+            (lane.tail, NO_OP)
+        };
+        if prev == NO_OP {
+            lane.head = user_data;
+        }
+        if next == NO_OP {
+            lane.tail = user_data;
+        }
+        if let Some(op) = self.ops.get_mut(user_data) {
+            op.prev = prev;
+            op.next = next;
+        }
+        if let Some(p) = self.ops.get_mut(prev) {
+            p.next = user_data;
+        }
+        if let Some(n) = self.ops.get_mut(next) {
+            n.prev = user_data;
+        }
+    }
+
+    /// Takes the stored op `user_data` out of `fd`'s `side` lane.
+    fn unlink(&mut self, fd: RawFd, side: Side, user_data: u64) {
+        let Some(op) = self.ops.get_mut(user_data) else {
+            return;
+        };
+        let (prev, next) = (op.prev, op.next);
+        (op.prev, op.next) = (NO_OP, NO_OP);
+        match self.ops.get_mut(prev) {
+            Some(p) => p.next = next,
+            None => {
                 if let Some(entry) = self.fds.get_mut(fd) {
-                    let queue = &mut entry.lanes[side as usize].queue;
-                    // Mostly the head (a driver completing it).
-                    if queue.front() == Some(&user_data) {
-                        queue.pop_front();
-                    } else {
-                        queue.retain(|&u| u != user_data);
-                    }
+                    entry.lanes[side as usize].head = next;
                 }
             }
-            Place::FileQueue => self.file_queue.retain(|&u| u != user_data),
         }
+        match self.ops.get_mut(next) {
+            Some(n) => n.prev = prev,
+            None => {
+                if let Some(entry) = self.fds.get_mut(fd) {
+                    entry.lanes[side as usize].tail = prev;
+                }
+            }
+        }
+    }
+
+    /// The ops of `fd`'s `side` lane, head first.
+    fn lane_ops(&self, fd: RawFd, side: Side) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut at = self
+            .fds
+            .get(fd)
+            .map_or(NO_OP, |e| e.lanes[side as usize].head);
+        while let Some(op) = self.ops.get(at) {
+            out.push(at);
+            at = op.next;
+        }
+        out
     }
 
     /// Cancels a pending op: at once if queued, after its syscall if running.
     fn cancel(&mut self, user_data: u64) {
-        let Some(op) = self.ops.get_mut(&user_data) else {
+        let Some(op) = self.ops.get_mut(user_data) else {
             return; // unknown or already completed
         };
         match op.phase {
             Phase::Queued => {
-                let (fd, place) = (op.raw.fd, op.place);
                 // No need to drive the lane: the next op waits for the same
                 // readiness the cancelled head was waiting for.
-                self.unqueue(user_data, fd, place);
+                match op.place {
+                    Place::Lane(side) => {
+                        let fd = op.raw.fd;
+                        self.unlink(fd, side, user_data);
+                    }
+                    Place::FileQueue => self.file_queue.retain(|&u| u != user_data),
+                }
                 self.finish(user_data, -libc::ECANCELED);
             }
             Phase::Running => op.phase = Phase::CancelWhenDone,
@@ -402,26 +678,23 @@ impl State {
     fn start_head(&mut self, fd: RawFd, side: Side) -> Option<Head> {
         let entry = self.fds.get_mut(fd)?;
         let lane = &mut entry.lanes[side as usize];
-        loop {
-            let Some(&user_data) = lane.queue.front() else {
-                lane.busy = false;
-                return None;
-            };
-            let Some(op) = self.ops.get_mut(&user_data) else {
-                lane.queue.pop_front(); // cannot happen: queued ops are in `ops`
-                continue;
-            };
-            op.phase = Phase::Running;
-            return Some(Head {
-                user_data,
-                tick: lane.tick,
-                pollable: entry.pollable,
-                stream: entry.stream,
-                raw: op.raw,
-                total: op.total,
-                progress: op.progress,
-            });
-        }
+        let user_data = lane.head;
+        let Some(op) = self.ops.get_mut(user_data) else {
+            // Empty (or, which cannot happen, a head that is not stored).
+            (lane.head, lane.tail, lane.busy) = (NO_OP, NO_OP, false);
+            return None;
+        };
+        op.phase = Phase::Running;
+        Some(Head {
+            user_data,
+            stored: true,
+            tick: lane.tick,
+            pollable: entry.pollable,
+            stream: entry.stream,
+            raw: op.raw,
+            total: op.total,
+            progress: op.progress,
+        })
     }
 
     fn arm_timer(&mut self, user_data: u64, seq: u64, timeout: Duration) {
@@ -433,7 +706,7 @@ impl State {
         if self.timers.len() >= 64 && self.timers.len() > 2 * self.ops.len() {
             let ops = &self.ops;
             self.timers
-                .retain(|Reverse((_, seq, ud))| ops.get(ud).is_some_and(|o| o.seq == *seq));
+                .retain(|Reverse((_, seq, ud))| ops.get(*ud).is_some_and(|o| o.seq == *seq));
         }
         self.timers.push(Reverse((deadline, seq, user_data)));
         let sooner = match self.sleep_until {
@@ -447,7 +720,7 @@ impl State {
     }
 
     fn timer_is_live(&self, seq: u64, user_data: u64) -> bool {
-        self.ops.get(&user_data).is_some_and(|op| op.seq == seq)
+        self.ops.get(user_data).is_some_and(|op| op.seq == seq)
     }
 
     /// Cancels the ops whose deadline passed; returns the nearest live deadline.
@@ -486,53 +759,78 @@ impl Shared {
     }
 
     /// Serves `fd`'s `side` lane, which the caller marked busy, until it is
-    /// empty or its head would block. Syscalls run with the lock released.
+    /// empty or its head would block: first `first` (an op being submitted,
+    /// not stored), then the stored ops head first. Syscalls run with the
+    /// lock released.
     fn drive<'a>(
         &'a self,
         mut st: MutexGuard<'a, State>,
         fd: RawFd,
         side: Side,
+        mut first: Option<Head>,
     ) -> MutexGuard<'a, State> {
         loop {
-            let Some(mut head) = st.start_head(fd, side) else {
-                return st;
+            let mut head = match first.take() {
+                Some(head) => head,
+                None => match st.start_head(fd, side) {
+                    Some(head) => head,
+                    None => return st,
+                },
             };
             let wake = mem::take(&mut st.wake_due);
             let step = MutexGuard::unlocked(&mut st, || {
                 if wake {
                     self.ring();
                 }
-                // SAFETY: the op is pending and Running: its memory is valid
-                // (submit contract) and nobody completes it meanwhile.
+                // SAFETY: the op is pending and, if stored, Running: its
+                // memory is valid (submit contract) and nobody completes it
+                // meanwhile (an op not stored yet is known to nobody else).
                 unsafe { sys::attempt(&head.raw, head.stream, head.total, &mut head.progress) }
             });
-            let Some(op) = st.ops.get_mut(&head.user_data) else {
-                continue; // cannot happen: only we complete a Running op
-            };
-            let cancelled = op.phase == Phase::CancelWhenDone;
-            op.phase = Phase::Queued;
-            op.progress = head.progress;
+            let mut cancelled = false;
+            if head.stored {
+                let Some(op) = st.ops.get_mut(head.user_data) else {
+                    continue; // cannot happen: only we complete a Running op
+                };
+                cancelled = op.phase == Phase::CancelWhenDone;
+                op.phase = Phase::Queued;
+                op.progress = head.progress;
+            }
             let res = match step {
-                Step::Done(res) => res,
-                Step::Progress | Step::Blocked if cancelled => -libc::ECANCELED,
-                Step::Progress => continue,
+                Step::Done(res) => Some(res),
+                Step::Progress | Step::Blocked if cancelled => Some(-libc::ECANCELED),
                 // Nothing will ever signal readiness: don't wait for it.
-                Step::Blocked if !head.pollable => -libc::EAGAIN,
-                Step::Blocked => {
-                    let Some(entry) = st.fds.get_mut(fd) else {
-                        return st;
-                    };
-                    let lane = &mut entry.lanes[side as usize];
-                    if lane.tick != head.tick {
-                        continue; // an edge arrived during the attempt: retry
-                    }
-                    lane.ready = false;
-                    lane.busy = false;
-                    return st;
-                }
+                Step::Blocked if !head.pollable => Some(-libc::EAGAIN),
+                Step::Progress | Step::Blocked => None,
             };
-            st.unqueue(head.user_data, fd, Place::Lane(side));
-            st.finish(head.user_data, res);
+            let Some(res) = res else {
+                // The op stays in its lane, as its head.
+                if !head.stored && !st.store_first(fd, side, &head) {
+                    // Its user_data was submitted again meanwhile (an op layer
+                    // bug): refuse this one.
+                    st.complete(head.user_data, -libc::EEXIST);
+                    continue;
+                }
+                if step == Step::Progress {
+                    continue;
+                }
+                let Some(entry) = st.fds.get_mut(fd) else {
+                    return st;
+                };
+                let lane = &mut entry.lanes[side as usize];
+                if lane.tick != head.tick {
+                    continue; // an edge arrived during the attempt: retry
+                }
+                lane.ready = false;
+                lane.busy = false;
+                return st;
+            };
+            if head.stored {
+                st.unlink(fd, side, head.user_data);
+                st.finish(head.user_data, res);
+            } else {
+                st.complete(head.user_data, res);
+            }
             if is_short_read(&head, step) {
                 let Some(entry) = st.fds.get_mut(fd) else {
                     return st;
@@ -563,10 +861,7 @@ impl Shared {
                 continue;
             }
             let fd = token as RawFd;
-            let both = (libc::EPOLLERR | libc::EPOLLHUP) as u32;
-            let read = both | (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32;
-            let write = both | libc::EPOLLOUT as u32;
-            for (side, mask) in [(Side::Read, read), (Side::Write, write)] {
+            for (side, mask) in [(Side::Read, READ_EVENTS), (Side::Write, WRITE_EVENTS)] {
                 if bits & mask == 0 {
                     continue;
                 }
@@ -579,9 +874,9 @@ impl Shared {
                 let lane = &mut entry.lanes[side as usize];
                 lane.tick = lane.tick.wrapping_add(1);
                 lane.ready = true;
-                if !lane.busy && !lane.queue.is_empty() {
+                if !lane.busy && lane.head != NO_OP {
                     lane.busy = true;
-                    st = self.drive(st, fd, side);
+                    st = self.drive(st, fd, side, None);
                 }
             }
         }
@@ -600,15 +895,27 @@ impl Shared {
                 self.file_work.wait(&mut st);
                 continue;
             };
-            let Some(op) = st.ops.get_mut(&user_data) else {
+            let Some(op) = st.ops.get_mut(user_data) else {
                 continue;
             };
             op.phase = Phase::Running;
-            let raw = op.raw;
-            // SAFETY: the op is pending and Running: its memory is valid
-            // (submit contract) and nobody completes it meanwhile.
-            let step =
-                MutexGuard::unlocked(&mut st, || unsafe { sys::attempt(&raw, false, 0, &mut 0) });
+            let mut raw = op.raw;
+            // The backend's own duplicate of the fd: it stays open while we
+            // use it, even if the backend is dropped meanwhile and the op
+            // layer closes its fd (see `FdEntry::file` and `deregister`).
+            let op_fd = raw.fd;
+            if let Some(file) = st.fds.get(op_fd).and_then(|e| e.file.as_ref()) {
+                raw.fd = file.as_raw_fd();
+            }
+            st.files_in_use.push(op_fd);
+            let step = MutexGuard::unlocked(&mut st, || {
+                // SAFETY: the op is pending and Running: its memory is valid
+                // (submit contract) and nobody completes it meanwhile.
+                unsafe { sys::attempt(&raw, false, 0, &mut 0) }
+            });
+            if let Some(i) = st.files_in_use.iter().position(|&f| f == op_fd) {
+                st.files_in_use.swap_remove(i);
+            }
             // pread/pwrite always finish: a cancel that came meanwhile loses.
             let res = match step {
                 Step::Done(res) => res,
@@ -619,6 +926,9 @@ impl Shared {
                 MutexGuard::unlocked(&mut st, || self.ring());
             }
         }
+        st.live_workers -= 1;
+        drop(st);
+        self.worker_exited.notify_all();
     }
 }
 
@@ -656,33 +966,57 @@ impl Backend for EpollBackend {
         sys::set_nonblocking(fd)?;
         let kind = sys::socket_kind(fd);
         let epfd = self.shared.epfd.as_raw_fd();
-        let pollable = match sys::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, INTEREST, fd as u64) {
-            Ok(()) => true,
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => false, // regular file
+        let file = match sys::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, INTEREST, fd as u64) {
+            Ok(()) => None,
+            // A regular file: its ops run on the file workers, with their
+            // own duplicate of the fd.
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => Some(sys::dup(fd)?),
             Err(e) => return Err(e),
         };
+        let pollable = file.is_none();
         let entry = FdEntry {
+            lanes: Default::default(),
+            file,
             pollable,
             stream: kind.stream,
             short_read_drains: pollable && kind.tcp,
-            lanes: Default::default(),
         };
-        self.shared.lock().fds.insert(fd, entry);
+        let mut st = self.shared.lock();
+        st.fds.insert(fd, entry);
+        drop(st);
         Ok(())
     }
 
     fn deregister(&self, fd: RawFd) {
         let mut st = self.shared.lock();
-        let Some(entry) = st.fds.remove(fd) else {
-            return;
-        };
         // The contract says nothing is pending; if something is, end it rather
         // than leave it without a completion.
-        for user_data in entry.lanes.iter().flat_map(|lane| lane.queue.iter()) {
-            st.cancel(*user_data);
+        for side in [Side::Read, Side::Write] {
+            for user_data in st.lane_ops(fd, side) {
+                st.cancel(user_data);
+            }
+        }
+        let on_fd: Vec<u64> = st
+            .file_queue
+            .iter()
+            .copied()
+            .filter(|&ud| st.ops.get(ud).is_some_and(|op| op.raw.fd == fd))
+            .collect();
+        for user_data in on_fd {
+            st.cancel(user_data);
+        }
+        let mut entry = st.fds.remove(fd);
+        if st.files_in_use.contains(&fd) {
+            // A worker is inside pread/pwrite on the duplicate (which the
+            // contract rules out): leak it rather than close it under the
+            // worker, whose next call could reach a reused fd number.
+            if let Some(file) = entry.as_mut().and_then(|e| e.file.take()) {
+                mem::forget(file);
+            }
         }
         self.shared.unlock(st);
-        if entry.pollable {
+        // Dropped here, unlocked: closes the file duplicate.
+        if entry.is_some_and(|e| e.pollable) {
             let epfd = self.shared.epfd.as_raw_fd();
             let _ = sys::epoll_ctl(epfd, libc::EPOLL_CTL_DEL, fd, 0, 0);
         }
@@ -692,63 +1026,50 @@ impl Backend for EpollBackend {
         // SAFETY: forwarded from this function's contract.
         let total = unsafe { op_len(op) }?;
         let is_file = matches!(op.code, OpCode::Read | OpCode::Write);
-        if is_file && self.workers.lock().is_empty() {
+        if is_file && !self.workers_started.load(Ordering::Acquire) {
             self.start_workers()?;
         }
         let shared = &*self.shared;
         let mut st = shared.lock();
-        if st.ops.contains_key(&op.user_data) {
+        if st.ops.contains(op.user_data) {
             return Err(errno_err(libc::EEXIST)); // op layer bug: would lose a completion
         }
-        let place = if is_file {
-            Place::FileQueue
-        } else if st.fds.contains(op.fd) {
-            Place::Lane(Side::of(op.code))
-        } else {
+        let Some(entry) = st.fds.get_mut(op.fd) else {
             return Err(errno_err(libc::EBADF)); // not registered
         };
-        st.next_seq += 1;
-        let seq = st.next_seq;
-        let state = OpState {
-            raw: *op,
-            seq,
-            place,
-            phase: Phase::Queued,
-            progress: 0,
-            total,
-        };
-        st.ops.insert(op.user_data, state);
-        if let Some(timeout) = op.timeout {
-            st.arm_timer(op.user_data, seq, timeout);
+        if is_file {
+            st.store(*op, Place::FileQueue, total, 0);
+            st.file_queue.push_back(op.user_data);
+            shared.unlock(st);
+            shared.file_work.notify_one();
+            return Ok(());
         }
-        match place {
-            Place::FileQueue => {
-                st.file_queue.push_back(op.user_data);
-                shared.unlock(st);
-                shared.file_work.notify_one();
-            }
-            Place::Lane(side) => {
-                let entry = st
-                    .fds
-                    .get_mut(op.fd)
-                    .ok_or_else(|| errno_err(libc::EBADF))?;
-                let lane = &mut entry.lanes[side as usize];
-                // Attempt at once only on an idle, empty lane that is ready:
-                // ops already queued wait for readiness, a busy lane's driver
-                // will reach this op in order, and on a drained fd the attempt
-                // would fail (the next edge drives the lane). A connect's
-                // first step starts the connection: it never waits.
-                let start = !lane.busy
-                    && lane.queue.is_empty()
-                    && (lane.ready || op.code == OpCode::Connect);
-                lane.queue.push_back(op.user_data);
-                if start {
-                    lane.busy = true;
-                    st = shared.drive(st, op.fd, side);
-                }
-                shared.unlock(st);
-            }
+        let side = Side::of(op.code);
+        let (pollable, stream) = (entry.pollable, entry.stream);
+        let lane = &mut entry.lanes[side as usize];
+        // Attempt at once only on an idle, empty lane that is ready: ops
+        // already queued wait for readiness, a busy lane's driver will reach
+        // this op in order, and on a drained fd the attempt would fail (the
+        // next edge drives the lane). A connect's first step starts the
+        // connection: it never waits.
+        if !lane.busy && lane.head == NO_OP && (lane.ready || op.code == OpCode::Connect) {
+            lane.busy = true;
+            let head = Head {
+                user_data: op.user_data,
+                stored: false,
+                tick: lane.tick,
+                pollable,
+                stream,
+                raw: *op,
+                total,
+                progress: 0,
+            };
+            st = shared.drive(st, op.fd, side, Some(head));
+        } else {
+            st.store(*op, Place::Lane(side), total, 0);
+            st.link(op.fd, side, op.user_data, false);
         }
+        shared.unlock(st);
         Ok(())
     }
 
@@ -762,17 +1083,25 @@ impl Backend for EpollBackend {
         let shared = &*self.shared;
         let start_len = out.len();
         // None: forever (also when the deadline is beyond the clock).
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
+        // The clock is read only when a deadline or a timer needs it, and the
+        // first look reuses the reading taken for the deadline.
+        let mut clock = timeout.map(|_| Instant::now());
+        let deadline = timeout.zip(clock).and_then(|(t, now)| now.checked_add(t));
+        // Written by epoll_wait before they are read (no zeroing per call).
+        let mut events = [const { mem::MaybeUninit::<libc::epoll_event>::uninit() }; MAX_EVENTS];
         let mut woken = false;
         let mut waited = false;
         loop {
-            let now = Instant::now();
             let mut st = shared.lock();
-            let next_timer = st.expire_timers(now);
+            let now = match clock.take() {
+                Some(now) => Some(now),
+                None => (deadline.is_some() || !st.timers.is_empty()).then(Instant::now),
+            };
+            let next_timer = now.and_then(|now| st.expire_timers(now));
             out.append(&mut st.ready);
             let got = out.len() > start_len;
-            let done = got || woken || deadline.is_some_and(|d| now >= d);
+            let expired = matches!((deadline, now), (Some(d), Some(now)) if now >= d);
+            let done = got || woken || expired;
             // Even with completions in hand, look at epoll once (without
             // blocking) unless the previous poll did, so that readiness is
             // never starved by inline results for more than one call.
@@ -781,14 +1110,19 @@ impl Backend for EpollBackend {
                 return Ok(());
             }
             let until = if done {
-                Some(now)
+                None
             } else {
                 [deadline, next_timer].into_iter().flatten().min()
             };
-            let wait_ms = until.map_or(-1, |t| {
-                let ns = t.saturating_duration_since(now).as_nanos();
-                i32::try_from(ns.div_ceil(1_000_000)).unwrap_or(i32::MAX)
-            });
+            let wait_ms = match (done, until, now) {
+                (true, _, _) => 0,
+                (false, Some(t), Some(now)) => {
+                    let ns = t.saturating_duration_since(now).as_nanos();
+                    i32::try_from(ns.div_ceil(1_000_000)).unwrap_or(i32::MAX)
+                }
+                // A deadline or timer implies `now`; without either, forever.
+                (false, _, _) => -1,
+            };
             st.sleeping = wait_ms != 0;
             st.sleep_until = until;
             drop(st);
@@ -796,7 +1130,7 @@ impl Backend for EpollBackend {
             let n = unsafe {
                 libc::epoll_wait(
                     shared.epfd.as_raw_fd(),
-                    events.as_mut_ptr(),
+                    events.as_mut_ptr().cast(),
                     MAX_EVENTS as i32,
                     wait_ms,
                 )
@@ -812,7 +1146,9 @@ impl Backend for EpollBackend {
                 n as usize
             };
             waited = true;
-            woken |= shared.dispatch(&events[..n]);
+            // SAFETY: epoll_wait wrote the first `n` (<= MAX_EVENTS) entries.
+            let got_events = unsafe { std::slice::from_raw_parts(events.as_ptr().cast(), n) };
+            woken |= shared.dispatch(got_events);
         }
     }
 

@@ -3,7 +3,9 @@
 //! operation's progress and passes it in.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+use libc::c_long;
 
 use super::super::{OpCode, RawOp};
 
@@ -82,25 +84,18 @@ pub(super) unsafe fn attempt(op: &RawOp, stream: bool, total: usize, progress: &
         },
         OpCode::Recv => settle(cvt(|| {
             // SAFETY: buf is valid for writes of len bytes and ours alone.
-            unsafe { libc::recv(op.fd, op.buf.cast(), op.len, 0) }
+            unsafe { recv(op.fd, op.buf, op.len) }
         })),
         OpCode::RecvMsg => settle(cvt(|| {
             // SAFETY: msg and everything it points to is valid (submit contract).
-            unsafe { libc::recvmsg(op.fd, op.msg, 0) }
+            unsafe { recvmsg(op.fd, op.msg) }
         })),
         OpCode::Send => {
             let sent = *progress;
             let r = cvt(|| {
                 // SAFETY: sent < len (checked by `advance`), so buf + sent is
                 // inside the caller's buffer, valid for len - sent bytes.
-                unsafe {
-                    libc::send(
-                        op.fd,
-                        op.buf.add(sent).cast(),
-                        op.len - sent,
-                        libc::MSG_NOSIGNAL,
-                    )
-                }
+                unsafe { send(op.fd, op.buf.add(sent), op.len - sent) }
             });
             advance(r, stream, total, progress)
         }
@@ -112,6 +107,80 @@ pub(super) unsafe fn attempt(op: &RawOp, stream: bool, total: usize, progress: &
         // SAFETY: forwarded from this function's contract.
         OpCode::Read | OpCode::Write => Step::Done(unsafe { file_io(op) }),
     }
+}
+
+// The socket syscalls of the hot path, made with syscall(2) rather than
+// through glibc's wrappers: those are cancellation points, which in a
+// multi-threaded process cost two atomic operations per call around the
+// syscall; cport never cancels threads. Each returns -1 with errno on error.
+// Every integer argument is passed as a full `c_long`, as syscall(2) reads it.
+
+fn long(x: libc::c_int) -> c_long {
+    c_long::from(x)
+}
+
+/// recv(fd, buf, len, 0).
+///
+/// # Safety
+/// `buf` must be valid for writes of `len` bytes.
+unsafe fn recv(fd: RawFd, buf: *mut u8, len: usize) -> isize {
+    let no_addr = std::ptr::null_mut::<libc::sockaddr>();
+    let no_len = std::ptr::null_mut::<libc::socklen_t>();
+    // SAFETY: recvfrom with no source address writes only `buf[..len]`,
+    // valid per the caller's contract.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_recvfrom,
+            long(fd),
+            buf,
+            len,
+            0 as c_long,
+            no_addr,
+            no_len,
+        )
+    };
+    r as isize
+}
+
+/// send(fd, buf, len, MSG_NOSIGNAL).
+///
+/// # Safety
+/// `buf` must be valid for reads of `len` bytes.
+unsafe fn send(fd: RawFd, buf: *const u8, len: usize) -> isize {
+    let no_addr = std::ptr::null::<libc::sockaddr>();
+    let flags = long(libc::MSG_NOSIGNAL);
+    // SAFETY: sendto with no destination reads only `buf[..len]`, valid per
+    // the caller's contract.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_sendto,
+            long(fd),
+            buf,
+            len,
+            flags,
+            no_addr,
+            0 as c_long,
+        )
+    };
+    r as isize
+}
+
+/// recvmsg(fd, msg, 0).
+///
+/// # Safety
+/// `msg` and everything it points to must be valid (as for recvmsg(2)).
+unsafe fn recvmsg(fd: RawFd, msg: *mut libc::msghdr) -> isize {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { libc::syscall(libc::SYS_recvmsg, long(fd), msg, 0 as c_long) as isize }
+}
+
+/// sendmsg(fd, msg, MSG_NOSIGNAL).
+///
+/// # Safety
+/// `msg` and everything it points to must be valid (as for sendmsg(2)).
+unsafe fn sendmsg(fd: RawFd, msg: *const libc::msghdr) -> isize {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { libc::syscall(libc::SYS_sendmsg, long(fd), msg, long(libc::MSG_NOSIGNAL)) as isize }
 }
 
 /// Accounts for one send: datagram sends are one call, stream sends continue
@@ -176,7 +245,7 @@ unsafe fn send_msg(op: &RawOp, sent: usize) -> Result<usize, i32> {
     if sent == 0 {
         return cvt(|| {
             // SAFETY: msg and what it points to is valid (submit contract).
-            unsafe { libc::sendmsg(op.fd, op.msg, libc::MSG_NOSIGNAL) }
+            unsafe { sendmsg(op.fd, op.msg) }
         });
     }
     // SAFETY: msg is valid for reads (submit contract).
@@ -202,7 +271,7 @@ unsafe fn send_msg(op: &RawOp, sent: usize) -> Result<usize, i32> {
     cvt(|| {
         // SAFETY: msg points to `rest`, alive for the call, whose entries
         // point into the caller's buffers (valid per the submit contract).
-        unsafe { libc::sendmsg(op.fd, &msg, libc::MSG_NOSIGNAL) }
+        unsafe { sendmsg(op.fd, &msg) }
     })
 }
 
@@ -270,8 +339,10 @@ fn is_ready(fd: RawFd, events: libc::c_short) -> Result<bool, i32> {
     Ok(n > 0 && pfd.revents != 0)
 }
 
-/// getsockopt(SO_ERROR): the pending socket error (0 if none), clearing it.
-fn so_error(fd: RawFd) -> Result<i32, i32> {
+/// getsockopt(SO_ERROR): `Ok` with the pending socket error as a positive
+/// errno (0 if none), clearing it; `Err(errno)` if getsockopt itself failed
+/// (EBADF, ENOTSOCK). Shared with the io_uring backend.
+pub(crate) fn so_error(fd: RawFd) -> Result<i32, i32> {
     let mut err: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     cvt(|| {
@@ -350,6 +421,17 @@ pub(super) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A close-on-exec duplicate of `fd`.
+pub(super) fn dup(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an int argument; a bad fd yields EBADF.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `new` is a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 /// epoll_ctl() with `events` and `token` as the event's data.

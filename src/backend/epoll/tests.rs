@@ -11,7 +11,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{EpollBackend, Side};
+use super::{EpollBackend, Side, DIRECT_OPS, INDEX_MASK, WORKER_EXIT_WAIT};
 use crate::backend::{Backend, Completion, OpCode, RawOp};
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -63,6 +63,11 @@ fn collect(b: &EpollBackend, n: usize) -> Vec<Completion> {
     }
     assert_eq!(out.len(), n, "{out:?}");
     out
+}
+
+/// A completion, for comparisons.
+fn done(user_data: u64, res: i32) -> Completion {
+    Completion { user_data, res }
 }
 
 fn collect_one(b: &EpollBackend) -> Completion {
@@ -119,13 +124,7 @@ fn recv_completes_after_peer_writes() {
     submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf));
     assert_quiet(&b, Duration::ZERO);
     peer.write_all(b"hello").unwrap();
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: 5
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, 5));
     assert_eq!(&buf[..5], b"hello");
     b.deregister(ours.as_raw_fd());
 }
@@ -139,22 +138,10 @@ fn zero_byte_recv_is_a_readiness_probe() {
     submit(&b, op(OpCode::Recv, ours.as_raw_fd(), 1));
     assert_quiet(&b, Duration::from_millis(20));
     peer.write_all(b"xy").unwrap();
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: 0
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, 0));
     // The probe consumed nothing.
     submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 2, &mut buf));
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 2,
-            res: 2
-        }
-    );
+    assert_eq!(collect_one(&b), done(2, 2));
     assert_eq!(&buf[..2], b"xy");
 }
 
@@ -187,20 +174,8 @@ fn large_sends_to_a_slow_reader_complete_in_order() {
     submit(&b, buf_op(OpCode::Send, ours.as_raw_fd(), 1, &mut big));
     submit(&b, buf_op(OpCode::Send, ours.as_raw_fd(), 2, &mut small));
     assert_quiet(&b, Duration::ZERO); // 8 MiB cannot have gone out yet
-    let done = collect(&b, 2);
-    assert_eq!(
-        done,
-        [
-            Completion {
-                user_data: 1,
-                res: BIG as i32
-            },
-            Completion {
-                user_data: 2,
-                res: 1000
-            }
-        ]
-    );
+    let got = collect(&b, 2);
+    assert_eq!(got, [done(1, BIG as i32), done(2, 1000)]);
     let got = reader.join().unwrap();
     assert!(got[..BIG] == big[..], "first send's bytes differ");
     assert!(
@@ -249,13 +224,7 @@ fn stream_sendmsg_resumes_across_iovecs() {
             ..op(OpCode::SendMsg, ours.as_raw_fd(), 1)
         },
     );
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: total as i32
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, total as i32));
     let got = reader.join().unwrap();
     assert!(got == parts.concat(), "bytes differ");
     // The caller's iovecs were not modified.
@@ -290,18 +259,12 @@ fn accept_and_connect() {
             ..op(OpCode::Connect, client.as_raw_fd(), 2)
         },
     );
-    let mut done = collect(&b, 2);
-    done.sort_by_key(|c| c.user_data);
-    assert_eq!(
-        done[1],
-        Completion {
-            user_data: 2,
-            res: 0
-        }
-    );
-    assert!(done[0].res >= 0, "{done:?}");
+    let mut got = collect(&b, 2);
+    got.sort_by_key(|c| c.user_data);
+    assert_eq!(got[1], done(2, 0));
+    assert!(got[0].res >= 0, "{got:?}");
     // SAFETY: a successful accept returned a new fd that we now own.
-    let accepted = unsafe { OwnedFd::from_raw_fd(done[0].res) };
+    let accepted = unsafe { OwnedFd::from_raw_fd(got[0].res) };
     let client_port = client.local_addr().unwrap().as_socket().unwrap().port();
     assert_eq!(port_of(&peer_addr), client_port);
     // The accepted socket works with the backend too.
@@ -309,13 +272,7 @@ fn accept_and_connect() {
     b.register(accepted.as_raw_fd()).unwrap();
     submit(&b, buf_op(OpCode::Recv, accepted.as_raw_fd(), 3, &mut buf));
     (&client).write_all(b"ping").unwrap();
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 3,
-            res: 4
-        }
-    );
+    assert_eq!(collect_one(&b), done(3, 4));
     b.deregister(accepted.as_raw_fd());
 }
 
@@ -337,13 +294,7 @@ fn refused_connect_completes_through_poll() {
             ..op(OpCode::Connect, client.as_raw_fd(), 7)
         },
     );
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 7,
-            res: -libc::ECONNREFUSED
-        }
-    );
+    assert_eq!(collect_one(&b), done(7, -libc::ECONNREFUSED));
 }
 
 #[test]
@@ -355,13 +306,7 @@ fn peer_close_completes_recv_with_zero() {
     submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf));
     assert_quiet(&b, Duration::from_millis(10));
     drop(peer);
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: 0
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, 0));
 }
 
 #[test]
@@ -375,13 +320,7 @@ fn peer_reset_fails_recv_with_econnreset() {
         .set_linger(Some(Duration::ZERO))
         .unwrap();
     drop(peer);
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: -libc::ECONNRESET
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, -libc::ECONNRESET));
 }
 
 #[test]
@@ -395,32 +334,14 @@ fn cancel_ends_only_that_op() {
     submit(&b, buf_op(OpCode::Recv, fd, 2, &mut b2));
     submit(&b, buf_op(OpCode::Recv, fd, 3, &mut b3));
     b.cancel(2);
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 2,
-            res: -libc::ECANCELED
-        }
-    );
+    assert_eq!(collect_one(&b), done(2, -libc::ECANCELED));
     b.cancel(2); // finished: ignored
     b.cancel(99); // unknown: ignored
     assert_quiet(&b, Duration::from_millis(10));
     peer.write_all(b"a").unwrap();
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: 1
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, 1));
     peer.write_all(b"b").unwrap();
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 3,
-            res: 1
-        }
-    );
+    assert_eq!(collect_one(&b), done(3, 1));
     assert_eq!((b1, b3), ([b'a'], [b'b']));
 }
 
@@ -439,13 +360,7 @@ fn timeout_fires_with_ecanceled() {
             ..buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf)
         },
     );
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: -libc::ECANCELED
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, -libc::ECANCELED));
     let took = start.elapsed();
     assert!(
         took >= Duration::from_millis(50) && took < Duration::from_secs(2),
@@ -468,24 +383,12 @@ fn timeout_does_not_fire_when_the_op_completes_first() {
         },
     );
     peer.write_all(b"ok").unwrap();
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: 2
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, 2));
     // The stale timer passes without effect, also on a reused user_data.
     submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf));
     assert_quiet(&b, Duration::from_millis(200));
     b.cancel(1);
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: -libc::ECANCELED
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, -libc::ECANCELED));
 }
 
 #[test]
@@ -511,13 +414,7 @@ fn timer_armed_while_the_poller_sleeps_wakes_it() {
         b.poll(Some(Duration::from_secs(5)), &mut out).unwrap();
     }
     submitter.join().unwrap();
-    assert_eq!(
-        out,
-        [Completion {
-            user_data: 1,
-            res: -libc::ECANCELED
-        }]
-    );
+    assert_eq!(out, [done(1, -libc::ECANCELED)]);
     assert!(
         start.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -525,8 +422,8 @@ fn timer_armed_while_the_poller_sleeps_wakes_it() {
     );
 }
 
-#[test]
-fn file_read_write_at_offsets() {
+/// An empty, unnamed (already unlinked) read-write temp file.
+fn temp_file() -> std::fs::File {
     let path = std::env::temp_dir().join(format!(
         "cport-epoll-{}-{:?}",
         std::process::id(),
@@ -540,6 +437,12 @@ fn file_read_write_at_offsets() {
         .open(&path)
         .unwrap();
     std::fs::remove_file(&path).unwrap();
+    file
+}
+
+#[test]
+fn file_read_write_at_offsets() {
+    let file = temp_file();
     let (mut hello, mut abc, mut back, mut past) = (*b"hello", *b"abc", [0u8; 32], [0u8; 8]);
     let b = backend();
     let fd = file.as_raw_fd();
@@ -552,29 +455,11 @@ fn file_read_write_at_offsets() {
         },
     );
     submit(&b, buf_op(OpCode::Write, fd, 2, &mut abc));
-    let mut done = collect(&b, 2);
-    done.sort_by_key(|c| c.user_data);
-    assert_eq!(
-        done,
-        [
-            Completion {
-                user_data: 1,
-                res: 5
-            },
-            Completion {
-                user_data: 2,
-                res: 3
-            }
-        ]
-    );
+    let mut got = collect(&b, 2);
+    got.sort_by_key(|c| c.user_data);
+    assert_eq!(got, [done(1, 5), done(2, 3)]);
     submit(&b, buf_op(OpCode::Read, fd, 3, &mut back));
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 3,
-            res: 15
-        }
-    );
+    assert_eq!(collect_one(&b), done(3, 15));
     assert_eq!(&back[..15], b"abc\0\0\0\0\0\0\0hello");
     submit(
         &b,
@@ -583,13 +468,7 @@ fn file_read_write_at_offsets() {
             ..buf_op(OpCode::Read, fd, 4, &mut past)
         },
     );
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 4,
-            res: 0
-        }
-    );
+    assert_eq!(collect_one(&b), done(4, 0));
     b.deregister(fd);
 }
 
@@ -633,13 +512,7 @@ fn udp_recvmsg_and_sendmsg() {
     );
     assert_quiet(&b, Duration::from_millis(10));
     peer.send_to(b"ping!", a.local_addr().unwrap()).unwrap();
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: 5
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, 5));
     assert_eq!(&data[..5], b"ping!");
     assert_eq!(port_of(&from), peer.local_addr().unwrap().port());
     submit(
@@ -649,13 +522,7 @@ fn udp_recvmsg_and_sendmsg() {
             ..op(OpCode::SendMsg, a.as_raw_fd(), 2)
         },
     );
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 2,
-            res: 4
-        }
-    );
+    assert_eq!(collect_one(&b), done(2, 4));
     let mut got = [0u8; 8];
     peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let (n, src) = peer.recv_from(&mut got).unwrap();
@@ -695,13 +562,7 @@ fn submit_errors_produce_no_completion() {
     // SAFETY: as above.
     assert!(unsafe { b.submit(&buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf)) }.is_err());
     b.cancel(1);
-    assert_eq!(
-        collect_one(&b),
-        Completion {
-            user_data: 1,
-            res: -libc::ECANCELED
-        }
-    );
+    assert_eq!(collect_one(&b), done(1, -libc::ECANCELED));
     assert_quiet(&b, Duration::from_millis(10));
 }
 
@@ -762,13 +623,13 @@ fn concurrent_submit_cancel_and_timeouts_complete_each_op_once() {
         }
         peer
     });
-    let done = collect(&b, N);
+    let got = collect(&b, N);
     submitter.join().unwrap();
     canceller.join().unwrap();
     let _peer = writer.join().unwrap();
     let mut seen = vec![false; N];
     let mut received = 0;
-    for c in &done {
+    for c in &got {
         assert!(
             !std::mem::replace(&mut seen[c.user_data as usize], true),
             "twice: {c:?}"
@@ -798,7 +659,7 @@ fn read_lane(b: &EpollBackend, fd: RawFd) -> (bool, bool, usize) {
     let st = b.shared.lock();
     let entry = st.fds.get(fd).expect("registered");
     let lane = &entry.lanes[Side::Read as usize];
-    (lane.ready, lane.busy, lane.queue.len())
+    (lane.ready, lane.busy, st.lane_ops(fd, Side::Read).len())
 }
 
 /// Waits until `fd` reports any of `events` (bounded by LIMIT).
@@ -811,10 +672,6 @@ fn wait_for(fd: RawFd, events: libc::c_short) {
     // SAFETY: pfd is one valid pollfd.
     let n = unsafe { libc::poll(&mut pfd, 1, LIMIT.as_millis() as i32) };
     assert_eq!(n, 1, "fd {fd} never reported {events:#x}");
-}
-
-fn done(user_data: u64, res: i32) -> Completion {
-    Completion { user_data, res }
 }
 
 #[test]
@@ -1000,4 +857,245 @@ fn inline_results_delay_readiness_by_one_poll_at_most() {
         out.contains(&done(10, 8)) && out.contains(&done(11, 8)),
         "{out:?}"
     );
+}
+
+#[test]
+fn lanes_keep_their_order_when_the_head_and_the_tail_are_cancelled() {
+    let (ours, mut peer) = tcp_pair();
+    let fd = ours.as_raw_fd();
+    let mut bufs = [[0u8; 1]; 5];
+    let [b1, b2, b3, b4, b5] = &mut bufs;
+    let b = backend();
+    b.register(fd).unwrap();
+    for (ud, buf) in [(1, b1), (2, b2), (3, b3), (4, b4)] {
+        submit(&b, buf_op(OpCode::Recv, fd, ud, buf));
+    }
+    b.cancel(1); // the head
+    b.cancel(4); // the tail
+    assert_eq!(
+        collect(&b, 2),
+        [done(1, -libc::ECANCELED), done(4, -libc::ECANCELED)]
+    );
+    submit(&b, buf_op(OpCode::Recv, fd, 5, b5));
+    assert_eq!(read_lane(&b, fd).2, 3);
+    peer.write_all(b"x").unwrap();
+    assert_eq!(collect_one(&b), done(2, 1));
+    peer.write_all(b"y").unwrap();
+    assert_eq!(collect_one(&b), done(3, 1));
+    peer.write_all(b"z").unwrap();
+    assert_eq!(collect_one(&b), done(5, 1));
+    assert_eq!(bufs, [[0], [b'x'], [b'y'], [0], [b'z']]);
+    assert_eq!(read_lane(&b, fd).2, 0);
+}
+
+#[test]
+fn user_data_beyond_the_direct_table_work_like_any_other() {
+    let (ours, mut peer) = tcp_pair();
+    let fd = ours.as_raw_fd();
+    let (mut b1, mut b2) = ([0u8; 1], [0u8; 1]);
+    let (big, huge) = (DIRECT_OPS as u64 + 3, 3 << 40 | (INDEX_MASK - 1));
+    let b = backend();
+    b.register(fd).unwrap();
+    submit(&b, buf_op(OpCode::Recv, fd, big, &mut b1));
+    submit(&b, buf_op(OpCode::Recv, fd, huge, &mut b2));
+    // SAFETY: refused (a duplicate), so its memory is never used.
+    let dup = unsafe { b.submit(&buf_op(OpCode::Recv, fd, big, &mut [0u8; 1])) };
+    assert_eq!(dup.unwrap_err().raw_os_error(), Some(libc::EEXIST));
+    peer.write_all(b"p").unwrap();
+    assert_eq!(collect_one(&b), done(big, 1));
+    b.cancel(huge);
+    assert_eq!(collect_one(&b), done(huge, -libc::ECANCELED));
+    assert_eq!(b.shared.lock().ops.len(), 0);
+}
+
+#[test]
+fn file_ops_need_a_registered_fd() {
+    let file = temp_file();
+    let mut buf = [0u8; 4];
+    let b = backend();
+    // SAFETY: refused (not registered), so its memory is never used.
+    let err = unsafe { b.submit(&buf_op(OpCode::Read, file.as_raw_fd(), 1, &mut buf)) };
+    assert_eq!(err.unwrap_err().raw_os_error(), Some(libc::EBADF));
+    assert_quiet(&b, Duration::ZERO);
+}
+
+#[test]
+fn drop_joins_idle_file_workers() {
+    let file = temp_file();
+    let mut buf = *b"data";
+    let b = backend();
+    b.register(file.as_raw_fd()).unwrap();
+    submit(&b, buf_op(OpCode::Write, file.as_raw_fd(), 1, &mut buf));
+    assert_eq!(collect_one(&b), done(1, 4));
+    let shared = Arc::downgrade(&b.shared);
+    drop(b);
+    // Every worker was joined, not detached: nothing holds the state any more.
+    assert!(
+        shared.upgrade().is_none(),
+        "a file worker outlived the backend"
+    );
+}
+
+/// One anonymous page registered with userfaultfd (missing mode): the first
+/// access to it, also a kernel copy inside pread, blocks until the fault is
+/// resolved or `uffd` is closed. Never unmapped on its own: the test that
+/// made it unmaps it once nothing can write into it any more.
+struct StuckPage {
+    ptr: *mut u8,
+    len: usize,
+    uffd: OwnedFd,
+}
+
+impl StuckPage {
+    /// None where userfaultfd is not permitted (needs root, the
+    /// vm.unprivileged_userfaultfd sysctl, or access to /dev/userfaultfd).
+    fn new() -> Option<StuckPage> {
+        const UFFDIO_API: libc::c_ulong = 0xc018_aa3f;
+        const UFFDIO_REGISTER: libc::c_ulong = 0xc020_aa00;
+        const USERFAULTFD_IOC_NEW: libc::c_ulong = 0xaa00;
+        const UFFD_API: u64 = 0xaa;
+        const UFFDIO_REGISTER_MODE_MISSING: u64 = 1;
+        let flags = libc::O_CLOEXEC | libc::O_NONBLOCK;
+        // SAFETY: plain syscall; the result is checked.
+        let mut uffd = unsafe { libc::syscall(libc::SYS_userfaultfd, flags) } as RawFd;
+        if uffd < 0 {
+            // SAFETY: a valid C string; the result is checked.
+            let dev = unsafe { libc::open(c"/dev/userfaultfd".as_ptr(), libc::O_RDWR) };
+            if dev < 0 {
+                return None;
+            }
+            // SAFETY: USERFAULTFD_IOC_NEW takes the new fd's flags as an int.
+            uffd = unsafe { libc::ioctl(dev, USERFAULTFD_IOC_NEW, flags) };
+            // SAFETY: `dev` is ours and used no more.
+            unsafe { libc::close(dev) };
+            if uffd < 0 {
+                return None;
+            }
+        }
+        // SAFETY: `uffd` is a new fd that nothing else owns.
+        let uffd = unsafe { OwnedFd::from_raw_fd(uffd) };
+        let mut api = [UFFD_API, 0, 0]; // struct uffdio_api
+                                        // SAFETY: UFFDIO_API reads and writes a struct uffdio_api.
+        if unsafe { libc::ioctl(uffd.as_raw_fd(), UFFDIO_API, api.as_mut_ptr()) } < 0 {
+            return None;
+        }
+        let len = 4096;
+        // SAFETY: a new private anonymous mapping; the result is checked.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(ptr, libc::MAP_FAILED, "{}", io::Error::last_os_error());
+        // struct uffdio_register: range (start, len), mode, ioctls (out).
+        let mut reg = [ptr as u64, len as u64, UFFDIO_REGISTER_MODE_MISSING, 0];
+        // SAFETY: UFFDIO_REGISTER reads and writes a struct uffdio_register.
+        let rc = unsafe { libc::ioctl(uffd.as_raw_fd(), UFFDIO_REGISTER, reg.as_mut_ptr()) };
+        assert_eq!(rc, 0, "UFFDIO_REGISTER: {}", io::Error::last_os_error());
+        Some(StuckPage {
+            ptr: ptr.cast(),
+            len,
+            uffd,
+        })
+    }
+}
+
+/// Review finding F7: dropping the backend joined the file workers with no
+/// time limit, so a pread stuck in the kernel hung the drop forever.
+#[test]
+fn drop_returns_while_a_file_worker_is_stuck_in_the_kernel() {
+    let Some(page) = StuckPage::new() else {
+        eprintln!("skipped: userfaultfd is not permitted here");
+        return;
+    };
+    let mut file = temp_file();
+    file.write_all(&[0x5A; 4096]).unwrap();
+    let b = backend();
+    b.register(file.as_raw_fd()).unwrap();
+    let shared = Arc::downgrade(&b.shared);
+    let read = RawOp {
+        buf: page.ptr,
+        len: page.len,
+        ..op(OpCode::Read, file.as_raw_fd(), 1)
+    };
+    submit(&b, read);
+    // The uffd reports the fault once the worker is inside pread, stuck.
+    wait_for(page.uffd.as_raw_fd(), libc::POLLIN);
+    let (tx, rx) = mpsc::channel();
+    let start = Instant::now();
+    thread::spawn(move || {
+        drop(b);
+        tx.send(start.elapsed()).unwrap();
+    });
+    let took = rx.recv_timeout(LIMIT);
+    // Let the read go on (closing the uffd resolves the fault normally)
+    // before asserting, so that a failure cannot leave it stuck.
+    drop(page.uffd);
+    let took = took.expect("dropping the backend hung on a stuck file worker");
+    assert!(took >= WORKER_EXIT_WAIT, "drop did not wait for the worker");
+    // The detached worker finishes the read into the page — memory that must
+    // outlive the drop, and does — then exits and frees the shared state.
+    let start = Instant::now();
+    while shared.upgrade().is_some() {
+        assert!(start.elapsed() < LIMIT, "the detached worker never exited");
+        thread::sleep(Duration::from_millis(1));
+    }
+    // SAFETY: the page is mapped and nobody writes it any more (the worker
+    // exited); the kernel filled it (or, had the read failed, zeroed it).
+    let bytes = unsafe { std::slice::from_raw_parts(page.ptr, page.len) };
+    assert!(bytes.iter().all(|&x| x == 0x5A), "the read did not land");
+    // SAFETY: the mapping is ours and nothing refers to it any more.
+    unsafe { libc::munmap(page.ptr.cast(), page.len) };
+}
+
+/// Whether `fd` is an open file descriptor.
+fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD takes no argument; a closed fd gives EBADF.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+#[test]
+fn deregister_never_closes_the_fd_a_file_worker_is_using() {
+    let Some(page) = StuckPage::new() else {
+        eprintln!("skipped: userfaultfd is not permitted here");
+        return;
+    };
+    let mut file = temp_file();
+    file.write_all(&[0x33; 4096]).unwrap();
+    let fd = file.as_raw_fd();
+    let b = backend();
+    b.register(fd).unwrap();
+    let dup = {
+        let st = b.shared.lock();
+        let entry = st.fds.get(fd).expect("registered");
+        entry
+            .file
+            .as_ref()
+            .expect("a file has a duplicate")
+            .as_raw_fd()
+    };
+    let read = RawOp {
+        buf: page.ptr,
+        len: page.len,
+        ..op(OpCode::Read, fd, 1)
+    };
+    submit(&b, read);
+    wait_for(page.uffd.as_raw_fd(), libc::POLLIN); // the worker is in pread
+                                                   // Against the contract (an op is in flight), but it must stay safe.
+    b.deregister(fd);
+    assert!(fd_is_open(dup), "the duplicate was closed under the worker");
+    drop(page.uffd);
+    // The running read completes with its real result; nothing else comes.
+    assert_eq!(collect_one(&b), done(1, 4096));
+    assert_quiet(&b, Duration::from_millis(10));
+    drop(b);
+    // SAFETY: the leaked duplicate is ours to close now that no worker runs.
+    unsafe { libc::close(dup) };
+    // SAFETY: the worker is gone; the mapping is ours.
+    unsafe { libc::munmap(page.ptr.cast(), page.len) };
 }

@@ -8,8 +8,9 @@
 //!   only be processed when the submitting thread enters the kernel.
 //! * Completions are reaped by the port's poller, one thread at a time
 //!   (leader/follower, see `port::core`); there is no reaper thread.
-//! * `wake` writes an eventfd that a multishot poll request on the ring watches,
-//!   so a poller blocked in `io_uring_enter` returns.
+//! * `wake` submits a NOP, whose completion makes a poller blocked in
+//!   `io_uring_enter` return; if it cannot be queued, it writes an eventfd that
+//!   a multishot poll request on the ring watches.
 //! * Internal requests (the wake poll, cancels, linked timeouts) carry
 //!   `INTERNAL` in their user_data and produce no completion for the op layer.
 
@@ -21,7 +22,7 @@ use std::time::Duration;
 use io_uring::{opcode, squeue, types, IoUring};
 use parking_lot::Mutex;
 
-use super::{Backend, BackendKind, Completion, OpCode, RawOp};
+use super::{Backend, BackendKind, Completion, OpCode, RawOp, UringOptions, TIMER_EVENT};
 
 /// user_data bit for requests the backend makes for itself.
 const INTERNAL: u64 = 1 << 63;
@@ -30,7 +31,11 @@ const INTERNAL: u64 = 1 << 63;
 const PROBE: u64 = 1 << 62;
 const WAKE: u64 = INTERNAL | 1;
 const CANCEL: u64 = INTERNAL | 2;
-const LINK_TIMEOUT: u64 = INTERNAL | 3;
+/// A wake by NOP (see `wake`).
+const WAKE_NOP: u64 = INTERNAL | 4;
+/// An op's linked timeout: `LINK_TIMEOUT | op's user_data`. Its completion is
+/// reported to the op layer as a [`TIMER_EVENT`].
+const LINK_TIMEOUT: u64 = INTERNAL | TIMER_EVENT;
 
 /// Submission-queue size; a full queue is flushed to the kernel and retried.
 const ENTRIES: u32 = 1024;
@@ -51,7 +56,21 @@ pub(crate) const OPCODES: &[(u8, &str)] = &[
     (opcode::PollAdd::CODE, "POLL_ADD"),
     (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
     (opcode::LinkTimeout::CODE, "LINK_TIMEOUT"),
+    (opcode::Nop::CODE, "NOP"),
 ];
+
+/// Which of the opcodes this backend uses the kernel's io_uring supports, by
+/// name (for diagnostics such as `cport info`); an error if no ring can be
+/// set up at all.
+pub(crate) fn opcode_support() -> io::Result<Vec<(&'static str, bool)>> {
+    let ring = IoUring::new(2)?;
+    let mut probe = io_uring::Probe::new();
+    ring.submitter().register_probe(&mut probe)?;
+    Ok(OPCODES
+        .iter()
+        .map(|&(code, name)| (name, probe.is_supported(code)))
+        .collect())
+}
 
 pub(crate) struct UringBackend {
     ring: IoUring,
@@ -71,16 +90,29 @@ pub(crate) struct UringBackend {
     rearm_wake: std::sync::atomic::AtomicBool,
     /// Submissions were pushed without entering the kernel (`RawOp::defer`).
     deferred: std::sync::atomic::AtomicBool,
+    /// Set up with COOP_TASKRUN (see `flush`).
+    cooperative: bool,
+    /// A wake CQE was reaped and not yet acted on (see `poll`).
+    woken: std::sync::atomic::AtomicBool,
 }
 
 impl UringBackend {
     /// Sets up a ring and checks that the kernel supports every opcode used.
     /// Errors keep the errno of the failed step (ENOSYS, EPERM, ENOMEM, EINVAL).
-    pub(crate) fn new() -> io::Result<Self> {
-        let ring = IoUring::builder()
-            .setup_clamp()
-            .setup_cqsize(CQ_ENTRIES)
-            .build(ENTRIES)?;
+    pub(crate) fn new(options: UringOptions) -> io::Result<Self> {
+        let mut builder = IoUring::builder();
+        builder.setup_clamp().setup_cqsize(CQ_ENTRIES);
+        let cooperative = options.cooperative_task_run && options.sqpoll_idle.is_none();
+        if let Some(idle) = options.sqpoll_idle {
+            // The SQ thread submits, so it runs the task work: no user thread
+            // is interrupted, and the kernel refuses the COOP flags with it.
+            builder.setup_sqpoll(u32::try_from(idle.as_millis()).unwrap_or(u32::MAX));
+        } else if cooperative {
+            // See `Builder::uring_cooperative_task_run`: no IPI per
+            // completion; `flush` runs pending task work.
+            builder.setup_coop_taskrun().setup_taskrun_flag();
+        }
+        let ring = builder.build(ENTRIES)?;
         let mut probe = io_uring::Probe::new();
         ring.submitter().register_probe(&mut probe)?;
         if let Some((_, name)) = OPCODES.iter().find(|(code, _)| !probe.is_supported(*code)) {
@@ -111,6 +143,8 @@ impl UringBackend {
             stash: Mutex::new(Vec::new()),
             rearm_wake: std::sync::atomic::AtomicBool::new(false),
             deferred: std::sync::atomic::AtomicBool::new(false),
+            cooperative,
+            woken: std::sync::atomic::AtomicBool::new(false),
         };
         backend.arm_wake()?;
         Ok(backend)
@@ -126,6 +160,12 @@ impl UringBackend {
     }
 
     /// Pushes `entries` (all or none of them) and enters the kernel.
+    ///
+    /// `Ok` once the entries are in the submission queue: from then on the
+    /// kernel will take them (at this enter or, if it fails — EAGAIN, ENOMEM,
+    /// EBUSY — at the next one of any thread, e.g. the poller's), so each
+    /// will complete; the caller must not free their memory. `Err` only if
+    /// they could not be queued at all.
     ///
     /// # Safety
     /// The entries' pointers must stay valid until their completions (the
@@ -145,30 +185,47 @@ impl UringBackend {
                 break;
             }
             drop(sq);
-            self.enter_submit()?;
+            // Make room. Nothing of ours is queued yet, so failing is fine;
+            // EBUSY while another thread reaps passes once it has reaped.
+            let mut tries = 0;
+            while let Err(e) = self.enter_submit() {
+                tries += 1;
+                if e.raw_os_error() != Some(libc::EBUSY) || tries > 1000 {
+                    return Err(e);
+                }
+                std::thread::yield_now();
+            }
         }
-        if defer {
-            // Goes in with the next `poll` or `flush` (see `RawOp::defer`).
-            self.deferred.store(true, Ordering::Release);
+        if !defer && self.enter_submit().is_ok() {
             return Ok(());
         }
-        self.enter_submit()
+        // Goes in with the next `poll` or `flush` (see `RawOp::defer`), which
+        // also retries a failed enter.
+        self.deferred.store(true, Ordering::Release);
+        Ok(())
     }
 
+    /// Submits what the submission queue holds. The caller holds
+    /// `submit_lock`.
     fn enter_submit(&self) -> io::Result<()> {
+        let mut busy = 0;
         loop {
             match self.ring.submitter().submit() {
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
                 // EBUSY: completions overflowed the CQ ring (kept by NODROP) and
                 // the kernel takes no more work until they are reaped. Move them
-                // to `stash` (unless the poller is reaping right now) and retry.
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                // to `stash` and retry — unless another thread (or this one,
+                // further up the stack) is reaping right now: then give up and
+                // let the caller leave the entries queued for the next enter,
+                // rather than spin against a reaper that may be waiting for us.
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && busy < 3 => {
+                    busy += 1;
                     match self.reap_lock.try_lock() {
                         Some(_reaping) => {
                             let mut stash = self.stash.lock();
                             self.reap(&mut stash);
                         }
-                        None => std::thread::yield_now(),
+                        None => return Err(e),
                     }
                 }
                 other => return other.map(drop),
@@ -242,9 +299,21 @@ impl UringBackend {
 
     /// Translates one CQE; internal ones yield nothing.
     fn completion(&self, user_data: u64, res: i32, flags: u32) -> Option<Completion> {
+        if user_data & LINK_TIMEOUT == LINK_TIMEOUT {
+            return Some(Completion {
+                user_data: user_data & !INTERNAL,
+                res,
+            });
+        }
         if user_data & INTERNAL != 0 {
+            if user_data == WAKE_NOP {
+                self.woken.store(true, Ordering::Release);
+            }
             if user_data == WAKE {
                 self.drain_wake_fd();
+                // Someone wants the poller out: `poll` must return, not wait,
+                // even if this was reaped before its wait (or into `stash`).
+                self.woken.store(true, Ordering::Release);
                 if !io_uring::cqueue::more(flags) {
                     // The multishot poll ended (e.g. CQ overflow): re-arm it at
                     // the end of `poll` (we may hold the submit lock here).
@@ -272,22 +341,9 @@ impl UringBackend {
 /// The pending error of socket `fd` (SO_ERROR), as a positive errno; a socket
 /// that reports POLLERR without one is treated as reset.
 fn socket_error(fd: RawFd) -> i32 {
-    let mut err: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `err` and `len` are valid for writes of the sizes given.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&mut err as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if rc == 0 && err != 0 {
-        err
-    } else {
-        libc::ECONNRESET
+    match super::epoll::sys::so_error(fd) {
+        Ok(e) if e != 0 => e,
+        _ => libc::ECONNRESET,
     }
 }
 
@@ -352,9 +408,10 @@ impl Backend for UringBackend {
         let before = out.len();
         out.append(&mut self.stash.lock());
         self.reap(out);
-        if out.len() > before || timeout == Some(Duration::ZERO) {
+        let woken = self.woken.swap(false, Ordering::AcqRel);
+        if woken || out.len() > before || timeout == Some(Duration::ZERO) {
             self.rearm_wake_if_needed();
-            self.flush();
+            self.flush(false);
             return Ok(());
         }
         // The enter below submits whatever is queued, deferred or not.
@@ -377,22 +434,52 @@ impl Backend for UringBackend {
             Err(e) => return Err(e),
         }
         self.reap(out);
+        // Any wake reaped here was for this wait, which is over.
+        self.woken.store(false, Ordering::Release);
         self.rearm_wake_if_needed();
         Ok(())
     }
 
-    fn flush(&self) {
+    fn flush(&self, urgent: bool) {
         // Load first: this runs on every `get`, and a swap would write the
         // cache line each time.
         if self.deferred.load(Ordering::Acquire) && self.deferred.swap(false, Ordering::AcqRel) {
             let _guard = self.submit_lock.lock();
-            // Submission errors surface through the ops' completions or a
-            // later submit; a flush has nobody to report them to.
-            let _ = self.enter_submit();
+            // A failed enter leaves the entries queued: try again at the
+            // next flush (the poller's enter takes them too). Any enter also
+            // runs this thread's pending task work.
+            if self.enter_submit().is_err() {
+                self.deferred.store(true, Ordering::Release);
+            }
+        } else if !urgent || !self.cooperative {
+            // Interrupting mode: task work runs at once by itself. Or the
+            // thread comes back to the port after this packet and no other
+            // thread waits that could run a completion sooner.
+        } else if let Some(_guard) = self.submit_lock.try_lock() {
+            // COOP_TASKRUN: the last step of an operation this thread started
+            // (e.g. copying data a recv found) runs only when it enters the
+            // kernel. The kernel flags pending task work; enter to run it,
+            // so a completion is late by one handler at most. (Contended:
+            // the holder is entering the kernel anyway; the next get checks.)
+            // SAFETY: `submit_lock` makes this the only submission-queue view.
+            if unsafe { self.ring.submission_shared() }.taskrun() {
+                let _ = self.enter_submit();
+            }
         }
     }
 
     fn wake(&self) {
+        // A NOP completes inside this call, so its CQE wakes a poller blocked
+        // in io_uring_enter at once. (Measured against writing the eventfd,
+        // whose poll request completes through task work on the thread that
+        // armed it and costs the poller a read: `cargo bench --bench wake`,
+        // see README.) The eventfd stays the fallback when the NOP cannot be
+        // queued.
+        let sqe = opcode::Nop::new().build().user_data(WAKE_NOP);
+        // SAFETY: a NOP references no memory.
+        if unsafe { self.push(&[sqe], false) }.is_ok() {
+            return;
+        }
         let one = 1u64.to_ne_bytes();
         // SAFETY: writes 8 bytes from a local array to our eventfd. A full
         // counter (EAGAIN) means a wake is pending already.
@@ -431,7 +518,7 @@ impl UringBackend {
                 unsafe { *op.timespec = timeout.into() };
                 let timeout = opcode::LinkTimeout::new(op.timespec.cast::<types::Timespec>())
                     .build()
-                    .user_data(LINK_TIMEOUT);
+                    .user_data(LINK_TIMEOUT | op.user_data);
                 // SAFETY: as above; both go in together so the link holds.
                 unsafe { self.push(&[entry.flags(squeue::Flags::IO_LINK), timeout], op.defer) }
             }

@@ -1,0 +1,7 @@
+/* MSWSock.h — the spelling some Windows programs use for mswsock.h (Windows file names
+ * are case-insensitive; Linux's are not). The guard keeps a case-insensitive
+ * checkout, where the two names are one file, from including itself. */
+#ifndef CPORT_ALIAS_MSWSOCK_H
+#define CPORT_ALIAS_MSWSOCK_H
+#include "mswsock.h"
+#endif

@@ -1,0 +1,2 @@
+/* heapapi.h — part of cport's windows.h */
+#include "windows.h"

@@ -1,0 +1,2 @@
+/* processthreadsapi.h — part of cport's windows.h */
+#include "windows.h"
