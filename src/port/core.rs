@@ -672,22 +672,15 @@ impl<T> Core<T> {
     /// CPU usually posts again within microseconds, and the packet is then
     /// taken like any queued one, with no hand-off and no wake. The thread
     /// is not a waiter yet — as if it came back to `get` a moment later — so
-    /// a packet that a waiter may run still goes to that waiter. Not when
-    /// it would become the poller (nobody else reaps), nor under a deadline
-    /// of zero (the caller checks).
-    ///
-    /// It flushes the submissions it deferred first, urgently (the poller
-    /// waits in the kernel): it will not enter the kernel soon.
+    /// a packet that a waiter may run still goes to that waiter. Not under a
+    /// deadline of zero (the caller checks), and not while operations are in
+    /// flight: then packets come from the poller, the thread may be needed
+    /// as the poller, deferred submissions wait for its enter, and on a
+    /// server pinned to one CPU the spin would take the poller's time.
     #[inline]
     fn watch_queue(&self, slot: u32, deadline: &Deadline) -> Option<T> {
-        if slot == 0 {
+        if slot == 0 || self.busy() {
             return None;
-        }
-        if self.busy() {
-            if !self.poller.load(Ordering::Relaxed) {
-                return None;
-            }
-            self.flush(true);
         }
         for step in 0..PRE_SPIN + PRE_YIELD {
             if step < PRE_SPIN {
