@@ -23,6 +23,21 @@ fn take_one(
     Ok(got.expect("take returned Ok without a packet"))
 }
 
+/// A thread that waits for one packet (not active before).
+fn spawn_taker(
+    core: &Arc<Core<u32>>,
+    timeout: Option<Duration>,
+) -> loom::thread::JoinHandle<Result<u32, GetError>> {
+    let core = core.clone();
+    loom::thread::spawn(move || take_one(&core, false, timeout))
+}
+
+/// A thread that posts `value`.
+fn spawn_post(core: &Arc<Core<u32>>, value: u32) -> loom::thread::JoinHandle<Result<(), u32>> {
+    let core = core.clone();
+    loom::thread::spawn(move || core.post(value))
+}
+
 fn drained(core: &Core<u32>) -> Vec<u32> {
     let mut out = Vec::new();
     core.drain(&mut |v| out.push(v));
@@ -35,12 +50,7 @@ fn drained(core: &Core<u32>) -> Vec<u32> {
 fn post_races_waiter_registration() {
     loom::model(|| {
         let core = Arc::new(Core::<u32>::new(2, None));
-        let waiters: Vec<_> = (0..2)
-            .map(|_| {
-                let core = core.clone();
-                loom::thread::spawn(move || take_one(&core, false, None))
-            })
-            .collect();
+        let waiters: Vec<_> = (0..2).map(|_| spawn_taker(&core, None)).collect();
         core.post(1).unwrap();
         core.post(2).unwrap();
         let mut got: Vec<u32> = waiters
@@ -60,10 +70,7 @@ fn post_races_waiter_registration() {
 fn hand_off_races_waiter_timeout() {
     loom::model(|| {
         let core = Arc::new(Core::<u32>::new(2, None));
-        let waiter = {
-            let core = core.clone();
-            loom::thread::spawn(move || take_one(&core, false, SOON))
-        };
+        let waiter = spawn_taker(&core, SOON);
         core.post(7).unwrap();
         let got = waiter.join().unwrap();
         let left = drained(&core);
@@ -88,14 +95,8 @@ fn hand_off_races_waiter_timeout() {
 fn close_races_get_and_post() {
     loom::model(|| {
         let core = Arc::new(Core::<u32>::new(1, None));
-        let waiter = {
-            let core = core.clone();
-            loom::thread::spawn(move || take_one(&core, false, None))
-        };
-        let poster = {
-            let core = core.clone();
-            loom::thread::spawn(move || core.post(1))
-        };
+        let waiter = spawn_taker(&core, None);
+        let poster = spawn_post(&core, 1);
         core.close();
         let got = waiter.join().unwrap();
         let posted = poster.join().unwrap();
@@ -119,18 +120,12 @@ fn post_races_limit_check() {
         let core = Arc::new(Core::<u32>::new(1, None));
         core.post(0).unwrap();
         assert_eq!(take_one(&core, false, None), Ok(0)); // main thread is active
-        let waiter = {
-            let core = core.clone();
-            loom::thread::spawn(move || take_one(&core, false, None))
-        };
-        let poster = {
-            let core = core.clone();
-            loom::thread::spawn(move || core.post(1).unwrap())
-        };
+        let waiter = spawn_taker(&core, None);
+        let poster = spawn_post(&core, 1);
         // Main returns to get without waiting: it takes the packet itself if it
         // is queued, otherwise it gives up its slot.
         let mine = take_one(&core, true, Some(Duration::ZERO));
-        poster.join().unwrap();
+        poster.join().unwrap().unwrap();
         if mine.is_ok() {
             // Main holds the slot again; free it so the waiter can finish.
             core.post(2).unwrap();
@@ -161,10 +156,7 @@ fn blocking_exit_races_release() {
         core.post(0).unwrap();
         assert_eq!(take_one(&core, false, None), Ok(0));
         core.post(1).unwrap(); // queued: the only slot is ours
-        let waiter = {
-            let core = core.clone();
-            loom::thread::spawn(move || take_one(&core, false, None))
-        };
+        let waiter = spawn_taker(&core, None);
         core.pause();
         core.resume();
         // Back to get: take the packet ourselves if the waiter has not got it;
@@ -192,6 +184,9 @@ struct MockReactor {
     woken: loom::sync::Mutex<bool>,
     /// Wakes the thread blocked in `poll` ("in the kernel").
     doorbell: loom::sync::Notify,
+    /// Delivering this value panics, as user code in the reactor may (a
+    /// completion filter, `K::clone`, a value's `Drop` in the op layer).
+    panics_at: Option<u32>,
 }
 
 impl MockReactor {
@@ -201,6 +196,7 @@ impl MockReactor {
             ready: loom::sync::Mutex::new(Vec::new()),
             woken: loom::sync::Mutex::new(false),
             doorbell: loom::sync::Notify::new(),
+            panics_at: None,
         }
     }
 
@@ -220,10 +216,15 @@ impl crate::port::core::Reactor<u32> for Arc<MockReactor> {
         loop {
             let items: Vec<u32> = self.ready.lock().unwrap().drain(..).collect();
             if !items.is_empty() {
-                let n = items.len() as u32;
-                items.into_iter().for_each(&mut *sink);
-                // In flight until delivered, as the real op layer counts.
-                self.pending.fetch_sub(n, SeqCst);
+                for item in items {
+                    if Some(item) == self.panics_at {
+                        self.pending.fetch_sub(1, SeqCst);
+                        panic!("expected panic: user code in the reactor");
+                    }
+                    sink(item);
+                    // In flight until delivered, as the real op layer counts.
+                    self.pending.fetch_sub(1, SeqCst);
+                }
                 return;
             }
             if std::mem::take(&mut *self.woken.lock().unwrap()) || timeout.is_some() {
@@ -247,10 +248,7 @@ fn post_races_poller_in_kernel() {
     loom::model(|| {
         let kernel = Arc::new(MockReactor::new(1));
         let core = Arc::new(Core::<u32>::new(2, Some(Box::new(kernel.clone()))));
-        let waiter = {
-            let core = core.clone();
-            loom::thread::spawn(move || take_one(&core, false, None))
-        };
+        let waiter = spawn_taker(&core, None);
         // Only a post arrives while the waiter may be polling the "kernel":
         // the hand-off must wake it there.
         core.post(20).unwrap();
@@ -284,12 +282,9 @@ fn two_posts_race_for_the_last_slot() {
         while core.counters().waiting < 2 {
             loom::thread::yield_now();
         }
-        let poster = {
-            let core = core.clone();
-            loom::thread::spawn(move || core.post(1).unwrap())
-        };
+        let poster = spawn_post(&core, 1);
         core.post(2).unwrap();
-        poster.join().unwrap();
+        poster.join().unwrap().unwrap();
         // One packet went to a waiter; the other must wait in the queue for
         // the slot (a violation would persist until someone deactivates).
         let c = core.counters();
@@ -313,10 +308,7 @@ fn pause_release_races_waiter_timeout() {
         core.post(0).unwrap();
         assert_eq!(take_one(&core, false, None), Ok(0));
         core.post(1).unwrap();
-        let waiter = {
-            let core = core.clone();
-            loom::thread::spawn(move || take_one(&core, false, SOON))
-        };
+        let waiter = spawn_taker(&core, SOON);
         core.pause();
         core.resume();
         let theirs = waiter.join().unwrap();
@@ -337,14 +329,8 @@ fn poller_role_passes_to_the_next_waiter() {
     loom::model(|| {
         let kernel = Arc::new(MockReactor::new(1));
         let core = Arc::new(Core::<u32>::new(2, Some(Box::new(kernel.clone()))));
-        let first = {
-            let core = core.clone();
-            loom::thread::spawn(move || take_one(&core, false, SOON))
-        };
-        let second = {
-            let core = core.clone();
-            loom::thread::spawn(move || take_one(&core, false, None))
-        };
+        let first = spawn_taker(&core, SOON);
+        let second = spawn_taker(&core, None);
         kernel.complete(10);
         let first = first.join().unwrap();
         if first.is_ok() {
@@ -387,43 +373,7 @@ fn poller_handed_a_post_passes_the_role_on() {
     });
 }
 
-/// A completion whose delivery panics (a completion filter, `K::clone`, a
-/// value's `Drop` in the op layer).
 const PANIC: u32 = u32::MAX;
-
-/// A reactor whose `poll` hands out a batch and panics at `PANIC`, after the
-/// poller may already have kept the batch's first packet.
-struct PanickingReactor(MockReactor);
-
-impl crate::port::core::Reactor<u32> for Arc<PanickingReactor> {
-    fn busy(&self) -> bool {
-        self.0.pending.load(loom::sync::atomic::Ordering::SeqCst) > 0
-    }
-    fn poll(&self, timeout: Option<Duration>, sink: &mut dyn FnMut(u32)) {
-        use loom::sync::atomic::Ordering::SeqCst;
-        loop {
-            let items: Vec<u32> = self.0.ready.lock().unwrap().drain(..).collect();
-            if !items.is_empty() {
-                for item in items {
-                    self.0.pending.fetch_sub(1, SeqCst);
-                    if item == PANIC {
-                        panic!("expected panic: user code in the reactor");
-                    }
-                    sink(item);
-                }
-                return;
-            }
-            if std::mem::take(&mut *self.0.woken.lock().unwrap()) || timeout.is_some() {
-                return;
-            }
-            self.0.doorbell.wait();
-        }
-    }
-    fn wake(&self) {
-        *self.0.woken.lock().unwrap() = true;
-        self.0.doorbell.notify();
-    }
-}
 
 /// The panic guard: whichever waiter polls keeps the first packet of a
 /// batch, then user code panics in the reactor. The packet it kept goes to
@@ -440,7 +390,10 @@ fn poller_panic_hands_its_packet_on() {
         }
     }));
     loom::model(|| {
-        let kernel = Arc::new(PanickingReactor(MockReactor::new(2)));
+        let kernel = Arc::new(MockReactor {
+            panics_at: Some(PANIC),
+            ..MockReactor::new(2)
+        });
         let core = Arc::new(Core::<u32>::new(2, Some(Box::new(kernel.clone()))));
         let waiters: Vec<_> = (0..2)
             .map(|_| {
@@ -455,11 +408,11 @@ fn poller_panic_hands_its_packet_on() {
             })
             .collect();
         {
-            let mut ready = kernel.0.ready.lock().unwrap();
+            let mut ready = kernel.ready.lock().unwrap();
             ready.push(10);
             ready.push(PANIC);
         }
-        kernel.0.doorbell.notify();
+        kernel.doorbell.notify();
         let mut got: Vec<Option<u32>> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
         got.sort();
         assert_eq!(
@@ -482,17 +435,11 @@ fn post_races_blocking_entry() {
         let core = Arc::new(Core::<u32>::new(1, None));
         core.post(0).unwrap();
         assert_eq!(take_one(&core, false, None), Ok(0)); // main holds the slot
-        let waiter = {
-            let core = core.clone();
-            loom::thread::spawn(move || take_one(&core, false, None))
-        };
-        let poster = {
-            let core = core.clone();
-            loom::thread::spawn(move || core.post(1).unwrap())
-        };
+        let waiter = spawn_taker(&core, None);
+        let poster = spawn_post(&core, 1);
         core.pause();
         assert_eq!(waiter.join().unwrap(), Ok(1));
-        poster.join().unwrap();
+        poster.join().unwrap().unwrap();
         core.resume();
         let c = core.counters();
         assert_eq!((c.queued, c.waiting, c.active, c.paused), (0, 0, 2, 0));

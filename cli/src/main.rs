@@ -199,12 +199,10 @@ struct EchoArgs {
     interrupting: bool,
 }
 
+/// The load both `load` and `bench` put on a server.
 #[derive(Args, Debug)]
-struct LoadArgs {
-    /// Address of the echo server (HOST:PORT).
-    #[arg(long, default_value = "127.0.0.1:7000")]
-    addr: String,
-    /// Number of TCP connections.
+struct LoadShape {
+    /// TCP connections (per server, under `bench`).
     #[arg(long, default_value_t = 64)]
     conns: usize,
     /// Bytes per request (e.g. 64, 4KiB, 1MiB; 1 B to 16 MiB).
@@ -213,6 +211,30 @@ struct LoadArgs {
     /// Requests outstanding per connection (pipelining depth; 1 = strict request/response).
     #[arg(long, default_value_t = 1)]
     depth: usize,
+}
+
+impl LoadShape {
+    fn check(&self) -> Result<()> {
+        check_range("--conns", self.conns as u64, 1, MAX_CONNS)?;
+        check_range("--depth", self.depth as u64, 1, MAX_DEPTH)?;
+        let bytes = (self.conns as u64) * (self.size as u64) * (self.depth as u64);
+        if bytes > 1 << 30 {
+            bail!(
+                "--conns x --size x --depth is {} in flight; keep it at most 1 GiB",
+                fmt_bytes(bytes)
+            );
+        }
+        Ok(())
+    }
+}
+
+#[derive(Args, Debug)]
+struct LoadArgs {
+    /// Address of the echo server (HOST:PORT).
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    addr: String,
+    #[command(flatten)]
+    shape: LoadShape,
     /// How long to measure (e.g. 5s, 500ms, 1m).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     duration: Duration,
@@ -235,15 +257,8 @@ struct LoadArgs {
 
 #[derive(Args, Debug)]
 struct BenchArgs {
-    /// TCP connections per server.
-    #[arg(long, default_value_t = 64)]
-    conns: usize,
-    /// Bytes per request (1 B to 16 MiB).
-    #[arg(long, default_value = "64", value_parser = parse_msg_size)]
-    size: usize,
-    /// Requests outstanding per connection.
-    #[arg(long, default_value_t = 1)]
-    depth: usize,
+    #[command(flatten)]
+    shape: LoadShape,
     /// Measured time per server, split into --rounds rounds (e.g. 5s).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     duration: Duration,
@@ -342,31 +357,18 @@ fn echo(args: EchoArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn check_load_shape(conns: usize, size: usize, depth: usize) -> Result<()> {
-    check_range("--conns", conns as u64, 1, MAX_CONNS)?;
-    check_range("--depth", depth as u64, 1, MAX_DEPTH)?;
-    let bytes = (conns as u64) * (size as u64) * (depth as u64);
-    if bytes > 1 << 30 {
-        bail!(
-            "--conns x --size x --depth is {} in flight; keep it at most 1 GiB",
-            fmt_bytes(bytes)
-        );
-    }
-    Ok(())
-}
-
 fn load(args: LoadArgs) -> Result<ExitCode> {
     let addr = util::resolve(&args.addr)?;
-    check_load_shape(args.conns, args.size, args.depth)?;
+    args.shape.check()?;
     check_range("--threads", args.threads as u64, 1, MAX_THREADS)?;
     if addr.port() == 0 {
         bail!("cannot connect to port 0 (give the echo server's port in --addr)");
     }
     let opts = load::LoadOptions {
         addr,
-        conns: args.conns,
-        size: args.size,
-        depth: args.depth,
+        conns: args.shape.conns,
+        size: args.shape.size,
+        depth: args.shape.depth,
         duration: args.duration,
         warmup: args.warmup,
         threads: args.threads,
@@ -399,15 +401,15 @@ fn load(args: LoadArgs) -> Result<ExitCode> {
 }
 
 fn bench(args: BenchArgs) -> Result<ExitCode> {
-    check_load_shape(args.conns, args.size, args.depth)?;
+    args.shape.check()?;
     if args.servers.is_empty() {
         bail!("--servers names no server");
     }
     check_range("--rounds", args.rounds as u64, 1, 100)?;
     let opts = bench::BenchOptions {
-        conns: args.conns,
-        size: args.size,
-        depth: args.depth,
+        conns: args.shape.conns,
+        size: args.shape.size,
+        depth: args.shape.depth,
         duration: args.duration,
         warmup: args.warmup,
         rounds: args.rounds,
