@@ -495,6 +495,11 @@ pub(crate) enum OpKind {
     SendTo {
         to: SocketAddr,
     },
+    /// WSARecv with MSG_PEEK: a zero-byte receive waits until data is
+    /// there, then the data is peeked into these (pointer, length) buffers.
+    Peek {
+        bufs: Vec<(usize, usize)>,
+    },
     /// ReadFile of `want` bytes: 0 bytes back means end of file.
     Read {
         want: usize,
@@ -526,7 +531,11 @@ fn start(port: &EnginePort, h: Handle, ctx: OpCtx, mut bufs: Vec<CBuf>) -> Start
     );
     let one = if needs_buf { bufs.pop() } else { None };
     match (&ctx.kind, one) {
-        (OpKind::Recv, _) if bufs.len() == 1 => op.recv(bufs.remove(0), ctx),
+        // A datagram socket always takes the vectored receive, which
+        // reports truncation (EMSGSIZE, the buffers holding the start).
+        (OpKind::Recv, _) if bufs.len() == 1 && !is_datagram(&ctx.owner) => {
+            op.recv(bufs.remove(0), ctx)
+        }
         (OpKind::Recv, _) => op.recv_vectored(bufs, ctx),
         (OpKind::Send, _) if bufs.len() == 1 => op.send(bufs.remove(0), ctx),
         (OpKind::Send, _) => op.send_vectored(bufs, ctx),
@@ -543,7 +552,7 @@ fn start(port: &EnginePort, h: Handle, ctx: OpCtx, mut bufs: Vec<CBuf>) -> Start
             let offset = *offset;
             op.write_at(b, offset, ctx)
         }
-        (OpKind::AcceptData(_), Some(b)) => op.recv(b, ctx),
+        (OpKind::AcceptData(_), Some(b)) | (OpKind::Peek { .. }, Some(b)) => op.recv(b, ctx),
         (OpKind::ConnectData, Some(b)) => op.send(b, ctx),
         (OpKind::Accept(_), _) => op.accept(ctx),
         (OpKind::Connect { to, .. }, _) => {
@@ -687,6 +696,15 @@ pub(crate) fn complete_inline(p: Prepared, owner: &IoObj, bytes: usize) -> bool 
     notify
 }
 
+/// Ends an operation that completed inline with a warning status (a
+/// truncated datagram: `STATUS_BUFFER_OVERFLOW`). A warning is not an error
+/// to the I/O manager, so the packet is queued (skip mode does not apply:
+/// that is for success), but the call itself reports the error.
+pub(crate) fn complete_inline_warning(p: Prepared, owner: &IoObj, status: DWORD, bytes: usize) {
+    owner.take_rec(p.token);
+    publish(p.ov, status, bytes, owner, p.notify, p.event.as_deref());
+}
+
 /// Ends an operation that failed synchronously: nothing is queued; the
 /// `OVERLAPPED` records the failure unless `keep_pending` (AcceptEx and
 /// ConnectEx leave `STATUS_PENDING`, IOCP-REFERENCE §9.2).
@@ -798,16 +816,79 @@ pub(crate) fn complete(
                 finish(ctx, status, 0);
             }
         }
+        OpKind::Peek { bufs } if result.is_ok() && stop == Stop::None => {
+            finish_peek(ctx, bufs);
+        }
         kind => {
             ctx.kind = kind;
             let status = status_of(&ctx, &result, stop);
-            let bytes = ctx.base + result.as_ref().copied().unwrap_or(0);
-            if let (OpKind::RecvFrom { from, fromlen }, true) = (&ctx.kind, nt_success(status)) {
-                write_from(*from, *fromlen, addr);
+            let bytes = if status == STATUS_BUFFER_OVERFLOW {
+                // A truncated datagram: the buffers are full of its start.
+                ctx.want
+            } else {
+                ctx.base + result.as_ref().copied().unwrap_or(0)
+            };
+            if let OpKind::RecvFrom { from, fromlen } = &ctx.kind {
+                if nt_success(status) || status == STATUS_BUFFER_OVERFLOW {
+                    write_from(*from, *fromlen, addr);
+                }
             }
             finish(ctx, status, bytes);
         }
     }
+}
+
+/// Whether an object is a datagram socket.
+pub(crate) fn is_datagram(obj: &IoObj) -> bool {
+    matches!(obj.kind, ObjKind::Socket { ty, .. } if ty == libc::SOCK_DGRAM)
+}
+
+/// WSARecv with MSG_PEEK: data is there (the zero-byte receive completed);
+/// copy it into the program's buffers without consuming it. If another
+/// receive took it meanwhile, wait again.
+fn finish_peek(mut ctx: OpCtx, bufs: Vec<(usize, usize)>) {
+    let Some((fd, Some(eh))) = ctx.owner.current() else {
+        ctx.kind = OpKind::Peek { bufs };
+        return finish(ctx, STATUS_CONNECTION_ABORTED, 0);
+    };
+    let iov: Vec<libc::iovec> = bufs
+        .iter()
+        .map(|&(p, l)| libc::iovec {
+            iov_base: p as *mut libc::c_void,
+            iov_len: l,
+        })
+        .collect();
+    // `finish` needs the kind (it counts the receive as done).
+    ctx.kind = OpKind::Peek { bufs: Vec::new() };
+    // SAFETY: an all-zero msghdr is valid.
+    let mut m: libc::msghdr = unsafe { std::mem::zeroed() };
+    m.msg_iov = iov.as_ptr() as *mut libc::iovec;
+    m.msg_iovlen = iov.len();
+    // SAFETY: the program keeps its WSABUF memory valid until the operation
+    // completes (Win32 contract); `iov` outlives the call.
+    let n = unsafe { libc::recvmsg(fd, &mut m, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    if n >= 0 {
+        let status = if is_datagram(&ctx.owner) && m.msg_flags & libc::MSG_TRUNC != 0 {
+            STATUS_BUFFER_OVERFLOW
+        } else {
+            STATUS_SUCCESS
+        };
+        return finish(ctx, status, n as usize);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EAGAIN) {
+        let first = bufs.first().map_or(0, |b| b.0);
+        ctx.kind = OpKind::Peek { bufs };
+        // SAFETY: a zero-length buffer: the engine writes nothing into it.
+        let wait = unsafe { CBuf::new(first as *mut u8, 0) };
+        if let Err((e, ctx)) = relaunch(eh, ctx, vec![wait]) {
+            let status = status_of(&ctx, &Err(e), Stop::None);
+            finish(ctx, status, 0);
+        }
+        return;
+    }
+    let status = status_of(&ctx, &Err(e), Stop::None);
+    finish(ctx, status, 0);
 }
 
 /// AcceptEx with a receive length: wait for the first data on the new socket.
@@ -845,7 +926,11 @@ fn relaunch(eh: Handle, ctx: OpCtx, bufs: Vec<CBuf>) -> Result<(), (io::Error, O
 fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
     let stream_io = matches!(
         ctx.kind,
-        OpKind::Recv | OpKind::Send | OpKind::ConnectData | OpKind::Connect { .. }
+        OpKind::Recv
+            | OpKind::Peek { .. }
+            | OpKind::Send
+            | OpKind::ConnectData
+            | OpKind::Connect { .. }
     );
     let datagram = matches!(ctx.kind, OpKind::RecvFrom { .. } | OpKind::SendTo { .. })
         || matches!(ctx.owner.kind, ObjKind::Socket { ty, .. } if ty == libc::SOCK_DGRAM);
@@ -861,7 +946,12 @@ fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
         // shutdown's end of stream counts too): 1236 for receives and sends.
         let aborted = match result {
             Err(_) => true,
-            Ok(0) => matches!(ctx.kind, OpKind::Recv | OpKind::RecvFrom { .. }) || short,
+            Ok(0) => {
+                matches!(
+                    ctx.kind,
+                    OpKind::Recv | OpKind::RecvFrom { .. } | OpKind::Peek { .. }
+                ) || short
+            }
             Ok(_) => short,
         };
         if aborted {
@@ -915,7 +1005,7 @@ fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
 pub(crate) fn finish(ctx: OpCtx, status: DWORD, bytes: usize) {
     ctx.owner.take_rec(ctx.token);
     match ctx.kind {
-        OpKind::Recv | OpKind::RecvFrom { .. } => {
+        OpKind::Recv | OpKind::RecvFrom { .. } | OpKind::Peek { .. } => {
             ctx.owner.recv_pending.fetch_sub(1, Ordering::AcqRel);
         }
         OpKind::Send | OpKind::SendTo { .. } => {

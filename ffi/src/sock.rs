@@ -1099,6 +1099,10 @@ fn recv_blocking(
                 // SAFETY: valid (caller contract).
                 unsafe { *fromlen = m.msg_namelen as i32 };
             }
+            if sock_type(obj) == libc::SOCK_DGRAM && m.msg_flags & libc::MSG_TRUNC != 0 {
+                // The buffers hold the datagram's start; the rest is lost.
+                return Err(WSAEMSGSIZE);
+            }
             Ok(n)
         }
         Err(e) => Err(stream_error(obj, e)),
@@ -1258,9 +1262,11 @@ unsafe fn recv_common(
             Err(e) => fail(e, SOCKET_ERROR),
         };
     }
-    if in_flags & (libc::MSG_PEEK | libc::MSG_OOB) != 0 || (is_from && iov.len() != 1) {
+    let peek_flag = in_flags & libc::MSG_PEEK;
+    if in_flags & libc::MSG_OOB != 0 || (is_from && (iov.len() != 1 || peek_flag != 0)) {
         return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
     }
+    let datagram = sock_type(&obj) == libc::SOCK_DGRAM;
     // SAFETY: ov is valid until completion (caller contract).
     let p = match unsafe { io::prepare(&obj, ov) } {
         Ok(p) => p,
@@ -1288,20 +1294,27 @@ unsafe fn recv_common(
                         libc::MSG_PEEK | libc::MSG_DONTWAIT,
                     )
                 })
-                .map(|_| 0)
+                .map(|_| (0, false))
             } else {
                 let mut m = msghdr(&iov, from.cast(), cap);
                 // SAFETY: the program's buffers and address (caller contract).
-                let n = check(unsafe { libc::recvmsg(fd, &mut m, libc::MSG_DONTWAIT) });
+                let n = check(unsafe { libc::recvmsg(fd, &mut m, peek_flag | libc::MSG_DONTWAIT) });
                 if n.is_ok() && !fromlen.is_null() && !from.is_null() {
                     // SAFETY: valid (caller contract).
                     unsafe { *fromlen = m.msg_namelen as i32 };
                 }
-                n
+                n.map(|n| (n, datagram && m.msg_flags & libc::MSG_TRUNC != 0))
             }
         });
         match r {
-            Ok(Ok(n)) => {
+            Ok(Ok((n, true))) => {
+                // A datagram larger than the buffers: they hold its start
+                // (STATUS_BUFFER_OVERFLOW, a warning: the packet is queued).
+                write_out(n);
+                io::complete_inline_warning(p, &obj, STATUS_BUFFER_OVERFLOW, n);
+                return fail(WSAEMSGSIZE, SOCKET_ERROR);
+            }
+            Ok(Ok((n, false))) => {
                 write_out(n);
                 io::complete_inline(p, &obj, n);
                 return 0;
@@ -1323,12 +1336,27 @@ unsafe fn recv_common(
             from: from as usize,
             fromlen: fromlen as usize,
         }
+    } else if peek_flag != 0 {
+        OpKind::Peek {
+            bufs: iov
+                .iter()
+                .map(|v| (v.iov_base as usize, v.iov_len))
+                .collect(),
+        }
     } else {
         OpKind::Recv
     };
-    let ctx = p.into_ctx(obj.clone(), kind);
+    let bufs = if peek_flag != 0 {
+        // A zero-byte receive waits for the data without consuming it.
+        // SAFETY: a zero-length buffer: the engine writes nothing into it.
+        vec![unsafe { CBuf::new(iov[0].iov_base.cast(), 0) }]
+    } else {
+        cbufs(&iov)
+    };
+    let mut ctx = p.into_ctx(obj.clone(), kind);
+    ctx.want = iov.iter().map(|v| v.iov_len).sum();
     obj.recv_pending.fetch_add(1, Ordering::AcqRel);
-    let r = obj.launch(eh, ctx, cbufs(&iov));
+    let r = obj.launch(eh, ctx, bufs);
     match r {
         Ok(()) => fail(WSA_IO_PENDING, SOCKET_ERROR),
         Err((e, ctx)) => {

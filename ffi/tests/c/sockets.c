@@ -240,6 +240,37 @@ int main(void) {
     CHECK_EQ(closesocket(u), 0);
     CHECK_EQ(closesocket(l2), 0);
 
+    /* MSG_PEEK in *lpFlags: the data stays in the socket. Pending first ... */
+    {
+        char pk[16], rd[16];
+        WSABUF pb = {sizeof pk, pk}, rdb = {sizeof rd, rd};
+        DWORD pf = MSG_PEEK, pgot = 0;
+        OVERLAPPED ovp;
+        memset(&ovp, 0, sizeof ovp);
+        r = WSARecv(s, &pb, 1, NULL, &pf, &ovp, NULL);
+        CHECK(r == SOCKET_ERROR && WSAGetLastError() == WSA_IO_PENDING);
+        send_all_sync(c, "peek!", 5);
+        EXPECT_PACKET(port, 11, &ovp, 5, TRUE, 0);
+        CHECK(memcmp(pk, "peek!", 5) == 0);
+        /* ... then inline: the same bytes again ... */
+        memset(pk, 0, sizeof pk);
+        memset(&ovp, 0, sizeof ovp);
+        pf = MSG_PEEK;
+        r = WSARecv(s, &pb, 1, &pgot, &pf, &ovp, NULL);
+        CHECK_ERR(0xdeadbeef);
+        CHECK_EQ(r, 0);
+        CHECK_EQ(pgot, 5);
+        CHECK(memcmp(pk, "peek!", 5) == 0);
+        /* ... and a plain receive still gets them (skip mode: no packets). */
+        memset(&ovp, 0, sizeof ovp);
+        pf = 0;
+        pgot = 0;
+        CHECK_EQ(WSARecv(s, &rdb, 1, &pgot, &pf, &ovp, NULL), 0);
+        CHECK_EQ(pgot, 5);
+        CHECK(memcmp(rd, "peek!", 5) == 0);
+        EXPECT_NO_PACKET(port, 50);
+    }
+
     /* Graceful close by the peer: a pending receive completes TRUE with 0
      * bytes; a receive after the FIN returns 0 at once (skip mode: no packet). */
     memset(&ovr, 0, sizeof ovr);
