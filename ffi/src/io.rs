@@ -183,6 +183,9 @@ pub(crate) struct IoObj {
     pub reset: AtomicBool,
     /// shutdown(SD_SEND) ran.
     pub shut_send: AtomicBool,
+    /// The socket was connected (or a connect was started) at some point:
+    /// Linux's EPIPE means "reset" only then, and "not connected" before.
+    pub ever_connected: AtomicBool,
     /// FIONBIO: blocking calls fail with WSAEWOULDBLOCK instead of waiting.
     pub nonblocking: AtomicBool,
     pub listening: AtomicBool,
@@ -222,6 +225,7 @@ impl IoObj {
             send_pending: AtomicUsize::new(0),
             reset: AtomicBool::new(false),
             shut_send: AtomicBool::new(false),
+            ever_connected: AtomicBool::new(false),
             nonblocking: AtomicBool::new(false),
             listening: AtomicBool::new(false),
             reuse_addr: AtomicBool::new(false),
@@ -430,6 +434,7 @@ impl IoObj {
             c.eh = Some(eh);
             old
         };
+        self.ever_connected.store(true, Ordering::Release);
         if let Some(old) = old {
             let _ = e.port.close_handle(old);
         }
@@ -979,8 +984,15 @@ fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
     let status = match errno {
         libc::ETIMEDOUT => STATUS_IO_TIMEOUT,
         libc::ECONNRESET => STATUS_CONNECTION_RESET,
-        libc::EPIPE if stream_io && !ctx.owner.shut_send.load(Ordering::Acquire) => {
+        libc::EPIPE
+            if stream_io
+                && !ctx.owner.shut_send.load(Ordering::Acquire)
+                && ctx.owner.ever_connected.load(Ordering::Acquire) =>
+        {
             STATUS_CONNECTION_RESET
+        }
+        libc::EPIPE if stream_io && !ctx.owner.shut_send.load(Ordering::Acquire) => {
+            STATUS_INVALID_CONNECTION
         }
         libc::ECONNREFUSED if datagram => STATUS_PORT_UNREACHABLE,
         libc::ECONNREFUSED => STATUS_CONNECTION_REFUSED,

@@ -136,6 +136,8 @@ fn stream_error(obj: &IoObj, errno: i32) -> DWORD {
         }
         libc::ECONNREFUSED if datagram => WSAECONNRESET,
         libc::EPIPE if obj.shut_send.load(Ordering::Acquire) => WSAESHUTDOWN,
+        // Linux says EPIPE for a send on a TCP socket that never connected.
+        libc::EPIPE if !obj.ever_connected.load(Ordering::Acquire) => WSAENOTCONN,
         libc::EPIPE => {
             obj.reset.store(true, Ordering::Release);
             WSAECONNRESET
@@ -424,6 +426,9 @@ pub unsafe extern "C" fn cport_connect(
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) | Err(e) => Err(e),
         };
+        if matches!(r, Ok(()) | Err(libc::EAGAIN)) {
+            obj.ever_connected.store(true, Ordering::Release);
+        }
         match r {
             Ok(()) => 0,
             Err(e) => fail(errno_to_wsa(e), SOCKET_ERROR),
@@ -500,7 +505,12 @@ pub unsafe extern "C" fn cport_accept(
             ty: libc::SOCK_STREAM,
         };
         match io::register(owned, kind, true) {
-            Ok(h) => h,
+            Ok(h) => {
+                if let Ok(o) = sock(h) {
+                    o.ever_connected.store(true, Ordering::Release);
+                }
+                h
+            }
             Err(e) => fail(errno_to_wsa(e), INVALID_SOCKET),
         }
     })
@@ -1783,6 +1793,7 @@ pub unsafe extern "C" fn connect_ex(
             Ok(p) => p,
             Err(e) => return fail(e, FALSE),
         };
+        obj.ever_connected.store(true, Ordering::Release);
         let data = (send_len > 0).then_some((send_buf as usize, send_len as usize));
         let ctx = p.into_ctx(obj.clone(), OpKind::Connect { to, data });
         match obj.launch(eh, ctx, Vec::new()) {

@@ -232,6 +232,21 @@ int main(void) {
     CHECK_EQ(WSARecv(u, &rb, 1, NULL, &flags, &ovr, NULL), SOCKET_ERROR);
     CHECK_EQ(WSAGetLastError(), WSAENOTCONN);
     EXPECT_NO_PACKET(port, 50);
+    /* WSASend / send on a never-connected socket: WSAENOTCONN (Linux says
+     * EPIPE), not a sticky reset: a receive still says WSAENOTCONN after. */
+    {
+        char nb[] = "x";
+        WSABUF nw = {1, nb};
+        memset(&ovr, 0, sizeof ovr);
+        CHECK_EQ(WSASend(u, &nw, 1, NULL, 0, &ovr, NULL), SOCKET_ERROR);
+        CHECK_ERR(WSAENOTCONN);
+        CHECK_EQ(send(u, "x", 1, 0), SOCKET_ERROR);
+        CHECK_ERR(WSAENOTCONN);
+        memset(&ovr, 0, sizeof ovr);
+        CHECK_EQ(WSARecv(u, &rb, 1, NULL, &flags, &ovr, NULL), SOCKET_ERROR);
+        CHECK_ERR(WSAENOTCONN);
+        EXPECT_NO_PACKET(port, 50);
+    }
     /* A plain connect() on an associated socket queues nothing either. */
     struct sockaddr_in la;
     SOCKET l2 = tcp_listener(&la);
