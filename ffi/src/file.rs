@@ -376,11 +376,14 @@ pub unsafe extern "C" fn WriteFile(
 }
 
 /// Reads an operation's result from its OVERLAPPED, waiting if asked:
-/// `Err(STATUS_PENDING)` if not done and not waiting, `Err(status)` if it failed.
+/// `Err(STATUS_PENDING)` if not done and not waiting, `Err(status)` if it
+/// failed; `Err(STATUS_INVALID_HANDLE)` if it would wait, with no event, on
+/// a handle `h` that is not live (closed, or never one).
 ///
 /// # Safety
 /// `ov` must be valid; `bytes` NULL or valid.
 pub(crate) unsafe fn overlapped_result(
+    h: usize,
     ov: *mut OVERLAPPED,
     bytes: *mut DWORD,
     wait: bool,
@@ -390,6 +393,12 @@ pub(crate) unsafe fn overlapped_result(
     if status == STATUS_PENDING {
         if !wait {
             return Err(STATUS_PENDING);
+        }
+        // SAFETY: as above.
+        let h_event = unsafe { (*ov).hEvent } as usize & !1;
+        if h_event == 0 && handles::io(h).is_none() {
+            // Windows waits on the handle itself here, and that fails.
+            return Err(STATUS_INVALID_HANDLE);
         }
         crate::event::OVERLAPPED.wait_until(None, || {
             // SAFETY: as above.
@@ -422,14 +431,14 @@ pub unsafe extern "C" fn GetOverlappedResult(
     wait: BOOL,
 ) -> BOOL {
     boundary(FALSE, || {
-        if handles::io(h as usize).is_none() {
-            return fail(ERROR_INVALID_HANDLE, FALSE);
-        }
+        // The handle is not checked (as on Windows) unless the call has to
+        // wait on it: an operation that ended, also by the handle's close
+        // (1236 / 995), reports what its OVERLAPPED holds.
         if ov.is_null() {
             return fail(ERROR_INVALID_PARAMETER, FALSE);
         }
         // SAFETY: valid pointers (caller contract).
-        match unsafe { overlapped_result(ov, bytes, wait != FALSE) } {
+        match unsafe { overlapped_result(h as usize, ov, bytes, wait != FALSE) } {
             Ok(()) => TRUE,
             Err(STATUS_PENDING) => fail(ERROR_IO_INCOMPLETE, FALSE),
             Err(status) => fail(status_to_win32(status), FALSE),

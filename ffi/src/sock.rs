@@ -1951,15 +1951,14 @@ pub unsafe extern "C" fn WSAGetOverlappedResult(
     flags: *mut DWORD,
 ) -> BOOL {
     boundary(FALSE, || {
-        if sock(s).is_err() {
-            return fail(WSAENOTSOCK, FALSE);
-        }
+        // As GetOverlappedResult: the socket matters only for a wait on it,
+        // so a result stored before (or by) closesocket is still reported.
         if ov.is_null() || bytes.is_null() || flags.is_null() {
             return fail(WSAEFAULT, FALSE);
         }
         // SAFETY: valid pointers (checked non-NULL; caller contract).
         unsafe {
-            match crate::file::overlapped_result(ov, bytes, wait != FALSE) {
+            match crate::file::overlapped_result(s, ov, bytes, wait != FALSE) {
                 Ok(()) => {
                     *flags = 0;
                     TRUE

@@ -154,8 +154,16 @@ int main(void) {
     CHECK_EQ(WSAGetLastError(), WSAENOTSOCK);
     CHECK(!CloseHandle((HANDLE)s));
     CHECK_ERR(ERROR_INVALID_HANDLE);
-    CHECK(!WSAGetOverlappedResult(s, &o, &bytes, FALSE, &flags));
+    /* A result query that would have to wait on the stale handle fails
+     * (a completed OVERLAPPED is reported whatever the handle: cancel.c). */
+    o.Internal = STATUS_PENDING;
+    CHECK(!WSAGetOverlappedResult(s, &o, &bytes, TRUE, &flags));
     CHECK_EQ(WSAGetLastError(), WSAENOTSOCK);
+    CHECK(!GetOverlappedResult((HANDLE)s, &o, &bytes, TRUE));
+    CHECK_ERR(ERROR_INVALID_HANDLE);
+    CHECK(!GetOverlappedResult((HANDLE)s, &o, &bytes, FALSE));
+    CHECK_ERR(ERROR_IO_INCOMPLETE);
+    o.Internal = 0;
 
     /* Bad buffers and addresses. */
     SOCKET c, srv;

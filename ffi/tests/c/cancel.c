@@ -67,6 +67,21 @@ int main(void) {
     EXPECT_PACKET(port, 1, &ov, 0, FALSE, ERROR_CONNECTION_ABORTED);
     CHECK_EQ(ov.Internal, STATUS_CONNECTION_ABORTED);
     EXPECT_NO_PACKET(port, 50);
+    /* The result stays readable after the close, from the OVERLAPPED. */
+    {
+        DWORD rn = 0xdeadbeef, rf = 0xdeadbeef;
+        CHECK(!WSAGetOverlappedResult(s, &ov, &rn, FALSE, &rf));
+        CHECK_ERR(WSAECONNABORTED);
+        CHECK_EQ(rn, 0);
+        rn = 0xdeadbeef;
+        CHECK(!WSAGetOverlappedResult(s, &ov, &rn, TRUE, &rf));
+        CHECK_ERR(WSAECONNABORTED);
+        CHECK_EQ(rn, 0);
+        CHECK(!GetOverlappedResult((HANDLE)s, &ov, &rn, TRUE));
+        CHECK_ERR(ERROR_CONNECTION_ABORTED);
+        CHECK(!GetOverlappedResult((HANDLE)s, &ov, &rn, FALSE));
+        CHECK_ERR(ERROR_CONNECTION_ABORTED);
+    }
     /* The closed socket is gone: WSAENOTSOCK, and a second close too. */
     CHECK_EQ(closesocket(s), SOCKET_ERROR);
     CHECK_EQ(WSAGetLastError(), WSAENOTSOCK);
@@ -192,6 +207,17 @@ int main(void) {
     CHECK_EQ(WSAGetLastError(), ERROR_IO_PENDING);
     CHECK_EQ(closesocket(a), 0);
     EXPECT_PACKET(port, 6, &ov, 0, FALSE, ERROR_OPERATION_ABORTED);
+    /* ... readable afterwards too, the listener closed as well. */
+    CHECK_EQ(closesocket(l), 0);
+    {
+        DWORD rn = 0xdeadbeef, rf = 0;
+        CHECK(!WSAGetOverlappedResult(l, &ov, &rn, TRUE, &rf));
+        CHECK_ERR(WSA_OPERATION_ABORTED);
+        CHECK(!GetOverlappedResult((HANDLE)l, &ov, &rn, FALSE));
+        CHECK_ERR(ERROR_OPERATION_ABORTED);
+        CHECK_EQ(rn, 0);
+    }
+    l = tcp_listener(&la);
 
     /* closesocket wakes a thread blocked in accept (WSAEINTR)… */
     blocked_sock = l;
