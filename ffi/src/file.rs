@@ -624,10 +624,15 @@ pub extern "C" fn SetFileCompletionNotificationModes(h: HANDLE, flags: u8) -> BO
 
 /// `CloseHandle`: ports (waiters wake with 735), sockets (as closesocket),
 /// files, events, threads (the thread runs on). A second close, NULL, a
-/// foreign value or the process heap (not a kernel handle): 6.
+/// foreign value or the process heap (not a kernel handle): 6. The pseudo
+/// handles of `GetCurrentProcess` (`-1`, which is also `INVALID_HANDLE_VALUE`)
+/// and `GetCurrentThread` (`-2`): `TRUE`, closing them does nothing.
 #[no_mangle]
 pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
     boundary(FALSE, || {
+        if h as isize == -1 || h as isize == -2 {
+            return TRUE;
+        }
         match handles::remove_if(h as usize, |o| !matches!(o, Object::Heap)) {
             Some(Object::Port(p)) => {
                 crate::port::close_port(&p);

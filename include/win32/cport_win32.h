@@ -509,6 +509,7 @@ __attribute__((noreturn))
 #endif
 VOID WINAPI ExitProcess(UINT uExitCode);
 HANDLE WINAPI GetCurrentProcess(void);
+HANDLE WINAPI GetCurrentThread(void);
 DWORD WINAPI GetCurrentProcessId(void);
 BOOL WINAPI GetProcessHandleCount(HANDLE hProcess, PDWORD pdwHandleCount);
 

@@ -256,6 +256,20 @@ int main(void) {
     while (count_fds() > before && now_ms() < deadline) Sleep(10);
     CHECK_EQ(count_fds(), before);
 
+    /* Pseudo handles: closing them does nothing and succeeds; that includes
+     * INVALID_HANDLE_VALUE, which is GetCurrentProcess()'s (HANDLE)-1. NULL: 6. */
+    CHECK(GetCurrentProcess() == INVALID_HANDLE_VALUE);
+    CHECK(GetCurrentThread() == (HANDLE)(LONG_PTR)-2);
+    SetLastError(0xdeadbeef);
+    CHECK(CloseHandle(INVALID_HANDLE_VALUE));
+    CHECK(CloseHandle(GetCurrentProcess()));
+    CHECK(CloseHandle(GetCurrentThread()));
+    CHECK_ERR(0xdeadbeef);
+    CHECK(!CloseHandle(NULL));
+    CHECK_ERR(ERROR_INVALID_HANDLE);
+    CHECK(PostQueuedCompletionStatus(port, 1, 2, NULL)); /* the port is unaffected */
+    CHECK(GetQueuedCompletionStatus(port, &bytes, &key, &ov, 1000));
+    CHECK_EQ(key, 2);
     CHECK(CloseHandle(ev));
     CHECK(CloseHandle(port));
     CHECK_EQ(WSACleanup(), 0);
