@@ -802,15 +802,23 @@ pub unsafe extern "C" fn cport_getsockopt(
     })
 }
 
-fn name_call(
-    s: SOCKET,
-    name: *mut libc::sockaddr,
-    namelen: *mut i32,
-    f: unsafe extern "C" fn(RawFd, *mut libc::sockaddr, *mut libc::socklen_t) -> i32,
-) -> i32 {
+/// getsockname (`peer == false`) or getpeername.
+fn name_call(s: SOCKET, name: *mut libc::sockaddr, namelen: *mut i32, peer: bool) -> i32 {
+    let f: unsafe extern "C" fn(RawFd, *mut libc::sockaddr, *mut libc::socklen_t) -> i32 = if peer {
+        libc::getpeername
+    } else {
+        libc::getsockname
+    };
     let obj = sock_or!(s, SOCKET_ERROR);
     if name.is_null() || namelen.is_null() {
         return fail(WSAEFAULT, SOCKET_ERROR);
+    }
+    if obj.accept_for.lock().is_some() {
+        // An accept socket whose AcceptEx has not completed (even if the
+        // connection is there underneath, waiting for its first data) has
+        // no peer and no address yet.
+        let e = if peer { WSAENOTCONN } else { WSAEINVAL };
+        return fail(e, SOCKET_ERROR);
     }
     // SAFETY: namelen valid (caller contract).
     let mut len = unsafe { *namelen }.max(0) as libc::socklen_t;
@@ -839,9 +847,7 @@ pub unsafe extern "C" fn cport_getsockname(
     name: *mut libc::sockaddr,
     namelen: *mut i32,
 ) -> i32 {
-    boundary(SOCKET_ERROR, || {
-        name_call(s, name, namelen, libc::getsockname)
-    })
+    boundary(SOCKET_ERROR, || name_call(s, name, namelen, false))
 }
 
 /// `getpeername`.
@@ -854,9 +860,7 @@ pub unsafe extern "C" fn cport_getpeername(
     name: *mut libc::sockaddr,
     namelen: *mut i32,
 ) -> i32 {
-    boundary(SOCKET_ERROR, || {
-        name_call(s, name, namelen, libc::getpeername)
-    })
+    boundary(SOCKET_ERROR, || name_call(s, name, namelen, true))
 }
 
 fn is_fionbio(cmd: i64) -> bool {

@@ -62,6 +62,13 @@ int main(void) {
     CHECK_EQ(WSAGetLastError(), ERROR_IO_PENDING);
     CHECK_EQ(ov.Internal, STATUS_PENDING);
     EXPECT_NO_PACKET(port, 50);
+    /* Before the AcceptEx completed, the accept socket has no peer. */
+    {
+        struct sockaddr_in na;
+        int nalen = sizeof na;
+        CHECK_EQ(getpeername(a, (struct sockaddr *)&na, &nalen), SOCKET_ERROR);
+        CHECK_ERR(WSAENOTCONN);
+    }
     SOCKET c = socket(AF_INET, SOCK_STREAM, 0);
     CHECK_EQ(connect(c, (struct sockaddr *)&la, sizeof la), 0);
     EXPECT_PACKET(port, 1, &ov, 0, TRUE, 0);
@@ -111,6 +118,13 @@ int main(void) {
     c = socket(AF_INET, SOCK_STREAM, 0);
     CHECK_EQ(connect(c, (struct sockaddr *)&la, sizeof la), 0);
     EXPECT_NO_PACKET(port, 150);
+    /* Connected underneath but the AcceptEx has not completed: still no peer. */
+    {
+        struct sockaddr_in na;
+        int nalen = sizeof na;
+        CHECK_EQ(getpeername(a, (struct sockaddr *)&na, &nalen), SOCKET_ERROR);
+        CHECK_ERR(WSAENOTCONN);
+    }
     send_all_sync(c, "first", 5);
     EXPECT_PACKET(port, 1, &ov, 5, TRUE, 0);
     CHECK(memcmp(buf, "first", 5) == 0);
