@@ -49,6 +49,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -106,6 +107,22 @@ pub(crate) struct Engine {
 
 static ENGINE: OnceLock<Option<Engine>> = OnceLock::new();
 
+/// Test hook (`cport_debug_panic_in_completion`): the next completion's
+/// handling panics on the reaper thread.
+pub(crate) static PANIC_NEXT_COMPLETION: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Set once the completion being handled on this thread is out of the
+    /// filter's hands: its `OVERLAPPED` was (being) published, or a
+    /// follow-up stage is in flight. After a panic the filter publishes a
+    /// failure only if this is still unset.
+    static HANDED_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn set_handed_off(v: bool) {
+    let _ = HANDED_OFF.try_with(|c| c.set(v));
+}
+
 /// The engine, started on first use; `None` if no backend could be opened.
 pub(crate) fn engine() -> Option<&'static Engine> {
     ENGINE
@@ -120,9 +137,13 @@ pub(crate) fn engine() -> Option<&'static Engine> {
             std::thread::Builder::new()
                 .name("cport-ffi-reaper".into())
                 .spawn(move || loop {
-                    // The filter drops every packet, so `get` only returns on close.
-                    if let Err(GetError::Closed) = reaper.get(None) {
-                        return;
+                    // The filter drops every packet, so `get` only returns on
+                    // close. The filter catches its own panics; one from the
+                    // library itself must not end the thread either (every
+                    // later operation would stay pending forever).
+                    match catch_unwind(AssertUnwindSafe(|| reaper.get(None))) {
+                        Ok(Err(GetError::Closed)) => return,
+                        Ok(_) | Err(_) => {}
                     }
                 })
                 .ok()?;
@@ -731,6 +752,8 @@ fn publish(
     notify: bool,
     ev: Option<&Event>,
 ) {
+    // From here on the OVERLAPPED may be visible: never publish twice.
+    set_handed_off(true);
     let ovp = ov as *mut OVERLAPPED;
     // SAFETY: the program keeps the OVERLAPPED valid until the operation's
     // completion is observable, which is what the store of `Internal` does.
@@ -763,7 +786,63 @@ fn on_complete(p: &mut Packet<usize, OpCtx, CBuf>) {
         kind: OpKind::Done,
     };
     let ctx = std::mem::replace(&mut p.value, placeholder);
-    complete(ctx, result, stream.map(OwnedFd::from), addr);
+    // What is needed to end the operation if its handling panics.
+    let fallback = Fallback {
+        token: ctx.token,
+        ov: ctx.ov,
+        owner: ctx.owner.clone(),
+        event: ctx.event.clone(),
+        notify: ctx.notify,
+        counter: match ctx.kind {
+            OpKind::Recv | OpKind::RecvFrom { .. } | OpKind::Peek { .. } => Some(true),
+            OpKind::Send | OpKind::SendTo { .. } => Some(false),
+            _ => None,
+        },
+    };
+    set_handed_off(false);
+    let handled = catch_unwind(AssertUnwindSafe(|| {
+        if PANIC_NEXT_COMPLETION.swap(false, Ordering::AcqRel) {
+            panic!("cport_debug_panic_in_completion: a test of the reaper's panic guard");
+        }
+        complete(ctx, result, stream.map(OwnedFd::from), addr);
+    }));
+    if handled.is_err() && !HANDED_OFF.try_with(|c| c.get()).unwrap_or(true) {
+        fallback.fail();
+    }
+}
+
+/// An operation whose completion handling panicked before it was published:
+/// it ends with `ERROR_INTERNAL_ERROR` (a packet, the event, the
+/// `OVERLAPPED`), so no waiter hangs and no packet is lost silently.
+struct Fallback {
+    token: u64,
+    ov: usize,
+    owner: Arc<IoObj>,
+    event: Option<Arc<Event>>,
+    notify: bool,
+    /// `Some(true)`: a receive, `Some(false)`: a send (their in-flight counts).
+    counter: Option<bool>,
+}
+
+impl Fallback {
+    fn fail(self) {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            self.owner.take_rec(self.token);
+            match self.counter {
+                Some(true) => self.owner.recv_pending.fetch_sub(1, Ordering::AcqRel),
+                Some(false) => self.owner.send_pending.fetch_sub(1, Ordering::AcqRel),
+                None => 0,
+            };
+            publish(
+                self.ov,
+                status_carrying(ERROR_INTERNAL_ERROR),
+                0,
+                &self.owner,
+                self.notify,
+                self.event.as_deref(),
+            );
+        }));
+    }
 }
 
 /// An engine operation finished with `result`.
@@ -924,7 +1003,12 @@ fn relaunch(eh: Handle, ctx: OpCtx, bufs: Vec<CBuf>) -> Result<(), (io::Error, O
     if let Some(r) = owner.ops.lock().iter_mut().find(|r| r.token == ctx.token) {
         r.target = None;
     }
-    owner.launch(eh, ctx, bufs)
+    let r = owner.launch(eh, ctx, bufs);
+    if r.is_ok() {
+        // The next stage is in flight: it ends the operation.
+        set_handed_off(true);
+    }
+    r
 }
 
 /// The NTSTATUS an operation ended with (IOCP-REFERENCE §10, §11).
