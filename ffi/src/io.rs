@@ -141,9 +141,9 @@ pub(crate) fn engine() -> Option<&'static Engine> {
                     // close. The filter catches its own panics; one from the
                     // library itself must not end the thread either (every
                     // later operation would stay pending forever).
-                    match catch_unwind(AssertUnwindSafe(|| reaper.get(None))) {
-                        Ok(Err(GetError::Closed)) => return,
-                        Ok(_) | Err(_) => {}
+                    let got = catch_unwind(AssertUnwindSafe(|| reaper.get(None)));
+                    if let Ok(Err(GetError::Closed)) = got {
+                        return;
                     }
                 })
                 .ok()?;
