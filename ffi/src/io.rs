@@ -437,6 +437,68 @@ impl IoObj {
         }
     }
 
+    /// DisconnectEx / TransmitFile's TF_DISCONNECT: ends the connection (the
+    /// peer sees end of stream). With `reuse` (TF_REUSE_SOCKET) the socket
+    /// then gets a fresh, unbound fd of the same kind, so it can be passed to
+    /// AcceptEx or bound and used with ConnectEx again.
+    pub(crate) fn disconnect(&self, reuse: bool) -> io::Result<()> {
+        let fd = self
+            .current()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOTSOCK))?
+            .0;
+        // SAFETY: shutdown on the socket's own fd; no pointers.
+        if unsafe { libc::shutdown(fd, libc::SHUT_RDWR) } != 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ENOTCONN) {
+                return Err(e);
+            }
+        }
+        self.shut_send.store(true, Ordering::Release);
+        if reuse {
+            self.renew()?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the socket's fd with a new, unconnected socket of the same
+    /// family and type (TF_REUSE_SOCKET). The old fd's engine handle is
+    /// closed: operations still on it end (aborted), then the engine closes it.
+    fn renew(&self) -> io::Result<()> {
+        let ObjKind::Socket { family, ty } = self.kind else {
+            return Err(io::Error::from_raw_os_error(libc::ENOTSOCK));
+        };
+        let e = engine().ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        // SAFETY: plain syscall, no pointers.
+        let raw = unsafe { libc::socket(family, ty | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: socket() returned a new fd that nothing else owns.
+        let fresh = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+        set_nonblocking(raw)?;
+        let eh = e.port.associate(fresh, 0)?;
+        let old = {
+            let mut c = self.conn.write();
+            if c.closed {
+                drop(c);
+                let _ = e.port.close_handle(eh);
+                return Err(io::Error::from_raw_os_error(libc::ENOTSOCK));
+            }
+            let old = c.eh;
+            c.fd = raw;
+            c.eh = Some(eh);
+            old
+        };
+        if let Some(old) = old {
+            let _ = e.port.close_handle(old);
+        }
+        self.reset.store(false, Ordering::Release);
+        self.shut_send.store(false, Ordering::Release);
+        self.ever_connected.store(false, Ordering::Release);
+        self.listening.store(false, Ordering::Release);
+        Ok(())
+    }
+
     /// AcceptEx: makes this (accept) socket the accepted connection `stream`.
     fn adopt(&self, stream: OwnedFd) -> io::Result<()> {
         let e = engine().ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
@@ -526,6 +588,13 @@ pub(crate) enum OpKind {
     Peek {
         bufs: Vec<(usize, usize)>,
     },
+    /// TransmitFile: head, file bytes and tail gathered into `data` (owned
+    /// here until the completion), sent as one send; then `flags`'
+    /// TF_DISCONNECT / TF_REUSE_SOCKET.
+    Transmit {
+        data: Vec<u8>,
+        flags: DWORD,
+    },
     /// ReadFile of `want` bytes: 0 bytes back means end of file.
     Read {
         want: usize,
@@ -579,7 +648,7 @@ fn start(port: &EnginePort, h: Handle, ctx: OpCtx, mut bufs: Vec<CBuf>) -> Start
             op.write_at(b, offset, ctx)
         }
         (OpKind::AcceptData(_), Some(b)) | (OpKind::Peek { .. }, Some(b)) => op.recv(b, ctx),
-        (OpKind::ConnectData, Some(b)) => op.send(b, ctx),
+        (OpKind::ConnectData, Some(b)) | (OpKind::Transmit { .. }, Some(b)) => op.send(b, ctx),
         (OpKind::Accept(_), _) => op.accept(ctx),
         (OpKind::Connect { to, .. }, _) => {
             let to = *to;
@@ -795,7 +864,7 @@ fn on_complete(p: &mut Packet<usize, OpCtx, CBuf>) {
         notify: ctx.notify,
         counter: match ctx.kind {
             OpKind::Recv | OpKind::RecvFrom { .. } | OpKind::Peek { .. } => Some(true),
-            OpKind::Send | OpKind::SendTo { .. } => Some(false),
+            OpKind::Send | OpKind::SendTo { .. } | OpKind::Transmit { .. } => Some(false),
             _ => None,
         },
     };
@@ -902,6 +971,20 @@ pub(crate) fn complete(
         }
         OpKind::Peek { bufs } if result.is_ok() && stop == Stop::None => {
             finish_peek(ctx, bufs);
+        }
+        OpKind::Transmit { data, flags } => {
+            // The kernel is done with the data: the completion arrived.
+            drop(data);
+            ctx.kind = OpKind::Transmit {
+                data: Vec::new(),
+                flags,
+            };
+            let status = status_of(&ctx, &result, stop);
+            let bytes = ctx.base + result.as_ref().copied().unwrap_or(0);
+            if nt_success(status) && flags & TF_DISCONNECT != 0 {
+                let _ = ctx.owner.disconnect(flags & TF_REUSE_SOCKET != 0);
+            }
+            finish(ctx, status, bytes);
         }
         kind => {
             ctx.kind = kind;
@@ -1018,6 +1101,7 @@ fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
         OpKind::Recv
             | OpKind::Peek { .. }
             | OpKind::Send
+            | OpKind::Transmit { .. }
             | OpKind::ConnectData
             | OpKind::Connect { .. }
     );
@@ -1028,7 +1112,11 @@ fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
     // bytes it did transfer) did not complete.
     let short = matches!(
         ctx.kind,
-        OpKind::Send | OpKind::SendTo { .. } | OpKind::Write { .. } | OpKind::ConnectData
+        OpKind::Send
+            | OpKind::SendTo { .. }
+            | OpKind::Transmit { .. }
+            | OpKind::Write { .. }
+            | OpKind::ConnectData
     ) && matches!(result, Ok(n) if *n < ctx.want);
     if stop == Stop::Close {
         // closesocket with the operation pending (a receive that saw the
@@ -1104,7 +1192,7 @@ pub(crate) fn finish(ctx: OpCtx, status: DWORD, bytes: usize) {
         OpKind::Recv | OpKind::RecvFrom { .. } | OpKind::Peek { .. } => {
             ctx.owner.recv_pending.fetch_sub(1, Ordering::AcqRel);
         }
-        OpKind::Send | OpKind::SendTo { .. } => {
+        OpKind::Send | OpKind::SendTo { .. } | OpKind::Transmit { .. } => {
             ctx.owner.send_pending.fetch_sub(1, Ordering::AcqRel);
         }
         _ => {}

@@ -1814,6 +1814,259 @@ pub unsafe extern "C" fn connect_ex(
     })
 }
 
+/// `DisconnectEx` (through `WSAIoctl`): shuts the connection down (the peer
+/// sees end of stream) and completes at once: `TRUE`, and a packet unless
+/// skip mode (without an OVERLAPPED it is simply synchronous). With
+/// `TF_REUSE_SOCKET` the socket gets a fresh unbound fd underneath, ready for
+/// `AcceptEx` (as the accept socket) or `bind` + `ConnectEx`.
+///
+/// # Safety
+/// `ov` NULL or valid until completion.
+pub unsafe extern "C" fn disconnect_ex(
+    s: SOCKET,
+    ov: *mut OVERLAPPED,
+    flags: DWORD,
+    reserved: DWORD,
+) -> BOOL {
+    boundary(FALSE, || {
+        let obj = sock_or!(s, FALSE);
+        if reserved != 0 || flags & !TF_REUSE_SOCKET != 0 {
+            return fail(WSAEINVAL, FALSE);
+        }
+        let Some((fd, _)) = obj.current() else {
+            return fail(WSAENOTSOCK, FALSE);
+        };
+        if sock_type(&obj) != libc::SOCK_STREAM || !is_connected(fd) {
+            return fail(WSAENOTCONN, FALSE);
+        }
+        let p = if ov.is_null() {
+            None
+        } else {
+            // SAFETY: ov is valid until completion (caller contract).
+            match unsafe { io::prepare(&obj, ov) } {
+                Ok(p) => Some(p),
+                Err(e) => return fail(e, FALSE),
+            }
+        };
+        match obj.disconnect(flags & TF_REUSE_SOCKET != 0) {
+            Ok(()) => {
+                if let Some(p) = p {
+                    io::complete_inline(p, &obj, 0);
+                }
+                TRUE
+            }
+            Err(e) => {
+                let wsa = errno_to_wsa(errno_of(&e));
+                if let Some(p) = p {
+                    io::fail_sync(p, &obj, crate::error::status_carrying(wsa), false);
+                }
+                fail(wsa, FALSE)
+            }
+        }
+    })
+}
+
+/// Reads TransmitFile's file part: `count` bytes (all, if 0) from `offset`,
+/// or from the file pointer (advanced) when `offset` is `None`.
+fn read_file_part(file: HANDLE, count: DWORD, offset: Option<u64>) -> Result<Vec<u8>, DWORD> {
+    let fobj = handles::io(file as usize)
+        .filter(|o| !o.is_socket())
+        .ok_or(ERROR_INVALID_HANDLE)?;
+    let (ffd, _) = fobj.current().ok_or(ERROR_INVALID_HANDLE)?;
+    let start = match offset {
+        Some(o) => o,
+        None => {
+            // SAFETY: lseek on an fd; no pointers.
+            let pos = unsafe { libc::lseek(ffd, 0, libc::SEEK_CUR) };
+            if pos < 0 {
+                return Err(crate::error::errno_to_win32(errno()));
+            }
+            pos as u64
+        }
+    };
+    let mut out = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let want = if count == 0 {
+            chunk.len()
+        } else {
+            (count as usize - out.len()).min(chunk.len())
+        };
+        if want == 0 {
+            break;
+        }
+        // SAFETY: `chunk` is ours and holds at least `want` bytes.
+        let n = unsafe {
+            libc::pread(
+                ffd,
+                chunk.as_mut_ptr().cast(),
+                want,
+                (start + out.len() as u64) as libc::off_t,
+            )
+        };
+        if n < 0 {
+            match errno() {
+                libc::EINTR => continue,
+                e => return Err(crate::error::errno_to_win32(e)),
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&chunk[..n as usize]);
+    }
+    if offset.is_none() {
+        // SAFETY: lseek on an fd; no pointers.
+        unsafe {
+            libc::lseek(
+                ffd,
+                (start + out.len() as u64) as libc::off_t,
+                libc::SEEK_SET,
+            )
+        };
+    }
+    Ok(out)
+}
+
+/// `TransmitFile` (exported, and through `WSAIoctl`): sends the head buffer,
+/// the file's bytes (`to_write` of them, all to the end of file if 0, from
+/// the OVERLAPPED's offset, or from the file pointer without an OVERLAPPED)
+/// and the tail buffer, as one send that completes through the port (bytes =
+/// the total). `hFile` may be NULL (buffers only). The file part is read into
+/// memory cport owns when the call is made. `TF_DISCONNECT` (with
+/// `TF_REUSE_SOCKET`) shuts the connection down after the send, as
+/// `DisconnectEx` does. `nNumberOfBytesPerSend` is ignored.
+///
+/// # Safety
+/// `bufs` NULL or valid, with its Head/Tail valid for their lengths during
+/// the call; `ov` NULL or valid until completion.
+#[no_mangle]
+pub unsafe extern "C" fn TransmitFile(
+    s: SOCKET,
+    file: HANDLE,
+    to_write: DWORD,
+    _per_send: DWORD,
+    ov: *mut OVERLAPPED,
+    bufs: *const TRANSMIT_FILE_BUFFERS,
+    flags: DWORD,
+) -> BOOL {
+    boundary(FALSE, || {
+        let obj = sock_or!(s, FALSE);
+        let known = TF_DISCONNECT
+            | TF_REUSE_SOCKET
+            | TF_WRITE_BEHIND
+            | TF_USE_SYSTEM_THREAD
+            | TF_USE_KERNEL_APC;
+        if flags & !known != 0 || (flags & TF_REUSE_SOCKET != 0 && flags & TF_DISCONNECT == 0) {
+            return fail(WSAEINVAL, FALSE);
+        }
+        let Some((fd, eh)) = obj.current() else {
+            return fail(WSAENOTSOCK, FALSE);
+        };
+        if sock_type(&obj) != libc::SOCK_STREAM || !is_connected(fd) {
+            return fail(WSAENOTCONN, FALSE);
+        }
+        if obj.reset.load(Ordering::Acquire) {
+            return fail(WSAECONNRESET, FALSE);
+        }
+        // SAFETY: NULL or valid (caller contract).
+        let tfb = unsafe { bufs.as_ref() };
+        let part = |p: *mut u8, n: DWORD| -> Result<&[u8], DWORD> {
+            match (p.is_null(), n) {
+                (_, 0) => Ok(&[]),
+                (true, _) => Err(WSAEFAULT),
+                // SAFETY: valid for `n` bytes during the call (caller contract).
+                (false, n) => Ok(unsafe { std::slice::from_raw_parts(p, n as usize) }),
+            }
+        };
+        let (head, tail) = match tfb {
+            Some(b) => match (part(b.Head, b.HeadLength), part(b.Tail, b.TailLength)) {
+                (Ok(h), Ok(t)) => (h, t),
+                (Err(e), _) | (_, Err(e)) => return fail(e, FALSE),
+            },
+            None => (&[][..], &[][..]),
+        };
+        let offset = if ov.is_null() {
+            None
+        } else {
+            // SAFETY: ov is valid (caller contract).
+            Some(unsafe { u64::from((*ov).Offset) | (u64::from((*ov).OffsetHigh) << 32) })
+        };
+        let mut data = head.to_vec();
+        if !file.is_null() {
+            match read_file_part(file, to_write, offset) {
+                Ok(b) => data.extend_from_slice(&b),
+                Err(e) => return fail(e, FALSE),
+            }
+        }
+        data.extend_from_slice(tail);
+        let disconnect = |obj: &IoObj| {
+            if flags & TF_DISCONNECT != 0 {
+                let _ = obj.disconnect(flags & TF_REUSE_SOCKET != 0);
+            }
+        };
+        if ov.is_null() {
+            // SAFETY: `data` is ours and outlives the call.
+            let iov = [unsafe { iovec(data.as_mut_ptr(), data.len()) }];
+            return match send_all(&obj, &iov, 0, std::ptr::null(), 0) {
+                Ok(_) => {
+                    disconnect(&obj);
+                    TRUE
+                }
+                Err(e) => fail(e, FALSE),
+            };
+        }
+        // SAFETY: ov is valid until completion (caller contract).
+        let p = match unsafe { io::prepare(&obj, ov) } {
+            Ok(p) => p,
+            Err(e) => return fail(e, FALSE),
+        };
+        if data.is_empty() {
+            disconnect(&obj);
+            io::complete_inline(p, &obj, 0);
+            return TRUE;
+        }
+        let Some(eh) = eh else {
+            io::fail_sync(p, &obj, STATUS_INVALID_HANDLE, false);
+            return fail(WSAENOTSOCK, FALSE);
+        };
+        let len = data.len();
+        // SAFETY: the heap buffer of `data` does not move when the Vec moves
+        // into the context, which the engine keeps until the completion; the
+        // Vec is dropped only after that (in `io::complete`).
+        let cbuf = unsafe { CBuf::new(data.as_mut_ptr(), len) };
+        let mut ctx = p.into_ctx(obj.clone(), OpKind::Transmit { data, flags });
+        ctx.want = len;
+        obj.send_pending.fetch_add(1, Ordering::AcqRel);
+        match obj.launch(eh, ctx, vec![cbuf]) {
+            Ok(()) => fail(ERROR_IO_PENDING, FALSE),
+            Err((e, ctx)) => {
+                obj.send_pending.fetch_sub(1, Ordering::AcqRel);
+                let wsa = stream_error(&obj, errno_of(&e));
+                // SAFETY: the OVERLAPPED is valid during this call.
+                unsafe {
+                    io::store_status(
+                        ctx.ov as *mut OVERLAPPED,
+                        crate::error::status_carrying(wsa),
+                    )
+                };
+                fail(wsa, FALSE)
+            }
+        }
+    })
+}
+
+type DisconnectExFn = unsafe extern "C" fn(SOCKET, *mut OVERLAPPED, DWORD, DWORD) -> BOOL;
+type TransmitFileFn = unsafe extern "C" fn(
+    SOCKET,
+    HANDLE,
+    DWORD,
+    DWORD,
+    *mut OVERLAPPED,
+    *const TRANSMIT_FILE_BUFFERS,
+    DWORD,
+) -> BOOL;
+
 type AcceptExFn = unsafe extern "C" fn(
     SOCKET,
     SOCKET,
@@ -1845,7 +2098,7 @@ type ConnectExFn = unsafe extern "C" fn(
 ) -> BOOL;
 
 /// `WSAIoctl`: `SIO_GET_EXTENSION_FUNCTION_POINTER` (AcceptEx, ConnectEx,
-/// GetAcceptExSockaddrs), FIONBIO, FIONREAD.
+/// GetAcceptExSockaddrs, DisconnectEx, TransmitFile), FIONBIO, FIONREAD.
 ///
 /// # Safety
 /// Buffers valid for their lengths; `ov` NULL or valid until completion.
@@ -1883,6 +2136,10 @@ pub unsafe extern "C" fn WSAIoctl(
                     Some(GetAcceptExSockaddrs as GetAcceptExSockaddrsFn as usize)
                 } else if guid == WSAID_CONNECTEX {
                     Some(connect_ex as ConnectExFn as usize)
+                } else if guid == WSAID_DISCONNECTEX {
+                    Some(disconnect_ex as DisconnectExFn as usize)
+                } else if guid == WSAID_TRANSMITFILE {
+                    Some(TransmitFile as TransmitFileFn as usize)
                 } else {
                     None
                 };

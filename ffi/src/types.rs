@@ -123,6 +123,15 @@ pub struct OSVERSIONINFOEXA {
     pub wReserved: BYTE,
 }
 
+/// `TRANSMIT_FILE_BUFFERS`: data sent before and after TransmitFile's file.
+#[repr(C)]
+pub struct TRANSMIT_FILE_BUFFERS {
+    pub Head: *mut u8,
+    pub HeadLength: DWORD,
+    pub Tail: *mut u8,
+    pub TailLength: DWORD,
+}
+
 /// `LARGE_INTEGER` as `QueryPerformanceCounter` writes it.
 pub type LARGE_INTEGER = i64;
 
@@ -356,6 +365,14 @@ constants! {
     CF_ACCEPT: INT = 0;
     CF_REJECT: INT = 1;
     CF_DEFER: INT = 2;
+
+    // TransmitFile / DisconnectEx flags (mswsock.h).
+    TF_DISCONNECT: DWORD = 0x01;
+    TF_REUSE_SOCKET: DWORD = 0x02;
+    TF_WRITE_BEHIND: DWORD = 0x04;
+    TF_USE_DEFAULT_WORKER: DWORD = 0x00;
+    TF_USE_SYSTEM_THREAD: DWORD = 0x10;
+    TF_USE_KERNEL_APC: DWORD = 0x20;
 
     // Threads.
     STILL_ACTIVE: DWORD = 0x103;

@@ -1,6 +1,7 @@
 /* AcceptEx, GetAcceptExSockaddrs and ConnectEx through
  * WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER) (IOCP-REFERENCE §13, §14). */
 #include "net.h"
+#include <unistd.h>
 
 static LPFN_ACCEPTEX pAcceptEx;
 static LPFN_GETACCEPTEXSOCKADDRS pGetAcceptExSockaddrs;
@@ -226,6 +227,104 @@ int main(void) {
     CHECK(!GetOverlappedResult((HANDLE)k, &ov, &n, FALSE));
     CHECK_ERR(ERROR_CONNECTION_REFUSED);
     CHECK_EQ(closesocket(k), 0);
+
+    /* TransmitFile and DisconnectEx (IOCP-REFERENCE §3.2, §13.1): overlapped,
+     * one packet each. */
+    {
+        LPFN_DISCONNECTEX pDisconnectEx = (LPFN_DISCONNECTEX)get_ext(l, (GUID)WSAID_DISCONNECTEX);
+        LPFN_TRANSMITFILE pTransmitFile = (LPFN_TRANSMITFILE)get_ext(l, (GUID)WSAID_TRANSMITFILE);
+        CHECK(pTransmitFile == TransmitFile);
+        SOCKET tc, ts;
+        tcp_pair(&tc, &ts);
+        CHECK(CreateIoCompletionPort((HANDLE)ts, port, 7, 0) == port);
+        char fpath[64];
+        snprintf(fpath, sizeof fpath, "/tmp/cport-transmit-%d", (int)getpid());
+        HANDLE f = CreateFileA(fpath, GENERIC_READ | GENERIC_WRITE, 0, NULL, CREATE_ALWAYS,
+                               FILE_FLAG_DELETE_ON_CLOSE, NULL);
+        CHECK(f != INVALID_HANDLE_VALUE);
+        DWORD fw = 0;
+        CHECK(WriteFile(f, "0123456789", 10, &fw, NULL));
+        /* Head, the whole file from the OVERLAPPED's offset (2), tail. */
+        TRANSMIT_FILE_BUFFERS tfb = {(LPVOID) "HEAD:", 5, (LPVOID) ":TAIL", 5};
+        OVERLAPPED tov;
+        memset(&tov, 0, sizeof tov);
+        tov.Offset = 2;
+        if (!pTransmitFile(ts, f, 0, 0, &tov, &tfb, 0)) CHECK_ERR(ERROR_IO_PENDING);
+        EXPECT_PACKET(port, 7, &tov, 18, TRUE, 0);
+        char got[32];
+        int have = 0;
+        while (have < 18) {
+            int k2 = recv(tc, got + have, sizeof got - have, 0);
+            CHECK(k2 > 0);
+            have += k2;
+        }
+        CHECK(memcmp(got, "HEAD:23456789:TAIL", 18) == 0);
+        /* The export, synchronous (no OVERLAPPED): 3 bytes from the file pointer. */
+        CHECK_EQ(SetFilePointer(f, 1, NULL, FILE_BEGIN), 1);
+        CHECK(TransmitFile(ts, f, 3, 0, NULL, NULL, 0));
+        have = 0;
+        while (have < 3) {
+            int k2 = recv(tc, got + have, sizeof got - have, 0);
+            CHECK(k2 > 0);
+            have += k2;
+        }
+        CHECK(memcmp(got, "123", 3) == 0);
+        CHECK_EQ(SetFilePointer(f, 0, NULL, FILE_CURRENT), 4);
+        EXPECT_NO_PACKET(port, 50);
+        /* Bad flags (TF_REUSE_SOCKET needs TF_DISCONNECT): WSAEINVAL, no packet. */
+        memset(&tov, 0, sizeof tov);
+        CHECK(!pTransmitFile(ts, f, 0, 0, &tov, NULL, TF_REUSE_SOCKET));
+        CHECK_ERR(WSAEINVAL);
+        /* TF_DISCONNECT: after the bytes, the peer sees end of stream. */
+        memset(&tov, 0, sizeof tov);
+        tov.Offset = 9;
+        if (!pTransmitFile(ts, f, 0, 0, &tov, NULL, TF_DISCONNECT)) CHECK_ERR(ERROR_IO_PENDING);
+        EXPECT_PACKET(port, 7, &tov, 1, TRUE, 0);
+        CHECK_EQ(recv(tc, got, sizeof got, 0), 1);
+        CHECK_EQ(got[0], '9');
+        CHECK_EQ(recv(tc, got, sizeof got, 0), 0);
+        CHECK_EQ(closesocket(tc), 0);
+        CHECK_EQ(closesocket(ts), 0);
+
+        /* DisconnectEx: the peer sees end of stream; one packet. */
+        tcp_pair(&tc, &ts);
+        CHECK(CreateIoCompletionPort((HANDLE)ts, port, 8, 0) == port);
+        memset(&tov, 0, sizeof tov);
+        CHECK(!pDisconnectEx(ts, &tov, 0x80, 0));
+        CHECK_ERR(WSAEINVAL);
+        memset(&tov, 0, sizeof tov);
+        if (!pDisconnectEx(ts, &tov, 0, 0)) CHECK_ERR(ERROR_IO_PENDING);
+        EXPECT_PACKET(port, 8, &tov, 0, TRUE, 0);
+        CHECK_EQ(recv(tc, got, sizeof got, 0), 0);
+        EXPECT_NO_PACKET(port, 50);
+        CHECK_EQ(closesocket(tc), 0);
+        CHECK_EQ(closesocket(ts), 0);
+        /* Never connected: WSAENOTCONN for both. */
+        SOCKET nc = new_tcp();
+        CHECK(!pDisconnectEx(nc, NULL, 0, 0));
+        CHECK_ERR(WSAENOTCONN);
+        CHECK(!TransmitFile(nc, f, 0, 0, NULL, NULL, 0));
+        CHECK_ERR(WSAENOTCONN);
+        CHECK_EQ(closesocket(nc), 0);
+        /* TF_REUSE_SOCKET: the same SOCKET can be an AcceptEx accept socket. */
+        tcp_pair(&tc, &ts);
+        CHECK(pDisconnectEx(ts, NULL, TF_REUSE_SOCKET, 0));
+        CHECK_EQ(recv(tc, got, sizeof got, 0), 0);
+        CHECK_EQ(closesocket(tc), 0);
+        memset(&tov, 0, sizeof tov);
+        CHECK(!pAcceptEx(l, ts, buf, 0, ADDR_LEN, ADDR_LEN, NULL, &tov));
+        CHECK_ERR(ERROR_IO_PENDING);
+        tc = socket(AF_INET, SOCK_STREAM, 0);
+        CHECK_EQ(connect(tc, (struct sockaddr *)&la, sizeof la), 0);
+        EXPECT_PACKET(port, 1, &tov, 0, TRUE, 0);
+        send_all_sync(tc, "again", 5);
+        CHECK_EQ(recv(ts, got, sizeof got, 0), 5);
+        CHECK(memcmp(got, "again", 5) == 0);
+        CHECK_EQ(closesocket(tc), 0);
+        CHECK_EQ(closesocket(ts), 0);
+        CHECK(CloseHandle(f));
+        CHECK(access(fpath, F_OK) != 0);
+    }
 
     CHECK_EQ(closesocket(notl), 0);
     CHECK_EQ(closesocket(l), 0);
