@@ -154,6 +154,44 @@ int main(void) {
     CHECK_EQ(WSAGetLastError(), WSAEINVAL);
     CHECK_EQ(ov.Internal, STATUS_PENDING);
     EXPECT_NO_PACKET(port, 50);
+    /* A UDP accept socket: WSAEINVAL (IOCP-REFERENCE §13.2). */
+    {
+        SOCKET ua = socket(AF_INET, SOCK_DGRAM, 0);
+        CHECK(ua != INVALID_SOCKET);
+        memset(&ov, 0, sizeof ov);
+        CHECK(!pAcceptEx(l, ua, buf, 0, ADDR_LEN, ADDR_LEN, &bytes, &ov));
+        CHECK_ERR(WSAEINVAL);
+        CHECK_EQ(ov.Internal, STATUS_PENDING);
+        CHECK_EQ(closesocket(ua), 0);
+    }
+    /* ConnectEx on a listening socket: WSAEINVAL (§14.1). */
+    memset(&ov, 0, sizeof ov);
+    CHECK(!pConnectEx(l, (struct sockaddr *)&la, sizeof la, NULL, 0, NULL, &ov));
+    CHECK_ERR(WSAEINVAL);
+    /* A local address length of 0 is allowed; GetAcceptExSockaddrs still
+     * finds the remote address. CancelIo on the accept socket does not cancel
+     * the AcceptEx: it belongs to the listener (§12.3, §13.6). */
+    {
+        SOCKET a0 = new_tcp();
+        memset(&ov, 0, sizeof ov);
+        CHECK(!pAcceptEx(l, a0, buf, 0, 0, ADDR_LEN, &bytes, &ov));
+        CHECK_ERR(ERROR_IO_PENDING);
+        CHECK(CancelIo((HANDLE)a0));
+        EXPECT_NO_PACKET(port, 50);
+        SOCKET c0 = socket(AF_INET, SOCK_STREAM, 0);
+        CHECK_EQ(connect(c0, (struct sockaddr *)&la, sizeof la), 0);
+        EXPECT_PACKET(port, 1, &ov, 0, TRUE, 0);
+        struct sockaddr *lp0 = (struct sockaddr *)1, *rp0 = NULL;
+        int llen0 = -1, rlen0 = 0;
+        pGetAcceptExSockaddrs(buf, 0, 0, ADDR_LEN, &lp0, &llen0, &rp0, &rlen0);
+        CHECK(rp0 != NULL);
+        CHECK_EQ(rlen0, sizeof(struct sockaddr_in));
+        struct sockaddr_in r0;
+        memcpy(&r0, rp0, sizeof r0);
+        CHECK_EQ(ntohs(r0.sin_port), local_port(c0));
+        CHECK_EQ(closesocket(c0), 0);
+        CHECK_EQ(closesocket(a0), 0);
+    }
     /* Too small a local address block: pending, then ERROR_INSUFFICIENT_BUFFER. */
     memset(&ov, 0, sizeof ov);
     CHECK(!pAcceptEx(l, a, buf, 0, 3, ADDR_LEN, &bytes, &ov));

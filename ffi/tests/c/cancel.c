@@ -151,6 +151,12 @@ int main(void) {
         CHECK_EQ(WSAGetLastError(), WSAECONNRESET);
     }
     EXPECT_NO_PACKET(port, 50);
+    /* ... while SO_ERROR reads 0 (IOCP-REFERENCE §11.5). */
+    {
+        int soerr = -1, solen = sizeof soerr;
+        CHECK_EQ(getsockopt(s, SOL_SOCKET, SO_ERROR, (char *)&soerr, &solen), 0);
+        CHECK_EQ(soerr, 0);
+    }
     CHECK_EQ(closesocket(s), 0);
 
     /* closesocket with a pending WSASend (a large send to a peer that does not

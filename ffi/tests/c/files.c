@@ -268,6 +268,19 @@ int main(void) {
     CHECK_EQ(SetFilePointer(h, 0, NULL, FILE_BEGIN), INVALID_SET_FILE_POINTER);
     CHECK_ERR(ERROR_INVALID_HANDLE);
 
+    /* hTemplateFile is accepted (unbufcpy passes one, §15.5); both
+     * notification modes are accepted (§16). */
+    {
+        HANDLE t = CreateFileA(path, GENERIC_READ, 0, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
+        CHECK(t != INVALID_HANDLE_VALUE);
+        h = CreateFileA(path, GENERIC_READ, 0, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, t);
+        CHECK(h != INVALID_HANDLE_VALUE);
+        CHECK(SetFileCompletionNotificationModes(
+            h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE));
+        CHECK(CloseHandle(h));
+        CHECK(CloseHandle(t));
+    }
+
     /* A directory opens only with FILE_FLAG_BACKUP_SEMANTICS (else 5). */
     char dir[300];
     snprintf(dir, sizeof dir, "%s.d", path);

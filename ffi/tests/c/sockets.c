@@ -255,6 +255,26 @@ int main(void) {
     CHECK_EQ(closesocket(u), 0);
     CHECK_EQ(closesocket(l2), 0);
 
+    /* Two pending 16-byte receives and 32 bytes arriving: they complete in
+     * issue order, the first with bytes 0-15, the second 16-31 (§11.3). */
+    {
+        char r1[16], r2[16];
+        WSABUF w1 = {16, r1}, w2 = {16, r2};
+        DWORD f1 = 0, f2 = 0;
+        OVERLAPPED o1, o2;
+        memset(&o1, 0, sizeof o1);
+        memset(&o2, 0, sizeof o2);
+        r = WSARecv(s, &w1, 1, NULL, &f1, &o1, NULL);
+        CHECK(r == SOCKET_ERROR && WSAGetLastError() == WSA_IO_PENDING);
+        r = WSARecv(s, &w2, 1, NULL, &f2, &o2, NULL);
+        CHECK(r == SOCKET_ERROR && WSAGetLastError() == WSA_IO_PENDING);
+        send_all_sync(c, "0123456789abcdefGHIJKLMNOPQRSTUV", 32);
+        EXPECT_PACKET(port, 11, &o1, 16, TRUE, 0);
+        EXPECT_PACKET(port, 11, &o2, 16, TRUE, 0);
+        CHECK(memcmp(r1, "0123456789abcdef", 16) == 0);
+        CHECK(memcmp(r2, "GHIJKLMNOPQRSTUV", 16) == 0);
+    }
+
     /* MSG_PEEK in *lpFlags: the data stays in the socket. Pending first ... */
     {
         char pk[16], rd[16];
