@@ -134,6 +134,19 @@ int main(void) {
     CHECK_EQ(ntohs(rsa.sin_port), local_port(c));
     CHECK_EQ(closesocket(a), 0);
     CHECK_EQ(closesocket(c), 0);
+    /* ... and when the peer closes before sending: TRUE with 0 bytes; a
+     * pending AcceptEx leaves *lpdwBytesReceived alone (§13.4). */
+    a = new_tcp();
+    memset(&ov, 0, sizeof ov);
+    bytes = 0xdeadbeef;
+    CHECK(!pAcceptEx(l, a, buf, 16, ADDR_LEN, ADDR_LEN, &bytes, &ov));
+    CHECK_ERR(ERROR_IO_PENDING);
+    c = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK_EQ(connect(c, (struct sockaddr *)&la, sizeof la), 0);
+    CHECK_EQ(closesocket(c), 0);
+    EXPECT_PACKET(port, 1, &ov, 0, TRUE, 0);
+    CHECK_EQ(bytes, 0xdeadbeef);
+    CHECK_EQ(closesocket(a), 0);
 
     /* AcceptEx's synchronous failures (Internal still STATUS_PENDING). */
     a = new_tcp();

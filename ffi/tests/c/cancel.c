@@ -89,6 +89,37 @@ int main(void) {
     CHECK_EQ(WSAGetLastError(), WSAENOTSOCK);
     CHECK_EQ(closesocket(c), 0);
 
+    /* The same when the socket is closed with CloseHandle (§11.6). */
+    tcp_pair(&c, &s);
+    CHECK(CreateIoCompletionPort((HANDLE)s, port, 2, 0) == port);
+    pending_recv(s, &ov, buf, sizeof buf);
+    CHECK(CloseHandle((HANDLE)s));
+    EXPECT_PACKET(port, 2, &ov, 0, FALSE, ERROR_CONNECTION_ABORTED);
+    CHECK_EQ(ov.Internal, STATUS_CONNECTION_ABORTED);
+    EXPECT_NO_PACKET(port, 50);
+    CHECK_EQ(closesocket(c), 0);
+
+    /* A cancelled operation completes through every notification it asked
+     * for: the packet and its event (§12.1). */
+    tcp_pair(&c, &s);
+    CHECK(CreateIoCompletionPort((HANDLE)s, port, 4, 0) == port);
+    {
+        HANDLE cev = CreateEventA(NULL, TRUE, FALSE, NULL);
+        WSABUF cb = {sizeof buf, buf};
+        DWORD cf = 0;
+        memset(&ov, 0, sizeof ov);
+        ov.hEvent = cev;
+        CHECK_EQ(WSARecv(s, &cb, 1, NULL, &cf, &ov, NULL), SOCKET_ERROR);
+        CHECK_ERR(WSA_IO_PENDING);
+        CHECK_EQ(WaitForSingleObject(cev, 0), WAIT_TIMEOUT);
+        CHECK(CancelIoEx((HANDLE)s, &ov));
+        CHECK_EQ(WaitForSingleObject(cev, 5000), WAIT_OBJECT_0);
+        EXPECT_PACKET(port, 4, &ov, 0, FALSE, ERROR_OPERATION_ABORTED);
+        CHECK(CloseHandle(cev));
+    }
+    CHECK_EQ(closesocket(s), 0);
+    CHECK_EQ(closesocket(c), 0);
+
     /* CancelIoEx: the operation with that OVERLAPPED only → 995; then nothing
      * left → FALSE, ERROR_NOT_FOUND. */
     tcp_pair(&c, &s);
