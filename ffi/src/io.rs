@@ -867,6 +867,10 @@ fn on_complete(p: &mut Packet<usize, OpCtx, CBuf>) {
             OpKind::Send | OpKind::SendTo { .. } | OpKind::Transmit { .. } => Some(false),
             _ => None,
         },
+        accept: match &ctx.kind {
+            OpKind::Accept(a) | OpKind::AcceptData(a) => Some(a.accept.clone()),
+            _ => None,
+        },
     };
     set_handed_off(false);
     let handled = catch_unwind(AssertUnwindSafe(|| {
@@ -891,12 +895,17 @@ struct Fallback {
     notify: bool,
     /// `Some(true)`: a receive, `Some(false)`: a send (their in-flight counts).
     counter: Option<bool>,
+    /// An AcceptEx's accept socket: no longer waiting for this AcceptEx.
+    accept: Option<Arc<IoObj>>,
 }
 
 impl Fallback {
     fn fail(self) {
         let _ = catch_unwind(AssertUnwindSafe(|| {
             self.owner.take_rec(self.token);
+            if let Some(a) = &self.accept {
+                *a.accept_for.lock() = None;
+            }
             match self.counter {
                 Some(true) => self.owner.recv_pending.fetch_sub(1, Ordering::AcqRel),
                 Some(false) => self.owner.send_pending.fetch_sub(1, Ordering::AcqRel),
