@@ -42,7 +42,7 @@ fn open_flags(access: DWORD, disposition: DWORD) -> Result<i32, DWORD> {
     Ok(flags | libc::O_CLOEXEC)
 }
 
-fn create_file(path: PathBuf, access: DWORD, disposition: DWORD, attrs: DWORD) -> HANDLE {
+fn create_file(path: PathBuf, access: DWORD, disposition: DWORD, mut attrs: DWORD) -> HANDLE {
     let invalid = INVALID_HANDLE_VALUE as HANDLE;
     let mut flags = match open_flags(access, disposition) {
         Ok(f) => f,
@@ -52,6 +52,20 @@ fn create_file(path: PathBuf, access: DWORD, disposition: DWORD, attrs: DWORD) -
         flags |= libc::O_DSYNC;
     }
     let existed = path.exists();
+    if path.is_dir() {
+        // A directory opens only with FILE_FLAG_BACKUP_SEMANTICS (then as a
+        // synchronous, read-only handle: there is no directory I/O to overlap).
+        if attrs & FILE_FLAG_BACKUP_SEMANTICS == 0 {
+            return fail(ERROR_ACCESS_DENIED, invalid);
+        }
+        match disposition {
+            OPEN_EXISTING | OPEN_ALWAYS => {}
+            CREATE_NEW => return fail(ERROR_FILE_EXISTS, invalid),
+            _ => return fail(ERROR_ACCESS_DENIED, invalid),
+        }
+        flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        attrs &= !(FILE_FLAG_OVERLAPPED | FILE_FLAG_NO_BUFFERING | FILE_FLAG_DELETE_ON_CLOSE);
+    }
     let Ok(cpath) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
         return fail(ERROR_PATH_NOT_FOUND, invalid);
     };
@@ -245,6 +259,21 @@ fn rw(
     if buf.is_null() && len > 0 {
         return fail(ERROR_NOACCESS, FALSE);
     }
+    if !obj.is_socket() {
+        // The access the file was opened with (GENERIC_READ / GENERIC_WRITE).
+        if let Some((fd, _)) = obj.current() {
+            // SAFETY: fcntl(F_GETFL) on an fd; no pointers.
+            let mode = unsafe { libc::fcntl(fd, libc::F_GETFL) } & libc::O_ACCMODE;
+            let denied = if write {
+                mode == libc::O_RDONLY
+            } else {
+                mode == libc::O_WRONLY
+            };
+            if denied {
+                return fail(ERROR_ACCESS_DENIED, FALSE);
+            }
+        }
+    }
     if obj.is_socket() {
         let wb = WSABUF { len, buf };
         let mut flags: DWORD = 0;
@@ -265,6 +294,12 @@ fn rw(
         let offset = (!ov.is_null()).then(|| file_offset(ov));
         return match sync_rw(fd, write, buf, len as usize, offset) {
             Ok(n) => {
+                if let Some(o) = offset {
+                    // A synchronous handle's file pointer moves past the
+                    // bytes transferred at the OVERLAPPED's offset too.
+                    // SAFETY: lseek on an fd; no pointers.
+                    unsafe { libc::lseek(fd, (o + n as u64) as libc::off_t, libc::SEEK_SET) };
+                }
                 if !done.is_null() {
                     // SAFETY: valid out-pointer (caller contract).
                     unsafe { *done = n as DWORD };
@@ -375,12 +410,109 @@ pub unsafe extern "C" fn WriteFile(
     boundary(FALSE, || rw(h, true, buf as *mut u8, len, written, ov))
 }
 
+/// Moves the file pointer of a synchronous file handle; the new position.
+fn seek(h: HANDLE, dist: i64, method: DWORD) -> Result<u64, DWORD> {
+    let whence = match method {
+        FILE_BEGIN => libc::SEEK_SET,
+        FILE_CURRENT => libc::SEEK_CUR,
+        FILE_END => libc::SEEK_END,
+        _ => return Err(ERROR_INVALID_PARAMETER),
+    };
+    let obj = handles::io(h as usize).ok_or(ERROR_INVALID_HANDLE)?;
+    if obj.is_socket() {
+        return Err(ERROR_INVALID_HANDLE);
+    }
+    let (fd, _) = obj.current().ok_or(ERROR_INVALID_HANDLE)?;
+    // SAFETY: lseek on an fd; no pointers.
+    let base = unsafe { libc::lseek(fd, 0, whence) };
+    if base < 0 {
+        return Err(errno_to_win32(errno()));
+    }
+    let target = (base as i64)
+        .checked_add(dist)
+        .ok_or(ERROR_INVALID_PARAMETER)?;
+    if target < 0 {
+        // The position does not move (Windows: ERROR_NEGATIVE_SEEK).
+        // SAFETY: as above.
+        unsafe { libc::lseek(fd, base, libc::SEEK_SET) };
+        return Err(ERROR_NEGATIVE_SEEK);
+    }
+    // SAFETY: as above.
+    let n = unsafe { libc::lseek(fd, target as libc::off_t, libc::SEEK_SET) };
+    if n < 0 {
+        return Err(errno_to_win32(errno()));
+    }
+    Ok(n as u64)
+}
+
+/// `SetFilePointer`: the low 32 bits of the new position (and the high ones
+/// in `*high` if given), or `INVALID_SET_FILE_POINTER` with the error. A
+/// success whose low part is `0xFFFFFFFF` sets the last error to 0.
+///
+/// # Safety
+/// `high` must be NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn SetFilePointer(
+    h: HANDLE,
+    dist: LONG,
+    high: *mut LONG,
+    method: DWORD,
+) -> DWORD {
+    boundary(INVALID_SET_FILE_POINTER, || {
+        let d = if high.is_null() {
+            i64::from(dist)
+        } else {
+            // SAFETY: valid (caller contract).
+            (i64::from(unsafe { *high }) << 32) | i64::from(dist as u32)
+        };
+        match seek(h, d, method) {
+            Ok(pos) => {
+                if !high.is_null() {
+                    // SAFETY: valid (caller contract).
+                    unsafe { *high = (pos >> 32) as LONG };
+                }
+                if pos as u32 == INVALID_SET_FILE_POINTER {
+                    set_last_error(ERROR_SUCCESS);
+                }
+                pos as u32
+            }
+            Err(e) => fail(e, INVALID_SET_FILE_POINTER),
+        }
+    })
+}
+
+/// `SetFilePointerEx` (`LARGE_INTEGER` by value is a 64-bit integer).
+///
+/// # Safety
+/// `new_pos` must be NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn SetFilePointerEx(
+    h: HANDLE,
+    dist: LARGE_INTEGER,
+    new_pos: *mut LARGE_INTEGER,
+    method: DWORD,
+) -> BOOL {
+    boundary(FALSE, || match seek(h, dist, method) {
+        Ok(pos) => {
+            if !new_pos.is_null() {
+                // SAFETY: valid (caller contract).
+                unsafe { *new_pos = pos as i64 };
+            }
+            TRUE
+        }
+        Err(e) => fail(e, FALSE),
+    })
+}
+
 /// Reads an operation's result from its OVERLAPPED, waiting if asked:
-/// `Err(STATUS_PENDING)` if not done and not waiting, `Err(status)` if it failed.
+/// `Err(STATUS_PENDING)` if not done and not waiting, `Err(status)` if it
+/// failed; `Err(STATUS_INVALID_HANDLE)` if it would wait, with no event, on
+/// a handle `h` that is not live (closed, or never one).
 ///
 /// # Safety
 /// `ov` must be valid; `bytes` NULL or valid.
 pub(crate) unsafe fn overlapped_result(
+    h: usize,
     ov: *mut OVERLAPPED,
     bytes: *mut DWORD,
     wait: bool,
@@ -390,6 +522,12 @@ pub(crate) unsafe fn overlapped_result(
     if status == STATUS_PENDING {
         if !wait {
             return Err(STATUS_PENDING);
+        }
+        // SAFETY: as above.
+        let h_event = unsafe { (*ov).hEvent } as usize & !1;
+        if h_event == 0 && handles::io(h).is_none() {
+            // Windows waits on the handle itself here, and that fails.
+            return Err(STATUS_INVALID_HANDLE);
         }
         crate::event::OVERLAPPED.wait_until(None, || {
             // SAFETY: as above.
@@ -422,14 +560,14 @@ pub unsafe extern "C" fn GetOverlappedResult(
     wait: BOOL,
 ) -> BOOL {
     boundary(FALSE, || {
-        if handles::io(h as usize).is_none() {
-            return fail(ERROR_INVALID_HANDLE, FALSE);
-        }
+        // The handle is not checked (as on Windows) unless the call has to
+        // wait on it: an operation that ended, also by the handle's close
+        // (1236 / 995), reports what its OVERLAPPED holds.
         if ov.is_null() {
             return fail(ERROR_INVALID_PARAMETER, FALSE);
         }
         // SAFETY: valid pointers (caller contract).
-        match unsafe { overlapped_result(ov, bytes, wait != FALSE) } {
+        match unsafe { overlapped_result(h as usize, ov, bytes, wait != FALSE) } {
             Ok(()) => TRUE,
             Err(STATUS_PENDING) => fail(ERROR_IO_INCOMPLETE, FALSE),
             Err(status) => fail(status_to_win32(status), FALSE),
@@ -486,10 +624,15 @@ pub extern "C" fn SetFileCompletionNotificationModes(h: HANDLE, flags: u8) -> BO
 
 /// `CloseHandle`: ports (waiters wake with 735), sockets (as closesocket),
 /// files, events, threads (the thread runs on). A second close, NULL, a
-/// foreign value or the process heap (not a kernel handle): 6.
+/// foreign value or the process heap (not a kernel handle): 6. The pseudo
+/// handles of `GetCurrentProcess` (`-1`, which is also `INVALID_HANDLE_VALUE`)
+/// and `GetCurrentThread` (`-2`): `TRUE`, closing them does nothing.
 #[no_mangle]
 pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
     boundary(FALSE, || {
+        if h as isize == -1 || h as isize == -2 {
+            return TRUE;
+        }
         match handles::remove_if(h as usize, |o| !matches!(o, Object::Heap)) {
             Some(Object::Port(p)) => {
                 crate::port::close_port(&p);

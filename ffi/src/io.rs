@@ -49,6 +49,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -106,6 +107,22 @@ pub(crate) struct Engine {
 
 static ENGINE: OnceLock<Option<Engine>> = OnceLock::new();
 
+/// Test hook (`cport_debug_panic_in_completion`): the next completion's
+/// handling panics on the reaper thread.
+pub(crate) static PANIC_NEXT_COMPLETION: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Set once the completion being handled on this thread is out of the
+    /// filter's hands: its `OVERLAPPED` was (being) published, or a
+    /// follow-up stage is in flight. After a panic the filter publishes a
+    /// failure only if this is still unset.
+    static HANDED_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn set_handed_off(v: bool) {
+    let _ = HANDED_OFF.try_with(|c| c.set(v));
+}
+
 /// The engine, started on first use; `None` if no backend could be opened.
 pub(crate) fn engine() -> Option<&'static Engine> {
     ENGINE
@@ -120,8 +137,12 @@ pub(crate) fn engine() -> Option<&'static Engine> {
             std::thread::Builder::new()
                 .name("cport-ffi-reaper".into())
                 .spawn(move || loop {
-                    // The filter drops every packet, so `get` only returns on close.
-                    if let Err(GetError::Closed) = reaper.get(None) {
+                    // The filter drops every packet, so `get` only returns on
+                    // close. The filter catches its own panics; one from the
+                    // library itself must not end the thread either (every
+                    // later operation would stay pending forever).
+                    let got = catch_unwind(AssertUnwindSafe(|| reaper.get(None)));
+                    if let Ok(Err(GetError::Closed)) = got {
                         return;
                     }
                 })
@@ -183,6 +204,9 @@ pub(crate) struct IoObj {
     pub reset: AtomicBool,
     /// shutdown(SD_SEND) ran.
     pub shut_send: AtomicBool,
+    /// The socket was connected (or a connect was started) at some point:
+    /// Linux's EPIPE means "reset" only then, and "not connected" before.
+    pub ever_connected: AtomicBool,
     /// FIONBIO: blocking calls fail with WSAEWOULDBLOCK instead of waiting.
     pub nonblocking: AtomicBool,
     pub listening: AtomicBool,
@@ -222,6 +246,7 @@ impl IoObj {
             send_pending: AtomicUsize::new(0),
             reset: AtomicBool::new(false),
             shut_send: AtomicBool::new(false),
+            ever_connected: AtomicBool::new(false),
             nonblocking: AtomicBool::new(false),
             listening: AtomicBool::new(false),
             reuse_addr: AtomicBool::new(false),
@@ -412,6 +437,68 @@ impl IoObj {
         }
     }
 
+    /// DisconnectEx / TransmitFile's TF_DISCONNECT: ends the connection (the
+    /// peer sees end of stream). With `reuse` (TF_REUSE_SOCKET) the socket
+    /// then gets a fresh, unbound fd of the same kind, so it can be passed to
+    /// AcceptEx or bound and used with ConnectEx again.
+    pub(crate) fn disconnect(&self, reuse: bool) -> io::Result<()> {
+        let fd = self
+            .current()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOTSOCK))?
+            .0;
+        // SAFETY: shutdown on the socket's own fd; no pointers.
+        if unsafe { libc::shutdown(fd, libc::SHUT_RDWR) } != 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ENOTCONN) {
+                return Err(e);
+            }
+        }
+        self.shut_send.store(true, Ordering::Release);
+        if reuse {
+            self.renew()?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the socket's fd with a new, unconnected socket of the same
+    /// family and type (TF_REUSE_SOCKET). The old fd's engine handle is
+    /// closed: operations still on it end (aborted), then the engine closes it.
+    fn renew(&self) -> io::Result<()> {
+        let ObjKind::Socket { family, ty } = self.kind else {
+            return Err(io::Error::from_raw_os_error(libc::ENOTSOCK));
+        };
+        let e = engine().ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
+        // SAFETY: plain syscall, no pointers.
+        let raw = unsafe { libc::socket(family, ty | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: socket() returned a new fd that nothing else owns.
+        let fresh = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+        set_nonblocking(raw)?;
+        let eh = e.port.associate(fresh, 0)?;
+        let old = {
+            let mut c = self.conn.write();
+            if c.closed {
+                drop(c);
+                let _ = e.port.close_handle(eh);
+                return Err(io::Error::from_raw_os_error(libc::ENOTSOCK));
+            }
+            let old = c.eh;
+            c.fd = raw;
+            c.eh = Some(eh);
+            old
+        };
+        if let Some(old) = old {
+            let _ = e.port.close_handle(old);
+        }
+        self.reset.store(false, Ordering::Release);
+        self.shut_send.store(false, Ordering::Release);
+        self.ever_connected.store(false, Ordering::Release);
+        self.listening.store(false, Ordering::Release);
+        Ok(())
+    }
+
     /// AcceptEx: makes this (accept) socket the accepted connection `stream`.
     fn adopt(&self, stream: OwnedFd) -> io::Result<()> {
         let e = engine().ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
@@ -430,6 +517,7 @@ impl IoObj {
             c.eh = Some(eh);
             old
         };
+        self.ever_connected.store(true, Ordering::Release);
         if let Some(old) = old {
             let _ = e.port.close_handle(old);
         }
@@ -495,6 +583,18 @@ pub(crate) enum OpKind {
     SendTo {
         to: SocketAddr,
     },
+    /// WSARecv with MSG_PEEK: a zero-byte receive waits until data is
+    /// there, then the data is peeked into these (pointer, length) buffers.
+    Peek {
+        bufs: Vec<(usize, usize)>,
+    },
+    /// TransmitFile: head, file bytes and tail gathered into `data` (owned
+    /// here until the completion), sent as one send; then `flags`'
+    /// TF_DISCONNECT / TF_REUSE_SOCKET.
+    Transmit {
+        data: Vec<u8>,
+        flags: DWORD,
+    },
     /// ReadFile of `want` bytes: 0 bytes back means end of file.
     Read {
         want: usize,
@@ -526,7 +626,11 @@ fn start(port: &EnginePort, h: Handle, ctx: OpCtx, mut bufs: Vec<CBuf>) -> Start
     );
     let one = if needs_buf { bufs.pop() } else { None };
     match (&ctx.kind, one) {
-        (OpKind::Recv, _) if bufs.len() == 1 => op.recv(bufs.remove(0), ctx),
+        // A datagram socket always takes the vectored receive, which
+        // reports truncation (EMSGSIZE, the buffers holding the start).
+        (OpKind::Recv, _) if bufs.len() == 1 && !is_datagram(&ctx.owner) => {
+            op.recv(bufs.remove(0), ctx)
+        }
         (OpKind::Recv, _) => op.recv_vectored(bufs, ctx),
         (OpKind::Send, _) if bufs.len() == 1 => op.send(bufs.remove(0), ctx),
         (OpKind::Send, _) => op.send_vectored(bufs, ctx),
@@ -543,8 +647,8 @@ fn start(port: &EnginePort, h: Handle, ctx: OpCtx, mut bufs: Vec<CBuf>) -> Start
             let offset = *offset;
             op.write_at(b, offset, ctx)
         }
-        (OpKind::AcceptData(_), Some(b)) => op.recv(b, ctx),
-        (OpKind::ConnectData, Some(b)) => op.send(b, ctx),
+        (OpKind::AcceptData(_), Some(b)) | (OpKind::Peek { .. }, Some(b)) => op.recv(b, ctx),
+        (OpKind::ConnectData, Some(b)) | (OpKind::Transmit { .. }, Some(b)) => op.send(b, ctx),
         (OpKind::Accept(_), _) => op.accept(ctx),
         (OpKind::Connect { to, .. }, _) => {
             let to = *to;
@@ -687,6 +791,15 @@ pub(crate) fn complete_inline(p: Prepared, owner: &IoObj, bytes: usize) -> bool 
     notify
 }
 
+/// Ends an operation that completed inline with a warning status (a
+/// truncated datagram: `STATUS_BUFFER_OVERFLOW`). A warning is not an error
+/// to the I/O manager, so the packet is queued (skip mode does not apply:
+/// that is for success), but the call itself reports the error.
+pub(crate) fn complete_inline_warning(p: Prepared, owner: &IoObj, status: DWORD, bytes: usize) {
+    owner.take_rec(p.token);
+    publish(p.ov, status, bytes, owner, p.notify, p.event.as_deref());
+}
+
 /// Ends an operation that failed synchronously: nothing is queued; the
 /// `OVERLAPPED` records the failure unless `keep_pending` (AcceptEx and
 /// ConnectEx leave `STATUS_PENDING`, IOCP-REFERENCE §9.2).
@@ -708,6 +821,8 @@ fn publish(
     notify: bool,
     ev: Option<&Event>,
 ) {
+    // From here on the OVERLAPPED may be visible: never publish twice.
+    set_handed_off(true);
     let ovp = ov as *mut OVERLAPPED;
     // SAFETY: the program keeps the OVERLAPPED valid until the operation's
     // completion is observable, which is what the store of `Internal` does.
@@ -740,7 +855,72 @@ fn on_complete(p: &mut Packet<usize, OpCtx, CBuf>) {
         kind: OpKind::Done,
     };
     let ctx = std::mem::replace(&mut p.value, placeholder);
-    complete(ctx, result, stream.map(OwnedFd::from), addr);
+    // What is needed to end the operation if its handling panics.
+    let fallback = Fallback {
+        token: ctx.token,
+        ov: ctx.ov,
+        owner: ctx.owner.clone(),
+        event: ctx.event.clone(),
+        notify: ctx.notify,
+        counter: match ctx.kind {
+            OpKind::Recv | OpKind::RecvFrom { .. } | OpKind::Peek { .. } => Some(true),
+            OpKind::Send | OpKind::SendTo { .. } | OpKind::Transmit { .. } => Some(false),
+            _ => None,
+        },
+        accept: match &ctx.kind {
+            OpKind::Accept(a) | OpKind::AcceptData(a) => Some(a.accept.clone()),
+            _ => None,
+        },
+    };
+    set_handed_off(false);
+    let handled = catch_unwind(AssertUnwindSafe(|| {
+        if PANIC_NEXT_COMPLETION.swap(false, Ordering::AcqRel) {
+            panic!("cport_debug_panic_in_completion: a test of the reaper's panic guard");
+        }
+        complete(ctx, result, stream.map(OwnedFd::from), addr);
+    }));
+    if handled.is_err() && !HANDED_OFF.try_with(|c| c.get()).unwrap_or(true) {
+        fallback.fail();
+    }
+}
+
+/// An operation whose completion handling panicked before it was published:
+/// it ends with `ERROR_INTERNAL_ERROR` (a packet, the event, the
+/// `OVERLAPPED`), so no waiter hangs and no packet is lost silently.
+struct Fallback {
+    token: u64,
+    ov: usize,
+    owner: Arc<IoObj>,
+    event: Option<Arc<Event>>,
+    notify: bool,
+    /// `Some(true)`: a receive, `Some(false)`: a send (their in-flight counts).
+    counter: Option<bool>,
+    /// An AcceptEx's accept socket: no longer waiting for this AcceptEx.
+    accept: Option<Arc<IoObj>>,
+}
+
+impl Fallback {
+    fn fail(self) {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            self.owner.take_rec(self.token);
+            if let Some(a) = &self.accept {
+                *a.accept_for.lock() = None;
+            }
+            match self.counter {
+                Some(true) => self.owner.recv_pending.fetch_sub(1, Ordering::AcqRel),
+                Some(false) => self.owner.send_pending.fetch_sub(1, Ordering::AcqRel),
+                None => 0,
+            };
+            publish(
+                self.ov,
+                status_carrying(ERROR_INTERNAL_ERROR),
+                0,
+                &self.owner,
+                self.notify,
+                self.event.as_deref(),
+            );
+        }));
+    }
 }
 
 /// An engine operation finished with `result`.
@@ -798,16 +978,93 @@ pub(crate) fn complete(
                 finish(ctx, status, 0);
             }
         }
+        OpKind::Peek { bufs } if result.is_ok() && stop == Stop::None => {
+            finish_peek(ctx, bufs);
+        }
+        OpKind::Transmit { data, flags } => {
+            // The kernel is done with the data: the completion arrived.
+            drop(data);
+            ctx.kind = OpKind::Transmit {
+                data: Vec::new(),
+                flags,
+            };
+            let status = status_of(&ctx, &result, stop);
+            let bytes = ctx.base + result.as_ref().copied().unwrap_or(0);
+            if nt_success(status) && flags & TF_DISCONNECT != 0 {
+                let _ = ctx.owner.disconnect(flags & TF_REUSE_SOCKET != 0);
+            }
+            finish(ctx, status, bytes);
+        }
         kind => {
             ctx.kind = kind;
             let status = status_of(&ctx, &result, stop);
-            let bytes = ctx.base + result.as_ref().copied().unwrap_or(0);
-            if let (OpKind::RecvFrom { from, fromlen }, true) = (&ctx.kind, nt_success(status)) {
-                write_from(*from, *fromlen, addr);
+            let bytes = if status == STATUS_BUFFER_OVERFLOW {
+                // A truncated datagram: the buffers are full of its start.
+                ctx.want
+            } else {
+                ctx.base + result.as_ref().copied().unwrap_or(0)
+            };
+            if let OpKind::RecvFrom { from, fromlen } = &ctx.kind {
+                if nt_success(status) || status == STATUS_BUFFER_OVERFLOW {
+                    write_from(*from, *fromlen, addr);
+                }
             }
             finish(ctx, status, bytes);
         }
     }
+}
+
+/// Whether an object is a datagram socket.
+pub(crate) fn is_datagram(obj: &IoObj) -> bool {
+    matches!(obj.kind, ObjKind::Socket { ty, .. } if ty == libc::SOCK_DGRAM)
+}
+
+/// WSARecv with MSG_PEEK: data is there (the zero-byte receive completed);
+/// copy it into the program's buffers without consuming it. If another
+/// receive took it meanwhile, wait again.
+fn finish_peek(mut ctx: OpCtx, bufs: Vec<(usize, usize)>) {
+    let Some((fd, Some(eh))) = ctx.owner.current() else {
+        ctx.kind = OpKind::Peek { bufs };
+        return finish(ctx, STATUS_CONNECTION_ABORTED, 0);
+    };
+    let iov: Vec<libc::iovec> = bufs
+        .iter()
+        .map(|&(p, l)| libc::iovec {
+            iov_base: p as *mut libc::c_void,
+            iov_len: l,
+        })
+        .collect();
+    // `finish` needs the kind (it counts the receive as done).
+    ctx.kind = OpKind::Peek { bufs: Vec::new() };
+    // SAFETY: an all-zero msghdr is valid.
+    let mut m: libc::msghdr = unsafe { std::mem::zeroed() };
+    m.msg_iov = iov.as_ptr() as *mut libc::iovec;
+    m.msg_iovlen = iov.len();
+    // SAFETY: the program keeps its WSABUF memory valid until the operation
+    // completes (Win32 contract); `iov` outlives the call.
+    let n = unsafe { libc::recvmsg(fd, &mut m, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    if n >= 0 {
+        let status = if is_datagram(&ctx.owner) && m.msg_flags & libc::MSG_TRUNC != 0 {
+            STATUS_BUFFER_OVERFLOW
+        } else {
+            STATUS_SUCCESS
+        };
+        return finish(ctx, status, n as usize);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EAGAIN) {
+        let first = bufs.first().map_or(0, |b| b.0);
+        ctx.kind = OpKind::Peek { bufs };
+        // SAFETY: a zero-length buffer: the engine writes nothing into it.
+        let wait = unsafe { CBuf::new(first as *mut u8, 0) };
+        if let Err((e, ctx)) = relaunch(eh, ctx, vec![wait]) {
+            let status = status_of(&ctx, &Err(e), Stop::None);
+            finish(ctx, status, 0);
+        }
+        return;
+    }
+    let status = status_of(&ctx, &Err(e), Stop::None);
+    finish(ctx, status, 0);
 }
 
 /// AcceptEx with a receive length: wait for the first data on the new socket.
@@ -838,14 +1095,24 @@ fn relaunch(eh: Handle, ctx: OpCtx, bufs: Vec<CBuf>) -> Result<(), (io::Error, O
     if let Some(r) = owner.ops.lock().iter_mut().find(|r| r.token == ctx.token) {
         r.target = None;
     }
-    owner.launch(eh, ctx, bufs)
+    let r = owner.launch(eh, ctx, bufs);
+    if r.is_ok() {
+        // The next stage is in flight: it ends the operation.
+        set_handed_off(true);
+    }
+    r
 }
 
 /// The NTSTATUS an operation ended with (IOCP-REFERENCE §10, §11).
 fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
     let stream_io = matches!(
         ctx.kind,
-        OpKind::Recv | OpKind::Send | OpKind::ConnectData | OpKind::Connect { .. }
+        OpKind::Recv
+            | OpKind::Peek { .. }
+            | OpKind::Send
+            | OpKind::Transmit { .. }
+            | OpKind::ConnectData
+            | OpKind::Connect { .. }
     );
     let datagram = matches!(ctx.kind, OpKind::RecvFrom { .. } | OpKind::SendTo { .. })
         || matches!(ctx.owner.kind, ObjKind::Socket { ty, .. } if ty == libc::SOCK_DGRAM);
@@ -854,14 +1121,23 @@ fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
     // bytes it did transfer) did not complete.
     let short = matches!(
         ctx.kind,
-        OpKind::Send | OpKind::SendTo { .. } | OpKind::Write { .. } | OpKind::ConnectData
+        OpKind::Send
+            | OpKind::SendTo { .. }
+            | OpKind::Transmit { .. }
+            | OpKind::Write { .. }
+            | OpKind::ConnectData
     ) && matches!(result, Ok(n) if *n < ctx.want);
     if stop == Stop::Close {
         // closesocket with the operation pending (a receive that saw the
         // shutdown's end of stream counts too): 1236 for receives and sends.
         let aborted = match result {
             Err(_) => true,
-            Ok(0) => matches!(ctx.kind, OpKind::Recv | OpKind::RecvFrom { .. }) || short,
+            Ok(0) => {
+                matches!(
+                    ctx.kind,
+                    OpKind::Recv | OpKind::RecvFrom { .. } | OpKind::Peek { .. }
+                ) || short
+            }
             Ok(_) => short,
         };
         if aborted {
@@ -889,8 +1165,15 @@ fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
     let status = match errno {
         libc::ETIMEDOUT => STATUS_IO_TIMEOUT,
         libc::ECONNRESET => STATUS_CONNECTION_RESET,
-        libc::EPIPE if stream_io && !ctx.owner.shut_send.load(Ordering::Acquire) => {
+        libc::EPIPE
+            if stream_io
+                && !ctx.owner.shut_send.load(Ordering::Acquire)
+                && ctx.owner.ever_connected.load(Ordering::Acquire) =>
+        {
             STATUS_CONNECTION_RESET
+        }
+        libc::EPIPE if stream_io && !ctx.owner.shut_send.load(Ordering::Acquire) => {
+            STATUS_INVALID_CONNECTION
         }
         libc::ECONNREFUSED if datagram => STATUS_PORT_UNREACHABLE,
         libc::ECONNREFUSED => STATUS_CONNECTION_REFUSED,
@@ -915,10 +1198,10 @@ fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
 pub(crate) fn finish(ctx: OpCtx, status: DWORD, bytes: usize) {
     ctx.owner.take_rec(ctx.token);
     match ctx.kind {
-        OpKind::Recv | OpKind::RecvFrom { .. } => {
+        OpKind::Recv | OpKind::RecvFrom { .. } | OpKind::Peek { .. } => {
             ctx.owner.recv_pending.fetch_sub(1, Ordering::AcqRel);
         }
-        OpKind::Send | OpKind::SendTo { .. } => {
+        OpKind::Send | OpKind::SendTo { .. } | OpKind::Transmit { .. } => {
             ctx.owner.send_pending.fetch_sub(1, Ordering::AcqRel);
         }
         _ => {}

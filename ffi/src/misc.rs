@@ -463,6 +463,17 @@ pub extern "C" fn cport_debug_panic() -> BOOL {
     })
 }
 
+/// Not a Win32 function: makes the handling of the next completion panic on
+/// the engine's reaper thread, to test that the panic is caught there and the
+/// operation fails with `ERROR_INTERNAL_ERROR` instead of being lost.
+#[doc(hidden)]
+#[no_mangle]
+pub extern "C" fn cport_debug_panic_in_completion() {
+    boundary((), || {
+        crate::io::PANIC_NEXT_COMPLETION.store(true, std::sync::atomic::Ordering::Release)
+    })
+}
+
 /// The version `GetVersionEx` reports: 6.2 build 9200, what Windows 8.1 and
 /// later report to programs without a compatibility manifest (the classic
 /// samples only check for the NT platform).

@@ -136,6 +136,8 @@ fn stream_error(obj: &IoObj, errno: i32) -> DWORD {
         }
         libc::ECONNREFUSED if datagram => WSAECONNRESET,
         libc::EPIPE if obj.shut_send.load(Ordering::Acquire) => WSAESHUTDOWN,
+        // Linux says EPIPE for a send on a TCP socket that never connected.
+        libc::EPIPE if !obj.ever_connected.load(Ordering::Acquire) => WSAENOTCONN,
         libc::EPIPE => {
             obj.reset.store(true, Ordering::Release);
             WSAECONNRESET
@@ -424,6 +426,9 @@ pub unsafe extern "C" fn cport_connect(
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) | Err(e) => Err(e),
         };
+        if matches!(r, Ok(()) | Err(libc::EAGAIN)) {
+            obj.ever_connected.store(true, Ordering::Release);
+        }
         match r {
             Ok(()) => 0,
             Err(e) => fail(errno_to_wsa(e), SOCKET_ERROR),
@@ -500,7 +505,12 @@ pub unsafe extern "C" fn cport_accept(
             ty: libc::SOCK_STREAM,
         };
         match io::register(owned, kind, true) {
-            Ok(h) => h,
+            Ok(h) => {
+                if let Ok(o) = sock(h) {
+                    o.ever_connected.store(true, Ordering::Release);
+                }
+                h
+            }
             Err(e) => fail(errno_to_wsa(e), INVALID_SOCKET),
         }
     })
@@ -792,15 +802,23 @@ pub unsafe extern "C" fn cport_getsockopt(
     })
 }
 
-fn name_call(
-    s: SOCKET,
-    name: *mut libc::sockaddr,
-    namelen: *mut i32,
-    f: unsafe extern "C" fn(RawFd, *mut libc::sockaddr, *mut libc::socklen_t) -> i32,
-) -> i32 {
+/// getsockname (`peer == false`) or getpeername.
+fn name_call(s: SOCKET, name: *mut libc::sockaddr, namelen: *mut i32, peer: bool) -> i32 {
+    let f: unsafe extern "C" fn(RawFd, *mut libc::sockaddr, *mut libc::socklen_t) -> i32 = if peer {
+        libc::getpeername
+    } else {
+        libc::getsockname
+    };
     let obj = sock_or!(s, SOCKET_ERROR);
     if name.is_null() || namelen.is_null() {
         return fail(WSAEFAULT, SOCKET_ERROR);
+    }
+    if obj.accept_for.lock().is_some() {
+        // An accept socket whose AcceptEx has not completed (even if the
+        // connection is there underneath, waiting for its first data) has
+        // no peer and no address yet.
+        let e = if peer { WSAENOTCONN } else { WSAEINVAL };
+        return fail(e, SOCKET_ERROR);
     }
     // SAFETY: namelen valid (caller contract).
     let mut len = unsafe { *namelen }.max(0) as libc::socklen_t;
@@ -829,9 +847,7 @@ pub unsafe extern "C" fn cport_getsockname(
     name: *mut libc::sockaddr,
     namelen: *mut i32,
 ) -> i32 {
-    boundary(SOCKET_ERROR, || {
-        name_call(s, name, namelen, libc::getsockname)
-    })
+    boundary(SOCKET_ERROR, || name_call(s, name, namelen, false))
 }
 
 /// `getpeername`.
@@ -844,9 +860,7 @@ pub unsafe extern "C" fn cport_getpeername(
     name: *mut libc::sockaddr,
     namelen: *mut i32,
 ) -> i32 {
-    boundary(SOCKET_ERROR, || {
-        name_call(s, name, namelen, libc::getpeername)
-    })
+    boundary(SOCKET_ERROR, || name_call(s, name, namelen, true))
 }
 
 fn is_fionbio(cmd: i64) -> bool {
@@ -1099,6 +1113,10 @@ fn recv_blocking(
                 // SAFETY: valid (caller contract).
                 unsafe { *fromlen = m.msg_namelen as i32 };
             }
+            if sock_type(obj) == libc::SOCK_DGRAM && m.msg_flags & libc::MSG_TRUNC != 0 {
+                // The buffers hold the datagram's start; the rest is lost.
+                return Err(WSAEMSGSIZE);
+            }
             Ok(n)
         }
         Err(e) => Err(stream_error(obj, e)),
@@ -1258,9 +1276,11 @@ unsafe fn recv_common(
             Err(e) => fail(e, SOCKET_ERROR),
         };
     }
-    if in_flags & (libc::MSG_PEEK | libc::MSG_OOB) != 0 || (is_from && iov.len() != 1) {
+    let peek_flag = in_flags & libc::MSG_PEEK;
+    if in_flags & libc::MSG_OOB != 0 || (is_from && (iov.len() != 1 || peek_flag != 0)) {
         return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
     }
+    let datagram = sock_type(&obj) == libc::SOCK_DGRAM;
     // SAFETY: ov is valid until completion (caller contract).
     let p = match unsafe { io::prepare(&obj, ov) } {
         Ok(p) => p,
@@ -1288,20 +1308,27 @@ unsafe fn recv_common(
                         libc::MSG_PEEK | libc::MSG_DONTWAIT,
                     )
                 })
-                .map(|_| 0)
+                .map(|_| (0, false))
             } else {
                 let mut m = msghdr(&iov, from.cast(), cap);
                 // SAFETY: the program's buffers and address (caller contract).
-                let n = check(unsafe { libc::recvmsg(fd, &mut m, libc::MSG_DONTWAIT) });
+                let n = check(unsafe { libc::recvmsg(fd, &mut m, peek_flag | libc::MSG_DONTWAIT) });
                 if n.is_ok() && !fromlen.is_null() && !from.is_null() {
                     // SAFETY: valid (caller contract).
                     unsafe { *fromlen = m.msg_namelen as i32 };
                 }
-                n
+                n.map(|n| (n, datagram && m.msg_flags & libc::MSG_TRUNC != 0))
             }
         });
         match r {
-            Ok(Ok(n)) => {
+            Ok(Ok((n, true))) => {
+                // A datagram larger than the buffers: they hold its start
+                // (STATUS_BUFFER_OVERFLOW, a warning: the packet is queued).
+                write_out(n);
+                io::complete_inline_warning(p, &obj, STATUS_BUFFER_OVERFLOW, n);
+                return fail(WSAEMSGSIZE, SOCKET_ERROR);
+            }
+            Ok(Ok((n, false))) => {
                 write_out(n);
                 io::complete_inline(p, &obj, n);
                 return 0;
@@ -1323,12 +1350,27 @@ unsafe fn recv_common(
             from: from as usize,
             fromlen: fromlen as usize,
         }
+    } else if peek_flag != 0 {
+        OpKind::Peek {
+            bufs: iov
+                .iter()
+                .map(|v| (v.iov_base as usize, v.iov_len))
+                .collect(),
+        }
     } else {
         OpKind::Recv
     };
-    let ctx = p.into_ctx(obj.clone(), kind);
+    let bufs = if peek_flag != 0 {
+        // A zero-byte receive waits for the data without consuming it.
+        // SAFETY: a zero-length buffer: the engine writes nothing into it.
+        vec![unsafe { CBuf::new(iov[0].iov_base.cast(), 0) }]
+    } else {
+        cbufs(&iov)
+    };
+    let mut ctx = p.into_ctx(obj.clone(), kind);
+    ctx.want = iov.iter().map(|v| v.iov_len).sum();
     obj.recv_pending.fetch_add(1, Ordering::AcqRel);
-    let r = obj.launch(eh, ctx, cbufs(&iov));
+    let r = obj.launch(eh, ctx, bufs);
     match r {
         Ok(()) => fail(WSA_IO_PENDING, SOCKET_ERROR),
         Err((e, ctx)) => {
@@ -1755,6 +1797,7 @@ pub unsafe extern "C" fn connect_ex(
             Ok(p) => p,
             Err(e) => return fail(e, FALSE),
         };
+        obj.ever_connected.store(true, Ordering::Release);
         let data = (send_len > 0).then_some((send_buf as usize, send_len as usize));
         let ctx = p.into_ctx(obj.clone(), OpKind::Connect { to, data });
         match obj.launch(eh, ctx, Vec::new()) {
@@ -1770,6 +1813,259 @@ pub unsafe extern "C" fn connect_ex(
         }
     })
 }
+
+/// `DisconnectEx` (through `WSAIoctl`): shuts the connection down (the peer
+/// sees end of stream) and completes at once: `TRUE`, and a packet unless
+/// skip mode (without an OVERLAPPED it is simply synchronous). With
+/// `TF_REUSE_SOCKET` the socket gets a fresh unbound fd underneath, ready for
+/// `AcceptEx` (as the accept socket) or `bind` + `ConnectEx`.
+///
+/// # Safety
+/// `ov` NULL or valid until completion.
+pub unsafe extern "C" fn disconnect_ex(
+    s: SOCKET,
+    ov: *mut OVERLAPPED,
+    flags: DWORD,
+    reserved: DWORD,
+) -> BOOL {
+    boundary(FALSE, || {
+        let obj = sock_or!(s, FALSE);
+        if reserved != 0 || flags & !TF_REUSE_SOCKET != 0 {
+            return fail(WSAEINVAL, FALSE);
+        }
+        let Some((fd, _)) = obj.current() else {
+            return fail(WSAENOTSOCK, FALSE);
+        };
+        if sock_type(&obj) != libc::SOCK_STREAM || !is_connected(fd) {
+            return fail(WSAENOTCONN, FALSE);
+        }
+        let p = if ov.is_null() {
+            None
+        } else {
+            // SAFETY: ov is valid until completion (caller contract).
+            match unsafe { io::prepare(&obj, ov) } {
+                Ok(p) => Some(p),
+                Err(e) => return fail(e, FALSE),
+            }
+        };
+        match obj.disconnect(flags & TF_REUSE_SOCKET != 0) {
+            Ok(()) => {
+                if let Some(p) = p {
+                    io::complete_inline(p, &obj, 0);
+                }
+                TRUE
+            }
+            Err(e) => {
+                let wsa = errno_to_wsa(errno_of(&e));
+                if let Some(p) = p {
+                    io::fail_sync(p, &obj, crate::error::status_carrying(wsa), false);
+                }
+                fail(wsa, FALSE)
+            }
+        }
+    })
+}
+
+/// Reads TransmitFile's file part: `count` bytes (all, if 0) from `offset`,
+/// or from the file pointer (advanced) when `offset` is `None`.
+fn read_file_part(file: HANDLE, count: DWORD, offset: Option<u64>) -> Result<Vec<u8>, DWORD> {
+    let fobj = handles::io(file as usize)
+        .filter(|o| !o.is_socket())
+        .ok_or(ERROR_INVALID_HANDLE)?;
+    let (ffd, _) = fobj.current().ok_or(ERROR_INVALID_HANDLE)?;
+    let start = match offset {
+        Some(o) => o,
+        None => {
+            // SAFETY: lseek on an fd; no pointers.
+            let pos = unsafe { libc::lseek(ffd, 0, libc::SEEK_CUR) };
+            if pos < 0 {
+                return Err(crate::error::errno_to_win32(errno()));
+            }
+            pos as u64
+        }
+    };
+    let mut out = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let want = if count == 0 {
+            chunk.len()
+        } else {
+            (count as usize - out.len()).min(chunk.len())
+        };
+        if want == 0 {
+            break;
+        }
+        // SAFETY: `chunk` is ours and holds at least `want` bytes.
+        let n = unsafe {
+            libc::pread(
+                ffd,
+                chunk.as_mut_ptr().cast(),
+                want,
+                (start + out.len() as u64) as libc::off_t,
+            )
+        };
+        if n < 0 {
+            match errno() {
+                libc::EINTR => continue,
+                e => return Err(crate::error::errno_to_win32(e)),
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&chunk[..n as usize]);
+    }
+    if offset.is_none() {
+        // SAFETY: lseek on an fd; no pointers.
+        unsafe {
+            libc::lseek(
+                ffd,
+                (start + out.len() as u64) as libc::off_t,
+                libc::SEEK_SET,
+            )
+        };
+    }
+    Ok(out)
+}
+
+/// `TransmitFile` (exported, and through `WSAIoctl`): sends the head buffer,
+/// the file's bytes (`to_write` of them, all to the end of file if 0, from
+/// the OVERLAPPED's offset, or from the file pointer without an OVERLAPPED)
+/// and the tail buffer, as one send that completes through the port (bytes =
+/// the total). `hFile` may be NULL (buffers only). The file part is read into
+/// memory cport owns when the call is made. `TF_DISCONNECT` (with
+/// `TF_REUSE_SOCKET`) shuts the connection down after the send, as
+/// `DisconnectEx` does. `nNumberOfBytesPerSend` is ignored.
+///
+/// # Safety
+/// `bufs` NULL or valid, with its Head/Tail valid for their lengths during
+/// the call; `ov` NULL or valid until completion.
+#[no_mangle]
+pub unsafe extern "C" fn TransmitFile(
+    s: SOCKET,
+    file: HANDLE,
+    to_write: DWORD,
+    _per_send: DWORD,
+    ov: *mut OVERLAPPED,
+    bufs: *const TRANSMIT_FILE_BUFFERS,
+    flags: DWORD,
+) -> BOOL {
+    boundary(FALSE, || {
+        let obj = sock_or!(s, FALSE);
+        let known = TF_DISCONNECT
+            | TF_REUSE_SOCKET
+            | TF_WRITE_BEHIND
+            | TF_USE_SYSTEM_THREAD
+            | TF_USE_KERNEL_APC;
+        if flags & !known != 0 || (flags & TF_REUSE_SOCKET != 0 && flags & TF_DISCONNECT == 0) {
+            return fail(WSAEINVAL, FALSE);
+        }
+        let Some((fd, eh)) = obj.current() else {
+            return fail(WSAENOTSOCK, FALSE);
+        };
+        if sock_type(&obj) != libc::SOCK_STREAM || !is_connected(fd) {
+            return fail(WSAENOTCONN, FALSE);
+        }
+        if obj.reset.load(Ordering::Acquire) {
+            return fail(WSAECONNRESET, FALSE);
+        }
+        // SAFETY: NULL or valid (caller contract).
+        let tfb = unsafe { bufs.as_ref() };
+        let part = |p: *mut u8, n: DWORD| -> Result<&[u8], DWORD> {
+            match (p.is_null(), n) {
+                (_, 0) => Ok(&[]),
+                (true, _) => Err(WSAEFAULT),
+                // SAFETY: valid for `n` bytes during the call (caller contract).
+                (false, n) => Ok(unsafe { std::slice::from_raw_parts(p, n as usize) }),
+            }
+        };
+        let (head, tail) = match tfb {
+            Some(b) => match (part(b.Head, b.HeadLength), part(b.Tail, b.TailLength)) {
+                (Ok(h), Ok(t)) => (h, t),
+                (Err(e), _) | (_, Err(e)) => return fail(e, FALSE),
+            },
+            None => (&[][..], &[][..]),
+        };
+        let offset = if ov.is_null() {
+            None
+        } else {
+            // SAFETY: ov is valid (caller contract).
+            Some(unsafe { u64::from((*ov).Offset) | (u64::from((*ov).OffsetHigh) << 32) })
+        };
+        let mut data = head.to_vec();
+        if !file.is_null() {
+            match read_file_part(file, to_write, offset) {
+                Ok(b) => data.extend_from_slice(&b),
+                Err(e) => return fail(e, FALSE),
+            }
+        }
+        data.extend_from_slice(tail);
+        let disconnect = |obj: &IoObj| {
+            if flags & TF_DISCONNECT != 0 {
+                let _ = obj.disconnect(flags & TF_REUSE_SOCKET != 0);
+            }
+        };
+        if ov.is_null() {
+            // SAFETY: `data` is ours and outlives the call.
+            let iov = [unsafe { iovec(data.as_mut_ptr(), data.len()) }];
+            return match send_all(&obj, &iov, 0, std::ptr::null(), 0) {
+                Ok(_) => {
+                    disconnect(&obj);
+                    TRUE
+                }
+                Err(e) => fail(e, FALSE),
+            };
+        }
+        // SAFETY: ov is valid until completion (caller contract).
+        let p = match unsafe { io::prepare(&obj, ov) } {
+            Ok(p) => p,
+            Err(e) => return fail(e, FALSE),
+        };
+        if data.is_empty() {
+            disconnect(&obj);
+            io::complete_inline(p, &obj, 0);
+            return TRUE;
+        }
+        let Some(eh) = eh else {
+            io::fail_sync(p, &obj, STATUS_INVALID_HANDLE, false);
+            return fail(WSAENOTSOCK, FALSE);
+        };
+        let len = data.len();
+        // SAFETY: the heap buffer of `data` does not move when the Vec moves
+        // into the context, which the engine keeps until the completion; the
+        // Vec is dropped only after that (in `io::complete`).
+        let cbuf = unsafe { CBuf::new(data.as_mut_ptr(), len) };
+        let mut ctx = p.into_ctx(obj.clone(), OpKind::Transmit { data, flags });
+        ctx.want = len;
+        obj.send_pending.fetch_add(1, Ordering::AcqRel);
+        match obj.launch(eh, ctx, vec![cbuf]) {
+            Ok(()) => fail(ERROR_IO_PENDING, FALSE),
+            Err((e, ctx)) => {
+                obj.send_pending.fetch_sub(1, Ordering::AcqRel);
+                let wsa = stream_error(&obj, errno_of(&e));
+                // SAFETY: the OVERLAPPED is valid during this call.
+                unsafe {
+                    io::store_status(
+                        ctx.ov as *mut OVERLAPPED,
+                        crate::error::status_carrying(wsa),
+                    )
+                };
+                fail(wsa, FALSE)
+            }
+        }
+    })
+}
+
+type DisconnectExFn = unsafe extern "C" fn(SOCKET, *mut OVERLAPPED, DWORD, DWORD) -> BOOL;
+type TransmitFileFn = unsafe extern "C" fn(
+    SOCKET,
+    HANDLE,
+    DWORD,
+    DWORD,
+    *mut OVERLAPPED,
+    *const TRANSMIT_FILE_BUFFERS,
+    DWORD,
+) -> BOOL;
 
 type AcceptExFn = unsafe extern "C" fn(
     SOCKET,
@@ -1802,7 +2098,7 @@ type ConnectExFn = unsafe extern "C" fn(
 ) -> BOOL;
 
 /// `WSAIoctl`: `SIO_GET_EXTENSION_FUNCTION_POINTER` (AcceptEx, ConnectEx,
-/// GetAcceptExSockaddrs), FIONBIO, FIONREAD.
+/// GetAcceptExSockaddrs, DisconnectEx, TransmitFile), FIONBIO, FIONREAD.
 ///
 /// # Safety
 /// Buffers valid for their lengths; `ov` NULL or valid until completion.
@@ -1840,6 +2136,10 @@ pub unsafe extern "C" fn WSAIoctl(
                     Some(GetAcceptExSockaddrs as GetAcceptExSockaddrsFn as usize)
                 } else if guid == WSAID_CONNECTEX {
                     Some(connect_ex as ConnectExFn as usize)
+                } else if guid == WSAID_DISCONNECTEX {
+                    Some(disconnect_ex as DisconnectExFn as usize)
+                } else if guid == WSAID_TRANSMITFILE {
+                    Some(TransmitFile as TransmitFileFn as usize)
                 } else {
                     None
                 };
@@ -1912,15 +2212,14 @@ pub unsafe extern "C" fn WSAGetOverlappedResult(
     flags: *mut DWORD,
 ) -> BOOL {
     boundary(FALSE, || {
-        if sock(s).is_err() {
-            return fail(WSAENOTSOCK, FALSE);
-        }
+        // As GetOverlappedResult: the socket matters only for a wait on it,
+        // so a result stored before (or by) closesocket is still reported.
         if ov.is_null() || bytes.is_null() || flags.is_null() {
             return fail(WSAEFAULT, FALSE);
         }
         // SAFETY: valid pointers (checked non-NULL; caller contract).
         unsafe {
-            match crate::file::overlapped_result(ov, bytes, wait != FALSE) {
+            match crate::file::overlapped_result(s, ov, bytes, wait != FALSE) {
                 Ok(()) => {
                     *flags = 0;
                     TRUE

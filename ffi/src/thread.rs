@@ -224,6 +224,13 @@ pub extern "C" fn GetThreadId(h: HANDLE) -> DWORD {
     })
 }
 
+/// `GetCurrentThread`: the pseudo-handle `(HANDLE)-2` (CloseHandle accepts
+/// it and does nothing; it is not waitable here).
+#[no_mangle]
+pub extern "C" fn GetCurrentThread() -> HANDLE {
+    boundary(-2isize as HANDLE, || -2isize as HANDLE)
+}
+
 /// `GetCurrentThreadId` (the Linux thread id).
 #[no_mangle]
 pub extern "C" fn GetCurrentThreadId() -> DWORD {

@@ -123,6 +123,15 @@ pub struct OSVERSIONINFOEXA {
     pub wReserved: BYTE,
 }
 
+/// `TRANSMIT_FILE_BUFFERS`: data sent before and after TransmitFile's file.
+#[repr(C)]
+pub struct TRANSMIT_FILE_BUFFERS {
+    pub Head: *mut u8,
+    pub HeadLength: DWORD,
+    pub Tail: *mut u8,
+    pub TailLength: DWORD,
+}
+
 /// `LARGE_INTEGER` as `QueryPerformanceCounter` writes it.
 pub type LARGE_INTEGER = i64;
 
@@ -168,6 +177,7 @@ constants! {
     ERROR_GEN_FAILURE: DWORD = 31;
     ERROR_SHARING_VIOLATION: DWORD = 32;
     ERROR_HANDLE_EOF: DWORD = 38;
+    ERROR_NEGATIVE_SEEK: DWORD = 131;
     ERROR_NOT_SUPPORTED: DWORD = 50;
     ERROR_NETNAME_DELETED: DWORD = 64;
     ERROR_FILE_EXISTS: DWORD = 80;
@@ -323,6 +333,11 @@ constants! {
     FILE_FLAG_RANDOM_ACCESS: DWORD = 0x1000_0000;
     FILE_FLAG_SEQUENTIAL_SCAN: DWORD = 0x0800_0000;
     FILE_FLAG_DELETE_ON_CLOSE: DWORD = 0x0400_0000;
+    FILE_FLAG_BACKUP_SEMANTICS: DWORD = 0x0200_0000;
+    FILE_BEGIN: DWORD = 0;
+    FILE_CURRENT: DWORD = 1;
+    FILE_END: DWORD = 2;
+    INVALID_SET_FILE_POINTER: DWORD = 0xFFFF_FFFF;
     FILE_SKIP_COMPLETION_PORT_ON_SUCCESS: DWORD = 0x1;
     FILE_SKIP_SET_EVENT_ON_HANDLE: DWORD = 0x2;
 
@@ -350,6 +365,14 @@ constants! {
     CF_ACCEPT: INT = 0;
     CF_REJECT: INT = 1;
     CF_DEFER: INT = 2;
+
+    // TransmitFile / DisconnectEx flags (mswsock.h).
+    TF_DISCONNECT: DWORD = 0x01;
+    TF_REUSE_SOCKET: DWORD = 0x02;
+    TF_WRITE_BEHIND: DWORD = 0x04;
+    TF_USE_DEFAULT_WORKER: DWORD = 0x00;
+    TF_USE_SYSTEM_THREAD: DWORD = 0x10;
+    TF_USE_KERNEL_APC: DWORD = 0x20;
 
     // Threads.
     STILL_ACTIVE: DWORD = 0x103;

@@ -321,6 +321,7 @@ typedef BOOL (WINAPI *PHANDLER_ROUTINE)(DWORD CtrlType);
 #define ERROR_GEN_FAILURE           31
 #define ERROR_SHARING_VIOLATION     32
 #define ERROR_HANDLE_EOF            38
+#define ERROR_NEGATIVE_SEEK         131
 #define ERROR_NOT_SUPPORTED         50
 #define ERROR_NETNAME_DELETED       64
 #define ERROR_FILE_EXISTS           80
@@ -378,6 +379,11 @@ typedef BOOL (WINAPI *PHANDLER_ROUTINE)(DWORD CtrlType);
 #define FILE_FLAG_RANDOM_ACCESS     0x10000000
 #define FILE_FLAG_SEQUENTIAL_SCAN   0x08000000
 #define FILE_FLAG_DELETE_ON_CLOSE   0x04000000
+#define FILE_FLAG_BACKUP_SEMANTICS  0x02000000
+#define FILE_BEGIN                  0
+#define FILE_CURRENT                1
+#define FILE_END                    2
+#define INVALID_SET_FILE_POINTER    ((DWORD)0xFFFFFFFF)
 #define FILE_SKIP_COMPLETION_PORT_ON_SUCCESS 0x1
 #define FILE_SKIP_SET_EVENT_ON_HANDLE        0x2
 
@@ -466,6 +472,12 @@ BOOL WINAPI ReadFile(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead,
                      LPDWORD lpNumberOfBytesRead, LPOVERLAPPED lpOverlapped);
 BOOL WINAPI WriteFile(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite,
                       LPDWORD lpNumberOfBytesWritten, LPOVERLAPPED lpOverlapped);
+/* The file pointer of a synchronous (non-FILE_FLAG_OVERLAPPED) handle; used and
+ * advanced by ReadFile/WriteFile (also when they are given an OVERLAPPED). */
+DWORD WINAPI SetFilePointer(HANDLE hFile, LONG lDistanceToMove, PLONG lpDistanceToMoveHigh,
+                            DWORD dwMoveMethod);
+BOOL WINAPI SetFilePointerEx(HANDLE hFile, LARGE_INTEGER liDistanceToMove,
+                             PLARGE_INTEGER lpNewFilePointer, DWORD dwMoveMethod);
 BOOL WINAPI GetOverlappedResult(HANDLE hFile, LPOVERLAPPED lpOverlapped,
                                 LPDWORD lpNumberOfBytesTransferred, BOOL bWait);
 BOOL WINAPI CancelIo(HANDLE hFile);
@@ -497,6 +509,7 @@ __attribute__((noreturn))
 #endif
 VOID WINAPI ExitProcess(UINT uExitCode);
 HANDLE WINAPI GetCurrentProcess(void);
+HANDLE WINAPI GetCurrentThread(void);
 DWORD WINAPI GetCurrentProcessId(void);
 BOOL WINAPI GetProcessHandleCount(HANDLE hProcess, PDWORD pdwHandleCount);
 

@@ -1,6 +1,7 @@
 /*
  * mswsock.h — the Microsoft Winsock extensions: AcceptEx, GetAcceptExSockaddrs,
- * ConnectEx (through WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER)), their
+ * ConnectEx, DisconnectEx, TransmitFile (through
+ * WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER); AcceptEx & co also exported), their
  * GUIDs and socket options, with Windows values.
  */
 #ifndef CPORT_MSWSOCK_H
@@ -41,6 +42,38 @@ typedef BOOL (PASCAL *LPFN_CONNECTEX)(SOCKET s, const struct sockaddr *name, int
                                       PVOID lpSendBuffer, DWORD dwSendDataLength,
                                       LPDWORD lpdwBytesSent, LPOVERLAPPED lpOverlapped);
 
+/* TransmitFile / DisconnectEx flags. */
+#define TF_DISCONNECT         0x01
+#define TF_REUSE_SOCKET       0x02
+#define TF_WRITE_BEHIND       0x04
+#define TF_USE_DEFAULT_WORKER 0x00
+#define TF_USE_SYSTEM_THREAD  0x10
+#define TF_USE_KERNEL_APC     0x20
+
+typedef struct _TRANSMIT_FILE_BUFFERS {
+    LPVOID Head;
+    DWORD HeadLength;
+    LPVOID Tail;
+    DWORD TailLength;
+} TRANSMIT_FILE_BUFFERS, *PTRANSMIT_FILE_BUFFERS, *LPTRANSMIT_FILE_BUFFERS;
+
+/* DisconnectEx: ends the connection (the peer sees end of stream); with
+ * TF_REUSE_SOCKET the socket can be given to AcceptEx or ConnectEx again.
+ * cport completes it at once (TRUE, and a packet unless skip mode). */
+typedef BOOL (PASCAL *LPFN_DISCONNECTEX)(SOCKET s, LPOVERLAPPED lpOverlapped, DWORD dwFlags,
+                                         DWORD dwReserved);
+/* TransmitFile: head, then the file's bytes (all from the offset when
+ * nNumberOfBytesToWrite is 0; the offset is the OVERLAPPED's, or the file
+ * pointer without one), then tail, as one send. cport reads the file bytes
+ * into memory when the call is made. */
+typedef BOOL (PASCAL *LPFN_TRANSMITFILE)(SOCKET hSocket, HANDLE hFile, DWORD nNumberOfBytesToWrite,
+                                         DWORD nNumberOfBytesPerSend, LPOVERLAPPED lpOverlapped,
+                                         LPTRANSMIT_FILE_BUFFERS lpTransmitBuffers,
+                                         DWORD dwReserved);
+
+BOOL PASCAL TransmitFile(SOCKET hSocket, HANDLE hFile, DWORD nNumberOfBytesToWrite,
+                         DWORD nNumberOfBytesPerSend, LPOVERLAPPED lpOverlapped,
+                         LPTRANSMIT_FILE_BUFFERS lpTransmitBuffers, DWORD dwReserved);
 BOOL PASCAL AcceptEx(SOCKET sListenSocket, SOCKET sAcceptSocket, PVOID lpOutputBuffer,
                      DWORD dwReceiveDataLength, DWORD dwLocalAddressLength,
                      DWORD dwRemoteAddressLength, LPDWORD lpdwBytesReceived,

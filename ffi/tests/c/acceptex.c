@@ -1,6 +1,7 @@
 /* AcceptEx, GetAcceptExSockaddrs and ConnectEx through
  * WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER) (IOCP-REFERENCE §13, §14). */
 #include "net.h"
+#include <unistd.h>
 
 static LPFN_ACCEPTEX pAcceptEx;
 static LPFN_GETACCEPTEXSOCKADDRS pGetAcceptExSockaddrs;
@@ -62,6 +63,13 @@ int main(void) {
     CHECK_EQ(WSAGetLastError(), ERROR_IO_PENDING);
     CHECK_EQ(ov.Internal, STATUS_PENDING);
     EXPECT_NO_PACKET(port, 50);
+    /* Before the AcceptEx completed, the accept socket has no peer. */
+    {
+        struct sockaddr_in na;
+        int nalen = sizeof na;
+        CHECK_EQ(getpeername(a, (struct sockaddr *)&na, &nalen), SOCKET_ERROR);
+        CHECK_ERR(WSAENOTCONN);
+    }
     SOCKET c = socket(AF_INET, SOCK_STREAM, 0);
     CHECK_EQ(connect(c, (struct sockaddr *)&la, sizeof la), 0);
     EXPECT_PACKET(port, 1, &ov, 0, TRUE, 0);
@@ -111,6 +119,13 @@ int main(void) {
     c = socket(AF_INET, SOCK_STREAM, 0);
     CHECK_EQ(connect(c, (struct sockaddr *)&la, sizeof la), 0);
     EXPECT_NO_PACKET(port, 150);
+    /* Connected underneath but the AcceptEx has not completed: still no peer. */
+    {
+        struct sockaddr_in na;
+        int nalen = sizeof na;
+        CHECK_EQ(getpeername(a, (struct sockaddr *)&na, &nalen), SOCKET_ERROR);
+        CHECK_ERR(WSAENOTCONN);
+    }
     send_all_sync(c, "first", 5);
     EXPECT_PACKET(port, 1, &ov, 5, TRUE, 0);
     CHECK(memcmp(buf, "first", 5) == 0);
@@ -119,6 +134,19 @@ int main(void) {
     CHECK_EQ(ntohs(rsa.sin_port), local_port(c));
     CHECK_EQ(closesocket(a), 0);
     CHECK_EQ(closesocket(c), 0);
+    /* ... and when the peer closes before sending: TRUE with 0 bytes; a
+     * pending AcceptEx leaves *lpdwBytesReceived alone (§13.4). */
+    a = new_tcp();
+    memset(&ov, 0, sizeof ov);
+    bytes = 0xdeadbeef;
+    CHECK(!pAcceptEx(l, a, buf, 16, ADDR_LEN, ADDR_LEN, &bytes, &ov));
+    CHECK_ERR(ERROR_IO_PENDING);
+    c = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK_EQ(connect(c, (struct sockaddr *)&la, sizeof la), 0);
+    CHECK_EQ(closesocket(c), 0);
+    EXPECT_PACKET(port, 1, &ov, 0, TRUE, 0);
+    CHECK_EQ(bytes, 0xdeadbeef);
+    CHECK_EQ(closesocket(a), 0);
 
     /* AcceptEx's synchronous failures (Internal still STATUS_PENDING). */
     a = new_tcp();
@@ -139,6 +167,44 @@ int main(void) {
     CHECK_EQ(WSAGetLastError(), WSAEINVAL);
     CHECK_EQ(ov.Internal, STATUS_PENDING);
     EXPECT_NO_PACKET(port, 50);
+    /* A UDP accept socket: WSAEINVAL (IOCP-REFERENCE §13.2). */
+    {
+        SOCKET ua = socket(AF_INET, SOCK_DGRAM, 0);
+        CHECK(ua != INVALID_SOCKET);
+        memset(&ov, 0, sizeof ov);
+        CHECK(!pAcceptEx(l, ua, buf, 0, ADDR_LEN, ADDR_LEN, &bytes, &ov));
+        CHECK_ERR(WSAEINVAL);
+        CHECK_EQ(ov.Internal, STATUS_PENDING);
+        CHECK_EQ(closesocket(ua), 0);
+    }
+    /* ConnectEx on a listening socket: WSAEINVAL (§14.1). */
+    memset(&ov, 0, sizeof ov);
+    CHECK(!pConnectEx(l, (struct sockaddr *)&la, sizeof la, NULL, 0, NULL, &ov));
+    CHECK_ERR(WSAEINVAL);
+    /* A local address length of 0 is allowed; GetAcceptExSockaddrs still
+     * finds the remote address. CancelIo on the accept socket does not cancel
+     * the AcceptEx: it belongs to the listener (§12.3, §13.6). */
+    {
+        SOCKET a0 = new_tcp();
+        memset(&ov, 0, sizeof ov);
+        CHECK(!pAcceptEx(l, a0, buf, 0, 0, ADDR_LEN, &bytes, &ov));
+        CHECK_ERR(ERROR_IO_PENDING);
+        CHECK(CancelIo((HANDLE)a0));
+        EXPECT_NO_PACKET(port, 50);
+        SOCKET c0 = socket(AF_INET, SOCK_STREAM, 0);
+        CHECK_EQ(connect(c0, (struct sockaddr *)&la, sizeof la), 0);
+        EXPECT_PACKET(port, 1, &ov, 0, TRUE, 0);
+        struct sockaddr *lp0 = (struct sockaddr *)1, *rp0 = NULL;
+        int llen0 = -1, rlen0 = 0;
+        pGetAcceptExSockaddrs(buf, 0, 0, ADDR_LEN, &lp0, &llen0, &rp0, &rlen0);
+        CHECK(rp0 != NULL);
+        CHECK_EQ(rlen0, sizeof(struct sockaddr_in));
+        struct sockaddr_in r0;
+        memcpy(&r0, rp0, sizeof r0);
+        CHECK_EQ(ntohs(r0.sin_port), local_port(c0));
+        CHECK_EQ(closesocket(c0), 0);
+        CHECK_EQ(closesocket(a0), 0);
+    }
     /* Too small a local address block: pending, then ERROR_INSUFFICIENT_BUFFER. */
     memset(&ov, 0, sizeof ov);
     CHECK(!pAcceptEx(l, a, buf, 0, 3, ADDR_LEN, &bytes, &ov));
@@ -212,6 +278,104 @@ int main(void) {
     CHECK(!GetOverlappedResult((HANDLE)k, &ov, &n, FALSE));
     CHECK_ERR(ERROR_CONNECTION_REFUSED);
     CHECK_EQ(closesocket(k), 0);
+
+    /* TransmitFile and DisconnectEx (IOCP-REFERENCE §3.2, §13.1): overlapped,
+     * one packet each. */
+    {
+        LPFN_DISCONNECTEX pDisconnectEx = (LPFN_DISCONNECTEX)get_ext(l, (GUID)WSAID_DISCONNECTEX);
+        LPFN_TRANSMITFILE pTransmitFile = (LPFN_TRANSMITFILE)get_ext(l, (GUID)WSAID_TRANSMITFILE);
+        CHECK(pTransmitFile == TransmitFile);
+        SOCKET tc, ts;
+        tcp_pair(&tc, &ts);
+        CHECK(CreateIoCompletionPort((HANDLE)ts, port, 7, 0) == port);
+        char fpath[64];
+        snprintf(fpath, sizeof fpath, "/tmp/cport-transmit-%d", (int)getpid());
+        HANDLE f = CreateFileA(fpath, GENERIC_READ | GENERIC_WRITE, 0, NULL, CREATE_ALWAYS,
+                               FILE_FLAG_DELETE_ON_CLOSE, NULL);
+        CHECK(f != INVALID_HANDLE_VALUE);
+        DWORD fw = 0;
+        CHECK(WriteFile(f, "0123456789", 10, &fw, NULL));
+        /* Head, the whole file from the OVERLAPPED's offset (2), tail. */
+        TRANSMIT_FILE_BUFFERS tfb = {(LPVOID) "HEAD:", 5, (LPVOID) ":TAIL", 5};
+        OVERLAPPED tov;
+        memset(&tov, 0, sizeof tov);
+        tov.Offset = 2;
+        if (!pTransmitFile(ts, f, 0, 0, &tov, &tfb, 0)) CHECK_ERR(ERROR_IO_PENDING);
+        EXPECT_PACKET(port, 7, &tov, 18, TRUE, 0);
+        char got[32];
+        int have = 0;
+        while (have < 18) {
+            int k2 = recv(tc, got + have, sizeof got - have, 0);
+            CHECK(k2 > 0);
+            have += k2;
+        }
+        CHECK(memcmp(got, "HEAD:23456789:TAIL", 18) == 0);
+        /* The export, synchronous (no OVERLAPPED): 3 bytes from the file pointer. */
+        CHECK_EQ(SetFilePointer(f, 1, NULL, FILE_BEGIN), 1);
+        CHECK(TransmitFile(ts, f, 3, 0, NULL, NULL, 0));
+        have = 0;
+        while (have < 3) {
+            int k2 = recv(tc, got + have, sizeof got - have, 0);
+            CHECK(k2 > 0);
+            have += k2;
+        }
+        CHECK(memcmp(got, "123", 3) == 0);
+        CHECK_EQ(SetFilePointer(f, 0, NULL, FILE_CURRENT), 4);
+        EXPECT_NO_PACKET(port, 50);
+        /* Bad flags (TF_REUSE_SOCKET needs TF_DISCONNECT): WSAEINVAL, no packet. */
+        memset(&tov, 0, sizeof tov);
+        CHECK(!pTransmitFile(ts, f, 0, 0, &tov, NULL, TF_REUSE_SOCKET));
+        CHECK_ERR(WSAEINVAL);
+        /* TF_DISCONNECT: after the bytes, the peer sees end of stream. */
+        memset(&tov, 0, sizeof tov);
+        tov.Offset = 9;
+        if (!pTransmitFile(ts, f, 0, 0, &tov, NULL, TF_DISCONNECT)) CHECK_ERR(ERROR_IO_PENDING);
+        EXPECT_PACKET(port, 7, &tov, 1, TRUE, 0);
+        CHECK_EQ(recv(tc, got, sizeof got, 0), 1);
+        CHECK_EQ(got[0], '9');
+        CHECK_EQ(recv(tc, got, sizeof got, 0), 0);
+        CHECK_EQ(closesocket(tc), 0);
+        CHECK_EQ(closesocket(ts), 0);
+
+        /* DisconnectEx: the peer sees end of stream; one packet. */
+        tcp_pair(&tc, &ts);
+        CHECK(CreateIoCompletionPort((HANDLE)ts, port, 8, 0) == port);
+        memset(&tov, 0, sizeof tov);
+        CHECK(!pDisconnectEx(ts, &tov, 0x80, 0));
+        CHECK_ERR(WSAEINVAL);
+        memset(&tov, 0, sizeof tov);
+        if (!pDisconnectEx(ts, &tov, 0, 0)) CHECK_ERR(ERROR_IO_PENDING);
+        EXPECT_PACKET(port, 8, &tov, 0, TRUE, 0);
+        CHECK_EQ(recv(tc, got, sizeof got, 0), 0);
+        EXPECT_NO_PACKET(port, 50);
+        CHECK_EQ(closesocket(tc), 0);
+        CHECK_EQ(closesocket(ts), 0);
+        /* Never connected: WSAENOTCONN for both. */
+        SOCKET nc = new_tcp();
+        CHECK(!pDisconnectEx(nc, NULL, 0, 0));
+        CHECK_ERR(WSAENOTCONN);
+        CHECK(!TransmitFile(nc, f, 0, 0, NULL, NULL, 0));
+        CHECK_ERR(WSAENOTCONN);
+        CHECK_EQ(closesocket(nc), 0);
+        /* TF_REUSE_SOCKET: the same SOCKET can be an AcceptEx accept socket. */
+        tcp_pair(&tc, &ts);
+        CHECK(pDisconnectEx(ts, NULL, TF_REUSE_SOCKET, 0));
+        CHECK_EQ(recv(tc, got, sizeof got, 0), 0);
+        CHECK_EQ(closesocket(tc), 0);
+        memset(&tov, 0, sizeof tov);
+        CHECK(!pAcceptEx(l, ts, buf, 0, ADDR_LEN, ADDR_LEN, NULL, &tov));
+        CHECK_ERR(ERROR_IO_PENDING);
+        tc = socket(AF_INET, SOCK_STREAM, 0);
+        CHECK_EQ(connect(tc, (struct sockaddr *)&la, sizeof la), 0);
+        EXPECT_PACKET(port, 1, &tov, 0, TRUE, 0);
+        send_all_sync(tc, "again", 5);
+        CHECK_EQ(recv(ts, got, sizeof got, 0), 5);
+        CHECK(memcmp(got, "again", 5) == 0);
+        CHECK_EQ(closesocket(tc), 0);
+        CHECK_EQ(closesocket(ts), 0);
+        CHECK(CloseHandle(f));
+        CHECK(access(fpath, F_OK) != 0);
+    }
 
     CHECK_EQ(closesocket(notl), 0);
     CHECK_EQ(closesocket(l), 0);

@@ -7,6 +7,7 @@
 #include "net.h"
 
 BOOL cport_debug_panic(void);
+void cport_debug_panic_in_completion(void);
 
 static int count_fds(void) {
     int n = 0;
@@ -154,8 +155,16 @@ int main(void) {
     CHECK_EQ(WSAGetLastError(), WSAENOTSOCK);
     CHECK(!CloseHandle((HANDLE)s));
     CHECK_ERR(ERROR_INVALID_HANDLE);
-    CHECK(!WSAGetOverlappedResult(s, &o, &bytes, FALSE, &flags));
+    /* A result query that would have to wait on the stale handle fails
+     * (a completed OVERLAPPED is reported whatever the handle: cancel.c). */
+    o.Internal = STATUS_PENDING;
+    CHECK(!WSAGetOverlappedResult(s, &o, &bytes, TRUE, &flags));
     CHECK_EQ(WSAGetLastError(), WSAENOTSOCK);
+    CHECK(!GetOverlappedResult((HANDLE)s, &o, &bytes, TRUE));
+    CHECK_ERR(ERROR_INVALID_HANDLE);
+    CHECK(!GetOverlappedResult((HANDLE)s, &o, &bytes, FALSE));
+    CHECK_ERR(ERROR_IO_INCOMPLETE);
+    o.Internal = 0;
 
     /* Bad buffers and addresses. */
     SOCKET c, srv;
@@ -248,6 +257,48 @@ int main(void) {
     while (count_fds() > before && now_ms() < deadline) Sleep(10);
     CHECK_EQ(count_fds(), before);
 
+    /* A panic while the engine handles a completion (on its reaper thread) is
+     * caught there: the operation fails with ERROR_INTERNAL_ERROR through its
+     * packet and OVERLAPPED, and later operations work. */
+    {
+        SOCKET pc, ps;
+        tcp_pair(&pc, &ps);
+        CHECK(CreateIoCompletionPort((HANDLE)ps, port, 77, 0) == port);
+        char pb[8];
+        WSABUF pw = {sizeof pb, pb};
+        DWORD pf = 0;
+        OVERLAPPED po;
+        memset(&po, 0, sizeof po);
+        CHECK_EQ(WSARecv(ps, &pw, 1, NULL, &pf, &po, NULL), SOCKET_ERROR);
+        CHECK_ERR(WSA_IO_PENDING);
+        cport_debug_panic_in_completion();
+        send_all_sync(pc, "boom", 4);
+        EXPECT_PACKET(port, 77, &po, 0, FALSE, ERROR_INTERNAL_ERROR);
+        CHECK(HasOverlappedIoCompleted(&po));
+        memset(&po, 0, sizeof po);
+        CHECK_EQ(WSARecv(ps, &pw, 1, NULL, &pf, &po, NULL), SOCKET_ERROR);
+        CHECK_ERR(WSA_IO_PENDING);
+        send_all_sync(pc, "ok", 2);
+        EXPECT_PACKET(port, 77, &po, 2, TRUE, 0);
+        CHECK(memcmp(pb, "ok", 2) == 0);
+        CHECK_EQ(closesocket(pc), 0);
+        CHECK_EQ(closesocket(ps), 0);
+    }
+
+    /* Pseudo handles: closing them does nothing and succeeds; that includes
+     * INVALID_HANDLE_VALUE, which is GetCurrentProcess()'s (HANDLE)-1. NULL: 6. */
+    CHECK(GetCurrentProcess() == INVALID_HANDLE_VALUE);
+    CHECK(GetCurrentThread() == (HANDLE)(LONG_PTR)-2);
+    SetLastError(0xdeadbeef);
+    CHECK(CloseHandle(INVALID_HANDLE_VALUE));
+    CHECK(CloseHandle(GetCurrentProcess()));
+    CHECK(CloseHandle(GetCurrentThread()));
+    CHECK_ERR(0xdeadbeef);
+    CHECK(!CloseHandle(NULL));
+    CHECK_ERR(ERROR_INVALID_HANDLE);
+    CHECK(PostQueuedCompletionStatus(port, 1, 2, NULL)); /* the port is unaffected */
+    CHECK(GetQueuedCompletionStatus(port, &bytes, &key, &ov, 1000));
+    CHECK_EQ(key, 2);
     CHECK(CloseHandle(ev));
     CHECK(CloseHandle(port));
     CHECK_EQ(WSACleanup(), 0);

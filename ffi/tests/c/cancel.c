@@ -67,11 +67,57 @@ int main(void) {
     EXPECT_PACKET(port, 1, &ov, 0, FALSE, ERROR_CONNECTION_ABORTED);
     CHECK_EQ(ov.Internal, STATUS_CONNECTION_ABORTED);
     EXPECT_NO_PACKET(port, 50);
+    /* The result stays readable after the close, from the OVERLAPPED. */
+    {
+        DWORD rn = 0xdeadbeef, rf = 0xdeadbeef;
+        CHECK(!WSAGetOverlappedResult(s, &ov, &rn, FALSE, &rf));
+        CHECK_ERR(WSAECONNABORTED);
+        CHECK_EQ(rn, 0);
+        rn = 0xdeadbeef;
+        CHECK(!WSAGetOverlappedResult(s, &ov, &rn, TRUE, &rf));
+        CHECK_ERR(WSAECONNABORTED);
+        CHECK_EQ(rn, 0);
+        CHECK(!GetOverlappedResult((HANDLE)s, &ov, &rn, TRUE));
+        CHECK_ERR(ERROR_CONNECTION_ABORTED);
+        CHECK(!GetOverlappedResult((HANDLE)s, &ov, &rn, FALSE));
+        CHECK_ERR(ERROR_CONNECTION_ABORTED);
+    }
     /* The closed socket is gone: WSAENOTSOCK, and a second close too. */
     CHECK_EQ(closesocket(s), SOCKET_ERROR);
     CHECK_EQ(WSAGetLastError(), WSAENOTSOCK);
     CHECK_EQ(send(s, "x", 1, 0), SOCKET_ERROR);
     CHECK_EQ(WSAGetLastError(), WSAENOTSOCK);
+    CHECK_EQ(closesocket(c), 0);
+
+    /* The same when the socket is closed with CloseHandle (§11.6). */
+    tcp_pair(&c, &s);
+    CHECK(CreateIoCompletionPort((HANDLE)s, port, 2, 0) == port);
+    pending_recv(s, &ov, buf, sizeof buf);
+    CHECK(CloseHandle((HANDLE)s));
+    EXPECT_PACKET(port, 2, &ov, 0, FALSE, ERROR_CONNECTION_ABORTED);
+    CHECK_EQ(ov.Internal, STATUS_CONNECTION_ABORTED);
+    EXPECT_NO_PACKET(port, 50);
+    CHECK_EQ(closesocket(c), 0);
+
+    /* A cancelled operation completes through every notification it asked
+     * for: the packet and its event (§12.1). */
+    tcp_pair(&c, &s);
+    CHECK(CreateIoCompletionPort((HANDLE)s, port, 4, 0) == port);
+    {
+        HANDLE cev = CreateEventA(NULL, TRUE, FALSE, NULL);
+        WSABUF cb = {sizeof buf, buf};
+        DWORD cf = 0;
+        memset(&ov, 0, sizeof ov);
+        ov.hEvent = cev;
+        CHECK_EQ(WSARecv(s, &cb, 1, NULL, &cf, &ov, NULL), SOCKET_ERROR);
+        CHECK_ERR(WSA_IO_PENDING);
+        CHECK_EQ(WaitForSingleObject(cev, 0), WAIT_TIMEOUT);
+        CHECK(CancelIoEx((HANDLE)s, &ov));
+        CHECK_EQ(WaitForSingleObject(cev, 5000), WAIT_OBJECT_0);
+        EXPECT_PACKET(port, 4, &ov, 0, FALSE, ERROR_OPERATION_ABORTED);
+        CHECK(CloseHandle(cev));
+    }
+    CHECK_EQ(closesocket(s), 0);
     CHECK_EQ(closesocket(c), 0);
 
     /* CancelIoEx: the operation with that OVERLAPPED only → 995; then nothing
@@ -136,6 +182,12 @@ int main(void) {
         CHECK_EQ(WSAGetLastError(), WSAECONNRESET);
     }
     EXPECT_NO_PACKET(port, 50);
+    /* ... while SO_ERROR reads 0 (IOCP-REFERENCE §11.5). */
+    {
+        int soerr = -1, solen = sizeof soerr;
+        CHECK_EQ(getsockopt(s, SOL_SOCKET, SO_ERROR, (char *)&soerr, &solen), 0);
+        CHECK_EQ(soerr, 0);
+    }
     CHECK_EQ(closesocket(s), 0);
 
     /* closesocket with a pending WSASend (a large send to a peer that does not
@@ -192,6 +244,17 @@ int main(void) {
     CHECK_EQ(WSAGetLastError(), ERROR_IO_PENDING);
     CHECK_EQ(closesocket(a), 0);
     EXPECT_PACKET(port, 6, &ov, 0, FALSE, ERROR_OPERATION_ABORTED);
+    /* ... readable afterwards too, the listener closed as well. */
+    CHECK_EQ(closesocket(l), 0);
+    {
+        DWORD rn = 0xdeadbeef, rf = 0;
+        CHECK(!WSAGetOverlappedResult(l, &ov, &rn, TRUE, &rf));
+        CHECK_ERR(WSA_OPERATION_ABORTED);
+        CHECK(!GetOverlappedResult((HANDLE)l, &ov, &rn, FALSE));
+        CHECK_ERR(ERROR_OPERATION_ABORTED);
+        CHECK_EQ(rn, 0);
+    }
+    l = tcp_listener(&la);
 
     /* closesocket wakes a thread blocked in accept (WSAEINTR)… */
     blocked_sock = l;

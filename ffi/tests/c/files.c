@@ -3,6 +3,7 @@
  * with and without wait, events, synchronous handles (IOCP-REFERENCE §15). */
 #include <windows.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "check.h"
 
 static char path[256], path2[256];
@@ -187,6 +188,113 @@ int main(void) {
     h = CreateFileW(wpath, GENERIC_READ, 0, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
     CHECK(h != INVALID_HANDLE_VALUE);
     CHECK(CloseHandle(h));
+
+    /* Access modes are honoured: a GENERIC_WRITE handle cannot read and a
+     * GENERIC_READ one cannot write: ERROR_ACCESS_DENIED (5), nothing queued. */
+    h = CreateFileA(path, GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+    CHECK(h != INVALID_HANDLE_VALUE);
+    CHECK(WriteFile(h, "access", 6, &n, NULL));
+    CHECK_EQ(n, 6);
+    n = 0xdeadbeef;
+    CHECK(!ReadFile(h, buf, 4, &n, NULL));
+    CHECK_ERR(ERROR_ACCESS_DENIED);
+    CHECK_EQ(n, 0);
+    CHECK(CloseHandle(h));
+    h = CreateFileA(path, GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL);
+    CHECK(h != INVALID_HANDLE_VALUE);
+    CHECK(!WriteFile(h, "x", 1, &n, NULL));
+    CHECK_ERR(ERROR_ACCESS_DENIED);
+    CHECK(ReadFile(h, buf, sizeof buf, &n, NULL));
+    CHECK_EQ(n, 6);
+    CHECK(CloseHandle(h));
+    h = CreateFileA(path, GENERIC_READ, 0, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
+    CHECK(h != INVALID_HANDLE_VALUE);
+    CHECK(CreateIoCompletionPort(h, port, 9, 0) == port);
+    memset(&ov, 0, sizeof ov);
+    CHECK(!WriteFile(h, "x", 1, NULL, &ov));
+    CHECK_ERR(ERROR_ACCESS_DENIED);
+    {
+        DWORD b;
+        ULONG_PTR k;
+        LPOVERLAPPED o = (LPOVERLAPPED)1;
+        CHECK(!GetQueuedCompletionStatus(port, &b, &k, &o, 50));
+        CHECK_ERR(WAIT_TIMEOUT);
+    }
+    io_through_port(port, h, FALSE, buf, 6, 0, 6);
+    CHECK(memcmp(buf, "access", 6) == 0);
+    CHECK(CloseHandle(h));
+
+    /* A synchronous handle's file pointer: used and advanced by ReadFile /
+     * WriteFile without an OVERLAPPED; with one, its offset is used and the
+     * pointer ends after the bytes; SetFilePointer(Ex) move it. */
+    h = CreateFileA(path2, GENERIC_READ | GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, FILE_FLAG_DELETE_ON_CLOSE, NULL);
+    CHECK(h != INVALID_HANDLE_VALUE);
+    CHECK(WriteFile(h, "abcdef", 6, &n, NULL));
+    CHECK_EQ(SetFilePointer(h, 0, NULL, FILE_CURRENT), 6);
+    CHECK(WriteFile(h, "gh", 2, &n, NULL));
+    CHECK_EQ(SetFilePointer(h, 2, NULL, FILE_BEGIN), 2);
+    memset(buf, 0, sizeof buf);
+    CHECK(ReadFile(h, buf, 3, &n, NULL));
+    CHECK_EQ(n, 3);
+    CHECK(memcmp(buf, "cde", 3) == 0);
+    CHECK_EQ(SetFilePointer(h, 0, NULL, FILE_CURRENT), 5);
+    memset(&ov, 0, sizeof ov);
+    ov.Offset = 6;
+    CHECK(ReadFile(h, buf, 2, &n, &ov));
+    CHECK_EQ(n, 2);
+    CHECK(memcmp(buf, "gh", 2) == 0);
+    CHECK_EQ(SetFilePointer(h, 0, NULL, FILE_CURRENT), 8);
+    CHECK(ReadFile(h, buf, 4, &n, NULL)); /* synchronous EOF: TRUE, 0 bytes */
+    CHECK_EQ(n, 0);
+    LARGE_INTEGER dist, np;
+    dist.QuadPart = -3;
+    np.QuadPart = 0;
+    CHECK(SetFilePointerEx(h, dist, &np, FILE_END));
+    CHECK_EQ(np.QuadPart, 5);
+    CHECK(ReadFile(h, buf, 1, &n, NULL));
+    CHECK_EQ(buf[0], 'f');
+    CHECK_EQ(SetFilePointer(h, -100, NULL, FILE_CURRENT), INVALID_SET_FILE_POINTER);
+    CHECK_ERR(ERROR_NEGATIVE_SEEK);
+    CHECK_EQ(SetFilePointer(h, 0, NULL, FILE_CURRENT), 6);
+    LONG high = 1;
+    CHECK_EQ(SetFilePointer(h, 7, &high, FILE_BEGIN), 7);
+    CHECK_EQ(high, 1);
+    dist.QuadPart = 0;
+    CHECK(SetFilePointerEx(h, dist, &np, FILE_CURRENT));
+    CHECK_EQ(np.QuadPart, (1ll << 32) + 7);
+    CHECK(!SetFilePointerEx(h, dist, &np, 7));
+    CHECK_ERR(ERROR_INVALID_PARAMETER);
+    CHECK(CloseHandle(h));
+    CHECK_EQ(SetFilePointer(h, 0, NULL, FILE_BEGIN), INVALID_SET_FILE_POINTER);
+    CHECK_ERR(ERROR_INVALID_HANDLE);
+
+    /* hTemplateFile is accepted (unbufcpy passes one, §15.5); both
+     * notification modes are accepted (§16). */
+    {
+        HANDLE t = CreateFileA(path, GENERIC_READ, 0, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
+        CHECK(t != INVALID_HANDLE_VALUE);
+        h = CreateFileA(path, GENERIC_READ, 0, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, t);
+        CHECK(h != INVALID_HANDLE_VALUE);
+        CHECK(SetFileCompletionNotificationModes(
+            h, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE));
+        CHECK(CloseHandle(h));
+        CHECK(CloseHandle(t));
+    }
+
+    /* A directory opens only with FILE_FLAG_BACKUP_SEMANTICS (else 5). */
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s.d", path);
+    CHECK_EQ(mkdir(dir, 0700), 0);
+    CHECK(CreateFileA(dir, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, 0, NULL) ==
+          INVALID_HANDLE_VALUE);
+    CHECK_ERR(ERROR_ACCESS_DENIED);
+    CHECK(CreateFileA(dir, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL) ==
+          INVALID_HANDLE_VALUE);
+    CHECK_ERR(ERROR_ACCESS_DENIED);
+    h = CreateFileA(dir, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    CHECK(h != INVALID_HANDLE_VALUE);
+    CHECK(CloseHandle(h));
+    CHECK_EQ(rmdir(dir), 0);
 
     unlink(path);
     CHECK(CloseHandle(port));

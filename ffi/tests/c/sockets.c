@@ -232,6 +232,21 @@ int main(void) {
     CHECK_EQ(WSARecv(u, &rb, 1, NULL, &flags, &ovr, NULL), SOCKET_ERROR);
     CHECK_EQ(WSAGetLastError(), WSAENOTCONN);
     EXPECT_NO_PACKET(port, 50);
+    /* WSASend / send on a never-connected socket: WSAENOTCONN (Linux says
+     * EPIPE), not a sticky reset: a receive still says WSAENOTCONN after. */
+    {
+        char nb[] = "x";
+        WSABUF nw = {1, nb};
+        memset(&ovr, 0, sizeof ovr);
+        CHECK_EQ(WSASend(u, &nw, 1, NULL, 0, &ovr, NULL), SOCKET_ERROR);
+        CHECK_ERR(WSAENOTCONN);
+        CHECK_EQ(send(u, "x", 1, 0), SOCKET_ERROR);
+        CHECK_ERR(WSAENOTCONN);
+        memset(&ovr, 0, sizeof ovr);
+        CHECK_EQ(WSARecv(u, &rb, 1, NULL, &flags, &ovr, NULL), SOCKET_ERROR);
+        CHECK_ERR(WSAENOTCONN);
+        EXPECT_NO_PACKET(port, 50);
+    }
     /* A plain connect() on an associated socket queues nothing either. */
     struct sockaddr_in la;
     SOCKET l2 = tcp_listener(&la);
@@ -239,6 +254,57 @@ int main(void) {
     EXPECT_NO_PACKET(port, 50);
     CHECK_EQ(closesocket(u), 0);
     CHECK_EQ(closesocket(l2), 0);
+
+    /* Two pending 16-byte receives and 32 bytes arriving: they complete in
+     * issue order, the first with bytes 0-15, the second 16-31 (§11.3). */
+    {
+        char r1[16], r2[16];
+        WSABUF w1 = {16, r1}, w2 = {16, r2};
+        DWORD f1 = 0, f2 = 0;
+        OVERLAPPED o1, o2;
+        memset(&o1, 0, sizeof o1);
+        memset(&o2, 0, sizeof o2);
+        r = WSARecv(s, &w1, 1, NULL, &f1, &o1, NULL);
+        CHECK(r == SOCKET_ERROR && WSAGetLastError() == WSA_IO_PENDING);
+        r = WSARecv(s, &w2, 1, NULL, &f2, &o2, NULL);
+        CHECK(r == SOCKET_ERROR && WSAGetLastError() == WSA_IO_PENDING);
+        send_all_sync(c, "0123456789abcdefGHIJKLMNOPQRSTUV", 32);
+        EXPECT_PACKET(port, 11, &o1, 16, TRUE, 0);
+        EXPECT_PACKET(port, 11, &o2, 16, TRUE, 0);
+        CHECK(memcmp(r1, "0123456789abcdef", 16) == 0);
+        CHECK(memcmp(r2, "GHIJKLMNOPQRSTUV", 16) == 0);
+    }
+
+    /* MSG_PEEK in *lpFlags: the data stays in the socket. Pending first ... */
+    {
+        char pk[16], rd[16];
+        WSABUF pb = {sizeof pk, pk}, rdb = {sizeof rd, rd};
+        DWORD pf = MSG_PEEK, pgot = 0;
+        OVERLAPPED ovp;
+        memset(&ovp, 0, sizeof ovp);
+        r = WSARecv(s, &pb, 1, NULL, &pf, &ovp, NULL);
+        CHECK(r == SOCKET_ERROR && WSAGetLastError() == WSA_IO_PENDING);
+        send_all_sync(c, "peek!", 5);
+        EXPECT_PACKET(port, 11, &ovp, 5, TRUE, 0);
+        CHECK(memcmp(pk, "peek!", 5) == 0);
+        /* ... then inline: the same bytes again ... */
+        memset(pk, 0, sizeof pk);
+        memset(&ovp, 0, sizeof ovp);
+        pf = MSG_PEEK;
+        r = WSARecv(s, &pb, 1, &pgot, &pf, &ovp, NULL);
+        CHECK_ERR(0xdeadbeef);
+        CHECK_EQ(r, 0);
+        CHECK_EQ(pgot, 5);
+        CHECK(memcmp(pk, "peek!", 5) == 0);
+        /* ... and a plain receive still gets them (skip mode: no packets). */
+        memset(&ovp, 0, sizeof ovp);
+        pf = 0;
+        pgot = 0;
+        CHECK_EQ(WSARecv(s, &rdb, 1, &pgot, &pf, &ovp, NULL), 0);
+        CHECK_EQ(pgot, 5);
+        CHECK(memcmp(rd, "peek!", 5) == 0);
+        EXPECT_NO_PACKET(port, 50);
+    }
 
     /* Graceful close by the peer: a pending receive completes TRUE with 0
      * bytes; a receive after the FIN returns 0 at once (skip mode: no packet). */

@@ -85,6 +85,67 @@ int main(void) {
     CHECK_EQ(recvfrom(u1, rbuf, sizeof rbuf, 0, (struct sockaddr *)&from, &fromlen), 4);
     CHECK_EQ(from.sin_port, a2.sin_port);
 
+    /* A datagram larger than the buffer (STATUS_BUFFER_OVERFLOW): the bytes
+     * that fit, InternalHigh = buffer length, the packet FALSE with
+     * ERROR_MORE_DATA (234); WSAGetOverlappedResult says WSAEMSGSIZE. Pending: */
+    char small[4];
+    WSABUF sm = {sizeof small, small};
+    memset(&ovr, 0, sizeof ovr);
+    memset(&from, 0, sizeof from);
+    fromlen = sizeof from;
+    flags = 0;
+    CHECK_EQ(WSARecvFrom(u2, &sm, 1, NULL, &flags, (struct sockaddr *)&from, &fromlen, &ovr, NULL),
+             SOCKET_ERROR);
+    CHECK_ERR(WSA_IO_PENDING);
+    CHECK_EQ(sendto(u1, "0123456789", 10, 0, (struct sockaddr *)&a2, sizeof a2), 10);
+    EXPECT_PACKET(port, 2, &ovr, 4, FALSE, ERROR_MORE_DATA);
+    CHECK(memcmp(small, "0123", 4) == 0);
+    CHECK_EQ(ovr.Internal, 0x80000005);
+    CHECK_EQ(ovr.InternalHigh, 4);
+    CHECK_EQ(from.sin_port, a1.sin_port);
+    DWORD ob = 0, ofl = 0;
+    CHECK(!WSAGetOverlappedResult(u2, &ovr, &ob, FALSE, &ofl));
+    CHECK_ERR(WSAEMSGSIZE);
+    CHECK_EQ(ob, 4);
+    ob = 0;
+    CHECK(!GetOverlappedResult((HANDLE)u2, &ovr, &ob, FALSE));
+    CHECK_ERR(ERROR_MORE_DATA);
+    CHECK_EQ(ob, 4);
+    /* ... the same with WSARecv (one buffer) ... */
+    memset(&ovr, 0, sizeof ovr);
+    CHECK_EQ(WSARecv(u2, &sm, 1, NULL, &flags, &ovr, NULL), SOCKET_ERROR);
+    CHECK_ERR(WSA_IO_PENDING);
+    CHECK_EQ(sendto(u1, "ABCDEFG", 7, 0, (struct sockaddr *)&a2, sizeof a2), 7);
+    EXPECT_PACKET(port, 2, &ovr, 4, FALSE, ERROR_MORE_DATA);
+    CHECK(memcmp(small, "ABCD", 4) == 0);
+    /* ... inline (the datagram is there already): SOCKET_ERROR + WSAEMSGSIZE,
+     * and, the status being a warning, the packet is still queued. The rest of
+     * the datagram is lost: the next receive gets the next datagram. */
+    CHECK_EQ(sendto(u1, "abcdefgh", 8, 0, (struct sockaddr *)&a2, sizeof a2), 8);
+    CHECK_EQ(sendto(u1, "xy", 2, 0, (struct sockaddr *)&a2, sizeof a2), 2);
+    for (int i = 0; i < 200; i++) {
+        u_long avail = 0;
+        CHECK_EQ(ioctlsocket(u2, FIONREAD, &avail), 0);
+        if (avail > 0) break;
+        Sleep(5);
+    }
+    memset(&ovr, 0, sizeof ovr);
+    fromlen = sizeof from;
+    CHECK_EQ(WSARecvFrom(u2, &sm, 1, NULL, &flags, (struct sockaddr *)&from, &fromlen, &ovr, NULL),
+             SOCKET_ERROR);
+    CHECK_ERR(WSAEMSGSIZE);
+    CHECK_EQ(ovr.Internal, 0x80000005);
+    CHECK_EQ(ovr.InternalHigh, 4);
+    EXPECT_PACKET(port, 2, &ovr, 4, FALSE, ERROR_MORE_DATA);
+    CHECK(memcmp(small, "abcd", 4) == 0);
+    CHECK_EQ(from.sin_port, a1.sin_port);
+    /* ... and a blocking recvfrom: SOCKET_ERROR + WSAEMSGSIZE, no packet. */
+    fromlen = sizeof from;
+    CHECK_EQ(recvfrom(u2, small, 1, 0, (struct sockaddr *)&from, &fromlen), SOCKET_ERROR);
+    CHECK_ERR(WSAEMSGSIZE);
+    CHECK_EQ(small[0], 'x');
+    EXPECT_NO_PACKET(port, 50);
+
     /* Connected UDP: WSASend / WSARecv. */
     CHECK_EQ(connect(u1, (struct sockaddr *)&a2, sizeof a2), 0);
     CHECK_EQ(connect(u2, (struct sockaddr *)&a1, sizeof a1), 0);
