@@ -1866,6 +1866,9 @@ pub unsafe extern "C" fn disconnect_ex(
     })
 }
 
+/// The most bytes one TransmitFile call sends (Windows' documented limit).
+const TRANSMIT_FILE_MAX: u64 = 2_147_483_646;
+
 /// Reads TransmitFile's file part: `count` bytes (all, if 0) from `offset`,
 /// or from the file pointer (advanced) when `offset` is `None`.
 fn read_file_part(file: HANDLE, count: DWORD, offset: Option<u64>) -> Result<Vec<u8>, DWORD> {
@@ -1884,7 +1887,24 @@ fn read_file_part(file: HANDLE, count: DWORD, offset: Option<u64>) -> Result<Vec
             pos as u64
         }
     };
-    let mut out = Vec::new();
+    // One TransmitFile sends at most 2,147,483,646 bytes on Windows; the file
+    // part is read into memory here, so refuse a larger one before reading
+    // rather than allocating it (the caller splits it, as on Windows).
+    let wanted = if count == 0 {
+        // SAFETY: `stat` is plain integers, so all-zero is a valid value.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat on an fd writes into `st`, which outlives the call.
+        if unsafe { libc::fstat(ffd, &mut st) } < 0 {
+            return Err(crate::error::errno_to_win32(errno()));
+        }
+        (st.st_size.max(0) as u64).saturating_sub(start)
+    } else {
+        u64::from(count)
+    };
+    if wanted > TRANSMIT_FILE_MAX {
+        return Err(ERROR_INVALID_PARAMETER);
+    }
+    let mut out = Vec::with_capacity(wanted.min(1 << 20) as usize);
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let want = if count == 0 {

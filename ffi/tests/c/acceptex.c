@@ -326,6 +326,24 @@ int main(void) {
         memset(&tov, 0, sizeof tov);
         CHECK(!pTransmitFile(ts, f, 0, 0, &tov, NULL, TF_REUSE_SOCKET));
         CHECK_ERR(WSAEINVAL);
+        /* A file part over Windows' 2,147,483,646-byte limit (a sparse 3 GiB
+         * file): ERROR_INVALID_PARAMETER before anything is read or sent, no packet. */
+        {
+            char bpath[64];
+            snprintf(bpath, sizeof bpath, "/tmp/cport-transmit-big-%d", (int)getpid());
+            HANDLE big = CreateFileA(bpath, GENERIC_READ | GENERIC_WRITE, 0, NULL, CREATE_ALWAYS,
+                                     FILE_FLAG_DELETE_ON_CLOSE, NULL);
+            CHECK(big != INVALID_HANDLE_VALUE);
+            LARGE_INTEGER at;
+            at.QuadPart = 3LL << 30;
+            CHECK(SetFilePointerEx(big, at, NULL, FILE_BEGIN));
+            CHECK(WriteFile(big, "x", 1, &fw, NULL));
+            memset(&tov, 0, sizeof tov);
+            CHECK(!pTransmitFile(ts, big, 0, 0, &tov, NULL, 0));
+            CHECK_ERR(ERROR_INVALID_PARAMETER);
+            EXPECT_NO_PACKET(port, 50);
+            CHECK(CloseHandle(big));
+        }
         /* TF_DISCONNECT: after the bytes, the peer sees end of stream. */
         memset(&tov, 0, sizeof tov);
         tov.Offset = 9;

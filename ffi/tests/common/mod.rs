@@ -31,8 +31,13 @@ pub fn libcport() -> &'static Path {
         let dir = profile_dir();
         let profile = dir.file_name().unwrap().to_str().unwrap().to_string();
         let parent = dir.parent().unwrap();
-        // target/<profile> or, with --target, target/<triple>/<profile>.
-        let (target_dir, triple) = if parent.join("CACHEDIR.TAG").exists() {
+        // target/<profile> or, with --target, target/<triple>/<profile>. Cargo
+        // tags the target directory (CACHEDIR.TAG), but not one that already
+        // existed (e.g. made as the parent of another --target-dir): only a
+        // tagged grandparent means a triple.
+        let tagged = |d: &Path| d.join("CACHEDIR.TAG").exists();
+        let grandparent = parent.parent().unwrap();
+        let (target_dir, triple) = if tagged(parent) || !tagged(grandparent) {
             (parent.to_path_buf(), None)
         } else {
             let triple = parent.file_name().unwrap().to_str().unwrap().to_string();
