@@ -921,18 +921,8 @@ pub unsafe extern "C" fn ioctlsocket(s: SOCKET, cmd: libc::c_long, arg: *mut lib
 /// `buf` must be valid for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn cport_send(s: SOCKET, buf: *const c_void, len: i32, flags: i32) -> i32 {
-    boundary(SOCKET_ERROR, || {
-        let obj = sock_or!(s, SOCKET_ERROR);
-        if len < 0 || (buf.is_null() && len > 0) {
-            return fail(WSAEFAULT, SOCKET_ERROR);
-        }
-        // SAFETY: valid for len bytes (caller contract).
-        let iov = [unsafe { iovec(buf as *mut u8, len as usize) }];
-        match send_all(&obj, &iov, flags, std::ptr::null(), 0) {
-            Ok(n) => n as i32,
-            Err(e) => fail(e, SOCKET_ERROR),
-        }
-    })
+    // SAFETY: the caller's contract for `buf`; no destination address.
+    unsafe { cport_sendto(s, buf, len, flags, std::ptr::null(), 0) }
 }
 
 /// `sendto`.
@@ -968,24 +958,17 @@ pub unsafe extern "C" fn cport_sendto(
 /// `buf` must be valid for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn cport_recv(s: SOCKET, buf: *mut c_void, len: i32, flags: i32) -> i32 {
-    boundary(SOCKET_ERROR, || {
-        let obj = sock_or!(s, SOCKET_ERROR);
-        if len < 0 || (buf.is_null() && len > 0) {
-            return fail(WSAEFAULT, SOCKET_ERROR);
-        }
-        // SAFETY: valid for len bytes (caller contract).
-        let iov = [unsafe { iovec(buf as *mut u8, len as usize) }];
-        match recv_blocking(
-            &obj,
-            &iov,
+    // SAFETY: the caller's contract for `buf`; no source address wanted.
+    unsafe {
+        cport_recvfrom(
+            s,
+            buf,
+            len,
             flags,
             std::ptr::null_mut(),
             std::ptr::null_mut(),
-        ) {
-            Ok(n) => n as i32,
-            Err(e) => fail(e, SOCKET_ERROR),
-        }
-    })
+        )
+    }
 }
 
 /// `recvfrom`.
