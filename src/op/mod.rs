@@ -394,6 +394,9 @@ pub(crate) struct Io<K, V, B> {
     /// Completions left by a reaper that panicked (see `reap`).
     leftovers: Mutex<Vec<Completion>>,
     has_leftovers: std::sync::atomic::AtomicBool,
+    /// `tables.waiting_deadlines.len()`, readable without the lock: a poll
+    /// with no lane-waiting deadline skips the lock and the clock.
+    waiting_deadlines: AtomicUsize,
 }
 
 pub(crate) fn shutting_down() -> io::Error {
@@ -430,6 +433,7 @@ where
             stops: AtomicU64::new(0),
             leftovers: Mutex::new(Vec::new()),
             has_leftovers: std::sync::atomic::AtomicBool::new(false),
+            waiting_deadlines: AtomicUsize::new(0),
         }
     }
 
@@ -597,11 +601,25 @@ where
                 // one has completed (`next_in_lane`).
                 lane.waiting.push_back(user_data);
                 slot.place = Place::Waiting;
+                let mut earliest = false;
                 if let Some(d) = slot.deadline {
                     t.waiting_deadlines.push(std::cmp::Reverse((d, user_data)));
+                    self.waiting_deadlines
+                        .store(t.waiting_deadlines.len(), Ordering::Release);
+                    earliest = t
+                        .waiting_deadlines
+                        .peek()
+                        .is_some_and(|r| r.0 .1 == user_data);
                 }
                 let k = t.ops.insert(slot);
                 debug_assert_eq!(k, key);
+                drop(t);
+                if earliest {
+                    // A poller may be in the kernel with a later (or no)
+                    // timeout: wake it so that it waits no longer than this
+                    // op's deadline (`reap` bounds the poll by it).
+                    self.backend.wake();
+                }
                 return Ok(Issued::Pending(OpId(user_data)));
             }
             lane.busy = true;
@@ -703,6 +721,9 @@ where
     /// while they waited in a lane (into `out`), and returns how long until
     /// the next one runs out.
     fn expire_waiting(&self, out: &mut Vec<Completion>) -> Option<Duration> {
+        if self.waiting_deadlines.load(Ordering::Acquire) == 0 {
+            return None;
+        }
         let mut t = self.tables.lock();
         let now = Instant::now();
         while let Some(&std::cmp::Reverse((deadline, user_data))) = t.waiting_deadlines.peek() {
@@ -723,6 +744,8 @@ where
                 }
             }
             t.waiting_deadlines.pop();
+            self.waiting_deadlines
+                .store(t.waiting_deadlines.len(), Ordering::Release);
         }
         None
     }
