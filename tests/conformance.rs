@@ -569,6 +569,43 @@ fn queued_op_timeout_wakes_a_poller_in_the_kernel(b: BackendChoice) {
     assert_eq!(next(&port).value, 1);
 }
 
+/// An operation with a timeout issued while another thread polls the
+/// kernel without one (on another socket): it times out on time — the
+/// epoll backend's timer and io_uring's LINK_TIMEOUT both reach the poller.
+fn op_timeout_issued_while_a_poller_is_in_the_kernel(b: BackendChoice) {
+    let port = port(b);
+    let (h1, _c1) = pair(&port);
+    let (h2, _c2) = pair(&port);
+    pending(port.op(h1).recv(vec![0; 8], 1)); // never completes by itself
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = {
+        let port = port.clone();
+        std::thread::spawn(move || {
+            tx.send(
+                port.get(None)
+                    .map(|p| (p.value, p.result.map_err(|e| e.kind()))),
+            )
+            .unwrap()
+        })
+    };
+    util::wait_until("the worker waits", || port.counters().waiting == 1);
+    // Ordering only (not a timing assertion): let the worker reach the kernel.
+    std::thread::sleep(Duration::from_millis(50));
+    pending(
+        port.op(h2)
+            .timeout(Duration::from_millis(20))
+            .recv(vec![0; 8], 2),
+    );
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)),
+        Ok(Ok((2, Err(std::io::ErrorKind::TimedOut)))),
+        "the op's deadline did not reach the poller"
+    );
+    worker.join().unwrap();
+    port.close_handle(h1).unwrap();
+    assert_eq!(next(&port).value, 1);
+}
+
 /// Two pending receives on one socket complete in issue order, the first
 /// taking the first bytes (IOCP-REFERENCE §11.3; io_uring alone woke them
 /// newest first).
@@ -702,6 +739,7 @@ conformance!(
     pending_sends_keep_the_stream_in_order,
     queued_operations_cancel_close_and_time_out,
     queued_op_timeout_wakes_a_poller_in_the_kernel,
+    op_timeout_issued_while_a_poller_is_in_the_kernel,
     post_wakes_a_poller_blocked_in_the_kernel,
     an_op_completes_while_its_thread_computes,
     thread_exit_cancels_nothing_and_starts_deferred_ops,
