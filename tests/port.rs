@@ -8,9 +8,23 @@ mod util;
 use std::time::Duration;
 
 use cport::{BackendChoice, Counters, GetError};
-use util::{port, wait_counters, Cmd, Reply, Worker};
+use util::{port, wait_counters, Cmd, Reply, TestPort, Worker};
 
 const NOW: Option<Duration> = Some(Duration::ZERO);
+
+/// Limit 1: `a` holds the only slot (it took packet 1), `b` is parked in
+/// `get`, and packet 2 waits in the queue behind the limit.
+fn slot_taken_one_parked_one_queued(backend: BackendChoice) -> (TestPort, Worker, Worker) {
+    let port = port(1, backend);
+    let (a, b) = (Worker::spawn(&port, 0), Worker::spawn(&port, 1));
+    port.post(0, 0, 1).unwrap();
+    assert_eq!(a.got_after(Cmd::Get(None)), Ok((0, 1)));
+    b.send(Cmd::Get(None));
+    wait_counters(&port, "b parked", |c| c.waiting == 1);
+    port.post(0, 0, 2).unwrap();
+    assert_eq!(port.counters().queued, 1);
+    (port, a, b)
+}
 
 fn packets_come_out_in_fifo_order(b: BackendChoice) {
     let port = port(1, b);
@@ -93,14 +107,7 @@ fn limit_one_keeps_the_second_worker_asleep_and_the_hot_worker_takes_the_next_pa
 
 fn close_hands_queued_packets_to_waiters_before_closed(b: BackendChoice) {
     // Limit 1 and the slot taken: a packet stays queued while a thread waits.
-    let port = port(1, b);
-    let (a, w) = (Worker::spawn(&port, 0), Worker::spawn(&port, 1));
-    port.post(0, 0, 1).unwrap();
-    assert_eq!(a.got_after(Cmd::Get(None)), Ok((0, 1)));
-    w.send(Cmd::Get(None));
-    wait_counters(&port, "w parked", |c| c.waiting == 1);
-    port.post(0, 0, 2).unwrap();
-    assert_eq!(port.counters().queued, 1);
+    let (port, a, w) = slot_taken_one_parked_one_queued(b);
     port.close();
     // Every packet is delivered before anyone is told the port closed.
     assert_eq!(w.got(), Ok((0, 2)));
@@ -111,14 +118,7 @@ fn close_hands_queued_packets_to_waiters_before_closed(b: BackendChoice) {
 }
 
 fn blocking_section_releases_a_waiter_and_the_limit_is_exceeded_afterwards(b: BackendChoice) {
-    let port = port(1, b);
-    let (a, b) = (Worker::spawn(&port, 0), Worker::spawn(&port, 1));
-    port.post(0, 0, 1).unwrap();
-    assert_eq!(a.got_after(Cmd::Get(None)), Ok((0, 1)));
-    b.send(Cmd::Get(None));
-    wait_counters(&port, "b parked", |c| c.waiting == 1);
-    port.post(0, 0, 2).unwrap();
-    assert_eq!(port.counters().queued, 1);
+    let (port, a, b) = slot_taken_one_parked_one_queued(b);
 
     // a blocks outside the port: its slot goes to b, who takes the queued packet.
     assert!(matches!(a.run(Cmd::EnterBlocking), Reply::Done));
@@ -342,13 +342,7 @@ fn thread_exit_and_moving_ports_give_the_slot_back(b: BackendChoice) {
 }
 
 fn thread_exit_releases_a_waiter_for_a_queued_packet(b: BackendChoice) {
-    let port = port(1, b);
-    let (a, b) = (Worker::spawn(&port, 0), Worker::spawn(&port, 1));
-    port.post(0, 0, 1).unwrap();
-    assert_eq!(a.got_after(Cmd::Get(None)), Ok((0, 1)));
-    b.send(Cmd::Get(None));
-    wait_counters(&port, "b parked", |c| c.waiting == 1);
-    port.post(0, 0, 2).unwrap();
+    let (_port, a, b) = slot_taken_one_parked_one_queued(b);
     assert!(b.try_reply().is_none());
     a.exit();
     assert_eq!(b.got(), Ok((0, 2)));
