@@ -537,42 +537,16 @@ fn post_wakes_a_poller_blocked_in_the_kernel(b: BackendChoice) {
 /// stayed pending forever before: the poll's timeout was computed when the
 /// poller entered the kernel).
 fn queued_op_timeout_wakes_a_poller_in_the_kernel(b: BackendChoice) {
-    let port = port(b);
-    let (h, _client) = pair(&port);
-    pending(port.op(h).recv(vec![0; 8], 1)); // never completes by itself
-    let (tx, rx) = std::sync::mpsc::channel();
-    let worker = {
-        let port = port.clone();
-        std::thread::spawn(move || {
-            tx.send(
-                port.get(None)
-                    .map(|p| (p.value, p.result.map_err(|e| e.kind()))),
-            )
-            .unwrap()
-        })
-    };
-    util::wait_until("the worker waits", || port.counters().waiting == 1);
-    // Ordering only (not a timing assertion): let the worker reach the kernel.
-    std::thread::sleep(Duration::from_millis(50));
-    pending(
-        port.op(h)
-            .timeout(Duration::from_millis(20))
-            .recv(vec![0; 8], 2),
-    );
-    assert_eq!(
-        rx.recv_timeout(Duration::from_secs(10)),
-        Ok(Ok((2, Err(std::io::ErrorKind::TimedOut)))),
-        "the queued op's deadline did not reach the poller"
-    );
-    worker.join().unwrap();
-    port.close_handle(h).unwrap();
-    assert_eq!(next(&port).value, 1);
+    timeout_while_a_poller_is_in_the_kernel(b, true);
 }
 
-/// An operation with a timeout issued while another thread polls the
-/// kernel without one (on another socket): it times out on time — the
-/// epoll backend's timer and io_uring's LINK_TIMEOUT both reach the poller.
+/// The same for an op on another socket, which goes to the kernel at once:
+/// the epoll backend's timer and io_uring's LINK_TIMEOUT reach the poller.
 fn op_timeout_issued_while_a_poller_is_in_the_kernel(b: BackendChoice) {
+    timeout_while_a_poller_is_in_the_kernel(b, false);
+}
+
+fn timeout_while_a_poller_is_in_the_kernel(b: BackendChoice, same_socket: bool) {
     let port = port(b);
     let (h1, _c1) = pair(&port);
     let (h2, _c2) = pair(&port);
@@ -591,8 +565,9 @@ fn op_timeout_issued_while_a_poller_is_in_the_kernel(b: BackendChoice) {
     util::wait_until("the worker waits", || port.counters().waiting == 1);
     // Ordering only (not a timing assertion): let the worker reach the kernel.
     std::thread::sleep(Duration::from_millis(50));
+    let target = if same_socket { h1 } else { h2 };
     pending(
-        port.op(h2)
+        port.op(target)
             .timeout(Duration::from_millis(20))
             .recv(vec![0; 8], 2),
     );

@@ -1352,23 +1352,37 @@ unsafe fn recv_common(
     };
     let mut ctx = p.into_ctx(obj.clone(), kind);
     ctx.want = iov.iter().map(|v| v.iov_len).sum();
-    obj.recv_pending.fetch_add(1, Ordering::AcqRel);
-    let r = obj.launch(eh, ctx, bufs);
-    match r {
+    match launch_counted(&obj, &obj.recv_pending, eh, ctx, bufs) {
         Ok(()) => fail(WSA_IO_PENDING, SOCKET_ERROR),
-        Err((e, ctx)) => {
-            obj.recv_pending.fetch_sub(1, Ordering::AcqRel);
-            let wsa = stream_error(&obj, errno_of(&e));
-            // SAFETY: the OVERLAPPED is valid during this call.
-            unsafe {
-                io::store_status(
-                    ctx.ov as *mut OVERLAPPED,
-                    crate::error::status_carrying(wsa),
-                )
-            };
-            fail(wsa, SOCKET_ERROR)
-        }
+        Err(wsa) => fail(wsa, SOCKET_ERROR),
     }
+}
+
+/// Hands a receive or send to the engine, counted in `pending` (the socket's
+/// receives or sends in the engine) while it is there. If the engine refuses
+/// it, the count is undone, the OVERLAPPED gets the failure status (nothing
+/// is queued: a synchronous failure) and the Winsock error is returned.
+fn launch_counted(
+    obj: &Arc<IoObj>,
+    pending: &std::sync::atomic::AtomicUsize,
+    eh: cport_core::Handle,
+    ctx: io::OpCtx,
+    bufs: Vec<CBuf>,
+) -> Result<(), DWORD> {
+    pending.fetch_add(1, Ordering::AcqRel);
+    obj.launch(eh, ctx, bufs).map_err(|(e, ctx)| {
+        pending.fetch_sub(1, Ordering::AcqRel);
+        let wsa = stream_error(obj, errno_of(&e));
+        // SAFETY: the OVERLAPPED is valid during this call (caller contract
+        // of the export that issued the operation).
+        unsafe {
+            io::store_status(
+                ctx.ov as *mut OVERLAPPED,
+                crate::error::status_carrying(wsa),
+            )
+        };
+        wsa
+    })
 }
 
 /// `WSASend`: inline when the socket takes all the data at once and no send
@@ -1522,22 +1536,9 @@ unsafe fn send_common(
     );
     ctx.base = done;
     ctx.want = total - done;
-    obj.send_pending.fetch_add(1, Ordering::AcqRel);
-    let r = obj.launch(eh, ctx, cbufs(&rest));
-    match r {
+    match launch_counted(&obj, &obj.send_pending, eh, ctx, cbufs(&rest)) {
         Ok(()) => fail(WSA_IO_PENDING, SOCKET_ERROR),
-        Err((e, ctx)) => {
-            obj.send_pending.fetch_sub(1, Ordering::AcqRel);
-            let wsa = stream_error(&obj, errno_of(&e));
-            // SAFETY: the OVERLAPPED is valid during this call.
-            unsafe {
-                io::store_status(
-                    ctx.ov as *mut OVERLAPPED,
-                    crate::error::status_carrying(wsa),
-                )
-            };
-            fail(wsa, SOCKET_ERROR)
-        }
+        Err(wsa) => fail(wsa, SOCKET_ERROR),
     }
 }
 
@@ -2040,21 +2041,9 @@ pub unsafe extern "C" fn TransmitFile(
         let cbuf = unsafe { CBuf::new(data.as_mut_ptr(), len) };
         let mut ctx = p.into_ctx(obj.clone(), OpKind::Transmit { data, flags });
         ctx.want = len;
-        obj.send_pending.fetch_add(1, Ordering::AcqRel);
-        match obj.launch(eh, ctx, vec![cbuf]) {
+        match launch_counted(&obj, &obj.send_pending, eh, ctx, vec![cbuf]) {
             Ok(()) => fail(ERROR_IO_PENDING, FALSE),
-            Err((e, ctx)) => {
-                obj.send_pending.fetch_sub(1, Ordering::AcqRel);
-                let wsa = stream_error(&obj, errno_of(&e));
-                // SAFETY: the OVERLAPPED is valid during this call.
-                unsafe {
-                    io::store_status(
-                        ctx.ov as *mut OVERLAPPED,
-                        crate::error::status_carrying(wsa),
-                    )
-                };
-                fail(wsa, FALSE)
-            }
+            Err(wsa) => fail(wsa, FALSE),
         }
     })
 }
