@@ -196,7 +196,7 @@ pub unsafe extern "C" fn CreateFileW(
     })
 }
 
-fn file_offset(ov: *const OVERLAPPED) -> u64 {
+pub(crate) fn file_offset(ov: *const OVERLAPPED) -> u64 {
     // SAFETY: `ov` is valid (caller contract).
     unsafe { u64::from((*ov).Offset) | (u64::from((*ov).OffsetHigh) << 32) }
 }

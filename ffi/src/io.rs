@@ -477,21 +477,7 @@ impl IoObj {
         let fresh = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
         set_nonblocking(raw)?;
         let eh = e.port.associate(fresh, 0)?;
-        let old = {
-            let mut c = self.conn.write();
-            if c.closed {
-                drop(c);
-                let _ = e.port.close_handle(eh);
-                return Err(io::Error::from_raw_os_error(libc::ENOTSOCK));
-            }
-            let old = c.eh;
-            c.fd = raw;
-            c.eh = Some(eh);
-            old
-        };
-        if let Some(old) = old {
-            let _ = e.port.close_handle(old);
-        }
+        self.install(e, raw, eh, libc::ENOTSOCK)?;
         self.reset.store(false, Ordering::Release);
         self.shut_send.store(false, Ordering::Release);
         self.ever_connected.store(false, Ordering::Release);
@@ -505,19 +491,28 @@ impl IoObj {
         set_nonblocking(stream.as_raw_fd())?;
         let fd = stream.as_raw_fd();
         let eh = e.port.associate(stream, 0)?;
+        self.install(e, fd, eh, libc::ECANCELED)?;
+        self.ever_connected.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Makes `fd` (associated with the engine as `eh`) this socket's fd. The
+    /// old fd's engine handle is closed: operations still on it end, then the
+    /// engine closes that fd. If the socket was closed meanwhile, `eh` is
+    /// closed instead and the call fails with `if_closed`.
+    fn install(&self, e: &Engine, fd: RawFd, eh: Handle, if_closed: i32) -> io::Result<()> {
         let old = {
             let mut c = self.conn.write();
             if c.closed {
                 drop(c);
                 let _ = e.port.close_handle(eh);
-                return Err(io::Error::from_raw_os_error(libc::ECANCELED));
+                return Err(io::Error::from_raw_os_error(if_closed));
             }
             let old = c.eh;
             c.fd = fd;
             c.eh = Some(eh);
             old
         };
-        self.ever_connected.store(true, Ordering::Release);
         if let Some(old) = old {
             let _ = e.port.close_handle(old);
         }
@@ -1036,10 +1031,7 @@ fn finish_peek(mut ctx: OpCtx, bufs: Vec<(usize, usize)>) {
         .collect();
     // `finish` needs the kind (it counts the receive as done).
     ctx.kind = OpKind::Peek { bufs: Vec::new() };
-    // SAFETY: an all-zero msghdr is valid.
-    let mut m: libc::msghdr = unsafe { std::mem::zeroed() };
-    m.msg_iov = iov.as_ptr() as *mut libc::iovec;
-    m.msg_iovlen = iov.len();
+    let mut m = crate::sock::msghdr(&iov, std::ptr::null_mut(), 0);
     // SAFETY: the program keeps its WSABUF memory valid until the operation
     // completes (Win32 contract); `iov` outlives the call.
     let n = unsafe { libc::recvmsg(fd, &mut m, libc::MSG_PEEK | libc::MSG_DONTWAIT) };

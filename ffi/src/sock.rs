@@ -128,7 +128,7 @@ fn blocking_call(
 
 /// A receive/send error as Winsock reports it, remembering a reset.
 fn stream_error(obj: &IoObj, errno: i32) -> DWORD {
-    let datagram = matches!(obj.kind, ObjKind::Socket { ty, .. } if ty == libc::SOCK_DGRAM);
+    let datagram = io::is_datagram(obj);
     match errno {
         libc::ECONNRESET if !datagram => {
             obj.reset.store(true, Ordering::Release);
@@ -1007,7 +1007,7 @@ unsafe fn iovec(ptr: *mut u8, len: usize) -> libc::iovec {
     }
 }
 
-fn msghdr(iov: &[libc::iovec], name: *mut c_void, namelen: u32) -> libc::msghdr {
+pub(crate) fn msghdr(iov: &[libc::iovec], name: *mut c_void, namelen: u32) -> libc::msghdr {
     // SAFETY: an all-zero msghdr is valid.
     let mut m: libc::msghdr = unsafe { std::mem::zeroed() };
     m.msg_iov = iov.as_ptr() as *mut libc::iovec;
@@ -1096,7 +1096,7 @@ fn recv_blocking(
                 // SAFETY: valid (caller contract).
                 unsafe { *fromlen = m.msg_namelen as i32 };
             }
-            if sock_type(obj) == libc::SOCK_DGRAM && m.msg_flags & libc::MSG_TRUNC != 0 {
+            if io::is_datagram(obj) && m.msg_flags & libc::MSG_TRUNC != 0 {
                 // The buffers hold the datagram's start; the rest is lost.
                 return Err(WSAEMSGSIZE);
             }
@@ -1263,7 +1263,7 @@ unsafe fn recv_common(
     if in_flags & libc::MSG_OOB != 0 || (is_from && (iov.len() != 1 || peek_flag != 0)) {
         return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
     }
-    let datagram = sock_type(&obj) == libc::SOCK_DGRAM;
+    let datagram = io::is_datagram(&obj);
     // SAFETY: ov is valid until completion (caller contract).
     let p = match unsafe { io::prepare(&obj, ov) } {
         Ok(p) => p,
@@ -1817,11 +1817,8 @@ pub unsafe extern "C" fn disconnect_ex(
         if reserved != 0 || flags & !TF_REUSE_SOCKET != 0 {
             return fail(WSAEINVAL, FALSE);
         }
-        let Some((fd, _)) = obj.current() else {
-            return fail(WSAENOTSOCK, FALSE);
-        };
-        if sock_type(&obj) != libc::SOCK_STREAM || !is_connected(fd) {
-            return fail(WSAENOTCONN, FALSE);
+        if let Err(e) = connected_stream(&obj) {
+            return fail(e, FALSE);
         }
         let p = if ov.is_null() {
             None
@@ -1850,12 +1847,31 @@ pub unsafe extern "C" fn disconnect_ex(
     })
 }
 
+/// DisconnectEx and TransmitFile work on a connected TCP socket only
+/// (`WSAENOTSOCK` for a closed one, `WSAENOTCONN` otherwise); its engine
+/// handle.
+fn connected_stream(obj: &IoObj) -> Result<Option<cport_core::Handle>, DWORD> {
+    let Some((fd, eh)) = obj.current() else {
+        return Err(WSAENOTSOCK);
+    };
+    if sock_type(obj) != libc::SOCK_STREAM || !is_connected(fd) {
+        return Err(WSAENOTCONN);
+    }
+    Ok(eh)
+}
+
 /// The most bytes one TransmitFile call sends (Windows' documented limit).
 const TRANSMIT_FILE_MAX: u64 = 2_147_483_646;
 
-/// Reads TransmitFile's file part: `count` bytes (all, if 0) from `offset`,
-/// or from the file pointer (advanced) when `offset` is `None`.
-fn read_file_part(file: HANDLE, count: DWORD, offset: Option<u64>) -> Result<Vec<u8>, DWORD> {
+/// Appends TransmitFile's file part to `out`: `count` bytes (all, if 0)
+/// from `offset`, or from the file pointer (advanced) when `offset` is
+/// `None`, stopping at end of file.
+fn read_file_part(
+    file: HANDLE,
+    count: DWORD,
+    offset: Option<u64>,
+    out: &mut Vec<u8>,
+) -> Result<(), DWORD> {
     let fobj = handles::io(file as usize)
         .filter(|o| !o.is_socket())
         .ok_or(ERROR_INVALID_HANDLE)?;
@@ -1871,65 +1887,47 @@ fn read_file_part(file: HANDLE, count: DWORD, offset: Option<u64>) -> Result<Vec
             pos as u64
         }
     };
+    // SAFETY: `stat` is plain integers, so all-zero is a valid value.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on an fd writes into `st`, which outlives the call.
+    if unsafe { libc::fstat(ffd, &mut st) } < 0 {
+        return Err(crate::error::errno_to_win32(errno()));
+    }
+    let remaining = (st.st_size.max(0) as u64).saturating_sub(start);
     // One TransmitFile sends at most 2,147,483,646 bytes on Windows; the file
     // part is read into memory here, so refuse a larger one before reading
     // rather than allocating it (the caller splits it, as on Windows).
-    let wanted = if count == 0 {
-        // SAFETY: `stat` is plain integers, so all-zero is a valid value.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: fstat on an fd writes into `st`, which outlives the call.
-        if unsafe { libc::fstat(ffd, &mut st) } < 0 {
-            return Err(crate::error::errno_to_win32(errno()));
-        }
-        (st.st_size.max(0) as u64).saturating_sub(start)
+    let asked = if count == 0 {
+        remaining
     } else {
         u64::from(count)
     };
-    if wanted > TRANSMIT_FILE_MAX {
+    if asked > TRANSMIT_FILE_MAX {
         return Err(ERROR_INVALID_PARAMETER);
     }
-    let mut out = Vec::with_capacity(wanted.min(1 << 20) as usize);
-    let mut chunk = vec![0u8; 64 * 1024];
-    loop {
-        let want = if count == 0 {
-            chunk.len()
-        } else {
-            (count as usize - out.len()).min(chunk.len())
-        };
-        if want == 0 {
-            break;
+    let base = out.len();
+    out.resize(base + asked.min(remaining) as usize, 0);
+    let mut got = 0;
+    while base + got < out.len() {
+        let dst = &mut out[base + got..];
+        match crate::file::sync_rw(
+            ffd,
+            false,
+            dst.as_mut_ptr(),
+            dst.len(),
+            Some(start + got as u64),
+        ) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => return Err(crate::error::errno_to_win32(e)),
         }
-        // SAFETY: `chunk` is ours and holds at least `want` bytes.
-        let n = unsafe {
-            libc::pread(
-                ffd,
-                chunk.as_mut_ptr().cast(),
-                want,
-                (start + out.len() as u64) as libc::off_t,
-            )
-        };
-        if n < 0 {
-            match errno() {
-                libc::EINTR => continue,
-                e => return Err(crate::error::errno_to_win32(e)),
-            }
-        }
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&chunk[..n as usize]);
     }
+    out.truncate(base + got);
     if offset.is_none() {
         // SAFETY: lseek on an fd; no pointers.
-        unsafe {
-            libc::lseek(
-                ffd,
-                (start + out.len() as u64) as libc::off_t,
-                libc::SEEK_SET,
-            )
-        };
+        unsafe { libc::lseek(ffd, (start + got as u64) as libc::off_t, libc::SEEK_SET) };
     }
-    Ok(out)
+    Ok(())
 }
 
 /// `TransmitFile` (exported, and through `WSAIoctl`): sends the head buffer,
@@ -1964,12 +1962,10 @@ pub unsafe extern "C" fn TransmitFile(
         if flags & !known != 0 || (flags & TF_REUSE_SOCKET != 0 && flags & TF_DISCONNECT == 0) {
             return fail(WSAEINVAL, FALSE);
         }
-        let Some((fd, eh)) = obj.current() else {
-            return fail(WSAENOTSOCK, FALSE);
+        let eh = match connected_stream(&obj) {
+            Ok(eh) => eh,
+            Err(e) => return fail(e, FALSE),
         };
-        if sock_type(&obj) != libc::SOCK_STREAM || !is_connected(fd) {
-            return fail(WSAENOTCONN, FALSE);
-        }
         if obj.reset.load(Ordering::Acquire) {
             return fail(WSAECONNRESET, FALSE);
         }
@@ -1990,17 +1986,11 @@ pub unsafe extern "C" fn TransmitFile(
             },
             None => (&[][..], &[][..]),
         };
-        let offset = if ov.is_null() {
-            None
-        } else {
-            // SAFETY: ov is valid (caller contract).
-            Some(unsafe { u64::from((*ov).Offset) | (u64::from((*ov).OffsetHigh) << 32) })
-        };
+        let offset = (!ov.is_null()).then(|| crate::file::file_offset(ov));
         let mut data = head.to_vec();
         if !file.is_null() {
-            match read_file_part(file, to_write, offset) {
-                Ok(b) => data.extend_from_slice(&b),
-                Err(e) => return fail(e, FALSE),
+            if let Err(e) = read_file_part(file, to_write, offset, &mut data) {
+                return fail(e, FALSE);
             }
         }
         data.extend_from_slice(tail);

@@ -303,22 +303,12 @@ int main(void) {
         if (!pTransmitFile(ts, f, 0, 0, &tov, &tfb, 0)) CHECK_ERR(ERROR_IO_PENDING);
         EXPECT_PACKET(port, 7, &tov, 18, TRUE, 0);
         char got[32];
-        int have = 0;
-        while (have < 18) {
-            int k2 = recv(tc, got + have, sizeof got - have, 0);
-            CHECK(k2 > 0);
-            have += k2;
-        }
+        recv_all_sync(tc, got, 18);
         CHECK(memcmp(got, "HEAD:23456789:TAIL", 18) == 0);
         /* The export, synchronous (no OVERLAPPED): 3 bytes from the file pointer. */
         CHECK_EQ(SetFilePointer(f, 1, NULL, FILE_BEGIN), 1);
         CHECK(TransmitFile(ts, f, 3, 0, NULL, NULL, 0));
-        have = 0;
-        while (have < 3) {
-            int k2 = recv(tc, got + have, sizeof got - have, 0);
-            CHECK(k2 > 0);
-            have += k2;
-        }
+        recv_all_sync(tc, got, 3);
         CHECK(memcmp(got, "123", 3) == 0);
         CHECK_EQ(SetFilePointer(f, 0, NULL, FILE_CURRENT), 4);
         EXPECT_NO_PACKET(port, 50);

@@ -91,6 +91,16 @@ static inline void send_all_sync(SOCKET s, const char *p, int n) {
     }
 }
 
+/* Blocking receive of exactly n bytes (the peer must not close first). */
+static inline void recv_all_sync(SOCKET s, char *p, int n) {
+    while (n > 0) {
+        int k = recv(s, p, n, 0);
+        CHECK(k > 0);
+        p += k;
+        n -= k;
+    }
+}
+
 static inline void *get_ext(SOCKET s, GUID g) {
     void *f = NULL;
     DWORD n = 0;
