@@ -96,6 +96,20 @@ fn port(b: BackendChoice) -> CPort {
     Port::builder().concurrency(2).backend(b).build().unwrap()
 }
 
+/// Whether this process may open the two sockets per connection of `conns`
+/// loopback connections (plus a margin for the port, the test harness and
+/// tests running beside it), after raising its soft limit; notes the skip
+/// where even the hard limit is too low.
+fn enough_fds(scenario: &str, b: BackendChoice, conns: usize) -> bool {
+    match util::raise_fd_limit(2 * conns as u64 + 512) {
+        Ok(()) => true,
+        Err(why) => {
+            util::skip_note(&format!("leaks::{scenario} ({b:?})"), &why);
+            false
+        }
+    }
+}
+
 /// Collects packets until the ledger balances or 20 s pass.
 fn settle(port: &CPort, ledger: &mut Ledger) {
     let start = Instant::now();
@@ -295,6 +309,9 @@ impl Echo {
 /// its peer, served by a worker pool (the IOCP server shape).
 fn thousands_of_connections(b: BackendChoice) {
     const CONNS: usize = 2000;
+    if !enough_fds("thousands_of_connections", b, CONNS) {
+        return;
+    }
     let port = port(b);
     let (l, addr) = big_listener();
     let echo = Arc::new(Echo {
@@ -341,6 +358,9 @@ fn thousands_of_connections(b: BackendChoice) {
 fn shutdown_with_thousands_in_flight(b: BackendChoice) {
     const CONNS: usize = 1000;
     const SEND: usize = 256 << 10;
+    if !enough_fds("shutdown_with_thousands_in_flight", b, CONNS) {
+        return;
+    }
     let port = port(b);
     let mut ledger = Ledger::default();
     let (l, addr) = big_listener();

@@ -288,3 +288,66 @@ pub fn pair(port: &TestPort) -> (cport::Handle, std::net::TcpStream) {
     let (server, _) = l.accept().unwrap();
     (port.associate(server, 1).unwrap(), client)
 }
+
+/// Reports a part of a test that could not run here and why: one line on
+/// stderr, `cport-test-skip: <what>: <why>`, and the same line appended to the
+/// file named by `CPORT_SKIP_LOG` when it is set (`scripts/test.sh` sets it
+/// and lists every such line in its summary, so no skip goes unseen).
+pub fn skip_note(what: &str, why: &str) {
+    use std::io::Write;
+    let line = format!("cport-test-skip: {what}: {why}\n");
+    eprint!("{line}");
+    if let Some(path) = std::env::var_os("CPORT_SKIP_LOG") {
+        // One write of the whole line on an O_APPEND file: lines from tests
+        // running in parallel do not interleave.
+        let logged = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = logged {
+            eprintln!("cport-test-skip: could not append to {path:?}: {e}");
+        }
+    }
+}
+
+/// Makes room for `needed` open files in this process: raises the soft
+/// `RLIMIT_NOFILE` to the hard limit when it is lower than `needed` (a stock
+/// login has a soft limit of 1024 and a far higher hard limit). Returns the
+/// limit in force when even the hard limit is too low, so that the caller can
+/// skip with [`skip_note`].
+pub fn raise_fd_limit(needed: u64) -> Result<(), String> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable rlimit for the call's duration.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(format!(
+            "getrlimit(RLIMIT_NOFILE): {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    if lim.rlim_cur >= needed as libc::rlim_t {
+        return Ok(());
+    }
+    let raised = libc::rlimit {
+        rlim_cur: lim.rlim_max,
+        rlim_max: lim.rlim_max,
+    };
+    // SAFETY: `raised` is a valid rlimit; the kernel only reads it.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        return Err(format!(
+            "needs {needed} open files, the soft limit is {} and raising it failed: {}",
+            lim.rlim_cur,
+            std::io::Error::last_os_error()
+        ));
+    }
+    if lim.rlim_max < needed as libc::rlim_t {
+        return Err(format!(
+            "needs {needed} open files, the hard limit (RLIMIT_NOFILE) is {}",
+            lim.rlim_max
+        ));
+    }
+    Ok(())
+}
