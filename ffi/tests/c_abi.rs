@@ -84,10 +84,12 @@ fn headers_work_from_cxx() {
     }
 }
 
-/// SPEC §7's own command line: `cc -I include/win32 prog.c -L target/<profile>
-/// -lcport -lpthread` (which picks the shared library) builds and runs.
+/// The build-tree command line: `cc -I include/win32 prog.c -L target/<profile>
+/// -lcport -lpthread` (which picks the shared library) builds, and runs with
+/// `LD_LIBRARY_PATH=target/<profile>`, where the build put the
+/// `libcport.so.<major>` link the program asks for by the library's SONAME.
 #[test]
-fn spec_command_line_with_the_shared_library() {
+fn build_tree_command_line_with_the_shared_library() {
     common::libcport();
     let dir = common::profile_dir();
     assert!(

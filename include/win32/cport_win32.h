@@ -14,6 +14,13 @@
 #ifndef CPORT_WIN32_H
 #define CPORT_WIN32_H
 
+/* The cport release these headers belong to: the version of libcport
+ * (ffi/Cargo.toml; ffi/tests/install.rs checks that the two agree). The
+ * shared library's SONAME is libcport.so.<CPORT_VERSION_MAJOR>. */
+#define CPORT_VERSION_MAJOR 0
+#define CPORT_VERSION_MINOR 1
+#define CPORT_VERSION_PATCH 0
+
 /* The socket headers need the POSIX/BSD declarations also under -std=c99/c11
  * (effective when this is the first system-header include of the file). */
 #if !defined(_DEFAULT_SOURCE) && !defined(_GNU_SOURCE)

@@ -22,42 +22,63 @@ pub fn profile_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).unwrap().to_path_buf()
 }
 
+/// Where this test binary's cargo build puts its output: the target
+/// directory, the `--target` triple if one was given, and the profile's name
+/// (`debug`, `release`, or a custom profile's).
+pub struct BuildLocation {
+    pub target_dir: PathBuf,
+    pub triple: Option<String>,
+    pub profile_dir_name: String,
+}
+
+impl BuildLocation {
+    /// The profile's name as cargo's `--profile` takes it.
+    pub fn profile(&self) -> &str {
+        match self.profile_dir_name.as_str() {
+            "debug" => "dev",
+            other => other,
+        }
+    }
+}
+
+/// The build location of this test binary (target/<profile>/deps/<exe>).
+pub fn build_location() -> BuildLocation {
+    let dir = profile_dir();
+    let profile_dir_name = dir.file_name().unwrap().to_str().unwrap().to_string();
+    let parent = dir.parent().unwrap();
+    // target/<profile> or, with --target, target/<triple>/<profile>. Cargo
+    // tags the target directory (CACHEDIR.TAG), but not one that already
+    // existed (e.g. made as the parent of another --target-dir): only a
+    // tagged grandparent means a triple.
+    let tagged = |d: &Path| d.join("CACHEDIR.TAG").exists();
+    let grandparent = parent.parent().unwrap();
+    let (target_dir, triple) = if tagged(parent) || !tagged(grandparent) {
+        (parent.to_path_buf(), None)
+    } else {
+        let triple = parent.file_name().unwrap().to_str().unwrap().to_string();
+        (parent.parent().unwrap().to_path_buf(), Some(triple))
+    };
+    BuildLocation {
+        target_dir,
+        triple,
+        profile_dir_name,
+    }
+}
+
 /// Builds libcport (`cargo build -p cport-ffi`) with this test's profile,
 /// target directory and target, once per test binary, and returns the path
 /// of `libcport.a`.
 pub fn libcport() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| {
-        let dir = profile_dir();
-        let profile = dir.file_name().unwrap().to_str().unwrap().to_string();
-        let parent = dir.parent().unwrap();
-        // target/<profile> or, with --target, target/<triple>/<profile>. Cargo
-        // tags the target directory (CACHEDIR.TAG), but not one that already
-        // existed (e.g. made as the parent of another --target-dir): only a
-        // tagged grandparent means a triple.
-        let tagged = |d: &Path| d.join("CACHEDIR.TAG").exists();
-        let grandparent = parent.parent().unwrap();
-        let (target_dir, triple) = if tagged(parent) || !tagged(grandparent) {
-            (parent.to_path_buf(), None)
-        } else {
-            let triple = parent.file_name().unwrap().to_str().unwrap().to_string();
-            (parent.parent().unwrap().to_path_buf(), Some(triple))
-        };
+        let at = build_location();
         let mut cmd = Command::new(env!("CARGO"));
         cmd.current_dir(root())
             .args(["build", "-p", "cport-ffi", "--target-dir"])
-            .arg(&target_dir);
-        if let Some(t) = &triple {
+            .arg(&at.target_dir)
+            .args(["--profile", at.profile()]);
+        if let Some(t) = &at.triple {
             cmd.args(["--target", t]);
-        }
-        match profile.as_str() {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            other => {
-                cmd.args(["--profile", other]);
-            }
         }
         let out = cmd.output().expect("cannot run cargo");
         assert!(
@@ -65,7 +86,7 @@ pub fn libcport() -> &'static Path {
             "cargo build -p cport-ffi failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let lib = dir.join("libcport.a");
+        let lib = profile_dir().join("libcport.a");
         assert!(
             lib.exists(),
             "{} is missing: run `cargo build` at the repository root first",
@@ -73,6 +94,75 @@ pub fn libcport() -> &'static Path {
         );
         lib
     })
+}
+
+/// Runs the top-level Makefile (`make <target> PREFIX=prefix [DESTDIR=..]`)
+/// with this test's profile, target directory and target, so that it builds
+/// nothing the test run has not built. Panics with make's output on failure.
+pub fn make(target: &str, prefix: &Path, destdir: Option<&Path>) {
+    let at = build_location();
+    let mut cmd = Command::new("make");
+    cmd.current_dir(root())
+        .args(["--no-print-directory", target])
+        .arg(format!("PREFIX={}", prefix.display()))
+        .arg(format!("PROFILE={}", at.profile()))
+        .arg(format!("TARGET_DIR={}", at.target_dir.display()))
+        .env("CARGO", env!("CARGO"));
+    if let Some(d) = destdir {
+        cmd.arg(format!("DESTDIR={}", d.display()));
+    }
+    match &at.triple {
+        Some(t) => cmd.env("CARGO_BUILD_TARGET", t),
+        None => cmd.env_remove("CARGO_BUILD_TARGET"),
+    };
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run make (install GNU make): {e}"));
+    assert!(
+        out.status.success(),
+        "make {target} failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `make install` into a fresh prefix of this test binary's own, once per
+/// test binary; returns the prefix.
+pub fn installed_prefix() -> &'static Path {
+    static PREFIX: OnceLock<PathBuf> = OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let name = exe.file_name().unwrap().to_str().unwrap().to_string();
+        let prefix = out_dir().join(format!("prefix-{name}"));
+        let _ = std::fs::remove_dir_all(&prefix);
+        make("install", &prefix, None);
+        prefix
+    })
+}
+
+/// `pkg-config <args> cport` against the installed prefix only
+/// (`PKG_CONFIG_PATH` = its lib/pkgconfig), split into arguments.
+pub fn pkg_config(prefix: &Path, args: &[&str]) -> Vec<String> {
+    let out = Command::new("pkg-config")
+        .args(args)
+        .arg("cport")
+        .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig"))
+        .env_remove("PKG_CONFIG_LIBDIR")
+        .env_remove("PKG_CONFIG_SYSROOT_DIR")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run pkg-config ({e}): install it (scripts/test.sh does: apt-get install pkg-config)")
+        });
+    assert!(
+        out.status.success(),
+        "pkg-config {args:?} cport: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Where compiled test programs go.
@@ -140,13 +230,19 @@ pub fn backends() -> Vec<&'static str> {
 
 /// Runs `exe` with `CPORT_BACKEND=backend`, killing it after `limit`.
 pub fn run(exe: &Path, backend: &str, args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(exe)
-        .args(args)
-        .env("CPORT_BACKEND", backend)
+    let mut cmd = Command::new(exe);
+    cmd.args(args).env("CPORT_BACKEND", backend);
+    run_command(cmd, limit)
+}
+
+/// Runs `cmd` to the end with its output captured, killing it after `limit`.
+pub fn run_command(mut cmd: Command, limit: Duration) -> Output {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
     let start = Instant::now();
     loop {
         if child.try_wait().unwrap().is_some() {
@@ -156,8 +252,7 @@ pub fn run(exe: &Path, backend: &str, args: &[&str], limit: Duration) -> Output 
             let _ = child.kill();
             let out = child.wait_with_output().unwrap();
             panic!(
-                "{} ({backend}) did not finish within {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                exe.display(),
+                "{what} did not finish within {limit:?}\nstdout:\n{}\nstderr:\n{}",
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
@@ -179,5 +274,27 @@ pub fn run_c_test(name: &str) {
             "{name} on {backend}: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
             out.status
         );
+    }
+}
+
+/// Reports a part of a test that could not run here and why: one line on
+/// stderr, `cport-test-skip: <what>: <why>`, and the same line appended to the
+/// file named by `CPORT_SKIP_LOG` when it is set (`scripts/test.sh` sets it
+/// and lists every such line in its summary).
+pub fn skip_note(what: &str, why: &str) {
+    use std::io::Write;
+    let line = format!("cport-test-skip: {what}: {why}\n");
+    eprint!("{line}");
+    if let Some(path) = std::env::var_os("CPORT_SKIP_LOG") {
+        // One write of the whole line on an O_APPEND file: lines from tests
+        // running in parallel do not interleave.
+        let logged = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = logged {
+            eprintln!("cport-test-skip: could not append to {path:?}: {e}");
+        }
     }
 }
