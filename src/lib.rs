@@ -15,6 +15,13 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+// The backends are io_uring and epoll, and the port's threads park on futexes:
+// Linux system calls that other systems do not have.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "cport runs on Linux only: its backends are io_uring and epoll (on Windows, use the system's own I/O completion ports)"
+);
+
 mod backend;
 mod error;
 mod loom;
