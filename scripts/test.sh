@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test of the project, stage by stage:
-#   1. the minimum Rust version check (scripts/check-msrv.sh): no locked
-#      dependency needs a newer Rust than the crates declare;
-#   2. unit, integration and bench-smoke tests of the whole workspace — the
+#   1. unit, integration and bench-smoke tests of the whole workspace — the
 #      conformance suite runs every behaviour test on io_uring and on epoll,
 #      the C ABI tests compile and run C programs (also against a
-#      `make install`ed prefix through pkg-config), the CLI tests run `cport`;
-#   3. the doc tests;
-#   4. the loom models of the port core;
-#   5. the I/O paths under AddressSanitizer, when a nightly toolchain is
+#      `make install`ed prefix through pkg-config), the CLI tests run `cport`,
+#      cli/tests/msrv.rs checks the stated minimum Rust versions;
+#   2. the doc tests;
+#   3. the loom models of the port core;
+#   4. the I/O paths under AddressSanitizer, when a nightly toolchain is
 #      installed (rustup toolchain install nightly); skipped otherwise.
 # Every stage runs even when an earlier one failed; the summary at the end
 # lists each stage's result and every part that was skipped, with the
@@ -73,8 +72,6 @@ if ! command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1; then
   apt_install gcc-mingw-w64-x86-64 \
     || echo "   could not install mingw-w64 (not root, no apt-get, or no network)"
 fi
-
-stage "minimum Rust version of the locked dependencies" scripts/check-msrv.sh
 
 stage "cargo test (workspace: both backends, C ABI, CLI)" \
   cargo test --workspace --all-targets --no-fail-fast
