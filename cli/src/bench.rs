@@ -9,14 +9,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use cport::BackendChoice;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::load::{self, LoadOptions, Moment};
 use crate::peers::ServerKind;
-use crate::util::{fmt_count, fmt_us};
+use crate::util::{fmt_count, fmt_us, spread, usage};
 
 /// Options of one bench run.
 #[derive(Clone, Debug)]
@@ -56,6 +56,11 @@ pub struct Row {
     pub first_error: Option<String>,
     /// Requests per second of every round, in order.
     pub rounds_requests_per_sec: Vec<f64>,
+    /// min, median and max over the rounds of requests/s, the latency
+    /// percentiles and the CPU per message.
+    pub over_rounds: serde_json::Value,
+    /// Why the server did not run here (io_uring refused): not a failure.
+    pub unavailable: Option<String>,
     #[serde(skip)]
     pub latency: Option<Histogram<u64>>,
 }
@@ -189,8 +194,16 @@ impl Row {
             errors: 0,
             first_error: None,
             rounds_requests_per_sec: Vec::new(),
+            over_rounds: serde_json::Value::Null,
+            unavailable: None,
             latency: None,
         }
+    }
+
+    fn unavailable(kind: ServerKind, why: &str) -> Row {
+        let mut row = Row::empty(kind);
+        row.unavailable = Some(why.to_string());
+        row
     }
 
     fn failed(kind: ServerKind, e: &anyhow::Error) -> Row {
@@ -265,6 +278,18 @@ fn summarize(kind: ServerKind, mut rounds: Vec<Row>) -> Row {
     let errors: u64 = rounds.iter().map(|r| r.errors).sum();
     let first_error = rounds.iter().find_map(|r| r.first_error.clone());
     let rps: Vec<f64> = rounds.iter().map(|r| r.requests_per_sec).collect();
+    let measured: Vec<&Row> = rounds.iter().filter(|r| r.requests > 0).collect();
+    let over = |f: fn(&Row) -> Option<f64>| -> serde_json::Value {
+        let values: Vec<f64> = measured.iter().filter_map(|r| f(r)).collect();
+        spread(&values).unwrap_or(serde_json::Value::Null)
+    };
+    let over_rounds = serde_json::json!({
+        "requests_per_sec": over(|r| Some(r.requests_per_sec)),
+        "p50_us": over(|r| Some(r.p50_us)),
+        "p99_us": over(|r| Some(r.p99_us)),
+        "p999_us": over(|r| Some(r.p999_us)),
+        "cpu_us_per_msg": over(|r| r.cpu_us_per_msg),
+    });
     rounds.sort_by(|a, b| a.requests_per_sec.total_cmp(&b.requests_per_sec));
     let mid = rounds.len() / 2;
     let mut row = if rounds.is_empty() {
@@ -275,6 +300,7 @@ fn summarize(kind: ServerKind, mut rounds: Vec<Row>) -> Row {
     row.errors = errors;
     row.first_error = first_error;
     row.rounds_requests_per_sec = rps;
+    row.over_rounds = over_rounds;
     row
 }
 
@@ -355,7 +381,11 @@ fn print_text(opts: &BenchOptions, rows: &[Row], ratios: &[Ratio], pinning: &str
             if r.requests == 0 {
                 return vec![
                     r.label.to_string(),
-                    "failed".into(),
+                    if r.unavailable.is_some() {
+                        "unavailable".into()
+                    } else {
+                        "failed".into()
+                    },
                     "-".into(),
                     "-".into(),
                     "-".into(),
@@ -413,6 +443,11 @@ fn print_text(opts: &BenchOptions, rows: &[Row], ratios: &[Ratio], pinning: &str
             .collect();
         print!("{}", table(&["ratio", "req/s", "CPU/msg", "p99"], &body));
     }
+    for r in rows.iter() {
+        if let Some(why) = &r.unavailable {
+            outln!("{}: unavailable here: {why}", r.label);
+        }
+    }
     for r in rows.iter().filter(|r| r.first_error.is_some()) {
         outln!(
             "{}: {} error(s), first: {}",
@@ -436,7 +471,9 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
     let pick = |want: Option<usize>, nth: usize| -> Result<Option<usize>> {
         match want {
             Some(cpu) if allowed.contains(&cpu) => Ok(Some(cpu)),
-            Some(cpu) => bail!("CPU {cpu} is not available to this process (allowed: {allowed:?})"),
+            Some(cpu) => Err(usage(format!(
+                "CPU {cpu} is not available to this process (allowed: {allowed:?})"
+            ))),
             None if allowed.len() >= 2 => Ok(allowed.get(nth).copied()),
             None => Ok(None),
         }
@@ -454,9 +491,25 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
         (None, Some(c)) => format!("servers not pinned, load generator pinned to CPU {c}"),
         (None, None) => "not pinned (fewer than 2 CPUs available)".to_string(),
     };
+    // Where io_uring is refused (a container's seccomp profile, the
+    // io_uring_disabled sysctl, an old kernel), the io_uring servers are
+    // shown as unavailable, with the reason, and the others still run.
+    let unavailable: Vec<Option<String>> = {
+        let cport_uring = cport_uring_refused();
+        let plain_uring = plain_uring_refused();
+        opts.servers
+            .iter()
+            .map(|kind| match kind {
+                ServerKind::Uring => plain_uring.clone(),
+                k if k.needs_io_uring() => cport_uring.clone(),
+                _ => None,
+            })
+            .collect()
+    };
+    let runnable = unavailable.iter().filter(|u| u.is_none()).count();
     let interactive = !opts.json && std::io::stderr().is_terminal();
     let bar = if interactive {
-        let bar = indicatif::ProgressBar::new((opts.rounds * opts.servers.len()) as u64);
+        let bar = indicatif::ProgressBar::new((opts.rounds * runnable) as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
                 "{spinner} {elapsed:>3} [{bar:30}] round {pos}/{len}: {msg}",
@@ -473,10 +526,17 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
     // the rounds go round-robin over them, so that whatever else the machine
     // does hits every server alike.
     bar.set_message("starting the servers");
-    let servers: Vec<(ServerKind, Result<Server>)> = opts
+    let servers: Vec<(ServerKind, Result<Server, Skip>)> = opts
         .servers
         .iter()
-        .map(|&kind| (kind, Server::start(kind, server_cpu, opts.verbose)))
+        .zip(&unavailable)
+        .map(|(&kind, refused)| {
+            let server = match refused {
+                Some(why) => Err(Skip::Unavailable(why.clone())),
+                None => Server::start(kind, server_cpu, opts.verbose).map_err(Skip::Failed),
+            };
+            (kind, server)
+        })
         .collect();
     let round = opts.duration.div_f64(opts.rounds as f64);
     let mut rounds: Vec<Vec<Row>> = servers.iter().map(|_| Vec::new()).collect();
@@ -485,8 +545,8 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
             if let Ok(server) = server {
                 bar.set_message(kind.label());
                 rounds[i].push(measure(*kind, server, opts, round));
+                bar.inc(1);
             }
-            bar.inc(1);
         }
     }
     bar.finish_and_clear();
@@ -497,7 +557,8 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
                 server.stop();
                 rows.push(summarize(kind, rounds));
             }
-            Err(e) => rows.push(Row::failed(kind, &e)),
+            Err(Skip::Failed(e)) => rows.push(Row::failed(kind, &e)),
+            Err(Skip::Unavailable(why)) => rows.push(Row::unavailable(kind, &why)),
         }
     }
     let ratios = ratios(&rows);
@@ -507,6 +568,7 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
     }
     if opts.json {
         let v = serde_json::json!({
+            "run": crate::util::run_info(),
             "config": {
                 "conns": opts.conns,
                 "size": opts.size,
@@ -529,5 +591,33 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
             outln!("\nlatency plot written to {}", path.display());
         }
     }
-    Ok(rows.iter().all(|r| r.requests > 0 && r.errors == 0))
+    Ok(rows
+        .iter()
+        .filter(|r| r.unavailable.is_none())
+        .all(|r| r.requests > 0 && r.errors == 0))
+}
+
+/// Why a server of the bench has no rows.
+enum Skip {
+    /// It could not run here (io_uring refused); the others still count.
+    Unavailable(String),
+    /// It should have run and did not: the bench fails.
+    Failed(anyhow::Error),
+}
+
+/// Why cport's io_uring backend cannot be set up here, if it cannot.
+fn cport_uring_refused() -> Option<String> {
+    cport::Port::builder()
+        .concurrency(1)
+        .backend(BackendChoice::Uring)
+        .build::<u64, u64, Vec<u8>>()
+        .err()
+        .map(|e| e.to_string())
+}
+
+/// Why a plain io_uring ring cannot be set up here, if it cannot.
+fn plain_uring_refused() -> Option<String> {
+    io_uring::IoUring::new(8)
+        .err()
+        .map(|e| format!("io_uring_setup: {e}"))
 }

@@ -45,6 +45,9 @@ pub struct EchoOptions {
     /// io_uring's cooperative task running (the library's default; see
     /// `Builder::uring_cooperative_task_run`).
     pub cooperative: bool,
+    /// `--json`: stdout carries only the final statistics, so the start-up
+    /// lines go to stderr.
+    pub json: bool,
 }
 
 /// What the server did, printed when it stops.
@@ -57,6 +60,8 @@ pub struct EchoStats {
     pub resets: u64,
     pub operations: u64,
     pub elapsed: Duration,
+    /// The backend the server ran on.
+    pub backend: String,
 }
 
 struct Conns {
@@ -364,7 +369,11 @@ pub fn serve(listener: TcpListener, opts: &EchoOptions) -> Result<EchoStats> {
         cport::BackendKind::Uring => " (interrupting task work)",
         cport::BackendKind::Epoll => "",
     };
-    let mut out = std::io::stdout().lock();
+    let mut out: Box<dyn Write> = if opts.json {
+        Box::new(std::io::stderr().lock())
+    } else {
+        Box::new(std::io::stdout().lock())
+    };
     writeln!(out, "listening on {local}")?;
     writeln!(
         out,
@@ -390,7 +399,24 @@ pub fn serve(listener: TcpListener, opts: &EchoOptions) -> Result<EchoStats> {
         resets: server.resets.load(Ordering::Relaxed),
         operations: server.operations.load(Ordering::Relaxed),
         elapsed: start.elapsed(),
+        backend: port.backend().to_string(),
     })
+}
+
+impl EchoStats {
+    /// The statistics for `--json`.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "backend": self.backend,
+            "seconds": self.elapsed.as_secs_f64(),
+            "connections": self.connections,
+            "messages": self.messages,
+            "bytes": self.bytes,
+            "errors": self.errors,
+            "resets": self.resets,
+            "operations": self.operations,
+        })
+    }
 }
 
 impl std::fmt::Display for EchoStats {

@@ -6,7 +6,7 @@ use anyhow::Result;
 use cport::{BackendChoice, Port};
 use serde_json::json;
 
-fn kernel() -> String {
+pub fn kernel() -> String {
     // SAFETY: utsname is a plain C struct of char arrays; all-zero is valid.
     let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
     // SAFETY: `uts` is a valid, writable utsname.
@@ -83,7 +83,11 @@ pub fn run(as_json: bool) -> Result<()> {
         .build::<u64, u64, Vec<u8>>()
         .map(|p| p.limit())
         .unwrap_or_else(|_| crate::util::cpu_count());
-    let env = std::env::var("CPORT_BACKEND").ok();
+    let env = std::env::var_os("CPORT_BACKEND").map(|v| v.to_string_lossy().into_owned());
+    let env_error = match crate::util::backend_from_env() {
+        Some(Err(e)) => Some(e),
+        _ => None,
+    };
     let sysctl = read_trim("/proc/sys/kernel/io_uring_disabled");
     let cpus = crate::util::cpu_count();
     let memlock = memlock();
@@ -103,6 +107,8 @@ pub fn run(as_json: bool) -> Result<()> {
             "auto_backend": auto_backend,
             "auto_reason": auto_why,
             "cport_backend_env": env,
+            "cport_backend_env_error": env_error,
+            "run": crate::util::run_info(),
             "cpus": cpus,
             "default_concurrency": default_limit,
             "memlock_limit": memlock,
@@ -142,7 +148,9 @@ pub fn run(as_json: bool) -> Result<()> {
     }
     outln!("memlock limit:        {memlock}");
     outln!("auto picks:           {auto_backend} ({auto_why})");
-    if let Some(env) = env {
+    if let Some(e) = &env_error {
+        outln!("CPORT_BACKEND:        INVALID: {e} (echo, load, bench and copy refuse it; ports built without an explicit backend fail)");
+    } else if let Some(env) = env {
         outln!("CPORT_BACKEND:        {env} (used by ports built without an explicit backend)");
     }
     outln!("CPUs:                 {cpus}");

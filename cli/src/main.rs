@@ -28,12 +28,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use anyhow::{Context, Result};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use cport::BackendChoice;
 
 use crate::peers::ServerKind;
-use crate::util::{check_range, fmt_bytes, parse_duration, parse_size};
+use crate::util::{check_range, fmt_bytes, parse_duration, parse_size, usage, UsageError};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -76,11 +76,12 @@ enum Command {
         error occurred (refused connection, reset, wrong byte, ...)."
     )]
     Load(LoadArgs),
-    /// Benchmark cport's echo server against tokio, plain epoll and plain io_uring.
+    /// Benchmark cport's echo servers against tokio, plain epoll and plain io_uring (~45 s).
     #[command(
-        long_about = "Benchmark: runs the same closed load against echo servers on cport's io_uring \
-        and epoll backends and against peers written without cport: tokio (current_thread \
-        runtime, 1 thread), a plain epoll loop and a plain io_uring loop (one thread each).\n\n\
+        long_about = "Benchmark: runs the same closed load against 6 echo servers: cport on its \
+        io_uring backend (cooperative task running, and interrupting task work) and on its \
+        epoll backend, and peers written without cport: tokio (current_thread runtime, \
+        1 thread), a plain epoll loop and a plain io_uring loop (one thread each).\n\n\
         Each server runs in a child process pinned to one CPU (the first available), the \
         load generator is pinned to another (the second), where the machine has two. \
         The server's CPU time (user + system, /proc/PID/stat) over the measured window \
@@ -88,7 +89,11 @@ enum Command {
         take turns in --rounds rounds, so that other work on the machine hits them alike; \
         each server's median round is reported. Prints a table of requests/s, \
         p50/p99/p999 latency, CPU µs per message and the ratio of each cport backend to \
-        each peer. With the defaults the whole run takes about 30 s."
+        each peer; --json adds min/median/max over the rounds. Where io_uring is refused \
+        (e.g. a container's seccomp profile) the io_uring servers are shown as \
+        unavailable, with the reason, and the others still run.\n\n\
+        With the defaults (6 servers, 5 rounds of 1 s after 0.2 s of warm-up each) the \
+        whole run takes about 45 s."
     )]
     Bench(BenchArgs),
     /// Copy a file with overlapped reads and writes through a completion port.
@@ -123,6 +128,22 @@ enum BackendArg {
     Uring,
     /// epoll (readiness + non-blocking syscalls).
     Epoll,
+}
+
+/// The backend a subcommand runs on: `--backend` if given, else the
+/// `CPORT_BACKEND` environment variable (what the library itself reads for a
+/// port built without an explicit backend), else `default`. A value of
+/// `CPORT_BACKEND` the library would refuse is a usage error naming the valid
+/// ones.
+fn chosen_backend(flag: Option<BackendArg>, default: BackendChoice) -> Result<BackendChoice> {
+    if let Some(b) = flag {
+        return Ok(b.into());
+    }
+    match util::backend_from_env() {
+        None => Ok(default),
+        Some(Ok(b)) => Ok(b),
+        Some(Err(e)) => Err(usage(e)),
+    }
 }
 
 impl From<BackendArg> for BackendChoice {
@@ -184,9 +205,10 @@ struct EchoArgs {
     /// Worker threads calling `get` on the port (default: the number of CPUs).
     #[arg(long, short = 'w')]
     workers: Option<usize>,
-    /// Kernel interface: auto (io_uring, else epoll), uring or epoll.
-    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
-    backend: BackendArg,
+    /// Kernel interface: auto (io_uring, else epoll), uring or epoll
+    /// [default: $CPORT_BACKEND, else auto].
+    #[arg(long, value_enum)]
+    backend: Option<BackendArg>,
     /// Concurrency limit of the port: how many workers may run packets at once
     /// (0 = the number of CPUs).
     #[arg(long, default_value_t = 0)]
@@ -197,6 +219,10 @@ struct EchoArgs {
     /// kernel (at the latest a scheduler tick).
     #[arg(long)]
     interrupting: bool,
+    /// When the server stops, print its statistics as one JSON object on
+    /// stdout (the start-up lines then go to stderr).
+    #[arg(long)]
+    json: bool,
 }
 
 /// The load both `load` and `bench` put on a server.
@@ -219,10 +245,10 @@ impl LoadShape {
         check_range("--depth", self.depth as u64, 1, MAX_DEPTH)?;
         let bytes = (self.conns as u64) * (self.size as u64) * (self.depth as u64);
         if bytes > 1 << 30 {
-            bail!(
+            return Err(usage(format!(
                 "--conns x --size x --depth is {} in flight; keep it at most 1 GiB",
                 fmt_bytes(bytes)
-            );
+            )));
         }
         Ok(())
     }
@@ -244,9 +270,10 @@ struct LoadArgs {
     /// Threads taking completion packets from the load generator's port.
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Kernel interface of the load generator's port.
-    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
-    backend: BackendArg,
+    /// Kernel interface of the load generator's port [default:
+    /// $CPORT_BACKEND, else auto].
+    #[arg(long, value_enum)]
+    backend: Option<BackendArg>,
     /// How long a connect may take before it counts as failed.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     connect_timeout: Duration,
@@ -292,10 +319,12 @@ struct BenchArgs {
     /// Show the servers' own output (start-up lines, statistics).
     #[arg(long, short = 'v')]
     verbose: bool,
-    /// Kernel interface of the load generator's port (epoll by default: on
-    /// small machines it is the cheaper client, so the servers are the limit).
-    #[arg(long, value_enum, default_value_t = BackendArg::Epoll)]
-    client_backend: BackendArg,
+    /// Kernel interface of the load generator's port [default:
+    /// $CPORT_BACKEND, else epoll: on small machines it is the cheaper client,
+    /// so the servers are the limit]. The servers' backends are fixed by
+    /// --servers.
+    #[arg(long, value_enum)]
+    client_backend: Option<BackendArg>,
 }
 
 #[derive(Args, Debug)]
@@ -310,12 +339,16 @@ struct CopyArgs {
     /// Reads in flight at once (1 to 1024).
     #[arg(long, default_value_t = 8)]
     depth: usize,
-    /// Kernel interface of the port.
-    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
-    backend: BackendArg,
+    /// Kernel interface of the port [default: $CPORT_BACKEND, else auto].
+    #[arg(long, value_enum)]
+    backend: Option<BackendArg>,
     /// No progress bar and no summary line.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Print the result as one JSON object instead of the summary line (no
+    /// progress bar).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -349,11 +382,18 @@ fn echo(args: EchoArgs) -> Result<ExitCode> {
     let opts = echo::EchoOptions {
         workers,
         concurrency: args.concurrency,
-        backend: args.backend.into(),
+        backend: chosen_backend(args.backend, BackendChoice::Auto)?,
         cooperative: !args.interrupting,
+        json: args.json,
     };
     let stats = echo::serve(listener, &opts)?;
-    outln!("{stats}");
+    if args.json {
+        let mut v = stats.json();
+        v["run"] = util::run_info();
+        outln!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        outln!("{stats}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -362,7 +402,9 @@ fn load(args: LoadArgs) -> Result<ExitCode> {
     args.shape.check()?;
     check_range("--threads", args.threads as u64, 1, MAX_THREADS)?;
     if addr.port() == 0 {
-        bail!("cannot connect to port 0 (give the echo server's port in --addr)");
+        return Err(usage(
+            "cannot connect to port 0 (give the echo server's port in --addr)",
+        ));
     }
     let opts = load::LoadOptions {
         addr,
@@ -372,13 +414,13 @@ fn load(args: LoadArgs) -> Result<ExitCode> {
         duration: args.duration,
         warmup: args.warmup,
         threads: args.threads,
-        backend: args.backend.into(),
+        backend: chosen_backend(args.backend, BackendChoice::Auto)?,
         connect_timeout: args.connect_timeout,
         progress: !args.json,
     };
     let report = load::run(&opts, &mut |_| {})?;
     if report.requests == 0 {
-        bail!(
+        anyhow::bail!(
             "no request to {addr} was answered ({} error(s){})",
             report.errors,
             report
@@ -389,7 +431,9 @@ fn load(args: LoadArgs) -> Result<ExitCode> {
         );
     }
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&report.json())?);
+        let mut v = report.json();
+        v["run"] = util::run_info();
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         outln!("{}", report.summary());
     }
@@ -403,7 +447,7 @@ fn load(args: LoadArgs) -> Result<ExitCode> {
 fn bench(args: BenchArgs) -> Result<ExitCode> {
     args.shape.check()?;
     if args.servers.is_empty() {
-        bail!("--servers names no server");
+        return Err(usage("--servers names no server"));
     }
     check_range("--rounds", args.rounds as u64, 1, 100)?;
     let opts = bench::BenchOptions {
@@ -419,7 +463,7 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
         json: args.json,
         plot: args.plot,
         verbose: args.verbose,
-        client_backend: args.client_backend.into(),
+        client_backend: chosen_backend(args.client_backend, BackendChoice::Epoll)?,
     };
     Ok(if bench::run(&opts)? {
         ExitCode::SUCCESS
@@ -431,18 +475,33 @@ fn bench(args: BenchArgs) -> Result<ExitCode> {
 fn copy(args: CopyArgs) -> Result<ExitCode> {
     check_range("--depth", args.depth as u64, 1, MAX_DEPTH)?;
     if (args.block as u64).saturating_mul(args.depth as u64) > 4 << 30 {
-        bail!("--block x --depth must be at most 4 GiB of buffers");
+        return Err(usage("--block x --depth must be at most 4 GiB of buffers"));
     }
+    let opts_src = args.src.display().to_string();
     let opts = copy::CopyOptions {
         src: args.src,
         dst: args.dst,
         block: args.block,
         depth: args.depth,
-        backend: args.backend.into(),
-        progress: !args.quiet,
+        backend: chosen_backend(args.backend, BackendChoice::Auto)?,
+        progress: !args.quiet && !args.json,
     };
     let r = copy::run(&opts)?;
-    if !args.quiet {
+    if args.json {
+        let secs = r.elapsed.as_secs_f64();
+        let v = serde_json::json!({
+            "run": util::run_info(),
+            "src": opts_src,
+            "dst": r.dst.display().to_string(),
+            "bytes": r.bytes,
+            "seconds": secs,
+            "bytes_per_sec": r.bytes as f64 / secs.max(1e-9),
+            "block": args.block,
+            "depth": args.depth,
+            "backend": r.backend.to_string(),
+        });
+        outln!("{}", serde_json::to_string_pretty(&v)?);
+    } else if !args.quiet {
         let secs = r.elapsed.as_secs_f64().max(1e-9);
         outln!(
             "copied {} to {} in {:.2} s ({}/s, {} backend)",
@@ -482,6 +541,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        // Reported like clap's own parse errors (usage line, exit status 2).
+        Err(e) if e.downcast_ref::<UsageError>().is_some() => Cli::command()
+            .error(clap::error::ErrorKind::ValueValidation, format!("{e:#}"))
+            .exit(),
         Err(e) => {
             let prefix = if std::io::stderr().is_terminal() {
                 "\x1b[1;31merror:\x1b[0m"

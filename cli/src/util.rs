@@ -1,11 +1,12 @@
 //! Small helpers shared by the subcommands: parsing of durations and sizes,
-//! CPU pinning, process CPU time, formatting.
+//! usage errors (exit status 2), CPU pinning, process CPU time, formatting,
+//! and the run information every `--json` output carries.
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 /// Parses a duration: `5s`, `500ms`, `1.5s`, `2m`, `100us`, or a bare number
 /// of seconds. Zero is refused.
@@ -72,24 +73,138 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 /// Checks that a size lies in `min..=max`, naming the flag in the message.
 pub fn check_range(flag: &str, value: u64, min: u64, max: u64) -> Result<()> {
     if value < min || value > max {
-        bail!(
+        return Err(usage(format!(
             "{flag} must be between {} and {} (got {})",
             fmt_count(min),
             fmt_count(max),
             fmt_count(value)
-        );
+        )));
     }
     Ok(())
 }
 
-/// Resolves `host:port` to one socket address (the first one).
+/// A command line the tool cannot run: a value out of range, flags that do
+/// not fit together, a malformed address. `main` reports it the way clap
+/// reports its own parse errors, with exit status 2; every other error is a
+/// run-time failure (exit status 1).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// A [`UsageError`] as an `anyhow::Error`.
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(msg.into()))
+}
+
+/// Resolves `host:port` to one socket address (the first one). A string
+/// that is not `HOST:PORT` is a usage error; a host name that does not
+/// resolve is a run-time failure.
 pub fn resolve(addr: &str) -> Result<SocketAddr> {
     use std::net::ToSocketAddrs;
-    let mut all = addr.to_socket_addrs().with_context(|| {
-        format!("invalid address {addr:?} (expected HOST:PORT, e.g. 127.0.0.1:7000)")
-    })?;
+    let well_formed = addr
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !well_formed {
+        return Err(usage(format!(
+            "invalid address {addr:?} (expected HOST:PORT, e.g. 127.0.0.1:7000)"
+        )));
+    }
+    let mut all = addr
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve the address {addr:?}"))?;
     all.next()
         .with_context(|| format!("address {addr:?} resolved to nothing"))
+}
+
+/// `CPORT_BACKEND` as the library reads it: `None` when unset, else the
+/// backend it names or why it names none.
+pub fn backend_from_env() -> Option<Result<cport::BackendChoice, String>> {
+    let v = std::env::var_os("CPORT_BACKEND")?;
+    let Some(text) = v.to_str() else {
+        return Some(Err(format!(
+            "CPORT_BACKEND={v:?} is not a backend: use auto, uring or epoll"
+        )));
+    };
+    Some(
+        text.parse::<cport::BackendChoice>().map_err(|_| {
+            format!("CPORT_BACKEND={text:?} is not a backend: use auto, uring or epoll")
+        }),
+    )
+}
+
+/// What every `--json` output carries about the run: the tool and its
+/// version, the kernel, the CPU model and when the output was made (UTC,
+/// RFC 3339).
+pub fn run_info() -> serde_json::Value {
+    serde_json::json!({
+        "tool": "cport",
+        "version": env!("CARGO_PKG_VERSION"),
+        "kernel": crate::info::kernel(),
+        "cpu_model": cpu_model(),
+        "timestamp": utc_timestamp(std::time::SystemTime::now()),
+    })
+}
+
+/// The CPU's model name from /proc/cpuinfo (`model name` on x86, `Model` or
+/// `Hardware` elsewhere), or "unknown".
+pub fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    ["model name", "Model", "Hardware", "cpu model"]
+        .iter()
+        .find_map(|key| {
+            info.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k.trim() == *key && !v.trim().is_empty()).then(|| v.trim().to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// `t` as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn utc_timestamp(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (the proleptic Gregorian
+    // calendar), in 400-year eras of 146,097 days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// min, median and max of `values` (the median of an even count is the
+/// upper middle one: a value that occurred); `None` when empty.
+pub fn spread(values: &[f64]) -> Option<serde_json::Value> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(serde_json::json!({
+        "min": v[0],
+        "median": v[v.len() / 2],
+        "max": v[v.len() - 1],
+    }))
 }
 
 /// How many CPUs this process may run on.
@@ -188,6 +303,38 @@ pub fn fmt_us(us: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_timestamps() {
+        let at = |secs| utc_timestamp(std::time::UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z"); // a leap day
+        assert_eq!(at(1_709_251_199), "2024-02-29T23:59:59Z");
+        assert_eq!(at(4_102_444_800), "2100-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn spreads() {
+        assert_eq!(spread(&[]), None);
+        let s = spread(&[3.0, 1.0, 2.0, 10.0]).unwrap();
+        assert_eq!(
+            (s["min"].as_f64(), s["median"].as_f64(), s["max"].as_f64()),
+            (Some(1.0), Some(3.0), Some(10.0))
+        );
+    }
+
+    #[test]
+    fn usage_errors_are_told_apart() {
+        assert!(check_range("--conns", 0, 1, 10)
+            .unwrap_err()
+            .downcast_ref::<UsageError>()
+            .is_some());
+        assert!(resolve("not-an-address")
+            .unwrap_err()
+            .downcast_ref::<UsageError>()
+            .is_some());
+        assert!(resolve("127.0.0.1:7000").is_ok());
+    }
 
     #[test]
     fn durations() {

@@ -59,6 +59,15 @@ impl ServerKind {
         }
     }
 
+    /// Whether the server runs on io_uring (and cannot run where it is
+    /// refused).
+    pub fn needs_io_uring(self) -> bool {
+        matches!(
+            self,
+            ServerKind::CportUring | ServerKind::CportUringIrq | ServerKind::Uring
+        )
+    }
+
     pub fn is_cport(self) -> bool {
         matches!(
             self,
@@ -91,6 +100,7 @@ pub fn serve(kind: ServerKind, listener: TcpListener, workers: usize) -> Result<
                 concurrency: workers,
                 backend,
                 cooperative: kind != ServerKind::CportUringIrq,
+                json: false,
             };
             let stats = crate::echo::serve(listener, &opts)?;
             eprintln!("cport echo: {stats}");
