@@ -1,5 +1,5 @@
-//! A post that wakes a poller blocked in the kernel (SPEC §6: the poller is a
-//! waiting thread in `io_uring_enter` / `epoll_wait`, and a post must reach
+//! A post that wakes a poller blocked in the kernel (docs/semantics.md,
+//! "Backends": the poller is a waiting thread in `io_uring_enter` / `epoll_wait`, and a post must reach
 //! it). One round trip: the main thread posts to port A, whose only waiter B
 //! is the poller (an operation is in flight, so B waits in the kernel); B
 //! takes the packet and posts it to port P (no I/O: the main thread waits

@@ -1,4 +1,4 @@
-//! Port core behaviour (SPEC §1–3): deterministic, not timing-based. Each test
+//! Port core behaviour (docs/semantics.md, "Queue rules" and "Threads"): deterministic, not timing-based. Each test
 //! drives scripted worker threads into a known state (observed through the
 //! counters), then asserts who receives which packet.
 

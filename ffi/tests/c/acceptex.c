@@ -1,5 +1,5 @@
 /* AcceptEx, GetAcceptExSockaddrs and ConnectEx through
- * WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER) (IOCP-REFERENCE §13, §14). */
+ * WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER) (docs/semantics.md, "C ABI"). */
 #include "net.h"
 #include <unistd.h>
 
@@ -167,7 +167,7 @@ int main(void) {
     CHECK_EQ(WSAGetLastError(), WSAEINVAL);
     CHECK_EQ(ov.Internal, STATUS_PENDING);
     EXPECT_NO_PACKET(port, 50);
-    /* A UDP accept socket: WSAEINVAL (IOCP-REFERENCE §13.2). */
+    /* A UDP accept socket: WSAEINVAL, as on Windows. */
     {
         SOCKET ua = socket(AF_INET, SOCK_DGRAM, 0);
         CHECK(ua != INVALID_SOCKET);
@@ -214,7 +214,7 @@ int main(void) {
     CHECK_EQ(closesocket(a), 0);
 
     /* Association after the AcceptEx was issued still routes its packet
-     * (IOCP-REFERENCE §2.7), with the key given later. */
+     * with the key given later. */
     struct sockaddr_in la2;
     SOCKET l2 = tcp_listener(&la2);
     a = new_tcp();
@@ -279,7 +279,7 @@ int main(void) {
     CHECK_ERR(ERROR_CONNECTION_REFUSED);
     CHECK_EQ(closesocket(k), 0);
 
-    /* TransmitFile and DisconnectEx (IOCP-REFERENCE §3.2, §13.1): overlapped,
+    /* TransmitFile and DisconnectEx: overlapped,
      * one packet each. */
     {
         LPFN_DISCONNECTEX pDisconnectEx = (LPFN_DISCONNECTEX)get_ext(l, (GUID)WSAID_DISCONNECTEX);

@@ -1,8 +1,8 @@
 /* Ending operations: closesocket with pending receives, sends and AcceptEx,
  * CancelIoEx (995, then 1168), CancelIo (the calling thread's operations
  * only), thread exit (cancels nothing), peer reset (64, then 10054 on every
- * later call), and closesocket waking blocked calls (IOCP-REFERENCE §11.5,
- * §11.6, §12). */
+ * later call), and closesocket waking blocked calls (docs/semantics.md,
+ * "C ABI"). */
 #include <pthread.h>
 #include "net.h"
 
@@ -182,7 +182,7 @@ int main(void) {
         CHECK_EQ(WSAGetLastError(), WSAECONNRESET);
     }
     EXPECT_NO_PACKET(port, 50);
-    /* ... while SO_ERROR reads 0 (IOCP-REFERENCE §11.5). */
+    /* ... while SO_ERROR reads 0, as on Windows. */
     {
         int soerr = -1, solen = sizeof soerr;
         CHECK_EQ(getsockopt(s, SOL_SOCKET, SO_ERROR, (char *)&soerr, &solen), 0);

@@ -1,7 +1,7 @@
 /* Events and event-based completion without a port (the Overlap.c shape):
  * WSACreateEvent / CreateEvent, Set/Reset, WaitForSingleObject,
  * WaitForMultipleObjects, WSAWaitForMultipleEvents, WSAGetOverlappedResult and
- * GetOverlappedResult with and without wait (IOCP-REFERENCE §9.6, §17). */
+ * GetOverlappedResult with and without wait (docs/semantics.md, "C ABI"). */
 #include <pthread.h>
 #include "net.h"
 

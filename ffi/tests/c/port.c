@@ -1,6 +1,6 @@
 /* The completion port: the GQCS / GQCSEx / PQCS return matrix, LIFO release,
  * the concurrency limit with Sleep as a blocking section, close waking
- * waiters with 735, and the handle rules (IOCP-REFERENCE §2, §4–8). */
+ * waiters with 735, and the handle rules (docs/semantics.md, "C ABI"). */
 #include <windows.h>
 #include <pthread.h>
 #include <stdint.h>

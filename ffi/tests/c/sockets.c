@@ -2,7 +2,7 @@
  * with OVERLAPPED Internal/InternalHigh, inline completion still queueing a
  * packet, skip-on-success, vectored buffers, the zero-byte receive, hEvent
  * low-bit suppression, graceful close, and the synchronous failures that
- * queue nothing (IOCP-REFERENCE §2, §3, §9, §11, §16). */
+ * queue nothing (docs/semantics.md, "C ABI"). */
 #include "net.h"
 
 /* Waits until `s` has at least `n` bytes to read. */
@@ -109,7 +109,7 @@ int main(void) {
     EXPECT_NO_PACKET(port, 0);
 
     /* Data already there: WSARecv returns 0 with the count, and a packet is
-     * still queued (IOCP-REFERENCE §11.2). */
+     * still queued, as on Windows. */
     send_all_sync(c, "world", 5);
     wait_readable(s, 5);
     memset(&ovr, 0, sizeof ovr);
