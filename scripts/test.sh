@@ -6,8 +6,9 @@
 #      `make install`ed prefix through pkg-config), the CLI tests run `cport`,
 #      cli/tests/msrv.rs checks the stated minimum Rust versions;
 #   2. the doc tests;
-#   3. the loom models of the port core;
-#   4. the I/O paths under AddressSanitizer, when a nightly toolchain is
+#   3. `cargo package` of the library crate (packs and builds on its own);
+#   4. the loom models of the port core;
+#   5. the I/O paths under AddressSanitizer, when a nightly toolchain is
 #      installed (rustup toolchain install nightly); skipped otherwise.
 # Every stage runs even when an earlier one failed; the summary at the end
 # lists each stage's result and every part that was skipped, with the
@@ -77,6 +78,11 @@ stage "cargo test (workspace: both backends, C ABI, CLI)" \
   cargo test --workspace --all-targets --no-fail-fast
 
 stage "doc tests" cargo test --workspace --doc
+
+# The library crate packs and builds from its package alone (publish stays
+# off; --offline: every dependency was fetched by the stages above).
+stage "cargo package -p cport (the library crate)" \
+  cargo package -p cport --allow-dirty --offline --quiet
 
 # Release mode and a bounded preemption count keep the models to a few minutes.
 stage "loom models of the port core" \
