@@ -16,8 +16,8 @@
 # `cport-test-skip: <what>: <why>` and append it to $CPORT_SKIP_LOG). The exit
 # status is 1 if any stage failed.
 # Usage: scripts/test.sh        (from anywhere; needs a Rust toolchain and cc;
-#                                as root on Debian it installs pkg-config and
-#                                mingw-w64 where missing)
+#                                as root on Debian it installs make,
+#                                pkg-config and mingw-w64 where missing)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,13 +57,16 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null 2>&1
 }
 
-# pkg-config: the C ABI tests build programs against an installed prefix
-# with nothing but `pkg-config --cflags --libs cport`.
-if ! command -v pkg-config >/dev/null 2>&1; then
-  echo "== installing pkg-config"
-  apt_install pkg-config \
-    || echo "   could not install pkg-config: the tests that build against the installed library fail"
-fi
+# make and pkg-config: the C ABI tests `make install` the library into a
+# temporary prefix and build programs against it with nothing but
+# `pkg-config --cflags --libs cport`.
+for tool in make pkg-config; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "== installing $tool"
+    apt_install "$tool" \
+      || echo "   could not install $tool: the tests that build against the installed library fail"
+  fi
+done
 
 # The C ABI tests also build the C examples for Windows with mingw-w64 (to
 # show they build unchanged); fetched from Debian's packages where missing and
