@@ -21,6 +21,16 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// An io_uring part of a test that cannot run here: a failure when
+/// `CPORT_REQUIRE_URING=1` (CI, where io_uring must work), else a skip note.
+fn uring_skip(what: &str, why: &str) {
+    assert!(
+        std::env::var("CPORT_REQUIRE_URING").as_deref() != Ok("1"),
+        "{what}: io_uring unavailable but CPORT_REQUIRE_URING=1: {why}"
+    );
+    skip_note(what, why);
+}
+
 /// Reports a part of a test that could not run here: `cport-test-skip:
 /// <what>: <why>` on stderr, also appended to `$CPORT_SKIP_LOG` when set
 /// (`scripts/test.sh` lists these in its summary).
@@ -109,7 +119,7 @@ fn start_echo(backend: &str) -> Option<Echo> {
             err.contains("io_uring is unavailable"),
             "echo failed to start: {err}"
         );
-        eprintln!("skipped: {err}");
+        uring_skip("cli::start_echo", err.trim());
         return None;
     };
     let addr = addr.parse().unwrap();
@@ -304,11 +314,7 @@ fn bench_runs_every_server() {
     let servers = v["servers"].as_array().expect("servers");
     let io_uring_missing = servers.iter().any(|s| s["unavailable"].is_string());
     if io_uring_missing {
-        assert!(
-            std::env::var("CPORT_REQUIRE_URING").as_deref() != Ok("1"),
-            "io_uring unavailable but CPORT_REQUIRE_URING=1: {v}"
-        );
-        skip_note(
+        uring_skip(
             "cli::bench_runs_every_server",
             "io_uring unavailable here: only the epoll-based servers were measured",
         );
@@ -424,7 +430,7 @@ fn copy_with(backend: &str) {
     ]);
     let stdout = text(&out.stdout);
     if !out.status.success() && text(&out.stderr).contains("io_uring is unavailable") {
-        eprintln!("skipped: io_uring unavailable");
+        uring_skip("cli::copy_with(uring)", text(&out.stderr).trim());
         return;
     }
     assert!(out.status.success(), "{stdout} {}", text(&out.stderr));

@@ -214,16 +214,27 @@ pub fn compile(name: &str) -> PathBuf {
     compile_with(&src, name, false, &[])
 }
 
-/// The backends to run on: epoll always, io_uring where the kernel allows it.
+/// The backends to run on: epoll always, io_uring where the kernel allows it
+/// (else a skip note, or a failure when `CPORT_REQUIRE_URING=1`).
 pub fn backends() -> Vec<&'static str> {
     let mut v = vec!["epoll"];
     let uring = cport_core::Port::builder()
         .backend(cport_core::BackendChoice::Uring)
         .build::<usize, (), Vec<u8>>();
-    if uring.is_ok() {
-        v.insert(0, "uring");
-    } else {
-        eprintln!("io_uring unavailable: testing on epoll only");
+    match uring {
+        Ok(_) => v.insert(0, "uring"),
+        Err(e) => {
+            let what = std::thread::current()
+                .name()
+                .unwrap_or("ffi test")
+                .to_string();
+            let why = format!("io_uring unavailable ({e}): runs on epoll only");
+            assert!(
+                std::env::var("CPORT_REQUIRE_URING").as_deref() != Ok("1"),
+                "{what}: {why}, but CPORT_REQUIRE_URING=1"
+            );
+            skip_note(&what, &why);
+        }
     }
     v
 }
