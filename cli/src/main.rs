@@ -76,7 +76,7 @@ enum Command {
         error occurred (refused connection, reset, wrong byte, ...)."
     )]
     Load(LoadArgs),
-    /// Benchmark cport's echo servers against tokio, plain epoll and plain io_uring (~45 s).
+    /// Benchmark cport's echo servers against tokio, plain epoll and plain io_uring (~40 s).
     #[command(
         long_about = "Benchmark: runs the same closed load against 6 echo servers: cport on its \
         io_uring backend (cooperative task running, and interrupting task work) and on its \
@@ -93,7 +93,7 @@ enum Command {
         (e.g. a container's seccomp profile) the io_uring servers are shown as \
         unavailable, with the reason, and the others still run.\n\n\
         With the defaults (6 servers, 5 rounds of 1 s after 0.2 s of warm-up each) the \
-        whole run takes about 45 s."
+        whole run takes about 40 s."
     )]
     Bench(BenchArgs),
     /// Copy a file with overlapped reads and writes through a completion port.
