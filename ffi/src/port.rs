@@ -13,6 +13,7 @@ use std::cell::RefCell;
 use std::sync::{Arc, Weak};
 
 use cport_core::{BackendChoice, GetError, Port};
+use parking_lot::RwLock;
 
 use crate::error::{fail, set_last_error, status_to_win32};
 use crate::event::timeout_of;
@@ -30,15 +31,22 @@ pub(crate) struct Entry {
 /// A C completion port.
 pub(crate) struct CPort {
     pub port: Port<usize, Entry>,
+    /// Set by `CloseHandle`. Posts hold the read side, so once the close has
+    /// the write side no packet can be queued between its drain and the
+    /// library's close (which would hand it to a waking waiter).
+    closed: RwLock<bool>,
 }
 
 impl CPort {
     /// Queues a packet; `false` if the port is closed (the packet is dropped:
     /// on Windows, completions for a closed port are not observable).
     pub(crate) fn post(&self, key: usize, bytes: u32, ov: usize, status: DWORD) -> bool {
-        self.port
-            .post(key, bytes as usize, Entry { ov, status })
-            .is_ok()
+        let closed = self.closed.read();
+        !*closed
+            && self
+                .port
+                .post(key, bytes as usize, Entry { ov, status })
+                .is_ok()
     }
 }
 
@@ -59,14 +67,22 @@ fn create_port(concurrency: DWORD) -> Result<usize, DWORD> {
         .backend(BackendChoice::Epoll)
         .build::<usize, Entry, Vec<u8>>()
         .map_err(|e| crate::error::errno_to_win32(crate::error::errno_of(&e)))?;
-    handles::insert(Object::Port(Arc::new(CPort { port }))).ok_or(ERROR_NOT_ENOUGH_MEMORY)
+    handles::insert(Object::Port(Arc::new(CPort {
+        port,
+        closed: RwLock::new(false),
+    }))).ok_or(ERROR_NOT_ENOUGH_MEMORY)
 }
 
-/// Closes a port (from `CloseHandle`): waiters wake with 735, queued packets
-/// are discarded, later completions for it are dropped.
+/// Closes a port (from `CloseHandle`): queued packets are discarded, waiters
+/// wake with 735 and a NULL `OVERLAPPED`, later completions for it are
+/// dropped. The library's close would hand what is still queued to the
+/// threads it wakes; Windows frees the queue with the port, so the queue is
+/// emptied first, with posts shut out until the library's close has run.
 pub(crate) fn close_port(port: &CPort) {
-    port.port.close();
+    let mut closed = port.closed.write();
+    *closed = true;
     drop(port.port.drain());
+    port.port.close();
 }
 
 thread_local! {
