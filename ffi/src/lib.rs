@@ -20,13 +20,15 @@
 //! | `heap` | GetProcessHeap, HeapAlloc & co |
 //! | `console` | console control handlers, standard handles, WriteConsole |
 //! | `strings` | lstrlen & co (strsafe.h is inline in the header) |
+//! | `interpose` | the C library's blocking calls as blocking sections of the thread's port |
 //!
 //! Every export runs inside [`error::boundary`]: a Rust panic never unwinds
 //! into C; the call returns its failure value with `ERROR_INTERNAL_ERROR`.
 //!
-//! Known gaps (see the README section on the C ABI): blocking in raw libc
-//! calls is invisible to the concurrency accounting; completion routines
-//! (APCs) are not supported; events are unnamed; `select` is not provided.
+//! Known gaps (see the README section on the C ABI): blocking in the C
+//! library calls that `interpose` does not wrap is invisible to the
+//! concurrency accounting; completion routines (APCs) are not supported;
+//! events are unnamed; Winsock's `select` is not provided.
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 pub mod types;
@@ -37,6 +39,7 @@ mod event;
 mod file;
 mod handles;
 mod heap;
+mod interpose;
 mod io;
 mod misc;
 mod port;

@@ -9,7 +9,7 @@
 //! §2.7). Waiting, LIFO release, the concurrency limit and close are the
 //! library's.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Weak};
 
 use cport_core::{BackendChoice, GetError, Port};
@@ -70,7 +70,8 @@ fn create_port(concurrency: DWORD) -> Result<usize, DWORD> {
     handles::insert(Object::Port(Arc::new(CPort {
         port,
         closed: RwLock::new(false),
-    }))).ok_or(ERROR_NOT_ENOUGH_MEMORY)
+    })))
+    .ok_or(ERROR_NOT_ENOUGH_MEMORY)
 }
 
 /// Closes a port (from `CloseHandle`): queued packets are discarded, waiters
@@ -88,23 +89,42 @@ pub(crate) fn close_port(port: &CPort) {
 thread_local! {
     /// The C port this thread last waited on: blocking calls pause it there.
     static CURRENT: RefCell<Option<Weak<CPort>>> = const { RefCell::new(None) };
+    /// Whether `CURRENT` is set: the one check an interposed libc call makes
+    /// on a thread that never used a port (a plain TLS load, no destructor).
+    static ASSOCIATED: Cell<bool> = const { Cell::new(false) };
 }
 
 fn set_current(port: Option<&Arc<CPort>>) {
     let _ = CURRENT.try_with(|c| *c.borrow_mut() = port.map(Arc::downgrade));
+    let _ = ASSOCIATED.try_with(|a| a.set(port.is_some()));
 }
 
-/// Runs `f` as a blocking section of the calling thread's port (SPEC §3): the
-/// thread stops counting against the port's concurrency limit meanwhile,
-/// which may release a waiter for a queued packet. Every blocking call cport
-/// provides (Sleep, the waits, blocking Winsock calls, GetOverlappedResult
-/// with wait) goes through here.
-pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
-    let port = CURRENT
-        .try_with(|c| c.borrow().as_ref().and_then(Weak::upgrade))
+/// Whether the calling thread is associated with a C port (it called
+/// GetQueuedCompletionStatus(Ex) on a port that was open then).
+#[inline]
+pub(crate) fn is_associated() -> bool {
+    ASSOCIATED.try_with(Cell::get).unwrap_or(false)
+}
+
+/// The C port the calling thread is associated with, if it is still open.
+pub(crate) fn current_port() -> Option<Arc<CPort>> {
+    if !is_associated() {
+        return None;
+    }
+    CURRENT
+        .try_with(|c| c.try_borrow().ok()?.as_ref().and_then(Weak::upgrade))
         .ok()
-        .flatten();
-    match port {
+        .flatten()
+}
+
+/// Runs `f` as a blocking section of the calling thread's port: the thread
+/// stops counting against the port's concurrency limit meanwhile, which may
+/// release a waiter for a queued packet. Every blocking call cport provides
+/// (Sleep, the waits, blocking Winsock calls, GetOverlappedResult with wait)
+/// goes through here; the C library's blocking calls go through
+/// `crate::interpose`.
+pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match current_port() {
         Some(p) => p.port.blocking(f),
         None => f(),
     }

@@ -118,6 +118,40 @@ pub fn compile_with(src: &Path, name: &str, cxx: bool, extra: &[&str]) -> PathBu
     exe
 }
 
+/// Compiles `ffi/tests/c/<name>.c` against the shared library
+/// (`-L target/<profile> -lcport`); run it with [`run_shared`].
+pub fn compile_shared(name: &str) -> PathBuf {
+    libcport();
+    let src = root().join("ffi/tests/c").join(format!("{name}.c"));
+    let exe = out_dir().join(format!("{name}_shared"));
+    let out = Command::new("cc")
+        .args(["-Wall", "-Wextra", "-Werror", "-O1", "-g"])
+        .arg("-I")
+        .arg(root().join("include/win32"))
+        .arg("-I")
+        .arg(root().join("ffi/tests/c"))
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .arg("-L")
+        .arg(profile_dir())
+        .args(["-lcport", "-lpthread"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cc: {e}"));
+    assert!(
+        out.status.success(),
+        "cc {} (shared) failed:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe
+}
+
+/// [`run`] for a program linked with the shared library.
+pub fn run_shared(exe: &Path, backend: &str, args: &[&str], limit: Duration) -> Output {
+    run_env(exe, backend, args, limit, Some(&profile_dir()))
+}
+
 /// Compiles `ffi/tests/c/<name>.c`.
 pub fn compile(name: &str) -> PathBuf {
     let src = root().join("ffi/tests/c").join(format!("{name}.c"));
@@ -140,7 +174,22 @@ pub fn backends() -> Vec<&'static str> {
 
 /// Runs `exe` with `CPORT_BACKEND=backend`, killing it after `limit`.
 pub fn run(exe: &Path, backend: &str, args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(exe)
+    run_env(exe, backend, args, limit, None)
+}
+
+/// [`run`], with `LD_LIBRARY_PATH` set to `lib_dir` if given.
+fn run_env(
+    exe: &Path,
+    backend: &str,
+    args: &[&str],
+    limit: Duration,
+    lib_dir: Option<&Path>,
+) -> Output {
+    let mut cmd = Command::new(exe);
+    if let Some(dir) = lib_dir {
+        cmd.env("LD_LIBRARY_PATH", dir);
+    }
+    let mut child = cmd
         .args(args)
         .env("CPORT_BACKEND", backend)
         .stdout(Stdio::piped())
