@@ -196,13 +196,21 @@ pub unsafe extern "C" fn CreateFileW(
     })
 }
 
-pub(crate) fn file_offset(ov: *const OVERLAPPED) -> u64 {
+/// The 64-bit file offset in `Offset`/`OffsetHigh`.
+///
+/// # Safety
+/// `ov` must point to a valid `OVERLAPPED`.
+pub(crate) unsafe fn file_offset(ov: *const OVERLAPPED) -> u64 {
     // SAFETY: `ov` is valid (caller contract).
     unsafe { u64::from((*ov).Offset) | (u64::from((*ov).OffsetHigh) << 32) }
 }
 
-/// A synchronous read or write on the calling thread.
-pub(crate) fn sync_rw(
+/// A synchronous read or write on the calling thread, as a blocking section
+/// of its port.
+///
+/// # Safety
+/// `buf` must be valid for writes (a read) or reads (a write) of `len` bytes.
+pub(crate) unsafe fn sync_rw(
     fd: RawFd,
     write: bool,
     buf: *mut u8,
@@ -212,7 +220,8 @@ pub(crate) fn sync_rw(
     crate::port::blocking(|| {
         let mut done = 0;
         loop {
-            // SAFETY: the program's buffer is valid for `len` bytes.
+            // SAFETY: the program's buffer is valid for `len` bytes (caller
+            // contract) and `done < len`.
             let n = unsafe {
                 let p = buf.add(done);
                 let left = len - done;
@@ -241,7 +250,12 @@ pub(crate) fn sync_rw(
     })
 }
 
-fn rw(
+/// ReadFile / WriteFile.
+///
+/// # Safety
+/// `buf` must be valid for `len` bytes, `done` NULL or valid, and `ov` NULL
+/// or an `OVERLAPPED` valid until the operation's completion is published.
+unsafe fn rw(
     h: HANDLE,
     write: bool,
     buf: *mut u8,
@@ -291,8 +305,10 @@ fn rw(
         let Some((fd, _)) = obj.current() else {
             return fail(ERROR_INVALID_HANDLE, FALSE);
         };
-        let offset = (!ov.is_null()).then(|| file_offset(ov));
-        return match sync_rw(fd, write, buf, len as usize, offset) {
+        // SAFETY: a non-NULL `ov` is valid (caller contract).
+        let offset = (!ov.is_null()).then(|| unsafe { file_offset(ov) });
+        // SAFETY: `buf` is valid for `len` bytes (caller contract).
+        return match unsafe { sync_rw(fd, write, buf, len as usize, offset) } {
             Ok(n) => {
                 if let Some(o) = offset {
                     // A synchronous handle's file pointer moves past the
@@ -330,7 +346,8 @@ fn rw(
     let Some((fd, Some(eh))) = obj.current() else {
         return fail(ERROR_INVALID_HANDLE, FALSE);
     };
-    let mut offset = file_offset(ov);
+    // SAFETY: `ov` is non-NULL and valid (caller contract).
+    let mut offset = unsafe { file_offset(ov) };
     if write && offset == u64::MAX {
         // FILE_WRITE_TO_END_OF_FILE.
         // SAFETY: fstat into a zeroed stat buffer.
@@ -363,18 +380,14 @@ fn rw(
     ctx.want = len as usize;
     // SAFETY: the program keeps the buffer valid until completion (Win32 contract).
     let cbuf = unsafe { CBuf::new(buf, len as usize) };
-    let r = obj.launch(eh, ctx, vec![cbuf]);
+    // SAFETY: the OVERLAPPED and the buffer stay valid until completion
+    // (caller contract).
+    let r = unsafe { obj.launch(eh, ctx, vec![cbuf]) };
     match r {
         Ok(()) => fail(ERROR_IO_PENDING, FALSE),
         Err((e, ctx)) => {
             let code = errno_to_win32(errno_of(&e));
-            // SAFETY: the OVERLAPPED is valid during this call.
-            unsafe {
-                io::store_status(
-                    ctx.ov as *mut OVERLAPPED,
-                    crate::error::status_carrying(code),
-                )
-            };
+            ctx.fail_sync(crate::error::status_carrying(code));
             fail(code, FALSE)
         }
     }
@@ -392,7 +405,8 @@ pub unsafe extern "C" fn ReadFile(
     read: *mut DWORD,
     ov: *mut OVERLAPPED,
 ) -> BOOL {
-    boundary(FALSE, || rw(h, false, buf.cast(), len, read, ov))
+    // SAFETY: the caller's pointers, as `rw` requires.
+    boundary(FALSE, || unsafe { rw(h, false, buf.cast(), len, read, ov) })
 }
 
 /// `WriteFile`.
@@ -407,7 +421,10 @@ pub unsafe extern "C" fn WriteFile(
     written: *mut DWORD,
     ov: *mut OVERLAPPED,
 ) -> BOOL {
-    boundary(FALSE, || rw(h, true, buf as *mut u8, len, written, ov))
+    // SAFETY: the caller's pointers, as `rw` requires.
+    boundary(FALSE, || unsafe {
+        rw(h, true, buf as *mut u8, len, written, ov)
+    })
 }
 
 /// Moves the file pointer of a synchronous file handle; the new position.

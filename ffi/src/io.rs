@@ -366,7 +366,15 @@ impl IoObj {
     /// Starts the engine operation `ctx.kind` describes, on engine handle
     /// `eh`, for the record `ctx.token` (added already). On a synchronous
     /// failure the record is gone and the error comes back with the context.
-    pub(crate) fn launch(
+    ///
+    /// # Safety
+    /// The program's memory the operation uses — `bufs`, and the pointers in
+    /// `ctx.kind` (WSARecvFrom's `lpFrom`/`lpFromlen`, the MSG_PEEK buffers,
+    /// AcceptEx's output buffer, ConnectEx's send buffer) — must stay valid
+    /// for reads and writes of their lengths until the operation's completion
+    /// is published (the Win32 contract of the call that issued it). The
+    /// engine's completion filter relies on this for every packet.
+    pub(crate) unsafe fn launch(
         &self,
         eh: Handle,
         ctx: OpCtx,
@@ -660,9 +668,14 @@ fn start(port: &EnginePort, h: Handle, ctx: OpCtx, mut bufs: Vec<CBuf>) -> Start
 
 /// The buffers of the operation a context describes (for the follow-up
 /// stages, whose buffers live in the context).
-fn stage_bufs(kind: &OpKind) -> Vec<CBuf> {
+///
+/// # Safety
+/// The buffers named in `kind` must stay valid until the operation's
+/// completion is published.
+unsafe fn stage_bufs(kind: &OpKind) -> Vec<CBuf> {
     match kind {
-        // SAFETY: AcceptEx's output buffer stays valid until completion.
+        // SAFETY: AcceptEx's output buffer stays valid until completion
+        // (caller contract).
         OpKind::AcceptData(a) => vec![unsafe { CBuf::new(a.buf as *mut u8, a.recv_len) }],
         _ => Vec::new(),
     }
@@ -680,8 +693,11 @@ pub(crate) struct AcceptCtx {
 /// The per-operation value of every engine operation.
 pub(crate) struct OpCtx {
     pub token: u64,
-    /// The `OVERLAPPED*`.
-    pub ov: usize,
+    /// The program's `OVERLAPPED*`, valid until the completion is published:
+    /// an `OpCtx` is made only from a [`Prepared`] (whose constructor,
+    /// `prepare`, is unsafe), except the empty one `on_complete` leaves in a
+    /// packet it has taken the context from, which is dropped unused.
+    ov: usize,
     /// The handle the operation was issued on: its record, its association.
     pub owner: Arc<IoObj>,
     pub event: Option<Arc<Event>>,
@@ -695,15 +711,34 @@ pub(crate) struct OpCtx {
 }
 
 /// The start of an overlapped operation: `hEvent` resolved, `Internal` set to
-/// `STATUS_PENDING`, the event reset, a record added.
+/// `STATUS_PENDING`, the event reset, a record added. Only [`prepare`] makes
+/// one, from its caller's promise that the `OVERLAPPED` stays valid until the
+/// operation's completion is published; so the functions that end an
+/// operation through a `Prepared` may write it.
 pub(crate) struct Prepared {
-    pub token: u64,
-    pub ov: usize,
-    pub event: Option<Arc<Event>>,
-    pub notify: bool,
+    token: u64,
+    ov: usize,
+    event: Option<Arc<Event>>,
+    notify: bool,
+}
+
+impl OpCtx {
+    /// An operation that could not be started (`launch` failed, its record
+    /// is gone): the `OVERLAPPED` records the failure; nothing is queued.
+    pub(crate) fn fail_sync(self, status: DWORD) {
+        // SAFETY: `ov` is the program's OVERLAPPED, valid until the
+        // operation's completion is published (field invariant); this
+        // operation never started, so nothing else writes it.
+        unsafe { store_status(self.ov as *mut OVERLAPPED, status) };
+    }
 }
 
 impl Prepared {
+    /// The operation's record in its handle.
+    pub(crate) fn token(&self) -> u64 {
+        self.token
+    }
+
     pub(crate) fn into_ctx(self, owner: Arc<IoObj>, kind: OpKind) -> OpCtx {
         OpCtx {
             token: self.token,
@@ -775,14 +810,18 @@ pub(crate) unsafe fn load_status(ov: *mut OVERLAPPED) -> DWORD {
 pub(crate) fn complete_inline(p: Prepared, owner: &IoObj, bytes: usize) -> bool {
     owner.take_rec(p.token);
     let notify = p.notify && !owner.skips_on_success();
-    publish(
-        p.ov,
-        STATUS_SUCCESS,
-        bytes,
-        owner,
-        notify,
-        p.event.as_deref(),
-    );
+    // SAFETY: a `Prepared` holds the program's OVERLAPPED, valid until this
+    // publication (see `Prepared`); the record is gone, so nothing else ends it.
+    unsafe {
+        publish(
+            p.ov,
+            STATUS_SUCCESS,
+            bytes,
+            owner,
+            notify,
+            p.event.as_deref(),
+        )
+    };
     notify
 }
 
@@ -792,7 +831,8 @@ pub(crate) fn complete_inline(p: Prepared, owner: &IoObj, bytes: usize) -> bool 
 /// that is for success), but the call itself reports the error.
 pub(crate) fn complete_inline_warning(p: Prepared, owner: &IoObj, status: DWORD, bytes: usize) {
     owner.take_rec(p.token);
-    publish(p.ov, status, bytes, owner, p.notify, p.event.as_deref());
+    // SAFETY: as in `complete_inline`.
+    unsafe { publish(p.ov, status, bytes, owner, p.notify, p.event.as_deref()) };
 }
 
 /// Ends an operation that failed synchronously: nothing is queued; the
@@ -801,14 +841,19 @@ pub(crate) fn complete_inline_warning(p: Prepared, owner: &IoObj, status: DWORD,
 pub(crate) fn fail_sync(p: Prepared, owner: &IoObj, status: DWORD, keep_pending: bool) {
     owner.take_rec(p.token);
     if !keep_pending {
-        // SAFETY: the OVERLAPPED is valid during the call that issued it.
+        // SAFETY: a `Prepared` holds the program's OVERLAPPED, valid until
+        // the operation's completion is published (see `Prepared`).
         unsafe { store_status(p.ov as *mut OVERLAPPED, status) };
     }
 }
 
 /// The last step of every operation. After `Internal` is written the program
 /// may free the `OVERLAPPED` and the buffers: nothing touches them afterwards.
-fn publish(
+///
+/// # Safety
+/// `ov` must point to the operation's `OVERLAPPED`, still valid (its
+/// completion not yet published: this is the one publication).
+unsafe fn publish(
     ov: usize,
     status: DWORD,
     bytes: usize,
@@ -819,8 +864,8 @@ fn publish(
     // From here on the OVERLAPPED may be visible: never publish twice.
     set_handed_off(true);
     let ovp = ov as *mut OVERLAPPED;
-    // SAFETY: the program keeps the OVERLAPPED valid until the operation's
-    // completion is observable, which is what the store of `Internal` does.
+    // SAFETY: `ov` is valid until this publication (caller contract); the
+    // store of `Internal` is what makes the completion observable.
     unsafe {
         std::ptr::write_volatile(&raw mut (*ovp).InternalHigh, bytes);
         store_status(ovp, status);
@@ -872,10 +917,17 @@ fn on_complete(p: &mut Packet<usize, OpCtx, CBuf>) {
         if PANIC_NEXT_COMPLETION.swap(false, Ordering::AcqRel) {
             panic!("cport_debug_panic_in_completion: a test of the reaper's panic guard");
         }
-        complete(ctx, result, stream.map(OwnedFd::from), addr);
+        // SAFETY: every packet of the engine port comes from an operation
+        // `launch` started, whose caller promised that the program memory it
+        // uses stays valid until its completion is published — which is
+        // what `complete` does, once.
+        unsafe { complete(ctx, result, stream.map(OwnedFd::from), addr) };
     }));
     if handled.is_err() && !HANDED_OFF.try_with(|c| c.get()).unwrap_or(true) {
-        fallback.fail();
+        // SAFETY: the handling panicked before anything was published (or a
+        // next stage started), so the OVERLAPPED is still the program's
+        // valid one, and this is its one publication.
+        unsafe { fallback.fail() };
     }
 }
 
@@ -895,7 +947,10 @@ struct Fallback {
 }
 
 impl Fallback {
-    fn fail(self) {
+    /// # Safety
+    /// The operation's completion must not have been published yet: `ov` is
+    /// then still the program's valid `OVERLAPPED`.
+    unsafe fn fail(self) {
         let _ = catch_unwind(AssertUnwindSafe(|| {
             self.owner.take_rec(self.token);
             if let Some(a) = &self.accept {
@@ -906,20 +961,28 @@ impl Fallback {
                 Some(false) => self.owner.send_pending.fetch_sub(1, Ordering::AcqRel),
                 None => 0,
             };
-            publish(
-                self.ov,
-                status_carrying(ERROR_INTERNAL_ERROR),
-                0,
-                &self.owner,
-                self.notify,
-                self.event.as_deref(),
-            );
+            // SAFETY: not published yet (caller contract).
+            unsafe {
+                publish(
+                    self.ov,
+                    status_carrying(ERROR_INTERNAL_ERROR),
+                    0,
+                    &self.owner,
+                    self.notify,
+                    self.event.as_deref(),
+                )
+            };
         }));
     }
 }
 
-/// An engine operation finished with `result`.
-pub(crate) fn complete(
+/// An engine operation finished with `result`: its results go into the
+/// program's memory, and it is published (or its next stage started).
+///
+/// # Safety
+/// As for [`IoObj::launch`]: the program memory `ctx` names is valid until
+/// the operation's completion is published.
+pub(crate) unsafe fn complete(
     mut ctx: OpCtx,
     result: io::Result<usize>,
     stream: Option<OwnedFd>,
@@ -933,11 +996,14 @@ pub(crate) fn complete(
                 (Ok(_), Some(stream)) => match a.accept.adopt(stream) {
                     Ok(()) => {
                         a.peer = addr;
-                        if !write_accept_addresses(&a) {
+                        // SAFETY: AcceptEx's output buffer is valid until the
+                        // completion is published (caller contract).
+                        if !unsafe { write_accept_addresses(&a) } {
                             STATUS_BUFFER_TOO_SMALL
                         } else if a.recv_len > 0 {
                             ctx.kind = OpKind::AcceptData(a);
-                            return start_accept_data(ctx);
+                            // SAFETY: as above.
+                            return unsafe { start_accept_data(ctx) };
                         } else {
                             STATUS_SUCCESS
                         }
@@ -968,13 +1034,16 @@ pub(crate) fn complete(
             };
             // SAFETY: ConnectEx's send buffer stays valid until completion.
             let buf = unsafe { CBuf::new(ptr as *mut u8, len) };
-            if let Err((e, ctx)) = relaunch(eh, ctx, vec![buf]) {
+            // SAFETY: the same operation's memory (caller contract).
+            if let Err((e, ctx)) = unsafe { relaunch(eh, ctx, vec![buf]) } {
                 let status = status_of(&ctx, &Err(e), Stop::None);
                 finish(ctx, status, 0);
             }
         }
         OpKind::Peek { bufs } if result.is_ok() && stop == Stop::None => {
-            finish_peek(ctx, bufs);
+            // SAFETY: the WSARecv buffers are valid until completion (caller
+            // contract).
+            unsafe { finish_peek(ctx, bufs) };
         }
         OpKind::Transmit { data, flags } => {
             // The kernel is done with the data: the completion arrived.
@@ -1001,7 +1070,9 @@ pub(crate) fn complete(
             };
             if let OpKind::RecvFrom { from, fromlen } = &ctx.kind {
                 if nt_success(status) || status == STATUS_BUFFER_OVERFLOW {
-                    write_from(*from, *fromlen, addr);
+                    // SAFETY: lpFrom/lpFromlen are valid until completion
+                    // (caller contract).
+                    unsafe { write_from(*from, *fromlen, addr) };
                 }
             }
             finish(ctx, status, bytes);
@@ -1017,7 +1088,11 @@ pub(crate) fn is_datagram(obj: &IoObj) -> bool {
 /// WSARecv with MSG_PEEK: data is there (the zero-byte receive completed);
 /// copy it into the program's buffers without consuming it. If another
 /// receive took it meanwhile, wait again.
-fn finish_peek(mut ctx: OpCtx, bufs: Vec<(usize, usize)>) {
+///
+/// # Safety
+/// Each (pointer, length) of `bufs` must be valid for writes until the
+/// operation's completion is published.
+unsafe fn finish_peek(mut ctx: OpCtx, bufs: Vec<(usize, usize)>) {
     let Some((fd, Some(eh))) = ctx.owner.current() else {
         ctx.kind = OpKind::Peek { bufs };
         return finish(ctx, STATUS_CONNECTION_ABORTED, 0);
@@ -1032,8 +1107,8 @@ fn finish_peek(mut ctx: OpCtx, bufs: Vec<(usize, usize)>) {
     // `finish` needs the kind (it counts the receive as done).
     ctx.kind = OpKind::Peek { bufs: Vec::new() };
     let mut m = crate::sock::msghdr(&iov, std::ptr::null_mut(), 0);
-    // SAFETY: the program keeps its WSABUF memory valid until the operation
-    // completes (Win32 contract); `iov` outlives the call.
+    // SAFETY: the WSABUF memory is valid for writes until the operation
+    // completes (caller contract); `iov` outlives the call.
     let n = unsafe { libc::recvmsg(fd, &mut m, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
     if n >= 0 {
         let status = if is_datagram(&ctx.owner) && m.msg_flags & libc::MSG_TRUNC != 0 {
@@ -1049,7 +1124,8 @@ fn finish_peek(mut ctx: OpCtx, bufs: Vec<(usize, usize)>) {
         ctx.kind = OpKind::Peek { bufs };
         // SAFETY: a zero-length buffer: the engine writes nothing into it.
         let wait = unsafe { CBuf::new(first as *mut u8, 0) };
-        if let Err((e, ctx)) = relaunch(eh, ctx, vec![wait]) {
+        // SAFETY: the buffers stay valid until completion (caller contract).
+        if let Err((e, ctx)) = unsafe { relaunch(eh, ctx, vec![wait]) } {
             let status = status_of(&ctx, &Err(e), Stop::None);
             finish(ctx, status, 0);
         }
@@ -1060,15 +1136,21 @@ fn finish_peek(mut ctx: OpCtx, bufs: Vec<(usize, usize)>) {
 }
 
 /// AcceptEx with a receive length: wait for the first data on the new socket.
-fn start_accept_data(ctx: OpCtx) {
+///
+/// # Safety
+/// AcceptEx's output buffer must stay valid until the operation's
+/// completion is published.
+unsafe fn start_accept_data(ctx: OpCtx) {
     let OpKind::AcceptData(a) = &ctx.kind else {
         return finish(ctx, STATUS_INVALID_PARAMETER, 0);
     };
     let Some((_, Some(eh))) = a.accept.current() else {
         return finish(ctx, STATUS_CANCELLED, 0);
     };
-    let bufs = stage_bufs(&ctx.kind);
-    if let Err((e, ctx)) = relaunch(eh, ctx, bufs) {
+    // SAFETY: the output buffer is valid until completion (caller contract).
+    let bufs = unsafe { stage_bufs(&ctx.kind) };
+    // SAFETY: as above.
+    if let Err((e, ctx)) = unsafe { relaunch(eh, ctx, bufs) } {
         let status = if cport_core::is_aborted(&e) {
             STATUS_CANCELLED
         } else {
@@ -1082,12 +1164,16 @@ fn start_accept_data(ctx: OpCtx) {
 /// (AcceptEx's first-data receive on the accept socket, ConnectEx's first
 /// send). The record stays with the handle the operation was issued on; its
 /// target is re-armed, so a cancel or close that comes meanwhile reaches it.
-fn relaunch(eh: Handle, ctx: OpCtx, bufs: Vec<CBuf>) -> Result<(), (io::Error, OpCtx)> {
+///
+/// # Safety
+/// As for [`IoObj::launch`].
+unsafe fn relaunch(eh: Handle, ctx: OpCtx, bufs: Vec<CBuf>) -> Result<(), (io::Error, OpCtx)> {
     let owner = ctx.owner.clone();
     if let Some(r) = owner.ops.lock().iter_mut().find(|r| r.token == ctx.token) {
         r.target = None;
     }
-    let r = owner.launch(eh, ctx, bufs);
+    // SAFETY: the caller's promise, passed on.
+    let r = unsafe { owner.launch(eh, ctx, bufs) };
     if r.is_ok() {
         // The next stage is in flight: it ends the operation.
         set_handed_off(true);
@@ -1186,7 +1272,8 @@ fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
     status
 }
 
-/// The last step of an engine operation.
+/// The last step of an engine operation: consumes its context, so this is
+/// the operation's one publication.
 pub(crate) fn finish(ctx: OpCtx, status: DWORD, bytes: usize) {
     ctx.owner.take_rec(ctx.token);
     match ctx.kind {
@@ -1198,25 +1285,34 @@ pub(crate) fn finish(ctx: OpCtx, status: DWORD, bytes: usize) {
         }
         _ => {}
     }
-    publish(
-        ctx.ov,
-        status,
-        bytes,
-        &ctx.owner,
-        ctx.notify,
-        ctx.event.as_deref(),
-    );
+    // SAFETY: an OpCtx's `ov` is the program's OVERLAPPED, valid until the
+    // operation's completion is published (field invariant); the context is
+    // consumed here, so this is that publication.
+    unsafe {
+        publish(
+            ctx.ov,
+            status,
+            bytes,
+            &ctx.owner,
+            ctx.notify,
+            ctx.event.as_deref(),
+        )
+    };
 }
 
 /// WSARecvFrom: the source address into the program's `lpFrom`/`lpFromlen`.
-fn write_from(from: usize, fromlen: usize, addr: Option<SocketAddr>) {
+///
+/// # Safety
+/// `fromlen` must be 0 or point to a valid `i32`, and `from` 0 or valid for
+/// writes of `*fromlen` bytes.
+unsafe fn write_from(from: usize, fromlen: usize, addr: Option<SocketAddr>) {
     let (Some(addr), false, false) = (addr, from == 0, fromlen == 0) else {
         return;
     };
     let sa = socket2::SockAddr::from(addr);
     let fromlen = fromlen as *mut i32;
-    // SAFETY: lpFrom / lpFromlen stay valid until the completion (Win32
-    // contract); at most *lpFromlen bytes are written into lpFrom.
+    // SAFETY: lpFrom / lpFromlen are valid (caller contract); at most
+    // *lpFromlen bytes are written into lpFrom.
     unsafe {
         let cap = usize::try_from(*fromlen).unwrap_or(0);
         let n = (sa.len() as usize).min(cap);
@@ -1244,7 +1340,11 @@ pub(crate) fn accept_block_len(family: i32) -> usize {
 /// AcceptEx: the local and remote address blocks after the first-data area.
 /// cport's block format (private, read by its GetAcceptExSockaddrs): the raw
 /// sockaddr at the start of each block. `false` if a block is too small.
-fn write_accept_addresses(a: &AcceptCtx) -> bool {
+///
+/// # Safety
+/// `a.buf` must be valid for writes of `recv_len + local_len + remote_len`
+/// bytes.
+unsafe fn write_accept_addresses(a: &AcceptCtx) -> bool {
     let family = match a.accept.kind {
         ObjKind::Socket { family, .. } => family,
         ObjKind::File => libc::AF_INET,
@@ -1261,8 +1361,8 @@ fn write_accept_addresses(a: &AcceptCtx) -> bool {
     let remote = a.peer.map(sockaddr_bytes);
     let base = a.buf as *mut u8;
     // SAFETY: the AcceptEx buffer holds recv_len + local_len + remote_len
-    // bytes and stays valid until completion (Win32 contract); each block is
-    // zeroed and then gets at most `need` (≤ its length) bytes.
+    // bytes (caller contract); each block is zeroed and then gets at most
+    // its length.
     unsafe {
         if a.local_len > 0 {
             let block = base.add(a.recv_len);

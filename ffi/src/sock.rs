@@ -209,7 +209,12 @@ struct ProtocolInfoHead {
     protocol: i32,
 }
 
-fn wsa_socket(
+/// `WSASocket`: the family, type and protocol may come from
+/// `lpProtocolInfo`.
+///
+/// # Safety
+/// `info` must be NULL or point to a `WSAPROTOCOL_INFO`.
+unsafe fn wsa_socket(
     af: i32,
     ty: i32,
     protocol: i32,
@@ -218,8 +223,8 @@ fn wsa_socket(
 ) -> SOCKET {
     let (mut af, mut ty, mut protocol) = (af, ty, protocol);
     if !info.is_null() {
-        // SAFETY: a non-NULL lpProtocolInfo points to a WSAPROTOCOL_INFO,
-        // whose first fields are ProtocolInfoHead.
+        // SAFETY: a non-NULL lpProtocolInfo points to a WSAPROTOCOL_INFO
+        // (caller contract), whose first fields are ProtocolInfoHead.
         let i = unsafe { &*info };
         if af == FROM_PROTOCOL_INFO {
             af = i.address_family;
@@ -247,7 +252,8 @@ pub unsafe extern "C" fn WSASocketA(
     _group: u32,
     flags: DWORD,
 ) -> SOCKET {
-    boundary(INVALID_SOCKET, || {
+    // SAFETY: `info` is NULL or a WSAPROTOCOL_INFO (caller contract).
+    boundary(INVALID_SOCKET, || unsafe {
         wsa_socket(af, ty, protocol, info.cast(), flags)
     })
 }
@@ -265,7 +271,8 @@ pub unsafe extern "C" fn WSASocketW(
     _group: u32,
     flags: DWORD,
 ) -> SOCKET {
-    boundary(INVALID_SOCKET, || {
+    // SAFETY: `info` is NULL or a WSAPROTOCOL_INFO (caller contract).
+    boundary(INVALID_SOCKET, || unsafe {
         wsa_socket(af, ty, protocol, info.cast(), flags)
     })
 }
@@ -803,7 +810,11 @@ pub unsafe extern "C" fn cport_getsockopt(
 }
 
 /// getsockname (`peer == false`) or getpeername.
-fn name_call(s: SOCKET, name: *mut libc::sockaddr, namelen: *mut i32, peer: bool) -> i32 {
+///
+/// # Safety
+/// `namelen` must be NULL or valid, and `name` NULL or valid for writes of
+/// `*namelen` bytes.
+unsafe fn name_call(s: SOCKET, name: *mut libc::sockaddr, namelen: *mut i32, peer: bool) -> i32 {
     let f: unsafe extern "C" fn(RawFd, *mut libc::sockaddr, *mut libc::socklen_t) -> i32 = if peer {
         libc::getpeername
     } else {
@@ -847,7 +858,10 @@ pub unsafe extern "C" fn cport_getsockname(
     name: *mut libc::sockaddr,
     namelen: *mut i32,
 ) -> i32 {
-    boundary(SOCKET_ERROR, || name_call(s, name, namelen, false))
+    // SAFETY: the caller's pointers, as `name_call` requires.
+    boundary(SOCKET_ERROR, || unsafe {
+        name_call(s, name, namelen, false)
+    })
 }
 
 /// `getpeername`.
@@ -860,7 +874,10 @@ pub unsafe extern "C" fn cport_getpeername(
     name: *mut libc::sockaddr,
     namelen: *mut i32,
 ) -> i32 {
-    boundary(SOCKET_ERROR, || name_call(s, name, namelen, true))
+    // SAFETY: the caller's pointers, as `name_call` requires.
+    boundary(SOCKET_ERROR, || unsafe {
+        name_call(s, name, namelen, true)
+    })
 }
 
 fn is_fionbio(cmd: i64) -> bool {
@@ -872,7 +889,10 @@ fn is_fionread(cmd: i64) -> bool {
 }
 
 /// FIONBIO / FIONREAD on a socket.
-fn ioctl(obj: &IoObj, cmd: i64, arg: *mut libc::c_ulong) -> Result<(), DWORD> {
+///
+/// # Safety
+/// `arg` must be NULL or valid for reads and writes of one `u_long`.
+unsafe fn ioctl(obj: &IoObj, cmd: i64, arg: *mut libc::c_ulong) -> Result<(), DWORD> {
     if arg.is_null() {
         return Err(WSAEFAULT);
     }
@@ -908,7 +928,8 @@ fn ioctl(obj: &IoObj, cmd: i64, arg: *mut libc::c_ulong) -> Result<(), DWORD> {
 pub unsafe extern "C" fn ioctlsocket(s: SOCKET, cmd: libc::c_long, arg: *mut libc::c_ulong) -> i32 {
     boundary(SOCKET_ERROR, || {
         let obj = sock_or!(s, SOCKET_ERROR);
-        match ioctl(&obj, cmd, arg) {
+        // SAFETY: `arg` is NULL or valid (caller contract).
+        match unsafe { ioctl(&obj, cmd, arg) } {
             Ok(()) => 0,
             Err(e) => fail(e, SOCKET_ERROR),
         }
@@ -945,7 +966,8 @@ pub unsafe extern "C" fn cport_sendto(
         }
         // SAFETY: valid for len bytes (caller contract).
         let iov = [unsafe { iovec(buf as *mut u8, len as usize) }];
-        match send_all(&obj, &iov, flags, to, tolen) {
+        // SAFETY: `buf` for `len` bytes and `to` for `tolen` (caller contract).
+        match unsafe { send_all(&obj, &iov, flags, to, tolen) } {
             Ok(n) => n as i32,
             Err(e) => fail(e, SOCKET_ERROR),
         }
@@ -991,7 +1013,8 @@ pub unsafe extern "C" fn cport_recvfrom(
         }
         // SAFETY: valid for len bytes (caller contract).
         let iov = [unsafe { iovec(buf as *mut u8, len as usize) }];
-        match recv_blocking(&obj, &iov, flags, from, fromlen) {
+        // SAFETY: `buf` for `len` bytes, `from`/`fromlen` (caller contract).
+        match unsafe { recv_blocking(&obj, &iov, flags, from, fromlen) } {
             Ok(n) => n as i32,
             Err(e) => fail(e, SOCKET_ERROR),
         }
@@ -1018,7 +1041,11 @@ pub(crate) fn msghdr(iov: &[libc::iovec], name: *mut c_void, namelen: u32) -> li
 }
 
 /// A blocking send of everything (one attempt in FIONBIO mode).
-fn send_all(
+///
+/// # Safety
+/// Each iovec must describe memory valid for reads, and `to` be NULL or
+/// valid for `tolen` bytes.
+unsafe fn send_all(
     obj: &IoObj,
     iov: &[libc::iovec],
     flags: i32,
@@ -1059,8 +1086,8 @@ fn advance(iov: &mut Vec<libc::iovec>, mut n: usize) {
             n -= iov[0].iov_len;
             iov.remove(0);
         } else {
-            // SAFETY: stays inside the same buffer (n < its length).
-            iov[0].iov_base = unsafe { iov[0].iov_base.cast::<u8>().add(n) }.cast();
+            // Stays inside the same buffer (n < its length).
+            iov[0].iov_base = iov[0].iov_base.cast::<u8>().wrapping_add(n).cast();
             iov[0].iov_len -= n;
             n = 0;
         }
@@ -1068,7 +1095,11 @@ fn advance(iov: &mut Vec<libc::iovec>, mut n: usize) {
 }
 
 /// A blocking receive (recv / recvfrom / non-overlapped WSARecv).
-fn recv_blocking(
+///
+/// # Safety
+/// Each iovec must describe memory valid for writes; `fromlen` must be NULL
+/// or valid, and `from` NULL or valid for `*fromlen` bytes.
+unsafe fn recv_blocking(
     obj: &IoObj,
     iov: &[libc::iovec],
     flags: i32,
@@ -1136,10 +1167,13 @@ unsafe fn wsabufs(bufs: *const WSABUF, count: DWORD) -> Result<Vec<libc::iovec>,
 }
 
 /// Buffers for the engine, one per iovec.
-fn cbufs(iov: &[libc::iovec]) -> Vec<CBuf> {
+///
+/// # Safety
+/// Each iovec must describe memory valid until the operation using the
+/// buffers has completed.
+unsafe fn cbufs(iov: &[libc::iovec]) -> Vec<CBuf> {
     iov.iter()
-        // SAFETY: the program keeps its WSABUF memory valid until the
-        // operation completes (Win32 contract).
+        // SAFETY: valid until the operation completes (caller contract).
         .map(|v| unsafe { CBuf::new(v.iov_base.cast(), v.iov_len) })
         .collect()
 }
@@ -1205,6 +1239,15 @@ pub unsafe extern "C" fn WSARecvFrom(
     })
 }
 
+/// WSARecv / WSARecvFrom: a blocking receive without an OVERLAPPED, else
+/// inline or pending.
+///
+/// # Safety
+/// `bufs` must be NULL or point to `count` WSABUFs, each valid for writes of
+/// its length; `recvd` and `flags` NULL or valid; `fromlen` NULL or valid,
+/// and `from` NULL or valid for `*fromlen` bytes. With an `ov`, it must
+/// point to an `OVERLAPPED`, and the buffers, `from` and `fromlen` stay valid
+/// until the operation's completion is published.
 #[allow(clippy::too_many_arguments)]
 unsafe fn recv_common(
     s: SOCKET,
@@ -1245,13 +1288,16 @@ unsafe fn recv_common(
         }
     };
     if ov.is_null() {
-        return match recv_blocking(
-            &obj,
-            &iov,
-            in_flags & (libc::MSG_PEEK | libc::MSG_OOB | libc::MSG_WAITALL),
-            from,
-            fromlen,
-        ) {
+        // SAFETY: the WSABUFs and `from`/`fromlen` are valid (caller contract).
+        return match unsafe {
+            recv_blocking(
+                &obj,
+                &iov,
+                in_flags & (libc::MSG_PEEK | libc::MSG_OOB | libc::MSG_WAITALL),
+                from,
+                fromlen,
+            )
+        } {
             Ok(n) => {
                 write_out(n);
                 0
@@ -1348,11 +1394,14 @@ unsafe fn recv_common(
         // SAFETY: a zero-length buffer: the engine writes nothing into it.
         vec![unsafe { CBuf::new(iov[0].iov_base.cast(), 0) }]
     } else {
-        cbufs(&iov)
+        // SAFETY: the WSABUFs stay valid until completion (caller contract).
+        unsafe { cbufs(&iov) }
     };
     let mut ctx = p.into_ctx(obj.clone(), kind);
     ctx.want = iov.iter().map(|v| v.iov_len).sum();
-    match launch_counted(&obj, &obj.recv_pending, eh, ctx, bufs) {
+    // SAFETY: the buffers, the OVERLAPPED and lpFrom stay valid until
+    // completion (caller contract).
+    match unsafe { launch_counted(&obj, &obj.recv_pending, eh, ctx, bufs) } {
         Ok(()) => fail(WSA_IO_PENDING, SOCKET_ERROR),
         Err(wsa) => fail(wsa, SOCKET_ERROR),
     }
@@ -1362,7 +1411,11 @@ unsafe fn recv_common(
 /// receives or sends in the engine) while it is there. If the engine refuses
 /// it, the count is undone, the OVERLAPPED gets the failure status (nothing
 /// is queued: a synchronous failure) and the Winsock error is returned.
-fn launch_counted(
+///
+/// # Safety
+/// As for [`IoObj::launch`]: `bufs` and the pointers in `ctx` stay valid
+/// until the operation's completion is published.
+unsafe fn launch_counted(
     obj: &Arc<IoObj>,
     pending: &std::sync::atomic::AtomicUsize,
     eh: cport_core::Handle,
@@ -1370,17 +1423,11 @@ fn launch_counted(
     bufs: Vec<CBuf>,
 ) -> Result<(), DWORD> {
     pending.fetch_add(1, Ordering::AcqRel);
-    obj.launch(eh, ctx, bufs).map_err(|(e, ctx)| {
+    // SAFETY: the caller's promise, passed on.
+    unsafe { obj.launch(eh, ctx, bufs) }.map_err(|(e, ctx)| {
         pending.fetch_sub(1, Ordering::AcqRel);
         let wsa = stream_error(obj, errno_of(&e));
-        // SAFETY: the OVERLAPPED is valid during this call (caller contract
-        // of the export that issued the operation).
-        unsafe {
-            io::store_status(
-                ctx.ov as *mut OVERLAPPED,
-                crate::error::status_carrying(wsa),
-            )
-        };
+        ctx.fail_sync(crate::error::status_carrying(wsa));
         wsa
     })
 }
@@ -1441,6 +1488,14 @@ pub unsafe extern "C" fn WSASendTo(
     })
 }
 
+/// WSASend / WSASendTo: a blocking send without an OVERLAPPED, else inline
+/// or pending.
+///
+/// # Safety
+/// `bufs` must be NULL or point to `count` WSABUFs, each valid for reads of
+/// its length; `sent` NULL or valid; `to` NULL or valid for `tolen` bytes.
+/// With an `ov`, it must point to an `OVERLAPPED`, and the buffers stay
+/// valid until the operation's completion is published.
 #[allow(clippy::too_many_arguments)]
 unsafe fn send_common(
     s: SOCKET,
@@ -1482,7 +1537,8 @@ unsafe fn send_common(
     };
     let flags = (flags as i32) & (libc::MSG_OOB | libc::MSG_DONTROUTE);
     if ov.is_null() {
-        return match send_all(&obj, &iov, flags, to, tolen) {
+        // SAFETY: the WSABUFs and `to` are valid (caller contract).
+        return match unsafe { send_all(&obj, &iov, flags, to, tolen) } {
             Ok(n) => {
                 write_out(n);
                 0
@@ -1536,7 +1592,9 @@ unsafe fn send_common(
     );
     ctx.base = done;
     ctx.want = total - done;
-    match launch_counted(&obj, &obj.send_pending, eh, ctx, cbufs(&rest)) {
+    // SAFETY: the buffers and the OVERLAPPED stay valid until completion
+    // (caller contract).
+    match unsafe { launch_counted(&obj, &obj.send_pending, eh, ctx, cbufs(&rest)) } {
         Ok(()) => fail(WSA_IO_PENDING, SOCKET_ERROR),
         Err(wsa) => fail(wsa, SOCKET_ERROR),
     }
@@ -1655,7 +1713,7 @@ pub unsafe extern "C" fn AcceptEx(
                 io::fail_sync(p, &l, STATUS_PENDING, true);
                 return fail(WSAEINVAL, FALSE);
             }
-            *slot = Some((Arc::downgrade(&l), p.token));
+            *slot = Some((Arc::downgrade(&l), p.token()));
         }
         let need = io::accept_block_len(sock_family(&l)) as DWORD;
         let too_small = (local_len != 0 && local_len < need) || remote_len < need;
@@ -1676,7 +1734,9 @@ pub unsafe extern "C" fn AcceptEx(
             io::finish(ctx, STATUS_BUFFER_TOO_SMALL, 0);
             return fail(ERROR_IO_PENDING, FALSE);
         }
-        match l.launch(eh, ctx, Vec::new()) {
+        // SAFETY: the OVERLAPPED and the output buffer stay valid until
+        // completion (caller contract).
+        match unsafe { l.launch(eh, ctx, Vec::new()) } {
             Ok(()) => fail(ERROR_IO_PENDING, FALSE),
             Err((e, _ctx)) => {
                 *a.accept_for.lock() = None;
@@ -1784,12 +1844,15 @@ pub unsafe extern "C" fn connect_ex(
         obj.ever_connected.store(true, Ordering::Release);
         let data = (send_len > 0).then_some((send_buf as usize, send_len as usize));
         let ctx = p.into_ctx(obj.clone(), OpKind::Connect { to, data });
-        match obj.launch(eh, ctx, Vec::new()) {
+        // SAFETY: the OVERLAPPED and the send buffer stay valid until
+        // completion (caller contract).
+        match unsafe { obj.launch(eh, ctx, Vec::new()) } {
             Ok(()) => fail(ERROR_IO_PENDING, FALSE),
             Err((e, ctx)) => match errno_of(&e) {
                 libc::ECONNREFUSED | libc::ENETUNREACH | libc::EHOSTUNREACH | libc::ETIMEDOUT => {
                     // Not a synchronous failure on Windows: pending, then the packet.
-                    io::complete(ctx, Err(e), None, None);
+                    // SAFETY: as above.
+                    unsafe { io::complete(ctx, Err(e), None, None) };
                     fail(ERROR_IO_PENDING, FALSE)
                 }
                 n => fail(errno_to_wsa(n), FALSE),
@@ -1910,13 +1973,16 @@ fn read_file_part(
     let mut got = 0;
     while base + got < out.len() {
         let dst = &mut out[base + got..];
-        match crate::file::sync_rw(
-            ffd,
-            false,
-            dst.as_mut_ptr(),
-            dst.len(),
-            Some(start + got as u64),
-        ) {
+        // SAFETY: `dst` is a live slice of `out`, valid for its length.
+        match unsafe {
+            crate::file::sync_rw(
+                ffd,
+                false,
+                dst.as_mut_ptr(),
+                dst.len(),
+                Some(start + got as u64),
+            )
+        } {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) => return Err(crate::error::errno_to_win32(e)),
@@ -1986,7 +2052,8 @@ pub unsafe extern "C" fn TransmitFile(
             },
             None => (&[][..], &[][..]),
         };
-        let offset = (!ov.is_null()).then(|| crate::file::file_offset(ov));
+        // SAFETY: a non-NULL `ov` is valid (caller contract).
+        let offset = (!ov.is_null()).then(|| unsafe { crate::file::file_offset(ov) });
         let mut data = head.to_vec();
         if !file.is_null() {
             if let Err(e) = read_file_part(file, to_write, offset, &mut data) {
@@ -2002,7 +2069,8 @@ pub unsafe extern "C" fn TransmitFile(
         if ov.is_null() {
             // SAFETY: `data` is ours and outlives the call.
             let iov = [unsafe { iovec(data.as_mut_ptr(), data.len()) }];
-            return match send_all(&obj, &iov, 0, std::ptr::null(), 0) {
+            // SAFETY: `iov` describes the live `data`.
+            return match unsafe { send_all(&obj, &iov, 0, std::ptr::null(), 0) } {
                 Ok(_) => {
                     disconnect(&obj);
                     TRUE
@@ -2031,7 +2099,9 @@ pub unsafe extern "C" fn TransmitFile(
         let cbuf = unsafe { CBuf::new(data.as_mut_ptr(), len) };
         let mut ctx = p.into_ctx(obj.clone(), OpKind::Transmit { data, flags });
         ctx.want = len;
-        match launch_counted(&obj, &obj.send_pending, eh, ctx, vec![cbuf]) {
+        // SAFETY: `data` is owned by the context until completion; the
+        // OVERLAPPED stays valid until then (caller contract).
+        match unsafe { launch_counted(&obj, &obj.send_pending, eh, ctx, vec![cbuf]) } {
             Ok(()) => fail(ERROR_IO_PENDING, FALSE),
             Err(wsa) => fail(wsa, FALSE),
         }
@@ -2142,14 +2212,16 @@ pub unsafe extern "C" fn WSAIoctl(
                 // SAFETY: inbuf holds at least 4 bytes (checked).
                 let mut v =
                     unsafe { std::ptr::read_unaligned(inbuf.cast::<u32>()) } as libc::c_ulong;
-                ioctl(&obj, FIONBIO as i64, &mut v)
+                // SAFETY: a local u_long.
+                unsafe { ioctl(&obj, FIONBIO as i64, &mut v) }
             }
         } else if is_fionread(i64::from(code as i32)) {
             if outbuf.is_null() || (outlen as usize) < 4 {
                 Err(WSAEFAULT)
             } else {
                 let mut v: libc::c_ulong = 0;
-                let r = ioctl(&obj, FIONREAD as i64, &mut v);
+                // SAFETY: a local u_long.
+                let r = unsafe { ioctl(&obj, FIONREAD as i64, &mut v) };
                 if r.is_ok() {
                     // SAFETY: outbuf holds at least 4 bytes (checked).
                     unsafe { std::ptr::write_unaligned(outbuf.cast::<u32>(), v as u32) };
