@@ -41,9 +41,9 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use crate::engine::{Conn, IoObj, ObjKind};
 use crate::error::{boundary, errno, errno_to_win32, fail};
 use crate::handles::{self, Object};
-use crate::io::{Conn, IoObj, ObjKind};
 use crate::types::*;
 
 /// `PHANDLER_ROUTINE`.
@@ -315,7 +315,7 @@ unsafe fn write_handle(h: HANDLE, buf: *const u8, len: usize) -> Result<usize, D
     };
     // SAFETY: `buf` is valid for `len` bytes (caller contract); a write only
     // reads it.
-    unsafe { crate::file::sync_rw(fd, true, buf as *mut u8, len, None) }.map_err(errno_to_win32)
+    unsafe { crate::engine::sync_rw(fd, true, buf as *mut u8, len, None) }.map_err(errno_to_win32)
 }
 
 /// `WriteConsoleA`: writes the bytes to the handle's fd, also when it is

@@ -11,16 +11,16 @@
 //! it cannot be associated with a port (87).
 
 use std::ffi::{c_char, c_void, CStr};
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::engine::{self, CBuf, Conn, IoObj, ObjKind, OpKind};
 use crate::error::{
     boundary, errno, errno_of, errno_to_win32, fail, set_last_error, status_to_win32,
 };
 use crate::handles::{self, Object};
-use crate::io::{self, CBuf, Conn, IoObj, ObjKind, OpKind};
 use crate::types::*;
 
 fn open_flags(access: DWORD, disposition: DWORD) -> Result<i32, DWORD> {
@@ -102,7 +102,7 @@ fn create_file(path: PathBuf, access: DWORD, disposition: DWORD, mut attrs: DWOR
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     let overlapped = attrs & FILE_FLAG_OVERLAPPED != 0;
     let value = if overlapped {
-        match io::register(owned, ObjKind::File, true) {
+        match handles::register(owned, ObjKind::File, true) {
             Ok(h) => h,
             Err(e) => return fail(errno_to_win32(e), invalid),
         }
@@ -196,60 +196,6 @@ pub unsafe extern "C" fn CreateFileW(
     })
 }
 
-/// The 64-bit file offset in `Offset`/`OffsetHigh`.
-///
-/// # Safety
-/// `ov` must point to a valid `OVERLAPPED`.
-pub(crate) unsafe fn file_offset(ov: *const OVERLAPPED) -> u64 {
-    // SAFETY: `ov` is valid (caller contract).
-    unsafe { u64::from((*ov).Offset) | (u64::from((*ov).OffsetHigh) << 32) }
-}
-
-/// A synchronous read or write on the calling thread, as a blocking section
-/// of its port.
-///
-/// # Safety
-/// `buf` must be valid for writes (a read) or reads (a write) of `len` bytes.
-pub(crate) unsafe fn sync_rw(
-    fd: RawFd,
-    write: bool,
-    buf: *mut u8,
-    len: usize,
-    offset: Option<u64>,
-) -> Result<usize, i32> {
-    crate::port::blocking(|| {
-        let mut done = 0;
-        loop {
-            // SAFETY: the program's buffer is valid for `len` bytes (caller
-            // contract) and `done < len`.
-            let n = unsafe {
-                let p = buf.add(done);
-                let left = len - done;
-                match (write, offset) {
-                    (false, Some(o)) => {
-                        libc::pread(fd, p.cast(), left, (o + done as u64) as libc::off_t)
-                    }
-                    (false, None) => libc::read(fd, p.cast(), left),
-                    (true, Some(o)) => {
-                        libc::pwrite(fd, p.cast(), left, (o + done as u64) as libc::off_t)
-                    }
-                    (true, None) => libc::write(fd, p.cast(), left),
-                }
-            };
-            if n < 0 {
-                match errno() {
-                    libc::EINTR => continue,
-                    e => return Err(e),
-                }
-            }
-            done += n as usize;
-            if !write || n == 0 || done >= len {
-                return Ok(done);
-            }
-        }
-    })
-}
-
 /// ReadFile / WriteFile.
 ///
 /// # Safety
@@ -306,9 +252,9 @@ unsafe fn rw(
             return fail(ERROR_INVALID_HANDLE, FALSE);
         };
         // SAFETY: a non-NULL `ov` is valid (caller contract).
-        let offset = (!ov.is_null()).then(|| unsafe { file_offset(ov) });
+        let offset = (!ov.is_null()).then(|| unsafe { engine::file_offset(ov) });
         // SAFETY: `buf` is valid for `len` bytes (caller contract).
-        return match unsafe { sync_rw(fd, write, buf, len as usize, offset) } {
+        return match unsafe { engine::sync_rw(fd, write, buf, len as usize, offset) } {
             Ok(n) => {
                 if let Some(o) = offset {
                     // A synchronous handle's file pointer moves past the
@@ -329,7 +275,7 @@ unsafe fn rw(
                     // SAFETY: ov is valid (caller contract).
                     unsafe {
                         (*ov).InternalHigh = n;
-                        io::store_status(ov, status);
+                        engine::store_status(ov, status);
                     }
                     if status == STATUS_END_OF_FILE {
                         return fail(ERROR_HANDLE_EOF, FALSE);
@@ -347,7 +293,7 @@ unsafe fn rw(
         return fail(ERROR_INVALID_HANDLE, FALSE);
     };
     // SAFETY: `ov` is non-NULL and valid (caller contract).
-    let mut offset = unsafe { file_offset(ov) };
+    let mut offset = unsafe { engine::file_offset(ov) };
     if write && offset == u64::MAX {
         // FILE_WRITE_TO_END_OF_FILE.
         // SAFETY: fstat into a zeroed stat buffer.
@@ -362,7 +308,7 @@ unsafe fn rw(
         offset = size;
     }
     // SAFETY: ov is valid until completion (caller contract).
-    let p = match unsafe { io::prepare(&obj, ov) } {
+    let p = match unsafe { handles::prepare(&obj, ov) } {
         Ok(p) => p,
         Err(e) => return fail(e, FALSE),
     };
@@ -521,50 +467,6 @@ pub unsafe extern "C" fn SetFilePointerEx(
     })
 }
 
-/// Reads an operation's result from its OVERLAPPED, waiting if asked:
-/// `Err(STATUS_PENDING)` if not done and not waiting, `Err(status)` if it
-/// failed; `Err(STATUS_INVALID_HANDLE)` if it would wait, with no event, on
-/// a handle `h` that is not live (closed, or never one).
-///
-/// # Safety
-/// `ov` must be valid; `bytes` NULL or valid.
-pub(crate) unsafe fn overlapped_result(
-    h: usize,
-    ov: *mut OVERLAPPED,
-    bytes: *mut DWORD,
-    wait: bool,
-) -> Result<(), DWORD> {
-    // SAFETY: ov valid (caller contract).
-    let mut status = unsafe { io::load_status(ov) };
-    if status == STATUS_PENDING {
-        if !wait {
-            return Err(STATUS_PENDING);
-        }
-        // SAFETY: as above.
-        let h_event = unsafe { (*ov).hEvent } as usize & !1;
-        if h_event == 0 && handles::io(h).is_none() {
-            // Windows waits on the handle itself here, and that fails.
-            return Err(STATUS_INVALID_HANDLE);
-        }
-        crate::event::OVERLAPPED.wait_until(None, || {
-            // SAFETY: as above.
-            let s = unsafe { io::load_status(ov) };
-            (s != STATUS_PENDING).then_some(())
-        });
-        // SAFETY: as above.
-        status = unsafe { io::load_status(ov) };
-    }
-    if !bytes.is_null() {
-        // SAFETY: valid pointers; InternalHigh was written before Internal.
-        unsafe { *bytes = std::ptr::read_volatile(&raw const (*ov).InternalHigh) as DWORD };
-    }
-    if nt_success(status) {
-        Ok(())
-    } else {
-        Err(status)
-    }
-}
-
 /// `GetOverlappedResult`.
 ///
 /// # Safety
@@ -584,7 +486,14 @@ pub unsafe extern "C" fn GetOverlappedResult(
             return fail(ERROR_INVALID_PARAMETER, FALSE);
         }
         // SAFETY: valid pointers (caller contract).
-        match unsafe { overlapped_result(h as usize, ov, bytes, wait != FALSE) } {
+        match unsafe {
+            engine::overlapped_result(
+                || handles::io(h as usize).is_some(),
+                ov,
+                bytes,
+                wait != FALSE,
+            )
+        } {
             Ok(()) => TRUE,
             Err(STATUS_PENDING) => fail(ERROR_IO_INCOMPLETE, FALSE),
             Err(status) => fail(status_to_win32(status), FALSE),
@@ -652,7 +561,7 @@ pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
         }
         match handles::remove_if(h as usize, |o| !matches!(o, Object::Heap)) {
             Some(Object::Port(p)) => {
-                crate::port::close_port(&p);
+                crate::engine::cport::close_port(&p);
                 TRUE
             }
             Some(Object::Io(o)) => {

@@ -19,10 +19,12 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::event::Event;
-use crate::io::IoObj;
-use crate::port::CPort;
-use crate::thread::ThreadObj;
+use std::os::fd::OwnedFd;
+
+use crate::engine::cport::CPort;
+use crate::engine::signal::{Event, ThreadObj};
+use crate::engine::{self, IoObj, ObjKind, Prepared};
+use crate::types::*;
 
 const INDEX_BITS: u32 = 22;
 const MAX_SLOTS: usize = (1 << INDEX_BITS) - 1;
@@ -162,4 +164,39 @@ pub(crate) fn count() -> usize {
         .iter()
         .filter(|s| s.object.is_some())
         .count()
+}
+
+/// Registers a new socket or overlapped file with the engine and puts it in
+/// the table. Returns its handle value, or an errno.
+pub(crate) fn register(fd: OwnedFd, kind: ObjKind, overlapped: bool) -> Result<usize, i32> {
+    let obj = engine::new_io(fd, kind, overlapped)?;
+    match insert(Object::Io(obj.clone())) {
+        Some(h) => Ok(h),
+        None => {
+            obj.close();
+            Err(libc::EMFILE)
+        }
+    }
+}
+
+/// The start of an overlapped operation on `owner`: `ov.hEvent` resolved
+/// (its low bit means "no packet"; an invalid event handle is
+/// `ERROR_INVALID_HANDLE`), then [`engine::prepare`].
+///
+/// # Safety
+/// `ov` must be non-NULL and point to an `OVERLAPPED` the program keeps valid
+/// until the operation's completion is published.
+pub(crate) unsafe fn prepare(owner: &IoObj, ov: *mut OVERLAPPED) -> Result<Prepared, DWORD> {
+    // SAFETY: `ov` is valid (caller contract).
+    let h_event = unsafe { (*ov).hEvent } as usize;
+    let (event, notify) = if h_event & !1 == 0 {
+        (None, true)
+    } else {
+        match event(h_event & !1) {
+            Some(e) => (Some(e), h_event & 1 == 0),
+            None => return Err(ERROR_INVALID_HANDLE),
+        }
+    };
+    // SAFETY: as above.
+    Ok(unsafe { engine::prepare(owner, ov, event, notify) })
 }

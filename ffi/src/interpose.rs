@@ -49,7 +49,7 @@ use libc::{
     pthread_t, sem_t, size_t, sockaddr, socklen_t, ssize_t, timespec, timeval, useconds_t,
 };
 
-use crate::port::{is_associated, CPort, Entry};
+use crate::engine::cport::{current_port, is_associated, CPort, Entry};
 
 /// A blocking section entered by a wrapper, kept until the C library's
 /// function returns (or the thread ends).
@@ -68,7 +68,7 @@ thread_local! {
 #[inline(never)]
 fn enter() -> bool {
     catch_unwind(|| {
-        let Some(port) = crate::port::current_port() else {
+        let Some(port) = current_port() else {
             return false;
         };
         let guard = port.port.enter_blocking();

@@ -34,13 +34,12 @@
 pub mod types;
 
 mod console;
+mod engine;
 mod error;
-mod event;
 mod file;
 mod handles;
 mod heap;
 mod interpose;
-mod io;
 mod misc;
 mod port;
 mod sock;

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::engine::signal::{self, timeout_of, Event, WaitResult, Waitable};
 use crate::error::{boundary, errno, errno_to_wsa, fail, last_error, set_last_error};
-use crate::event::{self, timeout_of, Event, WaitResult, Waitable};
 use crate::handles::{self, Object};
 use crate::types::*;
 
@@ -101,7 +101,7 @@ pub unsafe extern "C" fn GetSystemInfo(info: *mut SYSTEM_INFO) {
         if info.is_null() {
             return;
         }
-        let n = crate::port::processors();
+        let n = crate::engine::cport::processors();
         // SAFETY: sysconf has no pointers.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as DWORD;
         let mask = if n >= usize::BITS as usize {
@@ -128,7 +128,7 @@ pub unsafe extern "C" fn GetSystemInfo(info: *mut SYSTEM_INFO) {
 }
 
 fn sleep(ms: DWORD) {
-    crate::port::blocking(|| match ms {
+    crate::engine::cport::blocking(|| match ms {
         0 => std::thread::yield_now(),
         INFINITE => loop {
             std::thread::park();
@@ -253,7 +253,7 @@ unsafe fn wait_many(n: DWORD, hs: *const HANDLE, all: BOOL, ms: DWORD) -> DWORD 
             _ => return fail(ERROR_INVALID_HANDLE, WAIT_FAILED),
         }
     }
-    match event::wait_events(&events, all != FALSE, timeout_of(ms)) {
+    match signal::wait_events(&events, all != FALSE, timeout_of(ms)) {
         WaitResult::Signaled(i) => WAIT_OBJECT_0 + i as DWORD,
         WaitResult::TimedOut => WAIT_TIMEOUT,
     }
@@ -470,7 +470,7 @@ pub extern "C" fn cport_debug_panic() -> BOOL {
 #[no_mangle]
 pub extern "C" fn cport_debug_panic_in_completion() {
     boundary((), || {
-        crate::io::PANIC_NEXT_COMPLETION.store(true, std::sync::atomic::Ordering::Release)
+        crate::engine::PANIC_NEXT_COMPLETION.store(true, std::sync::atomic::Ordering::Release)
     })
 }
 

@@ -9,52 +9,15 @@
 //! §2.7). Waiting, LIFO release, the concurrency limit and close are the
 //! library's.
 
-use std::cell::{Cell, RefCell};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use cport_core::{BackendChoice, GetError, Port};
-use parking_lot::RwLock;
 
+use crate::engine::cport::{close_port, processors, set_current, CPort, Entry};
+use crate::engine::signal::timeout_of;
 use crate::error::{fail, set_last_error, status_to_win32};
-use crate::event::timeout_of;
 use crate::handles::{self, Object};
 use crate::types::*;
-
-/// What a packet carries besides its key and byte count.
-pub(crate) struct Entry {
-    /// The `OVERLAPPED*` (or any value given to PQCS).
-    pub ov: usize,
-    /// The operation's NTSTATUS (`STATUS_SUCCESS` for posted packets).
-    pub status: DWORD,
-}
-
-/// A C completion port.
-pub(crate) struct CPort {
-    pub port: Port<usize, Entry>,
-    /// Set by `CloseHandle`. Posts hold the read side, so once the close has
-    /// the write side no packet can be queued between its drain and the
-    /// library's close (which would hand it to a waking waiter).
-    closed: RwLock<bool>,
-}
-
-impl CPort {
-    /// Queues a packet; `false` if the port is closed (the packet is dropped:
-    /// on Windows, completions for a closed port are not observable).
-    pub(crate) fn post(&self, key: usize, bytes: u32, ov: usize, status: DWORD) -> bool {
-        let closed = self.closed.read();
-        !*closed
-            && self
-                .port
-                .post(key, bytes as usize, Entry { ov, status })
-                .is_ok()
-    }
-}
-
-/// The number of processors, as `GetSystemInfo` reports it and as a
-/// concurrency value of 0 means (IOCP-REFERENCE §2.8).
-pub(crate) fn processors() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
 
 fn create_port(concurrency: DWORD) -> Result<usize, DWORD> {
     let limit = match concurrency {
@@ -67,67 +30,7 @@ fn create_port(concurrency: DWORD) -> Result<usize, DWORD> {
         .backend(BackendChoice::Epoll)
         .build::<usize, Entry, Vec<u8>>()
         .map_err(|e| crate::error::errno_to_win32(crate::error::errno_of(&e)))?;
-    handles::insert(Object::Port(Arc::new(CPort {
-        port,
-        closed: RwLock::new(false),
-    })))
-    .ok_or(ERROR_NOT_ENOUGH_MEMORY)
-}
-
-/// Closes a port (from `CloseHandle`): queued packets are discarded, waiters
-/// wake with 735 and a NULL `OVERLAPPED`, later completions for it are
-/// dropped. The library's close would hand what is still queued to the
-/// threads it wakes; Windows frees the queue with the port, so the queue is
-/// emptied first, with posts shut out until the library's close has run.
-pub(crate) fn close_port(port: &CPort) {
-    let mut closed = port.closed.write();
-    *closed = true;
-    drop(port.port.drain());
-    port.port.close();
-}
-
-thread_local! {
-    /// The C port this thread last waited on: blocking calls pause it there.
-    static CURRENT: RefCell<Option<Weak<CPort>>> = const { RefCell::new(None) };
-    /// Whether `CURRENT` is set: the one check an interposed libc call makes
-    /// on a thread that never used a port (a plain TLS load, no destructor).
-    static ASSOCIATED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn set_current(port: Option<&Arc<CPort>>) {
-    let _ = CURRENT.try_with(|c| *c.borrow_mut() = port.map(Arc::downgrade));
-    let _ = ASSOCIATED.try_with(|a| a.set(port.is_some()));
-}
-
-/// Whether the calling thread is associated with a C port (it called
-/// GetQueuedCompletionStatus(Ex) on a port that was open then).
-#[inline]
-pub(crate) fn is_associated() -> bool {
-    ASSOCIATED.try_with(Cell::get).unwrap_or(false)
-}
-
-/// The C port the calling thread is associated with, if it is still open.
-pub(crate) fn current_port() -> Option<Arc<CPort>> {
-    if !is_associated() {
-        return None;
-    }
-    CURRENT
-        .try_with(|c| c.try_borrow().ok()?.as_ref().and_then(Weak::upgrade))
-        .ok()
-        .flatten()
-}
-
-/// Runs `f` as a blocking section of the calling thread's port: the thread
-/// stops counting against the port's concurrency limit meanwhile, which may
-/// release a waiter for a queued packet. Every blocking call cport provides
-/// (Sleep, the waits, blocking Winsock calls, GetOverlappedResult with wait)
-/// goes through here; the C library's blocking calls go through
-/// `crate::interpose`.
-pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
-    match current_port() {
-        Some(p) => p.port.blocking(f),
-        None => f(),
-    }
+    handles::insert(Object::Port(Arc::new(CPort::new(port)))).ok_or(ERROR_NOT_ENOUGH_MEMORY)
 }
 
 /// `CreateIoCompletionPort`: create a port, associate a handle with an

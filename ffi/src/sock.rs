@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::engine::{self, CBuf, IoObj, ObjKind, OpKind};
 use crate::error::{boundary, errno, errno_of, errno_to_wsa, fail};
 use crate::handles::{self, Object};
-use crate::io::{self, CBuf, IoObj, ObjKind, OpKind};
 use crate::types::*;
 
 /// The socket behind `s`, or `WSAENOTSOCK`.
@@ -81,7 +81,7 @@ fn wait_ready(obj: &IoObj, events: i16, deadline: Option<Instant>) -> Result<(),
     }
     obj.blocked.fetch_add(1, Ordering::SeqCst);
     let _blocked = Blocked(obj);
-    crate::port::blocking(|| loop {
+    crate::engine::cport::blocking(|| loop {
         let Some((fd, _)) = obj.current() else {
             return Err(libc::EINTR);
         };
@@ -128,7 +128,7 @@ fn blocking_call(
 
 /// A receive/send error as Winsock reports it, remembering a reset.
 fn stream_error(obj: &IoObj, errno: i32) -> DWORD {
-    let datagram = io::is_datagram(obj);
+    let datagram = engine::is_datagram(obj);
     match errno {
         libc::ECONNRESET if !datagram => {
             obj.reset.store(true, Ordering::Release);
@@ -173,7 +173,7 @@ pub(crate) fn new_socket(af: i32, ty: i32, protocol: i32, overlapped: bool) -> S
     }
     // SAFETY: socket() returned a new fd that nothing else owns.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    match io::register(
+    match handles::register(
         owned,
         ObjKind::Socket {
             family: af,
@@ -511,7 +511,7 @@ pub unsafe extern "C" fn cport_accept(
             family: sock_family(&obj),
             ty: libc::SOCK_STREAM,
         };
-        match io::register(owned, kind, true) {
+        match handles::register(owned, kind, true) {
             Ok(h) => {
                 if let Ok(o) = sock(h) {
                     o.ever_connected.store(true, Ordering::Release);
@@ -572,8 +572,8 @@ pub unsafe extern "C" fn WSAAccept(
         let local = sock(a)
             .ok()
             .and_then(|o| o.current())
-            .and_then(|(fd, _)| io::local_addr(fd))
-            .map(io::sockaddr_bytes)
+            .and_then(|(fd, _)| engine::local_addr(fd))
+            .map(engine::sockaddr_bytes)
             .unwrap_or_default();
         let mut caller = WSABUF {
             len: peer_len as ULONG,
@@ -1030,16 +1030,6 @@ unsafe fn iovec(ptr: *mut u8, len: usize) -> libc::iovec {
     }
 }
 
-pub(crate) fn msghdr(iov: &[libc::iovec], name: *mut c_void, namelen: u32) -> libc::msghdr {
-    // SAFETY: an all-zero msghdr is valid.
-    let mut m: libc::msghdr = unsafe { std::mem::zeroed() };
-    m.msg_iov = iov.as_ptr() as *mut libc::iovec;
-    m.msg_iovlen = iov.len();
-    m.msg_name = name;
-    m.msg_namelen = namelen;
-    m
-}
-
 /// A blocking send of everything (one attempt in FIONBIO mode).
 ///
 /// # Safety
@@ -1059,7 +1049,7 @@ unsafe fn send_all(
     let mut iov = iov.to_vec();
     let mut done = 0;
     loop {
-        let m = msghdr(&iov, to as *mut c_void, tolen.max(0) as u32);
+        let m = engine::msghdr(&iov, to as *mut c_void, tolen.max(0) as u32);
         let r = blocking_call(obj, libc::POLLOUT, |fd| {
             // SAFETY: the iovecs and the address are valid (caller contract).
             unsafe { libc::sendmsg(fd, &m, flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) }
@@ -1115,7 +1105,7 @@ unsafe fn recv_blocking(
         // SAFETY: valid (caller contract).
         unsafe { *fromlen }.max(0) as u32
     };
-    let mut m = msghdr(iov, from.cast(), cap);
+    let mut m = engine::msghdr(iov, from.cast(), cap);
     let r = blocking_call(obj, libc::POLLIN, |fd| {
         m.msg_namelen = cap;
         // SAFETY: the iovecs and the address buffer are valid (caller contract).
@@ -1127,7 +1117,7 @@ unsafe fn recv_blocking(
                 // SAFETY: valid (caller contract).
                 unsafe { *fromlen = m.msg_namelen as i32 };
             }
-            if io::is_datagram(obj) && m.msg_flags & libc::MSG_TRUNC != 0 {
+            if engine::is_datagram(obj) && m.msg_flags & libc::MSG_TRUNC != 0 {
                 // The buffers hold the datagram's start; the rest is lost.
                 return Err(WSAEMSGSIZE);
             }
@@ -1309,9 +1299,9 @@ unsafe fn recv_common(
     if in_flags & libc::MSG_OOB != 0 || (is_from && (iov.len() != 1 || peek_flag != 0)) {
         return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
     }
-    let datagram = io::is_datagram(&obj);
+    let datagram = engine::is_datagram(&obj);
     // SAFETY: ov is valid until completion (caller contract).
-    let p = match unsafe { io::prepare(&obj, ov) } {
+    let p = match unsafe { handles::prepare(&obj, ov) } {
         Ok(p) => p,
         Err(e) => return fail(e, SOCKET_ERROR),
     };
@@ -1339,7 +1329,7 @@ unsafe fn recv_common(
                 })
                 .map(|_| (0, false))
             } else {
-                let mut m = msghdr(&iov, from.cast(), cap);
+                let mut m = engine::msghdr(&iov, from.cast(), cap);
                 // SAFETY: the program's buffers and address (caller contract).
                 let n = check(unsafe { libc::recvmsg(fd, &mut m, peek_flag | libc::MSG_DONTWAIT) });
                 if n.is_ok() && !fromlen.is_null() && !from.is_null() {
@@ -1354,24 +1344,24 @@ unsafe fn recv_common(
                 // A datagram larger than the buffers: they hold its start
                 // (STATUS_BUFFER_OVERFLOW, a warning: the packet is queued).
                 write_out(n);
-                io::complete_inline_warning(p, &obj, STATUS_BUFFER_OVERFLOW, n);
+                engine::complete_inline_warning(p, &obj, STATUS_BUFFER_OVERFLOW, n);
                 return fail(WSAEMSGSIZE, SOCKET_ERROR);
             }
             Ok(Ok((n, false))) => {
                 write_out(n);
-                io::complete_inline(p, &obj, n);
+                engine::complete_inline(p, &obj, n);
                 return 0;
             }
             Ok(Err(libc::EAGAIN)) => {}
             Ok(Err(e)) | Err(e) => {
                 let wsa = stream_error(&obj, e);
-                io::fail_sync(p, &obj, crate::error::status_carrying(wsa), false);
+                engine::fail_sync(p, &obj, crate::error::status_carrying(wsa), false);
                 return fail(wsa, SOCKET_ERROR);
             }
         }
     }
     let Some((_, Some(eh))) = obj.current() else {
-        io::fail_sync(p, &obj, STATUS_INVALID_HANDLE, false);
+        engine::fail_sync(p, &obj, STATUS_INVALID_HANDLE, false);
         return fail(WSAENOTSOCK, SOCKET_ERROR);
     };
     let kind = if is_from {
@@ -1419,7 +1409,7 @@ unsafe fn launch_counted(
     obj: &Arc<IoObj>,
     pending: &std::sync::atomic::AtomicUsize,
     eh: cport_core::Handle,
-    ctx: io::OpCtx,
+    ctx: engine::OpCtx,
     bufs: Vec<CBuf>,
 ) -> Result<(), DWORD> {
     pending.fetch_add(1, Ordering::AcqRel);
@@ -1550,14 +1540,14 @@ unsafe fn send_common(
         return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
     }
     // SAFETY: ov is valid until completion (caller contract).
-    let p = match unsafe { io::prepare(&obj, ov) } {
+    let p = match unsafe { handles::prepare(&obj, ov) } {
         Ok(p) => p,
         Err(e) => return fail(e, SOCKET_ERROR),
     };
     let total: usize = iov.iter().map(|v| v.iov_len).sum();
     let mut done = 0;
     if obj.send_pending.load(Ordering::Acquire) == 0 {
-        let m = msghdr(&iov, to as *mut c_void, tolen.max(0) as u32);
+        let m = engine::msghdr(&iov, to as *mut c_void, tolen.max(0) as u32);
         let r = with_fd(&obj, |fd| {
             // SAFETY: the program's buffers and address (caller contract).
             check(unsafe { libc::sendmsg(fd, &m, flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) })
@@ -1565,20 +1555,20 @@ unsafe fn send_common(
         match r {
             Ok(Ok(n)) if n >= total => {
                 write_out(n);
-                io::complete_inline(p, &obj, n);
+                engine::complete_inline(p, &obj, n);
                 return 0;
             }
             Ok(Ok(n)) => done = n,
             Ok(Err(libc::EAGAIN)) => {}
             Ok(Err(e)) | Err(e) => {
                 let wsa = stream_error(&obj, e);
-                io::fail_sync(p, &obj, crate::error::status_carrying(wsa), false);
+                engine::fail_sync(p, &obj, crate::error::status_carrying(wsa), false);
                 return fail(wsa, SOCKET_ERROR);
             }
         }
     }
     let Some((_, Some(eh))) = obj.current() else {
-        io::fail_sync(p, &obj, STATUS_INVALID_HANDLE, false);
+        engine::fail_sync(p, &obj, STATUS_INVALID_HANDLE, false);
         return fail(WSAENOTSOCK, SOCKET_ERROR);
     };
     let mut rest = iov;
@@ -1641,7 +1631,7 @@ pub(crate) unsafe fn to_std(name: *const libc::sockaddr, len: i32) -> Result<Soc
 
 /// Whether the socket has a local address with a port (is bound).
 fn is_bound(fd: RawFd) -> bool {
-    io::local_addr(fd).is_some_and(|a| a.port() != 0)
+    engine::local_addr(fd).is_some_and(|a| a.port() != 0)
 }
 
 fn is_connected(fd: RawFd) -> bool {
@@ -1677,7 +1667,7 @@ pub unsafe extern "C" fn AcceptEx(
         }
         // SAFETY: ov is valid (caller contract). Windows marks it pending
         // even when AcceptEx fails at once.
-        unsafe { io::store_status(ov, STATUS_PENDING) };
+        unsafe { engine::store_status(ov, STATUS_PENDING) };
         let l = sock_or!(listen, FALSE);
         let a = sock_or!(accept, FALSE);
         if !l.listening.load(Ordering::Acquire) || Arc::ptr_eq(&l, &a) {
@@ -1702,7 +1692,7 @@ pub unsafe extern "C" fn AcceptEx(
             return fail(WSAENOTSOCK, FALSE);
         };
         // SAFETY: ov is valid until completion (caller contract).
-        let p = match unsafe { io::prepare(&l, ov) } {
+        let p = match unsafe { handles::prepare(&l, ov) } {
             Ok(p) => p,
             Err(e) => return fail(e, FALSE),
         };
@@ -1710,16 +1700,16 @@ pub unsafe extern "C" fn AcceptEx(
             let mut slot = a.accept_for.lock();
             if slot.is_some() {
                 drop(slot);
-                io::fail_sync(p, &l, STATUS_PENDING, true);
+                engine::fail_sync(p, &l, STATUS_PENDING, true);
                 return fail(WSAEINVAL, FALSE);
             }
             *slot = Some((Arc::downgrade(&l), p.token()));
         }
-        let need = io::accept_block_len(sock_family(&l)) as DWORD;
+        let need = engine::accept_block_len(sock_family(&l)) as DWORD;
         let too_small = (local_len != 0 && local_len < need) || remote_len < need;
         let ctx = p.into_ctx(
             l.clone(),
-            OpKind::Accept(Box::new(io::AcceptCtx {
+            OpKind::Accept(Box::new(engine::AcceptCtx {
                 accept: a.clone(),
                 buf: buf as usize,
                 recv_len: recv_len as usize,
@@ -1731,7 +1721,7 @@ pub unsafe extern "C" fn AcceptEx(
         if too_small {
             // Pending, then a packet with ERROR_INSUFFICIENT_BUFFER (IOCP-REFERENCE §13.6).
             *a.accept_for.lock() = None;
-            io::finish(ctx, STATUS_BUFFER_TOO_SMALL, 0);
+            engine::finish(ctx, STATUS_BUFFER_TOO_SMALL, 0);
             return fail(ERROR_IO_PENDING, FALSE);
         }
         // SAFETY: the OVERLAPPED and the output buffer stay valid until
@@ -1817,7 +1807,7 @@ pub unsafe extern "C" fn connect_ex(
             return fail(ERROR_INVALID_PARAMETER, FALSE);
         }
         // SAFETY: ov is valid (caller contract); pending even on failure.
-        unsafe { io::store_status(ov, STATUS_PENDING) };
+        unsafe { engine::store_status(ov, STATUS_PENDING) };
         let obj = sock_or!(s, FALSE);
         let Some((fd, Some(eh))) = obj.current() else {
             return fail(WSAENOTSOCK, FALSE);
@@ -1837,7 +1827,7 @@ pub unsafe extern "C" fn connect_ex(
             return fail(WSAEFAULT, FALSE);
         }
         // SAFETY: ov is valid until completion (caller contract).
-        let p = match unsafe { io::prepare(&obj, ov) } {
+        let p = match unsafe { handles::prepare(&obj, ov) } {
             Ok(p) => p,
             Err(e) => return fail(e, FALSE),
         };
@@ -1852,7 +1842,7 @@ pub unsafe extern "C" fn connect_ex(
                 libc::ECONNREFUSED | libc::ENETUNREACH | libc::EHOSTUNREACH | libc::ETIMEDOUT => {
                     // Not a synchronous failure on Windows: pending, then the packet.
                     // SAFETY: as above.
-                    unsafe { io::complete(ctx, Err(e), None, None) };
+                    unsafe { engine::complete(ctx, Err(e), None, None) };
                     fail(ERROR_IO_PENDING, FALSE)
                 }
                 n => fail(errno_to_wsa(n), FALSE),
@@ -1887,7 +1877,7 @@ pub unsafe extern "C" fn disconnect_ex(
             None
         } else {
             // SAFETY: ov is valid until completion (caller contract).
-            match unsafe { io::prepare(&obj, ov) } {
+            match unsafe { handles::prepare(&obj, ov) } {
                 Ok(p) => Some(p),
                 Err(e) => return fail(e, FALSE),
             }
@@ -1895,14 +1885,14 @@ pub unsafe extern "C" fn disconnect_ex(
         match obj.disconnect(flags & TF_REUSE_SOCKET != 0) {
             Ok(()) => {
                 if let Some(p) = p {
-                    io::complete_inline(p, &obj, 0);
+                    engine::complete_inline(p, &obj, 0);
                 }
                 TRUE
             }
             Err(e) => {
                 let wsa = errno_to_wsa(errno_of(&e));
                 if let Some(p) = p {
-                    io::fail_sync(p, &obj, crate::error::status_carrying(wsa), false);
+                    engine::fail_sync(p, &obj, crate::error::status_carrying(wsa), false);
                 }
                 fail(wsa, FALSE)
             }
@@ -1975,7 +1965,7 @@ fn read_file_part(
         let dst = &mut out[base + got..];
         // SAFETY: `dst` is a live slice of `out`, valid for its length.
         match unsafe {
-            crate::file::sync_rw(
+            crate::engine::sync_rw(
                 ffd,
                 false,
                 dst.as_mut_ptr(),
@@ -2053,7 +2043,7 @@ pub unsafe extern "C" fn TransmitFile(
             None => (&[][..], &[][..]),
         };
         // SAFETY: a non-NULL `ov` is valid (caller contract).
-        let offset = (!ov.is_null()).then(|| unsafe { crate::file::file_offset(ov) });
+        let offset = (!ov.is_null()).then(|| unsafe { crate::engine::file_offset(ov) });
         let mut data = head.to_vec();
         if !file.is_null() {
             if let Err(e) = read_file_part(file, to_write, offset, &mut data) {
@@ -2079,23 +2069,23 @@ pub unsafe extern "C" fn TransmitFile(
             };
         }
         // SAFETY: ov is valid until completion (caller contract).
-        let p = match unsafe { io::prepare(&obj, ov) } {
+        let p = match unsafe { handles::prepare(&obj, ov) } {
             Ok(p) => p,
             Err(e) => return fail(e, FALSE),
         };
         if data.is_empty() {
             disconnect(&obj);
-            io::complete_inline(p, &obj, 0);
+            engine::complete_inline(p, &obj, 0);
             return TRUE;
         }
         let Some(eh) = eh else {
-            io::fail_sync(p, &obj, STATUS_INVALID_HANDLE, false);
+            engine::fail_sync(p, &obj, STATUS_INVALID_HANDLE, false);
             return fail(WSAENOTSOCK, FALSE);
         };
         let len = data.len();
         // SAFETY: the heap buffer of `data` does not move when the Vec moves
         // into the context, which the engine keeps until the completion; the
-        // Vec is dropped only after that (in `io::complete`).
+        // Vec is dropped only after that (in `engine::complete`).
         let cbuf = unsafe { CBuf::new(data.as_mut_ptr(), len) };
         let mut ctx = p.into_ctx(obj.clone(), OpKind::Transmit { data, flags });
         ctx.want = len;
@@ -2242,9 +2232,9 @@ pub unsafe extern "C" fn WSAIoctl(
         if !ov.is_null() {
             // An overlapped WSAIoctl that completes at once still queues a packet.
             // SAFETY: ov is valid (caller contract).
-            match unsafe { io::prepare(&obj, ov) } {
+            match unsafe { handles::prepare(&obj, ov) } {
                 Ok(p) => {
-                    io::complete_inline(p, &obj, n_out);
+                    engine::complete_inline(p, &obj, n_out);
                 }
                 Err(e) => return fail(e, SOCKET_ERROR),
             }
@@ -2273,7 +2263,7 @@ pub unsafe extern "C" fn WSAGetOverlappedResult(
         }
         // SAFETY: valid pointers (checked non-NULL; caller contract).
         unsafe {
-            match crate::file::overlapped_result(s, ov, bytes, wait != FALSE) {
+            match engine::overlapped_result(|| handles::io(s).is_some(), ov, bytes, wait != FALSE) {
                 Ok(()) => {
                     *flags = 0;
                     TRUE

@@ -94,7 +94,7 @@ impl Cs<'_> {
             }
             std::hint::spin_loop();
         }
-        crate::port::blocking(|| {
+        crate::engine::cport::blocking(|| {
             while self.word.swap(CONTENDED, Ordering::Acquire) != FREE {
                 futex_wait(self.word, CONTENDED);
             }

@@ -23,63 +23,16 @@
 
 use std::cell::RefCell;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
 
+use crate::engine::signal::ThreadObj;
 use crate::error::{boundary, fail};
 use crate::handles::{self, Object};
 use crate::types::*;
 
 /// `LPTHREAD_START_ROUTINE`.
 pub(crate) type StartRoutine = unsafe extern "C" fn(*mut c_void) -> DWORD;
-
-/// The state behind a thread handle.
-pub(crate) struct ThreadObj {
-    exited: AtomicBool,
-    exit_code: AtomicU32,
-    /// The thread's id (`GetCurrentThreadId` inside it).
-    tid: AtomicU32,
-    /// `CREATE_SUSPENDED`: the suspend count; the thread starts at 0.
-    suspend: Mutex<u32>,
-    resumed: Condvar,
-}
-
-impl ThreadObj {
-    fn new(suspended: bool) -> Self {
-        ThreadObj {
-            exited: AtomicBool::new(false),
-            exit_code: AtomicU32::new(STILL_ACTIVE),
-            tid: AtomicU32::new(0),
-            suspend: Mutex::new(u32::from(suspended)),
-            resumed: Condvar::new(),
-        }
-    }
-
-    /// Whether the thread has exited (the handle is signalled).
-    pub(crate) fn has_exited(&self) -> bool {
-        self.exited.load(Ordering::SeqCst)
-    }
-
-    fn wait_resumed(&self) {
-        let mut n = self.suspend.lock().unwrap_or_else(|e| e.into_inner());
-        while *n > 0 {
-            n = self.resumed.wait(n).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    /// `ResumeThread`: the previous suspend count.
-    fn resume(&self) -> u32 {
-        let mut n = self.suspend.lock().unwrap_or_else(|e| e.into_inner());
-        let prev = *n;
-        if prev > 0 {
-            *n -= 1;
-            if *n == 0 {
-                self.resumed.notify_all();
-            }
-        }
-        prev
-    }
-}
 
 /// Signals the thread's handle when the thread's thread-locals are torn down.
 struct ExitSignal(Option<Arc<ThreadObj>>);
@@ -88,7 +41,7 @@ impl Drop for ExitSignal {
     fn drop(&mut self) {
         if let Some(t) = self.0.take() {
             t.exited.store(true, Ordering::SeqCst);
-            crate::event::EVENTS.kick();
+            crate::engine::signal::EVENTS.kick();
         }
     }
 }

@@ -24,8 +24,10 @@
 //! and with one bus every completed operation would wake it. A kick of a bus
 //! nobody waits on is one fence and one load.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use crate::types::*;
 use std::time::{Duration, Instant};
 
 /// A Win32 event object.
@@ -133,7 +135,7 @@ impl Bus {
         if timeout == Some(Duration::ZERO) {
             return None;
         }
-        crate::port::blocking(move || loop {
+        crate::engine::cport::blocking(move || loop {
             if let Some(r) = ready() {
                 return Some(r);
             }
@@ -165,7 +167,7 @@ pub(crate) enum WaitResult {
 pub(crate) enum Waitable {
     Event(std::sync::Arc<Event>),
     /// Signalled once the thread has exited; waiting does not consume it.
-    Thread(std::sync::Arc<crate::thread::ThreadObj>),
+    Thread(Arc<ThreadObj>),
 }
 
 impl Waitable {
@@ -212,4 +214,52 @@ pub(crate) fn wait_events(
 /// A Win32 timeout in milliseconds (`INFINITE` = forever).
 pub(crate) fn timeout_of(ms: u32) -> Option<Duration> {
     (ms != crate::types::INFINITE).then(|| Duration::from_millis(u64::from(ms)))
+}
+
+/// The state behind a thread handle.
+pub(crate) struct ThreadObj {
+    pub(crate) exited: AtomicBool,
+    pub(crate) exit_code: AtomicU32,
+    /// The thread's id (`GetCurrentThreadId` inside it).
+    pub(crate) tid: AtomicU32,
+    /// `CREATE_SUSPENDED`: the suspend count; the thread starts at 0.
+    suspend: Mutex<u32>,
+    resumed: Condvar,
+}
+
+impl ThreadObj {
+    pub(crate) fn new(suspended: bool) -> Self {
+        ThreadObj {
+            exited: AtomicBool::new(false),
+            exit_code: AtomicU32::new(STILL_ACTIVE),
+            tid: AtomicU32::new(0),
+            suspend: Mutex::new(u32::from(suspended)),
+            resumed: Condvar::new(),
+        }
+    }
+
+    /// Whether the thread has exited (the handle is signalled).
+    pub(crate) fn has_exited(&self) -> bool {
+        self.exited.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn wait_resumed(&self) {
+        let mut n = self.suspend.lock().unwrap_or_else(|e| e.into_inner());
+        while *n > 0 {
+            n = self.resumed.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// `ResumeThread`: the previous suspend count.
+    pub(crate) fn resume(&self) -> u32 {
+        let mut n = self.suspend.lock().unwrap_or_else(|e| e.into_inner());
+        let prev = *n;
+        if prev > 0 {
+            *n -= 1;
+            if *n == 0 {
+                self.resumed.notify_all();
+            }
+        }
+        prev
+    }
 }
