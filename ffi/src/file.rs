@@ -240,9 +240,25 @@ unsafe fn rw(
         // SAFETY: forwarded caller contract.
         let r = unsafe {
             if write {
-                crate::sock::WSASend(h as SOCKET, &wb, 1, done, 0, ov, std::ptr::null())
+                crate::winsock::overlapped::WSASend(
+                    h as SOCKET,
+                    &wb,
+                    1,
+                    done,
+                    0,
+                    ov,
+                    std::ptr::null(),
+                )
             } else {
-                crate::sock::WSARecv(h as SOCKET, &wb, 1, done, &mut flags, ov, std::ptr::null())
+                crate::winsock::overlapped::WSARecv(
+                    h as SOCKET,
+                    &wb,
+                    1,
+                    done,
+                    &mut flags,
+                    ov,
+                    std::ptr::null(),
+                )
             }
         };
         return if r == 0 { TRUE } else { FALSE };
