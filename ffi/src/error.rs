@@ -195,3 +195,15 @@ pub(crate) fn errno() -> i32 {
         .raw_os_error()
         .unwrap_or(libc::EINVAL)
 }
+
+/// `GetLastError`.
+#[no_mangle]
+pub extern "C" fn GetLastError() -> DWORD {
+    crate::error::boundary(ERROR_INTERNAL_ERROR, crate::error::last_error)
+}
+
+/// `SetLastError`.
+#[no_mangle]
+pub extern "C" fn SetLastError(error: DWORD) {
+    crate::error::boundary((), || set_last_error(error))
+}

@@ -24,6 +24,7 @@ use std::os::fd::OwnedFd;
 use crate::engine::cport::CPort;
 use crate::engine::signal::{Event, ThreadObj};
 use crate::engine::{self, IoObj, ObjKind, Prepared};
+use crate::error::{boundary, fail};
 use crate::types::*;
 
 const INDEX_BITS: u32 = 22;
@@ -199,4 +200,30 @@ pub(crate) unsafe fn prepare(owner: &IoObj, ov: *mut OVERLAPPED) -> Result<Prepa
     };
     // SAFETY: as above.
     Ok(unsafe { engine::prepare(owner, ov, event, notify) })
+}
+
+/// `CloseHandle`: ports (waiters wake with 735), sockets (as closesocket),
+/// files, events, threads (the thread runs on). A second close, NULL, a
+/// foreign value or the process heap (not a kernel handle): 6. The pseudo
+/// handles of `GetCurrentProcess` (`-1`, which is also `INVALID_HANDLE_VALUE`)
+/// and `GetCurrentThread` (`-2`): `TRUE`, closing them does nothing.
+#[no_mangle]
+pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
+    boundary(FALSE, || {
+        if h as isize == -1 || h as isize == -2 {
+            return TRUE;
+        }
+        match remove_if(h as usize, |o| !matches!(o, Object::Heap)) {
+            Some(Object::Port(p)) => {
+                crate::engine::cport::close_port(&p);
+                TRUE
+            }
+            Some(Object::Io(o)) => {
+                o.close();
+                TRUE
+            }
+            Some(Object::Event(_) | Object::Thread(_)) => TRUE,
+            Some(Object::Heap) | None => fail(ERROR_INVALID_HANDLE, FALSE),
+        }
+    })
 }

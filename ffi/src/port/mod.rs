@@ -9,13 +9,15 @@
 //! §2.7). Waiting, LIFO release, the concurrency limit and close are the
 //! library's.
 
+pub(crate) mod libc_waits;
+
 use std::sync::Arc;
 
 use cport_core::{BackendChoice, GetError, Port};
 
 use crate::engine::cport::{close_port, processors, set_current, CPort, Entry};
 use crate::engine::signal::timeout_of;
-use crate::error::{fail, set_last_error, status_to_win32};
+use crate::error::{fail, status_to_win32};
 use crate::handles::{self, Object};
 use crate::types::*;
 
@@ -220,16 +222,4 @@ pub extern "C" fn PostQueuedCompletionStatus(
             fail(ERROR_INVALID_HANDLE, FALSE)
         }
     })
-}
-
-/// `GetLastError`.
-#[no_mangle]
-pub extern "C" fn GetLastError() -> DWORD {
-    crate::error::boundary(ERROR_INTERNAL_ERROR, crate::error::last_error)
-}
-
-/// `SetLastError`.
-#[no_mangle]
-pub extern "C" fn SetLastError(error: DWORD) {
-    crate::error::boundary((), || set_last_error(error))
 }
