@@ -1,5 +1,5 @@
 //! The per-thread last error, the panic boundary, and the translations
-//! errno → Winsock / Win32 error → NTSTATUS → error (IOCP-REFERENCE §10, §18).
+//! errno → Winsock / Win32 error → NTSTATUS → error.
 
 use std::cell::Cell;
 use std::io;

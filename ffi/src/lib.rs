@@ -27,7 +27,7 @@
 //! | `strings/` | lstrlen & co (strsafe.h is inline in the header) |
 //! | `system/` | GetSystemInfo, versions, clocks, the process |
 //!
-//! Every export runs inside [`error::boundary`]: a Rust panic never unwinds
+//! Every export runs inside `error::boundary`: a Rust panic never unwinds
 //! into C; the call returns its failure value with `ERROR_INTERNAL_ERROR`.
 //!
 //! Known gaps (see the README): blocking in C library calls that

@@ -1,5 +1,5 @@
 //! Win32 types, structures and constants with their Windows x64 (LLP64) sizes
-//! and values (IOCP-REFERENCE §9.1 and §20).
+//! and values.
 //!
 //! This file is self-contained (only `core`), so the layout test
 //! (`ffi/tests/layout.rs`) includes it with `#[path]` and checks every

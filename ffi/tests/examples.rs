@@ -1,4 +1,4 @@
-//! The example programs of `ffi/examples/c`, built the way SPEC §7 says
+//! The example programs of `ffi/examples/c`, built the way ffi/README.md says
 //! (`cc -I include/win32 prog.c -L target/<profile> -lcport -lpthread`, the
 //! shared library) and run on each backend:
 //!

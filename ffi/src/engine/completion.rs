@@ -68,7 +68,7 @@ pub(crate) fn complete_inline_warning(p: Prepared, owner: &IoObj, status: DWORD,
 
 /// Ends an operation that failed synchronously: nothing is queued; the
 /// `OVERLAPPED` records the failure unless `keep_pending` (AcceptEx and
-/// ConnectEx leave `STATUS_PENDING`, IOCP-REFERENCE §9.2).
+/// ConnectEx leave `STATUS_PENDING`, as Windows does).
 pub(crate) fn fail_sync(p: Prepared, owner: &IoObj, status: DWORD, keep_pending: bool) {
     owner.take_rec(p.token);
     if !keep_pending {
@@ -407,7 +407,7 @@ unsafe fn relaunch(eh: Handle, ctx: OpCtx, bufs: Vec<CBuf>) -> Result<(), (io::E
     r
 }
 
-/// The NTSTATUS an operation ended with (IOCP-REFERENCE §10, §11).
+/// The NTSTATUS an operation ended with.
 fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
     let stream_io = matches!(
         ctx.kind,

@@ -51,7 +51,7 @@ impl CPort {
 }
 
 /// The number of processors, as `GetSystemInfo` reports it and as a
-/// concurrency value of 0 means (IOCP-REFERENCE §2.8).
+/// concurrency value of 0 means.
 pub(crate) fn processors() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -104,7 +104,7 @@ pub(crate) fn current_port() -> Option<Arc<CPort>> {
 /// release a waiter for a queued packet. Every blocking call cport provides
 /// (Sleep, the waits, blocking Winsock calls, GetOverlappedResult with wait)
 /// goes through here; the C library's blocking calls go through
-/// `crate::interpose`.
+/// the port family (`port::libc_waits`).
 pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
     match current_port() {
         Some(p) => p.port.blocking(f),

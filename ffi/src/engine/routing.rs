@@ -137,7 +137,7 @@ impl IoObj {
     }
 
     /// Records the association with a completion port; `false` if the handle
-    /// is associated already (IOCP-REFERENCE §2.5).
+    /// is associated already.
     pub(crate) fn associate(&self, port: &Arc<CPort>, key: usize) -> bool {
         let mut a = self.assoc.lock();
         if a.is_some() {

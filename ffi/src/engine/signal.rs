@@ -1,13 +1,15 @@
-//! Events and waits (IOCP-REFERENCE §17): `CreateEvent`, `WSACreateEvent`,
-//! `SetEvent`/`ResetEvent`, `WaitForSingleObject`, `WaitForMultipleObjects`,
-//! `WSAWaitForMultipleEvents` (on events and on thread handles, which are
-//! signalled when their thread exits), and the wait inside `GetOverlappedResult`.
+//! The waitable objects and how threads wait on them: the event object
+//! ([`Event`], set by completions and by `SetEvent`), the state behind a
+//! thread handle ([`ThreadObj`], signalled when its thread exits), the
+//! waits of `WaitForSingleObject`, `WaitForMultipleObjects` and
+//! `WSAWaitForMultipleEvents` ([`wait_events`]; the exports are in
+//! `crate::sync`), and the wait inside `GetOverlappedResult`.
 //!
 //! # Implementation notes
 //!
 //! Waits go through two *signal buses*, each a mutex, a condition variable
 //! and a count of its waiters: [`EVENTS`] for waits on events and thread
-//! handles, [`OVERLAPPED`] for `GetOverlappedResult`/`WSAGetOverlappedResult`
+//! handles, [`OVERLAPPED`](static@OVERLAPPED) for `GetOverlappedResult`/`WSAGetOverlappedResult`
 //! waiting for an operation's `OVERLAPPED` to complete. A waiter registers
 //! itself on its bus (`waiters += 1`), then checks its condition under the
 //! bus's mutex and sleeps on its condvar. Whatever can make a condition true —
@@ -262,4 +264,21 @@ impl ThreadObj {
         }
         prev
     }
+}
+
+thread_local! {
+    /// This thread's id, asked of the kernel once.
+    static TID: u32 = {
+        // SAFETY: gettid has no arguments and cannot fail.
+        unsafe { libc::gettid() as u32 }
+    };
+}
+
+/// The calling thread's id (`GetCurrentThreadId`, a critical section's
+/// owner), cached per thread.
+pub(crate) fn current_tid() -> u32 {
+    TID.try_with(|t| *t).unwrap_or_else(|_| {
+        // SAFETY: as above; thread-locals are being torn down.
+        unsafe { libc::gettid() as u32 }
+    })
 }

@@ -1,13 +1,15 @@
 //! Completion ports: `CreateIoCompletionPort`, `GetQueuedCompletionStatus(Ex)`,
-//! `PostQueuedCompletionStatus`, closing a port, and the concurrency
-//! accounting of the C side (SPEC §7, IOCP-REFERENCE §2 and §4–8).
+//! `PostQueuedCompletionStatus`; and ([`libc_waits`]) the C library's
+//! blocking calls as blocking sections of the calling thread's port. The
+//! port object, its close and the thread association are the engine's
+//! (`crate::engine::cport`).
 //!
 //! Each C port is one `cport::Port` that only ever carries posted packets:
-//! I/O runs on the engine (`crate::io`), which, when an operation completes,
-//! writes its `OVERLAPPED`, signals its event and posts the packet here with
-//! the key the handle is associated with *at that moment* (IOCP-REFERENCE
-//! §2.7). Waiting, LIFO release, the concurrency limit and close are the
-//! library's.
+//! I/O runs on the engine (`crate::engine`), which, when an operation
+//! completes, writes its `OVERLAPPED`, signals its event and posts the packet
+//! here with the key the handle is associated with *at that moment* (so an
+//! association made after the operation started still routes it). Waiting,
+//! LIFO release, the concurrency limit and close are the library's.
 
 pub(crate) mod libc_waits;
 
@@ -37,7 +39,7 @@ fn create_port(concurrency: DWORD) -> Result<usize, DWORD> {
 
 /// `CreateIoCompletionPort`: create a port, associate a handle with an
 /// existing one (returns that port), or both. A second association of a
-/// handle, or a non-overlapped handle: NULL, 87 (IOCP-REFERENCE §2).
+/// handle, or a non-overlapped handle: NULL, 87.
 #[no_mangle]
 pub extern "C" fn CreateIoCompletionPort(
     file_handle: HANDLE,
@@ -84,7 +86,7 @@ pub extern "C" fn CreateIoCompletionPort(
             port_value as HANDLE
         } else {
             if created {
-                // IOCP-REFERENCE §2.2: a failed create-and-associate closes the new port.
+                // As on Windows, a failed create-and-associate closes the new port.
                 if let Some(Object::Port(p)) = handles::remove(port_value) {
                     close_port(&p);
                 }

@@ -19,7 +19,7 @@
 //! `FUTEX_WAIT`; release stores 0 and wakes one sleeper if it was 2.
 //!
 //! A contended `EnterCriticalSection` sleeps inside a blocking section of the
-//! calling thread's completion port (SPEC §3): while it waits for the lock
+//! calling thread's completion port: while it waits for the lock
 //! the thread does not count against the port's concurrency limit, as on
 //! Windows, where the kernel sees the wait. The uncontended paths make no
 //! system call.
@@ -30,8 +30,8 @@
 
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
+use crate::engine::signal::current_tid;
 use crate::error::{boundary, fail};
-use crate::thread::current_tid;
 use crate::types::*;
 
 const FREE: i32 = 0;

@@ -1,6 +1,6 @@
 //! Threads: `CreateThread`, `ResumeThread`, `GetExitCodeThread`, `ExitProcess`
 //! and the thread handle, which `WaitForSingleObject`/`WaitForMultipleObjects`
-//! see as signalled once the thread has exited (SPEC §7).
+//! see as signalled once the thread has exited.
 //!
 //! # Implementation notes
 //!
@@ -26,7 +26,7 @@ use std::ffi::c_void;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 
-use crate::engine::signal::ThreadObj;
+use crate::engine::signal::{current_tid, ThreadObj};
 use crate::error::{boundary, fail};
 use crate::handles::{self, Object};
 use crate::types::*;
@@ -48,19 +48,6 @@ impl Drop for ExitSignal {
 
 thread_local! {
     static EXIT_SIGNAL: RefCell<ExitSignal> = const { RefCell::new(ExitSignal(None)) };
-    /// This thread's id, asked of the kernel once.
-    static TID: u32 = {
-        // SAFETY: gettid has no arguments and cannot fail.
-        unsafe { libc::gettid() as u32 }
-    };
-}
-
-/// The calling thread's id (`GetCurrentThreadId`), cached per thread.
-pub(crate) fn current_tid() -> u32 {
-    TID.try_with(|t| *t).unwrap_or_else(|_| {
-        // SAFETY: as above; thread-locals are being torn down.
-        unsafe { libc::gettid() as u32 }
-    })
 }
 
 /// Default stack of a `CreateThread` thread with `dwStackSize == 0`, and the

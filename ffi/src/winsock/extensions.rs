@@ -91,7 +91,7 @@ pub unsafe extern "C" fn AcceptEx(
             })),
         );
         if too_small {
-            // Pending, then a packet with ERROR_INSUFFICIENT_BUFFER (IOCP-REFERENCE §13.6).
+            // Pending, then a packet with ERROR_INSUFFICIENT_BUFFER.
             *a.accept_for.lock() = None;
             engine::finish(ctx, STATUS_BUFFER_TOO_SMALL, 0);
             return fail(ERROR_IO_PENDING, FALSE);

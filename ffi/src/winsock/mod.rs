@@ -1,5 +1,15 @@
-//! Winsock: sockets, their synchronous calls, and the overlapped calls
-//! (IOCP-REFERENCE §11, §13, §14).
+//! Winsock: sockets, their synchronous calls, and the overlapped calls.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`socket`] | `socket`/`WSASocket`, `bind`, `listen`, `connect`, `accept`/`WSAAccept`, `closesocket`, `shutdown`, names, blocking `send`/`recv` |
+//! | [`options`] | `setsockopt`/`getsockopt`, `ioctlsocket`, `WSAIoctl` |
+//! | [`overlapped`] | `WSARecv`, `WSARecvFrom`, `WSASend`, `WSASendTo`, `WSAGetOverlappedResult` |
+//! | [`extensions`] | `AcceptEx`, `GetAcceptExSockaddrs`, `ConnectEx`, `DisconnectEx`, `TransmitFile` |
+//! | [`names`] | `WSAStartup`/`WSACleanup`, `WSAGetLastError`, `inet_pton`/`inet_ntop`, `getaddrinfo`, `getnameinfo` |
+//!
+//! The `WSA…Event` functions and `WSAWaitForMultipleEvents` are with their
+//! Win32 twins in `crate::sync`.
 //!
 //! The functions whose Win32 names are also libc names (`socket`, `bind`,
 //! `send`, …) are exported as `cport_<name>` and mapped by `winsock2.h`

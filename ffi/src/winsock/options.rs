@@ -18,7 +18,7 @@ use crate::handles;
 
 /// `setsockopt`. `SO_UPDATE_ACCEPT_CONTEXT` / `SO_UPDATE_CONNECT_CONTEXT` are
 /// accepted (the socket is fully usable without them); `SO_SNDBUF = 0` is
-/// ignored (IOCP-REFERENCE §19); the rest goes to Linux (Linux `SOL_SOCKET`
+/// ignored; the rest goes to Linux (Linux `SOL_SOCKET`
 /// and `SO_*` values, which the headers define).
 ///
 /// # Safety

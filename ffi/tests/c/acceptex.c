@@ -1,5 +1,5 @@
 /* AcceptEx, GetAcceptExSockaddrs and ConnectEx through
- * WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER) (IOCP-REFERENCE §13, §14). */
+ * WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER). */
 #include "net.h"
 #include <unistd.h>
 
@@ -135,7 +135,7 @@ int main(void) {
     CHECK_EQ(closesocket(a), 0);
     CHECK_EQ(closesocket(c), 0);
     /* ... and when the peer closes before sending: TRUE with 0 bytes; a
-     * pending AcceptEx leaves *lpdwBytesReceived alone (§13.4). */
+     * pending AcceptEx leaves *lpdwBytesReceived alone. */
     a = new_tcp();
     memset(&ov, 0, sizeof ov);
     bytes = 0xdeadbeef;
@@ -167,7 +167,7 @@ int main(void) {
     CHECK_EQ(WSAGetLastError(), WSAEINVAL);
     CHECK_EQ(ov.Internal, STATUS_PENDING);
     EXPECT_NO_PACKET(port, 50);
-    /* A UDP accept socket: WSAEINVAL (IOCP-REFERENCE §13.2). */
+    /* A UDP accept socket: WSAEINVAL. */
     {
         SOCKET ua = socket(AF_INET, SOCK_DGRAM, 0);
         CHECK(ua != INVALID_SOCKET);
@@ -177,13 +177,13 @@ int main(void) {
         CHECK_EQ(ov.Internal, STATUS_PENDING);
         CHECK_EQ(closesocket(ua), 0);
     }
-    /* ConnectEx on a listening socket: WSAEINVAL (§14.1). */
+    /* ConnectEx on a listening socket: WSAEINVAL. */
     memset(&ov, 0, sizeof ov);
     CHECK(!pConnectEx(l, (struct sockaddr *)&la, sizeof la, NULL, 0, NULL, &ov));
     CHECK_ERR(WSAEINVAL);
     /* A local address length of 0 is allowed; GetAcceptExSockaddrs still
      * finds the remote address. CancelIo on the accept socket does not cancel
-     * the AcceptEx: it belongs to the listener (§12.3, §13.6). */
+     * the AcceptEx: it belongs to the listener. */
     {
         SOCKET a0 = new_tcp();
         memset(&ov, 0, sizeof ov);
@@ -214,7 +214,7 @@ int main(void) {
     CHECK_EQ(closesocket(a), 0);
 
     /* Association after the AcceptEx was issued still routes its packet
-     * (IOCP-REFERENCE §2.7), with the key given later. */
+     * with the key given later. */
     struct sockaddr_in la2;
     SOCKET l2 = tcp_listener(&la2);
     a = new_tcp();
@@ -279,7 +279,7 @@ int main(void) {
     CHECK_ERR(ERROR_CONNECTION_REFUSED);
     CHECK_EQ(closesocket(k), 0);
 
-    /* TransmitFile and DisconnectEx (IOCP-REFERENCE §3.2, §13.1): overlapped,
+    /* TransmitFile and DisconnectEx: overlapped,
      * one packet each. */
     {
         LPFN_DISCONNECTEX pDisconnectEx = (LPFN_DISCONNECTEX)get_ext(l, (GUID)WSAID_DISCONNECTEX);

@@ -1,6 +1,6 @@
 /* Overlapped files: CreateFileA with FILE_FLAG_OVERLAPPED, ReadFile/WriteFile
  * at Offset/OffsetHigh through the port, end of file (38), GetOverlappedResult
- * with and without wait, events, synchronous handles (IOCP-REFERENCE §15). */
+ * with and without wait, events, synchronous handles. */
 #include <windows.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -31,7 +31,7 @@ static void io_through_port(HANDLE port, HANDLE h, BOOL write, void *buf, DWORD 
 }
 
 /* A read at or past the end: ERROR_HANDLE_EOF, either synchronously (no
- * packet) or through the packet (IOCP-REFERENCE §15.3). */
+ * packet) or through the packet. */
 static void read_eof(HANDLE port, HANDLE h, unsigned long long off) {
     char buf[16];
     OVERLAPPED ov;
@@ -268,8 +268,8 @@ int main(void) {
     CHECK_EQ(SetFilePointer(h, 0, NULL, FILE_BEGIN), INVALID_SET_FILE_POINTER);
     CHECK_ERR(ERROR_INVALID_HANDLE);
 
-    /* hTemplateFile is accepted (unbufcpy passes one, §15.5); both
-     * notification modes are accepted (§16). */
+    /* hTemplateFile is accepted (unbufcpy passes one); both
+     * notification modes are accepted. */
     {
         HANDLE t = CreateFileA(path, GENERIC_READ, 0, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
         CHECK(t != INVALID_HANDLE_VALUE);

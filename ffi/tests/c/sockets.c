@@ -2,7 +2,7 @@
  * with OVERLAPPED Internal/InternalHigh, inline completion still queueing a
  * packet, skip-on-success, vectored buffers, the zero-byte receive, hEvent
  * low-bit suppression, graceful close, and the synchronous failures that
- * queue nothing (IOCP-REFERENCE §2, §3, §9, §11, §16). */
+ * queue nothing. */
 #include "net.h"
 
 /* Waits until `s` has at least `n` bytes to read. */
@@ -109,7 +109,7 @@ int main(void) {
     EXPECT_NO_PACKET(port, 0);
 
     /* Data already there: WSARecv returns 0 with the count, and a packet is
-     * still queued (IOCP-REFERENCE §11.2). */
+     * still queued. */
     send_all_sync(c, "world", 5);
     wait_readable(s, 5);
     memset(&ovr, 0, sizeof ovr);
@@ -256,7 +256,7 @@ int main(void) {
     CHECK_EQ(closesocket(l2), 0);
 
     /* Two pending 16-byte receives and 32 bytes arriving: they complete in
-     * issue order, the first with bytes 0-15, the second 16-31 (§11.3). */
+     * issue order, the first with bytes 0-15, the second 16-31. */
     {
         char r1[16], r2[16];
         WSABUF w1 = {16, r1}, w2 = {16, r2};

@@ -1,6 +1,6 @@
 /* UDP: WSASendTo / WSARecvFrom through the port, the source address written
  * into lpFrom/lpFromlen at completion, datagram boundaries, connected UDP
- * with WSASend/WSARecv, sendto/recvfrom (IOCP-REFERENCE §11.8). */
+ * with WSASend/WSARecv, sendto/recvfrom. */
 #include "net.h"
 
 static SOCKET udp_bound(struct sockaddr_in *a) {
