@@ -388,3 +388,29 @@ fn thread_exit_in_each_state_keeps_the_count() {
         );
     }
 }
+
+/// C++'s waits go through libstdc++'s versioned references to the C
+/// library and are seen as well: `std::thread::join` and
+/// `std::condition_variable::wait` on a thread that counts as running on a
+/// port of concurrency 1 let a worker take its packet. Static and shared.
+#[test]
+fn cxx_joins_and_condition_variables_release_the_slot() {
+    use std::time::Duration;
+    let src = common::root().join("ffi/tests/c/blocking_cxx.cpp");
+    let exe = common::compile_with(&src, "blocking_cxx", true, &[]);
+    let shared = common::compile_shared_with(&src, "blocking_cxx_shared", true);
+    for backend in common::backends() {
+        let out = common::run(&exe, backend, &[], Duration::from_secs(30));
+        check_blocking_run(
+            &out,
+            &format!("C++ on {backend}, static"),
+            "blocking (C++): ok",
+        );
+        let out = common::run_shared(&shared, backend, &[], Duration::from_secs(30));
+        check_blocking_run(
+            &out,
+            &format!("C++ on {backend}, shared"),
+            "blocking (C++): ok",
+        );
+    }
+}

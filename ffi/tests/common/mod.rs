@@ -121,26 +121,32 @@ pub fn compile_with(src: &Path, name: &str, cxx: bool, extra: &[&str]) -> PathBu
 /// Compiles `ffi/tests/c/<name>.c` against the shared library
 /// (`-L target/<profile> -lcport`); run it with [`run_shared`].
 pub fn compile_shared(name: &str) -> PathBuf {
-    libcport();
     let src = root().join("ffi/tests/c").join(format!("{name}.c"));
-    let exe = out_dir().join(format!("{name}_shared"));
-    let out = Command::new("cc")
+    compile_shared_with(&src, &format!("{name}_shared"), false)
+}
+
+/// Compiles `src` (C, or C++ when `cxx`) against the shared library.
+pub fn compile_shared_with(src: &Path, name: &str, cxx: bool) -> PathBuf {
+    libcport();
+    let exe = out_dir().join(name);
+    let compiler = if cxx { "c++" } else { "cc" };
+    let out = Command::new(compiler)
         .args(["-Wall", "-Wextra", "-Werror", "-O1", "-g"])
         .arg("-I")
         .arg(root().join("include/win32"))
         .arg("-I")
         .arg(root().join("ffi/tests/c"))
-        .arg(&src)
+        .arg(src)
         .arg("-o")
         .arg(&exe)
         .arg("-L")
         .arg(profile_dir())
         .args(["-lcport", "-lpthread"])
         .output()
-        .unwrap_or_else(|e| panic!("cannot run cc: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
     assert!(
         out.status.success(),
-        "cc {} (shared) failed:\n{}",
+        "{compiler} {} (shared) failed:\n{}",
         src.display(),
         String::from_utf8_lossy(&out.stderr)
     );
