@@ -57,7 +57,11 @@ const DEFAULT_STACK: usize = 2 << 20;
 const MIN_STACK: usize = 256 << 10;
 
 /// The body of a `CreateThread` thread.
-fn run(obj: Arc<ThreadObj>, start: StartRoutine, param: usize, started: mpsc::Sender<u32>) {
+///
+/// # Safety
+/// `start` must be a thread routine that may be called with `param`
+/// (`CreateThread`'s contract).
+unsafe fn run(obj: Arc<ThreadObj>, start: StartRoutine, param: usize, started: mpsc::Sender<u32>) {
     // Registered first, so that it is torn down last (see the module docs).
     let _ = EXIT_SIGNAL.try_with(|s| s.borrow_mut().0 = Some(obj.clone()));
     let tid = current_tid();
@@ -66,9 +70,9 @@ fn run(obj: Arc<ThreadObj>, start: StartRoutine, param: usize, started: mpsc::Se
     drop(started);
     obj.wait_resumed();
     // SAFETY: the program gave this start routine and parameter to
-    // CreateThread; calling it with the parameter is the contract. A foreign
-    // exception unwinding out of it aborts the process (as an unhandled
-    // exception ends a Windows process).
+    // CreateThread; calling it with the parameter is the contract (caller
+    // contract of `run`). A foreign exception unwinding out of it aborts the
+    // process (as an unhandled exception ends a Windows process).
     let code = unsafe { start(param as *mut c_void) };
     obj.exit_code.store(code, Ordering::SeqCst);
 }
@@ -105,7 +109,8 @@ pub unsafe extern "C" fn CreateThread(
         let thread_obj = obj.clone();
         let spawned = std::thread::Builder::new()
             .stack_size(size)
-            .spawn(move || run(thread_obj, start, param, tx));
+            // SAFETY: the program's routine and parameter (caller contract).
+            .spawn(move || unsafe { run(thread_obj, start, param, tx) });
         if spawned.is_err() {
             handles::remove(h);
             return fail(ERROR_NOT_ENOUGH_MEMORY, null);
