@@ -83,7 +83,7 @@ pub struct SYSTEM_INFO {
 }
 
 /// `CRITICAL_SECTION` (`RTL_CRITICAL_SECTION`): 40 bytes, in the program's
-/// memory. cport keeps its whole state in these fields (see `ffi/src/sync.rs`):
+/// memory. cport keeps its whole state in these fields (see `ffi/src/sync/critical_section.rs`):
 /// `LockCount` is the futex word (0 free, 1 held, 2 held with waiters),
 /// `OwningThread` the owner's thread id, `RecursionCount` its depth.
 #[repr(C)]
