@@ -1,6 +1,8 @@
 //! The handle table: ports, sockets, files and events behind validated
-//! `HANDLE` / `SOCKET` values, and threads and the
-//! process heap behind `HANDLE`s too.
+//! `HANDLE` / `SOCKET` values, and threads and the process heap behind
+//! `HANDLE`s too. Also what needs the table on the way into the engine
+//! (registering a new socket or file, resolving `OVERLAPPED.hEvent`) and
+//! `CloseHandle`, which closes any kind of object.
 //!
 //! A value is `((generation << 22) | (index + 1)) << 2`:
 //! * a multiple of 4, so the low bit of `OVERLAPPED.hEvent` is free for the
