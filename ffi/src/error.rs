@@ -1,5 +1,5 @@
 //! The per-thread last error, the panic boundary, and the translations
-//! errno → Winsock / Win32 error → NTSTATUS → error (IOCP-REFERENCE §10, §18).
+//! errno → Winsock / Win32 error → NTSTATUS → error.
 
 use std::cell::Cell;
 use std::io;
@@ -194,4 +194,16 @@ pub(crate) fn errno() -> i32 {
     io::Error::last_os_error()
         .raw_os_error()
         .unwrap_or(libc::EINVAL)
+}
+
+/// `GetLastError`.
+#[no_mangle]
+pub extern "C" fn GetLastError() -> DWORD {
+    crate::error::boundary(ERROR_INTERNAL_ERROR, crate::error::last_error)
+}
+
+/// `SetLastError`.
+#[no_mangle]
+pub extern "C" fn SetLastError(error: DWORD) {
+    crate::error::boundary((), || set_last_error(error))
 }

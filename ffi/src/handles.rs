@@ -1,6 +1,8 @@
 //! The handle table: ports, sockets, files and events behind validated
-//! `HANDLE` / `SOCKET` values (IOCP-REFERENCE §1.3), and threads and the
-//! process heap behind `HANDLE`s too.
+//! `HANDLE` / `SOCKET` values, and threads and the process heap behind
+//! `HANDLE`s too. Also what needs the table on the way into the engine
+//! (registering a new socket or file, resolving `OVERLAPPED.hEvent`) and
+//! `CloseHandle`, which closes any kind of object.
 //!
 //! A value is `((generation << 22) | (index + 1)) << 2`:
 //! * a multiple of 4, so the low bit of `OVERLAPPED.hEvent` is free for the
@@ -19,10 +21,13 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::event::Event;
-use crate::io::IoObj;
-use crate::port::CPort;
-use crate::thread::ThreadObj;
+use std::os::fd::OwnedFd;
+
+use crate::engine::cport::CPort;
+use crate::engine::signal::{Event, ThreadObj};
+use crate::engine::{self, IoObj, ObjKind, Prepared};
+use crate::error::{boundary, fail};
+use crate::types::*;
 
 const INDEX_BITS: u32 = 22;
 const MAX_SLOTS: usize = (1 << INDEX_BITS) - 1;
@@ -162,4 +167,65 @@ pub(crate) fn count() -> usize {
         .iter()
         .filter(|s| s.object.is_some())
         .count()
+}
+
+/// Registers a new socket or overlapped file with the engine and puts it in
+/// the table. Returns its handle value, or an errno.
+pub(crate) fn register(fd: OwnedFd, kind: ObjKind, overlapped: bool) -> Result<usize, i32> {
+    let obj = engine::new_io(fd, kind, overlapped)?;
+    match insert(Object::Io(obj.clone())) {
+        Some(h) => Ok(h),
+        None => {
+            obj.close();
+            Err(libc::EMFILE)
+        }
+    }
+}
+
+/// The start of an overlapped operation on `owner`: `ov.hEvent` resolved
+/// (its low bit means "no packet"; an invalid event handle is
+/// `ERROR_INVALID_HANDLE`), then [`engine::prepare`].
+///
+/// # Safety
+/// `ov` must be non-NULL and point to an `OVERLAPPED` the program keeps valid
+/// until the operation's completion is published.
+pub(crate) unsafe fn prepare(owner: &IoObj, ov: *mut OVERLAPPED) -> Result<Prepared, DWORD> {
+    // SAFETY: `ov` is valid (caller contract).
+    let h_event = unsafe { (*ov).hEvent } as usize;
+    let (event, notify) = if h_event & !1 == 0 {
+        (None, true)
+    } else {
+        match event(h_event & !1) {
+            Some(e) => (Some(e), h_event & 1 == 0),
+            None => return Err(ERROR_INVALID_HANDLE),
+        }
+    };
+    // SAFETY: as above.
+    Ok(unsafe { engine::prepare(owner, ov, event, notify) })
+}
+
+/// `CloseHandle`: ports (waiters wake with 735), sockets (as closesocket),
+/// files, events, threads (the thread runs on). A second close, NULL, a
+/// foreign value or the process heap (not a kernel handle): 6. The pseudo
+/// handles of `GetCurrentProcess` (`-1`, which is also `INVALID_HANDLE_VALUE`)
+/// and `GetCurrentThread` (`-2`): `TRUE`, closing them does nothing.
+#[no_mangle]
+pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
+    boundary(FALSE, || {
+        if h as isize == -1 || h as isize == -2 {
+            return TRUE;
+        }
+        match remove_if(h as usize, |o| !matches!(o, Object::Heap)) {
+            Some(Object::Port(p)) => {
+                crate::engine::cport::close_port(&p);
+                TRUE
+            }
+            Some(Object::Io(o)) => {
+                o.close();
+                TRUE
+            }
+            Some(Object::Event(_) | Object::Thread(_)) => TRUE,
+            Some(Object::Heap) | None => fail(ERROR_INVALID_HANDLE, FALSE),
+        }
+    })
 }

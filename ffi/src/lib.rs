@@ -1,46 +1,52 @@
-//! # cport-ffi — the Win32 C ABI of cport (SPEC §7)
+//! # cport-ffi — the Win32 C ABI of cport
 //!
 //! `cargo build --release` produces `target/release/libcport.so` and
 //! `libcport.a`; with the headers in `include/win32/` a Windows IOCP program
 //! builds on Linux with
 //! `cc -I include/win32 prog.c -L target/release -lcport -lpthread`.
+//! docs/semantics.md ("C ABI") is the contract; `ffi/README.md` describes
+//! the design.
+//!
+//! One folder per Win32 family, each depending only on the shared modules
+//! and the engine (and the engine only on the shared modules and the cport
+//! crate):
 //!
 //! | module | what |
 //! |---|---|
 //! | [`types`] | Win32 types, structures and constants (Windows x64 sizes) |
-//! | `handles` | validated `HANDLE`/`SOCKET` values for ports, sockets, files, events |
-//! | `port` | CreateIoCompletionPort, GQCS(Ex), PQCS, concurrency accounting |
-//! | `io` | the engine: overlapped operations, OVERLAPPED results, routing |
-//! | `sock` | Winsock: sockets, WSARecv/WSASend…, AcceptEx, ConnectEx |
-//! | `file` | CreateFile, ReadFile/WriteFile, GetOverlappedResult, CancelIo(Ex), CloseHandle |
-//! | `event` | events and waits |
-//! | `misc` | WSAStartup, last error, Sleep, GetSystemInfo, address helpers, version, clocks |
-//! | `thread` | CreateThread and thread handles, GetCurrentThreadId, ExitProcess |
-//! | `sync` | critical sections |
-//! | `heap` | GetProcessHeap, HeapAlloc & co |
-//! | `console` | console control handlers, standard handles, WriteConsole |
-//! | `strings` | lstrlen & co (strsafe.h is inline in the header) |
+//! | `error` | the last error, the panic boundary, errno/Win32/NTSTATUS translations; GetLastError |
+//! | `handles` | validated `HANDLE`/`SOCKET` values, resolving `hEvent`, CloseHandle |
+//! | `engine/` | overlapped operations, routing of completions to ports, OVERLAPPED results; the C port object, events, blocking sections |
+//! | `port/` | CreateIoCompletionPort, GetQueuedCompletionStatus(Ex), PostQueuedCompletionStatus; the C library's blocking calls as blocking sections |
+//! | `winsock/` | sockets and blocking calls, options and ioctls, overlapped receive/send, the extensions (AcceptEx, ConnectEx, DisconnectEx, TransmitFile), start-up and names |
+//! | `file/` | CreateFile, ReadFile/WriteFile, SetFilePointer, GetOverlappedResult, CancelIo(Ex) |
+//! | `sync/` | events, waits and Sleep, critical sections |
+//! | `thread/` | CreateThread and thread handles, GetCurrentThreadId, ExitProcess |
+//! | `console/` | console control handlers, standard handles, WriteConsole |
+//! | `heap/` | GetProcessHeap, HeapAlloc & co |
+//! | `strings/` | lstrlen & co (strsafe.h is inline in the header) |
+//! | `system/` | GetSystemInfo, versions, clocks, the process |
 //!
-//! Every export runs inside [`error::boundary`]: a Rust panic never unwinds
+//! Every export runs inside `error::boundary`: a Rust panic never unwinds
 //! into C; the call returns its failure value with `ERROR_INTERNAL_ERROR`.
 //!
-//! Known gaps (see the README section on the C ABI): blocking in raw libc
-//! calls is invisible to the concurrency accounting; completion routines
-//! (APCs) are not supported; events are unnamed; `select` is not provided.
+//! Known gaps (see the README): blocking in C library calls that
+//! `port::libc_waits` does not wrap is invisible to the concurrency
+//! accounting; completion routines (APCs) are not supported; events are
+//! unnamed; Winsock's `select` is not provided.
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 pub mod types;
 
 mod console;
+mod engine;
 mod error;
-mod event;
 mod file;
 mod handles;
 mod heap;
-mod io;
-mod misc;
 mod port;
-mod sock;
 mod strings;
 mod sync;
+mod system;
 mod thread;
+mod winsock;

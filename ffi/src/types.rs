@@ -1,5 +1,5 @@
 //! Win32 types, structures and constants with their Windows x64 (LLP64) sizes
-//! and values (IOCP-REFERENCE §9.1 and §20).
+//! and values.
 //!
 //! This file is self-contained (only `core`), so the layout test
 //! (`ffi/tests/layout.rs`) includes it with `#[path]` and checks every
@@ -83,7 +83,7 @@ pub struct SYSTEM_INFO {
 }
 
 /// `CRITICAL_SECTION` (`RTL_CRITICAL_SECTION`): 40 bytes, in the program's
-/// memory. cport keeps its whole state in these fields (see `ffi/src/sync.rs`):
+/// memory. cport keeps its whole state in these fields (see `ffi/src/sync/critical_section.rs`):
 /// `LockCount` is the futex word (0 free, 1 held, 2 held with waiters),
 /// `OwningThread` the owner's thread id, `RecursionCount` its depth.
 #[repr(C)]

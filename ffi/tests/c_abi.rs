@@ -311,3 +311,108 @@ fn bind_rules_and_wsaaccept() {
 fn closesocket_completes_everything_and_leaks_nothing() {
     common::run_c_test("closeall");
 }
+
+/// The C library's blocking calls that libcport sees (ffi/README.md, "Blocking
+/// calls the port sees"); each is the main thread's wait in `blocking.c`.
+const SEEN_CALLS: [&str; 21] = [
+    "pthread_join",
+    "cond_wait",
+    "cond_timedwait",
+    "cond_clockwait",
+    "mutex_lock",
+    "rwlock_rdlock",
+    "rwlock_wrlock",
+    "sem_wait",
+    "sem_timedwait",
+    "nanosleep",
+    "clock_nanosleep",
+    "usleep",
+    "sleep",
+    "read",
+    "recv",
+    "recvfrom",
+    "poll",
+    "select",
+    "accept",
+    "accept4",
+    "connect",
+];
+
+fn check_blocking_run(out: &std::process::Output, what: &str, want: &str) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(want),
+        "{what}: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A thread associated with a port (its GetQueuedCompletionStatus returned)
+/// that then waits in a C library call gives up its slot meanwhile: with
+/// concurrency 1, the main thread checks the port with GQCS(0), posts quit
+/// packets and waits for its two workers in `pthread_join` (and in each other
+/// call libcport sees); the workers get the packets instead of timing out.
+/// Linked statically and dynamically.
+#[test]
+fn libc_blocking_calls_release_the_slot() {
+    use std::time::Duration;
+    let exe = common::compile("blocking");
+    let shared = common::compile_shared("blocking");
+    for backend in common::backends() {
+        for call in SEEN_CALLS {
+            let want = format!("blocking {call}: ok");
+            let out = common::run(&exe, backend, &[call], Duration::from_secs(30));
+            check_blocking_run(&out, &format!("{call} on {backend}, static"), &want);
+            let out = common::run_shared(&shared, backend, &[call], Duration::from_secs(30));
+            check_blocking_run(&out, &format!("{call} on {backend}, shared"), &want);
+        }
+    }
+}
+
+/// A thread ends while running after a packet, after a time-out, cancelled
+/// inside a wrapped wait, by pthread_exit, or without ever using the port;
+/// after each, fresh threads find the count exact (a packet releases one
+/// waiter, a second waits while it runs and is released when it blocks).
+#[test]
+fn thread_exit_in_each_state_keeps_the_count() {
+    use std::time::Duration;
+    let exe = common::compile("blocking");
+    let shared = common::compile_shared("blocking");
+    for backend in common::backends() {
+        let out = common::run(&exe, backend, &["exits"], Duration::from_secs(60));
+        check_blocking_run(&out, &format!("exits on {backend}"), "blocking exits: ok");
+        let out = common::run_shared(&shared, backend, &["exits"], Duration::from_secs(60));
+        check_blocking_run(
+            &out,
+            &format!("exits on {backend}, shared"),
+            "blocking exits: ok",
+        );
+    }
+}
+
+/// C++'s waits go through libstdc++'s versioned references to the C
+/// library and are seen as well: `std::thread::join` and
+/// `std::condition_variable::wait` on a thread that counts as running on a
+/// port of concurrency 1 let a worker take its packet. Static and shared.
+#[test]
+fn cxx_joins_and_condition_variables_release_the_slot() {
+    use std::time::Duration;
+    let src = common::root().join("ffi/tests/c/blocking_cxx.cpp");
+    let exe = common::compile_with(&src, "blocking_cxx", true, &[]);
+    let shared = common::compile_shared_with(&src, "blocking_cxx_shared", true);
+    for backend in common::backends() {
+        let out = common::run(&exe, backend, &[], Duration::from_secs(30));
+        check_blocking_run(
+            &out,
+            &format!("C++ on {backend}, static"),
+            "blocking (C++): ok",
+        );
+        let out = common::run_shared(&shared, backend, &[], Duration::from_secs(30));
+        check_blocking_run(
+            &out,
+            &format!("C++ on {backend}, shared"),
+            "blocking (C++): ok",
+        );
+    }
+}

@@ -135,7 +135,7 @@ int main(void) {
     CHECK_EQ(closesocket(a), 0);
     CHECK_EQ(closesocket(c), 0);
     /* ... and when the peer closes before sending: TRUE with 0 bytes; a
-     * pending AcceptEx leaves *lpdwBytesReceived alone (§13.4). */
+     * pending AcceptEx leaves *lpdwBytesReceived alone. */
     a = new_tcp();
     memset(&ov, 0, sizeof ov);
     bytes = 0xdeadbeef;
@@ -177,13 +177,13 @@ int main(void) {
         CHECK_EQ(ov.Internal, STATUS_PENDING);
         CHECK_EQ(closesocket(ua), 0);
     }
-    /* ConnectEx on a listening socket: WSAEINVAL (§14.1). */
+    /* ConnectEx on a listening socket: WSAEINVAL. */
     memset(&ov, 0, sizeof ov);
     CHECK(!pConnectEx(l, (struct sockaddr *)&la, sizeof la, NULL, 0, NULL, &ov));
     CHECK_ERR(WSAEINVAL);
     /* A local address length of 0 is allowed; GetAcceptExSockaddrs still
      * finds the remote address. CancelIo on the accept socket does not cancel
-     * the AcceptEx: it belongs to the listener (§12.3, §13.6). */
+     * the AcceptEx: it belongs to the listener. */
     {
         SOCKET a0 = new_tcp();
         memset(&ov, 0, sizeof ov);

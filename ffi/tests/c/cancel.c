@@ -89,7 +89,7 @@ int main(void) {
     CHECK_EQ(WSAGetLastError(), WSAENOTSOCK);
     CHECK_EQ(closesocket(c), 0);
 
-    /* The same when the socket is closed with CloseHandle (§11.6). */
+    /* The same when the socket is closed with CloseHandle. */
     tcp_pair(&c, &s);
     CHECK(CreateIoCompletionPort((HANDLE)s, port, 2, 0) == port);
     pending_recv(s, &ov, buf, sizeof buf);
@@ -100,7 +100,7 @@ int main(void) {
     CHECK_EQ(closesocket(c), 0);
 
     /* A cancelled operation completes through every notification it asked
-     * for: the packet and its event (§12.1). */
+     * for: the packet and its event. */
     tcp_pair(&c, &s);
     CHECK(CreateIoCompletionPort((HANDLE)s, port, 4, 0) == port);
     {

@@ -31,7 +31,7 @@ int main(void) {
     /* Manual reset, not signalled at first. */
     CHECK_EQ(WaitForSingleObject(ev, 0), WAIT_TIMEOUT);
     CHECK_EQ(WSAWaitForMultipleEvents(1, &ev, FALSE, 0, FALSE), WSA_WAIT_TIMEOUT);
-    /* More than WSA_MAXIMUM_WAIT_EVENTS (64): WSA_WAIT_FAILED (§17.1). */
+    /* More than WSA_MAXIMUM_WAIT_EVENTS (64): WSA_WAIT_FAILED. */
     {
         WSAEVENT many[65];
         for (int i = 0; i < 65; i++) many[i] = ev;

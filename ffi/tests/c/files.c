@@ -268,8 +268,8 @@ int main(void) {
     CHECK_EQ(SetFilePointer(h, 0, NULL, FILE_BEGIN), INVALID_SET_FILE_POINTER);
     CHECK_ERR(ERROR_INVALID_HANDLE);
 
-    /* hTemplateFile is accepted (unbufcpy passes one, §15.5); both
-     * notification modes are accepted (§16). */
+    /* hTemplateFile is accepted (unbufcpy passes one); both
+     * notification modes are accepted. */
     {
         HANDLE t = CreateFileA(path, GENERIC_READ, 0, NULL, OPEN_EXISTING, FILE_FLAG_OVERLAPPED, NULL);
         CHECK(t != INVALID_HANDLE_VALUE);

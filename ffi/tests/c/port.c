@@ -1,6 +1,6 @@
 /* The completion port: the GQCS / GQCSEx / PQCS return matrix, LIFO release,
  * the concurrency limit with Sleep as a blocking section, close waking
- * waiters with 735, and the handle rules (docs/semantics.md, "C ABI"). */
+ * waiters with 735 and discarding queued packets, and the handle rules. */
 #include <windows.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -48,12 +48,21 @@ static void *limit_worker(void *arg) {
 
 /* ---------- close wakes every waiter ---------- */
 static HANDLE close_port;
+/* Waiters about to call GQCS: the close must come after they wait. */
+static volatile int waiters_entering;
+
+/* Until `n` threads are about to wait, then a margin for them to block. */
+static void wait_for_waiters(int n) {
+    while (__atomic_load_n(&waiters_entering, __ATOMIC_SEQ_CST) < n) Sleep(1);
+    Sleep(100);
+}
 
 static void *close_waiter(void *arg) {
     DWORD bytes = 0xdeadbeef;
     ULONG_PTR key = 0xdeadbeef;
     LPOVERLAPPED ov = (LPOVERLAPPED)1;
     (void)arg;
+    __atomic_add_fetch(&waiters_entering, 1, __ATOMIC_SEQ_CST);
     CHECK(!GetQueuedCompletionStatus(close_port, &bytes, &key, &ov, INFINITE));
     CHECK_ERR(ERROR_ABANDONED_WAIT_0);
     CHECK(ov == NULL);
@@ -66,8 +75,55 @@ static void *close_waiter_ex(void *arg) {
     OVERLAPPED_ENTRY e[4];
     ULONG n = 99;
     (void)arg;
+    __atomic_add_fetch(&waiters_entering, 1, __ATOMIC_SEQ_CST);
     CHECK(!GetQueuedCompletionStatusEx(close_port, e, 4, &n, INFINITE, FALSE));
     CHECK_ERR(ERROR_ABANDONED_WAIT_0);
+    return NULL;
+}
+
+/* ---------- close discards what is queued ---------- */
+static HANDLE full_port;
+static volatile int holder_has_slot, holder_release;
+
+/* Takes the only slot of a concurrency-1 port and keeps running (no
+ * blocking call: it spins) until told to return. */
+static void *slot_holder(void *arg) {
+    DWORD bytes;
+    ULONG_PTR key;
+    LPOVERLAPPED ov;
+    (void)arg;
+    CHECK(GetQueuedCompletionStatus(full_port, &bytes, &key, &ov, INFINITE));
+    CHECK_EQ(key, 100);
+    __atomic_store_n(&holder_has_slot, 1, __ATOMIC_SEQ_CST);
+    while (!__atomic_load_n(&holder_release, __ATOMIC_SEQ_CST)) {
+    }
+    return NULL;
+}
+
+static void *full_waiter(void *arg) {
+    DWORD bytes = 0xdeadbeef;
+    ULONG_PTR key = 0xdeadbeef;
+    LPOVERLAPPED ov = (LPOVERLAPPED)1;
+    (void)arg;
+    __atomic_add_fetch(&waiters_entering, 1, __ATOMIC_SEQ_CST);
+    BOOL ok = GetQueuedCompletionStatus(full_port, &bytes, &key, &ov, INFINITE);
+    if (ok) fprintf(stderr, "a packet queued before the close was handed out: key %lu\n", (unsigned long)key);
+    CHECK(!ok);
+    CHECK_ERR(ERROR_ABANDONED_WAIT_0);
+    CHECK(ov == NULL);
+    CHECK_EQ(key, 0xdeadbeef);
+    return NULL;
+}
+
+static void *full_waiter_ex(void *arg) {
+    OVERLAPPED_ENTRY e[4];
+    ULONG n = 99;
+    (void)arg;
+    __atomic_add_fetch(&waiters_entering, 1, __ATOMIC_SEQ_CST);
+    BOOL ok = GetQueuedCompletionStatusEx(full_port, e, 4, &n, INFINITE, FALSE);
+    CHECK(!ok);
+    CHECK_ERR(ERROR_ABANDONED_WAIT_0);
+    CHECK_EQ(n, 0);
     return NULL;
 }
 
@@ -201,9 +257,30 @@ int main(void) {
     CHECK(pthread_create(&w[0], NULL, close_waiter, NULL) == 0);
     CHECK(pthread_create(&w[1], NULL, close_waiter, NULL) == 0);
     CHECK(pthread_create(&w[2], NULL, close_waiter_ex, NULL) == 0);
-    Sleep(150);
+    wait_for_waiters(3);
     CHECK(CloseHandle(close_port));
     for (int i = 0; i < 3; i++) pthread_join(w[i], NULL);
+
+    /* Closing a port whose only slot is taken while packets are queued
+     * discards them: the waiters get 735 and a NULL OVERLAPPED, not the
+     * packets (Windows frees the queue with the port). */
+    full_port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
+    CHECK(full_port != NULL);
+    pthread_t holder, fw[3];
+    CHECK(PostQueuedCompletionStatus(full_port, 0, 100, NULL));
+    CHECK(pthread_create(&holder, NULL, slot_holder, NULL) == 0);
+    while (!__atomic_load_n(&holder_has_slot, __ATOMIC_SEQ_CST)) Sleep(1);
+    waiters_entering = 0;
+    CHECK(pthread_create(&fw[0], NULL, full_waiter, NULL) == 0);
+    CHECK(pthread_create(&fw[1], NULL, full_waiter, NULL) == 0);
+    CHECK(pthread_create(&fw[2], NULL, full_waiter_ex, NULL) == 0);
+    wait_for_waiters(3);
+    for (ULONG_PTR k = 1; k <= 3; k++) CHECK(PostQueuedCompletionStatus(full_port, 7, k, (LPOVERLAPPED)k));
+    Sleep(50);
+    CHECK(CloseHandle(full_port));
+    for (int i = 0; i < 3; i++) pthread_join(fw[i], NULL);
+    __atomic_store_n(&holder_release, 1, __ATOMIC_SEQ_CST);
+    pthread_join(holder, NULL);
 
     /* The closed handle is stale: 6 everywhere, a second close too. */
     ov = (LPOVERLAPPED)1;

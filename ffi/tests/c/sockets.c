@@ -256,7 +256,7 @@ int main(void) {
     CHECK_EQ(closesocket(l2), 0);
 
     /* Two pending 16-byte receives and 32 bytes arriving: they complete in
-     * issue order, the first with bytes 0-15, the second 16-31 (§11.3). */
+     * issue order, the first with bytes 0-15, the second 16-31. */
     {
         char r1[16], r2[16];
         WSABUF w1 = {16, r1}, w2 = {16, r2};

@@ -208,6 +208,46 @@ pub fn compile_with(src: &Path, name: &str, cxx: bool, extra: &[&str]) -> PathBu
     exe
 }
 
+/// Compiles `ffi/tests/c/<name>.c` against the shared library
+/// (`-L target/<profile> -lcport`); run it with [`run_shared`].
+pub fn compile_shared(name: &str) -> PathBuf {
+    let src = root().join("ffi/tests/c").join(format!("{name}.c"));
+    compile_shared_with(&src, &format!("{name}_shared"), false)
+}
+
+/// Compiles `src` (C, or C++ when `cxx`) against the shared library.
+pub fn compile_shared_with(src: &Path, name: &str, cxx: bool) -> PathBuf {
+    libcport();
+    let exe = out_dir().join(name);
+    let compiler = if cxx { "c++" } else { "cc" };
+    let out = Command::new(compiler)
+        .args(["-Wall", "-Wextra", "-Werror", "-O1", "-g"])
+        .arg("-I")
+        .arg(root().join("include/win32"))
+        .arg("-I")
+        .arg(root().join("ffi/tests/c"))
+        .arg(src)
+        .arg("-o")
+        .arg(&exe)
+        .arg("-L")
+        .arg(profile_dir())
+        .args(["-lcport", "-lpthread"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
+    assert!(
+        out.status.success(),
+        "{compiler} {} (shared) failed:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe
+}
+
+/// [`run`] for a program linked with the shared library.
+pub fn run_shared(exe: &Path, backend: &str, args: &[&str], limit: Duration) -> Output {
+    run_env(exe, backend, args, limit, Some(&profile_dir()))
+}
+
 /// Compiles `ffi/tests/c/<name>.c`.
 pub fn compile(name: &str) -> PathBuf {
     let src = root().join("ffi/tests/c").join(format!("{name}.c"));
@@ -241,7 +281,21 @@ pub fn backends() -> Vec<&'static str> {
 
 /// Runs `exe` with `CPORT_BACKEND=backend`, killing it after `limit`.
 pub fn run(exe: &Path, backend: &str, args: &[&str], limit: Duration) -> Output {
+    run_env(exe, backend, args, limit, None)
+}
+
+/// [`run`], with `LD_LIBRARY_PATH` set to `lib_dir` if given.
+fn run_env(
+    exe: &Path,
+    backend: &str,
+    args: &[&str],
+    limit: Duration,
+    lib_dir: Option<&Path>,
+) -> Output {
     let mut cmd = Command::new(exe);
+    if let Some(dir) = lib_dir {
+        cmd.env("LD_LIBRARY_PATH", dir);
+    }
     cmd.args(args).env("CPORT_BACKEND", backend);
     run_command(cmd, limit)
 }

@@ -19,7 +19,7 @@
 //! `FUTEX_WAIT`; release stores 0 and wakes one sleeper if it was 2.
 //!
 //! A contended `EnterCriticalSection` sleeps inside a blocking section of the
-//! calling thread's completion port (SPEC §3): while it waits for the lock
+//! calling thread's completion port: while it waits for the lock
 //! the thread does not count against the port's concurrency limit, as on
 //! Windows, where the kernel sees the wait. The uncontended paths make no
 //! system call.
@@ -30,8 +30,8 @@
 
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
+use crate::engine::signal::current_tid;
 use crate::error::{boundary, fail};
-use crate::thread::current_tid;
 use crate::types::*;
 
 const FREE: i32 = 0;
@@ -94,7 +94,7 @@ impl Cs<'_> {
             }
             std::hint::spin_loop();
         }
-        crate::port::blocking(|| {
+        crate::engine::cport::blocking(|| {
             while self.word.swap(CONTENDED, Ordering::Acquire) != FREE {
                 futex_wait(self.word, CONTENDED);
             }
@@ -136,7 +136,12 @@ fn futex_wake_one(word: &AtomicI32) {
     }
 }
 
-fn init(cs: *mut CRITICAL_SECTION, spin: usize) {
+/// Writes a free critical section into the program's `CRITICAL_SECTION`.
+///
+/// # Safety
+/// `cs` must be non-NULL and point to a `CRITICAL_SECTION` that nobody uses
+/// meanwhile.
+unsafe fn init(cs: *mut CRITICAL_SECTION, spin: usize) {
     let value = CRITICAL_SECTION {
         DebugInfo: std::ptr::null_mut(),
         LockCount: FREE,
@@ -145,8 +150,9 @@ fn init(cs: *mut CRITICAL_SECTION, spin: usize) {
         LockSemaphore: std::ptr::null_mut(),
         SpinCount: spin,
     };
-    // SAFETY: `cs` is non-NULL (checked by the callers) and points to the
-    // program's CRITICAL_SECTION, which nobody uses while it is initialised.
+    // SAFETY: `cs` is non-NULL and points to the program's
+    // CRITICAL_SECTION, which nobody uses while it is initialised (caller
+    // contract).
     unsafe { cs.write(value) };
 }
 
@@ -158,7 +164,8 @@ fn init(cs: *mut CRITICAL_SECTION, spin: usize) {
 pub unsafe extern "C" fn InitializeCriticalSection(cs: *mut CRITICAL_SECTION) {
     boundary((), || {
         if !cs.is_null() {
-            init(cs, DEFAULT_SPIN);
+            // SAFETY: non-NULL, and the caller's section is not in use.
+            unsafe { init(cs, DEFAULT_SPIN) };
         }
     })
 }
@@ -177,7 +184,8 @@ pub unsafe extern "C" fn InitializeCriticalSectionAndSpinCount(
             return fail(ERROR_INVALID_PARAMETER, FALSE);
         }
         // The high bit asked Windows 2000 to preallocate an event: meaningless here.
-        init(cs, (spin & 0x00FF_FFFF) as usize);
+        // SAFETY: non-NULL, and the caller's section is not in use.
+        unsafe { init(cs, (spin & 0x00FF_FFFF) as usize) };
         TRUE
     })
 }
@@ -295,7 +303,8 @@ pub unsafe extern "C" fn LeaveCriticalSection(cs: *mut CRITICAL_SECTION) {
 pub unsafe extern "C" fn DeleteCriticalSection(cs: *mut CRITICAL_SECTION) {
     boundary((), || {
         if !cs.is_null() {
-            init(cs, DEFAULT_SPIN);
+            // SAFETY: non-NULL, and the caller's section is not in use.
+            unsafe { init(cs, DEFAULT_SPIN) };
         }
     })
 }

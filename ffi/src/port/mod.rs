@@ -1,52 +1,27 @@
 //! Completion ports: `CreateIoCompletionPort`, `GetQueuedCompletionStatus(Ex)`,
-//! `PostQueuedCompletionStatus`, closing a port, and the concurrency
-//! accounting of the C side (SPEC §7, IOCP-REFERENCE §2 and §4–8).
+//! `PostQueuedCompletionStatus`; and ([`libc_waits`]) the C library's
+//! blocking calls as blocking sections of the calling thread's port. The
+//! port object, its close and the thread association are the engine's
+//! (`crate::engine::cport`).
 //!
 //! Each C port is one `cport::Port` that only ever carries posted packets:
-//! I/O runs on the engine (`crate::io`), which, when an operation completes,
-//! writes its `OVERLAPPED`, signals its event and posts the packet here with
-//! the key the handle is associated with *at that moment* (IOCP-REFERENCE
-//! §2.7). Waiting, LIFO release, the concurrency limit and close are the
-//! library's.
+//! I/O runs on the engine (`crate::engine`), which, when an operation
+//! completes, writes its `OVERLAPPED`, signals its event and posts the packet
+//! here with the key the handle is associated with *at that moment* (so an
+//! association made after the operation started still routes it). Waiting,
+//! LIFO release, the concurrency limit and close are the library's.
 
-use std::cell::RefCell;
-use std::sync::{Arc, Weak};
+pub(crate) mod libc_waits;
+
+use std::sync::Arc;
 
 use cport_core::{BackendChoice, GetError, Port};
 
-use crate::error::{fail, set_last_error, status_to_win32};
-use crate::event::timeout_of;
+use crate::engine::cport::{close_port, processors, set_current, CPort, Entry};
+use crate::engine::signal::timeout_of;
+use crate::error::{fail, status_to_win32};
 use crate::handles::{self, Object};
 use crate::types::*;
-
-/// What a packet carries besides its key and byte count.
-pub(crate) struct Entry {
-    /// The `OVERLAPPED*` (or any value given to PQCS).
-    pub ov: usize,
-    /// The operation's NTSTATUS (`STATUS_SUCCESS` for posted packets).
-    pub status: DWORD,
-}
-
-/// A C completion port.
-pub(crate) struct CPort {
-    pub port: Port<usize, Entry>,
-}
-
-impl CPort {
-    /// Queues a packet; `false` if the port is closed (the packet is dropped:
-    /// on Windows, completions for a closed port are not observable).
-    pub(crate) fn post(&self, key: usize, bytes: u32, ov: usize, status: DWORD) -> bool {
-        self.port
-            .post(key, bytes as usize, Entry { ov, status })
-            .is_ok()
-    }
-}
-
-/// The number of processors, as `GetSystemInfo` reports it and as a
-/// concurrency value of 0 means (IOCP-REFERENCE §2.8).
-pub(crate) fn processors() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
 
 fn create_port(concurrency: DWORD) -> Result<usize, DWORD> {
     let limit = match concurrency {
@@ -59,44 +34,12 @@ fn create_port(concurrency: DWORD) -> Result<usize, DWORD> {
         .backend(BackendChoice::Epoll)
         .build::<usize, Entry, Vec<u8>>()
         .map_err(|e| crate::error::errno_to_win32(crate::error::errno_of(&e)))?;
-    handles::insert(Object::Port(Arc::new(CPort { port }))).ok_or(ERROR_NOT_ENOUGH_MEMORY)
-}
-
-/// Closes a port (from `CloseHandle`): waiters wake with 735, queued packets
-/// are discarded, later completions for it are dropped.
-pub(crate) fn close_port(port: &CPort) {
-    port.port.close();
-    drop(port.port.drain());
-}
-
-thread_local! {
-    /// The C port this thread last waited on: blocking calls pause it there.
-    static CURRENT: RefCell<Option<Weak<CPort>>> = const { RefCell::new(None) };
-}
-
-fn set_current(port: Option<&Arc<CPort>>) {
-    let _ = CURRENT.try_with(|c| *c.borrow_mut() = port.map(Arc::downgrade));
-}
-
-/// Runs `f` as a blocking section of the calling thread's port (SPEC §3): the
-/// thread stops counting against the port's concurrency limit meanwhile,
-/// which may release a waiter for a queued packet. Every blocking call cport
-/// provides (Sleep, the waits, blocking Winsock calls, GetOverlappedResult
-/// with wait) goes through here.
-pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
-    let port = CURRENT
-        .try_with(|c| c.borrow().as_ref().and_then(Weak::upgrade))
-        .ok()
-        .flatten();
-    match port {
-        Some(p) => p.port.blocking(f),
-        None => f(),
-    }
+    handles::insert(Object::Port(Arc::new(CPort::new(port)))).ok_or(ERROR_NOT_ENOUGH_MEMORY)
 }
 
 /// `CreateIoCompletionPort`: create a port, associate a handle with an
 /// existing one (returns that port), or both. A second association of a
-/// handle, or a non-overlapped handle: NULL, 87 (IOCP-REFERENCE §2).
+/// handle, or a non-overlapped handle: NULL, 87.
 #[no_mangle]
 pub extern "C" fn CreateIoCompletionPort(
     file_handle: HANDLE,
@@ -143,7 +86,7 @@ pub extern "C" fn CreateIoCompletionPort(
             port_value as HANDLE
         } else {
             if created {
-                // IOCP-REFERENCE §2.2: a failed create-and-associate closes the new port.
+                // As on Windows, a failed create-and-associate closes the new port.
                 if let Some(Object::Port(p)) = handles::remove(port_value) {
                     close_port(&p);
                 }
@@ -281,16 +224,4 @@ pub extern "C" fn PostQueuedCompletionStatus(
             fail(ERROR_INVALID_HANDLE, FALSE)
         }
     })
-}
-
-/// `GetLastError`.
-#[no_mangle]
-pub extern "C" fn GetLastError() -> DWORD {
-    crate::error::boundary(ERROR_INTERNAL_ERROR, crate::error::last_error)
-}
-
-/// `SetLastError`.
-#[no_mangle]
-pub extern "C" fn SetLastError(error: DWORD) {
-    crate::error::boundary((), || set_last_error(error))
 }

@@ -1,13 +1,15 @@
-//! Events and waits (IOCP-REFERENCE §17): `CreateEvent`, `WSACreateEvent`,
-//! `SetEvent`/`ResetEvent`, `WaitForSingleObject`, `WaitForMultipleObjects`,
-//! `WSAWaitForMultipleEvents` (on events and on thread handles, which are
-//! signalled when their thread exits), and the wait inside `GetOverlappedResult`.
+//! The waitable objects and how threads wait on them: the event object
+//! ([`Event`], set by completions and by `SetEvent`), the state behind a
+//! thread handle ([`ThreadObj`], signalled when its thread exits), the
+//! waits of `WaitForSingleObject`, `WaitForMultipleObjects` and
+//! `WSAWaitForMultipleEvents` ([`wait_events`]; the exports are in
+//! `crate::sync`), and the wait inside `GetOverlappedResult`.
 //!
 //! # Implementation notes
 //!
 //! Waits go through two *signal buses*, each a mutex, a condition variable
 //! and a count of its waiters: [`EVENTS`] for waits on events and thread
-//! handles, [`OVERLAPPED`] for `GetOverlappedResult`/`WSAGetOverlappedResult`
+//! handles, [`OVERLAPPED`](static@OVERLAPPED) for `GetOverlappedResult`/`WSAGetOverlappedResult`
 //! waiting for an operation's `OVERLAPPED` to complete. A waiter registers
 //! itself on its bus (`waiters += 1`), then checks its condition under the
 //! bus's mutex and sleeps on its condvar. Whatever can make a condition true —
@@ -24,8 +26,10 @@
 //! and with one bus every completed operation would wake it. A kick of a bus
 //! nobody waits on is one fence and one load.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use crate::types::*;
 use std::time::{Duration, Instant};
 
 /// A Win32 event object.
@@ -133,7 +137,7 @@ impl Bus {
         if timeout == Some(Duration::ZERO) {
             return None;
         }
-        crate::port::blocking(move || loop {
+        crate::engine::cport::blocking(move || loop {
             if let Some(r) = ready() {
                 return Some(r);
             }
@@ -165,7 +169,7 @@ pub(crate) enum WaitResult {
 pub(crate) enum Waitable {
     Event(std::sync::Arc<Event>),
     /// Signalled once the thread has exited; waiting does not consume it.
-    Thread(std::sync::Arc<crate::thread::ThreadObj>),
+    Thread(Arc<ThreadObj>),
 }
 
 impl Waitable {
@@ -212,4 +216,69 @@ pub(crate) fn wait_events(
 /// A Win32 timeout in milliseconds (`INFINITE` = forever).
 pub(crate) fn timeout_of(ms: u32) -> Option<Duration> {
     (ms != crate::types::INFINITE).then(|| Duration::from_millis(u64::from(ms)))
+}
+
+/// The state behind a thread handle.
+pub(crate) struct ThreadObj {
+    pub(crate) exited: AtomicBool,
+    pub(crate) exit_code: AtomicU32,
+    /// The thread's id (`GetCurrentThreadId` inside it).
+    pub(crate) tid: AtomicU32,
+    /// `CREATE_SUSPENDED`: the suspend count; the thread starts at 0.
+    suspend: Mutex<u32>,
+    resumed: Condvar,
+}
+
+impl ThreadObj {
+    pub(crate) fn new(suspended: bool) -> Self {
+        ThreadObj {
+            exited: AtomicBool::new(false),
+            exit_code: AtomicU32::new(STILL_ACTIVE),
+            tid: AtomicU32::new(0),
+            suspend: Mutex::new(u32::from(suspended)),
+            resumed: Condvar::new(),
+        }
+    }
+
+    /// Whether the thread has exited (the handle is signalled).
+    pub(crate) fn has_exited(&self) -> bool {
+        self.exited.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn wait_resumed(&self) {
+        let mut n = self.suspend.lock().unwrap_or_else(|e| e.into_inner());
+        while *n > 0 {
+            n = self.resumed.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// `ResumeThread`: the previous suspend count.
+    pub(crate) fn resume(&self) -> u32 {
+        let mut n = self.suspend.lock().unwrap_or_else(|e| e.into_inner());
+        let prev = *n;
+        if prev > 0 {
+            *n -= 1;
+            if *n == 0 {
+                self.resumed.notify_all();
+            }
+        }
+        prev
+    }
+}
+
+thread_local! {
+    /// This thread's id, asked of the kernel once.
+    static TID: u32 = {
+        // SAFETY: gettid has no arguments and cannot fail.
+        unsafe { libc::gettid() as u32 }
+    };
+}
+
+/// The calling thread's id (`GetCurrentThreadId`, a critical section's
+/// owner), cached per thread.
+pub(crate) fn current_tid() -> u32 {
+    TID.try_with(|t| *t).unwrap_or_else(|_| {
+        // SAFETY: as above; thread-locals are being torn down.
+        unsafe { libc::gettid() as u32 }
+    })
 }

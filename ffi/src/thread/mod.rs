@@ -1,6 +1,6 @@
 //! Threads: `CreateThread`, `ResumeThread`, `GetExitCodeThread`, `ExitProcess`
 //! and the thread handle, which `WaitForSingleObject`/`WaitForMultipleObjects`
-//! see as signalled once the thread has exited (SPEC §7).
+//! see as signalled once the thread has exited.
 //!
 //! # Implementation notes
 //!
@@ -23,63 +23,16 @@
 
 use std::cell::RefCell;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
 
+use crate::engine::signal::{current_tid, ThreadObj};
 use crate::error::{boundary, fail};
 use crate::handles::{self, Object};
 use crate::types::*;
 
 /// `LPTHREAD_START_ROUTINE`.
 pub(crate) type StartRoutine = unsafe extern "C" fn(*mut c_void) -> DWORD;
-
-/// The state behind a thread handle.
-pub(crate) struct ThreadObj {
-    exited: AtomicBool,
-    exit_code: AtomicU32,
-    /// The thread's id (`GetCurrentThreadId` inside it).
-    tid: AtomicU32,
-    /// `CREATE_SUSPENDED`: the suspend count; the thread starts at 0.
-    suspend: Mutex<u32>,
-    resumed: Condvar,
-}
-
-impl ThreadObj {
-    fn new(suspended: bool) -> Self {
-        ThreadObj {
-            exited: AtomicBool::new(false),
-            exit_code: AtomicU32::new(STILL_ACTIVE),
-            tid: AtomicU32::new(0),
-            suspend: Mutex::new(u32::from(suspended)),
-            resumed: Condvar::new(),
-        }
-    }
-
-    /// Whether the thread has exited (the handle is signalled).
-    pub(crate) fn has_exited(&self) -> bool {
-        self.exited.load(Ordering::SeqCst)
-    }
-
-    fn wait_resumed(&self) {
-        let mut n = self.suspend.lock().unwrap_or_else(|e| e.into_inner());
-        while *n > 0 {
-            n = self.resumed.wait(n).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    /// `ResumeThread`: the previous suspend count.
-    fn resume(&self) -> u32 {
-        let mut n = self.suspend.lock().unwrap_or_else(|e| e.into_inner());
-        let prev = *n;
-        if prev > 0 {
-            *n -= 1;
-            if *n == 0 {
-                self.resumed.notify_all();
-            }
-        }
-        prev
-    }
-}
 
 /// Signals the thread's handle when the thread's thread-locals are torn down.
 struct ExitSignal(Option<Arc<ThreadObj>>);
@@ -88,26 +41,13 @@ impl Drop for ExitSignal {
     fn drop(&mut self) {
         if let Some(t) = self.0.take() {
             t.exited.store(true, Ordering::SeqCst);
-            crate::event::EVENTS.kick();
+            crate::engine::signal::EVENTS.kick();
         }
     }
 }
 
 thread_local! {
     static EXIT_SIGNAL: RefCell<ExitSignal> = const { RefCell::new(ExitSignal(None)) };
-    /// This thread's id, asked of the kernel once.
-    static TID: u32 = {
-        // SAFETY: gettid has no arguments and cannot fail.
-        unsafe { libc::gettid() as u32 }
-    };
-}
-
-/// The calling thread's id (`GetCurrentThreadId`), cached per thread.
-pub(crate) fn current_tid() -> u32 {
-    TID.try_with(|t| *t).unwrap_or_else(|_| {
-        // SAFETY: as above; thread-locals are being torn down.
-        unsafe { libc::gettid() as u32 }
-    })
 }
 
 /// Default stack of a `CreateThread` thread with `dwStackSize == 0`, and the
@@ -117,7 +57,11 @@ const DEFAULT_STACK: usize = 2 << 20;
 const MIN_STACK: usize = 256 << 10;
 
 /// The body of a `CreateThread` thread.
-fn run(obj: Arc<ThreadObj>, start: StartRoutine, param: usize, started: mpsc::Sender<u32>) {
+///
+/// # Safety
+/// `start` must be a thread routine that may be called with `param`
+/// (`CreateThread`'s contract).
+unsafe fn run(obj: Arc<ThreadObj>, start: StartRoutine, param: usize, started: mpsc::Sender<u32>) {
     // Registered first, so that it is torn down last (see the module docs).
     let _ = EXIT_SIGNAL.try_with(|s| s.borrow_mut().0 = Some(obj.clone()));
     let tid = current_tid();
@@ -126,9 +70,9 @@ fn run(obj: Arc<ThreadObj>, start: StartRoutine, param: usize, started: mpsc::Se
     drop(started);
     obj.wait_resumed();
     // SAFETY: the program gave this start routine and parameter to
-    // CreateThread; calling it with the parameter is the contract. A foreign
-    // exception unwinding out of it aborts the process (as an unhandled
-    // exception ends a Windows process).
+    // CreateThread; calling it with the parameter is the contract (caller
+    // contract of `run`). A foreign exception unwinding out of it aborts the
+    // process (as an unhandled exception ends a Windows process).
     let code = unsafe { start(param as *mut c_void) };
     obj.exit_code.store(code, Ordering::SeqCst);
 }
@@ -165,7 +109,8 @@ pub unsafe extern "C" fn CreateThread(
         let thread_obj = obj.clone();
         let spawned = std::thread::Builder::new()
             .stack_size(size)
-            .spawn(move || run(thread_obj, start, param, tx));
+            // SAFETY: the program's routine and parameter (caller contract).
+            .spawn(move || unsafe { run(thread_obj, start, param, tx) });
         if spawned.is_err() {
             handles::remove(h);
             return fail(ERROR_NOT_ENOUGH_MEMORY, null);

@@ -41,9 +41,9 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use crate::engine::{Conn, IoObj, ObjKind};
 use crate::error::{boundary, errno, errno_to_win32, fail};
 use crate::handles::{self, Object};
-use crate::io::{Conn, IoObj, ObjKind};
 use crate::types::*;
 
 /// `PHANDLER_ROUTINE`.
@@ -302,7 +302,10 @@ pub extern "C" fn GetStdHandle(which: DWORD) -> HANDLE {
 }
 
 /// Writes `len` bytes to a non-overlapped file handle (console, pipe, file).
-fn write_handle(h: HANDLE, buf: *const u8, len: usize) -> Result<usize, DWORD> {
+///
+/// # Safety
+/// `buf` must be valid for reads of `len` bytes.
+unsafe fn write_handle(h: HANDLE, buf: *const u8, len: usize) -> Result<usize, DWORD> {
     let obj = match handles::io(h as usize) {
         Some(o) if !o.is_socket() && !o.is_overlapped() => o,
         _ => return Err(ERROR_INVALID_HANDLE),
@@ -310,7 +313,9 @@ fn write_handle(h: HANDLE, buf: *const u8, len: usize) -> Result<usize, DWORD> {
     let Some((fd, _)) = obj.current() else {
         return Err(ERROR_INVALID_HANDLE);
     };
-    crate::file::sync_rw(fd, true, buf as *mut u8, len, None).map_err(errno_to_win32)
+    // SAFETY: `buf` is valid for `len` bytes (caller contract); a write only
+    // reads it.
+    unsafe { crate::engine::sync_rw(fd, true, buf as *mut u8, len, None) }.map_err(errno_to_win32)
 }
 
 /// `WriteConsoleA`: writes the bytes to the handle's fd, also when it is
@@ -330,7 +335,8 @@ pub unsafe extern "C" fn WriteConsoleA(
         if buf.is_null() && len > 0 {
             return fail(ERROR_NOACCESS, FALSE);
         }
-        match write_handle(h, buf.cast(), len as usize) {
+        // SAFETY: `buf` is valid for `len` bytes (caller contract).
+        match unsafe { write_handle(h, buf.cast(), len as usize) } {
             Ok(n) => {
                 if !written.is_null() {
                     // SAFETY: valid out-pointer (caller contract).
@@ -370,7 +376,8 @@ pub unsafe extern "C" fn WriteConsoleW(
             .iter()
             .map(|&c| char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER))
             .collect();
-        match write_handle(h, text.as_ptr(), text.len()) {
+        // SAFETY: a live String's bytes.
+        match unsafe { write_handle(h, text.as_ptr(), text.len()) } {
             Ok(_) => {
                 if !written.is_null() {
                     // SAFETY: valid out-pointer (caller contract).

@@ -1,0 +1,101 @@
+//! Waits: `Sleep`/`SleepEx`, `WaitForSingleObject`,
+//! `WaitForMultipleObjects` and `WSAWaitForMultipleEvents` — on events and on
+//! thread handles (signalled when their thread exits) — each a blocking
+//! section of the calling thread's port.
+
+use std::time::Duration;
+
+use crate::engine::signal::{self, timeout_of, WaitResult, Waitable};
+use crate::error::{boundary, fail};
+use crate::handles::{self, Object};
+use crate::types::*;
+
+fn sleep(ms: DWORD) {
+    crate::engine::cport::blocking(|| match ms {
+        0 => std::thread::yield_now(),
+        INFINITE => loop {
+            std::thread::park();
+        },
+        ms => std::thread::sleep(Duration::from_millis(u64::from(ms))),
+    })
+}
+
+/// `Sleep`: a blocking section of the thread's completion port.
+#[no_mangle]
+pub extern "C" fn Sleep(ms: DWORD) {
+    boundary((), || sleep(ms))
+}
+
+/// `SleepEx`: no APCs, so it always returns 0 after the full time.
+#[no_mangle]
+pub extern "C" fn SleepEx(ms: DWORD, _alertable: BOOL) -> DWORD {
+    boundary(0, || {
+        sleep(ms);
+        0
+    })
+}
+
+/// Resolves a wait's handle array to events and threads.
+///
+/// # Safety
+/// `handles` must be valid for `n` entries (checked non-NULL).
+unsafe fn wait_many(n: DWORD, hs: *const HANDLE, all: BOOL, ms: DWORD) -> DWORD {
+    if n == 0 || n > MAXIMUM_WAIT_OBJECTS || hs.is_null() {
+        return fail(ERROR_INVALID_PARAMETER, WAIT_FAILED);
+    }
+    // SAFETY: valid for n entries (caller contract).
+    let hs = unsafe { std::slice::from_raw_parts(hs, n as usize) };
+    let mut events = Vec::with_capacity(hs.len());
+    for &h in hs {
+        match handles::get(h as usize) {
+            Some(Object::Event(e)) => events.push(Waitable::Event(e)),
+            Some(Object::Thread(t)) => events.push(Waitable::Thread(t)),
+            _ => return fail(ERROR_INVALID_HANDLE, WAIT_FAILED),
+        }
+    }
+    match signal::wait_events(&events, all != FALSE, timeout_of(ms)) {
+        WaitResult::Signaled(i) => WAIT_OBJECT_0 + i as DWORD,
+        WaitResult::TimedOut => WAIT_TIMEOUT,
+    }
+}
+
+/// `WaitForSingleObject` (events, threads).
+#[no_mangle]
+pub extern "C" fn WaitForSingleObject(h: HANDLE, ms: DWORD) -> DWORD {
+    boundary(WAIT_FAILED, || {
+        let one = [h];
+        // SAFETY: a local array of one handle.
+        unsafe { wait_many(1, one.as_ptr(), TRUE, ms) }
+    })
+}
+
+/// `WaitForMultipleObjects` (events, threads; at most 64).
+///
+/// # Safety
+/// `hs` must be valid for `n` handles.
+#[no_mangle]
+pub unsafe extern "C" fn WaitForMultipleObjects(
+    n: DWORD,
+    hs: *const HANDLE,
+    all: BOOL,
+    ms: DWORD,
+) -> DWORD {
+    // SAFETY: forwarded caller contract.
+    boundary(WAIT_FAILED, || unsafe { wait_many(n, hs, all, ms) })
+}
+
+/// `WSAWaitForMultipleEvents` (no APCs: `alertable` changes nothing).
+///
+/// # Safety
+/// `events` must be valid for `n` handles.
+#[no_mangle]
+pub unsafe extern "C" fn WSAWaitForMultipleEvents(
+    n: DWORD,
+    events: *const HANDLE,
+    all: BOOL,
+    ms: DWORD,
+    _alertable: BOOL,
+) -> DWORD {
+    // SAFETY: forwarded caller contract.
+    boundary(WSA_WAIT_FAILED, || unsafe { wait_many(n, events, all, ms) })
+}
