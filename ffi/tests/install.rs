@@ -198,8 +198,10 @@ fn version_macros_are_the_crate_version() {
 }
 
 /// The shared library's dynamic symbol table defines only names the headers
-/// declare as Win32 functions (`WINAPI`/`WSAAPI`/`PASCAL`) and `cport_`
-/// names: no internal helper leaks into every program's namespace.
+/// declare as Win32 functions (`WINAPI`/`WSAAPI`/`PASCAL`), `cport_` names,
+/// and the C library's blocking calls that libcport wraps so that they count
+/// as blocking sections (ffi/src/port/libc_waits.rs, ffi/README.md): no
+/// internal helper leaks into every program's namespace.
 #[test]
 fn exports_only_win32_and_cport_names() {
     let prefix = common::installed_prefix();
@@ -209,6 +211,8 @@ fn exports_only_win32_and_cport_names() {
         headers += &fs::read_to_string(e.unwrap().path()).unwrap();
     }
     let declared = win32_declarations(&headers);
+    let wrapped = libc_wrappers();
+    assert!(wrapped.contains("pthread_join"), "{wrapped:?}");
     assert!(
         declared.contains("GetQueuedCompletionStatus"),
         "{declared:?}"
@@ -220,12 +224,37 @@ fn exports_only_win32_and_cport_names() {
     assert!(exported.len() > 50, "{exported:?}");
     let stray: Vec<&String> = exported
         .iter()
-        .filter(|s| !s.starts_with("cport_") && !declared.contains(s.as_str()))
+        .filter(|s| {
+            !s.starts_with("cport_")
+                && !declared.contains(s.as_str())
+                && !wrapped.contains(s.as_str())
+        })
         .collect();
     assert!(
         stray.is_empty(),
         "exported but not Win32 or cport_: {stray:?}"
     );
+}
+
+/// The C library functions libcport exports as wrappers: the `#[no_mangle]`
+/// functions of ffi/src/port/libc_waits.rs.
+fn libc_wrappers() -> BTreeSet<String> {
+    let src =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/port/libc_waits.rs"))
+            .unwrap();
+    let mut out = BTreeSet::new();
+    for (at, _) in src.match_indices("#[no_mangle]") {
+        let rest = &src[at..];
+        let Some(fn_at) = rest.find(" fn ") else {
+            continue;
+        };
+        let name: String = rest[fn_at + 4..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        out.insert(name);
+    }
+    out
 }
 
 /// Names declared as `<calling convention> [*]name(` in header text.
