@@ -1,7 +1,8 @@
 //! Events and waits (IOCP-REFERENCE §17): `CreateEvent`, `WSACreateEvent`,
 //! `SetEvent`/`ResetEvent`, `WaitForSingleObject`, `WaitForMultipleObjects`,
-//! `WSAWaitForMultipleEvents` (on events and on thread handles, which are
-//! signalled when their thread exits), and the wait inside `GetOverlappedResult`.
+//! `WSAWaitForMultipleEvents` (on events, on thread handles, which are
+//! signalled when their thread exits, and on semaphores and mutexes), and the
+//! wait inside `GetOverlappedResult`.
 //!
 //! # Implementation notes
 //!
@@ -11,12 +12,14 @@
 //! waiting for an operation's `OVERLAPPED` to complete. A waiter registers
 //! itself on its bus (`waiters += 1`), then checks its condition under the
 //! bus's mutex and sleeps on its condvar. Whatever can make a condition true —
-//! an event being set or a thread exiting (events bus), an operation's
+//! an event being set, a thread exiting, a semaphore released, a mutex
+//! released or abandoned (events bus), an operation's
 //! `OVERLAPPED` being completed (overlapped bus) — first publishes its change,
 //! then [`Bus::kick`]s that bus, which takes the mutex and wakes every waiter
 //! of it, but only if somebody waits (both sides use `SeqCst`, so either the
 //! waiter sees the change or the kicker sees the waiter). Clearing a signal
-//! (auto-reset consumption, `ResetEvent`) happens under the events mutex only,
+//! (auto-reset consumption, taking a semaphore unit or a mutex, `ResetEvent`)
+//! happens under the events mutex only,
 //! so a wait-all check-and-consume is atomic.
 //!
 //! Two buses, because completions are the hot path: a server's main thread
@@ -158,6 +161,9 @@ impl Bus {
 pub(crate) enum WaitResult {
     /// Wait-any: the lowest index that was signalled; wait-all: 0.
     Signaled(usize),
+    /// The wait took an abandoned mutex (wait-any: its index; wait-all: the
+    /// lowest such index).
+    Abandoned(usize),
     TimedOut,
 }
 
@@ -166,6 +172,11 @@ pub(crate) enum Waitable {
     Event(std::sync::Arc<Event>),
     /// Signalled once the thread has exited; waiting does not consume it.
     Thread(std::sync::Arc<crate::thread::ThreadObj>),
+    /// Signalled while its count is above 0; a satisfied wait takes one.
+    Semaphore(std::sync::Arc<crate::semaphore::Semaphore>),
+    /// Signalled while free or owned by the waiting thread; a satisfied wait
+    /// makes the waiter its owner.
+    Mutex(std::sync::Arc<crate::mutex::MutexObj>),
 }
 
 impl Waitable {
@@ -173,14 +184,22 @@ impl Waitable {
         match self {
             Waitable::Event(e) => e.is_set(),
             Waitable::Thread(t) => t.has_exited(),
+            Waitable::Semaphore(s) => s.available(),
+            Waitable::Mutex(m) => m.available(),
         }
     }
 
-    /// Under the bus lock: a satisfied wait consumes an auto-reset event.
-    fn consume(&self) {
-        if let Waitable::Event(e) = self {
-            e.consume();
+    /// Under the bus lock: a satisfied wait consumes an auto-reset event, a
+    /// semaphore unit or a mutex's ownership. `true` if it took an abandoned
+    /// mutex.
+    fn consume(&self) -> bool {
+        match self {
+            Waitable::Event(e) => e.consume(),
+            Waitable::Thread(_) => {}
+            Waitable::Semaphore(s) => s.take(),
+            Waitable::Mutex(m) => return m.take(),
         }
+        false
     }
 }
 
@@ -193,20 +212,25 @@ pub(crate) fn wait_events(
     let got = EVENTS.wait_until(timeout, || {
         if wait_all {
             if events.iter().all(|e| e.is_set()) {
-                events.iter().for_each(|e| e.consume());
-                return Some(0);
+                let mut abandoned = None;
+                for (i, e) in events.iter().enumerate() {
+                    if e.consume() && abandoned.is_none() {
+                        abandoned = Some(i);
+                    }
+                }
+                return Some(abandoned.map_or(WaitResult::Signaled(0), WaitResult::Abandoned));
             }
             None
         } else {
             let i = events.iter().position(|e| e.is_set())?;
-            events[i].consume();
-            Some(i)
+            Some(if events[i].consume() {
+                WaitResult::Abandoned(i)
+            } else {
+                WaitResult::Signaled(i)
+            })
         }
     });
-    match got {
-        Some(i) => WaitResult::Signaled(i),
-        None => WaitResult::TimedOut,
-    }
+    got.unwrap_or(WaitResult::TimedOut)
 }
 
 /// A Win32 timeout in milliseconds (`INFINITE` = forever).

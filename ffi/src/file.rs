@@ -642,7 +642,9 @@ pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
                 o.close();
                 TRUE
             }
-            Some(Object::Event(_) | Object::Thread(_)) => TRUE,
+            Some(
+                Object::Event(_) | Object::Thread(_) | Object::Semaphore(_) | Object::Mutex(_),
+            ) => TRUE,
             Some(Object::Heap) | None => fail(ERROR_INVALID_HANDLE, FALSE),
         }
     })

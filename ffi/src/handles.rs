@@ -36,6 +36,10 @@ pub(crate) enum Object {
     Event(Arc<Event>),
     /// A thread made by `CreateThread`: waitable, signalled when it exits.
     Thread(Arc<ThreadObj>),
+    /// A semaphore (`CreateSemaphore`): waitable.
+    Semaphore(Arc<crate::semaphore::Semaphore>),
+    /// A mutex (`CreateMutex`): waitable.
+    Mutex(Arc<crate::mutex::MutexObj>),
     /// The process heap (`GetProcessHeap`): not a kernel object, so
     /// `CloseHandle` refuses it.
     Heap,

@@ -44,3 +44,35 @@ mod sock;
 mod strings;
 mod sync;
 mod thread;
+
+// Slim locks, condition variables, one-time init, SLists, semaphores, mutexes,
+// WaitOnAddress, TLS/FLS, file information, virtual memory, FormatMessage.
+// (To be folded into the family folders' mod.rs files.)
+#[path = "sync/condvar.rs"]
+mod condvar;
+#[path = "file/info.rs"]
+mod file_info;
+#[path = "strings/format_message.rs"]
+mod format_message;
+#[path = "sync/init_once.rs"]
+mod init_once;
+#[path = "sync/mutex.rs"]
+mod mutex;
+#[path = "sync/park.rs"]
+mod park;
+#[path = "sync/semaphore.rs"]
+mod semaphore;
+#[path = "sync/slist.rs"]
+mod slist;
+#[path = "sync/srwlock.rs"]
+mod srwlock;
+#[path = "misc/system.rs"]
+mod system_extra;
+#[path = "thread/tls.rs"]
+mod tls;
+#[path = "types/sync_memory.rs"]
+pub mod types_sync;
+#[path = "heap/virtual_mem.rs"]
+mod virtual_mem;
+#[path = "sync/wait_on_address.rs"]
+mod wait_on_address;

@@ -1,0 +1,199 @@
+//! Mutexes: `CreateMutexA/W`, `CreateMutexExA/W`, `ReleaseMutex`. A mutex
+//! handle is waitable with `WaitForSingleObject`/`WaitForMultipleObjects`
+//! (a satisfied wait makes the caller the owner; the owner's own waits
+//! succeed at once and nest) and closed with `CloseHandle`.
+//!
+//! # Implementation notes
+//!
+//! Owner (thread id, 0 = free), depth and the "abandoned" flag are kept
+//! under a small lock. Waits go through the event module's wait bus
+//! (`crate::event`), which checks and takes ownership under its lock (so a
+//! wait-all takes all its objects or none); `ReleaseMutex` only frees (which
+//! cannot invalidate such a check), then kicks the bus.
+//!
+//! Each thread keeps a list of the mutexes it owns in a thread-local whose
+//! destructor runs when the thread exits: a mutex still owned then is
+//! *abandoned* — freed and flagged, and the next wait that takes it returns
+//! `WAIT_ABANDONED_0 + i` (the caller owns it; the flag is cleared). The list
+//! is registered on a thread's first acquisition, after a `CreateThread`
+//! thread's exit signal, so it is torn down first: whoever sees the thread
+//! handle signalled also finds its mutexes abandoned. Names are ignored.
+
+use std::cell::RefCell;
+use std::ffi::c_void;
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+
+use crate::error::{boundary, fail};
+use crate::handles::{self, Object};
+use crate::thread::current_tid;
+use crate::types::*;
+use crate::types_sync::*;
+
+struct State {
+    owner: u32,
+    depth: u32,
+    abandoned: bool,
+}
+
+/// A mutex object.
+pub(crate) struct MutexObj {
+    state: Mutex<State>,
+}
+
+/// The mutexes the current thread owns; abandons them when dropped (thread exit).
+struct Owned(Vec<Weak<MutexObj>>);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        let me = current_tid();
+        let mut any = false;
+        for m in self.0.drain(..).filter_map(|w| w.upgrade()) {
+            let mut s = m.state.lock();
+            if s.owner == me {
+                s.owner = 0;
+                s.depth = 0;
+                s.abandoned = true;
+                any = true;
+            }
+        }
+        if any {
+            crate::event::EVENTS.kick();
+        }
+    }
+}
+
+thread_local! {
+    static OWNED: RefCell<Owned> = const { RefCell::new(Owned(Vec::new())) };
+}
+
+impl MutexObj {
+    /// Whether a wait by the calling thread would be satisfied now.
+    pub(crate) fn available(&self) -> bool {
+        let s = self.state.lock();
+        s.owner == 0 || s.owner == current_tid()
+    }
+
+    /// Under the event bus lock, after `available`: the calling thread takes
+    /// (or re-enters) the mutex; whether it had been abandoned.
+    pub(crate) fn take(self: &Arc<Self>) -> bool {
+        let me = current_tid();
+        let mut s = self.state.lock();
+        if s.owner == me {
+            s.depth = s.depth.saturating_add(1);
+            return false;
+        }
+        s.owner = me;
+        s.depth = 1;
+        let abandoned = std::mem::take(&mut s.abandoned);
+        drop(s);
+        let weak = Arc::downgrade(self);
+        let _ = OWNED.try_with(|o| o.borrow_mut().0.push(weak));
+        abandoned
+    }
+
+    /// `ReleaseMutex`.
+    fn release(self: &Arc<Self>) -> Result<(), DWORD> {
+        let me = current_tid();
+        let mut s = self.state.lock();
+        if s.owner != me || s.depth == 0 {
+            return Err(ERROR_NOT_OWNER);
+        }
+        s.depth -= 1;
+        if s.depth > 0 {
+            return Ok(());
+        }
+        s.owner = 0;
+        drop(s);
+        let _ = OWNED.try_with(|o| {
+            o.borrow_mut()
+                .0
+                .retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), Arc::as_ptr(self)))
+        });
+        crate::event::EVENTS.kick();
+        Ok(())
+    }
+}
+
+fn create(initial_owner: bool) -> HANDLE {
+    let m = Arc::new(MutexObj {
+        state: Mutex::new(State {
+            owner: 0,
+            depth: 0,
+            abandoned: false,
+        }),
+    });
+    if initial_owner {
+        m.take();
+    }
+    match handles::insert(Object::Mutex(m)) {
+        Some(h) => h as HANDLE,
+        None => fail(ERROR_NOT_ENOUGH_MEMORY, std::ptr::null_mut()),
+    }
+}
+
+/// `CreateMutexA`: owned by the caller if `initial_owner`. The name is ignored.
+#[no_mangle]
+pub extern "C" fn CreateMutexA(
+    _security: *mut c_void,
+    initial_owner: BOOL,
+    _name: *const i8,
+) -> HANDLE {
+    boundary(std::ptr::null_mut(), || create(initial_owner != FALSE))
+}
+
+/// `CreateMutexW`: as `CreateMutexA`.
+#[no_mangle]
+pub extern "C" fn CreateMutexW(
+    _security: *mut c_void,
+    initial_owner: BOOL,
+    _name: *const libc::wchar_t,
+) -> HANDLE {
+    boundary(std::ptr::null_mut(), || create(initial_owner != FALSE))
+}
+
+fn create_ex(flags: DWORD) -> HANDLE {
+    if flags & !CREATE_MUTEX_INITIAL_OWNER != 0 {
+        return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
+    }
+    create(flags & CREATE_MUTEX_INITIAL_OWNER != 0)
+}
+
+/// `CreateMutexExA`: `CREATE_MUTEX_INITIAL_OWNER` in `flags`; the access
+/// mask is not enforced.
+#[no_mangle]
+pub extern "C" fn CreateMutexExA(
+    _security: *mut c_void,
+    _name: *const i8,
+    flags: DWORD,
+    _access: DWORD,
+) -> HANDLE {
+    boundary(std::ptr::null_mut(), || create_ex(flags))
+}
+
+/// `CreateMutexExW`: as `CreateMutexExA`.
+#[no_mangle]
+pub extern "C" fn CreateMutexExW(
+    _security: *mut c_void,
+    _name: *const libc::wchar_t,
+    flags: DWORD,
+    _access: DWORD,
+) -> HANDLE {
+    boundary(std::ptr::null_mut(), || create_ex(flags))
+}
+
+/// `ReleaseMutex`: one level of the caller's ownership; `FALSE` +
+/// `ERROR_NOT_OWNER` (288) if the caller does not own it.
+#[no_mangle]
+pub extern "C" fn ReleaseMutex(h: HANDLE) -> BOOL {
+    boundary(FALSE, || {
+        let Some(Object::Mutex(m)) = handles::get(h as usize) else {
+            return fail(ERROR_INVALID_HANDLE, FALSE);
+        };
+        match m.release() {
+            Ok(()) => TRUE,
+            Err(e) => fail(e, FALSE),
+        }
+    })
+}

@@ -1,0 +1,160 @@
+//! Semaphores: `CreateSemaphoreA/W`, `CreateSemaphoreExA/W`,
+//! `ReleaseSemaphore`. A semaphore handle is waitable with
+//! `WaitForSingleObject`/`WaitForMultipleObjects` (each satisfied wait takes
+//! one unit) and closed with `CloseHandle`.
+//!
+//! # Implementation notes
+//!
+//! The count is an atomic. Waits go through the event module's wait bus
+//! (`crate::event`): a wait checks and takes a unit under the bus lock, so a
+//! wait-all on several objects takes all of them or none; `ReleaseSemaphore`
+//! only ever raises the count (which cannot invalidate such a check), then
+//! kicks the bus. Names are ignored: every semaphore is unnamed, as events are.
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+
+use crate::error::{boundary, fail};
+use crate::handles::{self, Object};
+use crate::types::*;
+use crate::types_sync::*;
+
+/// A semaphore object.
+pub(crate) struct Semaphore {
+    count: AtomicI32,
+    max: i32,
+}
+
+impl Semaphore {
+    /// Whether a wait would be satisfied now.
+    pub(crate) fn available(&self) -> bool {
+        self.count.load(Ordering::SeqCst) > 0
+    }
+
+    /// Under the event bus lock, after `available`: a satisfied wait takes a unit.
+    pub(crate) fn take(&self) {
+        self.count.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// `ReleaseSemaphore`: the previous count.
+    fn release(&self, n: i32) -> Result<i32, DWORD> {
+        if n <= 0 {
+            return Err(ERROR_INVALID_PARAMETER);
+        }
+        let mut c = self.count.load(Ordering::SeqCst);
+        loop {
+            let new = c
+                .checked_add(n)
+                .filter(|&v| v <= self.max)
+                .ok_or(ERROR_TOO_MANY_POSTS)?;
+            match self
+                .count
+                .compare_exchange(c, new, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => break,
+                Err(now) => c = now,
+            }
+        }
+        crate::event::EVENTS.kick();
+        Ok(c)
+    }
+}
+
+fn create(initial: LONG, max: LONG) -> HANDLE {
+    if max <= 0 || initial < 0 || initial > max {
+        return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
+    }
+    let sem = Semaphore {
+        count: AtomicI32::new(initial),
+        max,
+    };
+    match handles::insert(Object::Semaphore(Arc::new(sem))) {
+        Some(h) => h as HANDLE,
+        None => fail(ERROR_NOT_ENOUGH_MEMORY, std::ptr::null_mut()),
+    }
+}
+
+/// `CreateSemaphoreA`: NULL + `ERROR_INVALID_PARAMETER` unless
+/// `0 <= initial <= max` and `max > 0`. The name is ignored.
+#[no_mangle]
+pub extern "C" fn CreateSemaphoreA(
+    _security: *mut c_void,
+    initial: LONG,
+    max: LONG,
+    _name: *const i8,
+) -> HANDLE {
+    boundary(std::ptr::null_mut(), || create(initial, max))
+}
+
+/// `CreateSemaphoreW`: as `CreateSemaphoreA`.
+#[no_mangle]
+pub extern "C" fn CreateSemaphoreW(
+    _security: *mut c_void,
+    initial: LONG,
+    max: LONG,
+    _name: *const libc::wchar_t,
+) -> HANDLE {
+    boundary(std::ptr::null_mut(), || create(initial, max))
+}
+
+/// `CreateSemaphoreExA`: `flags` is reserved (must be 0); the access mask is
+/// not enforced.
+#[no_mangle]
+pub extern "C" fn CreateSemaphoreExA(
+    _security: *mut c_void,
+    initial: LONG,
+    max: LONG,
+    _name: *const i8,
+    flags: DWORD,
+    _access: DWORD,
+) -> HANDLE {
+    boundary(std::ptr::null_mut(), || {
+        if flags != 0 {
+            return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
+        }
+        create(initial, max)
+    })
+}
+
+/// `CreateSemaphoreExW`: as `CreateSemaphoreExA`.
+#[no_mangle]
+pub extern "C" fn CreateSemaphoreExW(
+    _security: *mut c_void,
+    initial: LONG,
+    max: LONG,
+    _name: *const libc::wchar_t,
+    flags: DWORD,
+    _access: DWORD,
+) -> HANDLE {
+    boundary(std::ptr::null_mut(), || {
+        if flags != 0 {
+            return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
+        }
+        create(initial, max)
+    })
+}
+
+/// `ReleaseSemaphore`: raises the count by `n` and writes the previous count;
+/// past the maximum: `FALSE` + `ERROR_TOO_MANY_POSTS` (298), count unchanged.
+///
+/// # Safety
+/// `previous` must be NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn ReleaseSemaphore(h: HANDLE, n: LONG, previous: *mut LONG) -> BOOL {
+    boundary(FALSE, || {
+        let Some(Object::Semaphore(sem)) = handles::get(h as usize) else {
+            return fail(ERROR_INVALID_HANDLE, FALSE);
+        };
+        match sem.release(n) {
+            Ok(prev) => {
+                if !previous.is_null() {
+                    // SAFETY: valid out-pointer (caller contract).
+                    unsafe { previous.write(prev) };
+                }
+                TRUE
+            }
+            Err(e) => fail(e, FALSE),
+        }
+    })
+}
