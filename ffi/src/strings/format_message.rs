@@ -30,9 +30,6 @@ use crate::error::{boundary, fail};
 use crate::types::*;
 use crate::types_sync::*;
 
-/// `ERROR_RESOURCE_LANG_NOT_FOUND`.
-const ERROR_RESOURCE_LANG_NOT_FOUND: DWORD = 15100;
-
 /// Windows' English system message for `id`, without the final "\r\n".
 fn system_message(id: DWORD) -> Option<&'static str> {
     Some(match id {

@@ -87,6 +87,7 @@ constants! {
     ERROR_INVALID_ADDRESS: DWORD = 487;
     ERROR_INVALID_FLAGS: DWORD = 1004;
     ERROR_TIMEOUT: DWORD = 1460;
+    ERROR_RESOURCE_LANG_NOT_FOUND: DWORD = 15100;
 
     // Condition variables and one-time initialisation.
     CONDITION_VARIABLE_LOCKMODE_SHARED: ULONG = 1;
