@@ -309,3 +309,10 @@ fn bind_rules_and_wsaaccept() {
 fn closesocket_completes_everything_and_leaks_nothing() {
     common::run_c_test("closeall");
 }
+
+/// SRW locks: modes, TryAcquire, SRWLOCK_INIT, readers and writers under
+/// contention, contended acquires freeing the port slot.
+#[test]
+fn srw_locks() {
+    common::run_c_test("srwlock");
+}
