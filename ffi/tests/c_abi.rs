@@ -316,3 +316,11 @@ fn closesocket_completes_everything_and_leaks_nothing() {
 fn srw_locks() {
     common::run_c_test("srwlock");
 }
+
+/// Condition variables: timeouts → FALSE + 1460 with the lock held again in
+/// its mode, Wake/WakeAll, a bounded queue under a CS and under an SRW lock,
+/// sleeps freeing the port slot.
+#[test]
+fn condition_variables() {
+    common::run_c_test("condvar");
+}
