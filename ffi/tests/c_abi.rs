@@ -324,3 +324,11 @@ fn srw_locks() {
 fn condition_variables() {
     common::run_c_test("condvar");
 }
+
+/// One-time initialisation: ExecuteOnce from many threads (once, same
+/// context), failure and retry, Begin/Complete sync and async with every
+/// flag, refused combinations, waiting for another's init freeing the slot.
+#[test]
+fn init_once() {
+    common::run_c_test("initonce");
+}

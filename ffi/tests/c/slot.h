@@ -34,7 +34,7 @@ static DWORD WINAPI slot_worker(LPVOID p) {
 }
 
 /* `what` names the wait in the failure message. */
-static void check_wait_frees_slot(const char *what, void (*block)(void), void (*unblock)(void)) {
+static inline void check_wait_frees_slot(const char *what, void (*block)(void), void (*unblock)(void)) {
     slot_block = block;
     slot_second_got = 0;
     slot_blocked_returned = 0;
@@ -65,7 +65,7 @@ static void check_wait_frees_slot(const char *what, void (*block)(void), void (*
 }
 
 /* Runs `f(param)` on a new thread and returns its exit code. */
-static DWORD run_on_thread(LPTHREAD_START_ROUTINE f, LPVOID param) {
+static inline DWORD run_on_thread(LPTHREAD_START_ROUTINE f, LPVOID param) {
     HANDLE t = CreateThread(NULL, 0, f, param, 0, NULL);
     CHECK(t != NULL);
     CHECK_EQ(WaitForSingleObject(t, 10000), WAIT_OBJECT_0);
