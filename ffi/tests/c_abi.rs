@@ -332,3 +332,19 @@ fn condition_variables() {
 fn init_once() {
     common::run_c_test("initonce");
 }
+
+/// Semaphores: counts, previous counts, ERROR_TOO_MANY_POSTS, bad
+/// parameters, wait-any/wait-all, many consumers, the wait freeing the slot,
+/// no handle leaked.
+#[test]
+fn semaphores() {
+    common::run_c_test("semaphore");
+}
+
+/// Mutexes: ownership and recursion, ERROR_NOT_OWNER, WAIT_ABANDONED when
+/// the owner exits (single, already waiting, wait-any, wait-all), Ex flags,
+/// contention, the wait freeing the slot.
+#[test]
+fn mutexes() {
+    common::run_c_test("mutex");
+}
