@@ -348,3 +348,18 @@ fn semaphores() {
 fn mutexes() {
     common::run_c_test("mutex");
 }
+
+/// Interlocked SLists: Windows x64 header/entry layout, push/pop/flush
+/// return values, depth, many threads over one pool (no entry lost or
+/// duplicated).
+#[test]
+fn slists() {
+    common::run_c_test("slist");
+}
+
+/// WaitOnAddress: different value → at once, timeouts → FALSE + 1460, sizes,
+/// single/all wake-ups, a ping-pong counter, the wait freeing the slot.
+#[test]
+fn wait_on_address() {
+    common::run_c_test("waitonaddress");
+}
