@@ -363,3 +363,11 @@ fn slists() {
 fn wait_on_address() {
     common::run_c_test("waitonaddress");
 }
+
+/// TLS and FLS: per-thread values, last error 0 on Get, free and re-alloc
+/// reading NULL, bad indexes, running out (259), FLS callbacks at thread
+/// exit (before the handle is signalled) and at FlsFree for every thread.
+#[test]
+fn thread_and_fiber_local_storage() {
+    common::run_c_test("tls");
+}
