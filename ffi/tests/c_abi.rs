@@ -371,3 +371,11 @@ fn wait_on_address() {
 fn thread_and_fiber_local_storage() {
     common::run_c_test("tls");
 }
+
+/// GetFileSize(Ex) (past 4 GiB, the 0xFFFFFFFF low part), SetEndOfFile at
+/// the file pointer, FlushFileBuffers, write access, GetFileType for files,
+/// devices, directories, sockets and non-files.
+#[test]
+fn file_information() {
+    common::run_c_test("fileinfo");
+}
