@@ -379,3 +379,26 @@ fn thread_and_fiber_local_storage() {
 fn file_information() {
     common::run_c_test("fileinfo");
 }
+
+/// VirtualAlloc/VirtualFree (alignment, reserve/commit/decommit/release,
+/// refused arguments, a NO_BUFFERING buffer), FormatMessageA/W with system
+/// messages, LocalAlloc/LocalFree, GetSystemTimeAsFileTime, SwitchToThread;
+/// MessageBoxA/W write "caption: text" to stderr and return IDOK.
+#[test]
+fn memory_messages_and_system() {
+    let exe = common::compile("memory");
+    for backend in common::backends() {
+        let out = common::run(&exe, backend, &[], std::time::Duration::from_secs(30));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stdout.contains("memory: ok"),
+            "{backend}: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            out.status
+        );
+        assert!(
+            stderr.contains("cport test: disk full\nError: wide text\n"),
+            "{stderr:?}"
+        );
+    }
+}
