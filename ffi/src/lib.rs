@@ -17,6 +17,16 @@
 //! | `misc` | WSAStartup, last error, Sleep, GetSystemInfo, address helpers, version, clocks |
 //! | `thread` | CreateThread and thread handles, GetCurrentThreadId, ExitProcess |
 //! | `sync` | critical sections |
+//! | `types_sync` | types and constants of the modules below (Windows x64 layouts) |
+//! | `park` | sleeping by address for the objects in program memory |
+//! | `srwlock`, `condvar`, `init_once`, `wait_on_address` | SRW locks, condition variables, one-time init, WaitOnAddress |
+//! | `semaphore`, `mutex` | semaphores and mutexes (waitable handles) |
+//! | `slist` | interlocked SLists |
+//! | `tls` | TlsAlloc & co, FlsAlloc & co |
+//! | `file_info` | GetFileSize(Ex), SetEndOfFile, FlushFileBuffers, GetFileType |
+//! | `virtual_mem` | VirtualAlloc, VirtualFree |
+//! | `format_message` | FormatMessageA/W, LocalAlloc, LocalFree |
+//! | `system_extra` | GetSystemTimeAsFileTime, SwitchToThread, MessageBoxA/W |
 //! | `heap` | GetProcessHeap, HeapAlloc & co |
 //! | `console` | console control handlers, standard handles, WriteConsole |
 //! | `strings` | lstrlen & co (strsafe.h is inline in the header) |
