@@ -1,4 +1,4 @@
-//! Events and waits (IOCP-REFERENCE §17): `CreateEvent`, `WSACreateEvent`,
+//! Events and waits: `CreateEvent`, `WSACreateEvent`,
 //! `SetEvent`/`ResetEvent`, `WaitForSingleObject`, `WaitForMultipleObjects`,
 //! `WSAWaitForMultipleEvents` (on events, on thread handles, which are
 //! signalled when their thread exits, and on semaphores and mutexes), and the

@@ -1,5 +1,5 @@
 //! The handle table: ports, sockets, files and events behind validated
-//! `HANDLE` / `SOCKET` values (IOCP-REFERENCE §1.3), and threads and the
+//! `HANDLE` / `SOCKET` values, and threads and the
 //! process heap behind `HANDLE`s too.
 //!
 //! A value is `((generation << 22) | (index + 1)) << 2`:
