@@ -402,3 +402,46 @@ fn memory_messages_and_system() {
         );
     }
 }
+
+/// The synchronisation, storage, file-information and memory tests use only
+/// the real Win32 API: they build for Windows with mingw-w64's own headers
+/// (`-Wall -Wextra -Werror`; skipped, with a note, where it is not installed).
+#[test]
+fn sync_and_memory_tests_build_for_windows_with_mingw() {
+    let gcc = "x86_64-w64-mingw32-gcc";
+    if Command::new(gcc).arg("--version").output().is_err() {
+        eprintln!("{gcc} not installed: the Windows build is not checked");
+        return;
+    }
+    let names = [
+        "srwlock",
+        "condvar",
+        "initonce",
+        "semaphore",
+        "mutex",
+        "slist",
+        "waitonaddress",
+        "tls",
+        "fileinfo",
+        "memory",
+    ];
+    for name in names {
+        let exe = common::out_dir().join(format!("{name}.exe"));
+        let out = Command::new(gcc)
+            .args(["-Wall", "-Wextra", "-Werror", "-O1", "-I"])
+            .arg(common::root().join("ffi/tests/c"))
+            .arg(common::root().join("ffi/tests/c").join(format!("{name}.c")))
+            .arg("-o")
+            .arg(&exe)
+            .args(["-lws2_32", "-lsynchronization", "-lpthread"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name} for Windows: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let head = std::fs::read(&exe).unwrap();
+        assert_eq!(&head[..2], b"MZ", "{name}.exe is not a Windows executable");
+    }
+}
