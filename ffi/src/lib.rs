@@ -20,7 +20,7 @@
 //! | `types_sync` | types and constants of the modules below (Windows x64 layouts) |
 //! | `park` | sleeping by address for the objects in program memory |
 //! | `srwlock`, `condvar`, `init_once`, `wait_on_address` | SRW locks, condition variables, one-time init, WaitOnAddress |
-//! | `semaphore`, `mutex` | semaphores and mutexes (waitable handles) |
+//! | `semaphore`, `mutex`, `names` | semaphores and mutexes (waitable handles), their names |
 //! | `slist` | interlocked SLists |
 //! | `tls` | TlsAlloc & co, FlsAlloc & co |
 //! | `file_info` | GetFileSize(Ex), SetEndOfFile, FlushFileBuffers, GetFileType |
@@ -68,6 +68,8 @@ mod format_message;
 mod init_once;
 #[path = "sync/mutex.rs"]
 mod mutex;
+#[path = "sync/names.rs"]
+mod names;
 #[path = "sync/park.rs"]
 mod park;
 #[path = "sync/semaphore.rs"]

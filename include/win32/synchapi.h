@@ -70,7 +70,9 @@ BOOL WINAPI InitOnceBeginInitialize(LPINIT_ONCE lpInitOnce, DWORD dwFlags, PBOOL
 BOOL WINAPI InitOnceComplete(LPINIT_ONCE lpInitOnce, DWORD dwFlags, LPVOID lpContext);
 
 /* ---- semaphores and mutexes: handles, waitable with WaitFor…, closed with
- * CloseHandle. Names are ignored (every object is unnamed). ---- */
+ * CloseHandle. Names are the process's own: creating an existing name gives
+ * a handle to that object with ERROR_ALREADY_EXISTS (0 otherwise); Open…
+ * finds it (ERROR_FILE_NOT_FOUND if none). Other processes do not see them. ---- */
 #define CREATE_MUTEX_INITIAL_OWNER  0x00000001
 
 HANDLE WINAPI CreateSemaphoreA(LPSECURITY_ATTRIBUTES lpSemaphoreAttributes, LONG lInitialCount,
@@ -83,6 +85,8 @@ HANDLE WINAPI CreateSemaphoreExA(LPSECURITY_ATTRIBUTES lpSemaphoreAttributes, LO
 HANDLE WINAPI CreateSemaphoreExW(LPSECURITY_ATTRIBUTES lpSemaphoreAttributes, LONG lInitialCount,
                                  LONG lMaximumCount, LPCWSTR lpName, DWORD dwFlags,
                                  DWORD dwDesiredAccess);
+HANDLE WINAPI OpenSemaphoreA(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCSTR lpName);
+HANDLE WINAPI OpenSemaphoreW(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCWSTR lpName);
 /* Past the maximum: FALSE + ERROR_TOO_MANY_POSTS (298), count unchanged. */
 BOOL WINAPI ReleaseSemaphore(HANDLE hSemaphore, LONG lReleaseCount, LPLONG lpPreviousCount);
 
@@ -94,6 +98,8 @@ HANDLE WINAPI CreateMutexExA(LPSECURITY_ATTRIBUTES lpMutexAttributes, LPCSTR lpN
                              DWORD dwFlags, DWORD dwDesiredAccess);
 HANDLE WINAPI CreateMutexExW(LPSECURITY_ATTRIBUTES lpMutexAttributes, LPCWSTR lpName,
                              DWORD dwFlags, DWORD dwDesiredAccess);
+HANDLE WINAPI OpenMutexA(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCSTR lpName);
+HANDLE WINAPI OpenMutexW(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCWSTR lpName);
 /* Not the owner: FALSE + ERROR_NOT_OWNER (288). A mutex whose owner thread
  * exits is abandoned: the next wait that takes it returns WAIT_ABANDONED_0 + i. */
 BOOL WINAPI ReleaseMutex(HANDLE hMutex);
@@ -109,11 +115,15 @@ VOID WINAPI WakeByAddressAll(PVOID Address);
 #define CreateSemaphoreEx CreateSemaphoreExW
 #define CreateMutex       CreateMutexW
 #define CreateMutexEx     CreateMutexExW
+#define OpenSemaphore     OpenSemaphoreW
+#define OpenMutex         OpenMutexW
 #else
 #define CreateSemaphore   CreateSemaphoreA
 #define CreateSemaphoreEx CreateSemaphoreExA
 #define CreateMutex       CreateMutexA
 #define CreateMutexEx     CreateMutexExA
+#define OpenSemaphore     OpenSemaphoreA
+#define OpenMutex         OpenMutexA
 #endif
 
 #ifdef __cplusplus

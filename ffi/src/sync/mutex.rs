@@ -1,4 +1,4 @@
-//! Mutexes: `CreateMutexA/W`, `CreateMutexExA/W`, `ReleaseMutex`. A mutex
+//! Mutexes: `CreateMutexA/W`, `CreateMutexExA/W`, `OpenMutexA/W`, `ReleaseMutex`. A mutex
 //! handle is waitable with `WaitForSingleObject`/`WaitForMultipleObjects`
 //! (a satisfied wait makes the caller the owner; the owner's own waits
 //! succeed at once and nest) and closed with `CloseHandle`.
@@ -25,8 +25,9 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-use crate::error::{boundary, fail};
+use crate::error::{boundary, fail, set_last_error};
 use crate::handles::{self, Object};
+use crate::names::{self, Named};
 use crate::thread::current_tid;
 use crate::types::*;
 use crate::types_sync::*;
@@ -116,71 +117,159 @@ impl MutexObj {
     }
 }
 
-fn create(initial_owner: bool) -> HANDLE {
-    let m = Arc::new(MutexObj {
-        state: Mutex::new(State {
-            owner: 0,
-            depth: 0,
-            abandoned: false,
-        }),
-    });
-    if initial_owner {
-        m.take();
-    }
+fn create(initial_owner: bool, name: Option<String>) -> HANDLE {
+    let null = std::ptr::null_mut();
+    let make = || {
+        let m = Arc::new(MutexObj {
+            state: Mutex::new(State {
+                owner: 0,
+                depth: 0,
+                abandoned: false,
+            }),
+        });
+        if initial_owner {
+            m.take();
+        }
+        Named::Mutex(m)
+    };
+    // An existing named mutex: `initial_owner` is ignored, as on Windows.
+    let (obj, existed) = match name {
+        Some(n) => names::create_or_find(&n, make),
+        None => (make(), false),
+    };
+    let Named::Mutex(m) = obj else {
+        // The name belongs to a semaphore.
+        return fail(ERROR_INVALID_HANDLE, null);
+    };
     match handles::insert(Object::Mutex(m)) {
-        Some(h) => h as HANDLE,
-        None => fail(ERROR_NOT_ENOUGH_MEMORY, std::ptr::null_mut()),
+        Some(h) => {
+            set_last_error(if existed {
+                ERROR_ALREADY_EXISTS
+            } else {
+                NO_ERROR
+            });
+            h as HANDLE
+        }
+        None => fail(ERROR_NOT_ENOUGH_MEMORY, null),
     }
 }
 
-/// `CreateMutexA`: owned by the caller if `initial_owner`. The name is ignored.
+fn open(name: Option<String>) -> HANDLE {
+    let null = std::ptr::null_mut();
+    let Some(name) = name else {
+        return fail(ERROR_INVALID_PARAMETER, null);
+    };
+    match names::find(&name) {
+        Some(Named::Mutex(m)) => match handles::insert(Object::Mutex(m)) {
+            Some(h) => h as HANDLE,
+            None => fail(ERROR_NOT_ENOUGH_MEMORY, null),
+        },
+        Some(Named::Semaphore(_)) => fail(ERROR_INVALID_HANDLE, null),
+        None => fail(ERROR_FILE_NOT_FOUND, null),
+    }
+}
+
+/// `CreateMutexA`: owned by the caller if `initial_owner`. With the name of
+/// a live mutex: a handle to it and `ERROR_ALREADY_EXISTS`.
+///
+/// # Safety
+/// `name` must be NULL or a NUL-terminated string.
 #[no_mangle]
-pub extern "C" fn CreateMutexA(
+pub unsafe extern "C" fn CreateMutexA(
     _security: *mut c_void,
     initial_owner: BOOL,
-    _name: *const i8,
+    name: *const i8,
 ) -> HANDLE {
-    boundary(std::ptr::null_mut(), || create(initial_owner != FALSE))
+    boundary(std::ptr::null_mut(), || {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        create(initial_owner != FALSE, unsafe { names::narrow(name) })
+    })
 }
 
 /// `CreateMutexW`: as `CreateMutexA`.
+///
+/// # Safety
+/// `name` must be NULL or a NUL-terminated wide string.
 #[no_mangle]
-pub extern "C" fn CreateMutexW(
+pub unsafe extern "C" fn CreateMutexW(
     _security: *mut c_void,
     initial_owner: BOOL,
-    _name: *const libc::wchar_t,
+    name: *const libc::wchar_t,
 ) -> HANDLE {
-    boundary(std::ptr::null_mut(), || create(initial_owner != FALSE))
+    boundary(std::ptr::null_mut(), || {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        create(initial_owner != FALSE, unsafe { names::wide(name) })
+    })
 }
 
-fn create_ex(flags: DWORD) -> HANDLE {
+fn create_ex(flags: DWORD, name: Option<String>) -> HANDLE {
     if flags & !CREATE_MUTEX_INITIAL_OWNER != 0 {
         return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
     }
-    create(flags & CREATE_MUTEX_INITIAL_OWNER != 0)
+    create(flags & CREATE_MUTEX_INITIAL_OWNER != 0, name)
 }
 
 /// `CreateMutexExA`: `CREATE_MUTEX_INITIAL_OWNER` in `flags`; the access
 /// mask is not enforced.
+///
+/// # Safety
+/// `name` must be NULL or a NUL-terminated string.
 #[no_mangle]
-pub extern "C" fn CreateMutexExA(
+pub unsafe extern "C" fn CreateMutexExA(
     _security: *mut c_void,
-    _name: *const i8,
+    name: *const i8,
     flags: DWORD,
     _access: DWORD,
 ) -> HANDLE {
-    boundary(std::ptr::null_mut(), || create_ex(flags))
+    boundary(std::ptr::null_mut(), || {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        create_ex(flags, unsafe { names::narrow(name) })
+    })
 }
 
 /// `CreateMutexExW`: as `CreateMutexExA`.
+///
+/// # Safety
+/// `name` must be NULL or a NUL-terminated wide string.
 #[no_mangle]
-pub extern "C" fn CreateMutexExW(
+pub unsafe extern "C" fn CreateMutexExW(
     _security: *mut c_void,
-    _name: *const libc::wchar_t,
+    name: *const libc::wchar_t,
     flags: DWORD,
     _access: DWORD,
 ) -> HANDLE {
-    boundary(std::ptr::null_mut(), || create_ex(flags))
+    boundary(std::ptr::null_mut(), || {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        create_ex(flags, unsafe { names::wide(name) })
+    })
+}
+
+/// `OpenMutexA`: a new handle to the mutex of that name;
+/// `ERROR_FILE_NOT_FOUND` if none, `ERROR_INVALID_HANDLE` if a semaphore has
+/// it. The access mask and inheritance are not enforced.
+///
+/// # Safety
+/// `name` must be NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn OpenMutexA(_access: DWORD, _inherit: BOOL, name: *const i8) -> HANDLE {
+    boundary(std::ptr::null_mut(), || {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        open(unsafe { names::narrow(name) })
+    })
+}
+
+/// `OpenMutexW`: as `OpenMutexA`.
+///
+/// # Safety
+/// `name` must be NULL or a NUL-terminated wide string.
+#[no_mangle]
+pub unsafe extern "C" fn OpenMutexW(
+    _access: DWORD,
+    _inherit: BOOL,
+    name: *const libc::wchar_t,
+) -> HANDLE {
+    // SAFETY: NULL or NUL-terminated (caller contract).
+    boundary(std::ptr::null_mut(), || open(unsafe { names::wide(name) }))
 }
 
 /// `ReleaseMutex`: one level of the caller's ownership; `FALSE` +

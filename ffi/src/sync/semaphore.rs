@@ -1,5 +1,5 @@
 //! Semaphores: `CreateSemaphoreA/W`, `CreateSemaphoreExA/W`,
-//! `ReleaseSemaphore`. A semaphore handle is waitable with
+//! `OpenSemaphoreA/W`, `ReleaseSemaphore`. A semaphore handle is waitable with
 //! `WaitForSingleObject`/`WaitForMultipleObjects` (each satisfied wait takes
 //! one unit) and closed with `CloseHandle`.
 //!
@@ -9,14 +9,15 @@
 //! (`crate::event`): a wait checks and takes a unit under the bus lock, so a
 //! wait-all on several objects takes all of them or none; `ReleaseSemaphore`
 //! only ever raises the count (which cannot invalidate such a check), then
-//! kicks the bus. Names are ignored: every semaphore is unnamed, as events are.
+//! kicks the bus. Names are the process's own (`crate::names`).
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
-use crate::error::{boundary, fail};
+use crate::error::{boundary, fail, set_last_error};
 use crate::handles::{self, Object};
+use crate::names::{self, Named};
 use crate::types::*;
 use crate::types_sync::*;
 
@@ -61,51 +62,100 @@ impl Semaphore {
     }
 }
 
-fn create(initial: LONG, max: LONG) -> HANDLE {
+fn create(initial: LONG, max: LONG, name: Option<String>) -> HANDLE {
+    let null = std::ptr::null_mut();
     if max <= 0 || initial < 0 || initial > max {
-        return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
+        return fail(ERROR_INVALID_PARAMETER, null);
     }
-    let sem = Semaphore {
-        count: AtomicI32::new(initial),
-        max,
+    let make = || {
+        Named::Semaphore(Arc::new(Semaphore {
+            count: AtomicI32::new(initial),
+            max,
+        }))
     };
-    match handles::insert(Object::Semaphore(Arc::new(sem))) {
-        Some(h) => h as HANDLE,
-        None => fail(ERROR_NOT_ENOUGH_MEMORY, std::ptr::null_mut()),
+    let (obj, existed) = match name {
+        Some(n) => names::create_or_find(&n, make),
+        None => (make(), false),
+    };
+    let Named::Semaphore(sem) = obj else {
+        // The name belongs to a mutex.
+        return fail(ERROR_INVALID_HANDLE, null);
+    };
+    match handles::insert(Object::Semaphore(sem)) {
+        Some(h) => {
+            set_last_error(if existed {
+                ERROR_ALREADY_EXISTS
+            } else {
+                NO_ERROR
+            });
+            h as HANDLE
+        }
+        None => fail(ERROR_NOT_ENOUGH_MEMORY, null),
+    }
+}
+
+fn open(name: Option<String>) -> HANDLE {
+    let null = std::ptr::null_mut();
+    let Some(name) = name else {
+        return fail(ERROR_INVALID_PARAMETER, null);
+    };
+    match names::find(&name) {
+        Some(Named::Semaphore(sem)) => match handles::insert(Object::Semaphore(sem)) {
+            Some(h) => h as HANDLE,
+            None => fail(ERROR_NOT_ENOUGH_MEMORY, null),
+        },
+        Some(Named::Mutex(_)) => fail(ERROR_INVALID_HANDLE, null),
+        None => fail(ERROR_FILE_NOT_FOUND, null),
     }
 }
 
 /// `CreateSemaphoreA`: NULL + `ERROR_INVALID_PARAMETER` unless
-/// `0 <= initial <= max` and `max > 0`. The name is ignored.
+/// `0 <= initial <= max` and `max > 0`. With the name of a live semaphore:
+/// a handle to it and `ERROR_ALREADY_EXISTS` (the counts are ignored).
+///
+/// # Safety
+/// `name` must be NULL or a NUL-terminated string.
 #[no_mangle]
-pub extern "C" fn CreateSemaphoreA(
+pub unsafe extern "C" fn CreateSemaphoreA(
     _security: *mut c_void,
     initial: LONG,
     max: LONG,
-    _name: *const i8,
+    name: *const i8,
 ) -> HANDLE {
-    boundary(std::ptr::null_mut(), || create(initial, max))
+    boundary(std::ptr::null_mut(), || {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        create(initial, max, unsafe { names::narrow(name) })
+    })
 }
 
 /// `CreateSemaphoreW`: as `CreateSemaphoreA`.
+///
+/// # Safety
+/// `name` must be NULL or a NUL-terminated wide string.
 #[no_mangle]
-pub extern "C" fn CreateSemaphoreW(
+pub unsafe extern "C" fn CreateSemaphoreW(
     _security: *mut c_void,
     initial: LONG,
     max: LONG,
-    _name: *const libc::wchar_t,
+    name: *const libc::wchar_t,
 ) -> HANDLE {
-    boundary(std::ptr::null_mut(), || create(initial, max))
+    boundary(std::ptr::null_mut(), || {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        create(initial, max, unsafe { names::wide(name) })
+    })
 }
 
 /// `CreateSemaphoreExA`: `flags` is reserved (must be 0); the access mask is
 /// not enforced.
+///
+/// # Safety
+/// `name` must be NULL or a NUL-terminated string.
 #[no_mangle]
-pub extern "C" fn CreateSemaphoreExA(
+pub unsafe extern "C" fn CreateSemaphoreExA(
     _security: *mut c_void,
     initial: LONG,
     max: LONG,
-    _name: *const i8,
+    name: *const i8,
     flags: DWORD,
     _access: DWORD,
 ) -> HANDLE {
@@ -113,17 +163,21 @@ pub extern "C" fn CreateSemaphoreExA(
         if flags != 0 {
             return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
         }
-        create(initial, max)
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        create(initial, max, unsafe { names::narrow(name) })
     })
 }
 
 /// `CreateSemaphoreExW`: as `CreateSemaphoreExA`.
+///
+/// # Safety
+/// `name` must be NULL or a NUL-terminated wide string.
 #[no_mangle]
-pub extern "C" fn CreateSemaphoreExW(
+pub unsafe extern "C" fn CreateSemaphoreExW(
     _security: *mut c_void,
     initial: LONG,
     max: LONG,
-    _name: *const libc::wchar_t,
+    name: *const libc::wchar_t,
     flags: DWORD,
     _access: DWORD,
 ) -> HANDLE {
@@ -131,8 +185,37 @@ pub extern "C" fn CreateSemaphoreExW(
         if flags != 0 {
             return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
         }
-        create(initial, max)
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        create(initial, max, unsafe { names::wide(name) })
     })
+}
+
+/// `OpenSemaphoreA`: a new handle to the semaphore of that name;
+/// `ERROR_FILE_NOT_FOUND` if none, `ERROR_INVALID_HANDLE` if a mutex has it.
+/// The access mask and inheritance are not enforced.
+///
+/// # Safety
+/// `name` must be NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn OpenSemaphoreA(_access: DWORD, _inherit: BOOL, name: *const i8) -> HANDLE {
+    boundary(std::ptr::null_mut(), || {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        open(unsafe { names::narrow(name) })
+    })
+}
+
+/// `OpenSemaphoreW`: as `OpenSemaphoreA`.
+///
+/// # Safety
+/// `name` must be NULL or a NUL-terminated wide string.
+#[no_mangle]
+pub unsafe extern "C" fn OpenSemaphoreW(
+    _access: DWORD,
+    _inherit: BOOL,
+    name: *const libc::wchar_t,
+) -> HANDLE {
+    // SAFETY: NULL or NUL-terminated (caller contract).
+    boundary(std::ptr::null_mut(), || open(unsafe { names::wide(name) }))
 }
 
 /// `ReleaseSemaphore`: raises the count by `n` and writes the previous count;

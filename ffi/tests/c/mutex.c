@@ -1,7 +1,7 @@
 /* Mutexes: initial owner, recursion, ReleaseMutex by a non-owner
  * (ERROR_NOT_OWNER), waits from other threads, abandonment when the owner
  * exits (WAIT_ABANDONED, also to a thread already waiting and through
- * WaitForMultipleObjects), CreateMutexEx flags, contention, and a mutex wait
+ * WaitForMultipleObjects), CreateMutexEx flags, names (OpenMutex), contention, and a mutex wait
  * as a blocking section of the port. */
 #include <windows.h>
 #include "check.h"
@@ -65,6 +65,49 @@ static void test_ownership(void) {
     CHECK(CloseHandle(m));
     CHECK(CreateMutexExA(NULL, NULL, 2, MUTEX_ALL_ACCESS) == NULL);
     CHECK_ERR(ERROR_INVALID_PARAMETER);
+}
+
+/* ---- names ---- */
+
+static DWORD WINAPI open_and_try(LPVOID p) {
+    HANDLE h = OpenMutexA(SYNCHRONIZE, FALSE, (LPCSTR)p);
+    if (h == NULL) return 1000 + GetLastError();
+    DWORD r = WaitForSingleObject(h, 0);
+    if (r == WAIT_OBJECT_0) CHECK(ReleaseMutex(h));
+    CHECK(CloseHandle(h));
+    return r;
+}
+
+static void test_names(void) {
+    CHECK(OpenMutexA(SYNCHRONIZE, FALSE, "cport-mutex") == NULL);
+    CHECK_ERR(ERROR_FILE_NOT_FOUND);
+    SetLastError(1234);
+    HANDLE a = CreateMutexA(NULL, TRUE, "cport-mutex");
+    CHECK(a != NULL);
+    CHECK_ERR(0);
+    /* Owned by this thread: another thread opening it by name cannot take it. */
+    CHECK_EQ(run_on_thread(open_and_try, (LPVOID) "cport-mutex"), WAIT_TIMEOUT);
+    /* The same name again: the same mutex, bInitialOwner ignored. */
+    HANDLE b = CreateMutexW(NULL, TRUE, L"cport-mutex");
+    CHECK(b != NULL);
+    CHECK_ERR(ERROR_ALREADY_EXISTS);
+    CHECK(ReleaseMutex(b)); /* releases a's ownership: one level only */
+    CHECK(!ReleaseMutex(a));
+    CHECK_ERR(ERROR_NOT_OWNER);
+    CHECK_EQ(run_on_thread(open_and_try, (LPVOID) "cport-mutex"), WAIT_OBJECT_0);
+    HANDLE w = OpenMutexW(MUTEX_ALL_ACCESS, FALSE, L"cport-mutex");
+    CHECK(w != NULL);
+    CHECK(CloseHandle(w));
+    /* Another kind's name. */
+    HANDLE s = CreateSemaphoreA(NULL, 0, 1, "cport-sem-name");
+    CHECK(CreateMutexA(NULL, FALSE, "cport-sem-name") == NULL);
+    CHECK_ERR(ERROR_INVALID_HANDLE);
+    CHECK(OpenMutexA(SYNCHRONIZE, FALSE, "cport-sem-name") == NULL);
+    CHECK_ERR(ERROR_INVALID_HANDLE);
+    CHECK(CloseHandle(s));
+    CHECK(CloseHandle(a));
+    CHECK(CloseHandle(b));
+    CHECK_EQ(run_on_thread(open_and_try, (LPVOID) "cport-mutex"), 1000 + ERROR_FILE_NOT_FOUND);
 }
 
 /* ---- abandonment ---- */
@@ -182,6 +225,7 @@ static void unblock_release(void) { CHECK(ReleaseMutex(m)); }
 
 int main(void) {
     test_ownership();
+    test_names();
     test_abandoned();
     test_contention();
     m = CreateMutexA(NULL, TRUE, NULL);

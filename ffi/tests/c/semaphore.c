@@ -1,6 +1,6 @@
 /* Semaphores: counts and waits (each wait takes one), ReleaseSemaphore's
- * previous count and ERROR_TOO_MANY_POSTS, bad parameters, the handle's
- * type checks, wait-all taking all or nothing, timeouts, many threads, and
+ * previous count and ERROR_TOO_MANY_POSTS, bad parameters, names
+ * (OpenSemaphore), the handle's type checks, wait-all taking all or nothing, timeouts, many threads, and
  * a semaphore wait as a blocking section of the port. */
 #include <windows.h>
 #include "check.h"
@@ -80,6 +80,57 @@ static void test_create_variants(void) {
     CHECK(CloseHandle(z));
 }
 
+static void test_names(void) {
+    CHECK(OpenSemaphoreA(SEMAPHORE_ALL_ACCESS, FALSE, "cport-sem") == NULL);
+    CHECK_ERR(ERROR_FILE_NOT_FOUND);
+    SetLastError(1234);
+    HANDLE a = CreateSemaphoreA(NULL, 1, 5, "cport-sem");
+    CHECK(a != NULL);
+    CHECK_ERR(0);
+    /* The same name: the same semaphore (the counts are ignored). */
+    HANDLE b = CreateSemaphoreA(NULL, 0, 1, "cport-sem");
+    CHECK(b != NULL && b != a);
+    CHECK_ERR(ERROR_ALREADY_EXISTS);
+    HANDLE c = OpenSemaphoreA(SYNCHRONIZE, FALSE, "cport-sem");
+    CHECK(c != NULL);
+    HANDLE d = OpenSemaphoreW(SEMAPHORE_ALL_ACCESS, FALSE, L"cport-sem");
+    CHECK(d != NULL);
+    CHECK_EQ(WaitForSingleObject(c, 0), WAIT_OBJECT_0); /* takes a's unit */
+    CHECK_EQ(WaitForSingleObject(a, 0), WAIT_TIMEOUT);
+    LONG prev = -1;
+    CHECK(ReleaseSemaphore(b, 5, &prev));
+    CHECK_EQ(prev, 0);
+    CHECK(!ReleaseSemaphore(d, 1, NULL)); /* max 5, from the first create */
+    CHECK_ERR(ERROR_TOO_MANY_POSTS);
+    /* Case matters; another kind's name is refused. */
+    CHECK(OpenSemaphoreA(SYNCHRONIZE, FALSE, "CPORT-SEM") == NULL);
+    CHECK_ERR(ERROR_FILE_NOT_FOUND);
+    HANDLE m = CreateMutexA(NULL, FALSE, "cport-mutex-name");
+    CHECK(m != NULL);
+    CHECK(CreateSemaphoreA(NULL, 0, 1, "cport-mutex-name") == NULL);
+    CHECK_ERR(ERROR_INVALID_HANDLE);
+    CHECK(OpenSemaphoreA(SYNCHRONIZE, FALSE, "cport-mutex-name") == NULL);
+    CHECK_ERR(ERROR_INVALID_HANDLE);
+    CHECK(OpenSemaphoreA(SYNCHRONIZE, FALSE, NULL) == NULL);
+    CHECK_ERR(ERROR_INVALID_PARAMETER);
+    CHECK(CloseHandle(m));
+    /* The name lives while a handle is open. */
+    CHECK(CloseHandle(a));
+    CHECK(CloseHandle(b));
+    CHECK(CloseHandle(c));
+    HANDLE e = OpenSemaphoreA(SYNCHRONIZE, FALSE, "cport-sem"); /* d is still open */
+    CHECK(e != NULL);
+    CHECK(CloseHandle(e));
+    CHECK(CloseHandle(d));
+    CHECK(OpenSemaphoreA(SYNCHRONIZE, FALSE, "cport-sem") == NULL); /* all closed: gone */
+    CHECK_ERR(ERROR_FILE_NOT_FOUND);
+    a = CreateSemaphoreA(NULL, 0, 1, "cport-sem"); /* a new one, afresh */
+    CHECK(a != NULL);
+    CHECK_ERR(0);
+    CHECK_EQ(WaitForSingleObject(a, 0), WAIT_TIMEOUT);
+    CHECK(CloseHandle(a));
+}
+
 static void test_wait_multiple(void) {
     HANDLE s = CreateSemaphoreA(NULL, 1, 10, NULL);
     HANDLE ev = CreateEvent(NULL, TRUE, FALSE, NULL);
@@ -142,6 +193,7 @@ int main(void) {
     CHECK(GetProcessHandleCount(GetCurrentProcess(), &before));
     test_counts();
     test_create_variants();
+    test_names();
     test_wait_multiple();
     test_threads();
     gate = CreateSemaphoreA(NULL, 0, 1, NULL);
