@@ -425,17 +425,27 @@ fn sync_and_memory_tests_build_for_windows_with_mingw() {
         "fileinfo",
         "memory",
     ];
-    for name in names {
-        let exe = common::out_dir().join(format!("{name}.exe"));
-        let out = Command::new(gcc)
-            .args(["-Wall", "-Wextra", "-Werror", "-O1", "-I"])
-            .arg(common::root().join("ffi/tests/c"))
-            .arg(common::root().join("ffi/tests/c").join(format!("{name}.c")))
-            .arg("-o")
-            .arg(&exe)
-            .args(["-lws2_32", "-lsynchronization", "-lpthread"])
-            .output()
-            .unwrap();
+    // All at once: each compile is one process.
+    let builds: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let exe = common::out_dir().join(format!("{name}.exe"));
+            let child = Command::new(gcc)
+                .args(["-Wall", "-Wextra", "-Werror", "-O1", "-I"])
+                .arg(common::root().join("ffi/tests/c"))
+                .arg(common::root().join("ffi/tests/c").join(format!("{name}.c")))
+                .arg("-o")
+                .arg(&exe)
+                .args(["-lws2_32", "-lsynchronization", "-lpthread"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            (name, exe, child)
+        })
+        .collect();
+    for (name, exe, child) in builds {
+        let out = child.wait_with_output().unwrap();
         assert!(
             out.status.success(),
             "{name} for Windows: {}",
