@@ -26,8 +26,8 @@ extern "C" {
 
 /* System messages: Windows' English texts for the error numbers cport sets
  * (others: 0 + ERROR_MR_MID_NOT_FOUND). Inserts come from a DWORD_PTR array
- * (FORMAT_MESSAGE_ARGUMENT_ARRAY) or are left as they are
- * (FORMAT_MESSAGE_IGNORE_INSERTS); a va_list is not read. With
+ * (FORMAT_MESSAGE_ARGUMENT_ARRAY), from the va_list (x86-64), or are left as
+ * they are (FORMAT_MESSAGE_IGNORE_INSERTS). With
  * FORMAT_MESSAGE_ALLOCATE_BUFFER, lpBuffer is a pointer to the pointer that
  * receives a LocalAlloc buffer (free it with LocalFree). */
 DWORD WINAPI FormatMessageA(DWORD dwFlags, LPCVOID lpSource, DWORD dwMessageId, DWORD dwLanguageId,

@@ -15,10 +15,12 @@
 //! break, `%%`, `%.`, `%!`, `%r`, `%t`, `%b` and `% ` are as documented.
 //! Inserts (`%1`…`%99`, optionally with `!s!`, `!d!`, `!u!`, `!x!`, `!X!`,
 //! `!i!`, `!ld!`, `!lu!`, `!lx!`, `!p!` formats) are copied as they are with
-//! `FORMAT_MESSAGE_IGNORE_INSERTS`, and filled from a `DWORD_PTR` array with
-//! `FORMAT_MESSAGE_ARGUMENT_ARRAY`; from a `va_list` they are not supported
-//! (`ERROR_INVALID_PARAMETER`; programs use `IGNORE_INSERTS` with system
-//! messages, none of which here has an insert). `FORMAT_MESSAGE_MAX_WIDTH_MASK`
+//! `FORMAT_MESSAGE_IGNORE_INSERTS`, filled from a `DWORD_PTR` array with
+//! `FORMAT_MESSAGE_ARGUMENT_ARRAY`, and otherwise from the caller's
+//! `va_list *` (x86-64: its System V layout is read, each insert one
+//! integer-class argument, in number order, as Windows takes them; other
+//! architectures: `ERROR_INVALID_PARAMETER`). A message with inserts and
+//! neither arguments nor `IGNORE_INSERTS` fails with `ERROR_INVALID_PARAMETER`. `FORMAT_MESSAGE_MAX_WIDTH_MASK`
 //! (255) removes the text's own line breaks; other widths do not wrap.
 //!
 //! `LocalAlloc` is the process heap (`HeapAlloc`), so `LocalFree` refuses a
@@ -264,8 +266,94 @@ unsafe fn message(
         // FORMAT_MESSAGE_FROM_HMODULE alone: no message tables on Linux.
         return Err(ERROR_INVALID_PARAMETER);
     };
+    let inserts_from_va_list =
+        flags & (FORMAT_MESSAGE_IGNORE_INSERTS | FORMAT_MESSAGE_ARGUMENT_ARRAY) == 0
+            && !args.is_null();
+    if inserts_from_va_list {
+        // SAFETY: `args` is the caller's `va_list *` (caller contract).
+        let array = unsafe { va_list_args(args.cast_mut().cast(), max_insert(&text))? };
+        // SAFETY: `array` covers every insert of the text.
+        return unsafe { format(&text, flags | FORMAT_MESSAGE_ARGUMENT_ARRAY, array.as_ptr()) };
+    }
     // SAFETY: forwarded caller contract.
     unsafe { format(&text, flags, args) }
+}
+
+/// The highest insert number (`%1`…`%99`) in `text`.
+fn max_insert(text: &str) -> usize {
+    let mut max = 0;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            continue;
+        }
+        // The character after '%' is consumed either way (so "%%1" is no insert).
+        if let Some(d @ '1'..='9') = chars.next() {
+            let mut n = d.to_digit(10).unwrap_or(0) as usize;
+            if let Some(d2) = chars.peek().and_then(|c| c.to_digit(10)) {
+                chars.next();
+                n = n * 10 + d2 as usize;
+            }
+            max = max.max(n);
+        }
+    }
+    max
+}
+
+/// The System V x86-64 `va_list` (what a `va_list *` points to).
+#[cfg(target_arch = "x86_64")]
+#[repr(C)]
+struct VaList {
+    gp_offset: u32,
+    fp_offset: u32,
+    overflow_arg_area: *mut u8,
+    reg_save_area: *mut u8,
+}
+
+/// Takes the next `n` integer-class arguments (pointers, integers: every
+/// insert FormatMessage knows) off the caller's `va_list`, as Windows does;
+/// the `va_list` is consumed (its state is undefined afterwards there too).
+///
+/// # Safety
+/// `va` must point to a live `va_list` with at least `n` such arguments left.
+#[cfg(target_arch = "x86_64")]
+unsafe fn va_list_args(va: *mut VaList, n: usize) -> Result<Vec<usize>, DWORD> {
+    /// Six general-purpose argument registers of 8 bytes in the save area.
+    const GP_AREA: u32 = 48;
+    // SAFETY: a live va_list (caller contract).
+    let va = unsafe { &mut *va };
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        // SAFETY: the ABI's layout: the next argument is in the register
+        // save area while gp_offset < 48, else in the overflow area; each
+        // integer-class argument takes 8 bytes (caller contract: it exists).
+        let v = unsafe {
+            if va.gp_offset < GP_AREA {
+                let p = va.reg_save_area.add(va.gp_offset as usize).cast::<usize>();
+                va.gp_offset += 8;
+                p.read_unaligned()
+            } else {
+                let p = va.overflow_arg_area.cast::<usize>();
+                va.overflow_arg_area = va.overflow_arg_area.add(8);
+                p.read_unaligned()
+            }
+        };
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// Other architectures: a `va_list` is not read.
+///
+/// # Safety
+/// Nothing is read.
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn va_list_args(_va: *mut u8, n: usize) -> Result<Vec<usize>, DWORD> {
+    if n == 0 {
+        Ok(Vec::new())
+    } else {
+        Err(ERROR_INVALID_PARAMETER)
+    }
 }
 
 /// Writes `units` (+ NUL) to the caller's buffer or a new `LocalAlloc` one.

@@ -6,6 +6,7 @@
  * GetSystemTimeAsFileTime, SwitchToThread and MessageBoxA (stderr, IDOK). */
 #include <winsock2.h>
 #include <windows.h>
+#include <stdarg.h>
 #include <time.h>
 #include <unistd.h>
 #include "check.h"
@@ -101,6 +102,33 @@ static void check_message(DWORD id, const char *want) {
     CHECK_EQ(n, strlen(want));
     CHECK_EQ(strcmp(msg, want), 0);
     CHECK(LocalFree(msg) == NULL);
+}
+
+/* FormatMessage's own va_list form, as logging helpers use it. */
+static DWORD format_v(char *buf, DWORD size, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_STRING, fmt, 0, 0, buf, size, &ap);
+    va_end(ap);
+    return n;
+}
+
+static void test_format_va_list(void) {
+    char buf[256];
+    /* More arguments than argument registers: some come from the stack. */
+    CHECK_EQ(format_v(buf, sizeof buf, "%1-%2!d!-%3!u!-%4!x!-%5-%6!d!-%7-%8!X!%0", "a", -2, 3u, 255u,
+                      "e", 6, "g", 0xABCu),
+             19);
+    CHECK_EQ(strcmp(buf, "a--2-3-ff-e-6-g-ABC"), 0);
+    /* Inserts out of order and repeated: by number, not by position. */
+    CHECK_EQ(format_v(buf, sizeof buf, "%2 %1 %2%0", "one", "two"), 11);
+    CHECK_EQ(strcmp(buf, "two one two"), 0);
+    /* No inserts: the va_list is not touched. */
+    CHECK_EQ(format_v(buf, sizeof buf, "plain 100%% %.%0"), 12);
+    CHECK_EQ(strcmp(buf, "plain 100% ."), 0);
+    /* Inserts with no arguments at all: refused. */
+    CHECK_EQ(FormatMessageA(FORMAT_MESSAGE_FROM_STRING, "%1", 0, 0, buf, sizeof buf, NULL), 0);
+    CHECK_ERR(ERROR_INVALID_PARAMETER);
 }
 
 static void test_format_message(void) {
@@ -223,6 +251,7 @@ int main(void) {
     test_virtual();
     test_unbuffered_io();
     test_format_message();
+    test_format_va_list();
     test_local();
     test_time_and_yield();
     CHECK_EQ(MessageBoxA(NULL, "disk full", "cport test", MB_OK | MB_ICONERROR), IDOK);
