@@ -6,8 +6,11 @@
 //! # Implementation notes
 //!
 //! Windows makes these lock-free with a 16-byte compare-and-swap
-//! (`cmpxchg16b`), which stable Rust does not offer portably. Here each
-//! header carries a *tiny spin lock* instead: bit 63 of its first word (the
+//! (`cmpxchg16b`), which stable Rust does not offer portably — and a
+//! lock-free pop reads the first entry's `Next` while another thread may pop
+//! that entry and free it: Windows survives that read of freed memory with a
+//! fault handler in the kernel; here it would crash the program if the entry
+//! was, say, `VirtualFree`d. So each header carries a *tiny spin lock*: bit 63 of its first word (the
 //! top bit of Windows' 48-bit sequence number, which keeps 47 bits). An
 //! operation holds it for a handful of instructions — no system call, no
 //! allocation, no sleep (so it is not a blocking section) — and yields the
