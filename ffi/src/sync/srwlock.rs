@@ -17,9 +17,13 @@
 //! lock's address (`crate::park`) inside a blocking section of the calling
 //! thread's completion port, as on Windows, where the kernel sees the wait.
 //! A release that finds the mark clears it and wakes every sleeper; they
-//! compete again (no hand-off, no fairness: Windows' SRW locks promise none).
-//! Shared acquires succeed whenever no writer holds the lock, so a steady
-//! stream of readers can keep a writer waiting.
+//! compete again (no hand-off, no FIFO order: Windows' SRW locks promise
+//! none). A shared acquire waits while a writer holds the lock *or any
+//! thread sleeps waiting for it*: readers only sleep behind a writer, so this
+//! means "while a writer waits", and a steady stream of readers cannot hold a
+//! writer off — which is why, as Windows documents, a thread must not acquire
+//! an SRW lock shared recursively (it would wait behind the waiting writer,
+//! which waits for it).
 //!
 //! Misuse that Windows answers with an exception (releasing a lock in a mode
 //! it is not held in) is ignored; a NULL lock is ignored.
@@ -59,7 +63,9 @@ fn try_exclusive(w: &AtomicUsize) -> bool {
 
 fn try_shared(w: &AtomicUsize) -> bool {
     let mut s = w.load(Ordering::Relaxed);
-    while s & WRITER == 0 {
+    // Not while a writer holds the lock, nor while a thread sleeps waiting
+    // for it (a writer, since readers only sleep behind writers).
+    while s & (WRITER | PARKED) == 0 {
         match w.compare_exchange_weak(s, s + READER, Ordering::Acquire, Ordering::Relaxed) {
             Ok(_) => return true,
             Err(now) => s = now,
@@ -109,7 +115,7 @@ pub(crate) fn lock_exclusive(w: &AtomicUsize) {
 /// `AcquireSRWLockShared` on a word.
 pub(crate) fn lock_shared(w: &AtomicUsize) {
     if !try_shared(w) {
-        acquire_slow(w, try_shared, WRITER);
+        acquire_slow(w, try_shared, WRITER | PARKED);
     }
 }
 

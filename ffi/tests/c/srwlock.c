@@ -1,6 +1,7 @@
 /* Slim reader/writer locks: exclusive and shared modes, TryAcquire from other
- * threads, SRWLOCK_INIT, readers and writers under contention (every write
- * survives, readers never see a half-done write), and contended acquires
+ * threads, SRWLOCK_INIT, a waiting writer going before new readers, readers
+ * and writers under contention (every write survives, readers never see a
+ * half-done write), and contended acquires
  * (exclusive and shared) as blocking sections of the port. */
 #include <windows.h>
 #include "check.h"
@@ -49,6 +50,35 @@ static void test_modes(void) {
     CHECK(other.Ptr == NULL);
     CHECK(TryAcquireSRWLockShared(&other));
     ReleaseSRWLockShared(&other);
+}
+
+/* ---- a waiting writer goes before new readers ---- */
+
+static volatile LONG writer_in;
+
+static DWORD WINAPI wants_exclusive(LPVOID p) {
+    (void)p;
+    AcquireSRWLockExclusive(&lock);
+    InterlockedExchange(&writer_in, 1);
+    ReleaseSRWLockExclusive(&lock);
+    return 0;
+}
+
+static void test_writer_not_starved(void) {
+    AcquireSRWLockShared(&lock);
+    HANDLE w = CreateThread(NULL, 0, wants_exclusive, NULL, 0, NULL);
+    CHECK(w != NULL);
+    /* Once the writer sleeps, new readers wait behind it. */
+    long long deadline = now_ms() + 5000;
+    while (run_on_thread(try_shared, NULL) == 1 && now_ms() < deadline) Sleep(2);
+    CHECK_EQ(run_on_thread(try_shared, NULL), 0);
+    CHECK_EQ(writer_in, 0);
+    ReleaseSRWLockShared(&lock);
+    CHECK_EQ(WaitForSingleObject(w, 5000), WAIT_OBJECT_0);
+    CHECK(CloseHandle(w));
+    CHECK_EQ(writer_in, 1);
+    CHECK_EQ(run_on_thread(try_shared, NULL), 1);
+    CHECK(lock.Ptr == NULL);
 }
 
 /* ---- contention ---- */
@@ -113,6 +143,7 @@ static void unblock(void) { ReleaseSRWLockExclusive(&held); }
 
 int main(void) {
     test_modes();
+    test_writer_not_starved();
     test_contention();
     AcquireSRWLockExclusive(&held);
     check_wait_frees_slot("AcquireSRWLockExclusive", block_exclusive, unblock);
