@@ -74,7 +74,7 @@ fn create_file(path: PathBuf, access: DWORD, disposition: DWORD, mut attrs: DWOR
         unsafe { libc::open(cpath.as_ptr(), flags, 0o666 as libc::c_uint) }
     };
     let mut fd = if attrs & FILE_FLAG_NO_BUFFERING != 0 {
-        // O_DIRECT where the file system has it, else buffered (as Windows requires no particular file system).
+        // O_DIRECT where the file system has it, else buffered.
         match open(flags | libc::O_DIRECT) {
             -1 if errno() == libc::EINVAL => -1,
             fd => fd,
