@@ -8,7 +8,7 @@
 //! `"\r\n"` as there, for every Win32 and Winsock error number cport sets;
 //! another number fails with `ERROR_MR_MID_NOT_FOUND` (317). Languages:
 //! 0, `LANG_NEUTRAL` and `LANG_ENGLISH` with any sublanguage; another
-//! fails with `ERROR_RESOURCE_LANG_NOT_FOUND` (15100). A message from
+//! fails with `ERROR_RESOURCE_LANG_NOT_FOUND` (1815). A message from
 //! `FORMAT_MESSAGE_FROM_STRING` is formatted by the same rules.
 //!
 //! Escapes: `%0` ends the message (no final line break), `%n` is a line
@@ -80,6 +80,7 @@ fn system_message(id: DWORD) -> Option<&'static str> {
         1236 => "The network connection was aborted by the local system.",
         1359 => "An internal error occurred.",
         1460 => "This operation returned because the timeout period expired.",
+        1815 => "The specified resource language ID cannot be found in the image file.",
         10004 => "A blocking operation was interrupted by a call to WSACancelBlockingCall.",
         10009 => "The file handle supplied is not valid.",
         10013 => "An attempt was made to access a socket in a way forbidden by its access permissions.",
