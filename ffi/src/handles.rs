@@ -1,4 +1,4 @@
-//! The handle table: ports, sockets, files and events behind validated
+//! The handle table: ports, sockets, files, events, semaphores and mutexes behind validated
 //! `HANDLE` / `SOCKET` values, and threads and the process heap behind
 //! `HANDLE`s too. Also what needs the table on the way into the engine
 //! (registering a new socket or file, resolving `OVERLAPPED.hEvent`) and
@@ -41,6 +41,10 @@ pub(crate) enum Object {
     Event(Arc<Event>),
     /// A thread made by `CreateThread`: waitable, signalled when it exits.
     Thread(Arc<ThreadObj>),
+    /// A semaphore (`CreateSemaphore`): waitable.
+    Semaphore(Arc<crate::sync::semaphore::Semaphore>),
+    /// A mutex (`CreateMutex`): waitable.
+    Mutex(Arc<crate::sync::mutex::MutexObj>),
     /// The process heap (`GetProcessHeap`): not a kernel object, so
     /// `CloseHandle` refuses it.
     Heap,
@@ -224,7 +228,9 @@ pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
                 o.close();
                 TRUE
             }
-            Some(Object::Event(_) | Object::Thread(_)) => TRUE,
+            Some(
+                Object::Event(_) | Object::Thread(_) | Object::Semaphore(_) | Object::Mutex(_),
+            ) => TRUE,
             Some(Object::Heap) | None => fail(ERROR_INVALID_HANDLE, FALSE),
         }
     })

@@ -13,19 +13,19 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`types`] | Win32 types, structures and constants (Windows x64 sizes) |
+//! | [`types`], [`types_sync`] | Win32 types, structures and constants (Windows x64 sizes); those of the synchronisation, file-information and memory families |
 //! | `error` | the last error, the panic boundary, errno/Win32/NTSTATUS translations; GetLastError |
 //! | `handles` | validated `HANDLE`/`SOCKET` values, resolving `hEvent`, CloseHandle |
 //! | `engine/` | overlapped operations, routing of completions to ports, OVERLAPPED results; the C port object, events, blocking sections |
 //! | `port/` | CreateIoCompletionPort, GetQueuedCompletionStatus(Ex), PostQueuedCompletionStatus; the C library's blocking calls as blocking sections |
 //! | `winsock/` | sockets and blocking calls, options and ioctls, overlapped receive/send, the extensions (AcceptEx, ConnectEx, DisconnectEx, TransmitFile), start-up and names |
-//! | `file/` | CreateFile, ReadFile/WriteFile, SetFilePointer, GetOverlappedResult, CancelIo(Ex) |
-//! | `sync/` | events, waits and Sleep, critical sections |
-//! | `thread/` | CreateThread and thread handles, GetCurrentThreadId, ExitProcess |
+//! | `file/` | CreateFile, ReadFile/WriteFile, SetFilePointer, GetOverlappedResult, CancelIo(Ex), GetFileSize(Ex), SetEndOfFile, FlushFileBuffers, GetFileType |
+//! | `sync/` | events, waits and Sleep, critical sections, SRW locks, condition variables, InitOnce, semaphores and mutexes (waitable, named within the process), SLists, WaitOnAddress |
+//! | `thread/` | CreateThread and thread handles, GetCurrentThreadId, ExitProcess, TLS and FLS |
 //! | `console/` | console control handlers, standard handles, WriteConsole |
-//! | `heap/` | GetProcessHeap, HeapAlloc & co |
-//! | `strings/` | lstrlen & co (strsafe.h is inline in the header) |
-//! | `system/` | GetSystemInfo, versions, clocks, the process |
+//! | `heap/` | GetProcessHeap, HeapAlloc & co, VirtualAlloc/VirtualFree |
+//! | `strings/` | lstrlen & co (strsafe.h is inline in the header), FormatMessageA/W, LocalAlloc/LocalFree |
+//! | `system/` | GetSystemInfo, versions, clocks, the process, GetSystemTimeAsFileTime, SwitchToThread, MessageBoxA/W |
 //!
 //! Every export runs inside `error::boundary`: a Rust panic never unwinds
 //! into C; the call returns its failure value with `ERROR_INTERNAL_ERROR`.
@@ -37,6 +37,7 @@
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 pub mod types;
+pub mod types_sync;
 
 mod console;
 mod engine;

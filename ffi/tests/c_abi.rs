@@ -416,3 +416,149 @@ fn cxx_joins_and_condition_variables_release_the_slot() {
         );
     }
 }
+
+/// SRW locks: modes, TryAcquire, SRWLOCK_INIT, readers and writers under
+/// contention, contended acquires freeing the port slot.
+#[test]
+fn srw_locks() {
+    common::run_c_test("srwlock");
+}
+
+/// Condition variables: timeouts → FALSE + 1460 with the lock held again in
+/// its mode, Wake/WakeAll, a bounded queue under a CS and under an SRW lock,
+/// sleeps freeing the port slot.
+#[test]
+fn condition_variables() {
+    common::run_c_test("condvar");
+}
+
+/// One-time initialisation: ExecuteOnce from many threads (once, same
+/// context), failure and retry, Begin/Complete sync and async with every
+/// flag, refused combinations, waiting for another's init freeing the slot.
+#[test]
+fn init_once() {
+    common::run_c_test("initonce");
+}
+
+/// Semaphores: counts, previous counts, ERROR_TOO_MANY_POSTS, bad
+/// parameters, wait-any/wait-all, many consumers, the wait freeing the slot,
+/// no handle leaked.
+#[test]
+fn semaphores() {
+    common::run_c_test("semaphore");
+}
+
+/// Mutexes: ownership and recursion, ERROR_NOT_OWNER, WAIT_ABANDONED when
+/// the owner exits (single, already waiting, wait-any, wait-all), Ex flags,
+/// contention, the wait freeing the slot.
+#[test]
+fn mutexes() {
+    common::run_c_test("mutex");
+}
+
+/// Interlocked SLists: Windows x64 header/entry layout, push/pop/flush
+/// return values, depth, many threads over one pool (no entry lost or
+/// duplicated).
+#[test]
+fn slists() {
+    common::run_c_test("slist");
+}
+
+/// WaitOnAddress: different value → at once, timeouts → FALSE + 1460, sizes,
+/// single/all wake-ups, a ping-pong counter, the wait freeing the slot.
+#[test]
+fn wait_on_address() {
+    common::run_c_test("waitonaddress");
+}
+
+/// TLS and FLS: per-thread values, last error 0 on Get, free and re-alloc
+/// reading NULL, bad indexes, running out (259), FLS callbacks at thread
+/// exit (before the handle is signalled) and at FlsFree for every thread.
+#[test]
+fn thread_and_fiber_local_storage() {
+    common::run_c_test("tls");
+}
+
+/// GetFileSize(Ex) (past 4 GiB, the 0xFFFFFFFF low part), SetEndOfFile at
+/// the file pointer, FlushFileBuffers, write access, GetFileType for files,
+/// devices, directories, sockets and non-files.
+#[test]
+fn file_information() {
+    common::run_c_test("fileinfo");
+}
+
+/// VirtualAlloc/VirtualFree (alignment, reserve/commit/decommit/release,
+/// refused arguments, a NO_BUFFERING buffer), FormatMessageA/W with system
+/// messages, LocalAlloc/LocalFree, GetSystemTimeAsFileTime, SwitchToThread;
+/// MessageBoxA/W write "caption: text" to stderr and return IDOK.
+#[test]
+fn memory_messages_and_system() {
+    let exe = common::compile("memory");
+    for backend in common::backends() {
+        let out = common::run(&exe, backend, &[], std::time::Duration::from_secs(30));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stdout.contains("memory: ok"),
+            "{backend}: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            out.status
+        );
+        assert!(
+            stderr.contains("cport test: disk full\nError: wide text\n"),
+            "{stderr:?}"
+        );
+    }
+}
+
+/// The synchronisation, storage, file-information and memory tests use only
+/// the real Win32 API: they build for Windows with mingw-w64's own headers
+/// (`-Wall -Wextra -Werror`; skipped, with a note, where it is not installed).
+#[test]
+fn sync_and_memory_tests_build_for_windows_with_mingw() {
+    let gcc = "x86_64-w64-mingw32-gcc";
+    if Command::new(gcc).arg("--version").output().is_err() {
+        eprintln!("{gcc} not installed: the Windows build is not checked");
+        return;
+    }
+    let names = [
+        "srwlock",
+        "condvar",
+        "initonce",
+        "semaphore",
+        "mutex",
+        "slist",
+        "waitonaddress",
+        "tls",
+        "fileinfo",
+        "memory",
+    ];
+    // All at once: each compile is one process.
+    let builds: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let exe = common::out_dir().join(format!("{name}.exe"));
+            let child = Command::new(gcc)
+                .args(["-Wall", "-Wextra", "-Werror", "-O1", "-I"])
+                .arg(common::root().join("ffi/tests/c"))
+                .arg(common::root().join("ffi/tests/c").join(format!("{name}.c")))
+                .arg("-o")
+                .arg(&exe)
+                .args(["-lws2_32", "-lsynchronization", "-lpthread"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            (name, exe, child)
+        })
+        .collect();
+    for (name, exe, child) in builds {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{name} for Windows: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let head = std::fs::read(&exe).unwrap();
+        assert_eq!(&head[..2], b"MZ", "{name}.exe is not a Windows executable");
+    }
+}

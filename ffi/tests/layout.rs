@@ -6,6 +6,8 @@
 
 #[path = "../src/types.rs"]
 mod types;
+#[path = "../src/types_sync.rs"]
+mod types_sync;
 
 mod common;
 
@@ -51,6 +53,39 @@ fn sizes() -> Vec<(&'static str, usize, usize)> {
         ("LARGE_INTEGER", size_of::<LARGE_INTEGER>(), 8),
         ("HRESULT", size_of::<LONG>(), 4),
         ("EXCEPTION_RECORD", 152, 152),
+        ("SRWLOCK", size_of::<types_sync::SRWLOCK>(), 8),
+        (
+            "CONDITION_VARIABLE",
+            size_of::<types_sync::CONDITION_VARIABLE>(),
+            8,
+        ),
+        ("INIT_ONCE", size_of::<types_sync::INIT_ONCE>(), 8),
+        ("SLIST_ENTRY", size_of::<types_sync::SLIST_ENTRY>(), 16),
+        ("SLIST_HEADER", size_of::<types_sync::SLIST_HEADER>(), 16),
+        ("FILETIME", size_of::<types_sync::FILETIME>(), 8),
+        ("ULARGE_INTEGER", size_of::<types_sync::ULARGE_INTEGER>(), 8),
+    ]
+}
+
+/// (C type, Rust alignment, Windows x64 alignment).
+fn alignments() -> Vec<(&'static str, usize, usize)> {
+    use std::mem::align_of;
+    vec![
+        ("SRWLOCK", align_of::<types_sync::SRWLOCK>(), 8),
+        (
+            "CONDITION_VARIABLE",
+            align_of::<types_sync::CONDITION_VARIABLE>(),
+            8,
+        ),
+        ("INIT_ONCE", align_of::<types_sync::INIT_ONCE>(), 8),
+        ("SLIST_ENTRY", align_of::<types_sync::SLIST_ENTRY>(), 16),
+        ("SLIST_HEADER", align_of::<types_sync::SLIST_HEADER>(), 16),
+        ("FILETIME", align_of::<types_sync::FILETIME>(), 4),
+        (
+            "ULARGE_INTEGER",
+            align_of::<types_sync::ULARGE_INTEGER>(),
+            8,
+        ),
     ]
 }
 
@@ -222,6 +257,34 @@ fn offsets() -> Vec<(&'static str, &'static str, usize)> {
         ("EXCEPTION_RECORD", "ExceptionAddress", 16),
         ("EXCEPTION_RECORD", "NumberParameters", 24),
         ("EXCEPTION_RECORD", "ExceptionInformation", 32),
+        ("SRWLOCK", "Ptr", offset_of!(types_sync::SRWLOCK, Ptr)),
+        (
+            "SLIST_ENTRY",
+            "Next",
+            offset_of!(types_sync::SLIST_ENTRY, Next),
+        ),
+        (
+            "SLIST_HEADER",
+            "Alignment",
+            offset_of!(types_sync::SLIST_HEADER, Alignment),
+        ),
+        (
+            "SLIST_HEADER",
+            "Region",
+            offset_of!(types_sync::SLIST_HEADER, Region),
+        ),
+        (
+            "FILETIME",
+            "dwLowDateTime",
+            offset_of!(types_sync::FILETIME, dwLowDateTime),
+        ),
+        (
+            "FILETIME",
+            "dwHighDateTime",
+            offset_of!(types_sync::FILETIME, dwHighDateTime),
+        ),
+        ("ULARGE_INTEGER", "HighPart", 4),
+        ("ULARGE_INTEGER", "QuadPart", 0),
     ]
 }
 
@@ -244,9 +307,22 @@ fn program() -> String {
          printf(\"macro MAKEWORD_2_2 %d\\n\", (int)MAKEWORD(2, 2));\n\
          printf(\"const INVALID_HANDLE_VALUE %lld\\n\", (long long)(LONG_PTR)INVALID_HANDLE_VALUE);\n",
     );
-    for (name, _) in ALL_CONSTANTS {
+    for (name, _) in ALL_CONSTANTS.iter().chain(types_sync::ALL_CONSTANTS) {
         writeln!(c, "printf(\"const {name} %lld\\n\", (long long)({name}));").unwrap();
     }
+    for (ty, _, _) in alignments() {
+        writeln!(
+            c,
+            "printf(\"align {ty} %zu\\n\", (size_t)__alignof__({ty}));"
+        )
+        .unwrap();
+    }
+    c.push_str(
+        "{ SRWLOCK s = SRWLOCK_INIT; CONDITION_VARIABLE v = CONDITION_VARIABLE_INIT;\n\
+           INIT_ONCE o = INIT_ONCE_STATIC_INIT;\n\
+           printf(\"macro static_inits_zero %d\\n\", s.Ptr == NULL && v.Ptr == NULL && o.Ptr == NULL); }\n\
+         printf(\"macro MAKELANGID_neutral_default %d\\n\", (int)MAKELANGID(LANG_NEUTRAL, SUBLANG_DEFAULT));\n",
+    );
     for (ty, _, _) in sizes() {
         writeln!(c, "printf(\"size {ty} %zu\\n\", sizeof({ty}));").unwrap();
     }
@@ -280,9 +356,18 @@ fn expected() -> BTreeMap<String, String> {
         "const INVALID_HANDLE_VALUE".into(),
         (INVALID_HANDLE_VALUE as i64).to_string(),
     );
-    for (name, v) in ALL_CONSTANTS {
+    for (name, v) in ALL_CONSTANTS.iter().chain(types_sync::ALL_CONSTANTS) {
         m.insert(format!("const {name}"), (*v as i64).to_string());
     }
+    for (ty, rust, windows) in alignments() {
+        assert_eq!(
+            rust, windows,
+            "Rust alignment of {ty} differs from Windows x64"
+        );
+        m.insert(format!("align {ty}"), windows.to_string());
+    }
+    m.insert("macro static_inits_zero".into(), "1".into());
+    m.insert("macro MAKELANGID_neutral_default".into(), "1024".into());
     for (ty, rust, windows) in sizes() {
         assert_eq!(rust, windows, "Rust size of {ty} differs from Windows x64");
         m.insert(format!("size {ty}"), windows.to_string());

@@ -640,4 +640,18 @@ inline typename std::common_type<A, B>::type max(const A &a, const B &b) {
 }
 #endif
 
+/* The SDK's windows.h pulls these in too (each includes this file first). */
+#include "winerror.h"
+#include "winnt.h"
+#include "minwinbase.h"
+#include "synchapi.h"
+#include "interlockedapi.h"
+#include "processthreadsapi.h"
+#include "fibersapi.h"
+#include "fileapi.h"
+#include "memoryapi.h"
+#include "sysinfoapi.h"
+#include "winbase.h"
+#include "winuser.h"
+
 #endif /* CPORT_WIN32_H */

@@ -13,12 +13,14 @@
 //! waiting for an operation's `OVERLAPPED` to complete. A waiter registers
 //! itself on its bus (`waiters += 1`), then checks its condition under the
 //! bus's mutex and sleeps on its condvar. Whatever can make a condition true —
-//! an event being set or a thread exiting (events bus), an operation's
+//! an event being set, a thread exiting, a semaphore released, a mutex
+//! released or abandoned (events bus), an operation's
 //! `OVERLAPPED` being completed (overlapped bus) — first publishes its change,
 //! then [`Bus::kick`]s that bus, which takes the mutex and wakes every waiter
 //! of it, but only if somebody waits (both sides use `SeqCst`, so either the
 //! waiter sees the change or the kicker sees the waiter). Clearing a signal
-//! (auto-reset consumption, `ResetEvent`) happens under the events mutex only,
+//! (auto-reset consumption, taking a semaphore unit or a mutex, `ResetEvent`)
+//! happens under the events mutex only,
 //! so a wait-all check-and-consume is atomic.
 //!
 //! Two buses, because completions are the hot path: a server's main thread
@@ -162,7 +164,20 @@ impl Bus {
 pub(crate) enum WaitResult {
     /// Wait-any: the lowest index that was signalled; wait-all: 0.
     Signaled(usize),
+    /// The wait took an abandoned mutex (wait-any: its index; wait-all: the
+    /// lowest such index).
+    Abandoned(usize),
     TimedOut,
+}
+
+/// A waitable object that a family outside the engine defines (semaphores
+/// and mutexes), so that the engine's waits need not know those families.
+pub(crate) trait WaitObject: Send + Sync {
+    /// Whether a wait by the calling thread would be satisfied now.
+    fn available(&self) -> bool;
+    /// Under the bus lock, after `available`: a satisfied wait consumes what
+    /// it takes (a unit, ownership); `true` if it took an abandoned mutex.
+    fn take(self: Arc<Self>) -> bool;
 }
 
 /// An object a `WaitFor…` function can wait on.
@@ -170,6 +185,11 @@ pub(crate) enum Waitable {
     Event(std::sync::Arc<Event>),
     /// Signalled once the thread has exited; waiting does not consume it.
     Thread(Arc<ThreadObj>),
+    /// An object of a family outside the engine: a semaphore (signalled while
+    /// its count is above 0; a satisfied wait takes one) or a mutex
+    /// (signalled while free or owned by the waiter; a satisfied wait makes
+    /// the waiter its owner).
+    Other(Arc<dyn WaitObject>),
 }
 
 impl Waitable {
@@ -177,14 +197,20 @@ impl Waitable {
         match self {
             Waitable::Event(e) => e.is_set(),
             Waitable::Thread(t) => t.has_exited(),
+            Waitable::Other(o) => o.available(),
         }
     }
 
-    /// Under the bus lock: a satisfied wait consumes an auto-reset event.
-    fn consume(&self) {
-        if let Waitable::Event(e) = self {
-            e.consume();
+    /// Under the bus lock: a satisfied wait consumes an auto-reset event, a
+    /// semaphore unit or a mutex's ownership. `true` if it took an abandoned
+    /// mutex.
+    fn consume(&self) -> bool {
+        match self {
+            Waitable::Event(e) => e.consume(),
+            Waitable::Thread(_) => {}
+            Waitable::Other(o) => return o.clone().take(),
         }
+        false
     }
 }
 
@@ -197,20 +223,25 @@ pub(crate) fn wait_events(
     let got = EVENTS.wait_until(timeout, || {
         if wait_all {
             if events.iter().all(|e| e.is_set()) {
-                events.iter().for_each(|e| e.consume());
-                return Some(0);
+                let mut abandoned = None;
+                for (i, e) in events.iter().enumerate() {
+                    if e.consume() && abandoned.is_none() {
+                        abandoned = Some(i);
+                    }
+                }
+                return Some(abandoned.map_or(WaitResult::Signaled(0), WaitResult::Abandoned));
             }
             None
         } else {
             let i = events.iter().position(|e| e.is_set())?;
-            events[i].consume();
-            Some(i)
+            Some(if events[i].consume() {
+                WaitResult::Abandoned(i)
+            } else {
+                WaitResult::Signaled(i)
+            })
         }
     });
-    match got {
-        Some(i) => WaitResult::Signaled(i),
-        None => WaitResult::TimedOut,
-    }
+    got.unwrap_or(WaitResult::TimedOut)
 }
 
 /// A Win32 timeout in milliseconds (`INFINITE` = forever).

@@ -11,5 +11,6 @@
 //! it cannot be associated with a port (87).
 
 pub(crate) mod create;
+pub(crate) mod info;
 pub(crate) mod io;
 pub(crate) mod overlapped;

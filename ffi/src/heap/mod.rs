@@ -12,6 +12,8 @@
 //! `HEAP_ZERO_MEMORY` zeroes new blocks and the grown part of a reallocated
 //! one. As on Windows, failed allocations do not set the last error.
 
+pub(crate) mod virtual_mem;
+
 use std::collections::HashSet;
 use std::ffi::c_void;
 use std::sync::OnceLock;

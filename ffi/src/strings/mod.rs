@@ -8,6 +8,8 @@
 //! user's locale, which only matters for non-ASCII text and punctuation —
 //! and returns -1, 0 or 1.
 
+pub(crate) mod format_message;
+
 use std::ffi::c_char;
 
 use crate::error::boundary;

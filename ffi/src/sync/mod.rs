@@ -4,6 +4,15 @@
 //! port: the thread stops counting against the port's concurrency limit
 //! while it waits, as on Windows.
 
+pub(crate) mod condvar;
 pub(crate) mod critical_section;
 pub(crate) mod events;
+pub(crate) mod init_once;
+pub(crate) mod mutex;
+pub(crate) mod names;
+pub(crate) mod park;
+pub(crate) mod semaphore;
+pub(crate) mod slist;
+pub(crate) mod srwlock;
+pub(crate) mod wait_on_address;
 pub(crate) mod waits;

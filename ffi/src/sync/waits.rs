@@ -35,7 +35,7 @@ pub extern "C" fn SleepEx(ms: DWORD, _alertable: BOOL) -> DWORD {
     })
 }
 
-/// Resolves a wait's handle array to events and threads.
+/// Resolves a wait's handle array to events, threads, semaphores and mutexes.
 ///
 /// # Safety
 /// `handles` must be valid for `n` entries (checked non-NULL).
@@ -50,16 +50,19 @@ unsafe fn wait_many(n: DWORD, hs: *const HANDLE, all: BOOL, ms: DWORD) -> DWORD 
         match handles::get(h as usize) {
             Some(Object::Event(e)) => events.push(Waitable::Event(e)),
             Some(Object::Thread(t)) => events.push(Waitable::Thread(t)),
+            Some(Object::Semaphore(sem)) => events.push(Waitable::Other(sem)),
+            Some(Object::Mutex(m)) => events.push(Waitable::Other(m)),
             _ => return fail(ERROR_INVALID_HANDLE, WAIT_FAILED),
         }
     }
     match signal::wait_events(&events, all != FALSE, timeout_of(ms)) {
         WaitResult::Signaled(i) => WAIT_OBJECT_0 + i as DWORD,
+        WaitResult::Abandoned(i) => WAIT_ABANDONED_0 + i as DWORD,
         WaitResult::TimedOut => WAIT_TIMEOUT,
     }
 }
 
-/// `WaitForSingleObject` (events, threads).
+/// `WaitForSingleObject` (events, threads, semaphores, mutexes).
 #[no_mangle]
 pub extern "C" fn WaitForSingleObject(h: HANDLE, ms: DWORD) -> DWORD {
     boundary(WAIT_FAILED, || {
@@ -69,7 +72,7 @@ pub extern "C" fn WaitForSingleObject(h: HANDLE, ms: DWORD) -> DWORD {
     })
 }
 
-/// `WaitForMultipleObjects` (events, threads; at most 64).
+/// `WaitForMultipleObjects` (events, threads, semaphores, mutexes; at most 64).
 ///
 /// # Safety
 /// `hs` must be valid for `n` handles.

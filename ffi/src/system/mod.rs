@@ -3,6 +3,8 @@
 //! (`GetCurrentProcess(Id)`, `GetProcessHandleCount`), and cport's own test
 //! hooks for the panic guards.
 
+pub(crate) mod extras;
+
 use std::ffi::c_void;
 use std::time::Duration;
 

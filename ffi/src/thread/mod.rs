@@ -21,6 +21,8 @@
 //! `ResumeThread` brings its suspend count to 0. `SuspendThread` of a running
 //! thread is not provided (Linux has no safe equivalent).
 
+pub(crate) mod tls;
+
 use std::cell::RefCell;
 use std::ffi::c_void;
 use std::sync::atomic::Ordering;

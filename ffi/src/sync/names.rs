@@ -1,0 +1,97 @@
+//! Names of semaphores and mutexes, within the process: `CreateSemaphore` /
+//! `CreateMutex` with a name that exists return a new handle to the existing
+//! object with `ERROR_ALREADY_EXISTS`, and `OpenSemaphore` / `OpenMutex`
+//! find it. Names are case-sensitive and shared by both kinds, as on Windows
+//! (a name taken by the other kind: `ERROR_INVALID_HANDLE`). A name lives as
+//! long as one handle to its object is open. Other processes do not see
+//! them (no kernel object namespace on Linux), and events stay unnamed.
+
+use std::collections::HashMap;
+use std::ffi::{c_char, CStr};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+
+use crate::sync::mutex::MutexObj;
+use crate::sync::semaphore::Semaphore;
+
+/// A named object.
+pub(crate) enum Named {
+    Semaphore(Arc<Semaphore>),
+    Mutex(Arc<MutexObj>),
+}
+
+enum Entry {
+    Semaphore(Weak<Semaphore>),
+    Mutex(Weak<MutexObj>),
+}
+
+impl Entry {
+    fn upgrade(&self) -> Option<Named> {
+        match self {
+            Entry::Semaphore(w) => w.upgrade().map(Named::Semaphore),
+            Entry::Mutex(w) => w.upgrade().map(Named::Mutex),
+        }
+    }
+}
+
+static NAMES: Mutex<Option<HashMap<String, Entry>>> = Mutex::new(None);
+
+/// A narrow name (`None` for NULL).
+///
+/// # Safety
+/// `p` must be NULL or a NUL-terminated string.
+pub(crate) unsafe fn narrow(p: *const c_char) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: NUL-terminated (caller contract).
+    Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+}
+
+/// A wide (UTF-32) name (`None` for NULL).
+///
+/// # Safety
+/// `p` must be NULL or a NUL-terminated wide string.
+pub(crate) unsafe fn wide(p: *const libc::wchar_t) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: NUL-terminated (caller contract).
+    let len = unsafe { libc::wcslen(p) };
+    // SAFETY: `len` units before the NUL.
+    let units = unsafe { std::slice::from_raw_parts(p.cast::<u32>(), len) };
+    Some(
+        units
+            .iter()
+            .map(|&u| char::from_u32(u).unwrap_or('\u{FFFD}'))
+            .collect(),
+    )
+}
+
+/// The live object named `name`.
+pub(crate) fn find(name: &str) -> Option<Named> {
+    let names = NAMES.lock();
+    names.as_ref()?.get(name)?.upgrade()
+}
+
+/// Creates the object `make` builds under `name`, unless an object of that
+/// name lives: then that one, and `true` (already existed).
+pub(crate) fn create_or_find(name: &str, make: impl FnOnce() -> Named) -> (Named, bool) {
+    let mut guard = NAMES.lock();
+    let names = guard.get_or_insert_with(HashMap::new);
+    if let Some(existing) = names.get(name).and_then(Entry::upgrade) {
+        return (existing, true);
+    }
+    names.retain(|_, e| match e {
+        Entry::Semaphore(w) => w.strong_count() > 0,
+        Entry::Mutex(w) => w.strong_count() > 0,
+    });
+    let obj = make();
+    let entry = match &obj {
+        Named::Semaphore(s) => Entry::Semaphore(Arc::downgrade(s)),
+        Named::Mutex(m) => Entry::Mutex(Arc::downgrade(m)),
+    };
+    names.insert(name.to_string(), entry);
+    (obj, false)
+}
