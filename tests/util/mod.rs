@@ -1,6 +1,8 @@
 //! Shared test helpers: scripted worker threads and waits on observable state.
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -199,11 +201,45 @@ pub fn packet(key: u32, value: u32) -> Packet<u32, u32> {
     Packet::new(key, 0, value)
 }
 
-/// Whether io_uring can be set up here (tests skip by probe, not by kernel version).
+/// Whether io_uring can be set up here (tests skip by probe, not by kernel
+/// version). Says nothing: a test that skips because of it reports that with
+/// [`skip_uring`] (or uses [`uring_or_skip`]).
 pub fn uring_available() -> bool {
+    uring_probe().is_ok()
+}
+
+/// Why io_uring cannot be set up here, if it cannot.
+pub fn uring_probe() -> Result<(), String> {
     let port: std::io::Result<Port<u32, u32>> =
         Port::builder().backend(cport::BackendChoice::Uring).build();
-    port.is_ok()
+    port.map(drop).map_err(|e| e.to_string())
+}
+
+/// `true` if io_uring can be set up here; otherwise reports the skip (see
+/// [`skip_uring`]) and returns `false`.
+pub fn uring_or_skip() -> bool {
+    match uring_probe() {
+        Ok(()) => true,
+        Err(reason) => {
+            skip_uring(&reason);
+            false
+        }
+    }
+}
+
+/// Reports that an io_uring test (or its io_uring part) did not run because
+/// io_uring is unavailable: one line `cport-test-skip: io_uring unavailable:
+/// <reason>` written straight to stderr (past the test harness's capture, so
+/// the test command can count them). With `CPORT_REQUIRE_URING=1` in the
+/// environment the test fails instead.
+pub fn skip_uring(reason: &str) {
+    use std::io::Write;
+    let reason = reason.replace('\n', " ");
+    if std::env::var_os("CPORT_REQUIRE_URING").is_some_and(|v| v == "1") {
+        panic!("io_uring unavailable ({reason}) and CPORT_REQUIRE_URING=1");
+    }
+    let line = format!("cport-test-skip: io_uring unavailable: {reason}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// Makes system call `nr` fail with `errno` in the calling thread only, for

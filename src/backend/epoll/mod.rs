@@ -965,26 +965,50 @@ impl Backend for EpollBackend {
     fn register(&self, fd: RawFd) -> io::Result<()> {
         sys::set_nonblocking(fd)?;
         let kind = sys::socket_kind(fd);
-        let epfd = self.shared.epfd.as_raw_fd();
-        let file = match sys::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, INTEREST, fd as u64) {
-            Ok(()) => None,
-            // A regular file: its ops run on the file workers, with their
-            // own duplicate of the fd.
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => Some(sys::dup(fd)?),
-            Err(e) => return Err(e),
-        };
-        let pollable = file.is_none();
+        // The entry goes in before the fd enters the interest list: adding it
+        // reports what is pending already (data, end of stream) as an edge,
+        // which the poller may dispatch at once; with no entry yet that edge
+        // would be dropped, and a short read later would take the fd for
+        // drained and wait for good for an end of stream already reported.
         let entry = FdEntry {
             lanes: Default::default(),
-            file,
-            pollable,
+            file: None,
+            pollable: true,
             stream: kind.stream,
-            short_read_drains: pollable && kind.tcp,
+            short_read_drains: kind.tcp,
         };
-        let mut st = self.shared.lock();
-        st.fds.insert(fd, entry);
-        drop(st);
-        Ok(())
+        self.shared.lock().fds.insert(fd, entry);
+        let epfd = self.shared.epfd.as_raw_fd();
+        let added = sys::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, INTEREST, fd as u64);
+        #[cfg(test)]
+        tests::after_interest_added(self);
+        match added {
+            Ok(()) => Ok(()),
+            // A regular file: its ops run on the file workers, with their
+            // own duplicate of the fd.
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                let dup = sys::dup(fd);
+                let mut st = self.shared.lock();
+                match dup {
+                    Ok(file) => {
+                        if let Some(entry) = st.fds.get_mut(fd) {
+                            entry.file = Some(file);
+                            entry.pollable = false;
+                            entry.short_read_drains = false;
+                        }
+                        Ok(())
+                    }
+                    Err(e) => {
+                        st.fds.remove(fd);
+                        Err(e)
+                    }
+                }
+            }
+            Err(e) => {
+                self.shared.lock().fds.remove(fd);
+                Err(e)
+            }
+        }
     }
 
     fn deregister(&self, fd: RawFd) {

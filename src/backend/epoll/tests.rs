@@ -734,6 +734,43 @@ fn end_of_stream_after_a_short_read_completes() {
     }
 }
 
+thread_local! {
+    /// Makes this thread's next `register` poll once (without blocking)
+    /// right after the fd entered the interest list, as a poller thread may.
+    static POLL_AFTER_ADD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Called by `register` between adding the fd to the interest list and
+/// returning (see [`POLL_AFTER_ADD`]).
+pub(super) fn after_interest_added(b: &EpollBackend) {
+    if POLL_AFTER_ADD.with(|p| p.take()) {
+        let mut out = Vec::new();
+        b.poll(Some(Duration::ZERO), &mut out).expect("poll");
+        assert!(out.is_empty(), "{out:?}");
+    }
+}
+
+#[test]
+fn end_of_stream_pending_at_register_is_kept_when_the_poller_takes_its_edge_at_once() {
+    // Data and FIN arrive before the fd is registered; adding it to the
+    // interest list reports them as one edge, which a poller dispatches
+    // before `register` returns. The recv after the short read must still
+    // see the end of stream.
+    let (ours, mut peer) = tcp_pair();
+    let fd = ours.as_raw_fd();
+    let (mut b1, mut b2) = ([0u8; 16], [0u8; 16]);
+    let b = backend();
+    peer.write_all(b"abc").unwrap();
+    peer.shutdown(std::net::Shutdown::Write).unwrap();
+    wait_for(fd, libc::POLLRDHUP);
+    POLL_AFTER_ADD.with(|p| p.set(true));
+    b.register(fd).unwrap();
+    submit(&b, buf_op(OpCode::Recv, fd, 1, &mut b1));
+    submit(&b, buf_op(OpCode::Recv, fd, 2, &mut b2));
+    assert_eq!(collect(&b, 2), [done(1, 3), done(2, 0)]);
+    b.deregister(fd);
+}
+
 #[test]
 fn urgent_data_does_not_stall_the_read_after_it() {
     // As above: the urgent data's edge dispatched before the reads, or not.
