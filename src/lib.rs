@@ -38,6 +38,8 @@ pub fn io_uring_opcode_support() -> std::io::Result<Vec<(&'static str, bool)>> {
 
 #[cfg(all(test, loom))]
 mod loom_models;
+#[cfg(all(test, not(loom)))]
+mod testing;
 
 /// The README's examples run as doc tests.
 #[cfg(doctest)]

@@ -8,6 +8,8 @@
 //! steady state an operation allocates nothing beyond what the caller passes.
 
 pub(crate) mod buf;
+#[cfg(all(test, not(loom)))]
+mod tests;
 
 use std::collections::VecDeque;
 use std::io;
@@ -532,6 +534,7 @@ where
             drop(t);
             return fail(shutting_down(), value, buf, bufs);
         }
+        let index = h.index as usize;
         let (fd, inline) = match Self::entry(&mut t, h) {
             Ok(e) if e.reset && kind != Kind::Connect => {
                 drop(t);
@@ -554,16 +557,8 @@ where
                 return fail(e, value, buf, bufs);
             }
         };
-        if t.ops.len() >= MAX_IN_FLIGHT {
-            drop(t);
-            let e = io::Error::new(
-                io::ErrorKind::OutOfMemory,
-                "too many operations in flight on this port",
-            );
-            return fail(e, value, buf, bufs);
-        }
         let mut slot = t.spare.pop().unwrap_or_else(|| Box::new(Slot::empty()));
-        slot.handle = h.index as usize;
+        slot.handle = index;
         slot.kind = kind;
         slot.stop = Stop::None;
         slot.value = Some(value);
@@ -579,114 +574,241 @@ where
             drop(t);
             return fail(e, value, buf, bufs);
         }
+        // The lane this op runs in: taken for it from here on (an inline
+        // attempt runs with the lock released, and nothing of its direction
+        // may overtake it meanwhile).
+        let lane = kind.lane();
         if inline {
-            if let Some(bytes) = try_inline(fd, &mut slot) {
+            // `inline` implies a lane, idle: take it, and count the op as
+            // pending so the handle (its fd) stays open during the attempt.
+            if let Some(i) = lane {
+                t.handles[index].lanes[i].busy = true;
+            }
+            t.handles[index].pending += 1;
+            drop(t);
+            let bytes = try_inline(fd, &mut slot);
+            t = self.tables.lock();
+            let e = &mut t.handles[index];
+            let stopped = e.closing || self.refusing.load(Ordering::Relaxed);
+            if bytes.is_some() || stopped {
+                // Done (or closed or shut down meanwhile, before it was
+                // started: refused, as if it came after): give the lane and
+                // the handle back.
+                e.pending -= 1;
+                let mut after = Deferred::default();
+                if let Some(i) = lane {
+                    after.next = self.next_in_lane(&mut t, index, i);
+                }
                 let (value, buf, bufs) = recycle(&mut t, slot);
+                after.closed = self.close_if_done(&mut t, index).map(|(c, _key)| c);
+                after.stops = self.stops.load(Ordering::Relaxed);
                 drop(t);
-                debug_assert!(bufs.is_empty());
-                return Ok(Issued::Completed { bytes, value, buf });
+                self.run(after);
+                return match bytes {
+                    Some(bytes) => {
+                        debug_assert!(bufs.is_empty());
+                        Ok(Issued::Completed { bytes, value, buf })
+                    }
+                    None if self.refusing.load(Ordering::Relaxed) => {
+                        fail(shutting_down(), value, buf, bufs)
+                    }
+                    None => fail(ebadf("invalid or closed handle"), value, buf, bufs),
+                };
             }
+            // Not finished: it goes on below as a normal operation, with its
+            // lane taken and counted pending already.
+            e.pending -= 1;
+        } else if let Some(i) = lane {
+            if t.handles[index].lanes[i].busy {
+                return self.queue_in_lane(t, index, i, slot);
+            }
+            t.handles[index].lanes[i].busy = true;
         }
-        t.next_seq = t.next_seq.wrapping_add(1);
-        let seq = t.next_seq;
-        let key = t.ops.vacant_key();
-        let user_data = ((seq << INDEX_BITS) | key as u64) & USER_DATA_MASK;
+        if t.ops.len() >= MAX_IN_FLIGHT {
+            let mut after = Deferred::default();
+            if let Some(i) = lane {
+                after.next = self.next_in_lane(&mut t, index, i);
+            }
+            let (value, buf, bufs) = recycle(&mut t, slot);
+            after.stops = self.stops.load(Ordering::Relaxed);
+            drop(t);
+            self.run(after);
+            let e = io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "too many operations in flight on this port",
+            );
+            return fail(e, value, buf, bufs);
+        }
+        let user_data = Self::new_user_data(&mut t);
         slot.user_data = user_data;
-        let e = &mut t.handles[h.index as usize];
-        e.pending += 1;
+        t.handles[index].pending += 1;
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        if let Some(lane) = kind.lane().map(|i| &mut e.lanes[i]) {
-            if lane.busy {
-                // Behind an earlier one of its direction: it starts when that
-                // one has completed (`next_in_lane`).
-                lane.waiting.push_back(user_data);
-                slot.place = Place::Waiting;
-                let mut earliest = false;
-                if let Some(d) = slot.deadline {
-                    t.waiting_deadlines.push(std::cmp::Reverse((d, user_data)));
-                    self.waiting_deadlines
-                        .store(t.waiting_deadlines.len(), Ordering::Release);
-                    earliest = t
-                        .waiting_deadlines
-                        .peek()
-                        .is_some_and(|r| r.0 .1 == user_data);
-                }
-                let k = t.ops.insert(slot);
-                debug_assert_eq!(k, key);
-                drop(t);
-                if earliest {
-                    // A poller may be in the kernel with a later (or no)
-                    // timeout: wake it so that it waits no longer than this
-                    // op's deadline (`reap` bounds the poll by it).
-                    self.backend.wake();
-                }
-                return Ok(Issued::Pending(OpId(user_data)));
-            }
-            lane.busy = true;
-        }
         slot.place = Place::Kernel;
         let mut raw = raw_op(&mut slot, fd);
         raw.defer = how.defer;
         let k = t.ops.insert(slot);
-        debug_assert_eq!(k, key);
+        debug_assert_eq!(op_index(user_data), k);
         let stops = self.stops.load(Ordering::Relaxed);
         drop(t);
         // SAFETY: `raw` points into the boxed slot now owned by `ops`; the slot
         // is removed (and its memory released) only in `finish`, after the
         // backend returned this op's completion, or leaked if that never happens.
-        match unsafe { self.backend.submit(&raw) } {
-            Ok(()) => {
-                // A cancel or close that ran between our unlock and the submit
-                // could not cancel the op yet: do it now. (`stops` changes
-                // under the tables lock whenever ops are stopped, so an
-                // unchanged count means none was. Such a stop's cancel reached
-                // the backend before our submit did, through the backend's
-                // own lock, so its increment is visible here.)
-                if self.stops.load(Ordering::Acquire) != stops {
-                    let stop = self
-                        .tables
-                        .lock()
-                        .ops
-                        .get(op_index(user_data))
-                        .filter(|s| s.user_data == user_data)
-                        .map(|s| s.stop);
-                    if matches!(stop, Some(Stop::Close | Stop::Cancel)) {
-                        self.backend.cancel(user_data);
-                    }
-                }
-                Ok(Issued::Pending(OpId(user_data)))
-            }
+        match unsafe { self.launch(&raw, stops) } {
+            Ok(()) => Ok(Issued::Pending(OpId(user_data))),
             Err(error) => {
                 // Not started (the backend's contract): no completion will
                 // come, and nothing of the slot is in the kernel's hands.
                 let mut t = self.tables.lock();
                 let slot = t.ops.remove(op_index(user_data));
-                self.release(&mut t, &slot);
-                if let Some(i) = kind.lane() {
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                t.handles[index].pending -= 1;
+                let mut after = Deferred::default();
+                if let Some(i) = lane {
                     // Others may have queued behind it meanwhile.
-                    self.next_in_lane(&mut t, h.index as usize, i);
+                    after.next = self.next_in_lane(&mut t, index, i);
                 }
                 let (value, buf, bufs) = recycle(&mut t, slot);
-                let closed = self.finish_close_if_done(&mut t, h.index as usize);
+                after.closed = self.close_if_done(&mut t, index).map(|(c, _key)| c);
+                after.stops = self.stops.load(Ordering::Relaxed);
                 drop(t);
-                drop(closed);
+                self.run(after);
                 fail(error, value, buf, bufs)
             }
         }
     }
 
-    /// Un-counts a slot that leaves `ops` (finished, or never started).
-    fn release(&self, t: &mut Tables<K, V, B>, slot: &Slot<V, B>) {
-        t.handles[slot.handle].pending -= 1;
+    /// A fresh user_data for an op about to enter `ops` (see [`INDEX_BITS`]).
+    fn new_user_data(t: &mut Tables<K, V, B>) -> u64 {
+        t.next_seq = t.next_seq.wrapping_add(1);
+        let key = t.ops.vacant_key();
+        ((t.next_seq << INDEX_BITS) | key as u64) & USER_DATA_MASK
+    }
+
+    /// Queues `slot` in lane `lane` of handle `index`, behind an earlier op of
+    /// its direction: it starts when that one has completed (`next_in_lane`).
+    fn queue_in_lane(
+        &self,
+        mut t: parking_lot::MutexGuard<'_, Tables<K, V, B>>,
+        index: usize,
+        lane: usize,
+        mut slot: Box<Slot<V, B>>,
+    ) -> Result<Issued<V, B>, IssueError<V, B>> {
+        if t.ops.len() >= MAX_IN_FLIGHT {
+            let (value, buf, bufs) = recycle(&mut t, slot);
+            drop(t);
+            return Err(IssueError {
+                error: io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    "too many operations in flight on this port",
+                ),
+                value,
+                buf,
+                bufs,
+            });
+        }
+        let user_data = Self::new_user_data(&mut t);
+        slot.user_data = user_data;
+        t.handles[index].pending += 1;
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        t.handles[index].lanes[lane].waiting.push_back(user_data);
+        slot.place = Place::Waiting;
+        let mut earliest = false;
+        if let Some(d) = slot.deadline {
+            t.waiting_deadlines.push(std::cmp::Reverse((d, user_data)));
+            self.waiting_deadlines
+                .store(t.waiting_deadlines.len(), Ordering::Release);
+            earliest = t
+                .waiting_deadlines
+                .peek()
+                .is_some_and(|r| r.0 .1 == user_data);
+        }
+        let k = t.ops.insert(slot);
+        debug_assert_eq!(op_index(user_data), k);
+        drop(t);
+        if earliest {
+            // A poller may be in the kernel with a later (or no) timeout:
+            // wake it so that it waits no longer than this op's deadline
+            // (`reap` bounds the poll by it).
+            self.backend.wake();
+        }
+        Ok(Issued::Pending(OpId(user_data)))
+    }
+
+    /// Submits `raw` to the backend (the tables lock is not held). A stop
+    /// (cancel or close) that ran between the decision to start it, taken
+    /// under the lock when `Io::stops` was `stops`, and this submission could
+    /// not cancel it yet (the backend did not know it): it is cancelled now.
+    ///
+    /// # Safety
+    /// As [`Backend::submit`]: `raw` points into a slot in `ops` that stays
+    /// there until this op's completion.
+    unsafe fn launch(&self, raw: &RawOp, stops: u64) -> io::Result<()> {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.backend.submit(raw) }?;
+        // `stops` changes under the tables lock whenever ops are stopped, so
+        // an unchanged count means none was. (Such a stop's cancel reached the
+        // backend before our submit did, through the backend's own lock, so
+        // its increment is visible here.)
+        if self.stops.load(Ordering::Acquire) != stops {
+            let user_data = raw.user_data;
+            let stop = self
+                .tables
+                .lock()
+                .ops
+                .get(op_index(user_data))
+                .filter(|s| s.user_data == user_data)
+                .map(|s| s.stop);
+            if matches!(stop, Some(Stop::Close | Stop::Cancel)) {
+                self.backend.cancel(user_data);
+            }
+        }
+        Ok(())
+    }
+
+    /// Carries out what a critical section decided (see [`Deferred`]).
+    fn run(&self, after: Deferred<'_>) {
+        let Deferred {
+            next,
+            cancel,
+            closed,
+            stops,
+        } = after;
+        if let Some(user_data) = cancel {
+            self.backend.cancel(user_data);
+        }
+        match next {
+            Some(Next::Submit(raw)) => {
+                // SAFETY: `raw` was built by `next_in_lane` or `restart` from
+                // a slot that is in `ops` as in the kernel; it stays there
+                // until this op's completion, which comes only once submitted
+                // (or made up below if the backend refuses it).
+                if let Err(e) = unsafe { self.launch(&raw, stops) } {
+                    // Not started: the op ends with the error, through the
+                    // port like any completion (`complete` takes it as the
+                    // op's result; it must not look like a kernel cancel).
+                    let res = match e.raw_os_error() {
+                        Some(errno) if errno != libc::ECANCELED => -errno,
+                        _ => -libc::EIO,
+                    };
+                    self.complete_later(&[Completion {
+                        user_data: raw.user_data,
+                        res,
+                    }]);
+                }
+            }
+            Some(Next::MadeUp(c)) => self.complete_later(&[c]),
+            None => {}
+        }
+        drop(closed);
     }
 
     /// The operation of lane `lane` of handle `index` that was in the kernel
-    /// is over: start the next one waiting (skipping those stopped meanwhile,
-    /// whose made-up completions are on their way). One that cannot start —
-    /// its timeout ran out while it waited, or the backend refuses it —
-    /// counts as in the kernel and gets a made-up completion with the error,
+    /// is over: picks the next one waiting (skipping those stopped meanwhile,
+    /// whose made-up completions are on their way) and marks it in the kernel;
+    /// the caller submits it after unlocking ([`Io::run`]). One whose timeout
+    /// ran out while it waited gets a made-up "timed out" completion instead,
     /// whose `finish` moves the lane on again.
-    fn next_in_lane(&self, t: &mut Tables<K, V, B>, index: usize, lane: usize) {
+    fn next_in_lane(&self, t: &mut Tables<K, V, B>, index: usize, lane: usize) -> Option<Next> {
         let fd = t.handles[index].fd.as_raw_fd();
         t.handles[index].lanes[lane].busy = false;
         while let Some(user_data) = t.handles[index].lanes[lane].waiting.pop_front() {
@@ -699,22 +821,19 @@ where
             t.handles[index].lanes[lane].busy = true;
             let slot = &mut t.ops[op_index(user_data)];
             let now = Instant::now();
-            let res = match slot.deadline {
-                Some(d) if d <= now => -libc::ETIMEDOUT,
+            return Some(match slot.deadline {
+                Some(d) if d <= now => Next::MadeUp(Completion {
+                    user_data,
+                    res: -libc::ETIMEDOUT,
+                }),
                 _ => {
                     let mut raw = raw_op(slot, fd);
                     raw.timeout = slot.deadline.map(|d| d.saturating_duration_since(now));
-                    // SAFETY: as in `start`: `raw` points into the boxed slot,
-                    // which stays in `ops` until this op's completion.
-                    match unsafe { self.backend.submit(&raw) } {
-                        Ok(()) => return,
-                        Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
-                    }
+                    Next::Submit(raw)
                 }
-            };
-            self.complete_later(&[Completion { user_data, res }]);
-            return;
+            });
         }
+        None
     }
 
     /// Makes up "timed out" completions for operations whose timeout ran out
@@ -763,8 +882,8 @@ where
 
     /// Turns a backend completion into the op's packet, releasing its slot
     /// (`None`: not the op's end — a timer event, or the op was started again).
-    /// The caller decrements `in_flight` once the packet was delivered.
-    fn complete(&self, c: Completion) -> Option<Packet<K, V, B>> {
+    /// The packet counts as in flight until the returned guard is dropped.
+    fn complete(&self, c: Completion) -> Option<(Packet<K, V, B>, Delivered<'_>)> {
         let mut t = self.tables.lock();
         let user_data = c.user_data & !TIMER_EVENT;
         let index = op_index(user_data);
@@ -774,9 +893,13 @@ where
             _ => return None,
         };
         if c.user_data & TIMER_EVENT != 0 {
-            if slot.place == Place::Kernel {
-                self.timer_fired(slot, c.res);
-            }
+            let cancel =
+                (slot.place == Place::Kernel && timer_fired(slot, c.res)).then_some(slot.user_data);
+            drop(t);
+            self.run(Deferred {
+                cancel,
+                ..Deferred::default()
+            });
             return None;
         }
         if slot.place != Place::Kernel {
@@ -793,16 +916,11 @@ where
         // The clock is read only for ops that have a timeout.
         let now = slot.deadline.map(|_| Instant::now());
         let timed_out = matches!((slot.deadline, now), (Some(d), Some(now)) if d <= now);
-        let res = match c.res {
+        let restart = match c.res {
             // Cancelled by nobody and before its own timeout: the kernel ended
             // it (io_uring cancels a thread's requests when the thread exits).
             // On a port thread exit cancels nothing: start it again.
-            r if r == -libc::ECANCELED && slot.stop == Stop::None && !timed_out => {
-                match self.restart(&mut t, index, now) {
-                    Ok(()) => return None,
-                    Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
-                }
-            }
+            r if r == -libc::ECANCELED && slot.stop == Stop::None && !timed_out => true,
             // A stream send or file write that ended short: sends transfer
             // everything or fail. io_uring reports the bytes sent so far when
             // a MSG_WAITALL send is interrupted (thread exit, signal) and hides
@@ -814,71 +932,54 @@ where
             {
                 slot.done += r as usize;
                 match slot.stop {
-                    Stop::Cancel | Stop::Close => -libc::ECANCELED,
-                    Stop::None if timed_out => -libc::ETIMEDOUT,
-                    Stop::None => match self.restart(&mut t, index, now) {
-                        Ok(()) => return None,
-                        Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
-                    },
+                    Stop::Cancel | Stop::Close => {
+                        return self.finish(t, index, -libc::ECANCELED);
+                    }
+                    Stop::None if timed_out => return self.finish(t, index, -libc::ETIMEDOUT),
+                    Stop::None => true,
                 }
             }
-            r => r,
+            _ => false,
         };
-        self.finish(t, index, res)
-    }
-
-    /// The op's per-operation timer ran out (or could not be armed) and the
-    /// op is still in flight. Normally the kernel cancels it by itself; when
-    /// the thread that started it has exited, io_uring only ends the timer
-    /// (its cancel would run on the dead thread), so cancel it from here. A
-    /// timer that could not be armed (`-EINVAL`: the op went in without its
-    /// link) is re-armed by cancelling the op, which `complete` then restarts
-    /// with the time it has left.
-    fn timer_fired(&self, slot: &mut Slot<V, B>, res: i32) {
-        if slot.stop != Stop::None {
-            return;
+        if !restart {
+            return self.finish(t, index, c.res);
         }
-        let expired = slot.deadline.is_some_and(|d| d <= Instant::now());
-        if (expired && res != -libc::ETIME) || (!expired && res == -libc::EINVAL) {
-            self.backend.cancel(slot.user_data);
-        }
-    }
-
-    /// Starts the op in slot `index` again, for what is left of it (bytes
-    /// and time), from this (living) thread.
-    fn restart(
-        &self,
-        t: &mut Tables<K, V, B>,
-        index: usize,
-        now: Option<Instant>,
-    ) -> io::Result<()> {
-        let slot = &mut t.ops[index];
-        let fd = t.handles[slot.handle].fd.as_raw_fd();
-        let mut raw = raw_op(slot, fd);
-        raw.timeout = slot
-            .deadline
-            .map(|d| d.saturating_duration_since(now.unwrap_or_else(Instant::now)));
-        // SAFETY: as in `start`: `raw` points into the boxed slot, which stays
-        // in `ops` until this op's next completion.
-        unsafe { self.backend.submit(&raw) }
+        let raw = restart_op(&mut t, index, now);
+        let stops = self.stops.load(Ordering::Relaxed);
+        drop(t);
+        self.run(Deferred {
+            next: Some(Next::Submit(raw)),
+            stops,
+            ..Deferred::default()
+        });
+        None
     }
 
     /// Releases the op's slot and builds its packet from `res` (for whole
     /// transfers: the bytes of the last part; the earlier parts are `done`).
+    ///
+    /// From the moment the slot leaves `ops`, the op stops counting as in
+    /// flight however this ends: the guard returned with the packet is
+    /// created first, and a panic of user code here (`K::clone`; a value's
+    /// drop when the packet is lost to that panic) leaves every table
+    /// consistent, the lane moved on, a closed handle's fd closed and an
+    /// accepted socket closed.
     fn finish(
         &self,
         mut guard: parking_lot::MutexGuard<'_, Tables<K, V, B>>,
         index: usize,
         res: i32,
-    ) -> Option<Packet<K, V, B>> {
+    ) -> Option<(Packet<K, V, B>, Delivered<'_>)> {
         let t = &mut *guard;
-        // `in_flight` drops only after the packet was delivered (see `reap`).
         let mut slot = t.ops.remove(index);
-        self.release(t, &slot);
+        let delivered = Delivered(&self.in_flight);
         let handle = slot.handle;
+        t.handles[handle].pending -= 1;
+        let mut after = Deferred::default();
         if let (Some(i), Place::Kernel) = (slot.kind.lane(), slot.place) {
-            self.next_in_lane(t, handle, i);
+            after.next = self.next_in_lane(t, handle, i);
         }
+        after.stops = self.stops.load(Ordering::Relaxed);
         let mut result = result_of(res, &slot).map(|n| n + slot.done);
         if slot.stop != Stop::None && slot.kind.is_whole_transfer() {
             // A send cut short by cancel or close is aborted, not a success:
@@ -887,16 +988,14 @@ where
                 result = Err(io::Error::from_raw_os_error(libc::ECANCELED));
             }
         }
-        let entry = &mut t.handles[handle];
         if matches!(&result, Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNRESET | libc::EPIPE)))
             && matches!(
                 slot.kind,
                 Kind::Recv | Kind::Send | Kind::RecvVectored | Kind::SendVectored
             )
         {
-            entry.reset = true;
+            t.handles[handle].reset = true;
         }
-        let key = entry.key.clone();
         let mut addr = None;
         let mut stream = None;
         match slot.kind {
@@ -925,27 +1024,55 @@ where
             _ => {}
         }
         let (value, buf, bufs) = recycle(t, slot);
-        let closed = self.finish_close_if_done(t, handle);
+        // The key: moved out of a handle that this op was the last of, or
+        // cloned (user code, which may panic: caught so that what this op
+        // holds is dropped outside the unwinding, then the panic goes on).
+        let key = match self.close_if_done(t, handle) {
+            Some((closed, key)) => {
+                after.closed = Some(closed);
+                Ok(key)
+            }
+            None => {
+                let entry = &t.handles[handle];
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| entry.key.clone()))
+            }
+        };
         drop(guard);
-        drop(closed);
-        Some(
+        self.run(after);
+        let key = match key {
+            Ok(key) => key,
+            Err(panic) => {
+                drop((stream, buf, bufs));
+                drop(value);
+                drop(delivered);
+                std::panic::resume_unwind(panic);
+            }
+        };
+        Some((
             Packet::new(key, 0, value)
                 .with_result(result, buf)
                 .with_extra(bufs, addr, stream),
-        )
+            delivered,
+        ))
     }
 
-    /// If `index` is closing and has no op in flight, forgets it and returns
-    /// its fd for the caller to close after unlocking.
-    fn finish_close_if_done(&self, t: &mut Tables<K, V, B>, index: usize) -> Option<OwnedFd> {
+    /// If handle `index` is closing and has no op in flight, forgets it; the
+    /// returned [`Closed`] deregisters and closes its fd when dropped (after
+    /// unlocking), and its key is handed back.
+    fn close_if_done(&self, t: &mut Tables<K, V, B>, index: usize) -> Option<(Closed<'_>, K)> {
         let e = t.handles.get(index)?;
         if !e.closing || e.pending > 0 {
             return None;
         }
         let e = t.handles.remove(index);
-        self.backend.deregister(e.fd.as_raw_fd());
-        forget_association(e.who);
-        Some(e.fd)
+        Some((
+            Closed {
+                backend: &*self.backend,
+                fd: Some(e.fd),
+                who: e.who,
+            },
+            e.key,
+        ))
     }
 
     /// Marks the pending ops of `h` (or only `only`) as stopped by `why` and
@@ -978,9 +1105,10 @@ where
         let mut closed = None;
         if why == Stop::Close {
             t.handles[h.index as usize].closing = true;
-            closed = self.finish_close_if_done(&mut t, h.index as usize);
+            closed = self.close_if_done(&mut t, h.index as usize);
         }
         drop(t);
+        // Closes the fd (deregistered first), and drops the key, unlocked.
         drop(closed);
         self.backend.cancel_many(&targets);
         self.complete_later(&made_up);
@@ -1039,10 +1167,9 @@ where
         };
         while let Some(&c) = rest.done.get(rest.next) {
             rest.next += 1;
-            if let Some(mut p) = self.complete(c) {
+            if let Some((mut p, _delivered)) = self.complete(c) {
                 // Delivered (handed to a waiter or queued) or dropped: no
-                // longer in flight, once this goes out of scope.
-                let _delivered = Delivered(&self.in_flight);
+                // longer in flight once `_delivered` goes out of scope.
                 if self.filter.get().is_none_or(|f| f(&mut p)) {
                     sink(p);
                 }
@@ -1157,6 +1284,80 @@ where
             Ok(())
         })
     }
+}
+
+/// The next operation of a lane, decided under the tables lock and carried
+/// out after it is released (see [`Deferred`]).
+enum Next {
+    /// Submit it (it is marked in the kernel already).
+    Submit(RawOp),
+    /// End it with this made-up completion (it timed out while it waited).
+    MadeUp(Completion),
+}
+
+/// What a critical section of the op tables decided to do with the backend:
+/// done by [`Io::run`] once the lock is released, so that no system call
+/// (a submission, a cancel, a wake-up, a deregistration) runs under the lock
+/// every start and completion of the port takes.
+#[derive(Default)]
+#[must_use]
+struct Deferred<'a> {
+    next: Option<Next>,
+    /// Ask the backend to cancel this op (its timer ran out).
+    cancel: Option<u64>,
+    closed: Option<Closed<'a>>,
+    /// `Io::stops` when the decision was taken (see `Io::launch`).
+    stops: u64,
+}
+
+/// A handle that was closed and has no operation left: dropping this (with
+/// the tables lock released) deregisters its fd from the backend, forgets
+/// its association, and closes it — also when dropped by a panic.
+struct Closed<'a> {
+    backend: &'a dyn Backend,
+    fd: Option<OwnedFd>,
+    who: Identity,
+}
+
+impl Drop for Closed<'_> {
+    fn drop(&mut self) {
+        if let Some(fd) = self.fd.take() {
+            self.backend.deregister(fd.as_raw_fd());
+            forget_association(self.who);
+            drop(fd);
+        }
+    }
+}
+
+/// The op's per-operation timer ran out (or could not be armed) and the op
+/// is still in flight: whether to cancel it from here. Normally the kernel
+/// cancels it by itself; when the thread that started it has exited,
+/// io_uring only ends the timer (its cancel would run on the dead thread). A
+/// timer that could not be armed (`-EINVAL`: the op went in without its
+/// link) is re-armed by cancelling the op, which `complete` then restarts
+/// with the time it has left.
+fn timer_fired<V, B>(slot: &Slot<V, B>, res: i32) -> bool {
+    if slot.stop != Stop::None {
+        return false;
+    }
+    let expired = slot.deadline.is_some_and(|d| d <= Instant::now());
+    (expired && res != -libc::ETIME) || (!expired && res == -libc::EINVAL)
+}
+
+/// The op in slot `index`, to start again for what is left of it (bytes and
+/// time), from this (living) thread; the caller submits it after unlocking.
+fn restart_op<K, V, B: IoBuf>(
+    t: &mut Tables<K, V, B>,
+    index: usize,
+    now: Option<Instant>,
+) -> RawOp {
+    let slot = &mut t.ops[index];
+    let fd = t.handles[slot.handle].fd.as_raw_fd();
+    let mut raw = raw_op(slot, fd);
+    raw.timeout = slot
+        .deadline
+        .map(|d| d.saturating_duration_since(now.unwrap_or_else(Instant::now)));
+    raw
 }
 
 /// Takes the slot's value and buffers out and keeps the box for reuse.

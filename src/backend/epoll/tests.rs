@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::{EpollBackend, Side, DIRECT_OPS, INDEX_MASK, WORKER_EXIT_WAIT};
 use crate::backend::{Backend, Completion, OpCode, RawOp};
+use crate::testing::StuckPage;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -973,77 +974,8 @@ fn drop_joins_idle_file_workers() {
     );
 }
 
-/// One anonymous page registered with userfaultfd (missing mode): the first
-/// access to it, also a kernel copy inside pread, blocks until the fault is
-/// resolved or `uffd` is closed. Never unmapped on its own: the test that
-/// made it unmaps it once nothing can write into it any more.
-struct StuckPage {
-    ptr: *mut u8,
-    len: usize,
-    uffd: OwnedFd,
-}
-
-impl StuckPage {
-    /// None where userfaultfd is not permitted (needs root, the
-    /// vm.unprivileged_userfaultfd sysctl, or access to /dev/userfaultfd).
-    fn new() -> Option<StuckPage> {
-        const UFFDIO_API: libc::c_ulong = 0xc018_aa3f;
-        const UFFDIO_REGISTER: libc::c_ulong = 0xc020_aa00;
-        const USERFAULTFD_IOC_NEW: libc::c_ulong = 0xaa00;
-        const UFFD_API: u64 = 0xaa;
-        const UFFDIO_REGISTER_MODE_MISSING: u64 = 1;
-        let flags = libc::O_CLOEXEC | libc::O_NONBLOCK;
-        // SAFETY: plain syscall; the result is checked.
-        let mut uffd = unsafe { libc::syscall(libc::SYS_userfaultfd, flags) } as RawFd;
-        if uffd < 0 {
-            // SAFETY: a valid C string; the result is checked.
-            let dev = unsafe { libc::open(c"/dev/userfaultfd".as_ptr(), libc::O_RDWR) };
-            if dev < 0 {
-                return None;
-            }
-            // SAFETY: USERFAULTFD_IOC_NEW takes the new fd's flags as an int.
-            uffd = unsafe { libc::ioctl(dev, USERFAULTFD_IOC_NEW, flags) };
-            // SAFETY: `dev` is ours and used no more.
-            unsafe { libc::close(dev) };
-            if uffd < 0 {
-                return None;
-            }
-        }
-        // SAFETY: `uffd` is a new fd that nothing else owns.
-        let uffd = unsafe { OwnedFd::from_raw_fd(uffd) };
-        let mut api = [UFFD_API, 0, 0]; // struct uffdio_api
-                                        // SAFETY: UFFDIO_API reads and writes a struct uffdio_api.
-        if unsafe { libc::ioctl(uffd.as_raw_fd(), UFFDIO_API, api.as_mut_ptr()) } < 0 {
-            return None;
-        }
-        let len = 4096;
-        // SAFETY: a new private anonymous mapping; the result is checked.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(ptr, libc::MAP_FAILED, "{}", io::Error::last_os_error());
-        // struct uffdio_register: range (start, len), mode, ioctls (out).
-        let mut reg = [ptr as u64, len as u64, UFFDIO_REGISTER_MODE_MISSING, 0];
-        // SAFETY: UFFDIO_REGISTER reads and writes a struct uffdio_register.
-        let rc = unsafe { libc::ioctl(uffd.as_raw_fd(), UFFDIO_REGISTER, reg.as_mut_ptr()) };
-        assert_eq!(rc, 0, "UFFDIO_REGISTER: {}", io::Error::last_os_error());
-        Some(StuckPage {
-            ptr: ptr.cast(),
-            len,
-            uffd,
-        })
-    }
-}
-
-/// Review finding F7: dropping the backend joined the file workers with no
-/// time limit, so a pread stuck in the kernel hung the drop forever.
+/// Dropping the backend once joined the file workers with no time limit, so
+/// a pread stuck in the kernel hung the drop forever.
 #[test]
 fn drop_returns_while_a_file_worker_is_stuck_in_the_kernel() {
     let Some(page) = StuckPage::new() else {
