@@ -11,6 +11,10 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::backend::{Backend, BackendKind, Completion, RawOp};
 
+#[path = "../tests/util/skip.rs"]
+mod skip;
+pub(crate) use skip::skip_uring;
+
 /// One anonymous page registered with userfaultfd (missing mode): the first
 /// access to it, also a kernel copy inside pread, blocks until the fault is
 /// resolved or `uffd` is closed. Never unmapped on its own: the test that

@@ -121,6 +121,12 @@ pub(crate) struct Completion {
 pub(crate) trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
 
+    /// How the backend runs, in words, where it has modes (io_uring: how
+    /// task work runs, and why not as asked if the kernel refused it).
+    fn mode(&self) -> Option<&str> {
+        None
+    }
+
     /// Prepares `fd` for operations (epoll: non-blocking + interest list).
     fn register(&self, fd: RawFd) -> io::Result<()>;
 

@@ -495,6 +495,17 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         self.owner.fallback.as_deref()
     }
 
+    /// How the backend runs, in words, where it has modes; on io_uring how
+    /// task work runs: `"cooperative task running"` (the default),
+    /// `"interrupting task work"` (asked for with
+    /// [`Builder::uring_cooperative_task_run(false)`](Builder::uring_cooperative_task_run)),
+    /// `"SQPOLL"`, or — on kernels 5.11–5.18, which refuse cooperative task
+    /// running — `"interrupting task work (the kernel refused cooperative
+    /// task running, …)"`. `None` on epoll.
+    pub fn backend_mode(&self) -> Option<&str> {
+        self.owner.io.backend().mode()
+    }
+
     /// Associates `fd` (a socket or file; anything that converts into an
     /// `OwnedFd`: `TcpListener`, `TcpStream`, `UdpSocket`, `File`,
     /// `socket2::Socket`) with the port under completion key `key`. The port

@@ -173,7 +173,7 @@ pub fn run_mix(addr: SocketAddr, threads: usize, duration: Duration) -> MixRepor
             let counts = counts.clone();
             let failures = failures.clone();
             thread::spawn(move || {
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1) * 0x1000_0001);
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((t as u64 + 1) * 0x1000_0001));
                 let mut i = t as u64;
                 while Instant::now() < deadline {
                     counts.connections.fetch_add(1, Ordering::Relaxed);

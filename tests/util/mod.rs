@@ -2,6 +2,9 @@
 #![allow(dead_code)]
 
 pub mod hostile;
+pub mod skip;
+
+pub use skip::skip_uring;
 
 use std::sync::mpsc;
 use std::thread;
@@ -21,29 +24,25 @@ pub fn port(limit: usize, backend: BackendChoice) -> TestPort {
 /// kernel's interrupting task work instead of cooperative task running
 /// (`Builder::uring_cooperative_task_run(false)`), as `uring_irq::name` (the
 /// test's ports must come from [`builder`] for that to differ). io_uring
-/// tests are skipped (with a note) where a probe shows io_uring cannot be set
-/// up.
+/// tests are skipped where a probe shows io_uring cannot be set up, each
+/// reported by [`skip_uring`].
 #[allow(unused_macros)]
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod uring {
             $(#[test]
             fn $name() {
-                if super::util::uring_available() {
+                if super::util::uring_or_skip() {
                     super::$name(cport::BackendChoice::Uring)
-                } else {
-                    eprintln!("io_uring unavailable here: {} runs on epoll only", stringify!($name));
                 }
             })*
         }
         mod uring_irq {
             $(#[test]
             fn $name() {
-                if super::util::uring_available() {
+                if super::util::uring_or_skip() {
                     super::util::INTERRUPTING.with(|c| c.set(true));
                     super::$name(cport::BackendChoice::Uring)
-                } else {
-                    eprintln!("io_uring unavailable here: {} runs on epoll only", stringify!($name));
                 }
             })*
         }
@@ -225,21 +224,6 @@ pub fn uring_or_skip() -> bool {
             false
         }
     }
-}
-
-/// Reports that an io_uring test (or its io_uring part) did not run because
-/// io_uring is unavailable: one line `cport-test-skip: io_uring unavailable:
-/// <reason>` written straight to stderr (past the test harness's capture, so
-/// the test command can count them). With `CPORT_REQUIRE_URING=1` in the
-/// environment the test fails instead.
-pub fn skip_uring(reason: &str) {
-    use std::io::Write;
-    let reason = reason.replace('\n', " ");
-    if std::env::var_os("CPORT_REQUIRE_URING").is_some_and(|v| v == "1") {
-        panic!("io_uring unavailable ({reason}) and CPORT_REQUIRE_URING=1");
-    }
-    let line = format!("cport-test-skip: io_uring unavailable: {reason}\n");
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// Makes system call `nr` fail with `errno` in the calling thread only, for
