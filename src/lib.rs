@@ -19,8 +19,10 @@ mod backend;
 mod error;
 mod loom;
 mod op;
+mod packet;
 mod pool;
 mod port;
+mod port_core;
 
 pub use backend::BackendKind;
 pub use error::{GetError, PostError};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::GetError;
-use crate::port::core::Core;
+use crate::port_core::Core;
 
 const SOON: Option<Duration> = Some(Duration::from_millis(1));
 
@@ -207,7 +207,7 @@ impl MockReactor {
     }
 }
 
-impl crate::port::core::Reactor<u32> for Arc<MockReactor> {
+impl crate::port_core::Reactor<u32> for Arc<MockReactor> {
     fn busy(&self) -> bool {
         self.pending.load(loom::sync::atomic::Ordering::SeqCst) > 0
     }
@@ -255,7 +255,7 @@ fn post_races_poller_in_kernel() {
         let got = waiter.join().unwrap().unwrap();
         assert_eq!(got, 20);
         kernel.complete(10); // the operation completes later
-        while crate::port::core::Reactor::busy(&kernel) {
+        while crate::port_core::Reactor::busy(&kernel) {
             core.reap_as_helper(Duration::ZERO);
         }
         let mut all = drained(&core);

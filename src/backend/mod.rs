@@ -16,6 +16,7 @@ use std::time::Duration;
 
 pub(crate) mod epoll;
 pub(crate) mod uring;
+pub(crate) mod user_data;
 
 /// What an operation does. Results follow the Linux syscall convention:
 /// `res >= 0` is the syscall's return value, `res < 0` is `-errno`.
@@ -48,9 +49,8 @@ pub(crate) enum OpCode {
 pub(crate) struct RawOp {
     pub code: OpCode,
     pub fd: RawFd,
-    /// Identifies the operation in its completion; the top three bits are
-    /// never set (backends use bits 63 and 62 for their own requests, bit 61
-    /// is [`TIMER_EVENT`]).
+    /// Identifies the operation in its completion (layout: [`user_data`]);
+    /// the top three bits are never set.
     pub user_data: u64,
     /// Recv/Send/Read/Write: the buffer. May be empty (a zero-byte recv is a
     /// readiness probe: it completes with 0 once data is available).
@@ -95,14 +95,6 @@ impl From<Duration> for Timespec {
         }
     }
 }
-
-/// Set in a [`Completion`]'s `user_data` (with the op's own) when it is not
-/// the op's completion but news that the op's per-operation timer ended
-/// (io_uring: its linked timeout completed with `res`). The op is still in
-/// flight or about to complete; the op layer makes sure it ends (io_uring
-/// cannot cancel it by itself when the thread that submitted it has exited).
-/// Backends that run their own timers never report it.
-pub(crate) const TIMER_EVENT: u64 = 1 << 61;
 
 /// One finished operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,12 +164,38 @@ pub(crate) trait Backend: Send + Sync {
 /// and epoll used if that fails; the second value then says why (and the
 /// fallback is logged to stderr once per process).
 pub(crate) fn open(
-    choice: crate::port::BackendChoice,
+    choice: BackendChoice,
     uring: UringOptions,
 ) -> io::Result<(Box<dyn Backend>, Option<String>)> {
     open_with(choice, || {
         uring::UringBackend::new(uring).map(|b| Box::new(b) as Box<dyn Backend>)
     })
+}
+
+/// Which kernel interface a port uses .
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// io_uring where the kernel allows it, else epoll (the reason is recorded).
+    Auto,
+    /// io_uring, or an error.
+    Uring,
+    /// epoll.
+    Epoll,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = io::Error;
+    fn from_str(s: &str) -> io::Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(BackendChoice::Auto),
+            "uring" | "io_uring" | "io-uring" => Ok(BackendChoice::Uring),
+            "epoll" => Ok(BackendChoice::Epoll),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown backend {other:?} (expected auto, uring or epoll)"),
+            )),
+        }
+    }
 }
 
 /// How an io_uring ring is set up (see the builder's `uring_*` methods).
@@ -200,10 +218,9 @@ impl Default for UringOptions {
 }
 
 fn open_with(
-    choice: crate::port::BackendChoice,
+    choice: BackendChoice,
     probe_uring: impl FnOnce() -> io::Result<Box<dyn Backend>>,
 ) -> io::Result<(Box<dyn Backend>, Option<String>)> {
-    use crate::port::BackendChoice;
     match choice {
         BackendChoice::Uring => probe_uring().map(|b| (b, None)).map_err(|e| {
             io::Error::new(
@@ -257,7 +274,6 @@ impl fmt::Display for BackendKind {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::port::BackendChoice;
 
     fn failing(errno: i32) -> impl FnOnce() -> io::Result<Box<dyn Backend>> {
         move || Err(io::Error::from_raw_os_error(errno))

@@ -24,9 +24,10 @@ use parking_lot::Mutex;
 use slab::Slab;
 
 use self::buf::IoBuf;
-use crate::backend::{Backend, Completion, OpCode, RawOp, Timespec, TIMER_EVENT};
-use crate::port::core::Reactor;
-use crate::port::Packet;
+use crate::backend::user_data::{self, MAX_IN_FLIGHT, TIMER_EVENT};
+use crate::backend::{Backend, Completion, OpCode, RawOp, Timespec};
+use crate::packet::Packet;
+use crate::port_core::Reactor;
 
 /// A handle associated with a port (a socket or file the port owns).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -324,26 +325,16 @@ struct Tables<K, V, B> {
     ops: Slab<Box<Slot<V, B>>>,
     spare: Vec<Box<Slot<V, B>>>,
     generation: u32,
-    /// Numbers the started operations (see `INDEX_BITS`).
+    /// Numbers the started operations (see `backend::user_data`).
     next_seq: u64,
     /// Deadlines of operations waiting in a lane (the kernel times only those
     /// it has): earliest first; entries of ops that left are skipped.
     waiting_deadlines: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64)>>,
 }
 
-/// An operation's `user_data`: its slot index in the low [`INDEX_BITS`] bits
-/// and, above them, a sequence number unique to this start of the op, so that
-/// neither a late completion nor a stale [`OpId`] can ever be taken for a later
-/// operation that reuses the slot. The top three bits stay clear: backends use
-/// them for requests of their own (see `RawOp::user_data`).
-const INDEX_BITS: u32 = 22;
-const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
-const USER_DATA_MASK: u64 = (1 << 61) - 1;
-/// Most operations one port can have in flight at once.
-pub(crate) const MAX_IN_FLIGHT: usize = 1 << INDEX_BITS;
-
+/// The slot index in an operation's `user_data` (layout: `backend::user_data`).
 fn op_index(user_data: u64) -> usize {
-    (user_data & INDEX_MASK) as usize
+    user_data::index(user_data)
 }
 
 /// Who an associated fd is, for the one-port-per-handle rule: a socket by
@@ -677,11 +668,11 @@ where
         }
     }
 
-    /// A fresh user_data for an op about to enter `ops` (see [`INDEX_BITS`]).
+    /// A fresh user_data for an op about to enter `ops` (see `backend::user_data`).
     fn new_user_data(t: &mut Tables<K, V, B>) -> u64 {
         t.next_seq = t.next_seq.wrapping_add(1);
         let key = t.ops.vacant_key();
-        ((t.next_seq << INDEX_BITS) | key as u64) & USER_DATA_MASK
+        user_data::make(t.next_seq, key)
     }
 
     /// Queues `slot` in lane `lane` of handle `index`, behind an earlier op of

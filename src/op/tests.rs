@@ -7,9 +7,9 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
+use super::buf::IoBuf;
 use super::{How, Io, IssueError, Issued};
 use crate::backend::Completion;
-use crate::op::buf::IoBuf;
 use crate::testing::{wait_for_events, Scripted, ScriptedBackend, StuckPage};
 
 type TestIo<B = Vec<u8>> = Io<u32, u32, B>;

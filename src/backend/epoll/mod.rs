@@ -106,10 +106,6 @@ pub(crate) const WORKER_EXIT_WAIT: Duration = Duration::from_millis(100);
 const WAKE_TOKEN: u64 = u64::MAX;
 /// No op: the end of a lane's list. A user_data never has its top bit set.
 const NO_OP: u64 = u64::MAX;
-/// The bits of a user_data that hold the op layer's slot index (dense: the
-/// op layer reuses free slots first), which the [`OpTable`] indexes by.
-const INDEX_MASK: u64 = crate::op::MAX_IN_FLIGHT as u64 - 1;
-const _: () = assert!(crate::op::MAX_IN_FLIGHT.is_power_of_two());
 /// Ops whose index is below this live in the direct part of the [`OpTable`]
 /// (at most a few MiB of it).
 const DIRECT_OPS: usize = 1 << 16;
@@ -249,7 +245,7 @@ impl Hasher for UdHasher {
 }
 
 /// Pending ops by user_data. The op layer's user_data carries its slot index
-/// in the low bits ([`INDEX_MASK`]), so nearly every op sits in `direct` at
+/// in the low bits (`backend::user_data`), so nearly every op sits in `direct` at
 /// that index; an op whose index is taken (by another user_data with the same
 /// low bits) or too large goes to `spill`. Any user_data works; only speed
 /// depends on the encoding.
@@ -262,7 +258,7 @@ struct OpTable {
 
 impl OpTable {
     fn index(user_data: u64) -> usize {
-        (user_data & INDEX_MASK) as usize
+        super::user_data::index(user_data)
     }
 
     fn get(&self, user_data: u64) -> Option<&OpState> {

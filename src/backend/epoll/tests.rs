@@ -11,7 +11,8 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{EpollBackend, Side, DIRECT_OPS, INDEX_MASK, WORKER_EXIT_WAIT};
+use super::{EpollBackend, Side, DIRECT_OPS, WORKER_EXIT_WAIT};
+use crate::backend::user_data::MAX_IN_FLIGHT;
 use crate::backend::{Backend, Completion, OpCode, RawOp};
 use crate::testing::StuckPage;
 
@@ -931,7 +932,7 @@ fn user_data_beyond_the_direct_table_work_like_any_other() {
     let (ours, mut peer) = tcp_pair();
     let fd = ours.as_raw_fd();
     let (mut b1, mut b2) = ([0u8; 1], [0u8; 1]);
-    let (big, huge) = (DIRECT_OPS as u64 + 3, 3 << 40 | (INDEX_MASK - 1));
+    let (big, huge) = (DIRECT_OPS as u64 + 3, 3 << 40 | (MAX_IN_FLIGHT as u64 - 2));
     let b = backend();
     b.register(fd).unwrap();
     submit(&b, buf_op(OpCode::Recv, fd, big, &mut b1));

@@ -11,7 +11,7 @@
 //!   5.11–5.18 refuse those flags with EINVAL: the ring is then set up again
 //!   without them, in interrupting mode, and [`Backend::mode`] says so.
 //! * Completions are reaped by the port's poller, one thread at a time
-//!   (leader/follower, see `port::core`); there is no reaper thread.
+//!   (leader/follower, see `port_core`); there is no reaper thread.
 //! * `wake` submits a NOP, whose completion makes a poller blocked in
 //!   `io_uring_enter` return; if it cannot be queued, it writes an eventfd that
 //!   a multishot poll request on the ring watches.
@@ -26,13 +26,14 @@ use std::time::Duration;
 use io_uring::{opcode, squeue, types, IoUring};
 use parking_lot::Mutex;
 
-use super::{Backend, BackendKind, Completion, OpCode, RawOp, UringOptions, TIMER_EVENT};
+use super::user_data::{self, TIMER_EVENT};
+use super::{Backend, BackendKind, Completion, OpCode, RawOp, UringOptions};
 
 /// user_data bit for requests the backend makes for itself.
-const INTERNAL: u64 = 1 << 63;
+const INTERNAL: u64 = user_data::BACKEND_REQUEST;
 /// user_data bit (with an op's own user_data) for a zero-byte recv, which is
 /// run as a readiness poll; its CQE carries a poll mask, not a byte count.
-const PROBE: u64 = 1 << 62;
+const PROBE: u64 = user_data::PROBE;
 const WAKE: u64 = INTERNAL | 1;
 const CANCEL: u64 = INTERNAL | 2;
 /// A wake by NOP (see `wake`).

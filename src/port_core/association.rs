@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Weak};
 
-use super::core::Core;
+use super::Core;
 use crate::loom::thread_local;
 
 /// What the thread-local needs from a port, whatever its packet type.

@@ -38,13 +38,18 @@
 //!   is what its thread-local association still says). Packets not yet
 //!   popped simply stay queued. The port stays usable.
 
+pub(crate) mod association;
+#[cfg(not(loom))]
+pub(crate) mod queue;
+pub(crate) mod state;
+
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use super::state::{State, MAX_THREADS};
+use self::state::{State, MAX_THREADS};
 use crate::error::GetError;
 use crate::loom::{
     current, fence, park, park_timeout, spin_loop, yield_now, AtomicBool, AtomicU32, AtomicU64,
