@@ -15,6 +15,7 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 
 pub(crate) mod epoll;
+pub(crate) mod sys;
 pub(crate) mod uring;
 pub(crate) mod user_data;
 

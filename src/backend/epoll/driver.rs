@@ -10,7 +10,7 @@ impl Shared {
     }
 
     pub(super) fn ring(&self) {
-        sys::eventfd_ring(self.wakefd.as_raw_fd());
+        crate::backend::sys::eventfd_ring(self.wakefd.as_fd());
     }
 
     /// Releases the lock, then rings the doorbell if a completion was added
@@ -147,7 +147,7 @@ impl Shared {
         }
         self.unlock(st);
         if woken {
-            sys::eventfd_drain(self.wakefd.as_raw_fd());
+            crate::backend::sys::eventfd_drain(self.wakefd.as_fd());
         }
         woken
     }

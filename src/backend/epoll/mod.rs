@@ -88,13 +88,14 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::mem;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
+use rustix::event::epoll;
 
 use super::{Backend, BackendKind, Completion, OpCode, RawOp};
 use sys::Step;
@@ -176,24 +177,11 @@ fn errno_err(e: i32) -> io::Error {
 
 impl EpollBackend {
     pub(crate) fn new() -> io::Result<EpollBackend> {
-        // SAFETY: plain syscall; the result is checked before use.
-        let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if epfd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: epfd is a new fd that nothing else owns.
-        let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
-        // SAFETY: plain syscall; the result is checked before use.
-        let wakefd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if wakefd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: wakefd is a new fd that nothing else owns.
-        let wakefd = unsafe { OwnedFd::from_raw_fd(wakefd) };
+        let epfd = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        let wakefd = crate::backend::sys::eventfd()?;
         // Level-triggered: the doorbell stays readable until a poll drains it.
-        sys::epoll_ctl(
-            epfd.as_raw_fd(),
-            libc::EPOLL_CTL_ADD,
+        sys::epoll_add(
+            epfd.as_fd(),
             wakefd.as_raw_fd(),
             libc::EPOLLIN as u32,
             WAKE_TOKEN,
@@ -236,8 +224,8 @@ impl Backend for EpollBackend {
     }
 
     fn register(&self, fd: RawFd) -> io::Result<()> {
-        sys::set_nonblocking(fd)?;
-        let kind = sys::socket_kind(fd);
+        crate::backend::sys::set_nonblocking(fd)?;
+        let kind = crate::backend::sys::socket_kind(fd);
         // The entry goes in before the fd enters the interest list: adding it
         // reports what is pending already (data, end of stream) as an edge,
         // which the poller may dispatch at once; with no entry yet that edge
@@ -251,8 +239,7 @@ impl Backend for EpollBackend {
             short_read_drains: kind.tcp,
         };
         self.shared.lock().fds.insert(fd, entry);
-        let epfd = self.shared.epfd.as_raw_fd();
-        let added = sys::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, INTEREST, fd as u64);
+        let added = sys::epoll_add(self.shared.epfd.as_fd(), fd, INTEREST, fd as u64);
         #[cfg(all(test, not(loom)))]
         tests::after_interest_added(self);
         match added {
@@ -260,7 +247,7 @@ impl Backend for EpollBackend {
             // A regular file: its ops run on the file workers, with their
             // own duplicate of the fd.
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                let dup = sys::dup(fd);
+                let dup = crate::backend::sys::dup(fd);
                 let mut st = self.shared.lock();
                 match dup {
                     Ok(file) => {
@@ -314,8 +301,7 @@ impl Backend for EpollBackend {
         self.shared.unlock(st);
         // Dropped here, unlocked: closes the file duplicate.
         if entry.is_some_and(|e| e.pollable) {
-            let epfd = self.shared.epfd.as_raw_fd();
-            let _ = sys::epoll_ctl(epfd, libc::EPOLL_CTL_DEL, fd, 0, 0);
+            sys::epoll_delete(self.shared.epfd.as_fd(), fd);
         }
     }
 
@@ -423,6 +409,9 @@ impl Backend for EpollBackend {
             st.sleeping = wait_ms != 0;
             st.sleep_until = until;
             drop(st);
+            // A libc call: this is where the poller sleeps, so glibc's
+            // cancellation-point cost is lost in the wait, and `dispatch`
+            // reads the events in libc's epoll_event layout.
             // SAFETY: `events` is a writable array of MAX_EVENTS entries.
             let n = unsafe {
                 libc::epoll_wait(

@@ -19,7 +19,7 @@
 //!   `INTERNAL` in their user_data and produce no completion for the op layer.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -168,13 +168,7 @@ impl UringBackend {
                 "io_uring lacks EXT_ARG or NODROP (kernel older than 5.11)",
             ));
         }
-        // SAFETY: eventfd has no memory-safety preconditions.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
-        let wake_fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let wake_fd = super::sys::eventfd()?;
         let backend = UringBackend {
             ring,
             submit_lock: Mutex::new(()),
@@ -383,7 +377,7 @@ impl UringBackend {
 /// The pending error of socket `fd` (SO_ERROR), as a positive errno; a socket
 /// that reports POLLERR without one is treated as reset.
 fn socket_error(fd: RawFd) -> i32 {
-    match super::epoll::sys::so_error(fd) {
+    match super::sys::so_error(fd) {
         Ok(e) if e != 0 => e,
         _ => libc::ECONNRESET,
     }
