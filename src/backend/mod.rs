@@ -12,6 +12,7 @@
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 pub(crate) mod epoll;
@@ -171,6 +172,146 @@ pub(crate) fn open(
     open_with(choice, || {
         uring::UringBackend::new(uring).map(|b| Box::new(b) as Box<dyn Backend>)
     })
+}
+
+/// A port's backend, opened on first use — the first handle associated, or
+/// a question only the open backend can answer (its kind, its mode, why it
+/// fell back) — so that a port that only posts and gets (every C port made
+/// by `CreateIoCompletionPort(INVALID_HANDLE_VALUE, …)`) opens no kernel
+/// object. Until then the calls that need an open backend find nothing to
+/// do: without a handle no operation can be in flight.
+pub(crate) struct LazyBackend {
+    opened: OnceLock<(Box<dyn Backend>, Option<String>)>,
+    choice: BackendChoice,
+    uring: UringOptions,
+    /// Serialises the opening (`opened` is read without it).
+    opening: parking_lot::Mutex<()>,
+}
+
+impl LazyBackend {
+    /// A backend to open later. An explicit io_uring choice is checked now
+    /// (a ring set up and closed again), so that a port that cannot have
+    /// io_uring fails to build, as it always did.
+    pub(crate) fn new(choice: BackendChoice, uring: UringOptions) -> io::Result<Self> {
+        if choice == BackendChoice::Uring {
+            drop(open_with(choice, || {
+                uring::UringBackend::new(uring).map(|b| Box::new(b) as Box<dyn Backend>)
+            })?);
+        }
+        Ok(LazyBackend {
+            opened: OnceLock::new(),
+            choice,
+            uring,
+            opening: parking_lot::Mutex::new(()),
+        })
+    }
+
+    /// A backend that is open already (the op layer's tests).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn opened(backend: Box<dyn Backend>) -> Self {
+        let lazy = LazyBackend {
+            opened: OnceLock::new(),
+            choice: BackendChoice::Auto,
+            uring: UringOptions::default(),
+            opening: parking_lot::Mutex::new(()),
+        };
+        let _ = lazy.opened.set((backend, None));
+        lazy
+    }
+
+    /// The backend if it is open.
+    #[inline]
+    pub(crate) fn get(&self) -> Option<&dyn Backend> {
+        self.opened.get().map(|(b, _)| &**b)
+    }
+
+    /// The backend, opened now if it is not yet.
+    pub(crate) fn open(&self) -> io::Result<&dyn Backend> {
+        if let Some(b) = self.get() {
+            return Ok(b);
+        }
+        let _opening = self.opening.lock();
+        if self.opened.get().is_none() {
+            let _ = self.opened.set(open(self.choice, self.uring)?);
+        }
+        Ok(self
+            .get()
+            .expect("cport invariant: the backend was just opened"))
+    }
+
+    /// Why `Auto` runs on epoll (opens the backend to know).
+    pub(crate) fn fallback_reason(&self) -> io::Result<Option<&str>> {
+        self.open()?;
+        Ok(self.opened.get().and_then(|(_, why)| why.as_deref()))
+    }
+}
+
+impl Backend for LazyBackend {
+    /// The kind of the open backend; an unopened one is opened to know it
+    /// (falling back to the choice if that fails: the next use reports why).
+    fn kind(&self) -> BackendKind {
+        match (self.open(), self.choice) {
+            (Ok(b), _) => b.kind(),
+            (Err(_), BackendChoice::Epoll) => BackendKind::Epoll,
+            (Err(_), _) => BackendKind::Uring,
+        }
+    }
+
+    fn mode(&self) -> Option<&str> {
+        self.open().ok()?.mode()
+    }
+
+    fn register(&self, fd: RawFd) -> io::Result<()> {
+        self.open()?.register(fd)
+    }
+
+    fn deregister(&self, fd: RawFd) {
+        if let Some(b) = self.get() {
+            b.deregister(fd)
+        }
+    }
+
+    unsafe fn submit(&self, op: &RawOp) -> io::Result<()> {
+        match self.get() {
+            // SAFETY: forwarded from this function's contract.
+            Some(b) => unsafe { b.submit(op) },
+            // Nothing was registered: no fd can take an operation.
+            None => Err(io::Error::from_raw_os_error(libc::EBADF)),
+        }
+    }
+
+    fn cancel(&self, user_data: u64) {
+        if let Some(b) = self.get() {
+            b.cancel(user_data)
+        }
+    }
+
+    fn cancel_many(&self, user_data: &[u64]) {
+        if let Some(b) = self.get() {
+            b.cancel_many(user_data)
+        }
+    }
+
+    fn poll(&self, timeout: Option<Duration>, out: &mut Vec<Completion>) -> io::Result<()> {
+        match self.get() {
+            Some(b) => b.poll(timeout, out),
+            // Nothing can be in flight, so nobody polls for it (the port core
+            // polls only while operations are in flight).
+            None => Ok(()),
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(b) = self.get() {
+            b.wake()
+        }
+    }
+
+    fn flush(&self, urgent: bool) {
+        if let Some(b) = self.get() {
+            b.flush(urgent)
+        }
+    }
 }
 
 /// Which kernel interface a port uses .

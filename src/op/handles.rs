@@ -143,7 +143,7 @@ where
         let e = t.handles.remove(index);
         Some((
             Closed {
-                backend: &*self.backend,
+                backend: &self.backend,
                 fd: Some(e.fd),
                 who: e.who,
             },

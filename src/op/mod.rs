@@ -33,7 +33,7 @@ use self::handles::*;
 use self::lanes::*;
 use self::slots::*;
 use crate::backend::user_data::{self, MAX_IN_FLIGHT, TIMER_EVENT};
-use crate::backend::{Backend, Completion, OpCode, RawOp, Timespec};
+use crate::backend::{Backend, Completion, LazyBackend, OpCode, RawOp, Timespec};
 use crate::packet::Packet;
 use crate::port_core::Reactor;
 
@@ -133,7 +133,7 @@ pub type CompletionFilter<K, V, B> = Box<dyn Fn(&mut Packet<K, V, B>) -> bool + 
 
 /// The op layer of one port.
 pub(crate) struct Io<K, V, B> {
-    backend: Box<dyn Backend>,
+    backend: LazyBackend,
     tables: Mutex<Tables<K, V, B>>,
     in_flight: AtomicUsize,
     filter: std::sync::OnceLock<CompletionFilter<K, V, B>>,
@@ -204,7 +204,7 @@ where
     V: Send + 'static,
     B: IoBuf,
 {
-    pub(crate) fn new(backend: Box<dyn Backend>) -> Self {
+    pub(crate) fn new(backend: LazyBackend) -> Self {
         Io {
             backend,
             tables: Mutex::new(Tables {
@@ -234,8 +234,8 @@ where
         })
     }
 
-    pub(crate) fn backend(&self) -> &dyn Backend {
-        &*self.backend
+    pub(crate) fn backend(&self) -> &LazyBackend {
+        &self.backend
     }
 }
 

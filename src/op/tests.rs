@@ -9,13 +9,15 @@ use std::time::Duration;
 
 use super::buf::IoBuf;
 use super::{How, Io, IssueError, Issued};
-use crate::backend::Completion;
+use crate::backend::{Completion, LazyBackend};
 use crate::testing::{wait_for_events, Scripted, ScriptedBackend, StuckPage};
 
 type TestIo<B = Vec<u8>> = Io<u32, u32, B>;
 
 fn io<B: IoBuf>(script: &Arc<Scripted>) -> Arc<TestIo<B>> {
-    Arc::new(Io::new(Box::new(ScriptedBackend(script.clone()))))
+    Arc::new(Io::new(LazyBackend::opened(Box::new(ScriptedBackend(
+        script.clone(),
+    )))))
 }
 
 fn pending<B>(r: Result<Issued<u32, B>, IssueError<u32, B>>) -> u64 {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::backend::BackendChoice;
-use crate::backend::{self, BackendKind};
+use crate::backend::{self, Backend, BackendKind};
 use crate::error::{GetError, PostError};
 use crate::op::buf::IoBuf;
 use crate::op::{Handle, How, Io, IoReactor, IssueError, Issued, OpId};
@@ -104,11 +104,11 @@ impl Builder {
             Some(choice) => choice,
             None => std::env::var("CPORT_BACKEND").unwrap_or_default().parse()?,
         };
-        let (backend, fallback) = backend::open(choice, self.uring)?;
+        let backend = backend::LazyBackend::new(choice, self.uring)?;
         let io = Arc::new(Io::new(backend));
         let core = Arc::new(Core::new(limit, Some(Box::new(IoReactor(io.clone())))));
         Ok(Port {
-            owner: Arc::new(Owner { core, io, fallback }),
+            owner: Arc::new(Owner { core, io }),
         })
     }
 }
@@ -118,8 +118,6 @@ impl Builder {
 struct Owner<K, V, B> {
     core: Arc<Core<Packet<K, V, B>>>,
     io: Arc<Io<K, V, B>>,
-    /// Why `auto` did not pick io_uring, if it did not.
-    fallback: Option<String>,
 }
 
 /// How long dropping a port waits for the kernel to finish cancelled operations.
@@ -360,14 +358,17 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         self.core().counters()
     }
 
-    /// The backend this port runs on.
+    /// The backend this port runs on. (The backend is opened when the first
+    /// handle is associated, or by this question: a port that only posts and
+    /// gets opens no kernel object.)
     pub fn backend(&self) -> BackendKind {
         self.owner.io.backend().kind()
     }
 
-    /// Why automatic selection fell back to epoll (`None` if it did not).
+    /// Why automatic selection fell back to epoll (`None` if it did not, or
+    /// if no backend could be opened at all: associating a handle says why).
     pub fn fallback_reason(&self) -> Option<&str> {
-        self.owner.fallback.as_deref()
+        self.owner.io.backend().fallback_reason().ok().flatten()
     }
 
     /// How the backend runs, in words, where it has modes; on io_uring how
