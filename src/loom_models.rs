@@ -201,7 +201,7 @@ impl MockReactor {
     }
 
     /// The "kernel" completes an operation and wakes the poller.
-    fn complete(&self, value: u32) {
+    fn report(&self, value: u32) {
         self.ready.lock().unwrap().push(value);
         self.doorbell.notify();
     }
@@ -254,7 +254,7 @@ fn post_races_poller_in_kernel() {
         core.post(20).unwrap();
         let got = waiter.join().unwrap().unwrap();
         assert_eq!(got, 20);
-        kernel.complete(10); // the operation completes later
+        kernel.report(10); // the operation completes later
         while crate::port_core::Reactor::busy(&kernel) {
             core.reap_as_helper(Duration::ZERO);
         }
@@ -331,7 +331,7 @@ fn poller_role_passes_to_the_next_waiter() {
         let core = Arc::new(Core::<u32>::new(2, Some(Box::new(kernel.clone()))));
         let first = spawn_taker(&core, SOON);
         let second = spawn_taker(&core, None);
-        kernel.complete(10);
+        kernel.report(10);
         let first = first.join().unwrap();
         if first.is_ok() {
             // The first waiter reaped it; release the second one.
@@ -364,7 +364,7 @@ fn poller_handed_a_post_passes_the_role_on() {
             })
             .collect();
         core.post(20).unwrap();
-        kernel.complete(10);
+        kernel.report(10);
         let mut got: Vec<u32> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
         got.sort();
         assert_eq!(got, vec![10, 20]);

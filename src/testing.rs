@@ -108,18 +108,18 @@ impl Scripted {
     }
 
     /// Makes `completion` the next thing a poll returns.
-    pub(crate) fn complete(&self, completion: Completion) {
+    pub(crate) fn report(&self, completion: Completion) {
         self.state.lock().completions.push(completion);
         self.changed.notify_all();
     }
 
-    /// From now on `submit` waits inside until [`release`](Self::release).
+    /// From now on `submit` waits inside until [`let_submits_go`](Self::let_submits_go).
     pub(crate) fn hold_submits(&self) {
         self.state.lock().hold_submits = true;
     }
 
     /// Lets held submissions (and later ones) through.
-    pub(crate) fn release(&self) {
+    pub(crate) fn let_submits_go(&self) {
         self.state.lock().hold_submits = false;
         self.changed.notify_all();
     }
@@ -164,7 +164,7 @@ impl Backend for ScriptedBackend {
     }
 
     fn cancel(&self, user_data: u64) {
-        self.0.complete(Completion {
+        self.0.report(Completion {
             user_data,
             res: -libc::ECANCELED,
         });

@@ -23,7 +23,7 @@ pub(crate) mod user_data;
 /// What an operation does. Results follow the Linux syscall convention:
 /// `res >= 0` is the syscall's return value, `res < 0` is `-errno`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum OpCode {
+pub(crate) enum Syscall {
     /// accept4(fd, addr, addrlen, SOCK_CLOEXEC) → the new fd.
     Accept,
     /// connect(fd, addr, *addrlen) → 0. Non-blocking connect completes when
@@ -49,7 +49,7 @@ pub(crate) enum OpCode {
 /// alive and unmoved until the operation's [`Completion`] was returned.
 #[derive(Clone, Copy)]
 pub(crate) struct RawOp {
-    pub code: OpCode,
+    pub code: Syscall,
     pub fd: RawFd,
     /// Identifies the operation in its completion (layout: [`user_data`]);
     /// the top three bits are never set.

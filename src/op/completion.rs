@@ -84,7 +84,7 @@ where
         };
         if c.user_data & TIMER_EVENT != 0 {
             let cancel =
-                (slot.place == Place::Kernel && timer_fired(slot, c.res)).then_some(slot.user_data);
+                (slot.place == Stage::Kernel && timer_fired(slot, c.res)).then_some(slot.user_data);
             drop(t);
             self.run(Deferred {
                 cancel,
@@ -92,7 +92,7 @@ where
             });
             return None;
         }
-        if slot.place != Place::Kernel {
+        if slot.place != Stage::Kernel {
             // A made-up completion of an op that never reached the kernel
             // (Parked); it may still be listed in its lane.
             let (handle, lane) = (slot.handle, slot.kind.lane());
@@ -166,7 +166,7 @@ where
         let handle = slot.handle;
         t.handles[handle].pending -= 1;
         let mut after = Deferred::default();
-        if let (Some(i), Place::Kernel) = (slot.kind.lane(), slot.place) {
+        if let (Some(i), Stage::Kernel) = (slot.kind.lane(), slot.place) {
             after.next = self.next_in_lane(t, handle, i);
         }
         after.stops = self.stops.load(Ordering::Relaxed);
@@ -181,7 +181,10 @@ where
         if matches!(&result, Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNRESET | libc::EPIPE)))
             && matches!(
                 slot.kind,
-                Kind::Recv | Kind::Send | Kind::RecvVectored | Kind::SendVectored
+                Operation::Recv
+                    | Operation::Send
+                    | Operation::RecvVectored
+                    | Operation::SendVectored
             )
         {
             t.handles[handle].reset = true;
@@ -189,7 +192,7 @@ where
         let mut addr = None;
         let mut stream = None;
         match slot.kind {
-            Kind::Accept if res >= 0 => {
+            Operation::Accept if res >= 0 => {
                 // SAFETY: accept returned a new fd that nobody else owns (the
                 // user_data sequence number makes sure this completion is this
                 // op's own).
@@ -198,8 +201,8 @@ where
                 let k = unsafe { slot.area() };
                 addr = sockaddr_to_std(&k.addr, k.addrlen);
             }
-            Kind::RecvFrom | Kind::RecvVectored if res >= 0 => {
-                let from = slot.kind == Kind::RecvFrom;
+            Operation::RecvFrom | Operation::RecvVectored if res >= 0 => {
+                let from = slot.kind == Operation::RecvFrom;
                 // SAFETY: as above.
                 let k = unsafe { slot.area() };
                 if from {

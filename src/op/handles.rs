@@ -164,16 +164,16 @@ where
             if slot.handle == h.index as usize && wanted && slot.stop == Stop::None {
                 slot.stop = why;
                 match slot.place {
-                    Place::Kernel => targets.push(slot.user_data),
-                    Place::Waiting => {
-                        slot.place = Place::Parked;
+                    Stage::Kernel => targets.push(slot.user_data),
+                    Stage::Waiting => {
+                        slot.place = Stage::Parked;
                         made_up.push(Completion {
                             user_data: slot.user_data,
                             res: -libc::ECANCELED,
                         });
                     }
                     // Timed out while waiting: that completion is on its way.
-                    Place::Parked => {}
+                    Stage::Parked => {}
                 }
             }
         }
@@ -221,16 +221,16 @@ impl<K, V, B> Io<K, V, B> {
                     s.stop = Stop::Close;
                 }
                 match s.place {
-                    Place::Kernel => targets.push(s.user_data),
-                    Place::Waiting => {
-                        s.place = Place::Parked;
+                    Stage::Kernel => targets.push(s.user_data),
+                    Stage::Waiting => {
+                        s.place = Stage::Parked;
                         made_up.push(Completion {
                             user_data: s.user_data,
                             res: -libc::ECANCELED,
                         });
                     }
                     // Its made-up completion is on its way.
-                    Place::Parked => {}
+                    Stage::Parked => {}
                 }
             }
         }

@@ -15,7 +15,7 @@ where
     pub(super) fn start(
         &self,
         h: Handle,
-        kind: Kind,
+        kind: Operation,
         value: V,
         buf: Option<B>,
         bufs: Vec<B>,
@@ -40,7 +40,7 @@ where
         }
         let index = h.index as usize;
         let (fd, inline) = match Self::entry(&mut t, h) {
-            Ok(e) if e.reset && kind != Kind::Connect => {
+            Ok(e) if e.reset && kind != Operation::Connect => {
                 drop(t);
                 return fail(
                     io::Error::from_raw_os_error(libc::ECONNRESET),
@@ -147,7 +147,7 @@ where
         slot.user_data = user_data;
         t.handles[index].pending += 1;
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        slot.place = Place::Kernel;
+        slot.place = Stage::Kernel;
         let mut raw = raw_op(&mut slot, fd);
         raw.defer = how.defer;
         let k = t.ops.insert(slot);
@@ -215,7 +215,7 @@ where
         t.handles[index].pending += 1;
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         t.handles[index].lanes[lane].waiting.push_back(user_data);
-        slot.place = Place::Waiting;
+        slot.place = Stage::Waiting;
         let mut earliest = false;
         if let Some(d) = slot.deadline {
             t.waiting_deadlines.push(std::cmp::Reverse((d, user_data)));
@@ -275,7 +275,7 @@ where
         value: V,
         how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
-        self.start(h, Kind::Accept, value, None, Vec::new(), 0, how, |s| {
+        self.start(h, Operation::Accept, value, None, Vec::new(), 0, how, |s| {
             // SAFETY: `fill` runs before the op is submitted.
             unsafe { s.area() }.addrlen =
                 mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -290,12 +290,21 @@ where
         value: V,
         how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
-        self.start(h, Kind::Connect, value, None, Vec::new(), 0, how, |s| {
-            // SAFETY: `fill` runs before the op is submitted.
-            let k = unsafe { s.area() };
-            k.addrlen = std_to_sockaddr(to, &mut k.addr);
-            Ok(())
-        })
+        self.start(
+            h,
+            Operation::Connect,
+            value,
+            None,
+            Vec::new(),
+            0,
+            how,
+            |s| {
+                // SAFETY: `fill` runs before the op is submitted.
+                let k = unsafe { s.area() };
+                k.addrlen = std_to_sockaddr(to, &mut k.addr);
+                Ok(())
+            },
+        )
     }
 
     pub(crate) fn transfer(
@@ -306,7 +315,11 @@ where
         value: V,
         how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
-        let kind = if send { Kind::Send } else { Kind::Recv };
+        let kind = if send {
+            Operation::Send
+        } else {
+            Operation::Recv
+        };
         self.start(h, kind, value, Some(buf), Vec::new(), 0, how, |_| Ok(()))
     }
 
@@ -319,7 +332,11 @@ where
         value: V,
         how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
-        let kind = if write { Kind::WriteAt } else { Kind::ReadAt };
+        let kind = if write {
+            Operation::WriteAt
+        } else {
+            Operation::ReadAt
+        };
         self.start(h, kind, value, Some(buf), Vec::new(), offset, how, |_| {
             Ok(())
         })
@@ -334,9 +351,9 @@ where
         how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let kind = if to.is_some() {
-            Kind::SendTo
+            Operation::SendTo
         } else {
-            Kind::RecvFrom
+            Operation::RecvFrom
         };
         self.start(h, kind, value, Some(buf), Vec::new(), 0, how, |s| {
             // SAFETY: `fill` runs before the op is submitted.
@@ -358,9 +375,9 @@ where
         how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let kind = if send {
-            Kind::SendVectored
+            Operation::SendVectored
         } else {
-            Kind::RecvVectored
+            Operation::RecvVectored
         };
         self.start(h, kind, value, None, bufs, 0, how, |s| {
             if s.bufs.is_empty() || s.bufs.len() > 1024 {

@@ -33,7 +33,7 @@ use self::handles::*;
 use self::lanes::*;
 use self::slots::*;
 use crate::backend::user_data::{self, MAX_IN_FLIGHT, TIMER_EVENT};
-use crate::backend::{Backend, Completion, LazyBackend, OpCode, RawOp, Timespec};
+use crate::backend::{Backend, Completion, LazyBackend, RawOp, Syscall, Timespec};
 use crate::packet::Packet;
 use crate::port_core::Reactor;
 

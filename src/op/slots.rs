@@ -7,7 +7,7 @@
 use super::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
+pub(super) enum Operation {
     Accept,
     Connect,
     Recv,
@@ -28,11 +28,11 @@ pub(super) enum Direction {
     Neither,
 }
 
-impl Kind {
+impl Operation {
     pub(super) fn direction(self) -> Direction {
         match self {
-            Kind::Recv | Kind::RecvFrom | Kind::RecvVectored => Direction::In,
-            Kind::Send | Kind::SendTo | Kind::SendVectored => Direction::Out,
+            Operation::Recv | Operation::RecvFrom | Operation::RecvVectored => Direction::In,
+            Operation::Send | Operation::SendTo | Operation::SendVectored => Direction::Out,
             _ => Direction::Neither,
         }
     }
@@ -50,7 +50,10 @@ impl Kind {
     /// Operations that transfer all their bytes or fail (WSASend, WriteFile).
     /// A datagram send goes out whole or not at all, so `SendTo` is not one.
     pub(super) fn is_whole_transfer(self) -> bool {
-        matches!(self, Kind::Send | Kind::SendVectored | Kind::WriteAt)
+        matches!(
+            self,
+            Operation::Send | Operation::SendVectored | Operation::WriteAt
+        )
     }
 }
 
@@ -64,7 +67,7 @@ pub(super) enum Stop {
 
 /// Where a started operation is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Place {
+pub(super) enum Stage {
     /// Submitted to the backend; its completion will come from there.
     Kernel,
     /// Queued in its lane behind an earlier operation of the same direction.
@@ -78,9 +81,9 @@ pub(super) enum Place {
 /// Everything an in-flight operation owns; boxed so its address is stable.
 pub(super) struct Slot<V, B> {
     pub(super) user_data: u64,
-    pub(super) place: Place,
+    pub(super) place: Stage,
     pub(super) handle: usize,
-    pub(super) kind: Kind,
+    pub(super) kind: Operation,
     pub(super) stop: Stop,
     pub(super) value: Option<V>,
     pub(super) buf: Option<B>,
@@ -92,7 +95,7 @@ pub(super) struct Slot<V, B> {
     /// When the per-operation timeout runs out.
     pub(super) deadline: Option<Instant>,
     pub(super) offset: u64,
-    /// Bytes of a whole transfer (see `Kind::is_whole_transfer`) done by
+    /// Bytes of a whole transfer (see `Operation::is_whole_transfer`) done by
     /// earlier parts: an inline attempt or a submission that ended short.
     /// The next part starts after them.
     pub(super) done: usize,
@@ -173,9 +176,9 @@ impl<V, B> Slot<V, B> {
     pub(super) fn empty() -> Self {
         Slot {
             user_data: 0,
-            place: Place::Kernel,
+            place: Stage::Kernel,
             handle: 0,
-            kind: Kind::Recv,
+            kind: Operation::Recv,
             stop: Stop::None,
             value: None,
             buf: None,
@@ -235,16 +238,16 @@ pub(super) fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
         None => (std::ptr::null_mut(), 0),
     };
     let code = match slot.kind {
-        Kind::Accept => OpCode::Accept,
-        Kind::Connect => OpCode::Connect,
-        Kind::Recv => OpCode::Recv,
-        Kind::Send => OpCode::Send,
-        Kind::ReadAt => OpCode::Read,
-        Kind::WriteAt => OpCode::Write,
-        Kind::RecvFrom | Kind::RecvVectored => OpCode::RecvMsg,
-        Kind::SendTo | Kind::SendVectored => OpCode::SendMsg,
+        Operation::Accept => Syscall::Accept,
+        Operation::Connect => Syscall::Connect,
+        Operation::Recv => Syscall::Recv,
+        Operation::Send => Syscall::Send,
+        Operation::ReadAt => Syscall::Read,
+        Operation::WriteAt => Syscall::Write,
+        Operation::RecvFrom | Operation::RecvVectored => Syscall::RecvMsg,
+        Operation::SendTo | Operation::SendVectored => Syscall::SendMsg,
     };
-    if code == OpCode::RecvMsg || code == OpCode::SendMsg {
+    if code == Syscall::RecvMsg || code == Syscall::SendMsg {
         slot.iovecs.clear();
         let mut skip = done;
         let mut room = MAX_PER_SUBMISSION;
@@ -268,7 +271,7 @@ pub(super) fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
         }
         let iov = slot.iovecs.as_mut_ptr();
         let iovlen = slot.iovecs.len();
-        let named = matches!(slot.kind, Kind::RecvFrom | Kind::SendTo);
+        let named = matches!(slot.kind, Operation::RecvFrom | Operation::SendTo);
         // SAFETY: `raw_op` runs before a submission (see `raw_op`'s callers).
         let k = unsafe { slot.area() };
         // SAFETY: all-zero is a valid msghdr.
@@ -330,12 +333,14 @@ pub(super) fn try_inline<V, B: IoBuf>(fd: RawFd, slot: &mut Slot<V, B>) -> Optio
     // contract) and the kernel is done with it when each call returns.
     let n = unsafe {
         match kind {
-            Kind::Recv => libc::recv(fd, ptr.cast(), len, libc::MSG_DONTWAIT),
-            Kind::Send => libc::send(fd, ptr.cast(), len, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL),
+            Operation::Recv => libc::recv(fd, ptr.cast(), len, libc::MSG_DONTWAIT),
+            Operation::Send => {
+                libc::send(fd, ptr.cast(), len, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+            }
             // RWF_NOWAIT: only what the page cache can serve without blocking
             // (EAGAIN otherwise, or EOPNOTSUPP where unsupported).
-            Kind::ReadAt => libc::preadv2(fd, &iov, 1, offset, libc::RWF_NOWAIT),
-            Kind::WriteAt => libc::pwritev2(fd, &iov, 1, offset, libc::RWF_NOWAIT),
+            Operation::ReadAt => libc::preadv2(fd, &iov, 1, offset, libc::RWF_NOWAIT),
+            Operation::WriteAt => libc::pwritev2(fd, &iov, 1, offset, libc::RWF_NOWAIT),
             _ => return None,
         }
     };

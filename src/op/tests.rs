@@ -64,7 +64,7 @@ fn the_next_op_of_a_lane_is_submitted_with_the_tables_unlocked() {
     let second = pending(io.transfer(h, false, vec![0; 8], 2, How::default()));
     assert_eq!(script.submitted(), [first], "the second waits in its lane");
     script.hold_submits();
-    script.complete(Completion {
+    script.report(Completion {
         user_data: first,
         res: 3,
     });
@@ -72,7 +72,7 @@ fn the_next_op_of_a_lane_is_submitted_with_the_tables_unlocked() {
     let reaper = reap_one(&io);
     assert!(script.wait_until_holding());
     let free = tables_free(&io, h);
-    script.release();
+    script.let_submits_go();
     assert!(free, "the tables stayed locked during the submission");
     assert_eq!(reaper.join().unwrap(), 1);
     assert_eq!(script.submitted(), [first, second]);
@@ -88,21 +88,21 @@ fn a_restarted_op_is_submitted_with_the_tables_unlocked() {
     script.hold_submits();
     // Ended by the kernel, not by anyone here (io_uring does that when the
     // submitting thread exits): started again.
-    script.complete(Completion {
+    script.report(Completion {
         user_data: op,
         res: -libc::ECANCELED,
     });
     let reaper = reap_one(&io);
     assert!(script.wait_until_holding());
     let free = tables_free(&io, h);
-    script.release();
+    script.let_submits_go();
     assert!(free, "the tables stayed locked during the resubmission");
     let start = std::time::Instant::now();
     while script.submitted().len() < 2 && start.elapsed() < Duration::from_secs(10) {
         thread::sleep(Duration::from_millis(1));
     }
     assert_eq!(script.submitted(), [op, op]);
-    script.complete(Completion {
+    script.report(Completion {
         user_data: op,
         res: 5,
     });

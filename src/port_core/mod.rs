@@ -718,7 +718,7 @@ impl<T> Core<T> {
             let state = node.state.load(Ordering::Acquire);
             if state != WAITING {
                 self.resign(&node);
-                let taken = self.finish(&node, state, max, sink);
+                let taken = self.collect(&node, state, max, sink);
                 guard.disarm();
                 return taken;
             }
@@ -767,7 +767,7 @@ impl<T> Core<T> {
         if state != WAITING {
             drop(stack);
             self.resign(&node);
-            let taken = self.finish(&node, state, max, sink);
+            let taken = self.collect(&node, state, max, sink);
             guard.disarm();
             return taken;
         }
@@ -873,7 +873,7 @@ impl<T> Core<T> {
 
     /// The node left the stack with `state`: deliver its packet (plus up to
     /// `max - 1` more queued ones) or report the close.
-    fn finish(
+    fn collect(
         &self,
         node: &Waiter<T>,
         state: u32,

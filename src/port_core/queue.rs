@@ -54,14 +54,14 @@ const HAS_NEXT: Index = 1;
 const SPARES: usize = 16;
 
 /// A slot in a block.
-struct Slot<T> {
+struct QueueSlot<T> {
     /// The value.
     value: UnsafeCell<MaybeUninit<T>>,
     /// The state of the slot.
     state: AtomicUsize,
 }
 
-impl<T> Slot<T> {
+impl<T> QueueSlot<T> {
     /// Waits until a value is written into the slot.
     fn wait_write(&self) {
         let backoff = Backoff::new();
@@ -76,7 +76,7 @@ struct Block<T> {
     /// The next block in the linked list.
     next: AtomicPtr<Block<T>>,
     /// Slots for values.
-    slots: [Slot<T>; BLOCK_CAP],
+    slots: [QueueSlot<T>; BLOCK_CAP],
 }
 
 impl<T> Block<T> {

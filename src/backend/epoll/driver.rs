@@ -5,7 +5,7 @@
 use super::*;
 
 impl Shared {
-    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Bookkeeping> {
         self.state.lock()
     }
 
@@ -15,7 +15,7 @@ impl Shared {
 
     /// Releases the lock, then rings the doorbell if a completion was added
     /// while the poller slept.
-    pub(super) fn unlock(&self, mut st: MutexGuard<'_, State>) {
+    pub(super) fn unlock(&self, mut st: MutexGuard<'_, Bookkeeping>) {
         let wake = mem::take(&mut st.wake_due);
         drop(st);
         if wake {
@@ -29,11 +29,11 @@ impl Shared {
     /// lock released.
     pub(super) fn drive<'a>(
         &'a self,
-        mut st: MutexGuard<'a, State>,
+        mut st: MutexGuard<'a, Bookkeeping>,
         fd: RawFd,
         side: Side,
         mut first: Option<Head>,
-    ) -> MutexGuard<'a, State> {
+    ) -> MutexGuard<'a, Bookkeeping> {
         loop {
             let mut head = match first.take() {
                 Some(head) => head,
@@ -73,7 +73,7 @@ impl Shared {
                 if !head.stored && !st.store_first(fd, side, &head) {
                     // Its user_data was submitted again meanwhile (an op layer
                     // bug): refuse this one.
-                    st.complete(head.user_data, -libc::EEXIST);
+                    st.report(head.user_data, -libc::EEXIST);
                     continue;
                 }
                 if step == Step::Progress {
@@ -92,9 +92,9 @@ impl Shared {
             };
             if head.stored {
                 st.unlink(fd, side, head.user_data);
-                st.finish(head.user_data, res);
+                st.retire(head.user_data, res);
             } else {
-                st.complete(head.user_data, res);
+                st.report(head.user_data, res);
             }
             if is_short_read(&head, step) {
                 let Some(entry) = st.fds.get_mut(fd) else {
@@ -156,6 +156,6 @@ impl Shared {
 /// Whether `step`, the outcome of an attempt at `head`, is a receive that got
 /// some bytes but fewer than it asked for.
 fn is_short_read(head: &Head, step: Step) -> bool {
-    matches!(head.raw.code, OpCode::Recv | OpCode::RecvMsg)
+    matches!(head.raw.code, Syscall::Recv | Syscall::RecvMsg)
         && matches!(step, Step::Done(n) if n > 0 && (n as usize) < head.total)
 }

@@ -102,7 +102,7 @@ impl Shared {
                 Step::Done(res) => res,
                 Step::Progress | Step::Blocked => -libc::EAGAIN,
             };
-            st.finish(user_data, res);
+            st.retire(user_data, res);
             if mem::take(&mut st.wake_due) {
                 MutexGuard::unlocked(&mut st, || self.ring());
             }

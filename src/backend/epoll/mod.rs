@@ -4,7 +4,7 @@
 //!
 //! * **Edge-triggered, registered once.** `register` adds a socket with
 //!   `EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET` and never touches the interest
-//!   list again. Each fd has two [`Lane`]s, *read* (Accept, Recv, RecvMsg) and
+//!   list again. Each fd has two [`SideQueue`]s, *read* (Accept, Recv, RecvMsg) and
 //!   *write* (Connect, Send, SendMsg), each a FIFO of pending ops served in
 //!   order: only the head is ever attempted.
 //! * **One driver per lane, syscalls outside the lock.** Whoever finds a lane
@@ -97,7 +97,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use rustix::event::epoll;
 
-use super::{Backend, BackendKind, Completion, OpCode, RawOp};
+use super::{Backend, BackendKind, Completion, RawOp, Syscall};
 use sys::Step;
 use tables::*;
 
@@ -128,7 +128,7 @@ const WRITE_EVENTS: u32 = (libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP) as 
 const MAX_EVENTS: usize = 64;
 
 #[derive(Default)]
-struct State {
+struct Bookkeeping {
     fds: FdTable,
     ops: OpTable,
     ready: Vec<Completion>,
@@ -155,7 +155,7 @@ struct State {
 struct Shared {
     epfd: OwnedFd,
     wakefd: OwnedFd,
-    state: Mutex<State>,
+    state: Mutex<Bookkeeping>,
     /// Signalled when a file op is queued (or on shutdown).
     file_work: Condvar,
     /// Signalled when a file worker exits.
@@ -190,7 +190,7 @@ impl EpollBackend {
             shared: Arc::new(Shared {
                 epfd,
                 wakefd,
-                state: Mutex::new(State::default()),
+                state: Mutex::new(Bookkeeping::default()),
                 file_work: Condvar::new(),
                 worker_exited: Condvar::new(),
             }),
@@ -206,7 +206,7 @@ impl EpollBackend {
 /// `op.msg` must be valid for RecvMsg/SendMsg (submit contract).
 unsafe fn op_len(op: &RawOp) -> io::Result<usize> {
     let len = match op.code {
-        OpCode::RecvMsg | OpCode::SendMsg => {
+        Syscall::RecvMsg | Syscall::SendMsg => {
             // SAFETY: msg is valid for reads (caller's contract).
             let iovs = unsafe { sys::iovecs(&*op.msg) };
             iovs.iter()
@@ -308,7 +308,7 @@ impl Backend for EpollBackend {
     unsafe fn submit(&self, op: &RawOp) -> io::Result<()> {
         // SAFETY: forwarded from this function's contract.
         let total = unsafe { op_len(op) }?;
-        let is_file = matches!(op.code, OpCode::Read | OpCode::Write);
+        let is_file = matches!(op.code, Syscall::Read | Syscall::Write);
         if is_file && !self.workers_started.load(Ordering::Acquire) {
             self.start_workers()?;
         }
@@ -321,7 +321,7 @@ impl Backend for EpollBackend {
             return Err(errno_err(libc::EBADF)); // not registered
         };
         if is_file {
-            st.store(*op, Place::FileQueue, total, 0);
+            st.store(*op, WaitsIn::FileQueue, total, 0);
             st.file_queue.push_back(op.user_data);
             shared.unlock(st);
             shared.file_work.notify_one();
@@ -335,7 +335,7 @@ impl Backend for EpollBackend {
         // this op in order, and on a drained fd the attempt would fail (the
         // next edge drives the lane). A connect's first step starts the
         // connection: it never waits.
-        if !lane.busy && lane.head == NO_OP && (lane.ready || op.code == OpCode::Connect) {
+        if !lane.busy && lane.head == NO_OP && (lane.ready || op.code == Syscall::Connect) {
             lane.busy = true;
             let head = Head {
                 user_data: op.user_data,
@@ -349,7 +349,7 @@ impl Backend for EpollBackend {
             };
             st = shared.drive(st, op.fd, side, Some(head));
         } else {
-            st.store(*op, Place::Lane(side), total, 0);
+            st.store(*op, WaitsIn::SideQueue(side), total, 0);
             st.link(op.fd, side, op.user_data, false);
         }
         shared.unlock(st);

@@ -10,7 +10,7 @@ use rustix::event::{epoll, PollFlags};
 
 use crate::backend::sys::{is_ready, so_error};
 
-use super::super::{OpCode, RawOp};
+use super::super::{RawOp, Syscall};
 
 /// What one attempt at an operation achieved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,30 +70,30 @@ fn settle(r: Result<usize, i32>) -> Step {
 /// else may use the memory they point to during the call.
 pub(super) unsafe fn attempt(op: &RawOp, stream: bool, total: usize, progress: &mut usize) -> Step {
     match op.code {
-        OpCode::Accept => settle(cvt(|| {
+        Syscall::Accept => settle(cvt(|| {
             // SAFETY: addr/addrlen are null or valid out-parameters (submit contract).
             let fd =
                 unsafe { libc::accept4(op.fd, op.addr.cast(), op.addrlen, libc::SOCK_CLOEXEC) };
             fd as isize
         })),
         // SAFETY: forwarded from this function's contract.
-        OpCode::Connect => unsafe { connect(op, progress) },
+        Syscall::Connect => unsafe { connect(op, progress) },
         // A zero-byte recv is a readiness probe: recv(.., 0, ..) would return
         // 0 at once on TCP (and eat a datagram on UDP), so ask poll() instead.
-        OpCode::Recv if op.len == 0 => match is_ready(op.fd, PollFlags::IN | PollFlags::RDHUP) {
+        Syscall::Recv if op.len == 0 => match is_ready(op.fd, PollFlags::IN | PollFlags::RDHUP) {
             Ok(true) => Step::Done(0),
             Ok(false) => Step::Blocked,
             Err(e) => Step::Done(-e),
         },
-        OpCode::Recv => settle(cvt(|| {
+        Syscall::Recv => settle(cvt(|| {
             // SAFETY: buf is valid for writes of len bytes and ours alone.
             unsafe { recv(op.fd, op.buf, op.len) }
         })),
-        OpCode::RecvMsg => settle(cvt(|| {
+        Syscall::RecvMsg => settle(cvt(|| {
             // SAFETY: msg and everything it points to is valid (submit contract).
             unsafe { recvmsg(op.fd, op.msg) }
         })),
-        OpCode::Send => {
+        Syscall::Send => {
             let sent = *progress;
             let r = cvt(|| {
                 // SAFETY: sent < len (checked by `advance`), so buf + sent is
@@ -102,13 +102,13 @@ pub(super) unsafe fn attempt(op: &RawOp, stream: bool, total: usize, progress: &
             });
             advance(r, stream, total, progress)
         }
-        OpCode::SendMsg => {
+        Syscall::SendMsg => {
             // SAFETY: forwarded from this function's contract.
             let r = unsafe { send_msg(op, *progress) };
             advance(r, stream, total, progress)
         }
         // SAFETY: forwarded from this function's contract.
-        OpCode::Read | OpCode::Write => Step::Done(unsafe { file_io(op) }),
+        Syscall::Read | Syscall::Write => Step::Done(unsafe { file_io(op) }),
     }
 }
 
@@ -304,7 +304,7 @@ unsafe fn file_io(op: &RawOp) -> i32 {
     let Ok(offset) = libc::off_t::try_from(op.offset) else {
         return -libc::EINVAL;
     };
-    if op.code == OpCode::Read {
+    if op.code == Syscall::Read {
         return match cvt(|| {
             // SAFETY: buf is valid for writes of len bytes and ours alone.
             unsafe { libc::pread(op.fd, op.buf.cast(), op.len, offset) }

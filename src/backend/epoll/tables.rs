@@ -15,9 +15,9 @@ pub(super) enum Side {
 }
 
 impl Side {
-    pub(super) fn of(code: OpCode) -> Side {
+    pub(super) fn of(code: Syscall) -> Side {
         match code {
-            OpCode::Connect | OpCode::Send | OpCode::SendMsg => Side::Write,
+            Syscall::Connect | Syscall::Send | Syscall::SendMsg => Side::Write,
             _ => Side::Read,
         }
     }
@@ -25,7 +25,7 @@ impl Side {
 
 /// One side of an fd: pending ops, served head first, linked through their
 /// [`OpState::next`] / [`OpState::prev`].
-pub(super) struct Lane {
+pub(super) struct SideQueue {
     /// The oldest pending op ([`NO_OP`]: none) ...
     pub(super) head: u64,
     /// ... and the newest.
@@ -40,9 +40,9 @@ pub(super) struct Lane {
     pub(super) ready: bool,
 }
 
-impl Default for Lane {
+impl Default for SideQueue {
     fn default() -> Self {
-        Lane {
+        SideQueue {
             head: NO_OP,
             tail: NO_OP,
             tick: 0,
@@ -55,7 +55,7 @@ impl Default for Lane {
 /// A registered fd: one cache line.
 #[repr(align(64))]
 pub(super) struct FdEntry {
-    pub(super) lanes: [Lane; 2],
+    pub(super) lanes: [SideQueue; 2],
     /// Not pollable (a regular file: epoll_ctl said EPERM): the backend's
     /// duplicate of the fd, which file workers use (see the module notes).
     /// Closed by `deregister` (no op in flight then) or with the shared
@@ -215,8 +215,8 @@ impl OpTable {
 
 /// Where a pending op waits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Place {
-    Lane(Side),
+pub(super) enum WaitsIn {
+    SideQueue(Side),
     FileQueue,
 }
 
@@ -240,7 +240,7 @@ pub(super) struct OpState {
     pub(super) next: u64,
     /// Tells this op from an earlier one with the same user_data (timers).
     pub(super) seq: u64,
-    pub(super) place: Place,
+    pub(super) place: WaitsIn,
     pub(super) phase: Phase,
     /// Private progress (bytes sent; connect started): see [`sys::attempt`].
     pub(super) progress: usize,
@@ -249,7 +249,7 @@ pub(super) struct OpState {
 }
 
 /// An op about to be attempted: a lane's head, taken from the op table
-/// ([`State::start_head`]), or one being submitted, not stored yet.
+/// ([`Bookkeeping::start_head`]), or one being submitted, not stored yet.
 pub(super) struct Head {
     pub(super) user_data: u64,
     /// In the op table (and Running there), or not stored yet.
@@ -263,9 +263,9 @@ pub(super) struct Head {
     pub(super) progress: usize,
 }
 
-impl State {
+impl Bookkeeping {
     /// Reports `user_data`'s one completion (the op is no longer stored).
-    pub(super) fn complete(&mut self, user_data: u64, res: i32) {
+    pub(super) fn report(&mut self, user_data: u64, res: i32) {
         self.ready.push(Completion { user_data, res });
         if self.sleeping {
             self.sleeping = false;
@@ -274,9 +274,9 @@ impl State {
     }
 
     /// Forgets a stored op (unlinked already) and reports its completion.
-    pub(super) fn finish(&mut self, user_data: u64, res: i32) {
+    pub(super) fn retire(&mut self, user_data: u64, res: i32) {
         self.ops.remove(user_data);
-        self.complete(user_data, res);
+        self.report(user_data, res);
     }
 
     /// Stores a new op (not linked anywhere yet) and arms its timer; false if
@@ -284,7 +284,7 @@ impl State {
     pub(super) fn store(
         &mut self,
         raw: RawOp,
-        place: Place,
+        place: WaitsIn,
         total: usize,
         progress: usize,
     ) -> bool {
@@ -312,7 +312,12 @@ impl State {
     /// finish it, at the head of its lane: ops submitted during the attempt
     /// were appended behind it. False if its user_data is pending already.
     pub(super) fn store_first(&mut self, fd: RawFd, side: Side, head: &Head) -> bool {
-        if !self.store(head.raw, Place::Lane(side), head.total, head.progress) {
+        if !self.store(
+            head.raw,
+            WaitsIn::SideQueue(side),
+            head.total,
+            head.progress,
+        ) {
             return false;
         }
         self.link(fd, side, head.user_data, true);
@@ -398,13 +403,13 @@ impl State {
                 // No need to drive the lane: the next op waits for the same
                 // readiness the cancelled head was waiting for.
                 match op.place {
-                    Place::Lane(side) => {
+                    WaitsIn::SideQueue(side) => {
                         let fd = op.raw.fd;
                         self.unlink(fd, side, user_data);
                     }
-                    Place::FileQueue => self.file_queue.retain(|&u| u != user_data),
+                    WaitsIn::FileQueue => self.file_queue.retain(|&u| u != user_data),
                 }
-                self.finish(user_data, -libc::ECANCELED);
+                self.retire(user_data, -libc::ECANCELED);
             }
             Phase::Running => op.phase = Phase::CancelWhenDone,
             Phase::CancelWhenDone => {}

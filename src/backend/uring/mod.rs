@@ -27,7 +27,7 @@ use io_uring::{opcode, squeue, types, IoUring};
 use parking_lot::Mutex;
 
 use super::user_data::{self, TIMER_EVENT};
-use super::{Backend, BackendKind, Completion, OpCode, RawOp, UringOptions};
+use super::{Backend, BackendKind, Completion, RawOp, Syscall, UringOptions};
 
 /// user_data bit for requests the backend makes for itself.
 const INTERNAL: u64 = user_data::BACKEND_REQUEST;
@@ -289,11 +289,11 @@ impl UringBackend {
         let fd = types::Fd(op.fd);
         let len = u32::try_from(op.len).unwrap_or(u32::MAX);
         match op.code {
-            OpCode::Accept => opcode::Accept::new(fd, op.addr.cast(), op.addrlen)
+            Syscall::Accept => opcode::Accept::new(fd, op.addr.cast(), op.addrlen)
                 .flags(libc::SOCK_CLOEXEC)
                 .build()
                 .user_data(op.user_data),
-            OpCode::Connect => {
+            Syscall::Connect => {
                 // SAFETY: `addrlen` points to the length the op layer wrote
                 // before submitting and keeps alive (see `Backend::submit`).
                 let addrlen = unsafe { *op.addrlen };
@@ -301,32 +301,32 @@ impl UringBackend {
                     .build()
                     .user_data(op.user_data)
             }
-            OpCode::Recv if op.len == 0 => {
+            Syscall::Recv if op.len == 0 => {
                 // A zero-byte recv waits for readability (a Windows idiom):
                 // io_uring's recv of 0 bytes would complete at once.
                 opcode::PollAdd::new(fd, (libc::POLLIN | libc::POLLRDHUP) as u32)
                     .build()
                     .user_data(op.user_data | PROBE)
             }
-            OpCode::Recv => opcode::Recv::new(fd, op.buf, len)
+            Syscall::Recv => opcode::Recv::new(fd, op.buf, len)
                 .build()
                 .user_data(op.user_data),
-            OpCode::Send => opcode::Send::new(fd, op.buf, len)
+            Syscall::Send => opcode::Send::new(fd, op.buf, len)
                 .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
                 .build()
                 .user_data(op.user_data),
-            OpCode::RecvMsg => opcode::RecvMsg::new(fd, op.msg)
+            Syscall::RecvMsg => opcode::RecvMsg::new(fd, op.msg)
                 .build()
                 .user_data(op.user_data),
-            OpCode::SendMsg => opcode::SendMsg::new(fd, op.msg)
+            Syscall::SendMsg => opcode::SendMsg::new(fd, op.msg)
                 .flags((libc::MSG_NOSIGNAL | libc::MSG_WAITALL) as u32)
                 .build()
                 .user_data(op.user_data),
-            OpCode::Read => opcode::Read::new(fd, op.buf, len)
+            Syscall::Read => opcode::Read::new(fd, op.buf, len)
                 .offset(op.offset)
                 .build()
                 .user_data(op.user_data),
-            OpCode::Write => opcode::Write::new(fd, op.buf, len)
+            Syscall::Write => opcode::Write::new(fd, op.buf, len)
                 .offset(op.offset)
                 .build()
                 .user_data(op.user_data),
@@ -401,7 +401,7 @@ impl Backend for UringBackend {
     unsafe fn submit(&self, op: &RawOp) -> io::Result<()> {
         debug_assert_eq!(op.user_data & (INTERNAL | PROBE), 0);
         let entry = Self::entry_for(op);
-        let probe = op.code == OpCode::Recv && op.len == 0;
+        let probe = op.code == Syscall::Recv && op.len == 0;
         if probe {
             self.probes.lock().insert(op.user_data, op.fd);
         }
@@ -609,7 +609,7 @@ mod tests {
         b.register(ours.as_raw_fd()).unwrap();
         let mut buf = [0u8; 8];
         let op = RawOp {
-            code: OpCode::Recv,
+            code: Syscall::Recv,
             fd: ours.as_raw_fd(),
             user_data: 7,
             buf: buf.as_mut_ptr(),

@@ -32,21 +32,21 @@ fn file_read_write_at_offsets() {
         &b,
         RawOp {
             offset: 10,
-            ..buf_op(OpCode::Write, fd, 1, &mut hello)
+            ..buf_op(Syscall::Write, fd, 1, &mut hello)
         },
     );
-    submit(&b, buf_op(OpCode::Write, fd, 2, &mut abc));
+    submit(&b, buf_op(Syscall::Write, fd, 2, &mut abc));
     let mut got = collect(&b, 2);
     got.sort_by_key(|c| c.user_data);
     assert_eq!(got, [done(1, 5), done(2, 3)]);
-    submit(&b, buf_op(OpCode::Read, fd, 3, &mut back));
+    submit(&b, buf_op(Syscall::Read, fd, 3, &mut back));
     assert_eq!(collect_one(&b), done(3, 15));
     assert_eq!(&back[..15], b"abc\0\0\0\0\0\0\0hello");
     submit(
         &b,
         RawOp {
             offset: 100,
-            ..buf_op(OpCode::Read, fd, 4, &mut past)
+            ..buf_op(Syscall::Read, fd, 4, &mut past)
         },
     );
     assert_eq!(collect_one(&b), done(4, 0));
@@ -59,7 +59,7 @@ fn file_ops_need_a_registered_fd() {
     let mut buf = [0u8; 4];
     let b = backend();
     // SAFETY: refused (not registered), so its memory is never used.
-    let err = unsafe { b.submit(&buf_op(OpCode::Read, file.as_raw_fd(), 1, &mut buf)) };
+    let err = unsafe { b.submit(&buf_op(Syscall::Read, file.as_raw_fd(), 1, &mut buf)) };
     assert_eq!(err.unwrap_err().raw_os_error(), Some(libc::EBADF));
     assert_quiet(&b, Duration::ZERO);
 }
@@ -70,7 +70,7 @@ fn drop_joins_idle_file_workers() {
     let mut buf = *b"data";
     let b = backend();
     b.register(file.as_raw_fd()).unwrap();
-    submit(&b, buf_op(OpCode::Write, file.as_raw_fd(), 1, &mut buf));
+    submit(&b, buf_op(Syscall::Write, file.as_raw_fd(), 1, &mut buf));
     assert_eq!(collect_one(&b), done(1, 4));
     let shared = Arc::downgrade(&b.shared);
     drop(b);
@@ -97,7 +97,7 @@ fn drop_returns_while_a_file_worker_is_stuck_in_the_kernel() {
     let read = RawOp {
         buf: page.ptr,
         len: page.len,
-        ..op(OpCode::Read, file.as_raw_fd(), 1)
+        ..op(Syscall::Read, file.as_raw_fd(), 1)
     };
     submit(&b, read);
     // The uffd reports the fault once the worker is inside pread, stuck.
@@ -158,7 +158,7 @@ fn deregister_never_closes_the_fd_a_file_worker_is_using() {
     let read = RawOp {
         buf: page.ptr,
         len: page.len,
-        ..op(OpCode::Read, fd, 1)
+        ..op(Syscall::Read, fd, 1)
     };
     submit(&b, read);
     wait_for(page.uffd.as_raw_fd(), libc::POLLIN); // the worker is in pread

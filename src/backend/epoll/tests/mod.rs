@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::{EpollBackend, Side, DIRECT_OPS, WORKER_EXIT_WAIT};
 use crate::backend::user_data::MAX_IN_FLIGHT;
-use crate::backend::{Backend, Completion, OpCode, RawOp};
+use crate::backend::{Backend, Completion, RawOp, Syscall};
 use crate::testing::StuckPage;
 
 mod files;
@@ -27,7 +27,7 @@ fn backend() -> EpollBackend {
 }
 
 /// An op with every pointer null.
-fn op(code: OpCode, fd: RawFd, user_data: u64) -> RawOp {
+fn op(code: Syscall, fd: RawFd, user_data: u64) -> RawOp {
     RawOp {
         code,
         fd,
@@ -44,7 +44,7 @@ fn op(code: OpCode, fd: RawFd, user_data: u64) -> RawOp {
     }
 }
 
-fn buf_op(code: OpCode, fd: RawFd, user_data: u64, buf: &mut [u8]) -> RawOp {
+fn buf_op(code: Syscall, fd: RawFd, user_data: u64, buf: &mut [u8]) -> RawOp {
     RawOp {
         buf: buf.as_mut_ptr(),
         len: buf.len(),

@@ -15,20 +15,20 @@ fn a_short_tcp_read_waits_for_the_next_edge_a_full_one_does_not() {
     wait_for(fd, libc::POLLIN);
     // A full buffer proves nothing: the lane stays ready and the next recv
     // runs at once.
-    submit(&b, buf_op(OpCode::Recv, fd, 1, &mut b1));
+    submit(&b, buf_op(Syscall::Recv, fd, 1, &mut b1));
     assert_eq!(read_lane(&b, fd), (true, false, 0));
     // A short read drained the socket.
-    submit(&b, buf_op(OpCode::Recv, fd, 2, &mut b2));
+    submit(&b, buf_op(Syscall::Recv, fd, 2, &mut b2));
     assert_eq!(read_lane(&b, fd), (false, false, 0));
     // So the next recv waits for an edge without a syscall.
-    submit(&b, buf_op(OpCode::Recv, fd, 3, &mut b3));
+    submit(&b, buf_op(Syscall::Recv, fd, 3, &mut b3));
     assert_eq!(read_lane(&b, fd), (false, false, 1));
     assert_eq!(collect(&b, 2), [done(1, 4), done(2, 6)]);
     assert_quiet(&b, Duration::from_millis(20));
     peer.write_all(b"ab").unwrap();
     assert_eq!(collect_one(&b), done(3, 2));
     // Again, with the edge arriving while the recv waits in the lane.
-    submit(&b, buf_op(OpCode::Recv, fd, 4, &mut b4));
+    submit(&b, buf_op(Syscall::Recv, fd, 4, &mut b4));
     assert_eq!(read_lane(&b, fd), (false, false, 1));
     peer.write_all(b"xyz").unwrap();
     assert_eq!(collect_one(&b), done(4, 3));
@@ -55,11 +55,11 @@ fn end_of_stream_after_a_short_read_completes() {
         if dispatched {
             assert_quiet(&b, Duration::ZERO);
         }
-        submit(&b, buf_op(OpCode::Recv, fd, 1, &mut b1));
-        submit(&b, buf_op(OpCode::Recv, fd, 2, &mut b2));
+        submit(&b, buf_op(Syscall::Recv, fd, 1, &mut b1));
+        submit(&b, buf_op(Syscall::Recv, fd, 2, &mut b2));
         assert_eq!(collect(&b, 2), [done(1, 3), done(2, 0)], "{dispatched}");
         // After end of stream every recv runs at once.
-        submit(&b, buf_op(OpCode::Recv, fd, 3, &mut b2));
+        submit(&b, buf_op(Syscall::Recv, fd, 3, &mut b2));
         assert_eq!(collect_one(&b), done(3, 0));
     }
 }
@@ -79,8 +79,8 @@ fn end_of_stream_pending_at_register_is_kept_when_the_poller_takes_its_edge_at_o
     wait_for(fd, libc::POLLRDHUP);
     POLL_AFTER_ADD.with(|p| p.set(true));
     b.register(fd).unwrap();
-    submit(&b, buf_op(OpCode::Recv, fd, 1, &mut b1));
-    submit(&b, buf_op(OpCode::Recv, fd, 2, &mut b2));
+    submit(&b, buf_op(Syscall::Recv, fd, 1, &mut b1));
+    submit(&b, buf_op(Syscall::Recv, fd, 2, &mut b2));
     assert_eq!(collect(&b, 2), [done(1, 3), done(2, 0)]);
     b.deregister(fd);
 }
@@ -104,8 +104,8 @@ fn urgent_data_does_not_stall_the_read_after_it() {
             assert_quiet(&b, Duration::ZERO);
         }
         // The first read stops at the urgent mark: short, yet not drained.
-        submit(&b, buf_op(OpCode::Recv, fd, 1, &mut b1));
-        submit(&b, buf_op(OpCode::Recv, fd, 2, &mut b2));
+        submit(&b, buf_op(Syscall::Recv, fd, 1, &mut b1));
+        submit(&b, buf_op(Syscall::Recv, fd, 2, &mut b2));
         assert_eq!(collect(&b, 2), [done(1, 2), done(2, 2)], "{dispatched}");
         assert_eq!((&b1[..2], &b2[..2]), (&b"ab"[..], &b"cd"[..]));
     }
@@ -125,17 +125,17 @@ fn short_reads_prove_nothing_on_udp_and_unix_streams() {
     ux_peer.write_all(b"unix").unwrap();
     wait_for(a.as_raw_fd(), libc::POLLIN);
     wait_for(ux.as_raw_fd(), libc::POLLIN);
-    submit(&b, buf_op(OpCode::Recv, a.as_raw_fd(), 1, &mut d1));
+    submit(&b, buf_op(Syscall::Recv, a.as_raw_fd(), 1, &mut d1));
     assert!(
         read_lane(&b, a.as_raw_fd()).0,
         "one datagram drains nothing"
     );
-    submit(&b, buf_op(OpCode::Recv, ux.as_raw_fd(), 3, &mut u1));
+    submit(&b, buf_op(Syscall::Recv, ux.as_raw_fd(), 3, &mut u1));
     assert!(
         read_lane(&b, ux.as_raw_fd()).0,
         "only TCP trusts short reads"
     );
-    submit(&b, buf_op(OpCode::Recv, a.as_raw_fd(), 2, &mut d2));
+    submit(&b, buf_op(Syscall::Recv, a.as_raw_fd(), 2, &mut d2));
     let mut got = collect(&b, 3);
     got.sort_by_key(|c| c.user_data);
     assert_eq!(got, [done(1, 3), done(2, 3), done(3, 4)]);
@@ -149,8 +149,8 @@ fn user_data_differing_only_in_high_bits_are_distinct_ops() {
     let (low, high) = (5u64, 7u64 << 32 | 5);
     let b = backend();
     b.register(fd).unwrap();
-    submit(&b, buf_op(OpCode::Recv, fd, low, &mut b1));
-    submit(&b, buf_op(OpCode::Recv, fd, high, &mut b2));
+    submit(&b, buf_op(Syscall::Recv, fd, low, &mut b1));
+    submit(&b, buf_op(Syscall::Recv, fd, high, &mut b2));
     b.cancel(high);
     assert_eq!(collect_one(&b), done(high, -libc::ECANCELED));
     b.cancel(high); // finished: ignored, and `low` is untouched
@@ -169,13 +169,13 @@ fn high_and_invalid_fds() {
     let mut buf = [0u8; 4];
     let b = backend();
     b.register(high.as_raw_fd()).unwrap();
-    submit(&b, buf_op(OpCode::Recv, high.as_raw_fd(), 1, &mut buf));
+    submit(&b, buf_op(Syscall::Recv, high.as_raw_fd(), 1, &mut buf));
     peer.write_all(b"hi").unwrap();
     assert_eq!(collect_one(&b), done(1, 2));
     b.deregister(high.as_raw_fd());
     for fd in [-1, high.as_raw_fd(), 5000] {
         // SAFETY: the op is refused (unregistered fd), so its memory is never used.
-        let err = unsafe { b.submit(&buf_op(OpCode::Recv, fd, 2, &mut buf)) }.unwrap_err();
+        let err = unsafe { b.submit(&buf_op(Syscall::Recv, fd, 2, &mut buf)) }.unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EBADF), "fd {fd}");
     }
     assert_quiet(&b, Duration::ZERO);
@@ -193,14 +193,14 @@ fn inline_results_delay_readiness_by_one_poll_at_most() {
     let b = backend();
     b.register(fd).unwrap();
     b.register(udp.as_raw_fd()).unwrap();
-    submit(&b, buf_op(OpCode::Recv, fd, 1, &mut buf));
+    submit(&b, buf_op(Syscall::Recv, fd, 1, &mut buf));
     peer.write_all(b"data").unwrap();
     wait_for(fd, libc::POLLIN);
     // Every poll has an inline result in hand (a datagram sent); the recv's
     // edge must still be looked at within two polls.
     let mut out = Vec::new();
     for ud in 10..12 {
-        submit(&b, buf_op(OpCode::Send, udp.as_raw_fd(), ud, &mut dgram));
+        submit(&b, buf_op(Syscall::Send, udp.as_raw_fd(), ud, &mut dgram));
         b.poll(Some(Duration::ZERO), &mut out).unwrap();
     }
     assert!(out.contains(&done(1, 4)), "{out:?}");
@@ -219,7 +219,7 @@ fn lanes_keep_their_order_when_the_head_and_the_tail_are_cancelled() {
     let b = backend();
     b.register(fd).unwrap();
     for (ud, buf) in [(1, b1), (2, b2), (3, b3), (4, b4)] {
-        submit(&b, buf_op(OpCode::Recv, fd, ud, buf));
+        submit(&b, buf_op(Syscall::Recv, fd, ud, buf));
     }
     b.cancel(1); // the head
     b.cancel(4); // the tail
@@ -227,7 +227,7 @@ fn lanes_keep_their_order_when_the_head_and_the_tail_are_cancelled() {
         collect(&b, 2),
         [done(1, -libc::ECANCELED), done(4, -libc::ECANCELED)]
     );
-    submit(&b, buf_op(OpCode::Recv, fd, 5, b5));
+    submit(&b, buf_op(Syscall::Recv, fd, 5, b5));
     assert_eq!(read_lane(&b, fd).2, 3);
     peer.write_all(b"x").unwrap();
     assert_eq!(collect_one(&b), done(2, 1));
@@ -247,10 +247,10 @@ fn user_data_beyond_the_direct_table_work_like_any_other() {
     let (big, huge) = (DIRECT_OPS as u64 + 3, 3 << 40 | (MAX_IN_FLIGHT as u64 - 2));
     let b = backend();
     b.register(fd).unwrap();
-    submit(&b, buf_op(OpCode::Recv, fd, big, &mut b1));
-    submit(&b, buf_op(OpCode::Recv, fd, huge, &mut b2));
+    submit(&b, buf_op(Syscall::Recv, fd, big, &mut b1));
+    submit(&b, buf_op(Syscall::Recv, fd, huge, &mut b2));
     // SAFETY: refused (a duplicate), so its memory is never used.
-    let dup = unsafe { b.submit(&buf_op(OpCode::Recv, fd, big, &mut [0u8; 1])) };
+    let dup = unsafe { b.submit(&buf_op(Syscall::Recv, fd, big, &mut [0u8; 1])) };
     assert_eq!(dup.unwrap_err().raw_os_error(), Some(libc::EEXIST));
     peer.write_all(b"p").unwrap();
     assert_eq!(collect_one(&b), done(big, 1));

@@ -9,7 +9,7 @@ fn recv_completes_after_peer_writes() {
     let mut buf = [0u8; 16];
     let b = backend();
     b.register(ours.as_raw_fd()).unwrap();
-    submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf));
+    submit(&b, buf_op(Syscall::Recv, ours.as_raw_fd(), 1, &mut buf));
     assert_quiet(&b, Duration::ZERO);
     peer.write_all(b"hello").unwrap();
     assert_eq!(collect_one(&b), done(1, 5));
@@ -23,12 +23,12 @@ fn zero_byte_recv_is_a_readiness_probe() {
     let mut buf = [0u8; 8];
     let b = backend();
     b.register(ours.as_raw_fd()).unwrap();
-    submit(&b, op(OpCode::Recv, ours.as_raw_fd(), 1));
+    submit(&b, op(Syscall::Recv, ours.as_raw_fd(), 1));
     assert_quiet(&b, Duration::from_millis(20));
     peer.write_all(b"xy").unwrap();
     assert_eq!(collect_one(&b), done(1, 0));
     // The probe consumed nothing.
-    submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 2, &mut buf));
+    submit(&b, buf_op(Syscall::Recv, ours.as_raw_fd(), 2, &mut buf));
     assert_eq!(collect_one(&b), done(2, 2));
     assert_eq!(&buf[..2], b"xy");
 }
@@ -59,8 +59,8 @@ fn large_sends_to_a_slow_reader_complete_in_order() {
     });
     let b = backend();
     b.register(ours.as_raw_fd()).unwrap();
-    submit(&b, buf_op(OpCode::Send, ours.as_raw_fd(), 1, &mut big));
-    submit(&b, buf_op(OpCode::Send, ours.as_raw_fd(), 2, &mut small));
+    submit(&b, buf_op(Syscall::Send, ours.as_raw_fd(), 1, &mut big));
+    submit(&b, buf_op(Syscall::Send, ours.as_raw_fd(), 2, &mut small));
     assert_quiet(&b, Duration::ZERO); // 8 MiB cannot have gone out yet
     let got = collect(&b, 2);
     assert_eq!(got, [done(1, BIG as i32), done(2, 1000)]);
@@ -109,7 +109,7 @@ fn stream_sendmsg_resumes_across_iovecs() {
         &b,
         RawOp {
             msg: &mut msg,
-            ..op(OpCode::SendMsg, ours.as_raw_fd(), 1)
+            ..op(Syscall::SendMsg, ours.as_raw_fd(), 1)
         },
     );
     assert_eq!(collect_one(&b), done(1, total as i32));
@@ -136,7 +136,7 @@ fn accept_and_connect() {
         RawOp {
             addr: &mut peer_addr,
             addrlen: &mut peer_len,
-            ..op(OpCode::Accept, listener.as_raw_fd(), 1)
+            ..op(Syscall::Accept, listener.as_raw_fd(), 1)
         },
     );
     submit(
@@ -144,7 +144,7 @@ fn accept_and_connect() {
         RawOp {
             addr: &mut to,
             addrlen: &mut to_len,
-            ..op(OpCode::Connect, client.as_raw_fd(), 2)
+            ..op(Syscall::Connect, client.as_raw_fd(), 2)
         },
     );
     let mut got = collect(&b, 2);
@@ -158,7 +158,7 @@ fn accept_and_connect() {
     // The accepted socket works with the backend too.
     let mut buf = [0u8; 4];
     b.register(accepted.as_raw_fd()).unwrap();
-    submit(&b, buf_op(OpCode::Recv, accepted.as_raw_fd(), 3, &mut buf));
+    submit(&b, buf_op(Syscall::Recv, accepted.as_raw_fd(), 3, &mut buf));
     (&client).write_all(b"ping").unwrap();
     assert_eq!(collect_one(&b), done(3, 4));
     b.deregister(accepted.as_raw_fd());
@@ -179,7 +179,7 @@ fn refused_connect_completes_through_poll() {
         RawOp {
             addr: &mut to,
             addrlen: &mut to_len,
-            ..op(OpCode::Connect, client.as_raw_fd(), 7)
+            ..op(Syscall::Connect, client.as_raw_fd(), 7)
         },
     );
     assert_eq!(collect_one(&b), done(7, -libc::ECONNREFUSED));
@@ -191,7 +191,7 @@ fn peer_close_completes_recv_with_zero() {
     let mut buf = [0u8; 16];
     let b = backend();
     b.register(ours.as_raw_fd()).unwrap();
-    submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf));
+    submit(&b, buf_op(Syscall::Recv, ours.as_raw_fd(), 1, &mut buf));
     assert_quiet(&b, Duration::from_millis(10));
     drop(peer);
     assert_eq!(collect_one(&b), done(1, 0));
@@ -203,7 +203,7 @@ fn peer_reset_fails_recv_with_econnreset() {
     let mut buf = [0u8; 16];
     let b = backend();
     b.register(ours.as_raw_fd()).unwrap();
-    submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf));
+    submit(&b, buf_op(Syscall::Recv, ours.as_raw_fd(), 1, &mut buf));
     socket2::SockRef::from(&peer)
         .set_linger(Some(Duration::ZERO))
         .unwrap();
@@ -218,9 +218,9 @@ fn cancel_ends_only_that_op() {
     let b = backend();
     b.register(ours.as_raw_fd()).unwrap();
     let fd = ours.as_raw_fd();
-    submit(&b, buf_op(OpCode::Recv, fd, 1, &mut b1));
-    submit(&b, buf_op(OpCode::Recv, fd, 2, &mut b2));
-    submit(&b, buf_op(OpCode::Recv, fd, 3, &mut b3));
+    submit(&b, buf_op(Syscall::Recv, fd, 1, &mut b1));
+    submit(&b, buf_op(Syscall::Recv, fd, 2, &mut b2));
+    submit(&b, buf_op(Syscall::Recv, fd, 3, &mut b3));
     b.cancel(2);
     assert_eq!(collect_one(&b), done(2, -libc::ECANCELED));
     b.cancel(2); // finished: ignored
@@ -245,7 +245,7 @@ fn timeout_fires_with_ecanceled() {
         &b,
         RawOp {
             timeout,
-            ..buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf)
+            ..buf_op(Syscall::Recv, ours.as_raw_fd(), 1, &mut buf)
         },
     );
     assert_eq!(collect_one(&b), done(1, -libc::ECANCELED));
@@ -267,13 +267,13 @@ fn timeout_does_not_fire_when_the_op_completes_first() {
         &b,
         RawOp {
             timeout,
-            ..buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf)
+            ..buf_op(Syscall::Recv, ours.as_raw_fd(), 1, &mut buf)
         },
     );
     peer.write_all(b"ok").unwrap();
     assert_eq!(collect_one(&b), done(1, 2));
     // The stale timer passes without effect, also on a reused user_data.
-    submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf));
+    submit(&b, buf_op(Syscall::Recv, ours.as_raw_fd(), 1, &mut buf));
     assert_quiet(&b, Duration::from_millis(200));
     b.cancel(1);
     assert_eq!(collect_one(&b), done(1, -libc::ECANCELED));
@@ -287,7 +287,7 @@ fn timer_armed_while_the_poller_sleeps_wakes_it() {
     b.register(ours.as_raw_fd()).unwrap();
     let raw = RawOp {
         timeout: Some(Duration::from_millis(30)),
-        ..buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf)
+        ..buf_op(Syscall::Recv, ours.as_raw_fd(), 1, &mut buf)
     };
     let submitter = {
         let b = Arc::clone(&b);
@@ -345,7 +345,7 @@ fn udp_recvmsg_and_sendmsg() {
         &b,
         RawOp {
             msg: &mut rmsg,
-            ..op(OpCode::RecvMsg, a.as_raw_fd(), 1)
+            ..op(Syscall::RecvMsg, a.as_raw_fd(), 1)
         },
     );
     assert_quiet(&b, Duration::from_millis(10));
@@ -357,7 +357,7 @@ fn udp_recvmsg_and_sendmsg() {
         &b,
         RawOp {
             msg: &mut smsg,
-            ..op(OpCode::SendMsg, a.as_raw_fd(), 2)
+            ..op(Syscall::SendMsg, a.as_raw_fd(), 2)
         },
     );
     assert_eq!(collect_one(&b), done(2, 4));
@@ -393,12 +393,12 @@ fn submit_errors_produce_no_completion() {
     let b = backend();
     // Not registered.
     // SAFETY: the op is refused, so its memory is never used.
-    assert!(unsafe { b.submit(&buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf)) }.is_err());
+    assert!(unsafe { b.submit(&buf_op(Syscall::Recv, ours.as_raw_fd(), 1, &mut buf)) }.is_err());
     b.register(ours.as_raw_fd()).unwrap();
-    submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf));
+    submit(&b, buf_op(Syscall::Recv, ours.as_raw_fd(), 1, &mut buf));
     // Same user_data twice while the first is pending.
     // SAFETY: as above.
-    assert!(unsafe { b.submit(&buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf)) }.is_err());
+    assert!(unsafe { b.submit(&buf_op(Syscall::Recv, ours.as_raw_fd(), 1, &mut buf)) }.is_err());
     b.cancel(1);
     assert_eq!(collect_one(&b), done(1, -libc::ECANCELED));
     assert_quiet(&b, Duration::from_millis(10));
@@ -410,7 +410,7 @@ fn drop_with_pending_ops_returns() {
     let mut buf = [0u8; 4];
     let b = backend();
     b.register(ours.as_raw_fd()).unwrap();
-    submit(&b, buf_op(OpCode::Recv, ours.as_raw_fd(), 1, &mut buf));
+    submit(&b, buf_op(Syscall::Recv, ours.as_raw_fd(), 1, &mut buf));
     drop(b);
 }
 
@@ -437,7 +437,7 @@ fn concurrent_submit_cancel_and_timeouts_complete_each_op_once() {
                         buf,
                         len: 1,
                         timeout,
-                        ..op(OpCode::Recv, fd, i as u64)
+                        ..op(Syscall::Recv, fd, i as u64)
                     },
                 );
             }
