@@ -1,6 +1,6 @@
 //! 4 KiB random reads from the page cache at queue depth 32 through a port
 //! (one worker thread: get → issue the next read), against fio's io_uring
-//! engine on the same file in the same run (issue 4; goal ≥ 0.9× fio).
+//! engine on the same file in the same run (goal: ≥ 0.9× fio).
 //!
 //! Run: `cargo bench --bench file_reads` (installs nothing: if `fio` is not
 //! on PATH the peer column says so; `apt-get install fio` adds it).

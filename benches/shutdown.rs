@@ -1,6 +1,6 @@
 //! Shutdown of a port with 10,000 operations in flight: the time from
 //! `Pool::shutdown()` until every packet was delivered to a worker and every
-//! worker exited (issue 6; goal < 100 ms).
+//! worker exited (goal: < 100 ms).
 //!
 //! Run: `cargo bench --bench shutdown`
 

@@ -1,4 +1,4 @@
-//! A post that wakes a poller blocked in the kernel (SPEC §6: the poller is a
+//! A post that wakes a poller blocked in the kernel (docs/semantics.md, "Backends": the poller is a
 //! waiting thread in `io_uring_enter` / `epoll_wait`, and a post must reach
 //! it). One round trip: the main thread posts to port A, whose only waiter B
 //! is the poller (an operation is in flight, so B waits in the kernel); B

@@ -1,5 +1,5 @@
 //! In steady state an operation allocates nothing beyond what its caller
-//! passes (SPEC §4, issue: "a slab for in-flight op state"): slots, packets
+//! passes (docs/semantics.md, "Operations and packets"): slots, packets
 //! and completion buffers are recycled. Counted with a global allocator over
 //! echo round trips on each backend, after a warm-up.
 

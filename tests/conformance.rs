@@ -1,4 +1,4 @@
-//! The conformance suite: every I/O behaviour of SPEC §4–5, run unchanged on
+//! The conformance suite: every I/O behaviour of docs/semantics.md ("Operations and packets"), run unchanged on
 //! each backend (`uring::*` and `epoll::*`). A difference between backends is
 //! a bug. Loopback only; every wait is bounded.
 
@@ -582,7 +582,7 @@ fn timeout_while_a_poller_is_in_the_kernel(b: BackendChoice, same_socket: bool) 
 }
 
 /// Two pending receives on one socket complete in issue order, the first
-/// taking the first bytes (IOCP-REFERENCE §11.3; io_uring alone woke them
+/// taking the first bytes (docs/semantics.md, "Operations and packets"; io_uring alone woke them
 /// newest first).
 fn pending_receives_complete_in_issue_order(b: BackendChoice) {
     let port = port(b);

@@ -178,7 +178,7 @@ struct Thread {
     parked: bool,
 }
 
-/// The IOCP rules of SPEC §2–3 as a sequential model with several threads.
+/// The IOCP rules (docs/semantics.md, "Queue rules" and "Threads") as a sequential model with several threads.
 struct Model {
     limit: usize,
     queue: VecDeque<u32>,

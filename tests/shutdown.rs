@@ -1,4 +1,4 @@
-//! Shutdown and the worker pool (SPEC §5), on both backends: every worker
+//! Shutdown and the worker pool (docs/semantics.md, "Ending operations, handles and the port"), on both backends: every worker
 //! ends, every operation in flight delivers its packet exactly once.
 
 #[macro_use]

@@ -1,5 +1,8 @@
-//! The contract between the port and the kernel interfaces (SPEC §6), and the
-//! choice of backend. io_uring and epoll code lives only below this module.
+//! The contract between the op layer and the kernel interfaces
+//! (docs/semantics.md, "Backends"), and the choice of backend. io_uring and
+//! epoll code lives only below this module, and knows nothing of the op
+//! layer or the port: it sees raw operations (pointers and a user_data, laid
+//! out by [`user_data`]) and reports their completions.
 //!
 //! The op layer (`crate::op`) owns every operation's memory in a stable slot
 //! and describes the operation to a backend as a [`RawOp`] of raw pointers into
@@ -107,7 +110,7 @@ pub(crate) struct Completion {
     pub res: i32,
 }
 
-/// A kernel interface that runs operations (SPEC §6).
+/// A kernel interface that runs operations (docs/semantics.md, "Backends").
 ///
 /// Threads: `submit`, `cancel` and `wake` may be called from any thread at any
 /// time; `poll` is called by one thread at a time (the port's poller), and
@@ -383,7 +386,7 @@ fn open_with(
     }
 }
 
-/// Why io_uring could not be set up, in words (SPEC §6).
+/// Why io_uring could not be set up, in words (docs/semantics.md, "Backends").
 pub(crate) fn explain(e: &io::Error) -> String {
     let why = match e.raw_os_error() {
         Some(libc::ENOSYS) => "kernel too old (io_uring_setup: ENOSYS)",

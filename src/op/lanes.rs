@@ -8,7 +8,7 @@ use super::*;
 
 /// Receives (or sends) of one socket: Windows completes them in the order
 /// they were issued, the first pending receive taking the first bytes, and
-/// sends keep the stream in order (IOCP-REFERENCE §11.3). io_uring would run
+/// sends keep the stream in order (docs/semantics.md, "Operations and packets"). io_uring would run
 /// them at once and wake them in any order, so one operation of each
 /// direction is in the kernel at a time and the others wait here, in order.
 #[derive(Default)]

@@ -1,5 +1,7 @@
-//! The completion port (SPEC §1–3): a FIFO packet queue, LIFO waiters with direct
-//! hand-off, and the concurrency limit.
+//! The public completion port: [`Port`], its [`Builder`] and the [`Op`]
+//! builder of operations — the top layer, which puts the port core, the op
+//! layer and a lazily opened backend together (docs/semantics.md, "Queue
+//! rules" and "Threads"). Nothing below imports it.
 
 use std::fmt;
 use std::io;
@@ -316,7 +318,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         self.core().close()
     }
 
-    /// Shuts the port down (SPEC §5): refuses new operations (their buffer and
+    /// Shuts the port down (docs/semantics.md, "Ending operations, handles and the port"): refuses new operations (their buffer and
     /// value come back in the error), cancels every operation in flight on
     /// every handle, waits until each of them has completed and its packet
     /// was handed to a worker or queued, then closes the port: waiting
@@ -442,7 +444,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         self.owner.io.set_filter(Box::new(filter))
     }
 
-    /// Runs `f` as a blocking section (SPEC §3): see
+    /// Runs `f` as a blocking section (docs/semantics.md, "Threads"): see
     /// [`enter_blocking`](Port::enter_blocking).
     pub fn blocking<R>(&self, f: impl FnOnce() -> R) -> R {
         let _section = self.enter_blocking();

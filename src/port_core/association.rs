@@ -1,4 +1,4 @@
-//! Which port the calling thread counts on (SPEC §3, IOCP-REFERENCE §4.2–4.6).
+//! Which port the calling thread counts on (docs/semantics.md, "Threads").
 //!
 //! A thread is associated with at most one port: the last one it took a packet
 //! from. It counts there as *active* until it comes back to `get`, or as

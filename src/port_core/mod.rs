@@ -1,4 +1,9 @@
-//! The completion-port algorithm (SPEC §1–3), generic over the packet type.
+//! The port core: the completion-port algorithm (docs/semantics.md, "Queue
+//! rules" and "Threads"), generic over the packet type — the FIFO queue, the
+//! state word, the LIFO waiters with direct hand-off, the concurrency limit,
+//! the threads' association. It owns no I/O and knows none: packets are
+//! items of type `T`, and completed I/O arrives only through [`Reactor`]. It
+//! may not import the op layer, the backends or the public `Port`.
 //!
 //! # Implementation notes
 //!
@@ -7,7 +12,7 @@
 //!   word; every decision about threads ("take a slot", "hand a packet to a
 //!   waiter", "join the waiters") is one CAS on it.
 //! * The hot paths do not write the state word: a worker that returns to
-//!   `get` keeps its slot and pops the next packet (SPEC §2 rules 1–2: it
+//!   `get` keeps its slot and pops the next packet (docs/semantics.md, "Queue rules": it
 //!   stops counting and counts again, a no-op), and a post that finds nobody
 //!   waiting only pushes. So a producer and a consumer each make one atomic
 //!   read-modify-write per packet, on the queue's tail and head, as in a
@@ -97,7 +102,7 @@ unsafe impl<T: Send> Send for WaiterRef<T> {}
 
 type Stack<'a, T> = MutexGuard<'a, Vec<WaiterRef<T>>>;
 
-/// Snapshot of a port's counters (SPEC §3).
+/// Snapshot of a port's counters (docs/semantics.md, "Threads").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counters {
     /// Packets waiting in the FIFO queue.
@@ -449,7 +454,7 @@ impl<T> Core<T> {
     /// them to `sink` in FIFO order, and returns how many.
     ///
     /// `was_active` says whether the calling thread counts as active on this
-    /// port (SPEC §2 rule 1: it stops counting first). On `Ok` the thread is
+    /// port (it stops counting first: docs/semantics.md, "Threads"). On `Ok` the thread is
     /// active; on `TimedOut` it is active as well (as on Windows, a thread that
     /// returns from a wait runs again); on `Closed` it is not.
     pub(crate) fn take(
@@ -492,7 +497,7 @@ impl<T> Core<T> {
         out.ok_or(GetError::Closed)
     }
 
-    /// Fast path of `take` (SPEC §2 rules 1–2): the oldest packet, if the
+    /// Fast path of `take` (docs/semantics.md, "Queue rules"): the oldest packet, if the
     /// calling thread may run it now. A thread that holds a slot (`slot ==
     /// 1`) keeps it: it stops counting and counts again, which changes
     /// nothing, so it only pops. Otherwise it takes a free slot first and
@@ -673,7 +678,7 @@ impl<T> Core<T> {
                     s = self.load();
                     continue;
                 }
-                // Join: the thread stops counting as active (SPEC §2 rule 1).
+                // Join: the thread stops counting as active (docs/semantics.md, "Threads").
                 match self.cas(s, s.with_active(active).with_waiting(s.waiting() + 1)) {
                     Ok(()) => break,
                     Err(cur) => s = cur,

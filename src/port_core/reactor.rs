@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// Where completed I/O comes from: the op layer over a kernel backend.
 ///
-/// Waiting threads reap it themselves (SPEC §6, leader/follower): at most one
+/// Waiting threads reap it themselves (leader/follower; docs/semantics.md, "Backends"): at most one
 /// waiter at a time, the *poller*, blocks in [`poll`](Reactor::poll) instead of
 /// on its parker; the others sleep on their parkers as usual.
 pub(crate) trait Reactor<T>: Send + Sync {

@@ -1,4 +1,7 @@
-//! The epoll backend (SPEC §6): readiness in the kernel, the syscalls here.
+//! The epoll backend (docs/semantics.md, "Backends"): readiness in the
+//! kernel, the system calls here. It owns its fds' bookkeeping and its file
+//! workers, and touches an op's memory only between `submit` and the op's
+//! completion.
 //!
 //! # Implementation notes
 //!

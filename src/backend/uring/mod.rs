@@ -1,4 +1,4 @@
-//! The io_uring backend (SPEC §6, the default).
+//! The io_uring backend (docs/semantics.md, "Backends"; the default).
 //!
 //! * One ring per port, shared by every thread: submissions go through a mutex
 //!   around the submission queue and are entered at once (one `io_uring_enter`
