@@ -20,30 +20,21 @@ pub(super) enum Operation {
     WriteAt,
 }
 
-/// Which way an operation moves data (the skip-on-success order rule).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Direction {
-    In,
-    Out,
-    Neither,
-}
-
 impl Operation {
-    pub(super) fn direction(self) -> Direction {
-        match self {
-            Operation::Recv | Operation::RecvFrom | Operation::RecvVectored => Direction::In,
-            Operation::Send | Operation::SendTo | Operation::SendVectored => Direction::Out,
-            _ => Direction::Neither,
-        }
-    }
-
-    /// The lane of a socket a stream of such operations runs in, one at a time
-    /// and in issue order (see [`Lane`]): receives, sends, or none.
+    /// The lane of a socket such operations run in, one at a time and in
+    /// issue order (see [`Lane`]): 0 for those that wait for the socket to
+    /// be readable (accepts and receives), 1 for those that wait for it to be
+    /// writable (connects and sends), none for files. The backends rely on
+    /// it: at most one operation per socket and direction reaches them.
     pub(super) fn lane(self) -> Option<usize> {
-        match self.direction() {
-            Direction::In => Some(0),
-            Direction::Out => Some(1),
-            Direction::Neither => None,
+        match self {
+            Operation::Accept | Operation::Recv | Operation::RecvFrom | Operation::RecvVectored => {
+                Some(0)
+            }
+            Operation::Connect | Operation::Send | Operation::SendTo | Operation::SendVectored => {
+                Some(1)
+            }
+            Operation::ReadAt | Operation::WriteAt => None,
         }
     }
 

@@ -23,10 +23,9 @@ impl Shared {
         }
     }
 
-    /// Serves `fd`'s `side` lane, which the caller marked busy, until it is
-    /// empty or its head would block: first `first` (an op being submitted,
-    /// not stored), then the stored ops head first. Syscalls run with the
-    /// lock released.
+    /// Serves `fd`'s `side`, which the caller marked busy, until its op is
+    /// done or would block: `first` (an op being submitted, not stored), or
+    /// else the side's stored op. Syscalls run with the lock released.
     pub(super) fn drive<'a>(
         &'a self,
         mut st: MutexGuard<'a, Bookkeeping>,
@@ -69,8 +68,8 @@ impl Shared {
                 Step::Progress | Step::Blocked => None,
             };
             let Some(res) = res else {
-                // The op stays in its lane, as its head.
-                if !head.stored && !st.store_first(fd, side, &head) {
+                // The op stays pending on its side.
+                if !head.stored && !st.store_attempted(fd, side, &head) {
                     // Its user_data was submitted again meanwhile (an op layer
                     // bug): refuse this one.
                     st.report(head.user_data, -libc::EEXIST);
@@ -82,7 +81,7 @@ impl Shared {
                 let Some(entry) = st.fds.get_mut(fd) else {
                     return st;
                 };
-                let lane = &mut entry.lanes[side as usize];
+                let lane = &mut entry.sides[side as usize];
                 if lane.tick != head.tick {
                     continue; // an edge arrived during the attempt: retry
                 }
@@ -101,7 +100,7 @@ impl Shared {
                     return st;
                 };
                 let drains = entry.short_read_drains;
-                let lane = &mut entry.lanes[side as usize];
+                let lane = &mut entry.sides[side as usize];
                 // A short read proves the fd drained if nothing arrived since
                 // the attempt started (an edge meanwhile bumped the tick).
                 if drains && lane.tick == head.tick {
@@ -136,10 +135,10 @@ impl Shared {
                 if bits & UNSURE != 0 {
                     entry.short_read_drains = false; // for good
                 }
-                let lane = &mut entry.lanes[side as usize];
+                let lane = &mut entry.sides[side as usize];
                 lane.tick = lane.tick.wrapping_add(1);
                 lane.ready = true;
-                if !lane.busy && lane.head != NO_OP {
+                if !lane.busy && lane.op != NO_OP {
                     lane.busy = true;
                     st = self.drive(st, fd, side, None);
                 }

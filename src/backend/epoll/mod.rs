@@ -7,21 +7,21 @@
 //!
 //! * **Edge-triggered, registered once.** `register` adds a socket with
 //!   `EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET` and never touches the interest
-//!   list again. Each fd has two [`SideQueue`]s, *read* (Accept, Recv, RecvMsg) and
-//!   *write* (Connect, Send, SendMsg), each a FIFO of pending ops served in
-//!   order: only the head is ever attempted.
-//! * **One driver per lane, syscalls outside the lock.** Whoever finds a lane
-//!   idle with work (a `submit` on an empty lane, or the poller on an event)
-//!   marks it `busy` and *drives* it: attempt the head op with the lock
-//!   released, relock, record the outcome, go on with the next head until one
-//!   would block. Others only append to a busy lane. An edge that arrives while
-//!   the driver is inside a syscall bumps the lane's `tick`; a driver whose
-//!   attempt would block retries if the tick moved, so no edge is lost.
-//! * **A submit to an idle, empty, ready lane tries the op before storing
-//!   it.** Most sends, and receives on a socket with data waiting, finish in
-//!   that first attempt; they never enter the op table or the lane's FIFO.
-//!   Only an op that would block (or sent part of its bytes) is stored, at
-//!   the head of its lane, and its timer armed. Until then the op is unknown
+//!   list again. Each fd has two [`FdSide`]s, *read* (Accept, Recv, RecvMsg)
+//!   and *write* (Connect, Send, SendMsg), each with at most one pending op:
+//!   issue order per direction is the op layer's (its lanes send one op per
+//!   socket and direction at a time); a second op is refused (EBUSY).
+//! * **One driver per side, syscalls outside the lock.** Whoever finds a
+//!   side idle with an op (a `submit`, or the poller on an event) marks it
+//!   `busy` and *drives* it: attempt the op with the lock released, relock,
+//!   record the outcome. An edge that arrives while the driver is inside a
+//!   syscall bumps the side's `tick`; a driver whose attempt would block
+//!   retries if the tick moved, so no edge is lost.
+//! * **A submit to a ready side tries the op before storing it.** Most
+//!   sends, and receives on a socket with data waiting, finish in that first
+//!   attempt; they never enter the op table. Only an op that would block (or
+//!   sent part of its bytes) is stored as its side's op, and its timer
+//!   armed. Until then the op is unknown
 //!   to [`Backend::cancel`], which ignores it: a cancel can only be sure to
 //!   find an op once `submit` returned (the op layer cancels again after
 //!   `submit` for this reason, as the deferred submissions of io_uring need).
@@ -30,15 +30,15 @@
 //!   [`Phase::CancelWhenDone`], and the driver reports `-ECANCELED` after the
 //!   syscall returned (or the real result, if the attempt finished the op).
 //!   This is what keeps the op layer's memory untouched after the completion.
-//! * **Readiness is remembered per lane.** A lane is *ready* until an
+//! * **Readiness is remembered per side.** A side is *ready* until an
 //!   attempt shows the fd drained: it would block (EAGAIN), or — on TCP — a
 //!   receive came back short (fewer bytes than asked; epoll(7): a short read
 //!   on a stream socket means its read space is exhausted). Every edge for
-//!   the lane makes it ready again. An op submitted to an idle lane that is
-//!   not ready waits for the next edge instead of making a syscall bound to
+//!   the side makes it ready again. An op submitted to a side that is not
+//!   ready waits for the next edge instead of making a syscall bound to
 //!   fail (except Connect, whose first step starts the connection). This is
 //!   safe because an edge-triggered fd reports every later arrival: an idle
-//!   lane with queued ops is never ready, so the edge that makes it ready
+//!   side with a pending op is never ready, so the edge that makes it ready
 //!   also drives it. The short-read rule is trusted only on TCP, and no more
 //!   once the fd reported EPOLLRDHUP, EPOLLHUP, EPOLLERR or EPOLLPRI (end of
 //!   stream, errors and urgent data can end a read early or leave something
@@ -68,8 +68,8 @@
 //! * **Bookkeeping without hashing, in few cache lines.** Every syscall
 //!   evicts much of the cache, so what an op touches afterwards is kept small
 //!   and direct: per-fd state is one 64-byte entry in a vector indexed by fd
-//!   (fds are small, dense integers); a lane's FIFO is a doubly linked list
-//!   through the op table (no allocation per lane); the op table is a vector
+//!   (fds are small, dense integers), holding each side's op by user_data;
+//!   the op table is a vector
 //!   indexed by the low bits of the user_data (the op layer's slot index,
 //!   dense as well), with a map for the rare op whose index is taken or too
 //!   large ([`OpTable`]).
@@ -112,7 +112,7 @@ const FILE_WORKERS: usize = 2;
 pub(crate) const WORKER_EXIT_WAIT: Duration = Duration::from_millis(100);
 /// epoll data of the wake eventfd (fds are non-negative, so no fd uses it).
 const WAKE_TOKEN: u64 = u64::MAX;
-/// No op: the end of a lane's list. A user_data never has its top bit set.
+/// No op (on a side). A user_data never has its top bit set.
 const NO_OP: u64 = u64::MAX;
 /// Ops whose index is below this live in the direct part of the [`OpTable`]
 /// (at most a few MiB of it).
@@ -123,7 +123,7 @@ const INTEREST: u32 =
     (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET) as u32;
 /// Events after which a short read no longer proves an fd drained.
 const UNSURE: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI) as u32;
-/// Events that concern the read lane, and the write lane.
+/// Events that concern the read side, and the write side.
 const READ_EVENTS: u32 =
     (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLERR | libc::EPOLLHUP) as u32;
 const WRITE_EVENTS: u32 = (libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP) as u32;
@@ -235,7 +235,7 @@ impl Backend for EpollBackend {
         // would be dropped, and a short read later would take the fd for
         // drained and wait for good for an end of stream already reported.
         let entry = FdEntry {
-            lanes: Default::default(),
+            sides: Default::default(),
             file: None,
             pollable: true,
             stream: kind.stream,
@@ -279,7 +279,7 @@ impl Backend for EpollBackend {
         // The contract says nothing is pending; if something is, end it rather
         // than leave it without a completion.
         for side in [Side::Read, Side::Write] {
-            for user_data in st.lane_ops(fd, side) {
+            if let Some(user_data) = st.side_op(fd, side) {
                 st.cancel(user_data);
             }
         }
@@ -332,13 +332,16 @@ impl Backend for EpollBackend {
         }
         let side = Side::of(op.code);
         let (pollable, stream) = (entry.pollable, entry.stream);
-        let lane = &mut entry.lanes[side as usize];
-        // Attempt at once only on an idle, empty lane that is ready: ops
-        // already queued wait for readiness, a busy lane's driver will reach
-        // this op in order, and on a drained fd the attempt would fail (the
-        // next edge drives the lane). A connect's first step starts the
-        // connection: it never waits.
-        if !lane.busy && lane.head == NO_OP && (lane.ready || op.code == Syscall::Connect) {
+        let lane = &mut entry.sides[side as usize];
+        if lane.busy || lane.op != NO_OP {
+            // The op layer keeps one op per socket and direction in flight
+            // (its lanes keep issue order): a second one is its bug.
+            return Err(errno_err(libc::EBUSY));
+        }
+        // Attempt at once only on a ready side: on a drained fd the attempt
+        // would fail (the next edge drives the side). A connect's first step
+        // starts the connection: it never waits.
+        if lane.ready || op.code == Syscall::Connect {
             lane.busy = true;
             let head = Head {
                 user_data: op.user_data,
@@ -352,8 +355,8 @@ impl Backend for EpollBackend {
             };
             st = shared.drive(st, op.fd, side, Some(head));
         } else {
-            st.store(*op, WaitsIn::SideQueue(side), total, 0);
-            st.link(op.fd, side, op.user_data, false);
+            st.store(*op, WaitsIn::Fd(side), total, 0);
+            st.link(op.fd, side, op.user_data);
         }
         shared.unlock(st);
         Ok(())

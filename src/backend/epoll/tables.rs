@@ -1,11 +1,11 @@
-//! The epoll backend's bookkeeping: per-fd entries with their two lanes,
+//! The epoll backend's bookkeeping: per-fd entries with their two sides,
 //! the op table indexed by user_data, the states of a pending op, and the
 //! state under the backend's lock with the operations on it (store, link,
 //! cancel, timers). No system calls here.
 
 use super::*;
 
-/// An fd's two FIFOs of pending socket ops.
+/// The two directions of a socket, each with at most one pending op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Side {
     /// Accept, Recv, RecvMsg: wait for EPOLLIN.
@@ -23,28 +23,27 @@ impl Side {
     }
 }
 
-/// One side of an fd: pending ops, served head first, linked through their
-/// [`OpState::next`] / [`OpState::prev`].
-pub(super) struct SideQueue {
-    /// The oldest pending op ([`NO_OP`]: none) ...
-    pub(super) head: u64,
-    /// ... and the newest.
-    pub(super) tail: u64,
+/// One side of an fd: the op waiting for its readiness, if any, and what
+/// the backend knows of that readiness. The op layer sends at most one op
+/// per socket and direction at a time (its lanes keep issue order), so a
+/// side holds one op, never a queue.
+pub(super) struct FdSide {
+    /// The pending op ([`NO_OP`]: none).
+    pub(super) op: u64,
     /// Counts readiness edges, so a driver can tell one arrived during its
     /// syscall (compared for equality only: wrapping is harmless).
     pub(super) tick: u32,
-    /// A thread is driving this lane; others only append.
+    /// A thread is attempting this side's op (or the op being submitted).
     pub(super) busy: bool,
     /// No attempt showed the fd drained since the last edge (see the module
-    /// notes). An idle lane with queued ops is never ready.
+    /// notes). An idle side with a pending op is never ready.
     pub(super) ready: bool,
 }
 
-impl Default for SideQueue {
+impl Default for FdSide {
     fn default() -> Self {
-        SideQueue {
-            head: NO_OP,
-            tail: NO_OP,
+        FdSide {
+            op: NO_OP,
             tick: 0,
             busy: false,
             ready: true,
@@ -55,7 +54,7 @@ impl Default for SideQueue {
 /// A registered fd: one cache line.
 #[repr(align(64))]
 pub(super) struct FdEntry {
-    pub(super) lanes: [SideQueue; 2],
+    pub(super) sides: [FdSide; 2],
     /// Not pollable (a regular file: epoll_ctl said EPERM): the backend's
     /// duplicate of the fd, which file workers use (see the module notes).
     /// Closed by `deregister` (no op in flight then) or with the shared
@@ -216,7 +215,7 @@ impl OpTable {
 /// Where a pending op waits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum WaitsIn {
-    SideQueue(Side),
+    Fd(Side),
     FileQueue,
 }
 
@@ -235,9 +234,6 @@ pub(super) enum Phase {
 /// A stored op until its completion.
 pub(super) struct OpState {
     pub(super) raw: RawOp,
-    /// Neighbours in its lane ([`NO_OP`]: none); unused in the file queue.
-    pub(super) prev: u64,
-    pub(super) next: u64,
     /// Tells this op from an earlier one with the same user_data (timers).
     pub(super) seq: u64,
     pub(super) place: WaitsIn,
@@ -248,7 +244,7 @@ pub(super) struct OpState {
     pub(super) total: usize,
 }
 
-/// An op about to be attempted: a lane's head, taken from the op table
+/// An op about to be attempted: a side's op, taken from the op table
 /// ([`Bookkeeping::start_head`]), or one being submitted, not stored yet.
 pub(super) struct Head {
     pub(super) user_data: u64,
@@ -292,8 +288,6 @@ impl Bookkeeping {
         let seq = self.next_seq;
         let stored = self.ops.insert(OpState {
             raw,
-            prev: NO_OP,
-            next: NO_OP,
             seq,
             place,
             phase: Phase::Queued,
@@ -309,88 +303,36 @@ impl Bookkeeping {
     }
 
     /// Stores `head`, an op being submitted whose first attempt did not
-    /// finish it, at the head of its lane: ops submitted during the attempt
-    /// were appended behind it. False if its user_data is pending already.
-    pub(super) fn store_first(&mut self, fd: RawFd, side: Side, head: &Head) -> bool {
-        if !self.store(
-            head.raw,
-            WaitsIn::SideQueue(side),
-            head.total,
-            head.progress,
-        ) {
+    /// finish it, as its side's op. False if its user_data is pending already.
+    pub(super) fn store_attempted(&mut self, fd: RawFd, side: Side, head: &Head) -> bool {
+        if !self.store(head.raw, WaitsIn::Fd(side), head.total, head.progress) {
             return false;
         }
-        self.link(fd, side, head.user_data, true);
+        self.link(fd, side, head.user_data);
         true
     }
 
-    /// Appends the stored op `user_data` to `fd`'s `side` lane (or puts it
-    /// first, `front`).
-    pub(super) fn link(&mut self, fd: RawFd, side: Side, user_data: u64, front: bool) {
-        let Some(entry) = self.fds.get_mut(fd) else {
-            return;
-        };
-        let lane = &mut entry.lanes[side as usize];
-        let (prev, next) = if front {
-            (NO_OP, lane.head)
-        } else {
-            (lane.tail, NO_OP)
-        };
-        if prev == NO_OP {
-            lane.head = user_data;
-        }
-        if next == NO_OP {
-            lane.tail = user_data;
-        }
-        if let Some(op) = self.ops.get_mut(user_data) {
-            op.prev = prev;
-            op.next = next;
-        }
-        if let Some(p) = self.ops.get_mut(prev) {
-            p.next = user_data;
-        }
-        if let Some(n) = self.ops.get_mut(next) {
-            n.prev = user_data;
+    /// Makes the stored op `user_data` the op of `fd`'s `side`.
+    pub(super) fn link(&mut self, fd: RawFd, side: Side, user_data: u64) {
+        if let Some(entry) = self.fds.get_mut(fd) {
+            entry.sides[side as usize].op = user_data;
         }
     }
 
-    /// Takes the stored op `user_data` out of `fd`'s `side` lane.
+    /// Takes the stored op `user_data` off `fd`'s `side`.
     pub(super) fn unlink(&mut self, fd: RawFd, side: Side, user_data: u64) {
-        let Some(op) = self.ops.get_mut(user_data) else {
-            return;
-        };
-        let (prev, next) = (op.prev, op.next);
-        (op.prev, op.next) = (NO_OP, NO_OP);
-        match self.ops.get_mut(prev) {
-            Some(p) => p.next = next,
-            None => {
-                if let Some(entry) = self.fds.get_mut(fd) {
-                    entry.lanes[side as usize].head = next;
-                }
-            }
-        }
-        match self.ops.get_mut(next) {
-            Some(n) => n.prev = prev,
-            None => {
-                if let Some(entry) = self.fds.get_mut(fd) {
-                    entry.lanes[side as usize].tail = prev;
-                }
+        if let Some(entry) = self.fds.get_mut(fd) {
+            let s = &mut entry.sides[side as usize];
+            if s.op == user_data {
+                s.op = NO_OP;
             }
         }
     }
 
-    /// The ops of `fd`'s `side` lane, head first.
-    pub(super) fn lane_ops(&self, fd: RawFd, side: Side) -> Vec<u64> {
-        let mut out = Vec::new();
-        let mut at = self
-            .fds
-            .get(fd)
-            .map_or(NO_OP, |e| e.lanes[side as usize].head);
-        while let Some(op) = self.ops.get(at) {
-            out.push(at);
-            at = op.next;
-        }
-        out
+    /// The op pending on `fd`'s `side`, if any.
+    pub(super) fn side_op(&self, fd: RawFd, side: Side) -> Option<u64> {
+        let op = self.fds.get(fd)?.sides[side as usize].op;
+        self.ops.contains(op).then_some(op)
     }
 
     /// Cancels a pending op: at once if queued, after its syscall if running.
@@ -400,10 +342,8 @@ impl Bookkeeping {
         };
         match op.phase {
             Phase::Queued => {
-                // No need to drive the lane: the next op waits for the same
-                // readiness the cancelled head was waiting for.
                 match op.place {
-                    WaitsIn::SideQueue(side) => {
+                    WaitsIn::Fd(side) => {
                         let fd = op.raw.fd;
                         self.unlink(fd, side, user_data);
                     }
@@ -416,15 +356,15 @@ impl Bookkeeping {
         }
     }
 
-    /// Marks the head op of a busy lane Running and returns what attempting
-    /// it needs; `None` (lane idle again) when the lane is empty or gone.
+    /// Marks the op of a busy side Running and returns what attempting it
+    /// needs; `None` (side idle again) when it has no op or is gone.
     pub(super) fn start_head(&mut self, fd: RawFd, side: Side) -> Option<Head> {
         let entry = self.fds.get_mut(fd)?;
-        let lane = &mut entry.lanes[side as usize];
-        let user_data = lane.head;
+        let lane = &mut entry.sides[side as usize];
+        let user_data = lane.op;
         let Some(op) = self.ops.get_mut(user_data) else {
-            // Empty (or, which cannot happen, a head that is not stored).
-            (lane.head, lane.tail, lane.busy) = (NO_OP, NO_OP, false);
+            // None (or, which cannot happen, an op that is not stored).
+            (lane.op, lane.busy) = (NO_OP, false);
             return None;
         };
         op.phase = Phase::Running;

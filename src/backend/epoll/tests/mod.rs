@@ -121,12 +121,16 @@ fn tcp_socket() -> socket2::Socket {
     socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap()
 }
 
-/// `fd`'s read lane: (ready, busy, ops queued).
+/// `fd`'s read side: (ready, busy, ops pending: 0 or 1).
 fn read_lane(b: &EpollBackend, fd: RawFd) -> (bool, bool, usize) {
     let st = b.shared.lock();
     let entry = st.fds.get(fd).expect("registered");
-    let lane = &entry.lanes[Side::Read as usize];
-    (lane.ready, lane.busy, st.lane_ops(fd, Side::Read).len())
+    let side = &entry.sides[Side::Read as usize];
+    (
+        side.ready,
+        side.busy,
+        usize::from(st.side_op(fd, Side::Read).is_some()),
+    )
 }
 
 /// Waits until `fd` reports any of `events` (bounded by LIMIT).

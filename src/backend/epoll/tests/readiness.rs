@@ -144,13 +144,15 @@ fn short_reads_prove_nothing_on_udp_and_unix_streams() {
 #[test]
 fn user_data_differing_only_in_high_bits_are_distinct_ops() {
     let (ours, mut peer) = tcp_pair();
+    let (other, _other_peer) = tcp_pair();
     let fd = ours.as_raw_fd();
     let (mut b1, mut b2) = ([0u8; 1], [0u8; 1]);
     let (low, high) = (5u64, 7u64 << 32 | 5);
     let b = backend();
     b.register(fd).unwrap();
+    b.register(other.as_raw_fd()).unwrap();
     submit(&b, buf_op(Syscall::Recv, fd, low, &mut b1));
-    submit(&b, buf_op(Syscall::Recv, fd, high, &mut b2));
+    submit(&b, buf_op(Syscall::Recv, other.as_raw_fd(), high, &mut b2));
     b.cancel(high);
     assert_eq!(collect_one(&b), done(high, -libc::ECANCELED));
     b.cancel(high); // finished: ignored, and `low` is untouched
@@ -211,32 +213,33 @@ fn inline_results_delay_readiness_by_one_poll_at_most() {
 }
 
 #[test]
-fn lanes_keep_their_order_when_the_head_and_the_tail_are_cancelled() {
+fn a_side_takes_one_op_at_a_time() {
+    // Issue order per direction is the op layer's: it sends one op per socket
+    // and direction, and a second one is refused without being stored.
     let (ours, mut peer) = tcp_pair();
     let fd = ours.as_raw_fd();
-    let mut bufs = [[0u8; 1]; 5];
-    let [b1, b2, b3, b4, b5] = &mut bufs;
+    let (mut b1, mut b2, mut b3, mut out) = ([0u8; 1], [0u8; 1], [0u8; 1], *b"w");
     let b = backend();
     b.register(fd).unwrap();
-    for (ud, buf) in [(1, b1), (2, b2), (3, b3), (4, b4)] {
-        submit(&b, buf_op(Syscall::Recv, fd, ud, buf));
-    }
-    b.cancel(1); // the head
-    b.cancel(4); // the tail
-    assert_eq!(
-        collect(&b, 2),
-        [done(1, -libc::ECANCELED), done(4, -libc::ECANCELED)]
-    );
-    submit(&b, buf_op(Syscall::Recv, fd, 5, b5));
-    assert_eq!(read_lane(&b, fd).2, 3);
     peer.write_all(b"x").unwrap();
-    assert_eq!(collect_one(&b), done(2, 1));
-    peer.write_all(b"y").unwrap();
-    assert_eq!(collect_one(&b), done(3, 1));
+    wait_for(fd, libc::POLLIN);
+    submit(&b, buf_op(Syscall::Recv, fd, 1, &mut b1)); // inline, full
+    submit(&b, buf_op(Syscall::Recv, fd, 2, &mut b2)); // would block: pending
+    assert_eq!(read_lane(&b, fd), (false, false, 1));
+    // SAFETY: refused, so its memory is never used.
+    let busy = unsafe { b.submit(&buf_op(Syscall::Recv, fd, 3, &mut b3)) };
+    assert_eq!(busy.unwrap_err().raw_os_error(), Some(libc::EBUSY));
+    assert_eq!(b.shared.lock().ops.len(), 1);
+    // The other direction is free.
+    submit(&b, buf_op(Syscall::Send, fd, 4, &mut out));
+    b.cancel(2);
+    let mut got = collect(&b, 3);
+    got.sort_by_key(|c| c.user_data);
+    assert_eq!(got, [done(1, 1), done(2, -libc::ECANCELED), done(4, 1)]);
+    submit(&b, buf_op(Syscall::Recv, fd, 3, &mut b3));
     peer.write_all(b"z").unwrap();
-    assert_eq!(collect_one(&b), done(5, 1));
-    assert_eq!(bufs, [[0], [b'x'], [b'y'], [0], [b'z']]);
-    assert_eq!(read_lane(&b, fd).2, 0);
+    assert_eq!(collect_one(&b), done(3, 1));
+    assert_eq!((b1, b2, b3), ([b'x'], [0], [b'z']));
 }
 
 #[test]
@@ -244,11 +247,13 @@ fn user_data_beyond_the_direct_table_work_like_any_other() {
     let (ours, mut peer) = tcp_pair();
     let fd = ours.as_raw_fd();
     let (mut b1, mut b2) = ([0u8; 1], [0u8; 1]);
+    let (other, _other_peer) = tcp_pair();
     let (big, huge) = (DIRECT_OPS as u64 + 3, 3 << 40 | (MAX_IN_FLIGHT as u64 - 2));
     let b = backend();
     b.register(fd).unwrap();
+    b.register(other.as_raw_fd()).unwrap();
     submit(&b, buf_op(Syscall::Recv, fd, big, &mut b1));
-    submit(&b, buf_op(Syscall::Recv, fd, huge, &mut b2));
+    submit(&b, buf_op(Syscall::Recv, other.as_raw_fd(), huge, &mut b2));
     // SAFETY: refused (a duplicate), so its memory is never used.
     let dup = unsafe { b.submit(&buf_op(Syscall::Recv, fd, big, &mut [0u8; 1])) };
     assert_eq!(dup.unwrap_err().raw_os_error(), Some(libc::EEXIST));
