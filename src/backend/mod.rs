@@ -4,7 +4,7 @@
 //! layer or the port: it sees raw operations (pointers and a user_data, laid
 //! out by [`user_data`]) and reports their completions.
 //!
-//! The op layer (`crate::op`) owns every operation's memory in a stable slot
+//! The op layer owns every operation's memory in a stable slot
 //! and describes the operation to a backend as a [`RawOp`] of raw pointers into
 //! that slot. A backend starts the operation and later reports exactly one
 //! [`Completion`] for it from [`Backend::poll`]. Until that completion has been

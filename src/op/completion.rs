@@ -84,7 +84,7 @@ where
         };
         if c.user_data & TIMER_EVENT != 0 {
             let cancel =
-                (slot.place == Stage::Kernel && timer_fired(slot, c.res)).then_some(slot.user_data);
+                (slot.stage == Stage::Kernel && timer_fired(slot, c.res)).then_some(slot.user_data);
             drop(t);
             self.run(Deferred {
                 cancel,
@@ -92,10 +92,10 @@ where
             });
             return None;
         }
-        if slot.place != Stage::Kernel {
+        if slot.stage != Stage::Kernel {
             // A made-up completion of an op that never reached the kernel
             // (Parked); it may still be listed in its lane.
-            let (handle, lane) = (slot.handle, slot.kind.lane());
+            let (handle, lane) = (slot.handle, slot.operation.lane());
             if let Some(i) = lane {
                 t.handles[handle].lanes[i]
                     .waiting
@@ -117,7 +117,7 @@ where
             // an error that came after some bytes; go on with the rest, which
             // also brings that error back.
             r if r > 0
-                && slot.kind.is_whole_transfer()
+                && slot.operation.is_whole_transfer()
                 && slot.done + (r as usize) < slot.wanted() =>
             {
                 slot.done += r as usize;
@@ -166,12 +166,12 @@ where
         let handle = slot.handle;
         t.handles[handle].pending -= 1;
         let mut after = Deferred::default();
-        if let (Some(i), Stage::Kernel) = (slot.kind.lane(), slot.place) {
+        if let (Some(i), Stage::Kernel) = (slot.operation.lane(), slot.stage) {
             after.next = self.next_in_lane(t, handle, i);
         }
         after.stops = self.stops.load(Ordering::Relaxed);
         let mut result = result_of(res, &slot).map(|n| n + slot.done);
-        if slot.stop != Stop::None && slot.kind.is_whole_transfer() {
+        if slot.stop != Stop::None && slot.operation.is_whole_transfer() {
             // A send cut short by cancel or close is aborted, not a success:
             // sends transfer everything or fail (io_uring reports the partial count).
             if matches!(result, Ok(n) if n < slot.wanted()) {
@@ -180,7 +180,7 @@ where
         }
         if matches!(&result, Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNRESET | libc::EPIPE)))
             && matches!(
-                slot.kind,
+                slot.operation,
                 Operation::Recv
                     | Operation::Send
                     | Operation::RecvVectored
@@ -191,7 +191,7 @@ where
         }
         let mut addr = None;
         let mut stream = None;
-        match slot.kind {
+        match slot.operation {
             Operation::Accept if res >= 0 => {
                 // SAFETY: accept returned a new fd that nobody else owns (the
                 // user_data sequence number makes sure this completion is this
@@ -202,7 +202,7 @@ where
                 addr = sockaddr_to_std(&k.addr, k.addrlen);
             }
             Operation::RecvFrom | Operation::RecvVectored if res >= 0 => {
-                let from = slot.kind == Operation::RecvFrom;
+                let from = slot.operation == Operation::RecvFrom;
                 // SAFETY: as above.
                 let k = unsafe { slot.area() };
                 if from {

@@ -163,10 +163,10 @@ where
             let wanted = only.is_none_or(|op| op.0 == slot.user_data);
             if slot.handle == h.index as usize && wanted && slot.stop == Stop::None {
                 slot.stop = why;
-                match slot.place {
+                match slot.stage {
                     Stage::Kernel => targets.push(slot.user_data),
                     Stage::Waiting => {
-                        slot.place = Stage::Parked;
+                        slot.stage = Stage::Parked;
                         made_up.push(Completion {
                             user_data: slot.user_data,
                             res: -libc::ECANCELED,
@@ -220,10 +220,10 @@ impl<K, V, B> Io<K, V, B> {
                 if s.stop == Stop::None {
                     s.stop = Stop::Close;
                 }
-                match s.place {
+                match s.stage {
                     Stage::Kernel => targets.push(s.user_data),
                     Stage::Waiting => {
-                        s.place = Stage::Parked;
+                        s.stage = Stage::Parked;
                         made_up.push(Completion {
                             user_data: s.user_data,
                             res: -libc::ECANCELED,

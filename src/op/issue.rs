@@ -63,7 +63,7 @@ where
         };
         let mut slot = t.spare.pop().unwrap_or_else(|| Box::new(Slot::empty()));
         slot.handle = index;
-        slot.kind = kind;
+        slot.operation = kind;
         slot.stop = Stop::None;
         slot.value = Some(value);
         slot.buf = buf;
@@ -147,7 +147,7 @@ where
         slot.user_data = user_data;
         t.handles[index].pending += 1;
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        slot.place = Stage::Kernel;
+        slot.stage = Stage::Kernel;
         let mut raw = raw_op(&mut slot, fd);
         raw.defer = how.defer;
         let k = t.ops.insert(slot);
@@ -215,7 +215,7 @@ where
         t.handles[index].pending += 1;
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         t.handles[index].lanes[lane].waiting.push_back(user_data);
-        slot.place = Stage::Waiting;
+        slot.stage = Stage::Waiting;
         let mut earliest = false;
         if let Some(d) = slot.deadline {
             t.waiting_deadlines.push(std::cmp::Reverse((d, user_data)));

@@ -109,10 +109,10 @@ where
         while let Some(user_data) = t.handles[index].lanes[lane].waiting.pop_front() {
             let slot = &mut t.ops[op_index(user_data)];
             debug_assert_eq!(slot.user_data, user_data);
-            if slot.place != Stage::Waiting {
+            if slot.stage != Stage::Waiting {
                 continue; // Parked: its made-up completion is on its way
             }
-            slot.place = Stage::Kernel;
+            slot.stage = Stage::Kernel;
             t.handles[index].lanes[lane].busy = true;
             let slot = &mut t.ops[op_index(user_data)];
             let now = Instant::now();
@@ -144,13 +144,13 @@ where
             let waiting = t
                 .ops
                 .get_mut(op_index(user_data))
-                .filter(|s| s.user_data == user_data && s.place == Stage::Waiting);
+                .filter(|s| s.user_data == user_data && s.stage == Stage::Waiting);
             match waiting {
                 // Left its lane, or started: the kernel times it now.
                 None => {}
                 Some(_) if deadline > now => return Some(deadline - now),
                 Some(slot) => {
-                    slot.place = Stage::Parked;
+                    slot.stage = Stage::Parked;
                     out.push(Completion {
                         user_data,
                         res: -libc::ETIMEDOUT,

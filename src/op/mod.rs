@@ -2,8 +2,8 @@
 //! owned buffers and per-operation values, the in-flight table, and the
 //! translation of backend completions into packets. It builds on the port
 //! core (it implements the core's `Reactor`) and drives a backend through
-//! the `Backend` trait; it may not import the public `Port` (`crate::port`)
-//! nor any backend's internals.
+//! the `Backend` trait; it may not import the public port module nor any
+//! backend's internals.
 //!
 //! Every started operation owns a boxed [`Slot`] that holds everything the
 //! kernel may touch (the buffers, iovecs, msghdr, socket address, timespec).

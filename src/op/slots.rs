@@ -72,9 +72,9 @@ pub(super) enum Stage {
 /// Everything an in-flight operation owns; boxed so its address is stable.
 pub(super) struct Slot<V, B> {
     pub(super) user_data: u64,
-    pub(super) place: Stage,
+    pub(super) stage: Stage,
     pub(super) handle: usize,
-    pub(super) kind: Operation,
+    pub(super) operation: Operation,
     pub(super) stop: Stop,
     pub(super) value: Option<V>,
     pub(super) buf: Option<B>,
@@ -167,9 +167,9 @@ impl<V, B> Slot<V, B> {
     pub(super) fn empty() -> Self {
         Slot {
             user_data: 0,
-            place: Stage::Kernel,
+            stage: Stage::Kernel,
             handle: 0,
-            kind: Operation::Recv,
+            operation: Operation::Recv,
             stop: Stop::None,
             value: None,
             buf: None,
@@ -228,7 +228,7 @@ pub(super) fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
         }
         None => (std::ptr::null_mut(), 0),
     };
-    let code = match slot.kind {
+    let code = match slot.operation {
         Operation::Accept => Syscall::Accept,
         Operation::Connect => Syscall::Connect,
         Operation::Recv => Syscall::Recv,
@@ -262,7 +262,7 @@ pub(super) fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
         }
         let iov = slot.iovecs.as_mut_ptr();
         let iovlen = slot.iovecs.len();
-        let named = matches!(slot.kind, Operation::RecvFrom | Operation::SendTo);
+        let named = matches!(slot.operation, Operation::RecvFrom | Operation::SendTo);
         // SAFETY: `raw_op` runs before a submission (see `raw_op`'s callers).
         let k = unsafe { slot.area() };
         // SAFETY: all-zero is a valid msghdr.
@@ -309,7 +309,7 @@ pub(super) fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
 /// went out in part goes on from where it stopped (`slot.done`), and errors
 /// and "would block" are found again by the real operation.
 pub(super) fn try_inline<V, B: IoBuf>(fd: RawFd, slot: &mut Slot<V, B>) -> Option<usize> {
-    let kind = slot.kind;
+    let kind = slot.operation;
     let buf = slot.buf.as_mut()?;
     let (ptr, len) = (buf.stable_ptr(), buf.stable_len());
     if len == 0 {

@@ -236,7 +236,7 @@ pub(super) struct OpState {
     pub(super) raw: RawOp,
     /// Tells this op from an earlier one with the same user_data (timers).
     pub(super) seq: u64,
-    pub(super) place: WaitsIn,
+    pub(super) waits_in: WaitsIn,
     pub(super) phase: Phase,
     /// Private progress (bytes sent; connect started): see [`sys::attempt`].
     pub(super) progress: usize,
@@ -280,7 +280,7 @@ impl Bookkeeping {
     pub(super) fn store(
         &mut self,
         raw: RawOp,
-        place: WaitsIn,
+        waits_in: WaitsIn,
         total: usize,
         progress: usize,
     ) -> bool {
@@ -289,7 +289,7 @@ impl Bookkeeping {
         let stored = self.ops.insert(OpState {
             raw,
             seq,
-            place,
+            waits_in,
             phase: Phase::Queued,
             progress,
             total,
@@ -342,7 +342,7 @@ impl Bookkeeping {
         };
         match op.phase {
             Phase::Queued => {
-                match op.place {
+                match op.waits_in {
                     WaitsIn::Fd(side) => {
                         let fd = op.raw.fd;
                         self.unlink(fd, side, user_data);
