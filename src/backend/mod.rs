@@ -131,7 +131,10 @@ pub(crate) trait Backend: Send + Sync {
     /// before the op layer closes it.
     fn deregister(&self, fd: RawFd);
 
-    /// Starts `op`.
+    /// Starts `op`. Socket operations come one per fd and direction at a
+    /// time (reading: Accept, Recv, RecvMsg; writing: Connect, Send,
+    /// SendMsg): the op layer's lanes keep issue order, so a backend never
+    /// orders them itself (epoll refuses a second one with EBUSY).
     ///
     /// # Safety
     /// Every pointer in `op` must stay valid, and the memory it points to must
