@@ -12,6 +12,16 @@
 //! assert_eq!((packet.key, packet.result.unwrap(), packet.value.as_str()), (7, 3, "abc"));
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! # Layout (bottom-up; each layer imports only those below it)
+//!
+//! | module | owns |
+//! |---|---|
+//! | `port_core` | the queue, the state word, the waiters, thread association, the `Reactor` trait |
+//! | `packet` | completion packets |
+//! | `backend` | the `Backend` trait, the user_data layout, shared system calls; `epoll/` and `uring/` |
+//! | `op` | handles, op slots, lanes, completions to packets (implements `Reactor`, drives a `Backend`) |
+//! | `port`, `pool` | the public `Port`, `Builder`, `Op`, and the worker pool |
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
@@ -26,8 +36,10 @@ mod backend;
 mod error;
 mod loom;
 mod op;
+mod packet;
 mod pool;
 mod port;
+mod port_core;
 
 pub use backend::BackendKind;
 pub use error::{GetError, PostError};
@@ -45,6 +57,8 @@ pub fn io_uring_opcode_support() -> std::io::Result<Vec<(&'static str, bool)>> {
 
 #[cfg(all(test, loom))]
 mod loom_models;
+#[cfg(all(test, not(loom)))]
+mod testing;
 
 /// The README's examples run as doc tests.
 #[cfg(doctest)]

@@ -28,8 +28,8 @@ mod imp {
         }
     }
 
-    /// Lock-free MPMC FIFO queue that recycles its blocks (`port/queue.rs`).
-    pub(crate) use crate::port::queue::Queue;
+    /// Lock-free MPMC FIFO queue that recycles its blocks (`port_core/queue.rs`).
+    pub(crate) use crate::port_core::queue::Queue;
 
     /// Sleeps until unparked, or until `timeout` passes (spurious returns allowed).
     #[inline]

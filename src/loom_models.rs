@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::GetError;
-use crate::port::core::Core;
+use crate::port_core::Core;
 
 const SOON: Option<Duration> = Some(Duration::from_millis(1));
 
@@ -201,13 +201,13 @@ impl MockReactor {
     }
 
     /// The "kernel" completes an operation and wakes the poller.
-    fn complete(&self, value: u32) {
+    fn report(&self, value: u32) {
         self.ready.lock().unwrap().push(value);
         self.doorbell.notify();
     }
 }
 
-impl crate::port::core::Reactor<u32> for Arc<MockReactor> {
+impl crate::port_core::Reactor<u32> for Arc<MockReactor> {
     fn busy(&self) -> bool {
         self.pending.load(loom::sync::atomic::Ordering::SeqCst) > 0
     }
@@ -254,8 +254,8 @@ fn post_races_poller_in_kernel() {
         core.post(20).unwrap();
         let got = waiter.join().unwrap().unwrap();
         assert_eq!(got, 20);
-        kernel.complete(10); // the operation completes later
-        while crate::port::core::Reactor::busy(&kernel) {
+        kernel.report(10); // the operation completes later
+        while crate::port_core::Reactor::busy(&kernel) {
             core.reap_as_helper(Duration::ZERO);
         }
         let mut all = drained(&core);
@@ -331,7 +331,7 @@ fn poller_role_passes_to_the_next_waiter() {
         let core = Arc::new(Core::<u32>::new(2, Some(Box::new(kernel.clone()))));
         let first = spawn_taker(&core, SOON);
         let second = spawn_taker(&core, None);
-        kernel.complete(10);
+        kernel.report(10);
         let first = first.join().unwrap();
         if first.is_ok() {
             // The first waiter reaped it; release the second one.
@@ -364,7 +364,7 @@ fn poller_handed_a_post_passes_the_role_on() {
             })
             .collect();
         core.post(20).unwrap();
-        kernel.complete(10);
+        kernel.report(10);
         let mut got: Vec<u32> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
         got.sort();
         assert_eq!(got, vec![10, 20]);

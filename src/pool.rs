@@ -13,7 +13,8 @@ use parking_lot::Mutex;
 
 use crate::error::GetError;
 use crate::op::buf::IoBuf;
-use crate::port::{Packet, Port};
+use crate::packet::Packet;
+use crate::port::Port;
 
 /// What a pool did, returned by [`Pool::shutdown`] and [`Pool::join`].
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

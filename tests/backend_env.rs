@@ -95,3 +95,15 @@ fn auto_falls_back_to_epoll_when_io_uring_setup_is_refused() {
         .unwrap();
     }
 }
+
+/// An io_uring test that finds io_uring unavailable reports one countable
+/// line, or fails when `CPORT_REQUIRE_URING=1` asks for io_uring.
+#[test]
+fn io_uring_skips_are_counted_or_refused() {
+    assert_eq!(
+        util::skip::skip_line("EPERM\nby seccomp", false).unwrap(),
+        "cport-test-skip: io_uring unavailable: EPERM by seccomp\n"
+    );
+    let failure = util::skip::skip_line("EPERM", true).unwrap_err();
+    assert!(failure.contains("CPORT_REQUIRE_URING=1"), "{failure}");
+}

@@ -710,7 +710,30 @@ fn queued_operations_cancel_close_and_time_out(b: BackendChoice) {
     assert_no_packet(&port);
 }
 
+/// The port says how its backend runs: on io_uring how task work runs (as
+/// asked, or interrupting where the kernel refused cooperative task running);
+/// nothing on epoll.
+fn backend_mode_says_how_task_work_runs(b: BackendChoice) {
+    let port: IoPort = util::builder(b).build().unwrap();
+    let mode = port.backend_mode();
+    match b {
+        BackendChoice::Epoll => assert_eq!(mode, None),
+        _ if util::INTERRUPTING.with(|c| c.get()) => {
+            assert_eq!(mode, Some("interrupting task work"))
+        }
+        _ => {
+            let mode = mode.expect("a mode on io_uring");
+            assert!(
+                mode == "cooperative task running"
+                    || mode.starts_with("interrupting task work (the kernel refused"),
+                "{mode}"
+            );
+        }
+    }
+}
+
 conformance!(
+    backend_mode_says_how_task_work_runs,
     pending_receives_complete_in_issue_order,
     pending_sends_keep_the_stream_in_order,
     queued_operations_cancel_close_and_time_out,
@@ -744,8 +767,7 @@ conformance!(
 /// usual, also those started by a thread that exited.
 #[test]
 fn uring_sqpoll_runs_operations() {
-    if !util::uring_available() {
-        eprintln!("io_uring unavailable here: uring_sqpoll_runs_operations skipped");
+    if !util::uring_or_skip() {
         return;
     }
     let port: IoPort = Port::builder()

@@ -349,7 +349,7 @@ fn thread_exit_releases_a_waiter_for_a_queued_packet(b: BackendChoice) {
     b.exit();
 }
 
-/// Regression (review finding F6): a completion filter that panics in the
+/// Regression: a completion filter that panics in the
 /// poller unwound out of `get` leaving the waiter's node — on the dead frame
 /// — on the waiter stack and the poller role taken; the next hand-off wrote
 /// into freed stack memory and no waiter reaped again.

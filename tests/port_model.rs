@@ -16,7 +16,7 @@ use util::{Cmd, Reply, Worker};
 /// Epoll, and io_uring where it can be set up.
 fn backends() -> Vec<BackendChoice> {
     let mut b = vec![BackendChoice::Epoll];
-    if util::uring_available() {
+    if util::uring_or_skip() {
         b.push(BackendChoice::Uring);
     }
     b
@@ -456,7 +456,7 @@ fn every_packet_is_delivered_exactly_once_under_contention() {
         (2, BackendChoice::Epoll),
         (4, BackendChoice::Auto),
     ] {
-        if backend == BackendChoice::Uring && !util::uring_available() {
+        if backend == BackendChoice::Uring && !util::uring_or_skip() {
             continue;
         }
         let port = util::port(limit, backend);

@@ -8,6 +8,8 @@ use util::{assert_no_packet, pair, pending};
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cport::{BackendChoice, Issued, Port};
@@ -249,7 +251,139 @@ conformance!(
     skip_on_success_recv_does_not_overtake_a_pending_recv,
     skip_on_success_send_completes_inline,
     a_dup_of_an_associated_socket_is_refused,
+    a_key_whose_clone_panics_loses_nothing,
+    a_value_whose_drop_panics_loses_nothing,
+    a_key_clone_and_a_value_drop_panicking_together_lose_nothing,
 );
+
+/// A key whose `Clone` panics once `bomb` is set (and clears it: one panic).
+struct Key {
+    bomb: Arc<AtomicBool>,
+}
+
+impl Clone for Key {
+    fn clone(&self) -> Self {
+        if self.bomb.swap(false, Ordering::SeqCst) {
+            panic!("the key's clone panics (on purpose)");
+        }
+        Key {
+            bomb: self.bomb.clone(),
+        }
+    }
+}
+
+/// A value whose `Drop` panics if `bomb` is set when it drops (and clears it).
+struct Value {
+    id: u32,
+    bomb: Arc<AtomicBool>,
+}
+
+impl Drop for Value {
+    fn drop(&mut self) {
+        if self.bomb.swap(false, Ordering::SeqCst) {
+            panic!("the value's drop panics (on purpose)");
+        }
+    }
+}
+
+/// An accept whose delivery panics in user code — the listener key's clone
+/// (`clone_panics`), or the drop of its value when a completion filter drops
+/// the packet (`drop_panics`), or both — is lost to the panic, but nothing
+/// else is: the accepted socket is closed (its peer sees the end), the port
+/// goes on accepting and delivering, and shutdown does not wait for the lost
+/// operation (it returns far sooner than `DROP_WAIT`). Before, the op stayed
+/// counted in flight for good, the accepted fd leaked, and a value's drop
+/// panicking during the key's panic aborted the process.
+fn panicking_delivery(b: BackendChoice, clone_panics: bool, drop_panics: bool) {
+    let key_bomb = Arc::new(AtomicBool::new(false));
+    let value_bomb = Arc::new(AtomicBool::new(false));
+    let port: Port<Key, Value> = util::builder(b).concurrency(4).build().unwrap();
+    let drop_next = Arc::new(AtomicBool::new(false));
+    {
+        let drop_next = drop_next.clone();
+        port.set_completion_filter(Box::new(move |_: &mut cport::Packet<Key, Value>| {
+            !drop_next.swap(false, Ordering::SeqCst)
+        }))
+        .unwrap();
+    }
+    let (listener, addr) = util::listener();
+    let l = port
+        .associate(
+            listener,
+            Key {
+                bomb: key_bomb.clone(),
+            },
+        )
+        .unwrap();
+    let accept = |id| {
+        pending(port.op(l).accept(Value {
+            id,
+            bomb: value_bomb.clone(),
+        }))
+    };
+    accept(1);
+    key_bomb.store(clone_panics, Ordering::SeqCst);
+    value_bomb.store(drop_panics, Ordering::SeqCst);
+    // With the clone panicking the packet is never built: the value drops
+    // on the way (no filter needed to drop it).
+    drop_next.store(drop_panics && !clone_panics, Ordering::SeqCst);
+    let mut first = TcpStream::connect(addr).unwrap();
+    let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        port.get(WAIT).map(|p| p.value.id)
+    }));
+    assert!(got.is_err(), "the delivery did not panic: {got:?}");
+    assert!(!key_bomb.load(Ordering::SeqCst) && !value_bomb.load(Ordering::SeqCst));
+    // The accepted socket was closed with the lost packet.
+    first.set_read_timeout(WAIT).unwrap();
+    let mut byte = [0u8; 1];
+    match first.read(&mut byte) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the accepted socket is still open: {other:?}"),
+    }
+    // The port goes on: posts, and operations on the same handle.
+    port.post(
+        Key {
+            bomb: key_bomb.clone(),
+        },
+        0,
+        Value {
+            id: 7,
+            bomb: value_bomb.clone(),
+        },
+    )
+    .unwrap();
+    assert_eq!(port.get(WAIT).unwrap().value.id, 7);
+    accept(2);
+    let _second = TcpStream::connect(addr).unwrap();
+    let mut p = port.get(WAIT).unwrap();
+    assert_eq!(p.value.id, 2);
+    assert!(p.take_stream().is_some());
+    // Nothing is left in flight but the accept below, which shutdown cancels.
+    accept(3);
+    let start = std::time::Instant::now();
+    assert_eq!(port.shutdown(), 1);
+    assert!(
+        start.elapsed() < cport::DROP_WAIT / 5,
+        "shutdown took {:?}: an operation stayed counted in flight",
+        start.elapsed()
+    );
+    let p = port.get(WAIT).unwrap();
+    assert_eq!(p.value.id, 3);
+    assert!(cport::is_aborted(&p.result.unwrap_err()));
+}
+
+fn a_key_whose_clone_panics_loses_nothing(b: BackendChoice) {
+    panicking_delivery(b, true, false);
+}
+
+fn a_value_whose_drop_panics_loses_nothing(b: BackendChoice) {
+    panicking_delivery(b, false, true);
+}
+
+fn a_key_clone_and_a_value_drop_panicking_together_lose_nothing(b: BackendChoice) {
+    panicking_delivery(b, true, true);
+}
 
 /// A wake reaped before the poller's wait is not lost (io_uring: the poller's
 /// first reap took the wake's CQE as internal and then slept in the kernel,

@@ -364,10 +364,11 @@ pub fn serve(listener: TcpListener, opts: &EchoOptions) -> Result<EchoStats> {
         Some(why) => format!(" (fell back from io_uring: {why})"),
         None => String::new(),
     };
-    let mode = match port.backend() {
-        cport::BackendKind::Uring if opts.cooperative => " (cooperative task running)",
-        cport::BackendKind::Uring => " (interrupting task work)",
-        cport::BackendKind::Epoll => "",
+    // How io_uring runs task work: as asked, or interrupting where the
+    // kernel (before 5.19) refused cooperative task running.
+    let mode = match port.backend_mode() {
+        Some(mode) => format!(" ({mode})"),
+        None => String::new(),
     };
     let mut out: Box<dyn Write> = if opts.json {
         Box::new(std::io::stderr().lock())

@@ -56,11 +56,13 @@ fn memlock() -> String {
 
 pub fn run(as_json: bool) -> Result<()> {
     let kernel = kernel();
-    let uring: Result<(), String> = Port::builder()
+    // With the default options: the mode says whether the kernel took
+    // cooperative task running (5.19+) or cport fell back to interrupting.
+    let uring: Result<String, String> = Port::builder()
         .concurrency(1)
         .backend(BackendChoice::Uring)
         .build::<u64, u64, Vec<u8>>()
-        .map(drop)
+        .map(|p| p.backend_mode().unwrap_or_default().to_string())
         .map_err(|e| e.to_string());
     let opcodes = opcodes();
     let auto = Port::builder()
@@ -102,7 +104,12 @@ pub fn run(as_json: bool) -> Result<()> {
         };
         let v = json!({
             "kernel": kernel,
-            "io_uring": { "available": uring.is_ok(), "error": uring.err(), "opcodes": ops },
+            "io_uring": {
+                "available": uring.is_ok(),
+                "mode": uring.as_ref().ok(),
+                "error": uring.as_ref().err(),
+                "opcodes": ops,
+            },
             "io_uring_disabled_sysctl": sysctl,
             "auto_backend": auto_backend,
             "auto_reason": auto_why,
@@ -118,7 +125,7 @@ pub fn run(as_json: bool) -> Result<()> {
     }
     outln!("kernel:               {kernel}");
     match &uring {
-        Ok(()) => outln!("io_uring:             available"),
+        Ok(mode) => outln!("io_uring:             available ({mode})"),
         Err(e) => outln!("io_uring:             unavailable: {e}"),
     }
     match &opcodes {

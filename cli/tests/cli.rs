@@ -7,6 +7,10 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../../tests/util/skip.rs"]
+mod skip;
+use skip::skip_note;
+
 const BIN: &str = env!("CARGO_BIN_EXE_cport");
 
 fn cport(args: &[&str]) -> Output {
@@ -29,24 +33,6 @@ fn uring_skip(what: &str, why: &str) {
         "{what}: io_uring unavailable but CPORT_REQUIRE_URING=1: {why}"
     );
     skip_note(what, why);
-}
-
-/// Reports a part of a test that could not run here: `cport-test-skip:
-/// <what>: <why>` on stderr, also appended to `$CPORT_SKIP_LOG` when set
-/// (`scripts/test.sh` lists these in its summary).
-fn skip_note(what: &str, why: &str) {
-    let line = format!("cport-test-skip: {what}: {why}\n");
-    eprint!("{line}");
-    if let Some(path) = std::env::var_os("CPORT_SKIP_LOG") {
-        let logged = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(line.as_bytes()));
-        if let Err(e) = logged {
-            eprintln!("cport-test-skip: could not append to {path:?}: {e}");
-        }
-    }
 }
 
 /// A run-time failure: exit status 1, the expected words in the message, and

@@ -1,7 +1,10 @@
-//! The contract between the port and the kernel interfaces (SPEC §6), and the
-//! choice of backend. io_uring and epoll code lives only below this module.
+//! The contract between the op layer and the kernel interfaces
+//! (docs/semantics.md, "Backends"), and the choice of backend. io_uring and
+//! epoll code lives only below this module, and knows nothing of the op
+//! layer or the port: it sees raw operations (pointers and a user_data, laid
+//! out by [`user_data`]) and reports their completions.
 //!
-//! The op layer (`crate::op`) owns every operation's memory in a stable slot
+//! The op layer owns every operation's memory in a stable slot
 //! and describes the operation to a backend as a [`RawOp`] of raw pointers into
 //! that slot. A backend starts the operation and later reports exactly one
 //! [`Completion`] for it from [`Backend::poll`]. Until that completion has been
@@ -12,15 +15,18 @@
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 pub(crate) mod epoll;
+pub(crate) mod sys;
 pub(crate) mod uring;
+pub(crate) mod user_data;
 
 /// What an operation does. Results follow the Linux syscall convention:
 /// `res >= 0` is the syscall's return value, `res < 0` is `-errno`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum OpCode {
+pub(crate) enum Syscall {
     /// accept4(fd, addr, addrlen, SOCK_CLOEXEC) → the new fd.
     Accept,
     /// connect(fd, addr, *addrlen) → 0. Non-blocking connect completes when
@@ -46,11 +52,10 @@ pub(crate) enum OpCode {
 /// alive and unmoved until the operation's [`Completion`] was returned.
 #[derive(Clone, Copy)]
 pub(crate) struct RawOp {
-    pub code: OpCode,
+    pub code: Syscall,
     pub fd: RawFd,
-    /// Identifies the operation in its completion; the top three bits are
-    /// never set (backends use bits 63 and 62 for their own requests, bit 61
-    /// is [`TIMER_EVENT`]).
+    /// Identifies the operation in its completion (layout: [`user_data`]);
+    /// the top three bits are never set.
     pub user_data: u64,
     /// Recv/Send/Read/Write: the buffer. May be empty (a zero-byte recv is a
     /// readiness probe: it completes with 0 once data is available).
@@ -96,14 +101,6 @@ impl From<Duration> for Timespec {
     }
 }
 
-/// Set in a [`Completion`]'s `user_data` (with the op's own) when it is not
-/// the op's completion but news that the op's per-operation timer ended
-/// (io_uring: its linked timeout completed with `res`). The op is still in
-/// flight or about to complete; the op layer makes sure it ends (io_uring
-/// cannot cancel it by itself when the thread that submitted it has exited).
-/// Backends that run their own timers never report it.
-pub(crate) const TIMER_EVENT: u64 = 1 << 61;
-
 /// One finished operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Completion {
@@ -113,13 +110,19 @@ pub(crate) struct Completion {
     pub res: i32,
 }
 
-/// A kernel interface that runs operations (SPEC §6).
+/// A kernel interface that runs operations (docs/semantics.md, "Backends").
 ///
 /// Threads: `submit`, `cancel` and `wake` may be called from any thread at any
 /// time; `poll` is called by one thread at a time (the port's poller), and
 /// another thread's `wake` must make a blocked `poll` return promptly.
 pub(crate) trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
+
+    /// How the backend runs, in words, where it has modes (io_uring: how
+    /// task work runs, and why not as asked if the kernel refused it).
+    fn mode(&self) -> Option<&str> {
+        None
+    }
 
     /// Prepares `fd` for operations (epoll: non-blocking + interest list).
     fn register(&self, fd: RawFd) -> io::Result<()>;
@@ -128,7 +131,10 @@ pub(crate) trait Backend: Send + Sync {
     /// before the op layer closes it.
     fn deregister(&self, fd: RawFd);
 
-    /// Starts `op`.
+    /// Starts `op`. Socket operations come one per fd and direction at a
+    /// time (reading: Accept, Recv, RecvMsg; writing: Connect, Send,
+    /// SendMsg): the op layer's lanes keep issue order, so a backend never
+    /// orders them itself (epoll refuses a second one with EBUSY).
     ///
     /// # Safety
     /// Every pointer in `op` must stay valid, and the memory it points to must
@@ -166,12 +172,178 @@ pub(crate) trait Backend: Send + Sync {
 /// and epoll used if that fails; the second value then says why (and the
 /// fallback is logged to stderr once per process).
 pub(crate) fn open(
-    choice: crate::port::BackendChoice,
+    choice: BackendChoice,
     uring: UringOptions,
 ) -> io::Result<(Box<dyn Backend>, Option<String>)> {
     open_with(choice, || {
         uring::UringBackend::new(uring).map(|b| Box::new(b) as Box<dyn Backend>)
     })
+}
+
+/// A port's backend, opened on first use — the first handle associated, or
+/// a question only the open backend can answer (its kind, its mode, why it
+/// fell back) — so that a port that only posts and gets (every C port made
+/// by `CreateIoCompletionPort(INVALID_HANDLE_VALUE, …)`) opens no kernel
+/// object. Until then the calls that need an open backend find nothing to
+/// do: without a handle no operation can be in flight.
+pub(crate) struct LazyBackend {
+    opened: OnceLock<(Box<dyn Backend>, Option<String>)>,
+    choice: BackendChoice,
+    uring: UringOptions,
+    /// Serialises the opening (`opened` is read without it).
+    opening: parking_lot::Mutex<()>,
+}
+
+impl LazyBackend {
+    /// A backend to open later. An explicit io_uring choice is checked now
+    /// (a ring set up and closed again), so that a port that cannot have
+    /// io_uring fails to build, as it always did.
+    pub(crate) fn new(choice: BackendChoice, uring: UringOptions) -> io::Result<Self> {
+        if choice == BackendChoice::Uring {
+            drop(open_with(choice, || {
+                uring::UringBackend::new(uring).map(|b| Box::new(b) as Box<dyn Backend>)
+            })?);
+        }
+        Ok(LazyBackend {
+            opened: OnceLock::new(),
+            choice,
+            uring,
+            opening: parking_lot::Mutex::new(()),
+        })
+    }
+
+    /// A backend that is open already (the op layer's tests).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn opened(backend: Box<dyn Backend>) -> Self {
+        let lazy = LazyBackend {
+            opened: OnceLock::new(),
+            choice: BackendChoice::Auto,
+            uring: UringOptions::default(),
+            opening: parking_lot::Mutex::new(()),
+        };
+        let _ = lazy.opened.set((backend, None));
+        lazy
+    }
+
+    /// The backend if it is open.
+    #[inline]
+    pub(crate) fn get(&self) -> Option<&dyn Backend> {
+        self.opened.get().map(|(b, _)| &**b)
+    }
+
+    /// The backend, opened now if it is not yet.
+    pub(crate) fn open(&self) -> io::Result<&dyn Backend> {
+        if let Some(b) = self.get() {
+            return Ok(b);
+        }
+        let _opening = self.opening.lock();
+        if self.opened.get().is_none() {
+            let _ = self.opened.set(open(self.choice, self.uring)?);
+        }
+        Ok(self
+            .get()
+            .expect("cport invariant: the backend was just opened"))
+    }
+
+    /// Why `Auto` runs on epoll (opens the backend to know).
+    pub(crate) fn fallback_reason(&self) -> io::Result<Option<&str>> {
+        self.open()?;
+        Ok(self.opened.get().and_then(|(_, why)| why.as_deref()))
+    }
+}
+
+impl Backend for LazyBackend {
+    /// The kind of the open backend; an unopened one is opened to know it
+    /// (falling back to the choice if that fails: the next use reports why).
+    fn kind(&self) -> BackendKind {
+        match (self.open(), self.choice) {
+            (Ok(b), _) => b.kind(),
+            (Err(_), BackendChoice::Epoll) => BackendKind::Epoll,
+            (Err(_), _) => BackendKind::Uring,
+        }
+    }
+
+    fn mode(&self) -> Option<&str> {
+        self.open().ok()?.mode()
+    }
+
+    fn register(&self, fd: RawFd) -> io::Result<()> {
+        self.open()?.register(fd)
+    }
+
+    fn deregister(&self, fd: RawFd) {
+        if let Some(b) = self.get() {
+            b.deregister(fd)
+        }
+    }
+
+    unsafe fn submit(&self, op: &RawOp) -> io::Result<()> {
+        match self.get() {
+            // SAFETY: forwarded from this function's contract.
+            Some(b) => unsafe { b.submit(op) },
+            // Nothing was registered: no fd can take an operation.
+            None => Err(io::Error::from_raw_os_error(libc::EBADF)),
+        }
+    }
+
+    fn cancel(&self, user_data: u64) {
+        if let Some(b) = self.get() {
+            b.cancel(user_data)
+        }
+    }
+
+    fn cancel_many(&self, user_data: &[u64]) {
+        if let Some(b) = self.get() {
+            b.cancel_many(user_data)
+        }
+    }
+
+    fn poll(&self, timeout: Option<Duration>, out: &mut Vec<Completion>) -> io::Result<()> {
+        match self.get() {
+            Some(b) => b.poll(timeout, out),
+            // Nothing can be in flight, so nobody polls for it (the port core
+            // polls only while operations are in flight).
+            None => Ok(()),
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(b) = self.get() {
+            b.wake()
+        }
+    }
+
+    fn flush(&self, urgent: bool) {
+        if let Some(b) = self.get() {
+            b.flush(urgent)
+        }
+    }
+}
+
+/// Which kernel interface a port uses .
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// io_uring where the kernel allows it, else epoll (the reason is recorded).
+    Auto,
+    /// io_uring, or an error.
+    Uring,
+    /// epoll.
+    Epoll,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = io::Error;
+    fn from_str(s: &str) -> io::Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(BackendChoice::Auto),
+            "uring" | "io_uring" | "io-uring" => Ok(BackendChoice::Uring),
+            "epoll" => Ok(BackendChoice::Epoll),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown backend {other:?} (expected auto, uring or epoll)"),
+            )),
+        }
+    }
 }
 
 /// How an io_uring ring is set up (see the builder's `uring_*` methods).
@@ -194,10 +366,9 @@ impl Default for UringOptions {
 }
 
 fn open_with(
-    choice: crate::port::BackendChoice,
+    choice: BackendChoice,
     probe_uring: impl FnOnce() -> io::Result<Box<dyn Backend>>,
 ) -> io::Result<(Box<dyn Backend>, Option<String>)> {
-    use crate::port::BackendChoice;
     match choice {
         BackendChoice::Uring => probe_uring().map(|b| (b, None)).map_err(|e| {
             io::Error::new(
@@ -218,7 +389,7 @@ fn open_with(
     }
 }
 
-/// Why io_uring could not be set up, in words (SPEC §6).
+/// Why io_uring could not be set up, in words (docs/semantics.md, "Backends").
 pub(crate) fn explain(e: &io::Error) -> String {
     let why = match e.raw_os_error() {
         Some(libc::ENOSYS) => "kernel too old (io_uring_setup: ENOSYS)",
@@ -251,7 +422,6 @@ impl fmt::Display for BackendKind {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::port::BackendChoice;
 
     fn failing(errno: i32) -> impl FnOnce() -> io::Result<Box<dyn Backend>> {
         move || Err(io::Error::from_raw_os_error(errno))

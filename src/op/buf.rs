@@ -1,4 +1,5 @@
-//! Buffers that operations own while the kernel uses them.
+//! Buffers that operations own while the kernel uses them: the [`IoBuf`]
+//! contract (stable memory) that every buffer type must keep.
 
 /// A buffer an operation can own: the kernel reads from it (send, write) or
 /// writes into it (recv, read) while the operation is in flight, and it comes

@@ -1,123 +1,26 @@
-//! The completion port (SPEC §1–3): a FIFO packet queue, LIFO waiters with direct
-//! hand-off, and the concurrency limit.
-
-mod association;
-pub(crate) mod core;
-#[cfg(not(loom))]
-pub(crate) mod queue;
-pub(crate) mod state;
+//! The public completion port: [`Port`], its [`Builder`] and the [`Op`]
+//! builder of operations — the top layer, which puts the port core, the op
+//! layer and a lazily opened backend together (docs/semantics.md, "Queue
+//! rules" and "Threads"). Nothing below imports it.
 
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use self::association::{Accounting, Mode};
-use self::core::Core;
-pub use self::core::Counters;
-use crate::backend::{self, BackendKind};
+pub use crate::backend::BackendChoice;
+use crate::backend::{self, Backend, BackendKind};
 use crate::error::{GetError, PostError};
 use crate::op::buf::IoBuf;
 use crate::op::{Handle, How, Io, IoReactor, IssueError, Issued, OpId};
-
-/// A completion packet: what a worker takes from the port.
-///
-/// `key` is the completion key of the handle the operation ran on (or whatever
-/// was posted), `result` the number of bytes transferred or the operation's
-/// error, and `value` the per-operation value given when the operation was
-/// issued (the analogue of an `OVERLAPPED`-embedding struct).
-pub struct Packet<K, V, B = Vec<u8>> {
-    /// Per-handle data (the completion key).
-    pub key: K,
-    /// Bytes transferred, or why the operation failed (see
-    /// [`is_aborted`](crate::is_aborted); a per-operation timeout gives
-    /// `ErrorKind::TimedOut`).
-    pub result: io::Result<usize>,
-    /// Per-operation data, returned intact.
-    pub value: V,
-    /// The operation's buffer, returned (recv/send/read/write).
-    pub buf: Option<B>,
-    /// What only some operations return (accept, recv_from, vectored ops),
-    /// boxed so that every packet stays small: packets are moved through the
-    /// queue and the hand-off by value.
-    extra: Option<Box<Extra<B>>>,
-}
-
-/// The rarely present parts of a packet.
-pub(crate) struct Extra<B> {
-    pub(crate) bufs: Vec<B>,
-    pub(crate) addr: Option<SocketAddr>,
-    pub(crate) stream: Option<TcpStream>,
-}
-
-impl<K, V, B> Packet<K, V, B> {
-    /// A packet as `post` would queue it: a successful result of `bytes`.
-    pub fn new(key: K, bytes: usize, value: V) -> Self {
-        Packet {
-            key,
-            result: Ok(bytes),
-            value,
-            buf: None,
-            extra: None,
-        }
-    }
-
-    pub(crate) fn with_result(mut self, result: io::Result<usize>, buf: Option<B>) -> Self {
-        self.result = result;
-        self.buf = buf;
-        self
-    }
-
-    pub(crate) fn with_extra(
-        mut self,
-        bufs: Vec<B>,
-        addr: Option<SocketAddr>,
-        stream: Option<TcpStream>,
-    ) -> Self {
-        if !bufs.is_empty() || addr.is_some() || stream.is_some() {
-            self.extra = Some(Box::new(Extra { bufs, addr, stream }));
-        }
-        self
-    }
-
-    /// The peer of an accept, or the source of a recv_from.
-    pub fn addr(&self) -> Option<SocketAddr> {
-        self.extra.as_ref().and_then(|e| e.addr)
-    }
-
-    /// The connection an accept produced (not yet associated with any port);
-    /// `None` the second time.
-    pub fn take_stream(&mut self) -> Option<TcpStream> {
-        self.extra.as_mut().and_then(|e| e.stream.take())
-    }
-
-    /// The buffers of a vectored operation, in order.
-    pub fn bufs(&self) -> &[B] {
-        self.extra.as_ref().map_or(&[], |e| &e.bufs)
-    }
-
-    /// Takes the buffers of a vectored operation back.
-    pub fn take_bufs(&mut self) -> Vec<B> {
-        self.extra
-            .as_mut()
-            .map(|e| std::mem::take(&mut e.bufs))
-            .unwrap_or_default()
-    }
-}
-
-impl<K: fmt::Debug, V: fmt::Debug, B> fmt::Debug for Packet<K, V, B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Packet")
-            .field("key", &self.key)
-            .field("result", &self.result)
-            .field("value", &self.value)
-            .field("addr", &self.addr())
-            .finish_non_exhaustive()
-    }
-}
+pub use crate::packet::Packet;
+use crate::port_core::association::{self, Accounting, Mode};
+use crate::port_core::state;
+use crate::port_core::Core;
+pub use crate::port_core::Counters;
 
 /// Builds a [`Port`].
 #[derive(Clone, Debug, Default)]
@@ -125,32 +28,6 @@ pub struct Builder {
     concurrency: usize,
     backend: Option<BackendChoice>,
     uring: backend::UringOptions,
-}
-
-/// Which kernel interface a port uses (SPEC §6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BackendChoice {
-    /// io_uring where the kernel allows it, else epoll (the reason is recorded).
-    Auto,
-    /// io_uring, or an error.
-    Uring,
-    /// epoll.
-    Epoll,
-}
-
-impl std::str::FromStr for BackendChoice {
-    type Err = io::Error;
-    fn from_str(s: &str) -> io::Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "" | "auto" => Ok(BackendChoice::Auto),
-            "uring" | "io_uring" | "io-uring" => Ok(BackendChoice::Uring),
-            "epoll" => Ok(BackendChoice::Epoll),
-            other => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("unknown backend {other:?} (expected auto, uring or epoll)"),
-            )),
-        }
-    }
 }
 
 impl Builder {
@@ -229,11 +106,11 @@ impl Builder {
             Some(choice) => choice,
             None => std::env::var("CPORT_BACKEND").unwrap_or_default().parse()?,
         };
-        let (backend, fallback) = backend::open(choice, self.uring)?;
+        let backend = backend::LazyBackend::new(choice, self.uring)?;
         let io = Arc::new(Io::new(backend));
         let core = Arc::new(Core::new(limit, Some(Box::new(IoReactor(io.clone())))));
         Ok(Port {
-            owner: Arc::new(Owner { core, io, fallback }),
+            owner: Arc::new(Owner { core, io }),
         })
     }
 }
@@ -243,8 +120,6 @@ impl Builder {
 struct Owner<K, V, B> {
     core: Arc<Core<Packet<K, V, B>>>,
     io: Arc<Io<K, V, B>>,
-    /// Why `auto` did not pick io_uring, if it did not.
-    fallback: Option<String>,
 }
 
 /// How long dropping a port waits for the kernel to finish cancelled operations.
@@ -443,7 +318,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         self.core().close()
     }
 
-    /// Shuts the port down (SPEC §5): refuses new operations (their buffer and
+    /// Shuts the port down (docs/semantics.md, "Ending operations, handles and the port"): refuses new operations (their buffer and
     /// value come back in the error), cancels every operation in flight on
     /// every handle, waits until each of them has completed and its packet
     /// was handed to a worker or queued, then closes the port: waiting
@@ -485,14 +360,28 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         self.core().counters()
     }
 
-    /// The backend this port runs on.
+    /// The backend this port runs on. (The backend is opened when the first
+    /// handle is associated, or by this question: a port that only posts and
+    /// gets opens no kernel object.)
     pub fn backend(&self) -> BackendKind {
         self.owner.io.backend().kind()
     }
 
-    /// Why automatic selection fell back to epoll (`None` if it did not).
+    /// Why automatic selection fell back to epoll (`None` if it did not, or
+    /// if no backend could be opened at all: associating a handle says why).
     pub fn fallback_reason(&self) -> Option<&str> {
-        self.owner.fallback.as_deref()
+        self.owner.io.backend().fallback_reason().ok().flatten()
+    }
+
+    /// How the backend runs, in words, where it has modes; on io_uring how
+    /// task work runs: `"cooperative task running"` (the default),
+    /// `"interrupting task work"` (asked for with
+    /// [`Builder::uring_cooperative_task_run(false)`](Builder::uring_cooperative_task_run)),
+    /// `"SQPOLL"`, or — on kernels 5.11–5.18, which refuse cooperative task
+    /// running — `"interrupting task work (the kernel refused cooperative
+    /// task running, …)"`. `None` on epoll.
+    pub fn backend_mode(&self) -> Option<&str> {
+        self.owner.io.backend().mode()
     }
 
     /// Associates `fd` (a socket or file; anything that converts into an
@@ -555,7 +444,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         self.owner.io.set_filter(Box::new(filter))
     }
 
-    /// Runs `f` as a blocking section (SPEC §3): see
+    /// Runs `f` as a blocking section (docs/semantics.md, "Threads"): see
     /// [`enter_blocking`](Port::enter_blocking).
     pub fn blocking<R>(&self, f: impl FnOnce() -> R) -> R {
         let _section = self.enter_blocking();

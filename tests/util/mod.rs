@@ -1,6 +1,12 @@
 //! Shared test helpers: scripted worker threads and waits on observable state.
 #![allow(dead_code)]
 
+pub mod hostile;
+pub mod skip;
+
+#[allow(unused_imports)]
+pub use skip::{skip_note, skip_uring};
+
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -19,29 +25,25 @@ pub fn port(limit: usize, backend: BackendChoice) -> TestPort {
 /// kernel's interrupting task work instead of cooperative task running
 /// (`Builder::uring_cooperative_task_run(false)`), as `uring_irq::name` (the
 /// test's ports must come from [`builder`] for that to differ). io_uring
-/// tests are skipped (with a note) where a probe shows io_uring cannot be set
-/// up.
+/// tests are skipped where a probe shows io_uring cannot be set up, each
+/// reported by [`skip_uring`].
 #[allow(unused_macros)]
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod uring {
             $(#[test]
             fn $name() {
-                if super::util::uring_available() {
+                if super::util::uring_or_skip() {
                     super::$name(cport::BackendChoice::Uring)
-                } else {
-                    eprintln!("io_uring unavailable here: {} runs on epoll only", stringify!($name));
                 }
             })*
         }
         mod uring_irq {
             $(#[test]
             fn $name() {
-                if super::util::uring_available() {
+                if super::util::uring_or_skip() {
                     super::util::INTERRUPTING.with(|c| c.set(true));
                     super::$name(cport::BackendChoice::Uring)
-                } else {
-                    eprintln!("io_uring unavailable here: {} runs on epoll only", stringify!($name));
                 }
             })*
         }
@@ -199,11 +201,30 @@ pub fn packet(key: u32, value: u32) -> Packet<u32, u32> {
     Packet::new(key, 0, value)
 }
 
-/// Whether io_uring can be set up here (tests skip by probe, not by kernel version).
+/// Whether io_uring can be set up here (tests skip by probe, not by kernel
+/// version). Says nothing: a test that skips because of it reports that with
+/// [`skip_uring`] (or uses [`uring_or_skip`]).
 pub fn uring_available() -> bool {
+    uring_probe().is_ok()
+}
+
+/// Why io_uring cannot be set up here, if it cannot.
+pub fn uring_probe() -> Result<(), String> {
     let port: std::io::Result<Port<u32, u32>> =
         Port::builder().backend(cport::BackendChoice::Uring).build();
-    port.is_ok()
+    port.map(drop).map_err(|e| e.to_string())
+}
+
+/// `true` if io_uring can be set up here; otherwise reports the skip (see
+/// [`skip_uring`]) and returns `false`.
+pub fn uring_or_skip() -> bool {
+    match uring_probe() {
+        Ok(()) => true,
+        Err(reason) => {
+            skip_uring(&reason);
+            false
+        }
+    }
 }
 
 /// Makes system call `nr` fail with `errno` in the calling thread only, for
@@ -287,28 +308,6 @@ pub fn pair(port: &TestPort) -> (cport::Handle, std::net::TcpStream) {
     let client = std::net::TcpStream::connect(addr).unwrap();
     let (server, _) = l.accept().unwrap();
     (port.associate(server, 1).unwrap(), client)
-}
-
-/// Reports a part of a test that could not run here and why: one line on
-/// stderr, `cport-test-skip: <what>: <why>`, and the same line appended to the
-/// file named by `CPORT_SKIP_LOG` when it is set (`scripts/test.sh` sets it
-/// and lists every such line in its summary, so no skip goes unseen).
-pub fn skip_note(what: &str, why: &str) {
-    use std::io::Write;
-    let line = format!("cport-test-skip: {what}: {why}\n");
-    eprint!("{line}");
-    if let Some(path) = std::env::var_os("CPORT_SKIP_LOG") {
-        // One write of the whole line on an O_APPEND file: lines from tests
-        // running in parallel do not interleave.
-        let logged = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(line.as_bytes()));
-        if let Err(e) = logged {
-            eprintln!("cport-test-skip: could not append to {path:?}: {e}");
-        }
-    }
 }
 
 /// Makes room for `needed` open files in this process: raises the soft

@@ -8,6 +8,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+#[path = "../../../tests/util/skip.rs"]
+mod skip;
+pub use skip::skip_note;
+
 /// The workspace root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -339,27 +343,5 @@ pub fn run_c_test(name: &str) {
             "{name} on {backend}: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
             out.status
         );
-    }
-}
-
-/// Reports a part of a test that could not run here and why: one line on
-/// stderr, `cport-test-skip: <what>: <why>`, and the same line appended to the
-/// file named by `CPORT_SKIP_LOG` when it is set (`scripts/test.sh` sets it
-/// and lists every such line in its summary).
-pub fn skip_note(what: &str, why: &str) {
-    use std::io::Write;
-    let line = format!("cport-test-skip: {what}: {why}\n");
-    eprint!("{line}");
-    if let Some(path) = std::env::var_os("CPORT_SKIP_LOG") {
-        // One write of the whole line on an O_APPEND file: lines from tests
-        // running in parallel do not interleave.
-        let logged = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(line.as_bytes()));
-        if let Err(e) = logged {
-            eprintln!("cport-test-skip: could not append to {path:?}: {e}");
-        }
     }
 }

@@ -3,11 +3,14 @@
 //! operation's progress and passes it in.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, RawFd};
 
 use libc::c_long;
+use rustix::event::{epoll, PollFlags};
 
-use super::super::{OpCode, RawOp};
+use crate::backend::sys::{is_ready, so_error};
+
+use super::super::{RawOp, Syscall};
 
 /// What one attempt at an operation achieved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,30 +70,30 @@ fn settle(r: Result<usize, i32>) -> Step {
 /// else may use the memory they point to during the call.
 pub(super) unsafe fn attempt(op: &RawOp, stream: bool, total: usize, progress: &mut usize) -> Step {
     match op.code {
-        OpCode::Accept => settle(cvt(|| {
+        Syscall::Accept => settle(cvt(|| {
             // SAFETY: addr/addrlen are null or valid out-parameters (submit contract).
             let fd =
                 unsafe { libc::accept4(op.fd, op.addr.cast(), op.addrlen, libc::SOCK_CLOEXEC) };
             fd as isize
         })),
         // SAFETY: forwarded from this function's contract.
-        OpCode::Connect => unsafe { connect(op, progress) },
+        Syscall::Connect => unsafe { connect(op, progress) },
         // A zero-byte recv is a readiness probe: recv(.., 0, ..) would return
         // 0 at once on TCP (and eat a datagram on UDP), so ask poll() instead.
-        OpCode::Recv if op.len == 0 => match is_ready(op.fd, libc::POLLIN | libc::POLLRDHUP) {
+        Syscall::Recv if op.len == 0 => match is_ready(op.fd, PollFlags::IN | PollFlags::RDHUP) {
             Ok(true) => Step::Done(0),
             Ok(false) => Step::Blocked,
             Err(e) => Step::Done(-e),
         },
-        OpCode::Recv => settle(cvt(|| {
+        Syscall::Recv => settle(cvt(|| {
             // SAFETY: buf is valid for writes of len bytes and ours alone.
             unsafe { recv(op.fd, op.buf, op.len) }
         })),
-        OpCode::RecvMsg => settle(cvt(|| {
+        Syscall::RecvMsg => settle(cvt(|| {
             // SAFETY: msg and everything it points to is valid (submit contract).
             unsafe { recvmsg(op.fd, op.msg) }
         })),
-        OpCode::Send => {
+        Syscall::Send => {
             let sent = *progress;
             let r = cvt(|| {
                 // SAFETY: sent < len (checked by `advance`), so buf + sent is
@@ -99,13 +102,13 @@ pub(super) unsafe fn attempt(op: &RawOp, stream: bool, total: usize, progress: &
             });
             advance(r, stream, total, progress)
         }
-        OpCode::SendMsg => {
+        Syscall::SendMsg => {
             // SAFETY: forwarded from this function's contract.
             let r = unsafe { send_msg(op, *progress) };
             advance(r, stream, total, progress)
         }
         // SAFETY: forwarded from this function's contract.
-        OpCode::Read | OpCode::Write => Step::Done(unsafe { file_io(op) }),
+        Syscall::Read | Syscall::Write => Step::Done(unsafe { file_io(op) }),
     }
 }
 
@@ -114,6 +117,11 @@ pub(super) unsafe fn attempt(op: &RawOp, stream: bool, total: usize, progress: &
 // multi-threaded process cost two atomic operations per call around the
 // syscall; cport never cancels threads. Each returns -1 with errno on error.
 // Every integer argument is passed as a full `c_long`, as syscall(2) reads it.
+// They stay raw rather than rustix calls: recvmsg/sendmsg must use the op
+// layer's own msghdr (the kernel writes the source address, its length and
+// MSG_TRUNC into it), which rustix's wrappers build for themselves; and
+// recv/send take the op's raw pointer and length as they are, where rustix
+// wants a slice (which a zero-length op's null pointer cannot be).
 
 fn long(x: libc::c_int) -> c_long {
     c_long::from(x)
@@ -210,7 +218,7 @@ fn advance(r: Result<usize, i32>, stream: bool, total: usize, progress: &mut usi
 unsafe fn connect(op: &RawOp, progress: &mut usize) -> Step {
     const STARTED: usize = 1;
     if *progress == STARTED {
-        return match is_ready(op.fd, libc::POLLOUT) {
+        return match is_ready(op.fd, PollFlags::OUT) {
             Ok(false) => Step::Blocked,
             Ok(true) => match so_error(op.fd) {
                 Ok(err) | Err(err) => Step::Done(-err),
@@ -296,7 +304,7 @@ unsafe fn file_io(op: &RawOp) -> i32 {
     let Ok(offset) = libc::off_t::try_from(op.offset) else {
         return -libc::EINVAL;
     };
-    if op.code == OpCode::Read {
+    if op.code == Syscall::Read {
         return match cvt(|| {
             // SAFETY: buf is valid for writes of len bytes and ours alone.
             unsafe { libc::pread(op.fd, op.buf.cast(), op.len, offset) }
@@ -325,142 +333,28 @@ unsafe fn file_io(op: &RawOp) -> i32 {
     }
 }
 
-/// Whether `fd` has any of `events` (or an error/hangup) right now.
-fn is_ready(fd: RawFd, events: libc::c_short) -> Result<bool, i32> {
-    let mut pfd = libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
-    let n = cvt(|| {
-        // SAFETY: pfd is one valid pollfd; a zero timeout never blocks.
-        unsafe { libc::poll(&mut pfd, 1, 0) as isize }
-    })?;
-    Ok(n > 0 && pfd.revents != 0)
-}
-
-/// getsockopt(SO_ERROR): `Ok` with the pending socket error as a positive
-/// errno (0 if none), clearing it; `Err(errno)` if getsockopt itself failed
-/// (EBADF, ENOTSOCK). Shared with the io_uring backend.
-pub(crate) fn so_error(fd: RawFd) -> Result<i32, i32> {
-    let mut err: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    cvt(|| {
-        // SAFETY: err/len are a valid c_int out-parameter and its size.
-        let r = unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_ERROR,
-                (&mut err as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        };
-        r as isize
-    })?;
-    Ok(err)
-}
-
-/// What kind of file a registered fd is, as far as the backend cares.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct SocketKind {
-    /// A SOCK_STREAM socket: sends loop until every byte went out.
-    pub stream: bool,
-    /// A TCP socket (IPPROTO_TCP; implies `stream`).
-    pub tcp: bool,
-}
-
-/// Classifies `fd`: TCP (one getsockopt), another socket type (two), or not
-/// a socket (one, failing with ENOTSOCK).
-pub(super) fn socket_kind(fd: RawFd) -> SocketKind {
-    match int_sockopt(fd, libc::SO_PROTOCOL) {
-        Ok(libc::IPPROTO_TCP) => SocketKind {
-            stream: true,
-            tcp: true,
-        },
-        Err(libc::ENOTSOCK) => SocketKind::default(),
-        // Another protocol, or a kernel without SO_PROTOCOL: ask for the type.
-        _ => SocketKind {
-            stream: int_sockopt(fd, libc::SO_TYPE) == Ok(libc::SOCK_STREAM),
-            tcp: false,
-        },
-    }
-}
-
-/// getsockopt(SOL_SOCKET, `opt`) for an int-valued option; `Err(errno)`.
-fn int_sockopt(fd: RawFd, opt: libc::c_int) -> Result<libc::c_int, i32> {
-    let mut val: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: val/len are a valid c_int out-parameter and its size.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            opt,
-            (&mut val as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if r < 0 {
-        return Err(errno());
-    }
-    Ok(val)
-}
-
-/// Sets O_NONBLOCK on `fd`.
-pub(super) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: F_GETFL takes no pointer argument; a bad fd yields EBADF.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if flags & libc::O_NONBLOCK == 0 {
-        // SAFETY: F_SETFL takes an int argument.
-        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-/// A close-on-exec duplicate of `fd`.
-pub(super) fn dup(fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: F_DUPFD_CLOEXEC takes an int argument; a bad fd yields EBADF.
-    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    if new < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `new` is a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
-}
-
-/// epoll_ctl() with `events` and `token` as the event's data.
-pub(super) fn epoll_ctl(
-    epfd: RawFd,
-    ctl: libc::c_int,
-    fd: RawFd,
+/// epoll_ctl(ADD) of `file` with `events`, and `token` as the event's data.
+pub(super) fn epoll_add(
+    epfd: BorrowedFd<'_>,
+    file: RawFd,
     events: u32,
     token: u64,
 ) -> io::Result<()> {
-    let mut ev = libc::epoll_event { events, u64: token };
-    // SAFETY: ev is a valid epoll_event for the duration of the call.
-    if unsafe { libc::epoll_ctl(epfd, ctl, fd, &mut ev) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    // SAFETY: `file` is being registered: the caller keeps it open.
+    let file = unsafe { BorrowedFd::borrow_raw(file) };
+    let flags = epoll::EventFlags::from_bits_retain(events);
+    Ok(epoll::add(
+        epfd,
+        file,
+        epoll::EventData::new_u64(token),
+        flags,
+    )?)
 }
 
-/// Adds 1 to an eventfd (the poller's doorbell).
-pub(super) fn eventfd_ring(fd: RawFd) {
-    let one: u64 = 1;
-    // SAFETY: writes 8 bytes from a live u64. Errors are ignored: EAGAIN means
-    // the counter is saturated, so the eventfd is readable anyway.
-    let _ = unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
-}
-
-/// Resets an eventfd's counter (non-blocking).
-pub(super) fn eventfd_drain(fd: RawFd) {
-    let mut buf: u64 = 0;
-    // SAFETY: reads 8 bytes into a live u64; EAGAIN (already zero) is fine.
-    let _ = unsafe { libc::read(fd, (&mut buf as *mut u64).cast(), 8) };
+/// epoll_ctl(DEL) of `file` (errors ignored: the fd may be gone already).
+pub(super) fn epoll_delete(epfd: BorrowedFd<'_>, file: RawFd) {
+    // SAFETY: the caller keeps `file` open until this returns (it is closed
+    // after `deregister`).
+    let file = unsafe { BorrowedFd::borrow_raw(file) };
+    let _ = epoll::delete(epfd, file);
 }

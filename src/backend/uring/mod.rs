@@ -1,13 +1,17 @@
-//! The io_uring backend (SPEC §6, the default).
+//! The io_uring backend (docs/semantics.md, "Backends"; the default).
 //!
 //! * One ring per port, shared by every thread: submissions go through a mutex
 //!   around the submission queue and are entered at once (one `io_uring_enter`
 //!   per submit call; several SQEs of one call — an op and its linked timeout —
-//!   go in together). The ring is set up without SINGLE_ISSUER, DEFER_TASKRUN or
-//!   COOP_TASKRUN: many threads wait on it, and with those flags completions would
-//!   only be processed when the submitting thread enters the kernel.
+//!   go in together). The ring is set up without SINGLE_ISSUER or
+//!   DEFER_TASKRUN: many threads wait on it, and with those flags completions
+//!   would only be processed when the submitting thread enters the kernel.
+//! * Task work is cooperative by default (COOP_TASKRUN + TASKRUN_FLAG, Linux
+//!   5.19+; see `Builder::uring_cooperative_task_run` and `flush`). Kernels
+//!   5.11–5.18 refuse those flags with EINVAL: the ring is then set up again
+//!   without them, in interrupting mode, and [`Backend::mode`] says so.
 //! * Completions are reaped by the port's poller, one thread at a time
-//!   (leader/follower, see `port::core`); there is no reaper thread.
+//!   (leader/follower, see `port_core`); there is no reaper thread.
 //! * `wake` submits a NOP, whose completion makes a poller blocked in
 //!   `io_uring_enter` return; if it cannot be queued, it writes an eventfd that
 //!   a multishot poll request on the ring watches.
@@ -15,20 +19,21 @@
 //!   `INTERNAL` in their user_data and produce no completion for the op layer.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use io_uring::{opcode, squeue, types, IoUring};
 use parking_lot::Mutex;
 
-use super::{Backend, BackendKind, Completion, OpCode, RawOp, UringOptions, TIMER_EVENT};
+use super::user_data::{self, TIMER_EVENT};
+use super::{Backend, BackendKind, Completion, RawOp, Syscall, UringOptions};
 
 /// user_data bit for requests the backend makes for itself.
-const INTERNAL: u64 = 1 << 63;
+const INTERNAL: u64 = user_data::BACKEND_REQUEST;
 /// user_data bit (with an op's own user_data) for a zero-byte recv, which is
 /// run as a readiness poll; its CQE carries a poll mask, not a byte count.
-const PROBE: u64 = 1 << 62;
+const PROBE: u64 = user_data::PROBE;
 const WAKE: u64 = INTERNAL | 1;
 const CANCEL: u64 = INTERNAL | 2;
 /// A wake by NOP (see `wake`).
@@ -72,6 +77,23 @@ pub(crate) fn opcode_support() -> io::Result<Vec<(&'static str, bool)>> {
         .collect())
 }
 
+/// Sets up the ring: SQPOLL if asked, else COOP_TASKRUN + TASKRUN_FLAG when
+/// `cooperative`.
+fn setup_ring(options: &UringOptions, cooperative: bool) -> io::Result<IoUring> {
+    let mut builder = IoUring::builder();
+    builder.setup_clamp().setup_cqsize(CQ_ENTRIES);
+    if let Some(idle) = options.sqpoll_idle {
+        // The SQ thread submits, so it runs the task work: no user thread
+        // is interrupted, and the kernel refuses the COOP flags with it.
+        builder.setup_sqpoll(u32::try_from(idle.as_millis()).unwrap_or(u32::MAX));
+    } else if cooperative {
+        // See `Builder::uring_cooperative_task_run`: no IPI per
+        // completion; `flush` runs pending task work.
+        builder.setup_coop_taskrun().setup_taskrun_flag();
+    }
+    builder.build(ENTRIES)
+}
+
 pub(crate) struct UringBackend {
     ring: IoUring,
     /// Serialises writers of the submission queue.
@@ -92,6 +114,8 @@ pub(crate) struct UringBackend {
     deferred: std::sync::atomic::AtomicBool,
     /// Set up with COOP_TASKRUN (see `flush`).
     cooperative: bool,
+    /// How task work runs, in words (see [`Backend::mode`]).
+    mode: String,
     /// A wake CQE was reaped and not yet acted on (see `poll`).
     woken: std::sync::atomic::AtomicBool,
 }
@@ -100,19 +124,36 @@ impl UringBackend {
     /// Sets up a ring and checks that the kernel supports every opcode used.
     /// Errors keep the errno of the failed step (ENOSYS, EPERM, ENOMEM, EINVAL).
     pub(crate) fn new(options: UringOptions) -> io::Result<Self> {
-        let mut builder = IoUring::builder();
-        builder.setup_clamp().setup_cqsize(CQ_ENTRIES);
-        let cooperative = options.cooperative_task_run && options.sqpoll_idle.is_none();
-        if let Some(idle) = options.sqpoll_idle {
-            // The SQ thread submits, so it runs the task work: no user thread
-            // is interrupted, and the kernel refuses the COOP flags with it.
-            builder.setup_sqpoll(u32::try_from(idle.as_millis()).unwrap_or(u32::MAX));
-        } else if cooperative {
-            // See `Builder::uring_cooperative_task_run`: no IPI per
-            // completion; `flush` runs pending task work.
-            builder.setup_coop_taskrun().setup_taskrun_flag();
-        }
-        let ring = builder.build(ENTRIES)?;
+        Self::new_with(options, setup_ring)
+    }
+
+    /// [`new`](Self::new) with the ring set up by `setup(options, cooperative)`
+    /// (tests inject a kernel's refusal there).
+    fn new_with(
+        options: UringOptions,
+        setup: impl Fn(&UringOptions, bool) -> io::Result<IoUring>,
+    ) -> io::Result<Self> {
+        let wanted = options.cooperative_task_run && options.sqpoll_idle.is_none();
+        let (ring, cooperative, mode) = match setup(&options, wanted) {
+            Ok(ring) => {
+                let mode = match (options.sqpoll_idle, wanted) {
+                    (Some(_), _) => "SQPOLL",
+                    (None, true) => "cooperative task running",
+                    (None, false) => "interrupting task work",
+                };
+                (ring, wanted, mode.to_string())
+            }
+            // Linux 5.11–5.18 know io_uring but not COOP_TASKRUN or
+            // TASKRUN_FLAG (5.19): the same ring without them works there.
+            Err(e) if wanted && e.raw_os_error() == Some(libc::EINVAL) => (
+                setup(&options, false)?,
+                false,
+                "interrupting task work (the kernel refused cooperative task running, \
+                 which needs Linux 5.19 or later)"
+                    .to_string(),
+            ),
+            Err(e) => return Err(e),
+        };
         let mut probe = io_uring::Probe::new();
         ring.submitter().register_probe(&mut probe)?;
         if let Some((_, name)) = OPCODES.iter().find(|(code, _)| !probe.is_supported(*code)) {
@@ -127,13 +168,7 @@ impl UringBackend {
                 "io_uring lacks EXT_ARG or NODROP (kernel older than 5.11)",
             ));
         }
-        // SAFETY: eventfd has no memory-safety preconditions.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
-        let wake_fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let wake_fd = super::sys::eventfd()?;
         let backend = UringBackend {
             ring,
             submit_lock: Mutex::new(()),
@@ -144,6 +179,7 @@ impl UringBackend {
             rearm_wake: std::sync::atomic::AtomicBool::new(false),
             deferred: std::sync::atomic::AtomicBool::new(false),
             cooperative,
+            mode,
             woken: std::sync::atomic::AtomicBool::new(false),
         };
         backend.arm_wake()?;
@@ -253,11 +289,11 @@ impl UringBackend {
         let fd = types::Fd(op.fd);
         let len = u32::try_from(op.len).unwrap_or(u32::MAX);
         match op.code {
-            OpCode::Accept => opcode::Accept::new(fd, op.addr.cast(), op.addrlen)
+            Syscall::Accept => opcode::Accept::new(fd, op.addr.cast(), op.addrlen)
                 .flags(libc::SOCK_CLOEXEC)
                 .build()
                 .user_data(op.user_data),
-            OpCode::Connect => {
+            Syscall::Connect => {
                 // SAFETY: `addrlen` points to the length the op layer wrote
                 // before submitting and keeps alive (see `Backend::submit`).
                 let addrlen = unsafe { *op.addrlen };
@@ -265,32 +301,32 @@ impl UringBackend {
                     .build()
                     .user_data(op.user_data)
             }
-            OpCode::Recv if op.len == 0 => {
+            Syscall::Recv if op.len == 0 => {
                 // A zero-byte recv waits for readability (a Windows idiom):
                 // io_uring's recv of 0 bytes would complete at once.
                 opcode::PollAdd::new(fd, (libc::POLLIN | libc::POLLRDHUP) as u32)
                     .build()
                     .user_data(op.user_data | PROBE)
             }
-            OpCode::Recv => opcode::Recv::new(fd, op.buf, len)
+            Syscall::Recv => opcode::Recv::new(fd, op.buf, len)
                 .build()
                 .user_data(op.user_data),
-            OpCode::Send => opcode::Send::new(fd, op.buf, len)
+            Syscall::Send => opcode::Send::new(fd, op.buf, len)
                 .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
                 .build()
                 .user_data(op.user_data),
-            OpCode::RecvMsg => opcode::RecvMsg::new(fd, op.msg)
+            Syscall::RecvMsg => opcode::RecvMsg::new(fd, op.msg)
                 .build()
                 .user_data(op.user_data),
-            OpCode::SendMsg => opcode::SendMsg::new(fd, op.msg)
+            Syscall::SendMsg => opcode::SendMsg::new(fd, op.msg)
                 .flags((libc::MSG_NOSIGNAL | libc::MSG_WAITALL) as u32)
                 .build()
                 .user_data(op.user_data),
-            OpCode::Read => opcode::Read::new(fd, op.buf, len)
+            Syscall::Read => opcode::Read::new(fd, op.buf, len)
                 .offset(op.offset)
                 .build()
                 .user_data(op.user_data),
-            OpCode::Write => opcode::Write::new(fd, op.buf, len)
+            Syscall::Write => opcode::Write::new(fd, op.buf, len)
                 .offset(op.offset)
                 .build()
                 .user_data(op.user_data),
@@ -341,7 +377,7 @@ impl UringBackend {
 /// The pending error of socket `fd` (SO_ERROR), as a positive errno; a socket
 /// that reports POLLERR without one is treated as reset.
 fn socket_error(fd: RawFd) -> i32 {
-    match super::epoll::sys::so_error(fd) {
+    match super::sys::so_error(fd) {
         Ok(e) if e != 0 => e,
         _ => libc::ECONNRESET,
     }
@@ -350,6 +386,10 @@ fn socket_error(fd: RawFd) -> i32 {
 impl Backend for UringBackend {
     fn kind(&self) -> BackendKind {
         BackendKind::Uring
+    }
+
+    fn mode(&self) -> Option<&str> {
+        Some(&self.mode)
     }
 
     fn register(&self, _fd: RawFd) -> io::Result<()> {
@@ -361,7 +401,7 @@ impl Backend for UringBackend {
     unsafe fn submit(&self, op: &RawOp) -> io::Result<()> {
         debug_assert_eq!(op.user_data & (INTERNAL | PROBE), 0);
         let entry = Self::entry_for(op);
-        let probe = op.code == OpCode::Recv && op.len == 0;
+        let probe = op.code == Syscall::Recv && op.len == 0;
         if probe {
             self.probes.lock().insert(op.user_data, op.fd);
         }
@@ -522,6 +562,113 @@ impl UringBackend {
                 // SAFETY: as above; both go in together so the link holds.
                 unsafe { self.push(&[entry.flags(squeue::Flags::IO_LINK), timeout], op.defer) }
             }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+    use crate::backend::Backend;
+
+    /// Sets up rings as a kernel before 5.19 does: COOP_TASKRUN and
+    /// TASKRUN_FLAG are refused with EINVAL (counted in `refused`).
+    fn as_linux_5_15(
+        refused: &std::cell::Cell<u32>,
+    ) -> impl Fn(&UringOptions, bool) -> io::Result<IoUring> + '_ {
+        move |options, cooperative| {
+            if cooperative {
+                refused.set(refused.get() + 1);
+                return Err(io::Error::from_raw_os_error(libc::EINVAL));
+            }
+            setup_ring(options, false)
+        }
+    }
+
+    #[test]
+    fn kernels_that_refuse_cooperative_task_running_get_an_interrupting_ring() {
+        if let Err(e) = UringBackend::new(UringOptions::default()) {
+            crate::testing::skip_uring(&crate::backend::explain(&e));
+            return;
+        }
+        let refused = std::cell::Cell::new(0);
+        let b = UringBackend::new_with(UringOptions::default(), as_linux_5_15(&refused))
+            .expect("a ring without the cooperative flags");
+        assert_eq!(refused.get(), 1);
+        assert!(!b.cooperative);
+        let mode = b.mode().unwrap();
+        assert!(
+            mode.starts_with("interrupting task work") && mode.contains("5.19"),
+            "{mode}"
+        );
+        // And it works: a receive completes.
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        b.register(ours.as_raw_fd()).unwrap();
+        let mut buf = [0u8; 8];
+        let op = RawOp {
+            code: Syscall::Recv,
+            fd: ours.as_raw_fd(),
+            user_data: 7,
+            buf: buf.as_mut_ptr(),
+            len: buf.len(),
+            msg: std::ptr::null_mut(),
+            addr: std::ptr::null_mut(),
+            addrlen: std::ptr::null_mut(),
+            offset: 0,
+            timeout: None,
+            timespec: std::ptr::null_mut(),
+            defer: false,
+        };
+        // SAFETY: `buf` outlives the backend's use of it: the completion is
+        // collected below before either is dropped (the backend drops first
+        // on a failed assertion, declared after `buf`).
+        unsafe { b.submit(&op) }.unwrap();
+        peer.write_all(b"hi").unwrap();
+        let mut out = Vec::new();
+        let start = std::time::Instant::now();
+        while out.is_empty() && start.elapsed() < Duration::from_secs(10) {
+            b.poll(Some(Duration::from_millis(100)), &mut out).unwrap();
+        }
+        assert_eq!(
+            out,
+            [Completion {
+                user_data: 7,
+                res: 2
+            }]
+        );
+        assert_eq!(&buf[..2], b"hi");
+    }
+
+    #[test]
+    fn other_refusals_are_not_retried() {
+        // EINVAL without the cooperative flags asked for, or another errno:
+        // reported as it is (the fallback to epoll explains it).
+        let calls = std::cell::Cell::new(0);
+        let refuse = |errno| {
+            let calls = &calls;
+            move |_: &UringOptions, _: bool| {
+                calls.set(calls.get() + 1);
+                Err::<IoUring, _>(io::Error::from_raw_os_error(errno))
+            }
+        };
+        let interrupting = UringOptions {
+            cooperative_task_run: false,
+            ..UringOptions::default()
+        };
+        for (options, errno) in [
+            (interrupting, libc::EINVAL),
+            (UringOptions::default(), libc::EPERM),
+            (UringOptions::default(), libc::ENOMEM),
+        ] {
+            calls.set(0);
+            let err = UringBackend::new_with(options, refuse(errno))
+                .err()
+                .expect("refused");
+            assert_eq!(err.raw_os_error(), Some(errno));
+            assert_eq!(calls.get(), 1);
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The port's thread counters packed into one atomic word, so that every
-//! decision of SPEC §2–3 about threads ("is a thread waiting, is active <
-//! limit") is made and committed by a single compare-and-swap. The packets
-//! themselves are counted by the queue (see `core.rs`): the word is not
+//! decision of the queue rules about threads ("is a thread waiting, is
+//! active < limit"; docs/semantics.md, "Queue rules") is made and committed
+//! by a single compare-and-swap. The packets themselves are counted by the
+//! queue (see the port core's notes): the word is not
 //! written when a hot worker takes a queued packet or a post finds nobody
 //! waiting, so producers and consumers do not contend on it.
 

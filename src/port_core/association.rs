@@ -1,4 +1,4 @@
-//! Which port the calling thread counts on (SPEC §3, IOCP-REFERENCE §4.2–4.6).
+//! Which port the calling thread counts on (docs/semantics.md, "Threads").
 //!
 //! A thread is associated with at most one port: the last one it took a packet
 //! from. It counts there as *active* until it comes back to `get`, or as
@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Weak};
 
-use super::core::Core;
+use super::Core;
 use crate::loom::thread_local;
 
 /// What the thread-local needs from a port, whatever its packet type.

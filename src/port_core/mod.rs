@@ -1,4 +1,9 @@
-//! The completion-port algorithm (SPEC §1–3), generic over the packet type.
+//! The port core: the completion-port algorithm (docs/semantics.md, "Queue
+//! rules" and "Threads"), generic over the packet type — the FIFO queue, the
+//! state word, the LIFO waiters with direct hand-off, the concurrency limit,
+//! the threads' association. It owns no I/O and knows none: packets are
+//! items of type `T`, and completed I/O arrives only through [`Reactor`]. It
+//! may not import the op layer, the backends or the public `Port`.
 //!
 //! # Implementation notes
 //!
@@ -7,7 +12,7 @@
 //!   word; every decision about threads ("take a slot", "hand a packet to a
 //!   waiter", "join the waiters") is one CAS on it.
 //! * The hot paths do not write the state word: a worker that returns to
-//!   `get` keeps its slot and pops the next packet (SPEC §2 rules 1–2: it
+//!   `get` keeps its slot and pops the next packet (docs/semantics.md, "Queue rules": it
 //!   stops counting and counts again, a no-op), and a post that finds nobody
 //!   waiting only pushes. So a producer and a consumer each make one atomic
 //!   read-modify-write per packet, on the queue's tail and head, as in a
@@ -38,40 +43,28 @@
 //!   is what its thread-local association still says). Packets not yet
 //!   popped simply stay queued. The port stays usable.
 
+pub(crate) mod association;
+mod guards;
+#[cfg(not(loom))]
+pub(crate) mod queue;
+mod reactor;
+pub(crate) mod state;
+
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use super::state::{State, MAX_THREADS};
+use self::guards::{Abandon, Helper, OnUnwind};
+pub(crate) use self::reactor::Reactor;
+use self::state::{State, MAX_THREADS};
 use crate::error::GetError;
 use crate::loom::{
     current, fence, park, park_timeout, spin_loop, yield_now, AtomicBool, AtomicU32, AtomicU64,
     AtomicUsize, Deadline, Mutex, MutexGuard, Ordering, Queue, Thread, PRE_SPIN, PRE_YIELD,
     SPIN_LIMIT, YIELD_LIMIT,
 };
-
-/// Where completed I/O comes from: the op layer over a kernel backend.
-///
-/// Waiting threads reap it themselves (SPEC §6, leader/follower): at most one
-/// waiter at a time, the *poller*, blocks in [`poll`](Reactor::poll) instead of
-/// on its parker; the others sleep on their parkers as usual.
-pub(crate) trait Reactor<T>: Send + Sync {
-    /// Whether operations are in flight (only then is there a reason to poll).
-    fn busy(&self) -> bool;
-    /// Waits up to `timeout` for completions and feeds each one's packet to
-    /// `sink`. An operation counts as in flight (`busy`) until `sink` returned
-    /// for its packet, so nobody sees "idle" while a packet is in transit.
-    fn poll(&self, timeout: Option<Duration>, sink: &mut dyn FnMut(T));
-    /// Makes a `poll` blocked in another thread return soon.
-    fn wake(&self);
-    /// Starts operations whose submission was deferred (batched) by threads
-    /// active on this port; `poll` does it as well. `urgent`: the caller
-    /// leaves the port for a while, or other threads wait for work, so
-    /// anything that only this thread can finish must be finished now.
-    fn flush(&self, _urgent: bool) {}
-}
 
 /// A waiter that sleeps on its parker.
 const FOLLOWER: u32 = 0;
@@ -109,7 +102,7 @@ unsafe impl<T: Send> Send for WaiterRef<T> {}
 
 type Stack<'a, T> = MutexGuard<'a, Vec<WaiterRef<T>>>;
 
-/// Snapshot of a port's counters (SPEC §3).
+/// Snapshot of a port's counters (docs/semantics.md, "Threads").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counters {
     /// Packets waiting in the FIFO queue.
@@ -122,79 +115,6 @@ pub struct Counters {
     pub paused: u32,
     /// The concurrency limit.
     pub limit: u32,
-}
-
-/// Unwind guard of a thread in [`Core::wait`] whose node is (or was) on the
-/// waiter stack: if user code panics before `wait` returns, the drop runs
-/// [`Core::abandon`], so no node on a dead stack frame stays reachable.
-/// Normal returns [`disarm`](Abandon::disarm) it.
-struct Abandon<'a, T> {
-    core: &'a Core<T>,
-    node: &'a Waiter<T>,
-    /// The thread's slot before the call (0 or 1), to restore.
-    before: u32,
-}
-
-impl<T> Abandon<'_, T> {
-    #[inline]
-    fn disarm(self) {
-        std::mem::forget(self);
-    }
-}
-
-impl<T> Drop for Abandon<'_, T> {
-    fn drop(&mut self) {
-        self.core.abandon(self.node, self.before);
-    }
-}
-
-/// Runs `undo` when dropped armed, i.e. when a panic unwinds past it;
-/// [`disarm`](OnUnwind::disarm) on the normal path.
-struct OnUnwind<F: FnOnce()> {
-    undo: Option<F>,
-}
-
-impl<F: FnOnce()> OnUnwind<F> {
-    #[inline]
-    fn new(undo: F) -> Self {
-        OnUnwind { undo: Some(undo) }
-    }
-    #[inline]
-    fn disarm(mut self) {
-        self.undo = None;
-    }
-}
-
-impl<F: FnOnce()> Drop for OnUnwind<F> {
-    fn drop(&mut self) {
-        if let Some(undo) = self.undo.take() {
-            undo();
-        }
-    }
-}
-
-/// The helper reaper of [`Core::reap_as_helper`]; dropping it (after `poll`
-/// returned or unwound) gives the poller role up and posts what was reaped.
-struct Helper<'a, T> {
-    core: &'a Core<T>,
-    items: Vec<T>,
-}
-
-impl<T> Drop for Helper<'_, T> {
-    fn drop(&mut self) {
-        let core = self.core;
-        {
-            let mut stack = core.waiters.lock();
-            core.poller.store(false, Ordering::Release);
-            if let Some(thread) = core.promote(&mut stack) {
-                drop(stack);
-                thread.unpark();
-            }
-        }
-        self.items
-            .drain(..)
-            .for_each(|item| core.post_even_if_closed(item));
-    }
 }
 
 pub(crate) struct Core<T> {
@@ -534,7 +454,7 @@ impl<T> Core<T> {
     /// them to `sink` in FIFO order, and returns how many.
     ///
     /// `was_active` says whether the calling thread counts as active on this
-    /// port (SPEC §2 rule 1: it stops counting first). On `Ok` the thread is
+    /// port (it stops counting first: docs/semantics.md, "Threads"). On `Ok` the thread is
     /// active; on `TimedOut` it is active as well (as on Windows, a thread that
     /// returns from a wait runs again); on `Closed` it is not.
     pub(crate) fn take(
@@ -577,7 +497,7 @@ impl<T> Core<T> {
         out.ok_or(GetError::Closed)
     }
 
-    /// Fast path of `take` (SPEC §2 rules 1–2): the oldest packet, if the
+    /// Fast path of `take` (docs/semantics.md, "Queue rules"): the oldest packet, if the
     /// calling thread may run it now. A thread that holds a slot (`slot ==
     /// 1`) keeps it: it stops counting and counts again, which changes
     /// nothing, so it only pops. Otherwise it takes a free slot first and
@@ -758,7 +678,7 @@ impl<T> Core<T> {
                     s = self.load();
                     continue;
                 }
-                // Join: the thread stops counting as active (SPEC §2 rule 1).
+                // Join: the thread stops counting as active (docs/semantics.md, "Threads").
                 match self.cas(s, s.with_active(active).with_waiting(s.waiting() + 1)) {
                     Ok(()) => break,
                     Err(cur) => s = cur,
@@ -803,7 +723,7 @@ impl<T> Core<T> {
             let state = node.state.load(Ordering::Acquire);
             if state != WAITING {
                 self.resign(&node);
-                let taken = self.finish(&node, state, max, sink);
+                let taken = self.collect(&node, state, max, sink);
                 guard.disarm();
                 return taken;
             }
@@ -852,7 +772,7 @@ impl<T> Core<T> {
         if state != WAITING {
             drop(stack);
             self.resign(&node);
-            let taken = self.finish(&node, state, max, sink);
+            let taken = self.collect(&node, state, max, sink);
             guard.disarm();
             return taken;
         }
@@ -958,7 +878,7 @@ impl<T> Core<T> {
 
     /// The node left the stack with `state`: deliver its packet (plus up to
     /// `max - 1` more queued ones) or report the close.
-    fn finish(
+    fn collect(
         &self,
         node: &Waiter<T>,
         state: u32,
@@ -1089,231 +1009,4 @@ impl<T> Core<T> {
 /// Panic safety of the port core against a mock reactor (the loom models in
 /// `loom_models.rs` check the interleavings; these check the unwind paths).
 #[cfg(all(test, not(loom)))]
-mod tests {
-    use std::collections::VecDeque;
-    use std::panic::{catch_unwind, AssertUnwindSafe};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, Condvar, Mutex};
-    use std::thread;
-    use std::time::{Duration, Instant};
-
-    use super::{Core, Counters, Reactor};
-    use crate::error::GetError;
-
-    /// A completion whose delivery panics (as a completion filter, a key's
-    /// `Clone` or a value's `Drop` may, inside the reactor's `poll`).
-    const PANIC: u32 = u32::MAX;
-    const LONG: Option<Duration> = Some(Duration::from_secs(10));
-
-    /// The "kernel": `complete` makes completions ready and wakes the poller.
-    #[derive(Default)]
-    struct Kernel {
-        in_flight: AtomicUsize,
-        ready: Mutex<(VecDeque<u32>, bool)>,
-        cv: Condvar,
-    }
-
-    impl Kernel {
-        fn start(&self, n: usize) {
-            self.in_flight.fetch_add(n, Ordering::SeqCst);
-        }
-        fn complete(&self, items: &[u32]) {
-            self.ready.lock().unwrap().0.extend(items);
-            self.cv.notify_all();
-        }
-    }
-
-    impl Reactor<u32> for Arc<Kernel> {
-        fn busy(&self) -> bool {
-            self.in_flight.load(Ordering::SeqCst) > 0
-        }
-        fn poll(&self, timeout: Option<Duration>, sink: &mut dyn FnMut(u32)) {
-            let deadline = timeout.map(|t| Instant::now() + t.min(Duration::from_secs(60)));
-            let mut ready = self.ready.lock().unwrap();
-            loop {
-                if !ready.0.is_empty() {
-                    break;
-                }
-                if std::mem::take(&mut ready.1) {
-                    return;
-                }
-                let left = deadline.map_or(Duration::from_secs(60), |d| {
-                    d.saturating_duration_since(Instant::now())
-                });
-                if left.is_zero() {
-                    return;
-                }
-                ready = self.cv.wait_timeout(ready, left).unwrap().0;
-            }
-            let items: Vec<u32> = ready.0.drain(..).collect();
-            drop(ready);
-            for item in items {
-                // A well-behaved op layer: the op stops counting as in flight
-                // even if delivering its packet panics.
-                self.in_flight.fetch_sub(1, Ordering::SeqCst);
-                if item == PANIC {
-                    panic!("expected panic: user code, while a waiter reaps");
-                }
-                sink(item);
-            }
-        }
-        fn wake(&self) {
-            self.ready.lock().unwrap().1 = true;
-            self.cv.notify_all();
-        }
-    }
-
-    fn core(limit: u32) -> (Arc<Core<u32>>, Arc<Kernel>) {
-        let kernel = Arc::new(Kernel::default());
-        let core = Arc::new(Core::new(limit, Some(Box::new(kernel.clone()))));
-        (core, kernel)
-    }
-
-    fn take_one(core: &Core<u32>, was_active: bool, t: Option<Duration>) -> Result<u32, GetError> {
-        core.take_one(was_active, t)
-    }
-
-    /// Spawns a thread that waits in `take_one` (not active before).
-    fn waiter(core: &Arc<Core<u32>>) -> thread::JoinHandle<Result<u32, GetError>> {
-        let core = core.clone();
-        thread::spawn(move || take_one(&core, false, LONG))
-    }
-
-    fn wait_for(core: &Core<u32>, what: &str, cond: impl Fn(Counters) -> bool) {
-        let start = Instant::now();
-        while !cond(core.counters()) {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "timed out: {what}"
-            );
-            thread::sleep(Duration::from_micros(200));
-        }
-    }
-
-    /// The panics of these tests are expected: keep them out of the output
-    /// (any other panic is still reported).
-    fn quiet_panics() {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            let report = std::panic::take_hook();
-            std::panic::set_hook(Box::new(move |info| {
-                let msg = info.payload().downcast_ref::<&str>().copied().unwrap_or("");
-                if !msg.starts_with(EXPECTED) {
-                    report(info)
-                }
-            }));
-        });
-    }
-    const EXPECTED: &str = "expected panic:";
-
-    /// The poller keeps the first packet it reaped (written into its node),
-    /// then user code panics: that packet goes to the other waiter, the
-    /// poller role passes on, and the counters are whole.
-    #[test]
-    fn poller_panics_after_keeping_a_packet() {
-        quiet_panics();
-        let (core, kernel) = core(2);
-        kernel.start(3);
-        let poller = waiter(&core); // first waiter while I/O is in flight: polls
-        wait_for(&core, "poller parked", |c| c.waiting == 1);
-        let other = waiter(&core);
-        wait_for(&core, "other parked", |c| c.waiting == 2);
-        kernel.complete(&[10, PANIC]);
-        assert!(poller.join().is_err(), "the panic unwound out of take");
-        assert_eq!(other.join().unwrap(), Ok(10), "the kept packet is not lost");
-        assert_eq!(
-            (core.counters().waiting, core.counters().active),
-            (0, 1),
-            "the panicking thread does not count; the other one does"
-        );
-        // The role is free: the next waiter polls and reaps the last op.
-        let next = waiter(&core);
-        wait_for(&core, "next parked", |c| c.waiting == 1);
-        kernel.complete(&[30]);
-        assert_eq!(next.join().unwrap(), Ok(30));
-        assert!(!core.busy());
-        assert_eq!(Arc::strong_count(&core), 1, "nothing keeps the core alive");
-    }
-
-    /// User code panics while the poller's node is still waiting on the
-    /// stack: it is removed (no later hand-off writes into the dead frame),
-    /// and an active thread's accounting is restored.
-    #[test]
-    fn poller_panics_while_waiting() {
-        quiet_panics();
-        let (core, kernel) = core(1);
-        kernel.start(2);
-        let poller = {
-            let core = core.clone();
-            thread::spawn(move || {
-                core.post(1).unwrap();
-                assert_eq!(take_one(&core, false, None), Ok(1)); // active now
-                let r = catch_unwind(AssertUnwindSafe(|| take_one(&core, true, LONG)));
-                assert!(r.is_err());
-                // Still active, as before the call (its association says so).
-                assert_eq!(core.counters().active, 1);
-                core.deactivate();
-            })
-        };
-        wait_for(&core, "poller parked", |c| c.waiting == 1);
-        kernel.complete(&[PANIC]);
-        poller.join().unwrap();
-        assert_eq!((core.counters().waiting, core.counters().active), (0, 0));
-        // A post now finds no dead waiter: it is queued, then a waiter reaps.
-        core.post(5).unwrap();
-        assert_eq!(core.counters().queued, 1);
-        assert_eq!(take_one(&core, false, LONG), Ok(5));
-        core.deactivate();
-        let next = waiter(&core);
-        wait_for(&core, "next parked", |c| c.waiting == 1);
-        kernel.complete(&[6]);
-        assert_eq!(next.join().unwrap(), Ok(6));
-    }
-
-    /// A panic in the helper reaper (shutdown) gives the poller role back.
-    #[test]
-    fn helper_reaper_panics() {
-        quiet_panics();
-        let (core, kernel) = core(2);
-        kernel.start(3);
-        kernel.complete(&[1, PANIC]);
-        let r = catch_unwind(AssertUnwindSafe(|| core.reap_as_helper(LONG.unwrap())));
-        assert!(r.is_err());
-        let mut queued = Vec::new();
-        core.drain(&mut |v| queued.push(v));
-        assert_eq!(queued, vec![1], "what it reaped before the panic is posted");
-        let w = waiter(&core);
-        wait_for(&core, "w parked", |c| c.waiting == 1);
-        kernel.complete(&[2]);
-        assert_eq!(
-            w.join().unwrap(),
-            Ok(2),
-            "the role was free: the waiter reaped"
-        );
-    }
-
-    /// A sink that panics in `get_many`: the packets it had not received stay
-    /// queued in order, and the caller's accounting is restored.
-    #[test]
-    fn panicking_sink_counts_back_what_it_did_not_take() {
-        quiet_panics();
-        let core = Core::<u32>::new(1, None);
-        (0..4).for_each(|v| core.post(v).unwrap());
-        let mut seen = Vec::new();
-        let r = catch_unwind(AssertUnwindSafe(|| {
-            core.take(false, 4, None, &mut |v| {
-                if v == 1 {
-                    panic!("expected panic: the sink");
-                }
-                seen.push(v);
-            })
-        }));
-        assert!(r.is_err());
-        assert_eq!(seen, vec![0]);
-        let c = core.counters();
-        assert_eq!((c.queued, c.active), (2, 0));
-        let mut rest = Vec::new();
-        core.drain(&mut |v| rest.push(v));
-        assert_eq!(rest, vec![2, 3]);
-    }
-}
+mod tests;

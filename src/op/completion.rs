@@ -1,0 +1,303 @@
+//! Completions: a backend completion becomes the op's packet (or a restart,
+//! or a timer event), the slot is released, and the packet is delivered —
+//! panic-safe from the moment the slot leaves the table.
+
+use super::*;
+
+/// The op's per-operation timer ran out (or could not be armed) and the op
+/// is still in flight: whether to cancel it from here. Normally the kernel
+/// cancels it by itself; when the thread that started it has exited,
+/// io_uring only ends the timer (its cancel would run on the dead thread). A
+/// timer that could not be armed (`-EINVAL`: the op went in without its
+/// link) is re-armed by cancelling the op, which `complete` then restarts
+/// with the time it has left.
+pub(super) fn timer_fired<V, B>(slot: &Slot<V, B>, res: i32) -> bool {
+    if slot.stop != Stop::None {
+        return false;
+    }
+    let expired = slot.deadline.is_some_and(|d| d <= Instant::now());
+    (expired && res != -libc::ETIME) || (!expired && res == -libc::EINVAL)
+}
+
+/// The op in slot `index`, to start again for what is left of it (bytes and
+/// time), from this (living) thread; the caller submits it after unlocking.
+pub(super) fn restart_op<K, V, B: IoBuf>(
+    t: &mut Tables<K, V, B>,
+    index: usize,
+    now: Option<Instant>,
+) -> RawOp {
+    let slot = &mut t.ops[index];
+    let fd = t.handles[slot.handle].fd.as_raw_fd();
+    let mut raw = raw_op(slot, fd);
+    raw.timeout = slot
+        .deadline
+        .map(|d| d.saturating_duration_since(now.unwrap_or_else(Instant::now)));
+    raw
+}
+
+/// Completions a panicking reaper had not handled yet, kept for the next one.
+pub(super) struct Leftovers<'a, K, V, B> {
+    pub(super) io: &'a Io<K, V, B>,
+    pub(super) done: Vec<Completion>,
+    pub(super) next: usize,
+}
+
+impl<K, V, B> Drop for Leftovers<'_, K, V, B> {
+    fn drop(&mut self) {
+        if self.next < self.done.len() {
+            self.io
+                .leftovers
+                .lock()
+                .extend(self.done.drain(self.next..));
+            self.io.has_leftovers.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Un-counts a packet from `in_flight` when it was delivered (or dropped by
+/// a panic on the way).
+pub(super) struct Delivered<'a>(pub(super) &'a AtomicUsize);
+
+impl Drop for Delivered<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl<K, V, B> Io<K, V, B>
+where
+    K: Clone + Send + 'static,
+    V: Send + 'static,
+    B: IoBuf,
+{
+    /// Turns a backend completion into the op's packet, releasing its slot
+    /// (`None`: not the op's end — a timer event, or the op was started again).
+    /// The packet counts as in flight until the returned guard is dropped.
+    pub(super) fn complete(&self, c: Completion) -> Option<(Packet<K, V, B>, Delivered<'_>)> {
+        let mut t = self.tables.lock();
+        let user_data = c.user_data & !TIMER_EVENT;
+        let index = op_index(user_data);
+        let slot = match t.ops.get_mut(index) {
+            Some(slot) if slot.user_data == user_data => slot,
+            // An op that finished already (a late timer event), or none.
+            _ => return None,
+        };
+        if c.user_data & TIMER_EVENT != 0 {
+            let cancel =
+                (slot.stage == Stage::Kernel && timer_fired(slot, c.res)).then_some(slot.user_data);
+            drop(t);
+            self.run(Deferred {
+                cancel,
+                ..Deferred::default()
+            });
+            return None;
+        }
+        if slot.stage != Stage::Kernel {
+            // A made-up completion of an op that never reached the kernel
+            // (Parked); it may still be listed in its lane.
+            let (handle, lane) = (slot.handle, slot.operation.lane());
+            if let Some(i) = lane {
+                t.handles[handle].lanes[i]
+                    .waiting
+                    .retain(|&u| u != user_data);
+            }
+            return self.finish(t, index, c.res);
+        }
+        // The clock is read only for ops that have a timeout.
+        let now = slot.deadline.map(|_| Instant::now());
+        let timed_out = matches!((slot.deadline, now), (Some(d), Some(now)) if d <= now);
+        let restart = match c.res {
+            // Cancelled by nobody and before its own timeout: the kernel ended
+            // it (io_uring cancels a thread's requests when the thread exits).
+            // On a port thread exit cancels nothing: start it again.
+            r if r == -libc::ECANCELED && slot.stop == Stop::None && !timed_out => true,
+            // A stream send or file write that ended short: sends transfer
+            // everything or fail. io_uring reports the bytes sent so far when
+            // a MSG_WAITALL send is interrupted (thread exit, signal) and hides
+            // an error that came after some bytes; go on with the rest, which
+            // also brings that error back.
+            r if r > 0
+                && slot.operation.is_whole_transfer()
+                && slot.done + (r as usize) < slot.wanted() =>
+            {
+                slot.done += r as usize;
+                match slot.stop {
+                    Stop::Cancel | Stop::Close => {
+                        return self.finish(t, index, -libc::ECANCELED);
+                    }
+                    Stop::None if timed_out => return self.finish(t, index, -libc::ETIMEDOUT),
+                    Stop::None => true,
+                }
+            }
+            _ => false,
+        };
+        if !restart {
+            return self.finish(t, index, c.res);
+        }
+        let raw = restart_op(&mut t, index, now);
+        let stops = self.stops.load(Ordering::Relaxed);
+        drop(t);
+        self.run(Deferred {
+            next: Some(Next::Submit(raw)),
+            stops,
+            ..Deferred::default()
+        });
+        None
+    }
+
+    /// Releases the op's slot and builds its packet from `res` (for whole
+    /// transfers: the bytes of the last part; the earlier parts are `done`).
+    ///
+    /// From the moment the slot leaves `ops`, the op stops counting as in
+    /// flight however this ends: the guard returned with the packet is
+    /// created first, and a panic of user code here (`K::clone`; a value's
+    /// drop when the packet is lost to that panic) leaves every table
+    /// consistent, the lane moved on, a closed handle's fd closed and an
+    /// accepted socket closed.
+    pub(super) fn finish(
+        &self,
+        mut guard: parking_lot::MutexGuard<'_, Tables<K, V, B>>,
+        index: usize,
+        res: i32,
+    ) -> Option<(Packet<K, V, B>, Delivered<'_>)> {
+        let t = &mut *guard;
+        let mut slot = t.ops.remove(index);
+        let delivered = Delivered(&self.in_flight);
+        let handle = slot.handle;
+        t.handles[handle].pending -= 1;
+        let mut after = Deferred::default();
+        if let (Some(i), Stage::Kernel) = (slot.operation.lane(), slot.stage) {
+            after.next = self.next_in_lane(t, handle, i);
+        }
+        after.stops = self.stops.load(Ordering::Relaxed);
+        let mut result = result_of(res, &slot).map(|n| n + slot.done);
+        if slot.stop != Stop::None && slot.operation.is_whole_transfer() {
+            // A send cut short by cancel or close is aborted, not a success:
+            // sends transfer everything or fail (io_uring reports the partial count).
+            if matches!(result, Ok(n) if n < slot.wanted()) {
+                result = Err(io::Error::from_raw_os_error(libc::ECANCELED));
+            }
+        }
+        if matches!(&result, Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNRESET | libc::EPIPE)))
+            && matches!(
+                slot.operation,
+                Operation::Recv
+                    | Operation::Send
+                    | Operation::RecvVectored
+                    | Operation::SendVectored
+            )
+        {
+            t.handles[handle].reset = true;
+        }
+        let mut addr = None;
+        let mut stream = None;
+        match slot.operation {
+            Operation::Accept if res >= 0 => {
+                // SAFETY: accept returned a new fd that nobody else owns (the
+                // user_data sequence number makes sure this completion is this
+                // op's own).
+                stream = Some(unsafe { TcpStream::from_raw_fd(res) });
+                // SAFETY: the op's completion was returned: nothing in flight.
+                let k = unsafe { slot.area() };
+                addr = sockaddr_to_std(&k.addr, k.addrlen);
+            }
+            Operation::RecvFrom | Operation::RecvVectored if res >= 0 => {
+                let from = slot.operation == Operation::RecvFrom;
+                // SAFETY: as above.
+                let k = unsafe { slot.area() };
+                if from {
+                    addr = sockaddr_to_std(&k.addr, k.msg.msg_namelen);
+                }
+                if k.msg.msg_flags & libc::MSG_TRUNC != 0 {
+                    // A datagram larger than the buffers: they hold its start,
+                    // the rest is lost (WSAEMSGSIZE, as on Windows).
+                    result = Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+                }
+            }
+            _ => {}
+        }
+        let (value, buf, bufs) = recycle(t, slot);
+        // The key: moved out of a handle that this op was the last of, or
+        // cloned (user code, which may panic: caught so that what this op
+        // holds is dropped outside the unwinding, then the panic goes on).
+        let key = match self.close_if_done(t, handle) {
+            Some((closed, key)) => {
+                after.closed = Some(closed);
+                Ok(key)
+            }
+            None => {
+                let entry = &t.handles[handle];
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| entry.key.clone()))
+            }
+        };
+        drop(guard);
+        self.run(after);
+        let key = match key {
+            Ok(key) => key,
+            Err(panic) => {
+                drop((stream, buf, bufs));
+                drop(value);
+                drop(delivered);
+                std::panic::resume_unwind(panic);
+            }
+        };
+        Some((
+            Packet::new(key, 0, value)
+                .with_result(result, buf)
+                .with_extra(bufs, addr, stream),
+            delivered,
+        ))
+    }
+
+    /// Polls the backend and turns completions into packets.
+    pub(crate) fn reap(&self, timeout: Option<Duration>, sink: &mut dyn FnMut(Packet<K, V, B>)) {
+        thread_local! {
+            /// The calling thread's completion buffer, kept between polls so a
+            /// poll allocates nothing in steady state.
+            static DONE: std::cell::Cell<Vec<Completion>> = const { std::cell::Cell::new(Vec::new()) };
+        }
+        // Taken out while in use: a nested reap (from user code in `sink`)
+        // just starts with an empty one.
+        let mut done = DONE.take();
+        if self.has_leftovers.swap(false, Ordering::Acquire) {
+            done.append(&mut self.leftovers.lock());
+        }
+        if done.is_empty() {
+            // Operations waiting in a lane time out here, not in the kernel:
+            // wait no longer than the first of them.
+            let timeout = match self.expire_waiting(&mut done) {
+                None => timeout,
+                Some(d) => Some(timeout.map_or(d, |t| t.min(d))),
+            };
+            if done.is_empty() && self.backend.poll(timeout, &mut done).is_err() {
+                // A failing poll (should not happen) must not spin a waiter hot.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            self.expire_waiting(&mut done);
+        }
+        // User code runs below (the completion filter, the sink's hand-off,
+        // K::clone, drops of values). If it panics, the completions not yet
+        // turned into packets are kept for the next reaper (`Leftovers`), and
+        // the packet in hand stops counting as in flight (`Delivered`): it is
+        // lost to the panic, but its memory was the kernel's no longer.
+        let mut rest = Leftovers {
+            io: self,
+            done,
+            next: 0,
+        };
+        while let Some(&c) = rest.done.get(rest.next) {
+            rest.next += 1;
+            if let Some((mut p, _delivered)) = self.complete(c) {
+                // Delivered (handed to a waiter or queued) or dropped: no
+                // longer in flight once `_delivered` goes out of scope.
+                if self.filter.get().is_none_or(|f| f(&mut p)) {
+                    sink(p);
+                }
+            }
+        }
+        let mut done = mem::take(&mut rest.done);
+        drop(rest);
+        done.clear();
+        DONE.set(done);
+    }
+}

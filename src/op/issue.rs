@@ -1,0 +1,392 @@
+//! Starting operations: the checks, the slot, the inline attempt, and the
+//! submission (or a place in the op's lane behind an earlier one).
+
+use super::*;
+
+impl<K, V, B> Io<K, V, B>
+where
+    K: Clone + Send + 'static,
+    V: Send + 'static,
+    B: IoBuf,
+{
+    /// Starts an operation. `fill` writes the kind-specific parts of the slot
+    /// (addresses, iovecs) before its pointers are taken.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn start(
+        &self,
+        h: Handle,
+        kind: Operation,
+        value: V,
+        buf: Option<B>,
+        bufs: Vec<B>,
+        offset: u64,
+        how: How,
+        fill: impl FnOnce(&mut Slot<V, B>) -> io::Result<()>,
+    ) -> Result<Issued<V, B>, IssueError<V, B>> {
+        let fail = |error, value, buf, bufs| {
+            Err(IssueError {
+                error,
+                value,
+                buf,
+                bufs,
+            })
+        };
+        let mut t = self.tables.lock();
+        // Checked under the tables lock that `cancel_all` holds while it sets
+        // the flag: an op is either refused here or seen (and cancelled) there.
+        if self.refusing.load(Ordering::Relaxed) {
+            drop(t);
+            return fail(shutting_down(), value, buf, bufs);
+        }
+        let index = h.index as usize;
+        let (fd, inline) = match Self::entry(&mut t, h) {
+            Ok(e) if e.reset && kind != Operation::Connect => {
+                drop(t);
+                return fail(
+                    io::Error::from_raw_os_error(libc::ECONNRESET),
+                    value,
+                    buf,
+                    bufs,
+                );
+            }
+            // Skip-on-success mode tries the operation at once, unless an
+            // older one of the same direction is still pending (it must get
+            // the data, or send its bytes, first).
+            Ok(e) => (
+                e.fd.as_raw_fd(),
+                e.skip_on_success && kind.lane().is_some_and(|i| e.lanes[i].idle()),
+            ),
+            Err(e) => {
+                drop(t);
+                return fail(e, value, buf, bufs);
+            }
+        };
+        let mut slot = t.spare.pop().unwrap_or_else(|| Box::new(Slot::empty()));
+        slot.handle = index;
+        slot.operation = kind;
+        slot.stop = Stop::None;
+        slot.value = Some(value);
+        slot.buf = buf;
+        slot.bufs = bufs;
+        slot.timeout = how.timeout;
+        slot.deadline = how.timeout.and_then(|t| Instant::now().checked_add(t));
+        slot.offset = offset;
+        slot.done = 0;
+        slot.iovecs.clear();
+        if let Err(e) = fill(&mut slot) {
+            let (value, buf, bufs) = recycle(&mut t, slot);
+            drop(t);
+            return fail(e, value, buf, bufs);
+        }
+        // The lane this op runs in: taken for it from here on (an inline
+        // attempt runs with the lock released, and nothing of its direction
+        // may overtake it meanwhile).
+        let lane = kind.lane();
+        if inline {
+            // `inline` implies a lane, idle: take it, and count the op as
+            // pending so the handle (its fd) stays open during the attempt.
+            if let Some(i) = lane {
+                t.handles[index].lanes[i].busy = true;
+            }
+            t.handles[index].pending += 1;
+            drop(t);
+            let bytes = try_inline(fd, &mut slot);
+            t = self.tables.lock();
+            let e = &mut t.handles[index];
+            let stopped = e.closing || self.refusing.load(Ordering::Relaxed);
+            if bytes.is_some() || stopped {
+                // Done (or closed or shut down meanwhile, before it was
+                // started: refused, as if it came after): give the lane and
+                // the handle back.
+                e.pending -= 1;
+                let mut after = Deferred::default();
+                if let Some(i) = lane {
+                    after.next = self.next_in_lane(&mut t, index, i);
+                }
+                let (value, buf, bufs) = recycle(&mut t, slot);
+                after.closed = self.close_if_done(&mut t, index).map(|(c, _key)| c);
+                after.stops = self.stops.load(Ordering::Relaxed);
+                drop(t);
+                self.run(after);
+                return match bytes {
+                    Some(bytes) => {
+                        debug_assert!(bufs.is_empty());
+                        Ok(Issued::Completed { bytes, value, buf })
+                    }
+                    None if self.refusing.load(Ordering::Relaxed) => {
+                        fail(shutting_down(), value, buf, bufs)
+                    }
+                    None => fail(ebadf("invalid or closed handle"), value, buf, bufs),
+                };
+            }
+            // Not finished: it goes on below as a normal operation, with its
+            // lane taken and counted pending already.
+            e.pending -= 1;
+        } else if let Some(i) = lane {
+            if t.handles[index].lanes[i].busy {
+                return self.queue_in_lane(t, index, i, slot);
+            }
+            t.handles[index].lanes[i].busy = true;
+        }
+        if t.ops.len() >= MAX_IN_FLIGHT {
+            let mut after = Deferred::default();
+            if let Some(i) = lane {
+                after.next = self.next_in_lane(&mut t, index, i);
+            }
+            let (value, buf, bufs) = recycle(&mut t, slot);
+            after.stops = self.stops.load(Ordering::Relaxed);
+            drop(t);
+            self.run(after);
+            let e = io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "too many operations in flight on this port",
+            );
+            return fail(e, value, buf, bufs);
+        }
+        let user_data = Self::new_user_data(&mut t);
+        slot.user_data = user_data;
+        t.handles[index].pending += 1;
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        slot.stage = Stage::Kernel;
+        let mut raw = raw_op(&mut slot, fd);
+        raw.defer = how.defer;
+        let k = t.ops.insert(slot);
+        debug_assert_eq!(op_index(user_data), k);
+        let stops = self.stops.load(Ordering::Relaxed);
+        drop(t);
+        // SAFETY: `raw` points into the boxed slot now owned by `ops`; the slot
+        // is removed (and its memory released) only in `finish`, after the
+        // backend returned this op's completion, or leaked if that never happens.
+        match unsafe { self.launch(&raw, stops) } {
+            Ok(()) => Ok(Issued::Pending(OpId(user_data))),
+            Err(error) => {
+                // Not started (the backend's contract): no completion will
+                // come, and nothing of the slot is in the kernel's hands.
+                let mut t = self.tables.lock();
+                let slot = t.ops.remove(op_index(user_data));
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                t.handles[index].pending -= 1;
+                let mut after = Deferred::default();
+                if let Some(i) = lane {
+                    // Others may have queued behind it meanwhile.
+                    after.next = self.next_in_lane(&mut t, index, i);
+                }
+                let (value, buf, bufs) = recycle(&mut t, slot);
+                after.closed = self.close_if_done(&mut t, index).map(|(c, _key)| c);
+                after.stops = self.stops.load(Ordering::Relaxed);
+                drop(t);
+                self.run(after);
+                fail(error, value, buf, bufs)
+            }
+        }
+    }
+
+    /// A fresh user_data for an op about to enter `ops` (see `backend::user_data`).
+    pub(super) fn new_user_data(t: &mut Tables<K, V, B>) -> u64 {
+        t.next_seq = t.next_seq.wrapping_add(1);
+        let key = t.ops.vacant_key();
+        user_data::make(t.next_seq, key)
+    }
+
+    /// Queues `slot` in lane `lane` of handle `index`, behind an earlier op of
+    /// its direction: it starts when that one has completed (`next_in_lane`).
+    pub(super) fn queue_in_lane(
+        &self,
+        mut t: parking_lot::MutexGuard<'_, Tables<K, V, B>>,
+        index: usize,
+        lane: usize,
+        mut slot: Box<Slot<V, B>>,
+    ) -> Result<Issued<V, B>, IssueError<V, B>> {
+        if t.ops.len() >= MAX_IN_FLIGHT {
+            let (value, buf, bufs) = recycle(&mut t, slot);
+            drop(t);
+            return Err(IssueError {
+                error: io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    "too many operations in flight on this port",
+                ),
+                value,
+                buf,
+                bufs,
+            });
+        }
+        let user_data = Self::new_user_data(&mut t);
+        slot.user_data = user_data;
+        t.handles[index].pending += 1;
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        t.handles[index].lanes[lane].waiting.push_back(user_data);
+        slot.stage = Stage::Waiting;
+        let mut earliest = false;
+        if let Some(d) = slot.deadline {
+            t.waiting_deadlines.push(std::cmp::Reverse((d, user_data)));
+            self.waiting_deadlines
+                .store(t.waiting_deadlines.len(), Ordering::Release);
+            earliest = t
+                .waiting_deadlines
+                .peek()
+                .is_some_and(|r| r.0 .1 == user_data);
+        }
+        let k = t.ops.insert(slot);
+        debug_assert_eq!(op_index(user_data), k);
+        drop(t);
+        if earliest {
+            // A poller may be in the kernel with a later (or no) timeout:
+            // wake it so that it waits no longer than this op's deadline
+            // (`reap` bounds the poll by it).
+            self.backend.wake();
+        }
+        Ok(Issued::Pending(OpId(user_data)))
+    }
+
+    /// Submits `raw` to the backend (the tables lock is not held). A stop
+    /// (cancel or close) that ran between the decision to start it, taken
+    /// under the lock when `Io::stops` was `stops`, and this submission could
+    /// not cancel it yet (the backend did not know it): it is cancelled now.
+    ///
+    /// # Safety
+    /// As [`Backend::submit`]: `raw` points into a slot in `ops` that stays
+    /// there until this op's completion.
+    pub(super) unsafe fn launch(&self, raw: &RawOp, stops: u64) -> io::Result<()> {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.backend.submit(raw) }?;
+        // `stops` changes under the tables lock whenever ops are stopped, so
+        // an unchanged count means none was. (Such a stop's cancel reached the
+        // backend before our submit did, through the backend's own lock, so
+        // its increment is visible here.)
+        if self.stops.load(Ordering::Acquire) != stops {
+            let user_data = raw.user_data;
+            let stop = self
+                .tables
+                .lock()
+                .ops
+                .get(op_index(user_data))
+                .filter(|s| s.user_data == user_data)
+                .map(|s| s.stop);
+            if matches!(stop, Some(Stop::Close | Stop::Cancel)) {
+                self.backend.cancel(user_data);
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn accept(
+        &self,
+        h: Handle,
+        value: V,
+        how: How,
+    ) -> Result<Issued<V, B>, IssueError<V, B>> {
+        self.start(h, Operation::Accept, value, None, Vec::new(), 0, how, |s| {
+            // SAFETY: `fill` runs before the op is submitted.
+            unsafe { s.area() }.addrlen =
+                mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            Ok(())
+        })
+    }
+
+    pub(crate) fn connect(
+        &self,
+        h: Handle,
+        to: SocketAddr,
+        value: V,
+        how: How,
+    ) -> Result<Issued<V, B>, IssueError<V, B>> {
+        self.start(
+            h,
+            Operation::Connect,
+            value,
+            None,
+            Vec::new(),
+            0,
+            how,
+            |s| {
+                // SAFETY: `fill` runs before the op is submitted.
+                let k = unsafe { s.area() };
+                k.addrlen = std_to_sockaddr(to, &mut k.addr);
+                Ok(())
+            },
+        )
+    }
+
+    pub(crate) fn transfer(
+        &self,
+        h: Handle,
+        send: bool,
+        buf: B,
+        value: V,
+        how: How,
+    ) -> Result<Issued<V, B>, IssueError<V, B>> {
+        let kind = if send {
+            Operation::Send
+        } else {
+            Operation::Recv
+        };
+        self.start(h, kind, value, Some(buf), Vec::new(), 0, how, |_| Ok(()))
+    }
+
+    pub(crate) fn file(
+        &self,
+        h: Handle,
+        write: bool,
+        buf: B,
+        offset: u64,
+        value: V,
+        how: How,
+    ) -> Result<Issued<V, B>, IssueError<V, B>> {
+        let kind = if write {
+            Operation::WriteAt
+        } else {
+            Operation::ReadAt
+        };
+        self.start(h, kind, value, Some(buf), Vec::new(), offset, how, |_| {
+            Ok(())
+        })
+    }
+
+    pub(crate) fn datagram(
+        &self,
+        h: Handle,
+        to: Option<SocketAddr>,
+        buf: B,
+        value: V,
+        how: How,
+    ) -> Result<Issued<V, B>, IssueError<V, B>> {
+        let kind = if to.is_some() {
+            Operation::SendTo
+        } else {
+            Operation::RecvFrom
+        };
+        self.start(h, kind, value, Some(buf), Vec::new(), 0, how, |s| {
+            // SAFETY: `fill` runs before the op is submitted.
+            let k = unsafe { s.area() };
+            k.addrlen = match to {
+                Some(to) => std_to_sockaddr(to, &mut k.addr),
+                None => mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
+            };
+            Ok(())
+        })
+    }
+
+    pub(crate) fn vectored(
+        &self,
+        h: Handle,
+        send: bool,
+        bufs: Vec<B>,
+        value: V,
+        how: How,
+    ) -> Result<Issued<V, B>, IssueError<V, B>> {
+        let kind = if send {
+            Operation::SendVectored
+        } else {
+            Operation::RecvVectored
+        };
+        self.start(h, kind, value, None, bufs, 0, how, |s| {
+            if s.bufs.is_empty() || s.bufs.len() > 1024 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "vectored operations take 1 to 1024 buffers",
+                ));
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,396 @@
+//! An operation's slot: everything the kernel may touch while the op is in
+//! flight (buffers, iovecs, the kernel area with msghdr, address and
+//! timespec), what kind of op it is, and the translation of a slot into the
+//! backend's [`RawOp`] and of a result back. Also the inline attempt of
+//! skip-on-success mode.
+
+use super::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Operation {
+    Accept,
+    Connect,
+    Recv,
+    Send,
+    RecvFrom,
+    SendTo,
+    RecvVectored,
+    SendVectored,
+    ReadAt,
+    WriteAt,
+}
+
+impl Operation {
+    /// The lane of a socket such operations run in, one at a time and in
+    /// issue order (see [`Lane`]): 0 for those that wait for the socket to
+    /// be readable (accepts and receives), 1 for those that wait for it to be
+    /// writable (connects and sends), none for files. The backends rely on
+    /// it: at most one operation per socket and direction reaches them.
+    pub(super) fn lane(self) -> Option<usize> {
+        match self {
+            Operation::Accept | Operation::Recv | Operation::RecvFrom | Operation::RecvVectored => {
+                Some(0)
+            }
+            Operation::Connect | Operation::Send | Operation::SendTo | Operation::SendVectored => {
+                Some(1)
+            }
+            Operation::ReadAt | Operation::WriteAt => None,
+        }
+    }
+
+    /// Operations that transfer all their bytes or fail (WSASend, WriteFile).
+    /// A datagram send goes out whole or not at all, so `SendTo` is not one.
+    pub(super) fn is_whole_transfer(self) -> bool {
+        matches!(
+            self,
+            Operation::Send | Operation::SendVectored | Operation::WriteAt
+        )
+    }
+}
+
+/// Why an operation was asked to stop early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stop {
+    None,
+    Cancel,
+    Close,
+}
+
+/// Where a started operation is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stage {
+    /// Submitted to the backend; its completion will come from there.
+    Kernel,
+    /// Queued in its lane behind an earlier operation of the same direction.
+    Waiting,
+    /// Was waiting, and was stopped or ran out of time: its completion
+    /// ("aborted" or "timed out") was made up by the op layer and is on its
+    /// way; it leaves its lane when that is handled (or `next_in_lane` skips it).
+    Parked,
+}
+
+/// Everything an in-flight operation owns; boxed so its address is stable.
+pub(super) struct Slot<V, B> {
+    pub(super) user_data: u64,
+    pub(super) stage: Stage,
+    pub(super) handle: usize,
+    pub(super) operation: Operation,
+    pub(super) stop: Stop,
+    pub(super) value: Option<V>,
+    pub(super) buf: Option<B>,
+    pub(super) bufs: Vec<B>,
+    pub(super) iovecs: Vec<libc::iovec>,
+    /// msghdr, socket address, timespec: see [`KernelArea`].
+    pub(super) kernel: KernelBox,
+    pub(super) timeout: Option<Duration>,
+    /// When the per-operation timeout runs out.
+    pub(super) deadline: Option<Instant>,
+    pub(super) offset: u64,
+    /// Bytes of a whole transfer (see `Operation::is_whole_transfer`) done by
+    /// earlier parts: an inline attempt or a submission that ended short.
+    /// The next part starts after them.
+    pub(super) done: usize,
+}
+
+impl<V, B> Slot<V, B> {
+    /// The kernel area, to fill in before a submission or read after a
+    /// completion.
+    ///
+    /// # Safety
+    /// No submission of this slot may be in flight (started and its
+    /// completion not yet returned by the backend).
+    pub(super) unsafe fn area(&mut self) -> &mut KernelArea {
+        // SAFETY: the pointer is valid (owned by `kernel`), and with nothing
+        // in flight nobody else (the kernel) uses the area (caller's contract).
+        unsafe { &mut *self.kernel.0.as_ptr() }
+    }
+}
+
+impl<V, B: IoBuf> Slot<V, B> {
+    /// Bytes the operation's buffers hold.
+    pub(super) fn wanted(&self) -> usize {
+        self.buf
+            .iter()
+            .chain(&self.bufs)
+            .map(|b| b.stable_len())
+            .sum()
+    }
+}
+
+// SAFETY: the raw pointers inside (iovecs, msghdr, the kernel area) point
+// into memory the slot owns, which moves with it; V and B are Send.
+unsafe impl<V: Send, B: Send> Send for Slot<V, B> {}
+
+/// The parts of an operation the kernel writes while it is in flight (accept's
+/// and recvmsg's peer address and its length, recvmsg's msghdr fields) or
+/// reads at submission (the timespec of a linked timeout, also when the
+/// submission is deferred). They live in an allocation of their own, reached
+/// from the slot only through a raw pointer, so that the `&mut Slot` the op
+/// layer takes while the op is in flight (to mark it stopped, to check it)
+/// never covers memory the kernel may be writing.
+pub(super) struct KernelArea {
+    pub(super) msg: libc::msghdr,
+    pub(super) addr: libc::sockaddr_storage,
+    pub(super) addrlen: libc::socklen_t,
+    pub(super) timespec: Timespec,
+}
+
+/// Owns a [`KernelArea`]; frees it when the slot is dropped, which happens
+/// only once no operation is in flight in it (slots of ops that never
+/// completed are leaked, not dropped: see `Io::drop`).
+pub(super) struct KernelBox(pub(super) std::ptr::NonNull<KernelArea>);
+
+impl KernelBox {
+    pub(super) fn new() -> Self {
+        let area = Box::new(KernelArea {
+            // SAFETY: msghdr and sockaddr_storage are plain C structs for
+            // which all-zero bytes are a valid (empty) value.
+            msg: unsafe { mem::zeroed() },
+            // SAFETY: as above.
+            addr: unsafe { mem::zeroed() },
+            addrlen: 0,
+            timespec: Timespec::default(),
+        });
+        KernelBox(std::ptr::NonNull::from(Box::leak(area)))
+    }
+}
+
+impl Drop for KernelBox {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `Box::leak` in `new` and is freed only
+        // here; the kernel is done with the area (see the type's docs).
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+impl<V, B> Slot<V, B> {
+    pub(super) fn empty() -> Self {
+        Slot {
+            user_data: 0,
+            stage: Stage::Kernel,
+            handle: 0,
+            operation: Operation::Recv,
+            stop: Stop::None,
+            value: None,
+            buf: None,
+            bufs: Vec::new(),
+            iovecs: Vec::new(),
+            kernel: KernelBox::new(),
+            timeout: None,
+            deadline: None,
+            offset: 0,
+            done: 0,
+        }
+    }
+}
+
+/// Takes the slot's value and buffers out and keeps the box for reuse.
+pub(super) fn recycle<K, V, B>(
+    t: &mut Tables<K, V, B>,
+    mut slot: Box<Slot<V, B>>,
+) -> (V, Option<B>, Vec<B>)
+where
+    V: Send,
+{
+    let value = slot.value.take();
+    let buf = slot.buf.take();
+    let bufs = mem::take(&mut slot.bufs);
+    if t.spare.len() < 1024 {
+        t.spare.push(slot);
+    }
+    // Every started slot has its value; `start` sets it first.
+    (
+        value.expect("cport invariant: an op slot holds its value"),
+        buf,
+        bufs,
+    )
+}
+
+/// Most bytes one submission moves (Linux's MAX_RW_COUNT: the kernel moves no
+/// more per call, and a completion's result must fit an `i32`). A larger
+/// buffer is filled or sent in several submissions (see `complete`).
+pub(super) const MAX_PER_SUBMISSION: usize = 0x7fff_f000;
+
+/// Builds the backend's description of the op in `slot`, pointing into it:
+/// for a whole transfer resumed after `done` bytes, only at what is left, at
+/// most [`MAX_PER_SUBMISSION`] bytes. Called only when none of the slot's
+/// submissions is in flight (before the first, and after a completion that
+/// `complete` restarts).
+pub(super) fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
+    let done = slot.done;
+    let (buf, len) = match &mut slot.buf {
+        Some(b) => {
+            // SAFETY: `done` is at most the buffer's length (it counts bytes of
+            // this buffer already transferred), so the pointer stays inside it
+            // or one past its end.
+            let ptr = unsafe { b.stable_ptr().add(done) };
+            (ptr, (b.stable_len() - done).min(MAX_PER_SUBMISSION))
+        }
+        None => (std::ptr::null_mut(), 0),
+    };
+    let code = match slot.operation {
+        Operation::Accept => Syscall::Accept,
+        Operation::Connect => Syscall::Connect,
+        Operation::Recv => Syscall::Recv,
+        Operation::Send => Syscall::Send,
+        Operation::ReadAt => Syscall::Read,
+        Operation::WriteAt => Syscall::Write,
+        Operation::RecvFrom | Operation::RecvVectored => Syscall::RecvMsg,
+        Operation::SendTo | Operation::SendVectored => Syscall::SendMsg,
+    };
+    if code == Syscall::RecvMsg || code == Syscall::SendMsg {
+        slot.iovecs.clear();
+        let mut skip = done;
+        let mut room = MAX_PER_SUBMISSION;
+        for b in slot.buf.iter_mut().chain(&mut slot.bufs) {
+            let len = b.stable_len();
+            if skip >= len {
+                skip -= len;
+                continue;
+            }
+            if room == 0 {
+                break;
+            }
+            let take = (len - skip).min(room);
+            slot.iovecs.push(libc::iovec {
+                // SAFETY: `skip < len`, so the pointer stays inside the buffer.
+                iov_base: unsafe { b.stable_ptr().add(skip) }.cast(),
+                iov_len: take,
+            });
+            room -= take;
+            skip = 0;
+        }
+        let iov = slot.iovecs.as_mut_ptr();
+        let iovlen = slot.iovecs.len();
+        let named = matches!(slot.operation, Operation::RecvFrom | Operation::SendTo);
+        // SAFETY: `raw_op` runs before a submission (see `raw_op`'s callers).
+        let k = unsafe { slot.area() };
+        // SAFETY: all-zero is a valid msghdr.
+        k.msg = unsafe { mem::zeroed() };
+        k.msg.msg_iov = iov;
+        k.msg.msg_iovlen = iovlen;
+        if named {
+            k.msg.msg_name = (&mut k.addr as *mut libc::sockaddr_storage).cast();
+            k.msg.msg_namelen = k.addrlen;
+        }
+    }
+    // Pointers into the kernel area, taken from its owning pointer (no
+    // reference to the area outlives this function).
+    let k = slot.kernel.0.as_ptr();
+    // SAFETY: `k` points to a live KernelArea; only field addresses are
+    // computed, nothing is read or written.
+    let (msg, addr, addrlen, timespec) = unsafe {
+        (
+            &raw mut (*k).msg,
+            &raw mut (*k).addr,
+            &raw mut (*k).addrlen,
+            &raw mut (*k).timespec,
+        )
+    };
+    RawOp {
+        code,
+        fd,
+        user_data: slot.user_data,
+        buf,
+        len,
+        msg,
+        addr,
+        addrlen,
+        offset: slot.offset + done as u64,
+        timeout: slot.timeout,
+        timespec,
+        defer: false,
+    }
+}
+
+/// Skip-on-success mode: try the operation without waiting. `Some(n)` if it
+/// completed (with data or end of stream; a send or write with all its
+/// bytes); otherwise it goes the normal way, through the port — a send that
+/// went out in part goes on from where it stopped (`slot.done`), and errors
+/// and "would block" are found again by the real operation.
+pub(super) fn try_inline<V, B: IoBuf>(fd: RawFd, slot: &mut Slot<V, B>) -> Option<usize> {
+    let kind = slot.operation;
+    let buf = slot.buf.as_mut()?;
+    let (ptr, len) = (buf.stable_ptr(), buf.stable_len());
+    if len == 0 {
+        return None; // a zero-byte recv is a readiness probe: it waits
+    }
+    let iov = libc::iovec {
+        iov_base: ptr.cast(),
+        iov_len: len,
+    };
+    let offset = slot.offset as libc::off_t;
+    // SAFETY: `ptr` is valid for reads and writes of `len` bytes (IoBuf
+    // contract) and the kernel is done with it when each call returns.
+    let n = unsafe {
+        match kind {
+            Operation::Recv => libc::recv(fd, ptr.cast(), len, libc::MSG_DONTWAIT),
+            Operation::Send => {
+                libc::send(fd, ptr.cast(), len, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+            }
+            // RWF_NOWAIT: only what the page cache can serve without blocking
+            // (EAGAIN otherwise, or EOPNOTSUPP where unsupported).
+            Operation::ReadAt => libc::preadv2(fd, &iov, 1, offset, libc::RWF_NOWAIT),
+            Operation::WriteAt => libc::pwritev2(fd, &iov, 1, offset, libc::RWF_NOWAIT),
+            _ => return None,
+        }
+    };
+    let n = usize::try_from(n).ok()?;
+    if kind.is_whole_transfer() && n < len {
+        slot.done = n;
+        return None;
+    }
+    Some(n)
+}
+
+pub(super) fn result_of<V, B>(res: i32, slot: &Slot<V, B>) -> io::Result<usize> {
+    if res >= 0 {
+        return Ok(res as usize);
+    }
+    let errno = -res;
+    if errno == libc::ECANCELED {
+        return Err(match slot.stop {
+            Stop::Cancel | Stop::Close => io::Error::from_raw_os_error(libc::ECANCELED),
+            // Not cancelled by anyone: its per-operation timeout fired.
+            Stop::None if slot.timeout.is_some() => io::Error::from_raw_os_error(libc::ETIMEDOUT),
+            Stop::None => io::Error::from_raw_os_error(libc::ECANCELED),
+        });
+    }
+    if errno == libc::ETIME {
+        return Err(io::Error::from_raw_os_error(libc::ETIMEDOUT));
+    }
+    Err(io::Error::from_raw_os_error(errno))
+}
+
+pub(super) fn std_to_sockaddr(
+    addr: SocketAddr,
+    out: &mut libc::sockaddr_storage,
+) -> libc::socklen_t {
+    let sa = socket2::SockAddr::from(addr);
+    let len = sa.len();
+    // SAFETY: `sa` holds `len` valid bytes of a sockaddr, which fit in a
+    // sockaddr_storage; the regions do not overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            sa.as_ptr().cast::<u8>(),
+            (out as *mut libc::sockaddr_storage).cast::<u8>(),
+            len as usize,
+        )
+    };
+    len
+}
+
+pub(super) fn sockaddr_to_std(
+    addr: &libc::sockaddr_storage,
+    len: libc::socklen_t,
+) -> Option<SocketAddr> {
+    // SAFETY: the storage is fully initialised (zeroed, then written by the
+    // kernel) and `len` is at most its size.
+    let sa = unsafe {
+        socket2::SockAddr::new(
+            mem::transmute_copy::<libc::sockaddr_storage, socket2::SockAddrStorage>(addr),
+            len,
+        )
+    };
+    sa.as_socket()
+}

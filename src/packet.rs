@@ -1,0 +1,103 @@
+//! Completion packets: what a worker takes from a port. Built by the op
+//! layer from a finished operation, or by a post; queued by the port core,
+//! which sees them only as items. Depends on nothing else in the crate.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+
+/// A completion packet: what a worker takes from the port.
+///
+/// `key` is the completion key of the handle the operation ran on (or whatever
+/// was posted), `result` the number of bytes transferred or the operation's
+/// error, and `value` the per-operation value given when the operation was
+/// issued (the analogue of an `OVERLAPPED`-embedding struct).
+pub struct Packet<K, V, B = Vec<u8>> {
+    /// Per-handle data (the completion key).
+    pub key: K,
+    /// Bytes transferred, or why the operation failed (see
+    /// [`is_aborted`](crate::is_aborted); a per-operation timeout gives
+    /// `ErrorKind::TimedOut`).
+    pub result: io::Result<usize>,
+    /// Per-operation data, returned intact.
+    pub value: V,
+    /// The operation's buffer, returned (recv/send/read/write).
+    pub buf: Option<B>,
+    /// What only some operations return (accept, recv_from, vectored ops),
+    /// boxed so that every packet stays small: packets are moved through the
+    /// queue and the hand-off by value.
+    extra: Option<Box<Extra<B>>>,
+}
+
+/// The rarely present parts of a packet.
+pub(crate) struct Extra<B> {
+    pub(crate) bufs: Vec<B>,
+    pub(crate) addr: Option<SocketAddr>,
+    pub(crate) stream: Option<TcpStream>,
+}
+
+impl<K, V, B> Packet<K, V, B> {
+    /// A packet as `post` would queue it: a successful result of `bytes`.
+    pub fn new(key: K, bytes: usize, value: V) -> Self {
+        Packet {
+            key,
+            result: Ok(bytes),
+            value,
+            buf: None,
+            extra: None,
+        }
+    }
+
+    pub(crate) fn with_result(mut self, result: io::Result<usize>, buf: Option<B>) -> Self {
+        self.result = result;
+        self.buf = buf;
+        self
+    }
+
+    pub(crate) fn with_extra(
+        mut self,
+        bufs: Vec<B>,
+        addr: Option<SocketAddr>,
+        stream: Option<TcpStream>,
+    ) -> Self {
+        if !bufs.is_empty() || addr.is_some() || stream.is_some() {
+            self.extra = Some(Box::new(Extra { bufs, addr, stream }));
+        }
+        self
+    }
+
+    /// The peer of an accept, or the source of a recv_from.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.extra.as_ref().and_then(|e| e.addr)
+    }
+
+    /// The connection an accept produced (not yet associated with any port);
+    /// `None` the second time.
+    pub fn take_stream(&mut self) -> Option<TcpStream> {
+        self.extra.as_mut().and_then(|e| e.stream.take())
+    }
+
+    /// The buffers of a vectored operation, in order.
+    pub fn bufs(&self) -> &[B] {
+        self.extra.as_ref().map_or(&[], |e| &e.bufs)
+    }
+
+    /// Takes the buffers of a vectored operation back.
+    pub fn take_bufs(&mut self) -> Vec<B> {
+        self.extra
+            .as_mut()
+            .map(|e| std::mem::take(&mut e.bufs))
+            .unwrap_or_default()
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug, B> fmt::Debug for Packet<K, V, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Packet")
+            .field("key", &self.key)
+            .field("result", &self.result)
+            .field("value", &self.value)
+            .field("addr", &self.addr())
+            .finish_non_exhaustive()
+    }
+}
