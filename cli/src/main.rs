@@ -241,17 +241,34 @@ struct LoadShape {
 
 impl LoadShape {
     fn check(&self) -> Result<()> {
-        check_range("--conns", self.conns as u64, 1, MAX_CONNS)?;
-        check_range("--depth", self.depth as u64, 1, MAX_DEPTH)?;
-        let bytes = (self.conns as u64) * (self.size as u64) * (self.depth as u64);
-        if bytes > 1 << 30 {
-            return Err(usage(format!(
-                "--conns x --size x --depth is {} in flight; keep it at most 1 GiB",
-                fmt_bytes(bytes)
-            )));
-        }
-        Ok(())
+        check_shape(self.conns, self.size, self.depth)
     }
+}
+
+/// Checks one load shape: connections, bytes per request, depth.
+fn check_shape(conns: usize, size: usize, depth: usize) -> Result<()> {
+    check_range("--conns", conns as u64, 1, MAX_CONNS)?;
+    check_range("--depth", depth as u64, 1, MAX_DEPTH)?;
+    let bytes = (conns as u64) * (size as u64) * (depth as u64);
+    if bytes > 1 << 30 {
+        return Err(usage(format!(
+            "--conns x --size x --depth is {} in flight; keep it at most 1 GiB",
+            fmt_bytes(bytes)
+        )));
+    }
+    Ok(())
+}
+
+/// Parses an open-loop rate in requests per second (1 to 10,000,000).
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let rate: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a rate in requests per second (try 20000)"))?;
+    if !(1.0..=10_000_000.0).contains(&rate) {
+        return Err("the rate must be between 1 and 10,000,000 requests per second".into());
+    }
+    Ok(rate)
 }
 
 #[derive(Args, Debug)]
@@ -284,8 +301,24 @@ struct LoadArgs {
 
 #[derive(Args, Debug)]
 struct BenchArgs {
-    #[command(flatten)]
-    shape: LoadShape,
+    /// TCP connections per server; a comma-separated list runs each (e.g.
+    /// 64,5000). The descriptor limit is raised where needed.
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    conns: Vec<usize>,
+    /// Bytes per request; a comma-separated list runs each (e.g. 64,16KiB).
+    /// Every --conns runs with every --msg.
+    #[arg(long, alias = "size", value_delimiter = ',', default_value = "64", value_parser = parse_msg_size)]
+    msg: Vec<usize>,
+    /// Requests outstanding per connection (closed loop), or at most
+    /// outstanding (open loop).
+    #[arg(long, default_value_t = 1)]
+    depth: usize,
+    /// Open loop: send R requests per second across all connections on a
+    /// constant schedule, whatever the server does; latency counts from
+    /// each request's scheduled time (corrected for coordinated omission,
+    /// as wrk2 does). Without it the load is closed-loop.
+    #[arg(long, value_name = "R", value_parser = parse_rate)]
+    rate: Option<f64>,
     /// Measured time per server, split into --rounds rounds (e.g. 5s).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     duration: Duration,
@@ -417,6 +450,7 @@ fn load(args: LoadArgs) -> Result<ExitCode> {
         backend: chosen_backend(args.backend, BackendChoice::Auto)?,
         connect_timeout: args.connect_timeout,
         progress: !args.json,
+        rate: None,
     };
     let report = load::run(&opts, &mut |_| {})?;
     if report.requests == 0 {
@@ -445,15 +479,25 @@ fn load(args: LoadArgs) -> Result<ExitCode> {
 }
 
 fn bench(args: BenchArgs) -> Result<ExitCode> {
-    args.shape.check()?;
+    for &conns in &args.conns {
+        for &size in &args.msg {
+            check_shape(conns, size, args.depth)?;
+        }
+    }
+    if args.plot.is_some() && args.conns.len() * args.msg.len() > 1 {
+        return Err(usage(
+            "--plot draws one workload: give one --conns and one --msg with it",
+        ));
+    }
     if args.servers.is_empty() {
         return Err(usage("--servers names no server"));
     }
     check_range("--rounds", args.rounds as u64, 1, 100)?;
     let opts = bench::BenchOptions {
-        conns: args.shape.conns,
-        size: args.shape.size,
-        depth: args.shape.depth,
+        conns: args.conns,
+        sizes: args.msg,
+        depth: args.depth,
+        rate: args.rate,
         duration: args.duration,
         warmup: args.warmup,
         rounds: args.rounds,
