@@ -572,7 +572,6 @@ fn client_backend_name(b: BackendChoice) -> &'static str {
     }
 }
 
-
 /// Descriptors a process of the bench needs besides its connections (the
 /// port, the ring, pipes, the listener, the standard streams).
 const SPARE_FDS: u64 = 64;
@@ -595,7 +594,9 @@ fn connections_allowed(want: usize) -> (usize, Option<String>) {
         }
         Err(e) => (
             want,
-            Some(format!("cannot read the descriptor limit ({e}); trying {want} connections")),
+            Some(format!(
+                "cannot read the descriptor limit ({e}); trying {want} connections"
+            )),
         ),
     }
 }
@@ -656,8 +657,7 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
     let runnable = unavailable.iter().filter(|u| u.is_none()).count();
     let interactive = !opts.json && std::io::stderr().is_terminal();
     let bar = if interactive {
-        let bar =
-            indicatif::ProgressBar::new((opts.rounds * runnable * workloads.len()) as u64);
+        let bar = indicatif::ProgressBar::new((opts.rounds * runnable * workloads.len()) as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
                 "{spinner} {elapsed:>3} [{bar:30}] round {pos}/{len}: {msg}",

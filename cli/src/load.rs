@@ -105,6 +105,7 @@ impl LoadReport {
             "seconds": self.elapsed.as_secs_f64(),
             "requests_per_sec": self.requests_per_sec(),
             "p50_us": self.latency_us(0.5),
+            "p90_us": self.latency_us(0.9),
             "p99_us": self.latency_us(0.99),
             "p999_us": self.latency_us(0.999),
             "max_us": self.latency.max() as f64 / 1000.0,
@@ -135,6 +136,11 @@ type LoadPort = Port<usize, Step, Vec<u8>>;
 const WARMUP: u8 = 0;
 const MEASURING: u8 = 1;
 const STOPPING: u8 = 2;
+
+/// After the measured window: how long the drain waits without any answer
+/// before it counts what is outstanding as unanswered, and at most in all.
+const DRAIN_STALL: Duration = Duration::from_secs(2);
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
 /// Largest single receive.
 const MAX_RECV: usize = 64 * 1024;
@@ -172,6 +178,8 @@ struct Shared {
     /// Connect operations not completed yet.
     connecting: AtomicUsize,
     requests: AtomicU64,
+    /// Messages echoed back whole, in any phase (the drain watches it).
+    echoed: AtomicU64,
     errors: AtomicU64,
     first_error: Mutex<Option<String>>,
     histograms: Mutex<Vec<Histogram<u64>>>,
@@ -342,6 +350,7 @@ impl Shared {
             if c.recv_off == self.size {
                 c.recv_off = 0;
                 c.recv_seq += 1;
+                self.echoed.fetch_add(1, Ordering::Relaxed);
                 let now = Instant::now();
                 let sent = c.sent_at.pop_front().unwrap_or(now);
                 let phase = self.phase.load(Ordering::Relaxed);
@@ -450,6 +459,7 @@ pub fn run(opts: &LoadOptions, at: &mut dyn FnMut(Moment)) -> Result<LoadReport>
         live: AtomicUsize::new(opts.conns),
         connecting: AtomicUsize::new(opts.conns),
         requests: AtomicU64::new(0),
+        echoed: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         first_error: Mutex::new(None),
         histograms: Mutex::new(Vec::new()),
@@ -579,16 +589,39 @@ fn drive(
     let elapsed = t0.elapsed();
     at(Moment::MeasureEnd);
     bar.finish_and_clear();
+    // Connections with nothing outstanding (open loop) are done now.
+    for c in &shared.conns {
+        let mut c = lock(c);
+        if c.sent_at.is_empty() {
+            shared.finish(&mut c);
+        }
+    }
     // Let outstanding requests come back (they are checked, not counted).
-    if !wait_until(Duration::from_secs(2), || {
-        shared.live.load(Ordering::SeqCst) == 0
-    }) {
+    // On a loaded machine with thousands of connections the last answers
+    // can take seconds: wait as long as answers keep coming, and give up
+    // when none came for DRAIN_STALL (or after DRAIN_LIMIT in all).
+    let drain_end = Instant::now() + DRAIN_LIMIT;
+    loop {
+        let seen = shared.echoed.load(Ordering::SeqCst);
+        let drained = || shared.live.load(Ordering::SeqCst) == 0;
+        let moved = || shared.echoed.load(Ordering::SeqCst) != seen;
+        if wait_until(DRAIN_STALL, || drained() || moved()) {
+            if drained() {
+                break;
+            }
+            if Instant::now() < drain_end {
+                continue;
+            }
+        }
         let unanswered: usize = shared.conns.iter().map(|c| lock(c).sent_at.len()).sum();
         if unanswered > 0 {
             shared.error(format!(
-                "{unanswered} request(s) unanswered 2 s after the end"
+                "{unanswered} request(s) unanswered at the end (no answer for {} s, or {} s in all)",
+                DRAIN_STALL.as_secs(),
+                DRAIN_LIMIT.as_secs()
             ));
         }
+        break;
     }
     Ok((elapsed, connected))
 }
@@ -642,7 +675,11 @@ impl Pacer {
             // Sleeping overshoots by tens of µs; the latency of a request
             // counts from when it was due, so the overshoot is charged to
             // the run, as in wrk2.
-            std::thread::sleep(self.due_at(self.next).min(end).saturating_duration_since(now));
+            std::thread::sleep(
+                self.due_at(self.next)
+                    .min(end)
+                    .saturating_duration_since(now),
+            );
         }
     }
 }

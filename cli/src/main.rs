@@ -87,9 +87,18 @@ enum Command {
         The server's CPU time (user + system, /proc/PID/stat) over the measured window \
         gives CPU µs per message. All servers run at once (idle ones cost nothing) and \
         take turns in --rounds rounds, so that other work on the machine hits them alike; \
-        each server's median round is reported. Prints a table of requests/s, \
-        p50/p99/p999 latency, CPU µs per message and the ratio of each cport backend to \
-        each peer; --json adds min/median/max over the rounds. Where io_uring is refused \
+        each server's median round is reported (CPU µs per message: the median over the \
+        rounds, with min and max). Prints a table of requests/s, p50/p90/p99/p999/max \
+        latency, CPU µs per message and the ratio of each cport backend to each peer; \
+        --json adds min/median/max over the rounds of every figure.\n\n\
+        Lists run a matrix: --conns 64,5000 --msg 64,16KiB runs every combination in one \
+        invocation, the rounds going round-robin over workloads and servers, with a table \
+        per workload. Where the soft descriptor limit is too low for --conns it is raised \
+        towards the hard limit; where the hard limit is too low the bench says how many \
+        connections it could open and runs with those. --rate R makes the load open-loop: \
+        R requests per second across all connections on a constant schedule, latency \
+        counted from each request's scheduled time rather than from when it went out \
+        (corrected for coordinated omission, as wrk2 does). Where io_uring is refused \
         (e.g. a container's seccomp profile) the io_uring servers are shown as \
         unavailable, with the reason, and the others still run.\n\n\
         With the defaults (6 servers, 5 rounds of 1 s after 0.2 s of warm-up each) the \
@@ -294,6 +303,12 @@ struct LoadArgs {
     /// How long a connect may take before it counts as failed.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     connect_timeout: Duration,
+    /// Open loop: send R requests per second across all connections on a
+    /// constant schedule; latency counts from each request's scheduled time
+    /// (corrected for coordinated omission, as wrk2 does). --depth is then
+    /// the most a connection has outstanding.
+    #[arg(long, value_name = "R", value_parser = parse_rate)]
+    rate: Option<f64>,
     /// Print the result as JSON instead of a line of text.
     #[arg(long)]
     json: bool,
@@ -450,7 +465,7 @@ fn load(args: LoadArgs) -> Result<ExitCode> {
         backend: chosen_backend(args.backend, BackendChoice::Auto)?,
         connect_timeout: args.connect_timeout,
         progress: !args.json,
-        rate: None,
+        rate: args.rate,
     };
     let report = load::run(&opts, &mut |_| {})?;
     if report.requests == 0 {
