@@ -322,7 +322,7 @@ struct BenchArgs {
     conns: Vec<usize>,
     /// Bytes per request; a comma-separated list runs each (e.g. 64,16KiB).
     /// Every --conns runs with every --msg.
-    #[arg(long, alias = "size", value_delimiter = ',', default_value = "64", value_parser = parse_msg_size)]
+    #[arg(long, visible_alias = "size", value_delimiter = ',', default_value = "64", value_parser = parse_msg_size)]
     msg: Vec<usize>,
     /// Requests outstanding per connection (closed loop), or at most
     /// outstanding (open loop).
