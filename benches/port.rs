@@ -1,292 +1,217 @@
-//! Port vs. channel benchmarks.
+//! The queue against crossbeam-channel: medians and spreads of interleaved
+//! rounds.
 //!
-//! One trait, [`Channel`], wraps every peer (cport's `Port`, crossbeam-channel's
-//! unbounded channel, std `mpsc`), so a single generic loop measures all of
-//! them, in the style of parking_lot's `benchmark/src/bin/mutex.rs`.
-//! `crossbeam_packet` is crossbeam-channel carrying the same `cport::Packet`
-//! the port carries (112 bytes when this was written, against 8 for a bare
-//! u64), so that the cost of the packet's size can be told apart from the cost
-//! of the port itself.
+//! Peers: cport's `Port<u64, u64>` (`post(key, bytes, value)` → `get`), and
+//! crossbeam-channel's unbounded channel carrying the same `(key, bytes,
+//! value)` triple. Every round runs every peer once, in turn, so whatever
+//! else the machine does falls on both alike; each line reports the median
+//! over the rounds with the minimum and maximum, and the ratio of the
+//! medians (cport ÷ crossbeam).
 //!
-//! Groups:
-//! * `throughput/1p1c`, `throughput/2p2c`: `N` u64 messages per iteration from
-//!   P producer threads to C consumer threads. Threads are spawned once per
-//!   `iter_custom` call and are not timed; every iteration is one round that
-//!   starts on a barrier, so the queue never holds more than `N` messages (the
-//!   barrier, tens of microseconds, is timed too, alike for every peer).
-//!   Consumers block without a timeout: a port that loses a wake-up makes
-//!   this group hang instead of failing.
-//!   std mpsc has a single receiver: in 1p1c it is used as is
-//!   (`std_mpsc`); in 2p2c the two consumers share it behind a `Mutex`
-//!   (`std_mpsc_mutex`).
-//! * `pingpong`: one round trip A → B → A through two channels (two ports),
-//!   with A and B pinned to two different CPUs.
-//! * `queued_get`: one receive when a message is already queued, on one thread:
-//!   `recv/*` and `try_recv/*` pre-fill untimed chunks of `CHUNK` messages and time
-//!   the receives only; `send+recv/*` times a post (send) followed by a get (recv).
-//!   For cport `recv` is `get(None)` and `try_recv` is `get(Some(Duration::ZERO))`.
+//! Scenarios:
+//! * `1p1c`, `2p2c`: `N` messages per round from P producer threads to C
+//!   consumer threads, port concurrency = C. Throughput in messages/s, timed
+//!   from a start barrier to the last message received.
+//! * `1p8c+work`: one producer, 8 consumer threads, port concurrency = the
+//!   CPUs, a little work per message (`WORK` rounds of a hash). Also reports
+//!   the context switches of the run (voluntary + involuntary, getrusage of
+//!   the whole process): a queue that wakes a consumer per message pays for
+//!   it here.
+//! * `pingpong`: A → B → A through two queues, A and B pinned to two
+//!   different CPUs; ns per round trip.
 //!
-//! Run with `cargo bench --bench port`.
+//! Run with `cargo bench --bench port` (`-- --rounds 9` for more rounds).
+//! Run as a test (`cargo test --all-targets`, no `--bench` argument) it does
+//! one short round of every scenario, so the targets stay checked and fast.
 
 use std::hint::black_box;
-use std::sync::{mpsc, Arc, Barrier, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+/// The triple both peers carry: completion key, bytes, value.
+type Triple = (u64, usize, u64);
 
-/// Messages per iteration in the throughput groups.
-const N: u64 = 100_000;
-/// Messages pre-filled per timed chunk in `queued_get`.
-const CHUNK: u64 = 10_000;
-
-/// A multi-producer queue of `u64` with blocking and non-blocking receive.
-trait Channel: 'static {
-    /// One producer's end.
-    type Tx: Send + 'static;
-    /// One consumer's end.
-    type Rx: Send + 'static;
-    fn name() -> &'static str;
-    /// A channel with `producers` sending ends and `consumers` receiving ends.
-    fn new(producers: usize, consumers: usize) -> (Vec<Self::Tx>, Vec<Self::Rx>);
-    fn send(tx: &Self::Tx, value: u64);
+/// A multi-producer, multi-consumer queue of triples.
+trait Queue: Send + Sync + 'static {
+    /// A queue whose consumers run `concurrency` at a time (where the peer
+    /// has such a limit).
+    fn new(concurrency: usize) -> Self;
+    fn send(&self, t: Triple);
     /// Blocks until a message arrives.
-    fn recv(rx: &Self::Rx) -> u64;
-    /// Returns at once.
-    fn try_recv(rx: &Self::Rx) -> Option<u64>;
+    fn recv(&self) -> Triple;
 }
 
-/// cport: `post` / `get`; the concurrency limit is the number of consumers.
-struct Cport;
+struct Cport(cport::Port<u64, u64>);
 
-impl Channel for Cport {
-    type Tx = cport::Port<(), u64>;
-    type Rx = cport::Port<(), u64>;
-    fn name() -> &'static str {
-        "cport"
-    }
-    fn new(producers: usize, consumers: usize) -> (Vec<Self::Tx>, Vec<Self::Rx>) {
-        let port: cport::Port<(), u64> = cport::Port::builder()
-            .concurrency(consumers)
-            .build()
-            .expect("build port");
-        (vec![port.clone(); producers], vec![port.clone(); consumers])
+impl Queue for Cport {
+    fn new(concurrency: usize) -> Self {
+        Cport(
+            cport::Port::builder()
+                .concurrency(concurrency)
+                .build()
+                .expect("build port"),
+        )
     }
     #[inline]
-    fn send(tx: &Self::Tx, value: u64) {
-        if tx.post((), 0, value).is_err() {
+    fn send(&self, (key, bytes, value): Triple) {
+        if self.0.post(key, bytes, value).is_err() {
             panic!("post on a closed port");
         }
     }
     #[inline]
-    fn recv(rx: &Self::Rx) -> u64 {
-        rx.get(None).expect("get").value
-    }
-    #[inline]
-    fn try_recv(rx: &Self::Rx) -> Option<u64> {
-        rx.get(Some(Duration::ZERO)).ok().map(|p| p.value)
+    fn recv(&self) -> Triple {
+        let p = self.0.get(None).expect("get");
+        (
+            p.key,
+            *p.result.as_ref().expect("posted packets succeed"),
+            p.value,
+        )
     }
 }
 
-/// crossbeam-channel, unbounded (MPMC).
-struct Crossbeam;
+struct Crossbeam(
+    crossbeam_channel::Sender<Triple>,
+    crossbeam_channel::Receiver<Triple>,
+);
 
-impl Channel for Crossbeam {
-    type Tx = crossbeam_channel::Sender<u64>;
-    type Rx = crossbeam_channel::Receiver<u64>;
-    fn name() -> &'static str {
-        "crossbeam"
-    }
-    fn new(producers: usize, consumers: usize) -> (Vec<Self::Tx>, Vec<Self::Rx>) {
+impl Queue for Crossbeam {
+    fn new(_concurrency: usize) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
-        (vec![tx; producers], vec![rx; consumers])
+        Crossbeam(tx, rx)
     }
     #[inline]
-    fn send(tx: &Self::Tx, value: u64) {
-        tx.send(value).expect("send");
+    fn send(&self, t: Triple) {
+        self.0.send(t).expect("send");
     }
     #[inline]
-    fn recv(rx: &Self::Rx) -> u64 {
-        rx.recv().expect("recv")
-    }
-    #[inline]
-    fn try_recv(rx: &Self::Rx) -> Option<u64> {
-        rx.try_recv().ok()
+    fn recv(&self) -> Triple {
+        self.1.recv().expect("recv")
     }
 }
 
-/// crossbeam-channel carrying the same `cport::Packet` that the port moves,
-/// instead of a bare u64: separates the cost of the packet's size from the
-/// cost of the port's algorithm.
-struct CrossbeamPacket;
+/// Rounds of the hash each consumer runs per message in `1p8c+work`.
+const WORK: u32 = 50;
 
-impl Channel for CrossbeamPacket {
-    type Tx = crossbeam_channel::Sender<cport::Packet<(), u64>>;
-    type Rx = crossbeam_channel::Receiver<cport::Packet<(), u64>>;
-    fn name() -> &'static str {
-        "crossbeam_packet"
-    }
-    fn new(producers: usize, consumers: usize) -> (Vec<Self::Tx>, Vec<Self::Rx>) {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        (vec![tx; producers], vec![rx; consumers])
-    }
-    #[inline]
-    fn send(tx: &Self::Tx, value: u64) {
-        if tx.send(cport::Packet::new((), 0, value)).is_err() {
-            panic!("send on a disconnected channel");
-        }
-    }
-    #[inline]
-    fn recv(rx: &Self::Rx) -> u64 {
-        rx.recv().expect("recv").value
-    }
-    #[inline]
-    fn try_recv(rx: &Self::Rx) -> Option<u64> {
-        rx.try_recv().ok().map(|p| p.value)
-    }
+/// The scale of one round: full, or the smoke run of a test.
+#[derive(Clone, Copy)]
+struct Scale {
+    /// Messages per throughput round.
+    messages: u64,
+    /// Round trips per ping-pong round.
+    round_trips: u64,
 }
 
-/// std mpsc (unbounded); a single consumer only.
-struct StdMpsc;
-
-impl Channel for StdMpsc {
-    type Tx = mpsc::Sender<u64>;
-    type Rx = mpsc::Receiver<u64>;
-    fn name() -> &'static str {
-        "std_mpsc"
-    }
-    fn new(producers: usize, consumers: usize) -> (Vec<Self::Tx>, Vec<Self::Rx>) {
-        assert_eq!(consumers, 1, "std mpsc has one receiver");
-        let (tx, rx) = mpsc::channel();
-        (vec![tx; producers], vec![rx])
-    }
-    #[inline]
-    fn send(tx: &Self::Tx, value: u64) {
-        tx.send(value).expect("send");
-    }
-    #[inline]
-    fn recv(rx: &Self::Rx) -> u64 {
-        rx.recv().expect("recv")
-    }
-    #[inline]
-    fn try_recv(rx: &Self::Rx) -> Option<u64> {
-        rx.try_recv().ok()
-    }
+fn cpus() -> usize {
+    thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// std mpsc with the receiver shared by several consumers behind a `Mutex`.
-struct StdMpscMutex;
-
-impl Channel for StdMpscMutex {
-    type Tx = mpsc::Sender<u64>;
-    type Rx = Arc<Mutex<mpsc::Receiver<u64>>>;
-    fn name() -> &'static str {
-        "std_mpsc_mutex"
+/// A little work standing for what a consumer does with a packet.
+#[inline]
+fn work(t: Triple) -> u64 {
+    let mut h = t.0 ^ t.2 ^ t.1 as u64;
+    for _ in 0..WORK {
+        h = (h ^ (h >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     }
-    fn new(producers: usize, consumers: usize) -> (Vec<Self::Tx>, Vec<Self::Rx>) {
-        let (tx, rx) = mpsc::channel();
-        let rx = Arc::new(Mutex::new(rx));
-        (vec![tx; producers], vec![rx; consumers])
-    }
-    #[inline]
-    fn send(tx: &Self::Tx, value: u64) {
-        tx.send(value).expect("send");
-    }
-    #[inline]
-    fn recv(rx: &Self::Rx) -> u64 {
-        rx.lock().expect("lock").recv().expect("recv")
-    }
-    #[inline]
-    fn try_recv(rx: &Self::Rx) -> Option<u64> {
-        rx.lock().expect("lock").try_recv().ok()
-    }
+    h
 }
 
-/// `iters` rounds of `N` messages from `producers` to `consumers` threads; the
-/// time from the first round's start barrier to the last round's end.
-fn transfer<C: Channel>(producers: usize, consumers: usize, iters: u64) -> Duration {
-    assert!(N % producers as u64 == 0 && N % consumers as u64 == 0);
-    let (txs, rxs) = C::new(producers, consumers);
-    // Everyone waits at the start of each round and once at the end.
-    let barrier = Arc::new(Barrier::new(producers + consumers + 1));
-    let mut threads = Vec::with_capacity(producers + consumers);
-    for tx in txs {
-        let barrier = Arc::clone(&barrier);
-        let per = N / producers as u64;
+/// Voluntary + involuntary context switches of this process so far.
+fn context_switches() -> u64 {
+    // SAFETY: all-zero is a valid rusage.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is valid and writable.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return 0;
+    }
+    (ru.ru_nvcsw + ru.ru_nivcsw) as u64
+}
+
+/// One throughput round: `messages` from `producers` to `consumers`; the
+/// time from the start barrier to the last message received, and the
+/// context switches in between.
+fn transfer<Q: Queue>(
+    producers: usize,
+    consumers: usize,
+    concurrency: usize,
+    with_work: bool,
+    messages: u64,
+) -> (Duration, u64) {
+    let q = Arc::new(Q::new(concurrency));
+    let start = Arc::new(Barrier::new(producers + consumers + 1));
+    let total = messages / producers as u64 * producers as u64;
+    // The window runs from the first producer's first send to the last
+    // message taken, both read by the threads doing them (the main thread
+    // may not run at all in between on a busy machine).
+    let first_send = Arc::new(Mutex::new(None::<Instant>));
+    let (last_take, taken_all) = std::sync::mpsc::channel::<Instant>();
+    let taken = Arc::new(AtomicU64::new(0));
+    let mut threads = Vec::new();
+    for p in 0..producers as u64 {
+        let (q, start, first_send) = (q.clone(), start.clone(), first_send.clone());
+        let per = messages / producers as u64;
         threads.push(thread::spawn(move || {
-            for _ in 0..iters {
-                barrier.wait();
-                for i in 0..per {
-                    C::send(&tx, i);
-                }
+            start.wait();
+            let now = Instant::now();
+            {
+                let mut first = first_send.lock().expect("lock");
+                *first = Some(first.map_or(now, |t| t.min(now)));
             }
-            barrier.wait();
+            for i in 0..per {
+                q.send((p, 64, i));
+            }
         }));
     }
-    for rx in rxs {
-        let barrier = Arc::clone(&barrier);
-        // Every message is received exactly once, so quotas of N / C all complete.
-        let per = N / consumers as u64;
-        threads.push(thread::spawn(move || {
+    // Consumers stop on a message with key u64::MAX, one each, sent after
+    // every real one has been taken.
+    let mut receivers = Vec::new();
+    for _ in 0..consumers {
+        let (q, start, taken, last_take) =
+            (q.clone(), start.clone(), taken.clone(), last_take.clone());
+        receivers.push(thread::spawn(move || {
+            start.wait();
             let mut sum = 0u64;
-            for _ in 0..iters {
-                barrier.wait();
-                for _ in 0..per {
-                    sum = sum.wrapping_add(C::recv(&rx));
+            loop {
+                let t = q.recv();
+                if t.0 == u64::MAX {
+                    break;
+                }
+                if with_work {
+                    sum = sum.wrapping_add(work(t));
+                } else {
+                    sum = sum.wrapping_add(t.2);
+                }
+                if taken.fetch_add(1, Ordering::Relaxed) + 1 == total {
+                    let _ = last_take.send(Instant::now());
                 }
             }
             black_box(sum);
-            barrier.wait();
         }));
     }
-    barrier.wait();
-    let start = Instant::now();
-    for _ in 1..iters {
-        barrier.wait();
-    }
-    barrier.wait();
-    let elapsed = start.elapsed();
+    let switches = context_switches();
+    start.wait();
     for t in threads {
-        t.join().expect("bench thread panicked");
+        t.join().expect("producer panicked");
     }
-    elapsed
-}
-
-fn bench_transfer<C: Channel>(
-    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    producers: usize,
-    consumers: usize,
-) {
-    group.bench_function(C::name(), |b| {
-        b.iter_custom(|iters| transfer::<C>(producers, consumers, iters))
-    });
-}
-
-fn throughput(c: &mut Criterion) {
-    for (producers, consumers) in [(1, 1), (2, 2)] {
-        let mut group = c.benchmark_group(format!("throughput/{producers}p{consumers}c"));
-        group
-            .throughput(Throughput::Elements(N))
-            .sample_size(20)
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(3));
-        bench_transfer::<Cport>(&mut group, producers, consumers);
-        bench_transfer::<Crossbeam>(&mut group, producers, consumers);
-        bench_transfer::<CrossbeamPacket>(&mut group, producers, consumers);
-        if consumers == 1 {
-            bench_transfer::<StdMpsc>(&mut group, producers, consumers);
-        } else {
-            bench_transfer::<StdMpscMutex>(&mut group, producers, consumers);
-        }
-        group.finish();
+    // One blocking wait (a context switch or two, alike for both peers).
+    let end = taken_all.recv().expect("the last message was taken");
+    let switches = context_switches() - switches;
+    for _ in 0..consumers {
+        q.send((u64::MAX, 0, 0));
     }
+    for r in receivers {
+        r.join().expect("consumer panicked");
+    }
+    let begin = first_send
+        .lock()
+        .expect("lock")
+        .expect("a producer started");
+    (end.saturating_duration_since(begin), switches)
 }
 
-/// Pins the calling thread to the `n`-th CPU (mod their number) that the
-/// process may run on, so that ping-pong's two threads sit on different cores
-/// and a round trip is a hand-off between cores, not a context switch on one
-/// (which made unpinned results vary 10x on a 2-core machine). Does nothing
-/// when fewer than two CPUs are allowed or a call fails.
+/// Pins the calling thread to the `n`-th CPU (mod their number) this process
+/// may run on; does nothing with fewer than two.
 fn pin_to_allowed_cpu(n: usize) {
     let size = std::mem::size_of::<libc::cpu_set_t>();
     // SAFETY: `cpu_set_t` is plain old data; all zeroes is the empty set.
@@ -310,117 +235,153 @@ fn pin_to_allowed_cpu(n: usize) {
     unsafe { libc::sched_setaffinity(0, size, &one) };
 }
 
-/// `iters` round trips: A sends to B on channel 1, B sends it back on channel 2.
-/// A and B are pinned to different CPUs; timed on A, after both have started.
-fn round_trips<C: Channel>(iters: u64) -> Duration {
-    let (mut tx1, mut rx1) = C::new(1, 1);
-    let (mut tx2, mut rx2) = C::new(1, 1);
-    let (tx1, rx1) = (tx1.remove(0), rx1.remove(0));
-    let (tx2, rx2) = (tx2.remove(0), rx2.remove(0));
+/// One ping-pong round: `n` round trips; ns per round trip.
+fn round_trips<Q: Queue>(n: u64) -> f64 {
+    let (there, back) = (Arc::new(Q::new(1)), Arc::new(Q::new(1)));
     let ready = Arc::new(Barrier::new(2));
     let b = {
-        let ready = Arc::clone(&ready);
+        let (there, back, ready) = (there.clone(), back.clone(), ready.clone());
         thread::spawn(move || {
             pin_to_allowed_cpu(1);
             ready.wait();
-            for _ in 0..iters {
-                let v = C::recv(&rx1);
-                C::send(&tx2, v);
+            for _ in 0..n {
+                let t = there.recv();
+                back.send(t);
             }
         })
     };
     let a = thread::spawn(move || {
         pin_to_allowed_cpu(0);
         ready.wait();
-        let start = Instant::now();
-        for i in 0..iters {
-            C::send(&tx1, i);
-            black_box(C::recv(&rx2));
+        let t0 = Instant::now();
+        for i in 0..n {
+            there.send((1, 64, i));
+            black_box(back.recv());
         }
-        start.elapsed()
+        t0.elapsed()
     });
     let elapsed = a.join().expect("thread A panicked");
     b.join().expect("thread B panicked");
-    elapsed
+    elapsed.as_nanos() as f64 / n.max(1) as f64
 }
 
-fn bench_pingpong<C: Channel>(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
-    group.bench_function(C::name(), |b| b.iter_custom(round_trips::<C>));
+/// min, median, max (the upper middle for an even count).
+fn spread(values: &[f64]) -> (f64, f64, f64) {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    (v[0], v[v.len() / 2], v[v.len() - 1])
 }
 
-fn pingpong(c: &mut Criterion) {
-    let mut group = c.benchmark_group("pingpong");
-    group
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
-    bench_pingpong::<Cport>(&mut group);
-    bench_pingpong::<Crossbeam>(&mut group);
-    bench_pingpong::<CrossbeamPacket>(&mut group);
-    bench_pingpong::<StdMpsc>(&mut group);
-    group.finish();
+/// One measured quantity of one scenario, per peer: its values over the
+/// rounds.
+struct Line {
+    scenario: &'static str,
+    unit: &'static str,
+    /// Whether a higher value is better (throughput) or worse (time, switches).
+    higher_is_better: bool,
+    cport: Vec<f64>,
+    crossbeam: Vec<f64>,
 }
 
-/// Times `iters` receives on one thread, each with a message already queued:
-/// chunks of `CHUNK` messages are sent untimed, then received timed.
-fn queued_receives<C: Channel>(
-    tx: &C::Tx,
-    rx: &C::Rx,
-    iters: u64,
-    receive: impl Fn(&C::Rx) -> u64,
-) -> Duration {
-    let mut total = Duration::ZERO;
-    let mut left = iters;
-    while left > 0 {
-        let m = left.min(CHUNK);
-        for i in 0..m {
-            C::send(tx, i);
+impl Line {
+    fn new(scenario: &'static str, unit: &'static str, higher_is_better: bool) -> Line {
+        Line {
+            scenario,
+            unit,
+            higher_is_better,
+            cport: Vec::new(),
+            crossbeam: Vec::new(),
         }
-        let start = Instant::now();
-        for _ in 0..m {
-            black_box(receive(rx));
-        }
-        total += start.elapsed();
-        left -= m;
     }
-    total
+
+    fn print(&self) {
+        let (cmin, cmed, cmax) = spread(&self.cport);
+        let (xmin, xmed, xmax) = spread(&self.crossbeam);
+        let better = if self.higher_is_better {
+            "above 1 is better for cport"
+        } else {
+            "below 1 is better for cport"
+        };
+        println!(
+            "{:<24} {:>12.3} [{:>10.3} .. {:>10.3}]  {:>12.3} [{:>10.3} .. {:>10.3}]  {:>6.2}x  ({better})",
+            format!("{} {}", self.scenario, self.unit),
+            cmed,
+            cmin,
+            cmax,
+            xmed,
+            xmin,
+            xmax,
+            cmed / xmed.max(1e-12),
+        );
+    }
 }
 
-fn bench_queued<C: Channel>(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
-    // One channel per peer, kept across samples: the bench thread associates
-    // with the port on its first get, and stays so.
-    let (mut txs, mut rxs) = C::new(1, 1);
-    let (tx, rx) = (txs.remove(0), rxs.remove(0));
-    group.bench_function(format!("recv/{}", C::name()), |b| {
-        b.iter_custom(|iters| queued_receives::<C>(&tx, &rx, iters, C::recv))
-    });
-    group.bench_function(format!("try_recv/{}", C::name()), |b| {
-        b.iter_custom(|iters| {
-            queued_receives::<C>(&tx, &rx, iters, |rx| {
-                C::try_recv(rx).expect("a message is queued")
-            })
-        })
-    });
-    group.bench_function(format!("send+recv/{}", C::name()), |b| {
-        b.iter(|| {
-            C::send(&tx, black_box(1));
-            C::recv(&rx)
-        })
-    });
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let full = args.iter().any(|a| a == "--bench");
+    let rounds = args
+        .iter()
+        .position(|a| a == "--rounds")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if full { 7 } else { 1 })
+        .max(1);
+    let scale = if full {
+        Scale {
+            messages: 400_000,
+            round_trips: 50_000,
+        }
+    } else {
+        Scale {
+            messages: 4_000,
+            round_trips: 500,
+        }
+    };
+    let cpus = cpus();
+    let mut lines = vec![
+        Line::new("1p1c", "Mmsg/s", true),
+        Line::new("2p2c", "Mmsg/s", true),
+        Line::new("1p8c+work", "Mmsg/s", true),
+        Line::new("1p8c+work", "ctx switches", false),
+        Line::new("pingpong", "ns/round trip", false),
+    ];
+    for _ in 0..rounds {
+        for cport_turn in [true, false] {
+            let mut at = 0;
+            let mut record = |lines: &mut Vec<Line>, value: f64| {
+                let line = &mut lines[at];
+                if cport_turn {
+                    line.cport.push(value);
+                } else {
+                    line.crossbeam.push(value);
+                }
+                at += 1;
+            };
+            let rate = |(d, _): (Duration, u64)| scale.messages as f64 / d.as_secs_f64() / 1e6;
+            type Transfer = fn(usize, usize, usize, bool, u64) -> (Duration, u64);
+            let (transfer, pingpong): (Transfer, fn(u64) -> f64) = if cport_turn {
+                (transfer::<Cport>, round_trips::<Cport>)
+            } else {
+                (transfer::<Crossbeam>, round_trips::<Crossbeam>)
+            };
+            record(&mut lines, rate(transfer(1, 1, 1, false, scale.messages)));
+            record(&mut lines, rate(transfer(2, 2, 2, false, scale.messages)));
+            let (d, switches) = transfer(1, 8, cpus, true, scale.messages);
+            record(&mut lines, rate((d, switches)));
+            record(&mut lines, switches as f64);
+            record(&mut lines, pingpong(scale.round_trips));
+        }
+    }
+    println!(
+        "port bench: {rounds} interleaved round(s), {} messages per throughput round, {} round trips \
+         per ping-pong round, {cpus} CPUs; median [min .. max] over the rounds",
+        scale.messages, scale.round_trips
+    );
+    println!(
+        "{:<24} {:>38}  {:>38}  cport ÷ crossbeam",
+        "scenario", "cport Port<u64, u64>", "crossbeam-channel (key, bytes, value)"
+    );
+    for line in &lines {
+        line.print();
+    }
 }
-
-fn queued_get(c: &mut Criterion) {
-    let mut group = c.benchmark_group("queued_get");
-    group
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
-    bench_queued::<Cport>(&mut group);
-    bench_queued::<Crossbeam>(&mut group);
-    bench_queued::<CrossbeamPacket>(&mut group);
-    bench_queued::<StdMpsc>(&mut group);
-    group.finish();
-}
-
-criterion_group!(benches, throughput, pingpong, queued_get);
-criterion_main!(benches);

@@ -1,6 +1,12 @@
-//! `cport bench`: the same closed-loop load against echo servers on cport's
-//! backends and on peers written without cport, each server in a child
-//! process pinned to one CPU and the load generator pinned to another.
+//! `cport bench`: the same load against echo servers on cport's backends and
+//! on peers written without cport, each server in a child process pinned to
+//! one CPU and the load generator pinned to another.
+//!
+//! A run covers a matrix of workloads (every `--conns` × every `--msg`); the
+//! rounds go round-robin over workloads and servers, so that other work on
+//! the machine hits every row alike, and each row reports medians over its
+//! rounds with min and max. The load is closed-loop, or open-loop at a
+//! constant `--rate` with latency counted from each request's scheduled time.
 
 use std::io::{BufRead, BufReader, IsTerminal};
 use std::net::SocketAddr;
@@ -21,9 +27,13 @@ use crate::util::{fmt_count, fmt_us, spread, usage};
 /// Options of one bench run.
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
-    pub conns: usize,
-    pub size: usize,
+    /// Connection counts of the matrix.
+    pub conns: Vec<usize>,
+    /// Message sizes of the matrix.
+    pub sizes: Vec<usize>,
     pub depth: usize,
+    /// Open loop: requests per second across all connections.
+    pub rate: Option<f64>,
     pub duration: Duration,
     pub warmup: Duration,
     pub rounds: usize,
@@ -36,18 +46,35 @@ pub struct BenchOptions {
     pub client_backend: BackendChoice,
 }
 
-/// One server's result.
+/// One combination of the matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Workload {
+    /// Connections asked for.
+    pub conns: usize,
+    /// Bytes per message.
+    pub size: usize,
+}
+
+/// One server's result on one workload.
 #[derive(Serialize)]
 pub struct Row {
     pub server: ServerKind,
     pub label: &'static str,
+    pub conns: usize,
+    pub size: usize,
+    /// Connections the load generator had up (fewer than `conns` where the
+    /// descriptor limit is lower).
+    pub connections: usize,
     pub requests: u64,
     pub seconds: f64,
     pub requests_per_sec: f64,
     pub p50_us: f64,
+    pub p90_us: f64,
     pub p99_us: f64,
     pub p999_us: f64,
-    /// Server CPU time (user + system) per request, µs.
+    pub max_us: f64,
+    /// Server CPU time (user + system of all its threads) per request, µs:
+    /// the median over the rounds.
     pub cpu_us_per_msg: Option<f64>,
     pub server_cpu_percent: Option<f64>,
     /// CPU use of the load generator over the window (100% = one CPU busy).
@@ -68,6 +95,8 @@ pub struct Row {
 /// cport backend ÷ peer.
 #[derive(Serialize)]
 pub struct Ratio {
+    pub conns: usize,
+    pub size: usize,
     pub cport: ServerKind,
     pub peer: ServerKind,
     /// Throughput ratio: above 1 means cport served more requests per second.
@@ -178,16 +207,21 @@ impl Server {
 }
 
 impl Row {
-    fn empty(kind: ServerKind) -> Row {
+    fn empty(kind: ServerKind, w: Workload) -> Row {
         Row {
             server: kind,
             label: kind.label(),
+            conns: w.conns,
+            size: w.size,
+            connections: 0,
             requests: 0,
             seconds: 0.0,
             requests_per_sec: 0.0,
             p50_us: 0.0,
+            p90_us: 0.0,
             p99_us: 0.0,
             p999_us: 0.0,
+            max_us: 0.0,
             cpu_us_per_msg: None,
             server_cpu_percent: None,
             client_cpu_percent: None,
@@ -200,28 +234,36 @@ impl Row {
         }
     }
 
-    fn unavailable(kind: ServerKind, why: &str) -> Row {
-        let mut row = Row::empty(kind);
+    fn unavailable(kind: ServerKind, w: Workload, why: &str) -> Row {
+        let mut row = Row::empty(kind, w);
         row.unavailable = Some(why.to_string());
         row
     }
 
-    fn failed(kind: ServerKind, e: &anyhow::Error) -> Row {
-        let mut row = Row::empty(kind);
+    fn failed(kind: ServerKind, w: Workload, e: &anyhow::Error) -> Row {
+        let mut row = Row::empty(kind, w);
         row.errors = 1;
         row.first_error = Some(format!("{e:#}"));
         row
     }
 }
 
-/// One round of load against a running server.
-fn measure(kind: ServerKind, server: &Server, opts: &BenchOptions, duration: Duration) -> Row {
-    let mut row = Row::empty(kind);
+/// One round of load against a running server; `conns` is what the
+/// descriptor limit allows of `w.conns`.
+fn measure(
+    kind: ServerKind,
+    server: &Server,
+    opts: &BenchOptions,
+    w: Workload,
+    conns: usize,
+    duration: Duration,
+) -> Row {
+    let mut row = Row::empty(kind, w);
     let pid = server.pid();
     let load_opts = LoadOptions {
         addr: server.addr,
-        conns: opts.conns,
-        size: opts.size,
+        conns,
+        size: w.size,
         depth: opts.depth,
         duration,
         warmup: opts.warmup,
@@ -229,6 +271,7 @@ fn measure(kind: ServerKind, server: &Server, opts: &BenchOptions, duration: Dur
         backend: opts.client_backend,
         connect_timeout: Duration::from_secs(5),
         progress: false,
+        rate: opts.rate,
     };
     let (mut cpu_start, mut cpu_end) = (None, None);
     let (mut own_start, mut own_end) = (None, None);
@@ -242,12 +285,15 @@ fn measure(kind: ServerKind, server: &Server, opts: &BenchOptions, duration: Dur
     });
     match result {
         Ok(r) => {
+            row.connections = r.connections;
             row.requests = r.requests;
             row.seconds = r.elapsed.as_secs_f64();
             row.requests_per_sec = r.requests_per_sec();
             row.p50_us = r.latency_us(0.5);
+            row.p90_us = r.latency_us(0.9);
             row.p99_us = r.latency_us(0.99);
             row.p999_us = r.latency_us(0.999);
+            row.max_us = r.latency_us(1.0);
             row.errors = r.errors;
             row.first_error = r.first_error.clone();
             if let (Some(a), Some(b)) = (cpu_start, cpu_end) {
@@ -273,8 +319,9 @@ fn measure(kind: ServerKind, server: &Server, opts: &BenchOptions, duration: Dur
 
 /// One server's rounds → its row: the round with the median throughput
 /// stands for the server (robust against a burst of other work on the
-/// machine during one round); errors add up over all rounds.
-fn summarize(kind: ServerKind, mut rounds: Vec<Row>) -> Row {
+/// machine during one round), except for the CPU per message, which is the
+/// median over the rounds; errors add up over all rounds.
+fn summarize(kind: ServerKind, w: Workload, mut rounds: Vec<Row>) -> Row {
     let errors: u64 = rounds.iter().map(|r| r.errors).sum();
     let first_error = rounds.iter().find_map(|r| r.first_error.clone());
     let rps: Vec<f64> = rounds.iter().map(|r| r.requests_per_sec).collect();
@@ -286,17 +333,23 @@ fn summarize(kind: ServerKind, mut rounds: Vec<Row>) -> Row {
     let over_rounds = serde_json::json!({
         "requests_per_sec": over(|r| Some(r.requests_per_sec)),
         "p50_us": over(|r| Some(r.p50_us)),
+        "p90_us": over(|r| Some(r.p90_us)),
         "p99_us": over(|r| Some(r.p99_us)),
         "p999_us": over(|r| Some(r.p999_us)),
+        "max_us": over(|r| Some(r.max_us)),
         "cpu_us_per_msg": over(|r| r.cpu_us_per_msg),
     });
+    let cpu_median = over_rounds["cpu_us_per_msg"]["median"].as_f64();
     rounds.sort_by(|a, b| a.requests_per_sec.total_cmp(&b.requests_per_sec));
     let mid = rounds.len() / 2;
     let mut row = if rounds.is_empty() {
-        Row::empty(kind)
+        Row::empty(kind, w)
     } else {
         rounds.swap_remove(mid)
     };
+    if row.requests > 0 {
+        row.cpu_us_per_msg = cpu_median;
+    }
     row.errors = errors;
     row.first_error = first_error;
     row.rounds_requests_per_sec = rps;
@@ -309,7 +362,12 @@ fn ratios(rows: &[Row]) -> Vec<Ratio> {
     let mut out = Vec::new();
     for c in rows.iter().filter(|r| r.server.is_cport()).filter(ok) {
         for p in rows.iter().filter(|r| !r.server.is_cport()).filter(ok) {
+            if (c.conns, c.size) != (p.conns, p.size) {
+                continue;
+            }
             out.push(Ratio {
+                conns: c.conns,
+                size: c.size,
                 cport: c.server,
                 peer: p.server,
                 requests_per_sec: c.requests_per_sec / p.requests_per_sec,
@@ -361,47 +419,84 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn print_text(opts: &BenchOptions, rows: &[Row], ratios: &[Ratio], pinning: &str) {
+fn print_text(
+    opts: &BenchOptions,
+    workloads: &[Workload],
+    rows: &[Row],
+    ratios: &[Ratio],
+    pinning: &str,
+    notes: &[String],
+) {
+    let mode = match opts.rate {
+        Some(rate) => format!(
+            "open loop at {} req/s across the connections (latency from each request's \
+             scheduled time)",
+            fmt_count(rate.round() as u64)
+        ),
+        None => format!("closed loop, depth {}", opts.depth),
+    };
     outln!(
-        "cport bench: {} connections x depth {}, {}-byte messages; per server {} rounds of {:.1} s \
-         (each after {:.1} s warm-up), the median round shown;\n\
+        "cport bench: {} workload(s), {mode}; per server and workload {} rounds of {:.1} s \
+         (each after {:.1} s warm-up), interleaved; medians over the rounds;\n\
          load generator on cport ({}); {pinning}",
-        opts.conns,
-        opts.depth,
-        opts.size,
+        workloads.len(),
         opts.rounds,
         opts.duration.as_secs_f64() / opts.rounds as f64,
         opts.warmup.as_secs_f64(),
         client_backend_name(opts.client_backend),
     );
-    outln!();
+    for note in notes {
+        outln!("note: {note}");
+    }
+    for w in workloads {
+        let rows: Vec<&Row> = rows
+            .iter()
+            .filter(|r| (r.conns, r.size) == (w.conns, w.size))
+            .collect();
+        let ratios: Vec<&Ratio> = ratios
+            .iter()
+            .filter(|r| (r.conns, r.size) == (w.conns, w.size))
+            .collect();
+        outln!();
+        outln!("{} connections x {}-byte messages", w.conns, w.size);
+        print_workload(&rows, &ratios);
+    }
+}
+
+fn print_workload(rows: &[&Row], ratios: &[&Ratio]) {
     let body: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             if r.requests == 0 {
-                return vec![
+                let mut cells = vec![
                     r.label.to_string(),
                     if r.unavailable.is_some() {
                         "unavailable".into()
                     } else {
                         "failed".into()
                     },
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    r.errors.to_string(),
                 ];
+                cells.extend(std::iter::repeat_n("-".to_string(), 9));
+                cells.push(r.errors.to_string());
+                return cells;
             }
+            let cpu_range = match (
+                r.over_rounds["cpu_us_per_msg"]["min"].as_f64(),
+                r.over_rounds["cpu_us_per_msg"]["max"].as_f64(),
+            ) {
+                (Some(lo), Some(hi)) => format!("{lo:.2}–{hi:.2}"),
+                _ => "-".into(),
+            };
             vec![
                 r.label.to_string(),
                 fmt_count(r.requests_per_sec.round() as u64),
                 fmt_us(r.p50_us),
+                fmt_us(r.p90_us),
                 fmt_us(r.p99_us),
                 fmt_us(r.p999_us),
+                fmt_us(r.max_us),
                 r.cpu_us_per_msg.map_or("-".into(), |c| format!("{c:.2}")),
+                cpu_range,
                 r.server_cpu_percent
                     .map_or("-".into(), |c| format!("{c:.0}%")),
                 r.client_cpu_percent
@@ -417,9 +512,12 @@ fn print_text(opts: &BenchOptions, rows: &[Row], ratios: &[Ratio], pinning: &str
                 "server",
                 "req/s",
                 "p50 µs",
+                "p90 µs",
                 "p99 µs",
                 "p999 µs",
+                "max µs",
                 "CPU µs/msg",
+                "min–max",
                 "server CPU",
                 "load CPU",
                 "errors",
@@ -447,6 +545,14 @@ fn print_text(opts: &BenchOptions, rows: &[Row], ratios: &[Ratio], pinning: &str
         if let Some(why) = &r.unavailable {
             outln!("{}: unavailable here: {why}", r.label);
         }
+        if r.requests > 0 && r.connections < r.conns {
+            outln!(
+                "{}: {} of {} connections were up",
+                r.label,
+                r.connections,
+                r.conns
+            );
+        }
     }
     for r in rows.iter().filter(|r| r.first_error.is_some()) {
         outln!(
@@ -466,7 +572,49 @@ fn client_backend_name(b: BackendChoice) -> &'static str {
     }
 }
 
+/// Descriptors a process of the bench needs besides its connections (the
+/// port, the ring, pipes, the listener, the standard streams).
+const SPARE_FDS: u64 = 64;
+
+/// How many connections the descriptor limit allows, raising the soft limit
+/// towards the hard one where `want` needs it. The servers, started later,
+/// inherit the raised limit. Returns the count and, where it is below
+/// `want`, a note saying why.
+fn connections_allowed(want: usize) -> (usize, Option<String>) {
+    let need = want as u64 + SPARE_FDS;
+    match crate::util::raise_nofile(need) {
+        Ok((soft, _)) if soft >= need => (want, None),
+        Ok((soft, hard)) => {
+            let n = soft.saturating_sub(SPARE_FDS).max(1) as usize;
+            let note = format!(
+                "the descriptor limit (soft {soft}, hard {hard}) allows {n} connections, \
+                 not {want}: running with {n}"
+            );
+            (n.min(want), Some(note))
+        }
+        Err(e) => (
+            want,
+            Some(format!(
+                "cannot read the descriptor limit ({e}); trying {want} connections"
+            )),
+        ),
+    }
+}
+
 pub fn run(opts: &BenchOptions) -> Result<bool> {
+    let workloads: Vec<Workload> = opts
+        .conns
+        .iter()
+        .flat_map(|&conns| opts.sizes.iter().map(move |&size| Workload { conns, size }))
+        .collect();
+    let max_conns = workloads.iter().map(|w| w.conns).max().unwrap_or(1);
+    let (allowed_conns, fd_note) = connections_allowed(max_conns);
+    let notes: Vec<String> = fd_note.into_iter().collect();
+    if !opts.json {
+        for note in &notes {
+            eprintln!("cport bench: {note}");
+        }
+    }
     let allowed = allowed_cpus();
     let pick = |want: Option<usize>, nth: usize| -> Result<Option<usize>> {
         match want {
@@ -509,7 +657,7 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
     let runnable = unavailable.iter().filter(|u| u.is_none()).count();
     let interactive = !opts.json && std::io::stderr().is_terminal();
     let bar = if interactive {
-        let bar = indicatif::ProgressBar::new((opts.rounds * runnable) as u64);
+        let bar = indicatif::ProgressBar::new((opts.rounds * runnable * workloads.len()) as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
                 "{spinner} {elapsed:>3} [{bar:30}] round {pos}/{len}: {msg}",
@@ -523,8 +671,8 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
         indicatif::ProgressBar::hidden()
     };
     // Every server runs for the whole bench (an idle one costs nothing);
-    // the rounds go round-robin over them, so that whatever else the machine
-    // does hits every server alike.
+    // the rounds go round-robin over the workloads and the servers, so that
+    // whatever else the machine does hits every row alike.
     bar.set_message("starting the servers");
     let servers: Vec<(ServerKind, Result<Server, Skip>)> = opts
         .servers
@@ -539,31 +687,43 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
         })
         .collect();
     let round = opts.duration.div_f64(opts.rounds as f64);
-    let mut rounds: Vec<Vec<Row>> = servers.iter().map(|_| Vec::new()).collect();
+    // rounds[workload][server]
+    let mut rounds: Vec<Vec<Vec<Row>>> = workloads
+        .iter()
+        .map(|_| servers.iter().map(|_| Vec::new()).collect())
+        .collect();
     for _ in 0..opts.rounds {
-        for (i, (kind, server)) in servers.iter().enumerate() {
-            if let Ok(server) = server {
-                bar.set_message(kind.label());
-                rounds[i].push(measure(*kind, server, opts, round));
-                bar.inc(1);
+        for (wi, &w) in workloads.iter().enumerate() {
+            for (si, (kind, server)) in servers.iter().enumerate() {
+                if let Ok(server) = server {
+                    bar.set_message(format!("{} ({} x {} B)", kind.label(), w.conns, w.size));
+                    let conns = w.conns.min(allowed_conns);
+                    rounds[wi][si].push(measure(*kind, server, opts, w, conns, round));
+                    bar.inc(1);
+                }
             }
         }
     }
     bar.finish_and_clear();
     let mut rows = Vec::new();
-    for ((kind, server), rounds) in servers.into_iter().zip(rounds) {
-        match server {
-            Ok(server) => {
-                server.stop();
-                rows.push(summarize(kind, rounds));
-            }
-            Err(Skip::Failed(e)) => rows.push(Row::failed(kind, &e)),
-            Err(Skip::Unavailable(why)) => rows.push(Row::unavailable(kind, &why)),
+    for (&w, rounds) in workloads.iter().zip(rounds) {
+        for ((kind, server), rounds) in servers.iter().zip(rounds) {
+            rows.push(match server {
+                Ok(_) => summarize(*kind, w, rounds),
+                Err(Skip::Failed(e)) => Row::failed(*kind, w, e),
+                Err(Skip::Unavailable(why)) => Row::unavailable(*kind, w, why),
+            });
+        }
+    }
+    for (_, server) in servers {
+        if let Ok(server) = server {
+            server.stop();
         }
     }
     let ratios = ratios(&rows);
     if let Some(path) = &opts.plot {
-        crate::plot::write(path, opts, &rows)
+        let w = workloads[0];
+        crate::plot::write(path, (w.conns, opts.depth, w.size), &rows)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if opts.json {
@@ -571,8 +731,9 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
             "run": crate::util::run_info(),
             "config": {
                 "conns": opts.conns,
-                "size": opts.size,
+                "sizes": opts.sizes,
                 "depth": opts.depth,
+                "rate": opts.rate,
                 "duration_s": opts.duration.as_secs_f64(),
                 "warmup_s": opts.warmup.as_secs_f64(),
                 "rounds": opts.rounds,
@@ -581,12 +742,14 @@ pub fn run(opts: &BenchOptions) -> Result<bool> {
                 "client_cpu": client_cpu,
                 "cpus": allowed.len(),
             },
+            "workloads": workloads,
+            "notes": notes,
             "servers": rows,
             "ratios": ratios,
         });
         outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print_text(opts, &rows, &ratios, &pinning);
+        print_text(opts, &workloads, &rows, &ratios, &pinning, &notes);
         if let Some(path) = &opts.plot {
             outln!("\nlatency plot written to {}", path.display());
         }

@@ -254,6 +254,9 @@ impl Drop for Done<'_> {
 }
 
 /// Binds `addr` with a clear message when that fails.
+/// Accept queue length asked for.
+const LISTEN_BACKLOG: i32 = 8192;
+
 pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
@@ -277,8 +280,12 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
         };
         anyhow::anyhow!("cannot listen on {addr}: {e}{hint}")
     })?;
+    // The bench opens thousands of connections at once: a short accept
+    // queue overflows, the kernel drops the handshakes' last ACKs, and those
+    // connections wait seconds for retransmissions (the kernel caps this at
+    // net.core.somaxconn).
     socket
-        .listen(1024)
+        .listen(LISTEN_BACKLOG)
         .with_context(|| format!("cannot listen on {addr}"))?;
     Ok(socket.into())
 }

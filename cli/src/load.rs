@@ -1,8 +1,18 @@
-//! `cport load`: a closed-loop load generator on a completion port.
+//! `cport load`: a closed-loop or open-loop load generator on a completion
+//! port.
 //!
-//! Every connection keeps `depth` requests of `size` bytes outstanding: when a
-//! whole echoed message has come back (and every byte matched what was sent)
-//! its latency is recorded and the next request is queued. Each connection
+//! Closed loop (the default): every connection keeps `depth` requests of
+//! `size` bytes outstanding: when a whole echoed message has come back (and
+//! every byte matched what was sent) its latency is recorded and the next
+//! request is queued.
+//!
+//! Open loop (`rate`): requests are due on a constant schedule, request `n`
+//! on connection `n % conns` at `start + n / rate`, whatever the server does.
+//! A connection sends a due request as soon as it has fewer than `depth`
+//! outstanding; its latency counts from the time it was due, not from the
+//! time it went out, so a server that stalls is charged for every request
+//! that waited behind the stall (the coordinated-omission correction wrk2
+//! makes). Each connection
 //! has at most one send and one recv in flight; requests queued while a send
 //! is in flight go out together in the next one. Each request carries a
 //! pattern derived from its connection and sequence number, so a byte that
@@ -35,6 +45,8 @@ pub struct LoadOptions {
     pub backend: BackendChoice,
     pub connect_timeout: Duration,
     pub progress: bool,
+    /// Open loop: requests per second across all connections.
+    pub rate: Option<f64>,
 }
 
 /// The result of a load run.
@@ -93,6 +105,7 @@ impl LoadReport {
             "seconds": self.elapsed.as_secs_f64(),
             "requests_per_sec": self.requests_per_sec(),
             "p50_us": self.latency_us(0.5),
+            "p90_us": self.latency_us(0.9),
             "p99_us": self.latency_us(0.99),
             "p999_us": self.latency_us(0.999),
             "max_us": self.latency.max() as f64 / 1000.0,
@@ -124,6 +137,11 @@ const WARMUP: u8 = 0;
 const MEASURING: u8 = 1;
 const STOPPING: u8 = 2;
 
+/// After the measured window: how long the drain waits without any answer
+/// before it counts what is outstanding as unanswered, and at most in all.
+const DRAIN_STALL: Duration = Duration::from_secs(2);
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
 /// Largest single receive.
 const MAX_RECV: usize = 64 * 1024;
 
@@ -134,8 +152,11 @@ struct Conn {
     /// Sequence number of the message being received, and how much of it has.
     recv_seq: u64,
     recv_off: usize,
-    /// When each outstanding request was queued, oldest first.
+    /// When each outstanding request was queued (open loop: when it was
+    /// due), oldest first.
     sent_at: VecDeque<Instant>,
+    /// Open loop: requests due and not queued yet (`depth` outstanding).
+    due: VecDeque<Instant>,
     /// Bytes queued and not handed to a send yet.
     queued: Vec<u8>,
     sending: bool,
@@ -149,6 +170,7 @@ struct Shared {
     size: usize,
     depth: usize,
     recv_len: usize,
+    open_loop: bool,
     phase: AtomicU8,
     outstanding: AtomicUsize,
     /// Connections not finished yet.
@@ -156,6 +178,8 @@ struct Shared {
     /// Connect operations not completed yet.
     connecting: AtomicUsize,
     requests: AtomicU64,
+    /// Messages echoed back whole, in any phase (the drain watches it).
+    echoed: AtomicU64,
     errors: AtomicU64,
     first_error: Mutex<Option<String>>,
     histograms: Mutex<Vec<Histogram<u64>>>,
@@ -243,11 +267,14 @@ impl Shared {
                     self.finish(&mut c);
                     return;
                 }
-                let now = Instant::now();
-                for _ in 0..self.depth {
-                    self.queue(i, &mut c, now);
+                // In the open loop the pacer queues the requests.
+                if !self.open_loop {
+                    let now = Instant::now();
+                    for _ in 0..self.depth {
+                        self.queue(i, &mut c, now);
+                    }
+                    self.flush(i, &mut c);
                 }
-                self.flush(i, &mut c);
                 self.recv(i, &mut c, Vec::with_capacity(self.recv_len));
             }
             (Step::Connect, Err(e)) => {
@@ -323,17 +350,21 @@ impl Shared {
             if c.recv_off == self.size {
                 c.recv_off = 0;
                 c.recv_seq += 1;
+                self.echoed.fetch_add(1, Ordering::Relaxed);
                 let now = Instant::now();
                 let sent = c.sent_at.pop_front().unwrap_or(now);
-                match self.phase.load(Ordering::Relaxed) {
-                    MEASURING => {
-                        let ns = now.saturating_duration_since(sent).as_nanos();
-                        hist.saturating_record(u64::try_from(ns).unwrap_or(u64::MAX).max(1));
-                        self.requests.fetch_add(1, Ordering::Relaxed);
+                let phase = self.phase.load(Ordering::Relaxed);
+                if phase == MEASURING {
+                    let ns = now.saturating_duration_since(sent).as_nanos();
+                    hist.saturating_record(u64::try_from(ns).unwrap_or(u64::MAX).max(1));
+                    self.requests.fetch_add(1, Ordering::Relaxed);
+                }
+                if phase != STOPPING {
+                    if !self.open_loop {
                         self.queue(i, c, now);
+                    } else if let Some(due) = c.due.pop_front() {
+                        self.queue(i, c, due);
                     }
-                    WARMUP => self.queue(i, c, now),
-                    _ => {}
                 }
             }
         }
@@ -412,6 +443,7 @@ pub fn run(opts: &LoadOptions, at: &mut dyn FnMut(Moment)) -> Result<LoadReport>
                     recv_seq: 0,
                     recv_off: 0,
                     sent_at: VecDeque::with_capacity(opts.depth),
+                    due: VecDeque::new(),
                     queued: Vec::new(),
                     sending: false,
                     spare: Vec::new(),
@@ -421,11 +453,13 @@ pub fn run(opts: &LoadOptions, at: &mut dyn FnMut(Moment)) -> Result<LoadReport>
         size: opts.size,
         depth: opts.depth,
         recv_len,
+        open_loop: opts.rate.is_some(),
         phase: AtomicU8::new(WARMUP),
         outstanding: AtomicUsize::new(0),
         live: AtomicUsize::new(opts.conns),
         connecting: AtomicUsize::new(opts.conns),
         requests: AtomicU64::new(0),
+        echoed: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         first_error: Mutex::new(None),
         histograms: Mutex::new(Vec::new()),
@@ -523,9 +557,14 @@ fn drive(
         bar.set_position(start.elapsed().as_millis() as u64);
         bar.set_message(msg);
     };
+    let mut pacer = opts.rate.map(|rate| Pacer::new(start, rate));
+    let mut wait = |limit: Duration| match pacer.as_mut() {
+        Some(p) => p.run_until(shared, Instant::now() + limit),
+        None => std::thread::sleep(limit),
+    };
     while start.elapsed() < opts.warmup && shared.live.load(Ordering::SeqCst) > 0 {
         tick("warming up".into());
-        std::thread::sleep(Duration::from_millis(50).min(opts.warmup));
+        wait(Duration::from_millis(50).min(opts.warmup));
     }
     shared.phase.store(MEASURING, Ordering::SeqCst);
     at(Moment::MeasureStart);
@@ -544,24 +583,105 @@ fn drive(
             fmt_count(rate as u64),
             shared.errors.load(Ordering::Relaxed)
         ));
-        std::thread::sleep((end - now).min(Duration::from_millis(100)));
+        wait((end - now).min(Duration::from_millis(100)));
     }
     shared.phase.store(STOPPING, Ordering::SeqCst);
     let elapsed = t0.elapsed();
     at(Moment::MeasureEnd);
     bar.finish_and_clear();
+    // Connections with nothing outstanding (open loop) are done now.
+    for c in &shared.conns {
+        let mut c = lock(c);
+        if c.sent_at.is_empty() {
+            shared.finish(&mut c);
+        }
+    }
     // Let outstanding requests come back (they are checked, not counted).
-    if !wait_until(Duration::from_secs(2), || {
-        shared.live.load(Ordering::SeqCst) == 0
-    }) {
+    // On a loaded machine with thousands of connections the last answers
+    // can take seconds: wait as long as answers keep coming, and give up
+    // when none came for DRAIN_STALL (or after DRAIN_LIMIT in all).
+    let drain_end = Instant::now() + DRAIN_LIMIT;
+    loop {
+        let seen = shared.echoed.load(Ordering::SeqCst);
+        let drained = || shared.live.load(Ordering::SeqCst) == 0;
+        let moved = || shared.echoed.load(Ordering::SeqCst) != seen;
+        if wait_until(DRAIN_STALL, || drained() || moved()) {
+            if drained() {
+                break;
+            }
+            if Instant::now() < drain_end {
+                continue;
+            }
+        }
         let unanswered: usize = shared.conns.iter().map(|c| lock(c).sent_at.len()).sum();
         if unanswered > 0 {
             shared.error(format!(
-                "{unanswered} request(s) unanswered 2 s after the end"
+                "{unanswered} request(s) unanswered at the end (no answer for {} s, or {} s in all)",
+                DRAIN_STALL.as_secs(),
+                DRAIN_LIMIT.as_secs()
             ));
         }
+        break;
     }
     Ok((elapsed, connected))
+}
+
+/// The open loop's schedule: request `n` is due at `start + n / rate` on
+/// connection `n % conns`.
+struct Pacer {
+    start: Instant,
+    rate: f64,
+    /// The next request to hand out.
+    next: u64,
+}
+
+impl Pacer {
+    fn new(start: Instant, rate: f64) -> Pacer {
+        Pacer {
+            start,
+            rate,
+            next: 0,
+        }
+    }
+
+    fn due_at(&self, n: u64) -> Instant {
+        self.start + Duration::from_secs_f64(n as f64 / self.rate)
+    }
+
+    /// Hands every request due by now to its connection, until `end`.
+    fn run_until(&mut self, shared: &Shared, end: Instant) {
+        let conns = shared.conns.len() as u64;
+        loop {
+            let now = Instant::now();
+            while self.due_at(self.next) <= now {
+                let n = self.next;
+                self.next += 1;
+                let i = (n % conns) as usize;
+                let due = self.due_at(n);
+                let mut c = lock(&shared.conns[i]);
+                if c.handle.is_none() || shared.phase.load(Ordering::SeqCst) == STOPPING {
+                    continue;
+                }
+                if c.sent_at.len() < shared.depth {
+                    shared.queue(i, &mut c, due);
+                    shared.flush(i, &mut c);
+                } else {
+                    c.due.push_back(due);
+                }
+            }
+            if now >= end {
+                return;
+            }
+            // Sleeping overshoots by tens of µs; the latency of a request
+            // counts from when it was due, so the overshoot is charged to
+            // the run, as in wrk2.
+            std::thread::sleep(
+                self.due_at(self.next)
+                    .min(end)
+                    .saturating_duration_since(now),
+            );
+        }
+    }
 }
 
 #[cfg(test)]

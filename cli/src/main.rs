@@ -87,9 +87,18 @@ enum Command {
         The server's CPU time (user + system, /proc/PID/stat) over the measured window \
         gives CPU µs per message. All servers run at once (idle ones cost nothing) and \
         take turns in --rounds rounds, so that other work on the machine hits them alike; \
-        each server's median round is reported. Prints a table of requests/s, \
-        p50/p99/p999 latency, CPU µs per message and the ratio of each cport backend to \
-        each peer; --json adds min/median/max over the rounds. Where io_uring is refused \
+        each server's median round is reported (CPU µs per message: the median over the \
+        rounds, with min and max). Prints a table of requests/s, p50/p90/p99/p999/max \
+        latency, CPU µs per message and the ratio of each cport backend to each peer; \
+        --json adds min/median/max over the rounds of every figure.\n\n\
+        Lists run a matrix: --conns 64,5000 --msg 64,16KiB runs every combination in one \
+        invocation, the rounds going round-robin over workloads and servers, with a table \
+        per workload. Where the soft descriptor limit is too low for --conns it is raised \
+        towards the hard limit; where the hard limit is too low the bench says how many \
+        connections it could open and runs with those. --rate R makes the load open-loop: \
+        R requests per second across all connections on a constant schedule, latency \
+        counted from each request's scheduled time rather than from when it went out \
+        (corrected for coordinated omission, as wrk2 does). Where io_uring is refused \
         (e.g. a container's seccomp profile) the io_uring servers are shown as \
         unavailable, with the reason, and the others still run.\n\n\
         With the defaults (6 servers, 5 rounds of 1 s after 0.2 s of warm-up each) the \
@@ -241,17 +250,34 @@ struct LoadShape {
 
 impl LoadShape {
     fn check(&self) -> Result<()> {
-        check_range("--conns", self.conns as u64, 1, MAX_CONNS)?;
-        check_range("--depth", self.depth as u64, 1, MAX_DEPTH)?;
-        let bytes = (self.conns as u64) * (self.size as u64) * (self.depth as u64);
-        if bytes > 1 << 30 {
-            return Err(usage(format!(
-                "--conns x --size x --depth is {} in flight; keep it at most 1 GiB",
-                fmt_bytes(bytes)
-            )));
-        }
-        Ok(())
+        check_shape(self.conns, self.size, self.depth)
     }
+}
+
+/// Checks one load shape: connections, bytes per request, depth.
+fn check_shape(conns: usize, size: usize, depth: usize) -> Result<()> {
+    check_range("--conns", conns as u64, 1, MAX_CONNS)?;
+    check_range("--depth", depth as u64, 1, MAX_DEPTH)?;
+    let bytes = (conns as u64) * (size as u64) * (depth as u64);
+    if bytes > 1 << 30 {
+        return Err(usage(format!(
+            "--conns x --size x --depth is {} in flight; keep it at most 1 GiB",
+            fmt_bytes(bytes)
+        )));
+    }
+    Ok(())
+}
+
+/// Parses an open-loop rate in requests per second (1 to 10,000,000).
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let rate: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a rate in requests per second (try 20000)"))?;
+    if !(1.0..=10_000_000.0).contains(&rate) {
+        return Err("the rate must be between 1 and 10,000,000 requests per second".into());
+    }
+    Ok(rate)
 }
 
 #[derive(Args, Debug)]
@@ -277,6 +303,12 @@ struct LoadArgs {
     /// How long a connect may take before it counts as failed.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     connect_timeout: Duration,
+    /// Open loop: send R requests per second across all connections on a
+    /// constant schedule; latency counts from each request's scheduled time
+    /// (corrected for coordinated omission, as wrk2 does). --depth is then
+    /// the most a connection has outstanding.
+    #[arg(long, value_name = "R", value_parser = parse_rate)]
+    rate: Option<f64>,
     /// Print the result as JSON instead of a line of text.
     #[arg(long)]
     json: bool,
@@ -284,8 +316,24 @@ struct LoadArgs {
 
 #[derive(Args, Debug)]
 struct BenchArgs {
-    #[command(flatten)]
-    shape: LoadShape,
+    /// TCP connections per server; a comma-separated list runs each (e.g.
+    /// 64,5000). The descriptor limit is raised where needed.
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    conns: Vec<usize>,
+    /// Bytes per request; a comma-separated list runs each (e.g. 64,16KiB).
+    /// Every --conns runs with every --msg.
+    #[arg(long, visible_alias = "size", value_delimiter = ',', default_value = "64", value_parser = parse_msg_size)]
+    msg: Vec<usize>,
+    /// Requests outstanding per connection (closed loop), or at most
+    /// outstanding (open loop).
+    #[arg(long, default_value_t = 1)]
+    depth: usize,
+    /// Open loop: send R requests per second across all connections on a
+    /// constant schedule, whatever the server does; latency counts from
+    /// each request's scheduled time (corrected for coordinated omission,
+    /// as wrk2 does). Without it the load is closed-loop.
+    #[arg(long, value_name = "R", value_parser = parse_rate)]
+    rate: Option<f64>,
     /// Measured time per server, split into --rounds rounds (e.g. 5s).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     duration: Duration,
@@ -417,6 +465,7 @@ fn load(args: LoadArgs) -> Result<ExitCode> {
         backend: chosen_backend(args.backend, BackendChoice::Auto)?,
         connect_timeout: args.connect_timeout,
         progress: !args.json,
+        rate: args.rate,
     };
     let report = load::run(&opts, &mut |_| {})?;
     if report.requests == 0 {
@@ -445,15 +494,25 @@ fn load(args: LoadArgs) -> Result<ExitCode> {
 }
 
 fn bench(args: BenchArgs) -> Result<ExitCode> {
-    args.shape.check()?;
+    for &conns in &args.conns {
+        for &size in &args.msg {
+            check_shape(conns, size, args.depth)?;
+        }
+    }
+    if args.plot.is_some() && args.conns.len() * args.msg.len() > 1 {
+        return Err(usage(
+            "--plot draws one workload: give one --conns and one --msg with it",
+        ));
+    }
     if args.servers.is_empty() {
         return Err(usage("--servers names no server"));
     }
     check_range("--rounds", args.rounds as u64, 1, 100)?;
     let opts = bench::BenchOptions {
-        conns: args.shape.conns,
-        size: args.shape.size,
-        depth: args.shape.depth,
+        conns: args.conns,
+        sizes: args.msg,
+        depth: args.depth,
+        rate: args.rate,
         duration: args.duration,
         warmup: args.warmup,
         rounds: args.rounds,

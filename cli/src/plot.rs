@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::bench::{BenchOptions, Row};
+use crate::bench::Row;
 
 const W: f64 = 900.0;
 const H: f64 = 520.0;
@@ -26,7 +26,9 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-pub fn write(path: &Path, opts: &BenchOptions, rows: &[Row]) -> Result<()> {
+/// `shape` is (connections, depth, message size) of the one workload drawn.
+pub fn write(path: &Path, shape: (usize, usize, usize), rows: &[Row]) -> Result<()> {
+    let (conns, depth, size) = shape;
     let series: Vec<(&str, Vec<(f64, f64)>)> = rows
         .iter()
         .filter_map(|r| {
@@ -68,7 +70,7 @@ pub fn write(path: &Path, opts: &BenchOptions, rows: &[Row]) -> Result<()> {
     writeln!(
         svg,
         r#"<text x="{}" y="22" font-size="15">echo latency: {} conns x depth {}, {} B messages</text>"#,
-        LEFT, opts.conns, opts.depth, opts.size
+        LEFT, conns, depth, size
     )?;
     let mut t = 0.0;
     while t <= ytop + step / 2.0 {
