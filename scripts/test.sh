@@ -8,7 +8,9 @@
 #   2. the doc tests;
 #   3. `cargo package` of the library crate (packs and builds on its own);
 #   4. the loom models of the port core;
-#   5. the I/O paths under AddressSanitizer, when a nightly toolchain is
+#   5. the port core's queue under Miri, when a nightly toolchain with miri
+#      is installed; skipped otherwise;
+#   6. the I/O paths under AddressSanitizer, when a nightly toolchain is
 #      installed (rustup toolchain install nightly); skipped otherwise.
 # Every stage runs even when an earlier one failed; the summary at the end
 # lists each stage's result and every part that was skipped, with the
@@ -92,6 +94,17 @@ stage "loom models of the port core" \
   env RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}" \
   cargo test --release --lib --target-dir target/loom loom_models
 
+# The port core's vendored queue (it recycles its blocks) under Miri, which
+# checks every access of its unsafe code against Rust's aliasing and
+# initialisation rules; the loom models swap the queue for a plain one.
+if cargo +nightly miri --version >/dev/null 2>&1; then
+  stage "Miri: the port core's queue" \
+    env MIRIFLAGS="${MIRIFLAGS:-}" cargo +nightly miri test -p cport --lib --target-dir target/miri port_core::queue
+else
+  results+=("Miri: skipped")
+  skipped+=("Miri stage: no nightly toolchain with miri (rustup component add --toolchain nightly miri rust-src)")
+fi
+
 if cargo +nightly --version >/dev/null 2>&1; then
   stage "AddressSanitizer: conformance, shutdown and leak tests" \
     env RUSTFLAGS="-Zsanitizer=address" RUSTDOCFLAGS="-Zsanitizer=address" \
@@ -129,6 +142,9 @@ for s in "${skipped[@]+"${skipped[@]}"}"; do
   echo "  skipped: $s"
 done
 echo "  logs: $logs"
+stages_passed=$(printf '%s\n' "${results[@]}" | grep -c ': passed')
+stages_failed=$(printf '%s\n' "${results[@]}" | grep -c ': FAILED')
+echo "stages: $stages_passed passed, $stages_failed failed"
 if [ "$failed" = 0 ]; then
   echo "  result: every stage passed"
 else

@@ -9,8 +9,11 @@
 //! that slot. A backend starts the operation and later reports exactly one
 //! [`Completion`] for it from [`Backend::poll`]. Until that completion has been
 //! returned, the op layer keeps every pointed-to byte alive and unmoved — also
-//! when the handle is closed or the port dropped (`Backend` drop must stop the
-//! kernel first: see each backend).
+//! when the handle is closed or the port dropped: dropping a port cancels
+//! every operation and reaps until each has completed (bounded by
+//! [`DROP_WAIT`](crate::DROP_WAIT)), and the op layer leaks, never frees, the
+//! slots of any operation still in flight after that, before the backend
+//! (ring, epoll fd, file workers) is dropped.
 
 use std::fmt;
 use std::io;

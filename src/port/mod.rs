@@ -115,8 +115,9 @@ impl Builder {
     }
 }
 
-/// Closes the port when the last [`Port`] clone goes away. (Threads that are
-/// associated with the port keep its core alive, not its owner.)
+/// Closes the port when the last [`Port`] clone goes away. (A thread
+/// associated with the port holds only a weak reference to its core, so it
+/// keeps neither the port nor its kernel resources alive.)
 struct Owner<K, V, B> {
     core: Arc<Core<Packet<K, V, B>>>,
     io: Arc<Io<K, V, B>>,

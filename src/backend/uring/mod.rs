@@ -1,11 +1,15 @@
 //! The io_uring backend (docs/semantics.md, "Backends"; the default).
 //!
 //! * One ring per port, shared by every thread: submissions go through a mutex
-//!   around the submission queue and are entered at once (one `io_uring_enter`
-//!   per submit call; several SQEs of one call — an op and its linked timeout —
-//!   go in together). The ring is set up without SINGLE_ISSUER or
-//!   DEFER_TASKRUN: many threads wait on it, and with those flags completions
-//!   would only be processed when the submitting thread enters the kernel.
+//!   around the submission queue. An op issued by a thread that is an active
+//!   worker of the port is *deferred*: its SQEs (an op and its linked timeout
+//!   go in together) wait in the queue, and the thread's next `poll` (its
+//!   `io_uring_enter` that waits) or `flush` (when it returns to `get`, or
+//!   leaves the port for a blocking section) submits the whole batch with one
+//!   system call. Other submissions are entered at once. The ring is set up
+//!   without SINGLE_ISSUER or DEFER_TASKRUN: many threads wait on it, and with
+//!   those flags completions would only be processed when the submitting
+//!   thread enters the kernel.
 //! * Task work is cooperative by default (COOP_TASKRUN + TASKRUN_FLAG, Linux
 //!   5.19+; see `Builder::uring_cooperative_task_run` and `flush`). Kernels
 //!   5.11–5.18 refuse those flags with EINVAL: the ring is then set up again
