@@ -44,3 +44,24 @@ mod sock;
 mod strings;
 mod sync;
 mod thread;
+
+// Waitable timers, thread-pool waits, APCs, select, module lookup, version
+// checks, BCryptGenRandom, named pipes (refused), serial ports, Winsock
+// address strings: what Asio's Windows backend needs beyond the above.
+// (To be folded into the family folders' mod.rs files.)
+#[path = "thread/apc.rs"]
+mod apc;
+#[path = "crypt/mod.rs"]
+mod crypt;
+#[path = "loader/mod.rs"]
+mod loader;
+#[path = "file/named_pipe.rs"]
+mod named_pipe;
+#[path = "sync/register_wait.rs"]
+mod register_wait;
+#[path = "winsock/select.rs"]
+mod select;
+#[path = "misc/verify_version.rs"]
+mod verify_version;
+#[path = "sync/waitable_timer.rs"]
+mod waitable_timer;
