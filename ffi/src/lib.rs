@@ -49,8 +49,12 @@ mod thread;
 // checks, BCryptGenRandom, named pipes (refused), serial ports, Winsock
 // address strings: what Asio's Windows backend needs beyond the above.
 // (To be folded into the family folders' mod.rs files.)
+#[path = "winsock/addr_string.rs"]
+mod addr_string;
 #[path = "thread/apc.rs"]
 mod apc;
+#[path = "comm/mod.rs"]
+mod comm;
 #[path = "crypt/mod.rs"]
 mod crypt;
 #[path = "loader/mod.rs"]
