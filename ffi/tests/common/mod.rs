@@ -140,8 +140,20 @@ pub fn backends() -> Vec<&'static str> {
 
 /// Runs `exe` with `CPORT_BACKEND=backend`, killing it after `limit`.
 pub fn run(exe: &Path, backend: &str, args: &[&str], limit: Duration) -> Output {
+    run_env(exe, backend, &[], args, limit)
+}
+
+/// [`run`] with more environment variables.
+pub fn run_env(
+    exe: &Path,
+    backend: &str,
+    env: &[(&str, &Path)],
+    args: &[&str],
+    limit: Duration,
+) -> Output {
     let mut child = Command::new(exe)
         .args(args)
+        .envs(env.iter().copied())
         .env("CPORT_BACKEND", backend)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
