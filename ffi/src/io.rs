@@ -338,7 +338,9 @@ impl IoObj {
             let mut ops = self.ops.lock();
             for r in ops.iter_mut().filter(|r| pred(r)) {
                 n += 1;
-                if r.stop == Stop::None || why == Stop::Close {
+                // The first stop decides: a cancelled operation stays
+                // cancelled (995) when its handle is closed before it ends.
+                if r.stop == Stop::None {
                     r.stop = why;
                 }
                 if let Some(t) = r.target {
