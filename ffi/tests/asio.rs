@@ -26,7 +26,10 @@ fn asio_available() -> bool {
         .spawn()
         .and_then(|mut c| {
             use std::io::Write;
-            c.stdin.take().unwrap().write_all(b"#include <asio/version.hpp>\n")?;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(b"#include <asio/version.hpp>\n")?;
             c.wait()
         })
         .is_ok_and(|s| s.success());
@@ -44,7 +47,9 @@ fn asio_available() -> bool {
 /// program on cport, against the shared libcport of this test's profile.
 fn compile(name: &str) -> (PathBuf, PathBuf) {
     let lib_dir = common::libcport().parent().unwrap().to_path_buf();
-    let src = common::root().join("ffi/tests/asio").join(format!("{name}.cpp"));
+    let src = common::root()
+        .join("ffi/tests/asio")
+        .join(format!("{name}.cpp"));
     let exe = common::out_dir().join(format!("asio_{name}"));
     let out = Command::new("c++")
         .args(["-std=c++17", "-D_WIN32", "-D_WIN32_WINNT=0x0A00", "-I"])
