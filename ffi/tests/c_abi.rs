@@ -309,3 +309,11 @@ fn bind_rules_and_wsaaccept() {
 fn closesocket_completes_everything_and_leaks_nothing() {
     common::run_c_test("closeall");
 }
+
+/// Waitable timers, thread-pool waits, APCs, select with Windows' fd_set,
+/// module lookup, version checks, address strings, BCryptGenRandom, serial
+/// ports on a pseudo-terminal, named pipes (refused), _snwprintf.
+#[test]
+fn kernel32_extensions() {
+    common::run_c_test("kernel32_ext");
+}

@@ -45,9 +45,16 @@ extern "C" {
  * NULL with ERROR_PROC_NOT_FOUND, as an older Windows without that entry
  * point does (ntdll's NtSetInformationFile and NtFlushBuffersFileEx are not
  * provided). */
+#ifdef __cplusplus
 typedef intptr_t (WINAPI *FARPROC)(void);
 typedef intptr_t (WINAPI *NEARPROC)(void);
 typedef intptr_t (WINAPI *PROC)(void);
+#else
+/* Unprototyped in C, as in the SDK: converts to any function pointer type. */
+typedef intptr_t (WINAPI *FARPROC)();
+typedef intptr_t (WINAPI *NEARPROC)();
+typedef intptr_t (WINAPI *PROC)();
+#endif
 HMODULE WINAPI GetModuleHandleA(LPCSTR lpModuleName);
 HMODULE WINAPI GetModuleHandleW(LPCWSTR lpModuleName);
 FARPROC WINAPI GetProcAddress(HMODULE hModule, LPCSTR lpProcName);
