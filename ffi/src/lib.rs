@@ -26,7 +26,7 @@
 //!
 //! Known gaps (see the README section on the C ABI): blocking in raw libc
 //! calls is invisible to the concurrency accounting; completion routines
-//! (APCs) are not supported; events are unnamed; `select` is not provided.
+//! are not supported; events are unnamed.
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 pub mod types;

@@ -2,10 +2,10 @@
 //! (IOCP-REFERENCE §11, §13, §14).
 //!
 //! The functions whose Win32 names are also libc names (`socket`, `bind`,
-//! `send`, …) are exported as `cport_<name>` and mapped by `winsock2.h`
-//! (`#define socket cport_socket`): exporting `socket` itself would replace
-//! libc's for the whole process, including the Rust standard library's and
-//! cport's own calls.
+//! `send`, …) are exported as `cport_<name>` and declared by `winsock2.h`
+//! under their Winsock names with those symbols as assembler names:
+//! exporting `socket` itself would replace libc's for the whole process,
+//! including the Rust standard library's and cport's own calls.
 //!
 //! Every socket is non-blocking underneath; the blocking calls (`accept`,
 //! `connect`, `send`, `recv` …) wait with `poll` in slices, as blocking
