@@ -224,6 +224,48 @@ static void serial_ports() {
     ::close(master);
 }
 
+// asio::random_access_file and stream_file (Asio's file service: CreateFile,
+// overlapped ReadFile/WriteFile, GetFileSizeEx, SetFilePointerEx,
+// SetEndOfFile, FlushFileBuffers; NtFlushBuffersFileEx is looked up and
+// absent, so sync_data falls back to FlushFileBuffers).
+static void files() {
+    asio::io_context io;
+    std::string path = temp_path("file");
+    asio::random_access_file f(io, path,
+                               asio::file_base::read_write | asio::file_base::create | asio::file_base::truncate);
+    CHECK(f.size() == 0);
+    std::size_t n = 0;
+    asio::async_write_at(f, 100, asio::buffer("0123456789", 10), [&](asio::error_code ec, std::size_t k) {
+        CHECK(!ec);
+        n = k;
+    });
+    io.run();
+    CHECK(n == 10);
+    CHECK(f.size() == 110);
+    char back[4];
+    CHECK(asio::read_at(f, 105, asio::buffer(back)) == 4);
+    CHECK(std::string(back, 4) == "5678");
+    f.resize(50);
+    CHECK(f.size() == 50);
+    f.sync_all();
+    f.sync_data();
+    f.close();
+
+    asio::stream_file s(io, path, asio::file_base::read_write);
+    CHECK(s.seek(10, asio::file_base::seek_set) == 10);
+    asio::write(s, asio::buffer("ab", 2));
+#if defined(_WIN32)
+    // As on Windows: I/O on an overlapped handle does not move its file
+    // pointer, and Asio's seek_cur asks the file pointer (SetFilePointerEx).
+    CHECK(s.seek(0, asio::file_base::seek_cur) == 10);
+#else
+    CHECK(s.seek(0, asio::file_base::seek_cur) == 12);
+#endif
+    CHECK(s.seek(-2, asio::file_base::seek_end) == 48);
+    s.close();
+    ::unlink(path.c_str());
+}
+
 static void pipes() {
     asio::io_context io;
     asio::readable_pipe r(io);
@@ -239,6 +281,7 @@ int main() {
     random_access_file();
     stream_handle_on_file();
     serial_ports();
+    files();
     pipes();
     return done("handles");
 }

@@ -207,6 +207,9 @@ static void resolver_and_addresses() {
     r.resolve("no-such-host.invalid", "80", ec);
     CHECK(ec == asio::error::host_not_found || ec == asio::error::host_not_found_try_again);
 
+    // gethostname.
+    CHECK(!asio::ip::host_name().empty());
+
     // Address strings (WSAStringToAddressA / WSAAddressToStringA).
     CHECK(asio::ip::make_address("10.1.2.3").to_string() == "10.1.2.3");
     CHECK(asio::ip::make_address("::1").to_string() == "::1");

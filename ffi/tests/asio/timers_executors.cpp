@@ -5,6 +5,7 @@
 #include <asio.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -173,8 +174,32 @@ static void work_guard_and_stop() {
     CHECK(later);
 }
 
+// asio::thread_pool (Asio's own threads: _beginthreadex, joined through
+// QueueUserAPC and an alertable SleepEx) and signal_set (the C runtime's
+// signal() on Windows).
+static void thread_pool_and_signals() {
+    asio::thread_pool pool(3);
+    std::atomic<int> sum{0};
+    for (int i = 1; i <= 100; i++)
+        asio::post(pool, [&sum, i] { sum += i; });
+    pool.join();
+    CHECK(sum.load() == 5050);
+
+    asio::io_context io;
+    asio::signal_set signals(io, SIGTERM);
+    int got = 0;
+    signals.async_wait([&](asio::error_code ec, int sig) {
+        CHECK(!ec);
+        got = sig;
+    });
+    asio::post(io, [] { std::raise(SIGTERM); });
+    io.run();
+    CHECK(got == SIGTERM);
+}
+
 int main() {
     timers();
+    thread_pool_and_signals();
     post_dispatch_defer();
     strand_order();
     work_guard_and_stop();
