@@ -119,7 +119,7 @@ typedef unsigned short ADDRESS_FAMILY;
 
 /* Windows' fd_set (see the header comment). */
 typedef struct cport_fd_set {
-    u_int fd_count;
+    unsigned int fd_count;
     SOCKET fd_array[FD_SETSIZE];
 } cport_fd_set;
 #define fd_set cport_fd_set
@@ -129,7 +129,7 @@ int WSAAPI __WSAFDIsSet(SOCKET fd, fd_set *set);
 #define FD_ISSET(fd, set) __WSAFDIsSet((SOCKET)(fd), (fd_set *)(set))
 #define FD_ZERO(set) (((fd_set *)(set))->fd_count = 0)
 #define FD_CLR(fd, set) do { \
-    u_int cport_i_; \
+    unsigned int cport_i_; \
     for (cport_i_ = 0; cport_i_ < ((fd_set *)(set))->fd_count; cport_i_++) { \
         if (((fd_set *)(set))->fd_array[cport_i_] == (SOCKET)(fd)) { \
             while (cport_i_ < ((fd_set *)(set))->fd_count - 1) { \
@@ -142,7 +142,7 @@ int WSAAPI __WSAFDIsSet(SOCKET fd, fd_set *set);
     } \
 } while (0)
 #define FD_SET(fd, set) do { \
-    u_int cport_i_; \
+    unsigned int cport_i_; \
     for (cport_i_ = 0; cport_i_ < ((fd_set *)(set))->fd_count; cport_i_++) { \
         if (((fd_set *)(set))->fd_array[cport_i_] == (SOCKET)(fd)) break; \
     } \
