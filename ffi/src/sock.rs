@@ -427,7 +427,7 @@ pub unsafe extern "C" fn cport_connect(
             Ok(Err(e)) | Err(e) => Err(e),
         };
         if matches!(r, Ok(()) | Err(libc::EAGAIN)) {
-            obj.ever_connected.store(true, Ordering::Release);
+            obj.mark_connected();
         }
         match r {
             Ok(()) => 0,
@@ -507,7 +507,7 @@ pub unsafe extern "C" fn cport_accept(
         match io::register(owned, kind, true) {
             Ok(h) => {
                 if let Ok(o) = sock(h) {
-                    o.ever_connected.store(true, Ordering::Release);
+                    o.mark_connected();
                 }
                 h
             }
@@ -764,6 +764,38 @@ pub unsafe extern "C" fn cport_getsockopt(
         } else {
             level
         };
+        if level == libc::SOL_SOCKET && optname == SO_CONNECT_TIME {
+            // Seconds since the connection was made (its connect started),
+            // 0xFFFFFFFF while not connected.
+            // SAFETY: optlen valid (caller contract).
+            if unsafe { *optlen } < 4 {
+                return fail(WSAEFAULT, SOCKET_ERROR);
+            }
+            let connected = with_fd(&obj, |fd| {
+                // SAFETY: a sockaddr_storage and its length, both local.
+                unsafe {
+                    let mut ss: libc::sockaddr_storage = std::mem::zeroed();
+                    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                    libc::getpeername(
+                        fd,
+                        (&mut ss as *mut libc::sockaddr_storage).cast(),
+                        &mut len,
+                    ) == 0
+                }
+            })
+            .unwrap_or(false);
+            let at = *obj.connected_at.lock();
+            let v = match at {
+                Some(t) if connected => t.elapsed().as_secs().min(u64::from(u32::MAX - 1)) as u32,
+                _ => u32::MAX,
+            };
+            // SAFETY: optval valid for *optlen (≥ 4) bytes (caller contract).
+            unsafe {
+                std::ptr::write_unaligned(optval.cast::<u32>(), v);
+                *optlen = 4;
+            }
+            return 0;
+        }
         if level == libc::SOL_SOCKET
             && (optname == SO_EXCLUSIVEADDRUSE || optname == libc::SO_REUSEADDR)
         {
@@ -1781,7 +1813,7 @@ pub unsafe extern "C" fn connect_ex(
             Ok(p) => p,
             Err(e) => return fail(e, FALSE),
         };
-        obj.ever_connected.store(true, Ordering::Release);
+        obj.mark_connected();
         let data = (send_len > 0).then_some((send_buf as usize, send_len as usize));
         let ctx = p.into_ctx(obj.clone(), OpKind::Connect { to, data });
         match obj.launch(eh, ctx, Vec::new()) {

@@ -263,6 +263,21 @@ static void test_select(void) {
     CHECK_EQ(select(0, NULL, &w, &e, &two), 1);
     CHECK(FD_ISSET(c3, &e));
     CHECK(!FD_ISSET(c3, &w));
+    /* SO_CONNECT_TIME: seconds connected, 0xFFFFFFFF before (Asio's
+     * remote_endpoint() asks it of accepted sockets). */
+    {
+        DWORD secs = 7;
+        int slen = sizeof secs;
+        CHECK_EQ(getsockopt(s, SOL_SOCKET, SO_CONNECT_TIME, (char *)&secs, &slen), 0);
+        CHECK_EQ(secs, 0);
+        CHECK_EQ(slen, 4);
+        CHECK_EQ(getsockopt(c, SOL_SOCKET, SO_CONNECT_TIME, (char *)&secs, &slen), 0);
+        CHECK_EQ(secs, 0);
+        SOCKET fresh = socket(AF_INET, SOCK_STREAM, 0);
+        CHECK_EQ(getsockopt(fresh, SOL_SOCKET, SO_CONNECT_TIME, (char *)&secs, &slen), 0);
+        CHECK_EQ(secs, 0xFFFFFFFF);
+        CHECK_EQ(closesocket(fresh), 0);
+    }
     /* No sets at all, or something that is not a socket: errors. */
     CHECK_EQ(select(0, NULL, NULL, NULL, &zero), SOCKET_ERROR);
     CHECK_ERR(WSAEINVAL);
