@@ -825,6 +825,16 @@ pub unsafe extern "C" fn cport_getsockopt(
         });
         match r {
             Ok(Ok(_)) => {
+                let buf = optname == libc::SO_SNDBUF || optname == libc::SO_RCVBUF;
+                if level == libc::SOL_SOCKET && buf && len >= 4 {
+                    // Linux reports twice the size set (its bookkeeping
+                    // overhead); Windows reports the size set.
+                    // SAFETY: optval holds the 4-byte value just read.
+                    unsafe {
+                        let v = std::ptr::read_unaligned(optval.cast::<i32>());
+                        std::ptr::write_unaligned(optval.cast::<i32>(), v / 2);
+                    }
+                }
                 // SAFETY: as above.
                 unsafe { *optlen = len as i32 };
                 0

@@ -278,6 +278,16 @@ static void test_select(void) {
         CHECK_EQ(secs, 0xFFFFFFFF);
         CHECK_EQ(closesocket(fresh), 0);
     }
+    /* SO_SNDBUF / SO_RCVBUF read back as set (Linux reports double). */
+    {
+        int size = 16384, got = 0, glen = sizeof got;
+        CHECK_EQ(setsockopt(c, SOL_SOCKET, SO_SNDBUF, (char *)&size, sizeof size), 0);
+        CHECK_EQ(getsockopt(c, SOL_SOCKET, SO_SNDBUF, (char *)&got, &glen), 0);
+        CHECK_EQ(got, 16384);
+        CHECK_EQ(setsockopt(c, SOL_SOCKET, SO_RCVBUF, (char *)&size, sizeof size), 0);
+        CHECK_EQ(getsockopt(c, SOL_SOCKET, SO_RCVBUF, (char *)&got, &glen), 0);
+        CHECK_EQ(got, 16384);
+    }
     /* No sets at all, or something that is not a socket: errors. */
     CHECK_EQ(select(0, NULL, NULL, NULL, &zero), SOCKET_ERROR);
     CHECK_ERR(WSAEINVAL);
