@@ -21,6 +21,20 @@ extern "C" {
 #define NTAPI
 #endif
 
+/* MSVC's sized integer keywords (as mingw-w64 defines them). */
+#ifndef __int8
+#define __int8 char
+#endif
+#ifndef __int16
+#define __int16 short
+#endif
+#ifndef __int32
+#define __int32 int
+#endif
+#ifndef __int64
+#define __int64 long long
+#endif
+
 /* ---- errors used below and by Winsock programs ---- */
 #ifndef ERROR_OUTOFMEMORY
 #define ERROR_OUTOFMEMORY           14
