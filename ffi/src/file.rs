@@ -1,7 +1,6 @@
 //! Files and the calls common to every handle: `CreateFileA/W`, `ReadFile`,
 //! `WriteFile`, `GetOverlappedResult`, `CancelIo(Ex)`,
-//! `SetFileCompletionNotificationModes`, `CloseHandle` (IOCP-REFERENCE §8,
-//! §12, §15–17).
+//! `SetFileCompletionNotificationModes`, `CloseHandle` (docs/semantics.md).
 //!
 //! A file opened with `FILE_FLAG_OVERLAPPED` lives on the engine like a
 //! socket: `ReadFile`/`WriteFile` take the position from `Offset`/`OffsetHigh`,
@@ -75,7 +74,7 @@ fn create_file(path: PathBuf, access: DWORD, disposition: DWORD, mut attrs: DWOR
         unsafe { libc::open(cpath.as_ptr(), flags, 0o666 as libc::c_uint) }
     };
     let mut fd = if attrs & FILE_FLAG_NO_BUFFERING != 0 {
-        // O_DIRECT where the file system has it, else buffered (IOCP-REFERENCE §15.4).
+        // O_DIRECT where the file system has it, else buffered (docs/semantics.md).
         match open(flags | libc::O_DIRECT) {
             -1 if errno() == libc::EINVAL => -1,
             fd => fd,

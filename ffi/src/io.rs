@@ -1,5 +1,5 @@
 //! The I/O engine behind overlapped sockets and files, and what happens when
-//! an operation completes (IOCP-REFERENCE §2.7, §3, §9, §12).
+//! an operation completes (docs/semantics.md).
 //!
 //! # Design
 //!
@@ -21,7 +21,7 @@
 //!   filter always returns `false`: the engine port itself never queues.
 //!   So `OVERLAPPED` results and events work without anybody calling
 //!   `GetQueuedCompletionStatus`, association after issue routes correctly,
-//!   and completions on a closed port are dropped (IOCP-REFERENCE §8.2).
+//!   and completions on a closed port are dropped (docs/semantics.md).
 //!   The cost is one thread switch per packet from the reaper to a worker
 //!   (the library itself avoids that; a reaping API that queues without
 //!   taking would let the C ABI avoid it too).
@@ -29,7 +29,7 @@
 //!   the program's memory. The Win32 contract makes the program keep every
 //!   buffer, `OVERLAPPED`, `lpFrom`/`lpFromlen` alive until the operation's
 //!   completion is observable; cport touches none of them after writing
-//!   `OVERLAPPED.Internal` (IOCP-REFERENCE §9.4). The `hEvent` is resolved at
+//!   `OVERLAPPED.Internal` (docs/semantics.md). The `hEvent` is resolved at
 //!   issue, so it is not read from the `OVERLAPPED` at completion either.
 //! * **Inline completion.** A `WSARecv`/`WSASend` on a socket with no receive /
 //!   send of its own in flight first tries the system call without waiting;
@@ -283,7 +283,7 @@ impl IoObj {
     }
 
     /// Records the association with a completion port; `false` if the handle
-    /// is associated already (IOCP-REFERENCE §2.5).
+    /// is associated already (docs/semantics.md).
     pub(crate) fn associate(&self, port: &Arc<CPort>, key: usize) -> bool {
         let mut a = self.assoc.lock();
         if a.is_some() {
@@ -811,7 +811,7 @@ pub(crate) fn complete_inline_warning(p: Prepared, owner: &IoObj, status: DWORD,
 
 /// Ends an operation that failed synchronously: nothing is queued; the
 /// `OVERLAPPED` records the failure unless `keep_pending` (AcceptEx and
-/// ConnectEx leave `STATUS_PENDING`, IOCP-REFERENCE §9.2).
+/// ConnectEx leave `STATUS_PENDING`; docs/semantics.md).
 pub(crate) fn fail_sync(p: Prepared, owner: &IoObj, status: DWORD, keep_pending: bool) {
     owner.take_rec(p.token);
     if !keep_pending {
@@ -1109,7 +1109,7 @@ fn relaunch(eh: Handle, ctx: OpCtx, bufs: Vec<CBuf>) -> Result<(), (io::Error, O
     r
 }
 
-/// The NTSTATUS an operation ended with (IOCP-REFERENCE §10, §11).
+/// The NTSTATUS an operation ended with (docs/semantics.md).
 fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
     let stream_io = matches!(
         ctx.kind,

@@ -1,4 +1,4 @@
-//! # cport-ffi — the Win32 C ABI of cport (SPEC §7)
+//! # cport-ffi — the Win32 C ABI of cport (docs/semantics.md, "C ABI")
 //!
 //! `cargo build --release` produces `target/release/libcport.so` and
 //! `libcport.a`; with the headers in `include/win32/` a Windows IOCP program

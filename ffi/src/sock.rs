@@ -1,5 +1,5 @@
 //! Winsock: sockets, their synchronous calls, and the overlapped calls
-//! (IOCP-REFERENCE §11, §13, §14).
+//! (docs/semantics.md).
 //!
 //! The functions whose Win32 names are also libc names (`socket`, `bind`,
 //! `send`, …) are exported as `cport_<name>` and declared by `winsock2.h`
@@ -671,7 +671,7 @@ pub extern "C" fn cport_shutdown(s: SOCKET, how: i32) -> i32 {
 
 /// `setsockopt`. `SO_UPDATE_ACCEPT_CONTEXT` / `SO_UPDATE_CONNECT_CONTEXT` are
 /// accepted (the socket is fully usable without them); `SO_SNDBUF = 0` is
-/// ignored (IOCP-REFERENCE §19); the rest goes to Linux (Linux `SOL_SOCKET`
+/// ignored (docs/semantics.md); the rest goes to Linux (Linux `SOL_SOCKET`
 /// and `SO_*` values, which the headers define).
 ///
 /// # Safety
@@ -1713,7 +1713,7 @@ pub unsafe extern "C" fn AcceptEx(
             })),
         );
         if too_small {
-            // Pending, then a packet with ERROR_INSUFFICIENT_BUFFER (IOCP-REFERENCE §13.6).
+            // Pending, then a packet with ERROR_INSUFFICIENT_BUFFER (docs/semantics.md).
             *a.accept_for.lock() = None;
             io::finish(ctx, STATUS_BUFFER_TOO_SMALL, 0);
             return fail(ERROR_IO_PENDING, FALSE);

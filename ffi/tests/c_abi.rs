@@ -84,7 +84,7 @@ fn headers_work_from_cxx() {
     }
 }
 
-/// SPEC §7's own command line: `cc -I include/win32 prog.c -L target/<profile>
+/// The documented command line: `cc -I include/win32 prog.c -L target/<profile>
 /// -lcport -lpthread` (which picks the shared library) builds and runs.
 #[test]
 fn spec_command_line_with_the_shared_library() {

@@ -1,8 +1,7 @@
 /* Ending operations: closesocket with pending receives, sends and AcceptEx,
  * CancelIoEx (995, then 1168), CancelIo (the calling thread's operations
  * only), thread exit (cancels nothing), peer reset (64, then 10054 on every
- * later call), and closesocket waking blocked calls (IOCP-REFERENCE §11.5,
- * §11.6, §12). */
+ * later call), and closesocket waking blocked calls (docs/semantics.md, "Ending operations, handles and the port"). */
 #include <pthread.h>
 #include "net.h"
 
@@ -103,7 +102,7 @@ int main(void) {
     }
     EXPECT_NO_PACKET(port, 50);
 
-    /* The same when the socket is closed with CloseHandle (§11.6). */
+    /* The same when the socket is closed with CloseHandle. */
     tcp_pair(&c, &s);
     CHECK(CreateIoCompletionPort((HANDLE)s, port, 2, 0) == port);
     pending_recv(s, &ov, buf, sizeof buf);
@@ -114,7 +113,7 @@ int main(void) {
     CHECK_EQ(closesocket(c), 0);
 
     /* A cancelled operation completes through every notification it asked
-     * for: the packet and its event (§12.1). */
+     * for: the packet and its event. */
     tcp_pair(&c, &s);
     CHECK(CreateIoCompletionPort((HANDLE)s, port, 4, 0) == port);
     {
@@ -196,7 +195,7 @@ int main(void) {
         CHECK_EQ(WSAGetLastError(), WSAECONNRESET);
     }
     EXPECT_NO_PACKET(port, 50);
-    /* ... while SO_ERROR reads 0 (IOCP-REFERENCE §11.5). */
+    /* ... while SO_ERROR reads 0 (docs/semantics.md). */
     {
         int soerr = -1, solen = sizeof soerr;
         CHECK_EQ(getsockopt(s, SOL_SOCKET, SO_ERROR, (char *)&soerr, &solen), 0);
