@@ -461,6 +461,34 @@ static void test_serial(void) {
     CHECK_EQ(read(master, got, sizeof got), 3);
     CHECK(memcmp(got, "ab\n", 3) == 0);
     CHECK(CloseHandle(t));
+
+    /* Overlapped, on a port (as Asio's serial_port does): a terminal cannot
+     * seek, so the OVERLAPPED's offset is ignored, as Windows does. */
+    HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
+    HANDLE ot = CreateFileA(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+                            FILE_FLAG_OVERLAPPED, NULL);
+    CHECK(ot != INVALID_HANDLE_VALUE);
+    CHECK(CreateIoCompletionPort(ot, port, 9, 0) == port);
+    CHECK(SetCommState(ot, &back));
+    OVERLAPPED wov, rov;
+    memset(&wov, 0, sizeof wov);
+    memset(&rov, 0, sizeof rov);
+    if (!WriteFile(ot, "xyz", 3, NULL, &wov))
+        CHECK_ERR(ERROR_IO_PENDING);
+    EXPECT_PACKET(port, 9, &wov, 3, TRUE, 0);
+    CHECK_EQ(read(master, got, sizeof got), 3);
+    CHECK(memcmp(got, "xyz", 3) == 0);
+    /* A read of what has arrived (on epoll a terminal read runs on a file
+     * worker, which cannot wait for data that is not there yet). */
+    char rbuf[8];
+    CHECK_EQ(write(master, "hi", 2), 2);
+    Sleep(20);
+    if (!ReadFile(ot, rbuf, sizeof rbuf, NULL, &rov))
+        CHECK_ERR(ERROR_IO_PENDING);
+    EXPECT_PACKET(port, 9, &rov, 2, TRUE, 0);
+    CHECK(memcmp(rbuf, "hi", 2) == 0);
+    CHECK(CloseHandle(ot));
+    CHECK(CloseHandle(port));
     close(master);
     CHECK(CreateFileA("\\\\.\\COM200", GENERIC_READ, 0, NULL, OPEN_EXISTING, 0, NULL) == INVALID_HANDLE_VALUE);
     CHECK_ERR(ERROR_FILE_NOT_FOUND); /* /dev/ttyS199 */
