@@ -13,4 +13,5 @@
 pub(crate) mod create;
 pub(crate) mod info;
 pub(crate) mod io;
+pub(crate) mod named_pipe;
 pub(crate) mod overlapped;

@@ -4,6 +4,7 @@
 //! hooks for the panic guards.
 
 pub(crate) mod extras;
+pub(crate) mod verify_version;
 
 use std::ffi::c_void;
 use std::time::Duration;

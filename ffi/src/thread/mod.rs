@@ -21,6 +21,7 @@
 //! `ResumeThread` brings its suspend count to 0. `SuspendThread` of a running
 //! thread is not provided (Linux has no safe equivalent).
 
+pub(crate) mod apc;
 pub(crate) mod tls;
 
 use std::cell::RefCell;

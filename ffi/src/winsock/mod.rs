@@ -53,10 +53,12 @@ macro_rules! sock_or {
 }
 
 // Declared after `sock_or!`, which they use.
+pub(crate) mod addr_string;
 pub(crate) mod extensions;
 pub(crate) mod names;
 pub(crate) mod options;
 pub(crate) mod overlapped;
+pub(crate) mod select;
 pub(crate) mod socket;
 
 /// Runs `f` on the socket's fd unless it was closed (`ENOTSOCK`). Holds the
