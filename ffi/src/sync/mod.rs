@@ -1,4 +1,7 @@
-//! Synchronisation: events, waits (and `Sleep`), critical sections.
+//! Synchronisation: events, waits (and `Sleep`), critical sections, SRW
+//! locks, condition variables, one-time initialisation, semaphores and
+//! mutexes, SLists, `WaitOnAddress`, waitable timers ([`waitable_timer`]) and
+//! thread-pool waits ([`register_wait`]).
 //!
 //! Every wait here is a blocking section of the calling thread's completion
 //! port: the thread stops counting against the port's concurrency limit

@@ -1,6 +1,7 @@
 //! Threads: `CreateThread`, `ResumeThread`, `GetExitCodeThread`, `ExitProcess`
 //! and the thread handle, which `WaitForSingleObject`/`WaitForMultipleObjects`
-//! see as signalled once the thread has exited.
+//! see as signalled once the thread has exited; TLS and FLS ([`tls`]);
+//! `QueueUserAPC` and the alertable waits that run APCs ([`apc`]).
 //!
 //! # Implementation notes
 //!

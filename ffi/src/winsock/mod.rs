@@ -7,6 +7,8 @@
 //! | [`overlapped`] | `WSARecv`, `WSARecvFrom`, `WSASend`, `WSASendTo`, `WSAGetOverlappedResult` |
 //! | [`extensions`] | `AcceptEx`, `GetAcceptExSockaddrs`, `ConnectEx`, `DisconnectEx`, `TransmitFile` |
 //! | [`names`] | `WSAStartup`/`WSACleanup`, `WSAGetLastError`, `inet_pton`/`inet_ntop`, `getaddrinfo`, `getnameinfo` |
+//! | [`select`] | `select`, `__WSAFDIsSet` on Windows' `fd_set` |
+//! | [`addr_string`] | `WSAStringToAddressA/W`, `WSAAddressToStringA/W` |
 //!
 //! The `WSA…Event` functions and `WSAWaitForMultipleEvents` are with their
 //! Win32 twins in `crate::sync`.
