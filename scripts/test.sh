@@ -79,6 +79,19 @@ if ! command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1; then
     || echo "   could not install mingw-w64 (not root, no apt-get, or no network)"
 fi
 
+# The Asio tests (ffi/tests/asio.rs) build Asio's Windows backend with g++
+# against Debian's Asio headers; with CPORT_REQUIRE_ASIO=1 (CI) they fail
+# where the headers are missing.
+if ! command -v g++ >/dev/null 2>&1; then
+  echo "== installing g++"
+  apt_install g++ || echo "   could not install g++ (not root, no apt-get, or no network)"
+fi
+if [ ! -f /usr/include/asio.hpp ]; then
+  echo "== installing Asio's headers (Debian: libasio-dev)"
+  apt_install libasio-dev \
+    || echo "   could not install libasio-dev (not root, no apt-get, or no network)"
+fi
+
 stage "cargo test (workspace: both backends, C ABI, CLI)" \
   cargo test --workspace --all-targets --no-fail-fast
 

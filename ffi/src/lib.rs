@@ -1,4 +1,4 @@
-//! # cport-ffi — the Win32 C ABI of cport
+//! # cport-ffi — the Win32 C ABI of cport (docs/semantics.md, "C ABI")
 //!
 //! `cargo build --release` produces `target/release/libcport.so` and
 //! `libcport.a`; with the headers in `include/win32/` a Windows IOCP program
@@ -18,33 +18,40 @@
 //! | `handles` | validated `HANDLE`/`SOCKET` values, resolving `hEvent`, CloseHandle |
 //! | `engine/` | overlapped operations, routing of completions to ports, OVERLAPPED results; the C port object, events, blocking sections |
 //! | `port/` | CreateIoCompletionPort, GetQueuedCompletionStatus(Ex), PostQueuedCompletionStatus; the C library's blocking calls as blocking sections |
-//! | `winsock/` | sockets and blocking calls, options and ioctls, overlapped receive/send, the extensions (AcceptEx, ConnectEx, DisconnectEx, TransmitFile), start-up and names |
-//! | `file/` | CreateFile, ReadFile/WriteFile, SetFilePointer, GetOverlappedResult, CancelIo(Ex), GetFileSize(Ex), SetEndOfFile, FlushFileBuffers, GetFileType |
-//! | `sync/` | events, waits and Sleep, critical sections, SRW locks, condition variables, InitOnce, semaphores and mutexes (waitable, named within the process), SLists, WaitOnAddress |
-//! | `thread/` | CreateThread and thread handles, GetCurrentThreadId, ExitProcess, TLS and FLS |
+//! | `winsock/` | sockets and blocking calls, options and ioctls, overlapped receive/send, the extensions (AcceptEx, ConnectEx, DisconnectEx, TransmitFile), start-up and names, `select`, WSAStringToAddress/WSAAddressToString |
+//! | `file/` | CreateFile (with serial-port device names), ReadFile/WriteFile, SetFilePointer, GetOverlappedResult, CancelIo(Ex), GetFileSize(Ex), SetEndOfFile, FlushFileBuffers, GetFileType; named pipes (refused) |
+//! | `sync/` | events, waits and Sleep, critical sections, SRW locks, condition variables, InitOnce, semaphores and mutexes (waitable, named within the process), SLists, WaitOnAddress, waitable timers, thread-pool waits (RegisterWaitForSingleObject) |
+//! | `thread/` | CreateThread and thread handles, GetCurrentThreadId, ExitProcess, TLS and FLS, APCs (QueueUserAPC and the alertable waits) |
+//! | `comm/` | serial ports on termios: GetCommState/SetCommState, GetCommTimeouts/SetCommTimeouts, `\\.\` device names |
+//! | `crypt/` | BCryptGenRandom |
+//! | `loader/` | GetModuleHandleA/W, GetProcAddress |
 //! | `console/` | console control handlers, standard handles, WriteConsole |
 //! | `heap/` | GetProcessHeap, HeapAlloc & co, VirtualAlloc/VirtualFree |
 //! | `strings/` | lstrlen & co (strsafe.h is inline in the header), FormatMessageA/W, LocalAlloc/LocalFree |
-//! | `system/` | GetSystemInfo, versions, clocks, the process, GetSystemTimeAsFileTime, SwitchToThread, MessageBoxA/W |
+//! | `system/` | GetSystemInfo, versions (and VerifyVersionInfo), clocks, the process, GetSystemTimeAsFileTime, SwitchToThread, MessageBoxA/W |
 //!
 //! Every export runs inside `error::boundary`: a Rust panic never unwinds
 //! into C; the call returns its failure value with `ERROR_INTERNAL_ERROR`.
 //!
 //! Known gaps (see the README): blocking in C library calls that
 //! `port::libc_waits` does not wrap is invisible to the concurrency
-//! accounting; completion routines (APCs) are not supported; events are
-//! unnamed; Winsock's `select` is not provided.
+//! accounting; I/O completion routines (`ReadFileEx`, `WSARecv`'s
+//! `lpCompletionRoutine`) are not supported (`QueueUserAPC` is); events are
+//! unnamed.
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 pub mod types;
 pub mod types_sync;
 
+mod comm;
 mod console;
+mod crypt;
 mod engine;
 mod error;
 mod file;
 mod handles;
 mod heap;
+mod loader;
 mod port;
 mod strings;
 mod sync;

@@ -562,3 +562,11 @@ fn sync_and_memory_tests_build_for_windows_with_mingw() {
         assert_eq!(&head[..2], b"MZ", "{name}.exe is not a Windows executable");
     }
 }
+
+/// Waitable timers, thread-pool waits, APCs, select with Windows' fd_set,
+/// module lookup, version checks, address strings, BCryptGenRandom, serial
+/// ports on a pseudo-terminal, named pipes (refused), _snwprintf.
+#[test]
+fn kernel32_extensions() {
+    common::run_c_test("kernel32_ext");
+}

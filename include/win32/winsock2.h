@@ -6,9 +6,21 @@
  * WSADATA and the overlapped API are Windows'.
  *
  * The Winsock functions that share their name with a libc function are
- * exported as cport_<name>; the #defines below map them, so that a program
- * calling socket(), bind(), send() … gets cport's (Windows) semantics while
- * libc and the C runtime keep theirs.
+ * exported as cport_<name>. This header declares them under their Winsock
+ * names with the cport_<name> symbol as assembler name (gcc and clang), so a
+ * program calling socket(), bind(), send() … gets cport's (Windows) functions
+ * while libc and the C runtime keep theirs, and no macro renames a C++ member
+ * or namespaced function called connect, send, bind …. libc's own
+ * declarations of those names (sys/socket.h, netdb.h, arpa/inet.h) are
+ * hidden while this header includes them: include winsock2.h before any of
+ * those Linux headers (a Windows program does not include them at all).
+ *
+ * select and fd_set have Windows' layout (fd_count, then fd_array of
+ * SOCKETs; FD_SETSIZE 64 unless the program set it first). fd_set is a macro
+ * naming cport_fd_set, because libc's fd_set is usually declared already
+ * (stdlib.h includes it). In C++ select is an overload of libc's (its
+ * assembler name is cport_select); in C it is that too when sys/select.h was
+ * not yet included, and otherwise a macro naming cport_select.
  */
 #ifndef CPORT_WINSOCK2_H
 #define CPORT_WINSOCK2_H
@@ -17,12 +29,67 @@
 
 #include "windows.h"
 
+#if defined(_SYS_SELECT_H)
+#define CPORT_LIBC_SELECT_SEEN 1
+#endif
+/* Hide libc's declarations of the names Winsock declares differently. */
+#pragma push_macro("FD_SETSIZE")
+#define socket       cport_libc_socket
+#define bind         cport_libc_bind
+#define listen       cport_libc_listen
+#define connect      cport_libc_connect
+#define accept       cport_libc_accept
+#define shutdown     cport_libc_shutdown
+#define setsockopt   cport_libc_setsockopt
+#define getsockopt   cport_libc_getsockopt
+#define getsockname  cport_libc_getsockname
+#define getpeername  cport_libc_getpeername
+#define send         cport_libc_send
+#define recv         cport_libc_recv
+#define sendto       cport_libc_sendto
+#define recvfrom     cport_libc_recvfrom
+#define inet_pton    cport_libc_inet_pton
+#define inet_ntop    cport_libc_inet_ntop
+#define getaddrinfo  cport_libc_getaddrinfo
+#define freeaddrinfo cport_libc_freeaddrinfo
+#define getnameinfo  cport_libc_getnameinfo
+#define select       cport_libc_select
 #include <sys/types.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <netdb.h>
+#undef socket
+#undef bind
+#undef listen
+#undef connect
+#undef accept
+#undef shutdown
+#undef setsockopt
+#undef getsockopt
+#undef getsockname
+#undef getpeername
+#undef send
+#undef recv
+#undef sendto
+#undef recvfrom
+#undef inet_pton
+#undef inet_ntop
+#undef getaddrinfo
+#undef freeaddrinfo
+#undef getnameinfo
+#undef select
+#undef FD_SETSIZE
+#pragma pop_macro("FD_SETSIZE")
+#ifndef FD_SETSIZE
+#define FD_SETSIZE 64
+#endif
+#undef FD_SET
+#undef FD_CLR
+#undef FD_ISSET
+#undef FD_ZERO
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,6 +116,41 @@ typedef struct linger LINGER, *PLINGER, *LPLINGER;
 typedef struct hostent HOSTENT, *PHOSTENT, *LPHOSTENT;
 typedef struct timeval TIMEVAL, *PTIMEVAL, *LPTIMEVAL;
 typedef unsigned short ADDRESS_FAMILY;
+
+/* Windows' fd_set (see the header comment). */
+typedef struct cport_fd_set {
+    unsigned int fd_count;
+    SOCKET fd_array[FD_SETSIZE];
+} cport_fd_set;
+#define fd_set cport_fd_set
+typedef fd_set FD_SET_T, *PFD_SET, *LPFD_SET;
+
+int WSAAPI __WSAFDIsSet(SOCKET fd, fd_set *set);
+#define FD_ISSET(fd, set) __WSAFDIsSet((SOCKET)(fd), (fd_set *)(set))
+#define FD_ZERO(set) (((fd_set *)(set))->fd_count = 0)
+#define FD_CLR(fd, set) do { \
+    unsigned int cport_i_; \
+    for (cport_i_ = 0; cport_i_ < ((fd_set *)(set))->fd_count; cport_i_++) { \
+        if (((fd_set *)(set))->fd_array[cport_i_] == (SOCKET)(fd)) { \
+            while (cport_i_ < ((fd_set *)(set))->fd_count - 1) { \
+                ((fd_set *)(set))->fd_array[cport_i_] = ((fd_set *)(set))->fd_array[cport_i_ + 1]; \
+                cport_i_++; \
+            } \
+            ((fd_set *)(set))->fd_count--; \
+            break; \
+        } \
+    } \
+} while (0)
+#define FD_SET(fd, set) do { \
+    unsigned int cport_i_; \
+    for (cport_i_ = 0; cport_i_ < ((fd_set *)(set))->fd_count; cport_i_++) { \
+        if (((fd_set *)(set))->fd_array[cport_i_] == (SOCKET)(fd)) break; \
+    } \
+    if (cport_i_ == ((fd_set *)(set))->fd_count && ((fd_set *)(set))->fd_count < FD_SETSIZE) { \
+        ((fd_set *)(set))->fd_array[cport_i_] = (SOCKET)(fd); \
+        ((fd_set *)(set))->fd_count++; \
+    } \
+} while (0)
 
 #define WSADESCRIPTION_LEN 256
 #define WSASYS_STATUS_LEN  128
@@ -241,52 +343,48 @@ typedef int (CALLBACK *LPCONDITIONPROC)(LPWSABUF lpCallerId, LPWSABUF lpCallerDa
 #define WSA_INFINITE            0xFFFFFFFF
 #define WSA_MAXIMUM_WAIT_EVENTS 64
 
-/* ---- the libc-named functions: cport's versions ---- */
-#define socket       cport_socket
-#define bind         cport_bind
-#define listen       cport_listen
-#define connect      cport_connect
-#define accept       cport_accept
-#define shutdown     cport_shutdown
-#define setsockopt   cport_setsockopt
-#define getsockopt   cport_getsockopt
-#define getsockname  cport_getsockname
-#define getpeername  cport_getpeername
-#define send         cport_send
-#define recv         cport_recv
-#define sendto       cport_sendto
-#define recvfrom     cport_recvfrom
-#define inet_pton    cport_inet_pton
-#define inet_ntop    cport_inet_ntop
-#define getaddrinfo  cport_getaddrinfo
-#define freeaddrinfo cport_freeaddrinfo
-#define getnameinfo  cport_getnameinfo
-/* Not provided (SOCKET values are not fds): a link error rather than a wrong result. */
-#define select       cport_select_is_not_supported
-
-SOCKET WSAAPI socket(int af, int type, int protocol);
-int WSAAPI bind(SOCKET s, const struct sockaddr *name, int namelen);
-int WSAAPI listen(SOCKET s, int backlog);
-int WSAAPI connect(SOCKET s, const struct sockaddr *name, int namelen);
-SOCKET WSAAPI accept(SOCKET s, struct sockaddr *addr, int *addrlen);
-int WSAAPI shutdown(SOCKET s, int how);
-int WSAAPI setsockopt(SOCKET s, int level, int optname, const char *optval, int optlen);
-int WSAAPI getsockopt(SOCKET s, int level, int optname, char *optval, int *optlen);
-int WSAAPI getsockname(SOCKET s, struct sockaddr *name, int *namelen);
-int WSAAPI getpeername(SOCKET s, struct sockaddr *name, int *namelen);
-int WSAAPI send(SOCKET s, const char *buf, int len, int flags);
-int WSAAPI recv(SOCKET s, char *buf, int len, int flags);
-int WSAAPI sendto(SOCKET s, const char *buf, int len, int flags, const struct sockaddr *to, int tolen);
-int WSAAPI recvfrom(SOCKET s, char *buf, int len, int flags, struct sockaddr *from, int *fromlen);
-INT WSAAPI inet_pton(INT Family, PCSTR pszAddrString, PVOID pAddrBuf);
-PCSTR WSAAPI inet_ntop(INT Family, const VOID *pAddr, PSTR pStringBuf, size_t StringBufSize);
+/* ---- the libc-named functions: cport's versions (assembler names) ---- */
+#define CPORT_ASM(name) __asm__("cport_" #name)
+SOCKET WSAAPI socket(int af, int type, int protocol) CPORT_ASM(socket);
+int WSAAPI bind(SOCKET s, const struct sockaddr *name, int namelen) CPORT_ASM(bind);
+int WSAAPI listen(SOCKET s, int backlog) CPORT_ASM(listen);
+int WSAAPI connect(SOCKET s, const struct sockaddr *name, int namelen) CPORT_ASM(connect);
+SOCKET WSAAPI accept(SOCKET s, struct sockaddr *addr, int *addrlen) CPORT_ASM(accept);
+int WSAAPI shutdown(SOCKET s, int how) CPORT_ASM(shutdown);
+int WSAAPI setsockopt(SOCKET s, int level, int optname, const char *optval, int optlen)
+    CPORT_ASM(setsockopt);
+int WSAAPI getsockopt(SOCKET s, int level, int optname, char *optval, int *optlen)
+    CPORT_ASM(getsockopt);
+int WSAAPI getsockname(SOCKET s, struct sockaddr *name, int *namelen) CPORT_ASM(getsockname);
+int WSAAPI getpeername(SOCKET s, struct sockaddr *name, int *namelen) CPORT_ASM(getpeername);
+int WSAAPI send(SOCKET s, const char *buf, int len, int flags) CPORT_ASM(send);
+int WSAAPI recv(SOCKET s, char *buf, int len, int flags) CPORT_ASM(recv);
+int WSAAPI sendto(SOCKET s, const char *buf, int len, int flags, const struct sockaddr *to,
+                  int tolen) CPORT_ASM(sendto);
+int WSAAPI recvfrom(SOCKET s, char *buf, int len, int flags, struct sockaddr *from, int *fromlen)
+    CPORT_ASM(recvfrom);
+INT WSAAPI inet_pton(INT Family, PCSTR pszAddrString, PVOID pAddrBuf) CPORT_ASM(inet_pton);
+PCSTR WSAAPI inet_ntop(INT Family, const VOID *pAddr, PSTR pStringBuf, size_t StringBufSize)
+    CPORT_ASM(inet_ntop);
 INT WSAAPI getaddrinfo(PCSTR pNodeName, PCSTR pServiceName, const struct addrinfo *pHints,
-                       struct addrinfo **ppResult);
-VOID WSAAPI freeaddrinfo(struct addrinfo *pAddrInfo);
+                       struct addrinfo **ppResult) CPORT_ASM(getaddrinfo);
+VOID WSAAPI freeaddrinfo(struct addrinfo *pAddrInfo) CPORT_ASM(freeaddrinfo);
 /* NI_* flags are Linux's (netdb.h). */
 INT WSAAPI getnameinfo(const struct sockaddr *pSockaddr, socklen_t SockaddrLength, PCHAR pNodeBuffer,
                        DWORD NodeBufferSize, PCHAR pServiceBuffer, DWORD ServiceBufferSize,
-                       INT Flags);
+                       INT Flags) CPORT_ASM(getnameinfo);
+/* select on SOCKETs (nfds is ignored, as on Windows). */
+int WSAAPI cport_select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
+                        const struct timeval *timeout);
+#if !defined(__cplusplus)
+#if defined(CPORT_LIBC_SELECT_SEEN)
+#define select cport_select
+#else
+int WSAAPI select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
+                  const struct timeval *timeout) CPORT_ASM(select);
+#endif
+#endif
+#undef CPORT_ASM
 
 /* ---- Winsock proper ---- */
 int WSAAPI WSAStartup(WORD wVersionRequested, LPWSADATA lpWSAData);
@@ -328,14 +426,36 @@ BOOL WSAAPI WSAResetEvent(WSAEVENT hEvent);
 DWORD WSAAPI WSAWaitForMultipleEvents(DWORD cEvents, const WSAEVENT *lphEvents, BOOL fWaitAll,
                                       DWORD dwTimeout, BOOL fAlertable);
 
+/* Address strings: "a.b.c.d[:port]", "[v6[%scope]]:port" or "v6[%scope]"
+ * (the port is printed when it is not 0). lpProtocolInfo must be NULL. */
+INT WSAAPI WSAStringToAddressA(LPSTR AddressString, INT AddressFamily,
+                               LPWSAPROTOCOL_INFOA lpProtocolInfo, LPSOCKADDR lpAddress,
+                               LPINT lpAddressLength);
+INT WSAAPI WSAStringToAddressW(LPWSTR AddressString, INT AddressFamily,
+                               LPWSAPROTOCOL_INFOW lpProtocolInfo, LPSOCKADDR lpAddress,
+                               LPINT lpAddressLength);
+INT WSAAPI WSAAddressToStringA(LPSOCKADDR lpsaAddress, DWORD dwAddressLength,
+                               LPWSAPROTOCOL_INFOA lpProtocolInfo, LPSTR lpszAddressString,
+                               LPDWORD lpdwAddressStringLength);
+INT WSAAPI WSAAddressToStringW(LPSOCKADDR lpsaAddress, DWORD dwAddressLength,
+                               LPWSAPROTOCOL_INFOW lpProtocolInfo, LPWSTR lpszAddressString,
+                               LPDWORD lpdwAddressStringLength);
+
 #ifdef UNICODE
 #define WSASocket WSASocketW
+#define WSAStringToAddress WSAStringToAddressW
+#define WSAAddressToString WSAAddressToStringW
 #else
 #define WSASocket WSASocketA
+#define WSAStringToAddress WSAStringToAddressA
+#define WSAAddressToString WSAAddressToStringA
 #endif
 
 #ifdef __cplusplus
 }
+/* An overload of libc's select (different parameter types), C++ linkage. */
+int select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
+           const struct timeval *timeout) __asm__("cport_select");
 #endif
 
 #endif /* CPORT_WINSOCK2_H */

@@ -72,6 +72,8 @@ pub(crate) struct IoObj {
     /// The socket was connected (or a connect was started) at some point:
     /// Linux's EPIPE means "reset" only then, and "not connected" before.
     pub ever_connected: AtomicBool,
+    /// When it was connected, or its connect started (SO_CONNECT_TIME).
+    pub connected_at: Mutex<Option<std::time::Instant>>,
     /// FIONBIO: blocking calls fail with WSAEWOULDBLOCK instead of waiting.
     pub nonblocking: AtomicBool,
     pub listening: AtomicBool,
@@ -112,6 +114,7 @@ impl IoObj {
             reset: AtomicBool::new(false),
             shut_send: AtomicBool::new(false),
             ever_connected: AtomicBool::new(false),
+            connected_at: Mutex::new(None),
             nonblocking: AtomicBool::new(false),
             listening: AtomicBool::new(false),
             reuse_addr: AtomicBool::new(false),
@@ -120,6 +123,14 @@ impl IoObj {
             accept_for: Mutex::new(None),
             delete_on_close: Mutex::new(None),
         }
+    }
+
+    /// The socket is connected, or its connect started (see `ever_connected`).
+    pub(crate) fn mark_connected(&self) {
+        self.ever_connected.store(true, Ordering::Release);
+        self.connected_at
+            .lock()
+            .get_or_insert_with(std::time::Instant::now);
     }
 
     pub(crate) fn is_socket(&self) -> bool {
@@ -203,7 +214,9 @@ impl IoObj {
             let mut ops = self.ops.lock();
             for r in ops.iter_mut().filter(|r| pred(r)) {
                 n += 1;
-                if r.stop == Stop::None || why == Stop::Close {
+                // The first stop decides: a cancelled operation stays
+                // cancelled (995) when its handle is closed before it ends.
+                if r.stop == Stop::None {
                     r.stop = why;
                 }
                 if let Some(t) = r.target {
@@ -354,6 +367,7 @@ impl IoObj {
         self.reset.store(false, Ordering::Release);
         self.shut_send.store(false, Ordering::Release);
         self.ever_connected.store(false, Ordering::Release);
+        *self.connected_at.lock() = None;
         self.listening.store(false, Ordering::Release);
         Ok(())
     }
@@ -365,7 +379,7 @@ impl IoObj {
         let fd = stream.as_raw_fd();
         let eh = e.port.associate(stream, 0)?;
         self.install(e, fd, eh, libc::ECANCELED)?;
-        self.ever_connected.store(true, Ordering::Release);
+        self.mark_connected();
         Ok(())
     }
 

@@ -32,6 +32,7 @@ fn open_flags(access: DWORD, disposition: DWORD) -> Result<i32, DWORD> {
 }
 
 fn create_file(path: PathBuf, access: DWORD, disposition: DWORD, mut attrs: DWORD) -> HANDLE {
+    let path = crate::comm::device_path(path);
     let invalid = INVALID_HANDLE_VALUE as HANDLE;
     let mut flags = match open_flags(access, disposition) {
         Ok(f) => f,

@@ -1,7 +1,9 @@
 //! Files: `CreateFileA/W`, `ReadFile`/`WriteFile`, `SetFilePointer(Ex)`,
 //! and the calls that end or observe overlapped I/O on any handle:
 //! `GetOverlappedResult`, `CancelIo`, `CancelIoEx`,
-//! `SetFileCompletionNotificationModes`.
+//! `SetFileCompletionNotificationModes`; file information ([`info`]);
+//! `CreateNamedPipeA/W`, refused ([`named_pipe`]). `CreateFile` maps
+//! serial-port device names (`\\.\COM1`) through `crate::comm`.
 //!
 //! A file opened with `FILE_FLAG_OVERLAPPED` lives on the engine like a
 //! socket: `ReadFile`/`WriteFile` take the position from `Offset`/`OffsetHigh`,
@@ -13,4 +15,5 @@
 pub(crate) mod create;
 pub(crate) mod info;
 pub(crate) mod io;
+pub(crate) mod named_pipe;
 pub(crate) mod overlapped;

@@ -26,10 +26,14 @@ pub extern "C" fn Sleep(ms: DWORD) {
     boundary((), || sleep(ms))
 }
 
-/// `SleepEx`: no APCs, so it always returns 0 after the full time.
+/// `SleepEx`: 0 after the full time; alertable, `WAIT_IO_COMPLETION` as
+/// soon as queued APCs ran (see `thread/apc.rs`).
 #[no_mangle]
-pub extern "C" fn SleepEx(ms: DWORD, _alertable: BOOL) -> DWORD {
+pub extern "C" fn SleepEx(ms: DWORD, alertable: BOOL) -> DWORD {
     boundary(0, || {
+        if alertable != FALSE {
+            return crate::thread::apc::alertable_sleep(ms);
+        }
         sleep(ms);
         0
     })

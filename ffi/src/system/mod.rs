@@ -1,9 +1,10 @@
 //! The system: `GetSystemInfo`, `GetVersionEx`/`GetVersion`, the clocks
 //! (`GetTickCount(64)`, `QueryPerformanceCounter/Frequency`), the process
-//! (`GetCurrentProcess(Id)`, `GetProcessHandleCount`), and cport's own test
-//! hooks for the panic guards.
+//! (`GetCurrentProcess(Id)`, `GetProcessHandleCount`), `VerifyVersionInfoA/W`
+//! ([`verify_version`]), and cport's own test hooks for the panic guards.
 
 pub(crate) mod extras;
+pub(crate) mod verify_version;
 
 use std::ffi::c_void;
 use std::time::Duration;

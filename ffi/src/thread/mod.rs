@@ -1,6 +1,7 @@
 //! Threads: `CreateThread`, `ResumeThread`, `GetExitCodeThread`, `ExitProcess`
 //! and the thread handle, which `WaitForSingleObject`/`WaitForMultipleObjects`
-//! see as signalled once the thread has exited.
+//! see as signalled once the thread has exited; TLS and FLS ([`tls`]);
+//! `QueueUserAPC` and the alertable waits that run APCs ([`apc`]).
 //!
 //! # Implementation notes
 //!
@@ -21,6 +22,7 @@
 //! `ResumeThread` brings its suspend count to 0. `SuspendThread` of a running
 //! thread is not provided (Linux has no safe equivalent).
 
+pub(crate) mod apc;
 pub(crate) mod tls;
 
 use std::cell::RefCell;

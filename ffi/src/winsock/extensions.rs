@@ -203,7 +203,7 @@ pub unsafe extern "C" fn connect_ex(
             Ok(p) => p,
             Err(e) => return fail(e, FALSE),
         };
-        obj.ever_connected.store(true, Ordering::Release);
+        obj.mark_connected();
         let data = (send_len > 0).then_some((send_buf as usize, send_len as usize));
         let ctx = p.into_ctx(obj.clone(), OpKind::Connect { to, data });
         // SAFETY: the OVERLAPPED and the send buffer stay valid until

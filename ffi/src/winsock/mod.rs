@@ -7,6 +7,8 @@
 //! | [`overlapped`] | `WSARecv`, `WSARecvFrom`, `WSASend`, `WSASendTo`, `WSAGetOverlappedResult` |
 //! | [`extensions`] | `AcceptEx`, `GetAcceptExSockaddrs`, `ConnectEx`, `DisconnectEx`, `TransmitFile` |
 //! | [`names`] | `WSAStartup`/`WSACleanup`, `WSAGetLastError`, `inet_pton`/`inet_ntop`, `getaddrinfo`, `getnameinfo` |
+//! | [`select`] | `select`, `__WSAFDIsSet` on Windows' `fd_set` |
+//! | [`addr_string`] | `WSAStringToAddressA/W`, `WSAAddressToStringA/W` |
 //!
 //! The `WSA…Event` functions and `WSAWaitForMultipleEvents` are with their
 //! Win32 twins in `crate::sync`.
@@ -53,10 +55,12 @@ macro_rules! sock_or {
 }
 
 // Declared after `sock_or!`, which they use.
+pub(crate) mod addr_string;
 pub(crate) mod extensions;
 pub(crate) mod names;
 pub(crate) mod options;
 pub(crate) mod overlapped;
+pub(crate) mod select;
 pub(crate) mod socket;
 
 /// Runs `f` on the socket's fd unless it was closed (`ENOTSOCK`). Holds the

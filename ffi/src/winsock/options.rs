@@ -111,6 +111,38 @@ pub unsafe extern "C" fn cport_getsockopt(
         } else {
             level
         };
+        if level == libc::SOL_SOCKET && optname == SO_CONNECT_TIME {
+            // Seconds since the connection was made (its connect started),
+            // 0xFFFFFFFF while not connected.
+            // SAFETY: optlen valid (caller contract).
+            if unsafe { *optlen } < 4 {
+                return fail(WSAEFAULT, SOCKET_ERROR);
+            }
+            let connected = with_fd(&obj, |fd| {
+                // SAFETY: a sockaddr_storage and its length, both local.
+                unsafe {
+                    let mut ss: libc::sockaddr_storage = std::mem::zeroed();
+                    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                    libc::getpeername(
+                        fd,
+                        (&mut ss as *mut libc::sockaddr_storage).cast(),
+                        &mut len,
+                    ) == 0
+                }
+            })
+            .unwrap_or(false);
+            let at = *obj.connected_at.lock();
+            let v = match at {
+                Some(t) if connected => t.elapsed().as_secs().min(u64::from(u32::MAX - 1)) as u32,
+                _ => u32::MAX,
+            };
+            // SAFETY: optval valid for *optlen (≥ 4) bytes (caller contract).
+            unsafe {
+                std::ptr::write_unaligned(optval.cast::<u32>(), v);
+                *optlen = 4;
+            }
+            return 0;
+        }
         if level == libc::SOL_SOCKET
             && (optname == SO_EXCLUSIVEADDRUSE || optname == libc::SO_REUSEADDR)
         {
@@ -140,6 +172,16 @@ pub unsafe extern "C" fn cport_getsockopt(
         });
         match r {
             Ok(Ok(_)) => {
+                let buf = optname == libc::SO_SNDBUF || optname == libc::SO_RCVBUF;
+                if level == libc::SOL_SOCKET && buf && len >= 4 {
+                    // Linux reports twice the size set (its bookkeeping
+                    // overhead); Windows reports the size set.
+                    // SAFETY: optval holds the 4-byte value just read.
+                    unsafe {
+                        let v = std::ptr::read_unaligned(optval.cast::<i32>());
+                        std::ptr::write_unaligned(optval.cast::<i32>(), v / 2);
+                    }
+                }
                 // SAFETY: as above.
                 unsafe { *optlen = len as i32 };
                 0

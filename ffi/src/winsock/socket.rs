@@ -264,7 +264,7 @@ pub unsafe extern "C" fn cport_connect(
             Ok(Err(e)) | Err(e) => Err(e),
         };
         if matches!(r, Ok(()) | Err(libc::EAGAIN)) {
-            obj.ever_connected.store(true, Ordering::Release);
+            obj.mark_connected();
         }
         match r {
             Ok(()) => 0,
@@ -344,7 +344,7 @@ pub unsafe extern "C" fn cport_accept(
         match handles::register(owned, kind, true) {
             Ok(h) => {
                 if let Ok(o) = sock(h) {
-                    o.ever_connected.store(true, Ordering::Release);
+                    o.mark_connected();
                 }
                 h
             }

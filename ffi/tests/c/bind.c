@@ -258,14 +258,15 @@ int main(void) {
     return 0;
 }
 
-/* Linux's own socket calls, past cport's names. */
-#undef socket
-#undef bind
+/* Linux's own socket calls, past cport's names (winsock2.h declares
+ * socket and bind with cport's symbols; these reach libc's). */
+int linux_socket(int domain, int type, int protocol) __asm__("socket");
+int linux_bind(int fd, const struct sockaddr *addr, socklen_t len) __asm__("bind");
 static int linux_bind_in_use(unsigned short port_be) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = linux_socket(AF_INET, SOCK_STREAM, 0);
     CHECK(fd >= 0);
     struct sockaddr_in a = loopback(port_be);
-    int r = bind(fd, (struct sockaddr *)&a, sizeof a);
+    int r = linux_bind(fd, (struct sockaddr *)&a, sizeof a);
     int e = errno;
     close(fd);
     return r != 0 && e == EADDRINUSE;

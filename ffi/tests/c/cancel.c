@@ -89,6 +89,20 @@ int main(void) {
     CHECK_EQ(WSAGetLastError(), WSAENOTSOCK);
     CHECK_EQ(closesocket(c), 0);
 
+    /* CancelIoEx, then closesocket at once: the cancel decided the outcome
+     * (995), whatever the close finds (what Asio's cancel-then-close relies on). */
+    for (int round = 0; round < 20; round++) {
+        tcp_pair(&c, &s);
+        CHECK(CreateIoCompletionPort((HANDLE)s, port, 3, 0) == port);
+        pending_recv(s, &ov, buf, sizeof buf);
+        CHECK(CancelIoEx((HANDLE)s, &ov));
+        CHECK_EQ(closesocket(s), 0);
+        EXPECT_PACKET(port, 3, &ov, 0, FALSE, ERROR_OPERATION_ABORTED);
+        CHECK_EQ(ov.Internal, STATUS_CANCELLED);
+        CHECK_EQ(closesocket(c), 0);
+    }
+    EXPECT_NO_PACKET(port, 50);
+
     /* The same when the socket is closed with CloseHandle. */
     tcp_pair(&c, &s);
     CHECK(CreateIoCompletionPort((HANDLE)s, port, 2, 0) == port);

@@ -249,7 +249,13 @@ pub fn compile_shared_with(src: &Path, name: &str, cxx: bool) -> PathBuf {
 
 /// [`run`] for a program linked with the shared library.
 pub fn run_shared(exe: &Path, backend: &str, args: &[&str], limit: Duration) -> Output {
-    run_env(exe, backend, args, limit, Some(&profile_dir()))
+    run_env(
+        exe,
+        backend,
+        &[("LD_LIBRARY_PATH", &profile_dir())],
+        args,
+        limit,
+    )
 }
 
 /// Compiles `ffi/tests/c/<name>.c`.
@@ -285,22 +291,21 @@ pub fn backends() -> Vec<&'static str> {
 
 /// Runs `exe` with `CPORT_BACKEND=backend`, killing it after `limit`.
 pub fn run(exe: &Path, backend: &str, args: &[&str], limit: Duration) -> Output {
-    run_env(exe, backend, args, limit, None)
+    run_env(exe, backend, &[], args, limit)
 }
 
-/// [`run`], with `LD_LIBRARY_PATH` set to `lib_dir` if given.
-fn run_env(
+/// [`run`] with more environment variables (`LD_LIBRARY_PATH`, …).
+pub fn run_env(
     exe: &Path,
     backend: &str,
+    env: &[(&str, &Path)],
     args: &[&str],
     limit: Duration,
-    lib_dir: Option<&Path>,
 ) -> Output {
     let mut cmd = Command::new(exe);
-    if let Some(dir) = lib_dir {
-        cmd.env("LD_LIBRARY_PATH", dir);
-    }
-    cmd.args(args).env("CPORT_BACKEND", backend);
+    cmd.args(args)
+        .envs(env.iter().copied())
+        .env("CPORT_BACKEND", backend);
     run_command(cmd, limit)
 }
 

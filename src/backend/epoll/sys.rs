@@ -296,7 +296,9 @@ pub(super) unsafe fn iovecs(msg: &libc::msghdr) -> &[libc::iovec] {
 }
 
 /// pread / pwrite at `op.offset`; a write continues until every byte is
-/// written. Runs on a file worker thread: it may block.
+/// written. A file that cannot seek (a terminal, a pipe: ESPIPE) is read or
+/// written where it is, the offset ignored, as io_uring and Windows do for
+/// such files. Runs on a file worker thread: it may block.
 ///
 /// # Safety
 /// As for [`attempt`].
@@ -304,11 +306,40 @@ unsafe fn file_io(op: &RawOp) -> i32 {
     let Ok(offset) = libc::off_t::try_from(op.offset) else {
         return -libc::EINVAL;
     };
+    // Positioned, or in place on a file that cannot seek. Callers pass a
+    // buffer valid for `len` bytes (for reads: writable and ours alone).
+    let read_at = |buf: *mut u8, len: usize, at: libc::off_t| {
+        cvt(|| {
+            // SAFETY: buf is valid for writes of len bytes (see above).
+            unsafe { libc::pread(op.fd, buf.cast(), len, at) }
+        })
+        .or_else(|e| {
+            if e != libc::ESPIPE {
+                return Err(e);
+            }
+            cvt(|| {
+                // SAFETY: as for pread.
+                unsafe { libc::read(op.fd, buf.cast(), len) }
+            })
+        })
+    };
+    let write_at = |buf: *const u8, len: usize, at: libc::off_t| {
+        cvt(|| {
+            // SAFETY: buf is valid for reads of len bytes (see above).
+            unsafe { libc::pwrite(op.fd, buf.cast(), len, at) }
+        })
+        .or_else(|e| {
+            if e != libc::ESPIPE {
+                return Err(e);
+            }
+            cvt(|| {
+                // SAFETY: as for pwrite.
+                unsafe { libc::write(op.fd, buf.cast(), len) }
+            })
+        })
+    };
     if op.code == Syscall::Read {
-        return match cvt(|| {
-            // SAFETY: buf is valid for writes of len bytes and ours alone.
-            unsafe { libc::pread(op.fd, op.buf.cast(), op.len, offset) }
-        }) {
+        return match read_at(op.buf, op.len, offset) {
             Ok(n) => to_res(n),
             Err(e) => -e,
         };
@@ -317,11 +348,9 @@ unsafe fn file_io(op: &RawOp) -> i32 {
     loop {
         // done <= len <= i32::MAX, so this cannot overflow an off_t.
         let at = offset.saturating_add(done as libc::off_t);
-        match cvt(|| {
-            // SAFETY: done <= len: buf + done stays inside the caller's
-            // buffer, valid for len - done bytes.
-            unsafe { libc::pwrite(op.fd, op.buf.add(done).cast(), op.len - done, at) }
-        }) {
+        // SAFETY: done <= len: buf + done stays inside the caller's buffer,
+        // valid for len - done bytes.
+        match write_at(unsafe { op.buf.add(done) }, op.len - done, at) {
             // 0 bytes written (len 0, or a file that takes no more): stop.
             Ok(0) => return to_res(done),
             Ok(n) => done += n,

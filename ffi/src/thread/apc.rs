@@ -1,0 +1,198 @@
+//! User-mode APCs: `QueueUserAPC` and the alertable waits that run them
+//! (`SleepEx`, `WaitForSingleObjectEx`, `WaitForMultipleObjectsEx` with
+//! `bAlertable`), plus `TerminateThread` (refused).
+//!
+//! Each thread's queue is keyed by its thread id. An alertable wait first
+//! runs the queued APCs of its thread, in FIFO order, and then returns
+//! `WAIT_IO_COMPLETION` without waiting; otherwise it waits and returns as
+//! soon as an APC is queued to it (then runs it) or its wait ends. A
+//! non-alertable wait never runs APCs, as on Windows. Alertable waits on
+//! objects check for APCs every [`SLICE`]; alertable sleeps are woken at once.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::error::{boundary, fail};
+use crate::types::*;
+
+/// `PAPCFUNC`.
+type ApcFn = unsafe extern "C" fn(ULONG_PTR);
+
+/// How often an alertable wait on objects looks for APCs.
+const SLICE: Duration = Duration::from_millis(10);
+
+struct Queues {
+    by_tid: Mutex<HashMap<u32, VecDeque<(ApcFn, ULONG_PTR)>>>,
+    queued: Condvar,
+}
+
+static QUEUES: std::sync::LazyLock<Queues> = std::sync::LazyLock::new(|| Queues {
+    by_tid: Mutex::new(HashMap::new()),
+    queued: Condvar::new(),
+});
+
+fn lock() -> MutexGuard<'static, HashMap<u32, VecDeque<(ApcFn, ULONG_PTR)>>> {
+    QUEUES.by_tid.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs the calling thread's queued APCs (not under the lock: an APC may
+/// queue another). Returns whether any ran.
+fn run_pending() -> bool {
+    let tid = crate::engine::signal::current_tid();
+    let mut ran = false;
+    loop {
+        let next = {
+            let mut map = lock();
+            let next = map.get_mut(&tid).and_then(VecDeque::pop_front);
+            if map.get(&tid).is_some_and(VecDeque::is_empty) {
+                map.remove(&tid);
+            }
+            next
+        };
+        let Some((f, data)) = next else {
+            return ran;
+        };
+        // SAFETY: the program queued this APC routine with this argument.
+        unsafe { f(data) };
+        ran = true;
+    }
+}
+
+fn has_pending(map: &HashMap<u32, VecDeque<(ApcFn, ULONG_PTR)>>, tid: u32) -> bool {
+    map.get(&tid).is_some_and(|q| !q.is_empty())
+}
+
+/// An alertable `SleepEx`: `WAIT_IO_COMPLETION` once APCs ran, else 0 after
+/// the full time.
+pub(crate) fn alertable_sleep(ms: DWORD) -> DWORD {
+    if run_pending() {
+        return WAIT_IO_COMPLETION;
+    }
+    let tid = crate::engine::signal::current_tid();
+    let deadline =
+        crate::engine::signal::timeout_of(ms).and_then(|t| Instant::now().checked_add(t));
+    let woken = crate::engine::cport::blocking(|| {
+        let mut map = lock();
+        loop {
+            if has_pending(&map, tid) {
+                return true;
+            }
+            match deadline {
+                None => map = QUEUES.queued.wait(map).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    map = QUEUES
+                        .queued
+                        .wait_timeout(map, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+    });
+    if woken && run_pending() {
+        WAIT_IO_COMPLETION
+    } else {
+        0
+    }
+}
+
+/// `QueueUserAPC`: non-zero once queued; 0 with `ERROR_INVALID_HANDLE` for a
+/// handle that is not a thread, or `ERROR_GEN_FAILURE` for a thread that has
+/// exited.
+#[no_mangle]
+pub extern "C" fn QueueUserAPC(f: Option<ApcFn>, thread: HANDLE, data: ULONG_PTR) -> DWORD {
+    boundary(0, || {
+        let Some(f) = f else {
+            return fail(ERROR_INVALID_PARAMETER, 0);
+        };
+        let tid = if thread as isize == -2 {
+            crate::engine::signal::current_tid()
+        } else {
+            let Some(t) = crate::handles::thread(thread as usize) else {
+                return fail(ERROR_INVALID_HANDLE, 0);
+            };
+            if t.has_exited() {
+                return fail(ERROR_GEN_FAILURE, 0);
+            }
+            match crate::thread::GetThreadId(thread) {
+                0 => return fail(ERROR_INVALID_HANDLE, 0),
+                id => id,
+            }
+        };
+        lock().entry(tid).or_default().push_back((f, data));
+        QUEUES.queued.notify_all();
+        1
+    })
+}
+
+/// An alertable multi-object wait: APCs end it with `WAIT_IO_COMPLETION`.
+///
+/// # Safety
+/// `hs` must be valid for `n` handles.
+unsafe fn alertable_wait(n: DWORD, hs: *const HANDLE, all: BOOL, ms: DWORD) -> DWORD {
+    let deadline =
+        crate::engine::signal::timeout_of(ms).and_then(|t| Instant::now().checked_add(t));
+    loop {
+        if run_pending() {
+            return WAIT_IO_COMPLETION;
+        }
+        let mut slice = SLICE;
+        if let Some(d) = deadline {
+            slice = slice.min(d.saturating_duration_since(Instant::now()));
+        }
+        // SAFETY: forwarded caller contract.
+        let r = unsafe {
+            crate::sync::waits::WaitForMultipleObjects(n, hs, all, slice.as_millis() as u32)
+        };
+        if r != WAIT_TIMEOUT || deadline.is_some_and(|d| Instant::now() >= d) {
+            return r;
+        }
+    }
+}
+
+/// `WaitForSingleObjectEx`.
+#[no_mangle]
+pub extern "C" fn WaitForSingleObjectEx(h: HANDLE, ms: DWORD, alertable: BOOL) -> DWORD {
+    boundary(WAIT_FAILED, || {
+        if alertable == FALSE {
+            return crate::sync::waits::WaitForSingleObject(h, ms);
+        }
+        let one = [h];
+        // SAFETY: a local array of one handle.
+        unsafe { alertable_wait(1, one.as_ptr(), TRUE, ms) }
+    })
+}
+
+/// `WaitForMultipleObjectsEx`.
+///
+/// # Safety
+/// `hs` must be valid for `n` handles.
+#[no_mangle]
+pub unsafe extern "C" fn WaitForMultipleObjectsEx(
+    n: DWORD,
+    hs: *const HANDLE,
+    all: BOOL,
+    ms: DWORD,
+    alertable: BOOL,
+) -> DWORD {
+    boundary(WAIT_FAILED, || {
+        if alertable == FALSE {
+            // SAFETY: forwarded caller contract.
+            return unsafe { crate::sync::waits::WaitForMultipleObjects(n, hs, all, ms) };
+        }
+        // SAFETY: forwarded caller contract.
+        unsafe { alertable_wait(n, hs, all, ms) }
+    })
+}
+
+/// `TerminateThread`: not provided (Linux cannot end another thread
+/// safely): `FALSE` with `ERROR_NOT_SUPPORTED`.
+#[no_mangle]
+pub extern "C" fn TerminateThread(_thread: HANDLE, _code: DWORD) -> BOOL {
+    boundary(FALSE, || fail(ERROR_NOT_SUPPORTED, FALSE))
+}

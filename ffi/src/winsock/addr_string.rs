@@ -1,0 +1,338 @@
+//! `WSAStringToAddressA/W` and `WSAAddressToStringA/W`: IPv4 and IPv6
+//! socket addresses to and from text, as Winsock writes them:
+//! `a.b.c.d`, `a.b.c.d:port`, `v6`, `v6%scope`, `[v6%scope]:port` (the port
+//! and brackets only when the port is not 0). The protocol-info argument
+//! must be NULL (no providers here).
+
+use std::ffi::{c_char, c_void, CStr};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::error::{boundary, fail};
+use crate::types::*;
+
+const SIN_LEN: usize = std::mem::size_of::<libc::sockaddr_in>();
+const SIN6_LEN: usize = std::mem::size_of::<libc::sockaddr_in6>();
+
+/// A parsed address: the sockaddr bytes.
+fn parse(text: &str, family: i32) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('\0');
+    match family {
+        libc::AF_INET => {
+            let (host, port) = match text.rsplit_once(':') {
+                Some((h, p)) => (h, p.parse::<u16>().ok()?),
+                None => (text, 0),
+            };
+            let ip: Ipv4Addr = host.parse().ok()?;
+            let sa = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: port.to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(ip).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: a plain-data struct viewed as its bytes.
+            Some(
+                unsafe {
+                    std::slice::from_raw_parts(
+                        (&sa as *const libc::sockaddr_in).cast::<u8>(),
+                        SIN_LEN,
+                    )
+                }
+                .to_vec(),
+            )
+        }
+        libc::AF_INET6 => {
+            let (inner, port) = if let Some(rest) = text.strip_prefix('[') {
+                let (inner, after) = rest.split_once(']')?;
+                let port = match after.strip_prefix(':') {
+                    Some(p) => p.parse::<u16>().ok()?,
+                    None if after.is_empty() => 0,
+                    None => return None,
+                };
+                (inner, port)
+            } else {
+                (text, 0)
+            };
+            let (host, scope) = match inner.split_once('%') {
+                Some((h, s)) => (h, s.parse::<u32>().ok()?),
+                None => (inner, 0),
+            };
+            let ip: Ipv6Addr = host.parse().ok()?;
+            let sa = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: port.to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: ip.octets(),
+                },
+                sin6_scope_id: scope,
+            };
+            // SAFETY: a plain-data struct viewed as its bytes.
+            Some(
+                unsafe {
+                    std::slice::from_raw_parts(
+                        (&sa as *const libc::sockaddr_in6).cast::<u8>(),
+                        SIN6_LEN,
+                    )
+                }
+                .to_vec(),
+            )
+        }
+        _ => None,
+    }
+}
+
+/// The common part of the A and W forms.
+///
+/// # Safety
+/// `out` must be valid for `*len` bytes; `len` valid.
+unsafe fn string_to_address(
+    text: Option<String>,
+    family: i32,
+    info: *mut c_void,
+    out: *mut u8,
+    len: *mut i32,
+) -> i32 {
+    if !crate::winsock::names::wsa_started() {
+        return fail(WSANOTINITIALISED, -1);
+    }
+    if !info.is_null() {
+        return fail(WSAEINVAL, -1);
+    }
+    let Some(text) = text else {
+        return fail(WSAEINVAL, -1);
+    };
+    if out.is_null() || len.is_null() {
+        return fail(WSAEFAULT, -1);
+    }
+    let Some(bytes) = parse(&text, family) else {
+        return fail(WSAEINVAL, -1);
+    };
+    // SAFETY: valid (caller contract, checked non-NULL).
+    let room = unsafe { *len };
+    if room < 0 || (room as usize) < bytes.len() {
+        // SAFETY: as above.
+        unsafe { *len = bytes.len() as i32 };
+        return fail(WSAEFAULT, -1);
+    }
+    // SAFETY: `out` has room for `bytes` (checked against *len).
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), out, bytes.len());
+        *len = bytes.len() as i32;
+    }
+    0
+}
+
+/// `WSAStringToAddressA`: 0, or `SOCKET_ERROR` with `WSAEINVAL` (not an
+/// address of that family) or `WSAEFAULT` (`*lpAddressLength` too small: it
+/// is set to the size needed).
+///
+/// # Safety
+/// `text` NUL-terminated or NULL; `out` valid for `*len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn WSAStringToAddressA(
+    text: *const c_char,
+    family: i32,
+    info: *mut c_void,
+    out: *mut u8,
+    len: *mut i32,
+) -> i32 {
+    boundary(-1, || {
+        let text = (!text.is_null()).then(|| {
+            // SAFETY: NUL-terminated (caller contract).
+            unsafe { CStr::from_ptr(text) }
+                .to_string_lossy()
+                .into_owned()
+        });
+        // SAFETY: forwarded caller contract.
+        unsafe { string_to_address(text, family, info, out, len) }
+    })
+}
+
+/// A NUL-terminated UTF-32 string.
+///
+/// # Safety
+/// `p` must be NULL or NUL-terminated.
+unsafe fn wide(p: *const u32) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    let mut s = String::new();
+    let mut q = p;
+    // SAFETY: reads stop at the terminator (caller contract).
+    while let c @ 1.. = unsafe { *q } {
+        s.push(char::from_u32(c).unwrap_or('\u{fffd}'));
+        // SAFETY: not past the terminator.
+        q = unsafe { q.add(1) };
+    }
+    Some(s)
+}
+
+/// `WSAStringToAddressW` (UTF-32 `WCHAR`s).
+///
+/// # Safety
+/// As `WSAStringToAddressA`.
+#[no_mangle]
+pub unsafe extern "C" fn WSAStringToAddressW(
+    text: *const u32,
+    family: i32,
+    info: *mut c_void,
+    out: *mut u8,
+    len: *mut i32,
+) -> i32 {
+    // SAFETY: forwarded caller contract.
+    boundary(-1, || unsafe {
+        string_to_address(wide(text), family, info, out, len)
+    })
+}
+
+/// The text of a sockaddr, or a Winsock error.
+///
+/// # Safety
+/// `sa` must be valid for `len` bytes.
+unsafe fn format(sa: *const u8, len: usize) -> Result<String, DWORD> {
+    if sa.is_null() {
+        return Err(WSAEFAULT);
+    }
+    if len < 2 {
+        return Err(WSAEFAULT);
+    }
+    // SAFETY: at least the family is there (checked).
+    let family = i32::from(unsafe { sa.cast::<libc::sa_family_t>().read_unaligned() });
+    match family {
+        libc::AF_INET if len >= SIN_LEN => {
+            // SAFETY: a full sockaddr_in (checked).
+            let a = unsafe { sa.cast::<libc::sockaddr_in>().read_unaligned() };
+            let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            let port = u16::from_be(a.sin_port);
+            Ok(if port == 0 {
+                ip.to_string()
+            } else {
+                format!("{ip}:{port}")
+            })
+        }
+        libc::AF_INET6 if len >= SIN6_LEN => {
+            // SAFETY: a full sockaddr_in6 (checked).
+            let a = unsafe { sa.cast::<libc::sockaddr_in6>().read_unaligned() };
+            let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+            let mut s = ip.to_string();
+            if a.sin6_scope_id != 0 {
+                s += &format!("%{}", a.sin6_scope_id);
+            }
+            let port = u16::from_be(a.sin6_port);
+            Ok(if port == 0 {
+                s
+            } else {
+                format!("[{s}]:{port}")
+            })
+        }
+        libc::AF_INET | libc::AF_INET6 => Err(WSAEFAULT),
+        _ => Err(WSAEINVAL),
+    }
+}
+
+/// The common part: `units` is the text in code units plus the terminator.
+///
+/// # Safety
+/// `out_len` valid; `write` writes `units.len()` units to the program's buffer.
+unsafe fn address_to_string(
+    sa: *const u8,
+    sa_len: DWORD,
+    info: *mut c_void,
+    out_null: bool,
+    out_len: *mut DWORD,
+    write: impl FnOnce(&str),
+    units: impl Fn(&str) -> usize,
+) -> i32 {
+    if !crate::winsock::names::wsa_started() {
+        return fail(WSANOTINITIALISED, -1);
+    }
+    if !info.is_null() {
+        return fail(WSAEINVAL, -1);
+    }
+    if out_len.is_null() {
+        return fail(WSAEFAULT, -1);
+    }
+    // SAFETY: forwarded caller contract.
+    let text = match unsafe { format(sa, sa_len as usize) } {
+        Ok(t) => t,
+        Err(e) => return fail(e, -1),
+    };
+    let need = units(&text) + 1;
+    // SAFETY: valid (checked non-NULL; caller contract).
+    let room = unsafe { *out_len } as usize;
+    // SAFETY: as above.
+    unsafe { *out_len = need as DWORD };
+    if out_null || room < need {
+        return fail(WSAEFAULT, -1);
+    }
+    write(&text);
+    0
+}
+
+/// `WSAAddressToStringA`: 0 and `*len` = characters written including the
+/// terminator, or `SOCKET_ERROR` with `WSAEFAULT` (buffer too small: `*len`
+/// is the size needed) or `WSAEINVAL` (not IPv4/IPv6).
+///
+/// # Safety
+/// `sa` valid for `sa_len` bytes; `out` valid for `*len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn WSAAddressToStringA(
+    sa: *const u8,
+    sa_len: DWORD,
+    info: *mut c_void,
+    out: *mut c_char,
+    len: *mut DWORD,
+) -> i32 {
+    boundary(-1, || {
+        // SAFETY: forwarded caller contract; the write fits (checked by the callee).
+        unsafe {
+            address_to_string(
+                sa,
+                sa_len,
+                info,
+                out.is_null(),
+                len,
+                |t| {
+                    std::ptr::copy_nonoverlapping(t.as_ptr(), out.cast::<u8>(), t.len());
+                    *out.add(t.len()) = 0;
+                },
+                str::len,
+            )
+        }
+    })
+}
+
+/// `WSAAddressToStringW` (UTF-32 `WCHAR`s; `*len` counts characters).
+///
+/// # Safety
+/// As `WSAAddressToStringA`, with `out` valid for `*len` `WCHAR`s.
+#[no_mangle]
+pub unsafe extern "C" fn WSAAddressToStringW(
+    sa: *const u8,
+    sa_len: DWORD,
+    info: *mut c_void,
+    out: *mut u32,
+    len: *mut DWORD,
+) -> i32 {
+    boundary(-1, || {
+        // SAFETY: forwarded caller contract; the write fits (checked by the callee).
+        unsafe {
+            address_to_string(
+                sa,
+                sa_len,
+                info,
+                out.is_null(),
+                len,
+                |t| {
+                    for (i, c) in t.chars().enumerate() {
+                        *out.add(i) = c as u32;
+                    }
+                    *out.add(t.chars().count()) = 0;
+                },
+                |t| t.chars().count(),
+            )
+        }
+    })
+}
