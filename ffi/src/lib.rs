@@ -50,4 +50,5 @@ mod strings;
 mod sync;
 mod system;
 mod thread;
+mod threadpool;
 mod winsock;

@@ -510,6 +510,15 @@ fn memory_messages_and_system() {
     }
 }
 
+/// Thread-pool work: simple callbacks, one callback per submit, waiting
+/// with and without cancelling, a one-thread private pool, environments,
+/// cleanup groups (cancel callback per member), the callback-instance calls,
+/// a callback blocked on a later one (the pool grows).
+#[test]
+fn threadpool_work() {
+    common::run_c_test("threadpool_work");
+}
+
 /// The synchronisation, storage, file-information and memory tests use only
 /// the real Win32 API: they build for Windows with mingw-w64's own headers
 /// (`-Wall -Wextra -Werror`; skipped, with a note, where it is not installed).
@@ -531,6 +540,7 @@ fn sync_and_memory_tests_build_for_windows_with_mingw() {
         "tls",
         "fileinfo",
         "memory",
+        "threadpool_work",
     ];
     // All at once: each compile is one process.
     let builds: Vec<_> = names
