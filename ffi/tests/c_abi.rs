@@ -519,6 +519,33 @@ fn threadpool_work() {
     common::run_c_test("threadpool_work");
 }
 
+/// Thread-pool timers: relative, absolute, zero and past due times,
+/// periods, NULL cancelling, SetThreadpoolTimerEx's result,
+/// IsThreadpoolTimerSet, waiting for callbacks, closing a periodic timer,
+/// a timer in a cleanup group.
+#[test]
+fn threadpool_timer() {
+    common::run_c_test("threadpool_timer");
+}
+
+/// Thread-pool waits: WAIT_OBJECT_0 and WAIT_TIMEOUT results, one callback
+/// per set, zero and relative timeouts, cancelling with NULL and
+/// SetThreadpoolWaitEx's result, semaphores, closing with a wait pending,
+/// many waits on one event.
+#[test]
+fn threadpool_wait() {
+    common::run_c_test("threadpool_wait");
+}
+
+/// Thread-pool I/O on sockets (AcceptEx, WSARecv, WSASend, a receive ended
+/// by closesocket → 1236, a call failing at once + CancelThreadpoolIo) and
+/// on a file (writes and reads at offsets, EOF → 38); the handle is
+/// associated with the pool's port (a second association fails with 87).
+#[test]
+fn threadpool_io() {
+    common::run_c_test("threadpool_io");
+}
+
 /// The synchronisation, storage, file-information and memory tests use only
 /// the real Win32 API: they build for Windows with mingw-w64's own headers
 /// (`-Wall -Wextra -Werror`; skipped, with a note, where it is not installed).
@@ -541,6 +568,9 @@ fn sync_and_memory_tests_build_for_windows_with_mingw() {
         "fileinfo",
         "memory",
         "threadpool_work",
+        "threadpool_timer",
+        "threadpool_wait",
+        "threadpool_io",
     ];
     // All at once: each compile is one process.
     let builds: Vec<_> = names

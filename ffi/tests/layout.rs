@@ -64,6 +64,11 @@ fn sizes() -> Vec<(&'static str, usize, usize)> {
         ("SLIST_HEADER", size_of::<types_sync::SLIST_HEADER>(), 16),
         ("FILETIME", size_of::<types_sync::FILETIME>(), 8),
         ("ULARGE_INTEGER", size_of::<types_sync::ULARGE_INTEGER>(), 8),
+        (
+            "TP_CALLBACK_ENVIRON_V3",
+            size_of::<types_sync::TP_CALLBACK_ENVIRON_V3>(),
+            72,
+        ),
     ]
 }
 
@@ -284,6 +289,14 @@ fn offsets() -> Vec<(&'static str, &'static str, usize)> {
             offset_of!(types_sync::FILETIME, dwHighDateTime),
         ),
         ("ULARGE_INTEGER", "HighPart", 4),
+        ("TP_CALLBACK_ENVIRON_V3", "Pool", 8),
+        ("TP_CALLBACK_ENVIRON_V3", "CleanupGroup", 16),
+        ("TP_CALLBACK_ENVIRON_V3", "CleanupGroupCancelCallback", 24),
+        ("TP_CALLBACK_ENVIRON_V3", "RaceDll", 32),
+        ("TP_CALLBACK_ENVIRON_V3", "FinalizationCallback", 48),
+        ("TP_CALLBACK_ENVIRON_V3", "u", 56),
+        ("TP_CALLBACK_ENVIRON_V3", "CallbackPriority", 60),
+        ("TP_CALLBACK_ENVIRON_V3", "Size", 64),
         ("ULARGE_INTEGER", "QuadPart", 0),
     ]
 }

@@ -48,6 +48,7 @@ use cport_core::{BackendChoice, GetError, Port};
 use crate::engine::cport::{close_port, processors, set_current, CPort, Entry};
 use crate::error::{boundary, fail};
 use crate::types::*;
+pub(crate) use crate::types_sync::TP_CALLBACK_ENVIRON_V3;
 use object::TpObj;
 
 /// Windows' default maximum number of threads of a pool.
@@ -201,22 +202,6 @@ fn worker(core: Arc<PoolCore>) {
 fn default_pool() -> Option<Arc<Pool>> {
     static DEFAULT: OnceLock<Option<Arc<Pool>>> = OnceLock::new();
     DEFAULT.get_or_init(Pool::new).clone()
-}
-
-/// `TP_CALLBACK_ENVIRON_V3`, as the Windows SDK lays it out (x64: 72 bytes).
-#[repr(C)]
-#[allow(non_snake_case)]
-pub struct TP_CALLBACK_ENVIRON_V3 {
-    pub Version: DWORD,
-    pub Pool: *mut c_void,
-    pub CleanupGroup: *mut c_void,
-    pub CleanupGroupCancelCallback: *mut c_void,
-    pub RaceDll: *mut c_void,
-    pub ActivationContext: *mut c_void,
-    pub FinalizationCallback: *mut c_void,
-    pub Flags: DWORD,
-    pub CallbackPriority: DWORD,
-    pub Size: DWORD,
 }
 
 /// What an object takes from its callback environment.

@@ -96,7 +96,11 @@ fn run(obj: Arc<TpObj>, cancel: Arc<Event>) {
                     generation: arm.generation,
                 });
             }
-            _ => st.wait.pending = None,
+            _ => {
+                if st.wait.pending == Some(arm.generation) {
+                    st.wait.pending = None;
+                }
+            }
         }
     }
 }
@@ -139,7 +143,7 @@ fn set(obj: &Arc<TpObj>, h: usize, due: Option<i64>) -> bool {
     let was = {
         let mut st = obj.lock();
         st.wait.generation += 1;
-        let was = st.wait.pending.is_some() || st.wait.arm.is_some();
+        let was = st.wait.pending.take().is_some() || st.wait.arm.is_some();
         st.wait.arm = target.map(|target| Arm {
             target,
             deadline: due.map(deadline_of),
