@@ -21,6 +21,7 @@
 //! | `winsock/` | sockets and blocking calls, options and ioctls, overlapped receive/send, the extensions (AcceptEx, ConnectEx, DisconnectEx, TransmitFile), start-up and names |
 //! | `file/` | CreateFile, ReadFile/WriteFile, SetFilePointer, GetOverlappedResult, CancelIo(Ex), GetFileSize(Ex), SetEndOfFile, FlushFileBuffers, GetFileType |
 //! | `sync/` | events, waits and Sleep, critical sections, SRW locks, condition variables, InitOnce, semaphores and mutexes (waitable, named within the process), SLists, WaitOnAddress |
+//! | `threadpool/` | the thread pool: pools as completion ports served by workers; work, timers, waits, I/O, cleanup groups, callback instances |
 //! | `thread/` | CreateThread and thread handles, GetCurrentThreadId, ExitProcess, TLS and FLS |
 //! | `console/` | console control handlers, standard handles, WriteConsole |
 //! | `heap/` | GetProcessHeap, HeapAlloc & co, VirtualAlloc/VirtualFree |
