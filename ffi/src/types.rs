@@ -355,6 +355,8 @@ constants! {
     SD_SEND: INT = 1;
     SD_BOTH: INT = 2;
     SIO_GET_EXTENSION_FUNCTION_POINTER: DWORD = 0xC800_0006;
+    /// mstcpip.h: a `struct tcp_keepalive` in.
+    SIO_KEEPALIVE_VALS: DWORD = 0x9800_0004;
     FIONBIO: LONG = 0x8004_667E_u32 as LONG;
     FIONREAD: LONG = 0x4004_667F;
     SO_UPDATE_ACCEPT_CONTEXT: INT = 0x700B;

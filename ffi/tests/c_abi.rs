@@ -546,6 +546,14 @@ fn threadpool_io() {
     common::run_c_test("threadpool_io");
 }
 
+/// WSAPoll with Windows' POLL* values (readable, writable, listener, peer
+/// closed → POLLHUP, timeout, POLLNVAL, bad arguments), SO_RCVTIMEO /
+/// SO_SNDTIMEO as DWORD milliseconds (WSAETIMEDOUT), SIO_KEEPALIVE_VALS.
+#[test]
+fn wsapoll_timeouts_keepalive() {
+    common::run_c_test("wsapoll");
+}
+
 /// The synchronisation, storage, file-information and memory tests use only
 /// the real Win32 API: they build for Windows with mingw-w64's own headers
 /// (`-Wall -Wextra -Werror`; skipped, with a note, where it is not installed).
@@ -571,6 +579,7 @@ fn sync_and_memory_tests_build_for_windows_with_mingw() {
         "threadpool_timer",
         "threadpool_wait",
         "threadpool_io",
+        "wsapoll",
     ];
     // All at once: each compile is one process.
     let builds: Vec<_> = names

@@ -305,7 +305,7 @@ fn offsets() -> Vec<(&'static str, &'static str, usize)> {
 fn program() -> String {
     let mut c = String::from(
         "#include <windows.h>\n#include <winsock2.h>\n#include <ws2tcpip.h>\n#include <mswsock.h>\n\
-         #include <strsafe.h>\n#include <cport_seh.h>\n\
+         #include <mstcpip.h>\n#include <strsafe.h>\n#include <cport_seh.h>\n\
          #include <stdio.h>\n#include <stddef.h>\n\n\
          int main(void) {\n\
          /* Same types, not merely the same sizes (an error in C++, a warning in C). */\n\

@@ -57,6 +57,7 @@ pub(crate) mod extensions;
 pub(crate) mod names;
 pub(crate) mod options;
 pub(crate) mod overlapped;
+pub(crate) mod poll;
 pub(crate) mod socket;
 
 /// Runs `f` on the socket's fd unless it was closed (`ENOTSOCK`). Holds the
@@ -124,17 +125,23 @@ fn wait_ready(obj: &IoObj, events: i16, deadline: Option<Instant>) -> Result<(),
     })
 }
 
-/// A blocking call: `f` (non-blocking) until it does not say EAGAIN.
+/// A blocking call: `f` (non-blocking) until it does not say EAGAIN, for at
+/// most `timeout_ms` (SO_RCVTIMEO / SO_SNDTIMEO; 0: forever), then `ETIMEDOUT`.
 fn blocking_call(
     obj: &IoObj,
     events: i16,
+    timeout_ms: u32,
     mut f: impl FnMut(RawFd) -> isize,
 ) -> Result<usize, i32> {
+    let deadline =
+        (timeout_ms != 0).then(|| Instant::now() + Duration::from_millis(u64::from(timeout_ms)));
     loop {
         match with_fd(obj, |fd| check(f(fd)))? {
             Ok(n) => return Ok(n),
             Err(libc::EINTR) => continue,
-            Err(e) if e == libc::EAGAIN || e == libc::EINPROGRESS => wait_ready(obj, events, None)?,
+            Err(e) if e == libc::EAGAIN || e == libc::EINPROGRESS => {
+                wait_ready(obj, events, deadline)?
+            }
             Err(e) => return Err(e),
         }
     }
