@@ -554,6 +554,15 @@ fn wsapoll_timeouts_keepalive() {
     common::run_c_test("wsapoll");
 }
 
+/// WSAEventSelect + WSAEnumNetworkEvents: FD_WRITE once connected and
+/// again only after WSAEWOULDBLOCK, FD_READ re-enabled by recv, FD_ACCEPT by
+/// accept, FD_CONNECT (refused → WSAECONNREFUSED), FD_CLOSE once; the socket
+/// non-blocking; the event reset by the enumeration.
+#[test]
+fn wsa_event_select() {
+    common::run_c_test("wsaeventselect");
+}
+
 /// The synchronisation, storage, file-information and memory tests use only
 /// the real Win32 API: they build for Windows with mingw-w64's own headers
 /// (`-Wall -Wextra -Werror`; skipped, with a note, where it is not installed).
@@ -580,6 +589,7 @@ fn sync_and_memory_tests_build_for_windows_with_mingw() {
         "threadpool_wait",
         "threadpool_io",
         "wsapoll",
+        "wsaeventselect",
     ];
     // All at once: each compile is one process.
     let builds: Vec<_> = names

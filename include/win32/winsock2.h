@@ -328,6 +328,29 @@ BOOL WSAAPI WSAResetEvent(WSAEVENT hEvent);
 DWORD WSAAPI WSAWaitForMultipleEvents(DWORD cEvents, const WSAEVENT *lphEvents, BOOL fWaitAll,
                                       DWORD dwTimeout, BOOL fAlertable);
 
+/* WSAEventSelect: network events recorded per socket, signalled through an
+ * event, read (and cleared) with WSAEnumNetworkEvents. */
+#define FD_READ_BIT 0
+#define FD_READ (1 << FD_READ_BIT)
+#define FD_WRITE_BIT 1
+#define FD_WRITE (1 << FD_WRITE_BIT)
+#define FD_OOB_BIT 2
+#define FD_OOB (1 << FD_OOB_BIT)
+#define FD_ACCEPT_BIT 3
+#define FD_ACCEPT (1 << FD_ACCEPT_BIT)
+#define FD_CONNECT_BIT 4
+#define FD_CONNECT (1 << FD_CONNECT_BIT)
+#define FD_CLOSE_BIT 5
+#define FD_CLOSE (1 << FD_CLOSE_BIT)
+#define FD_MAX_EVENTS 10
+#define FD_ALL_EVENTS ((1 << FD_MAX_EVENTS) - 1)
+typedef struct _WSANETWORKEVENTS {
+    LONG lNetworkEvents; /* Windows' long: 32 bits */
+    int iErrorCode[FD_MAX_EVENTS];
+} WSANETWORKEVENTS, *LPWSANETWORKEVENTS;
+int WSAAPI WSAEventSelect(SOCKET s, WSAEVENT hEventObject, LONG lNetworkEvents);
+int WSAAPI WSAEnumNetworkEvents(SOCKET s, WSAEVENT hEventObject, LPWSANETWORKEVENTS lpNetworkEvents);
+
 /* WSAPoll, with Windows' POLL* values (they replace <poll.h>'s: include
  * <poll.h>, if at all, before this header and use WSAPOLLFD). */
 #undef POLLRDNORM

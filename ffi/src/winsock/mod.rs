@@ -6,6 +6,8 @@
 //! | [`options`] | `setsockopt`/`getsockopt`, `ioctlsocket`, `WSAIoctl` |
 //! | [`overlapped`] | `WSARecv`, `WSARecvFrom`, `WSASend`, `WSASendTo`, `WSAGetOverlappedResult` |
 //! | [`extensions`] | `AcceptEx`, `GetAcceptExSockaddrs`, `ConnectEx`, `DisconnectEx`, `TransmitFile` |
+//! | [`poll`] | `WSAPoll` (Windows' `POLL*` values) |
+//! | [`event_select`] | `WSAEventSelect`, `WSAEnumNetworkEvents` and the watcher thread |
 //! | [`names`] | `WSAStartup`/`WSACleanup`, `WSAGetLastError`, `inet_pton`/`inet_ntop`, `getaddrinfo`, `getnameinfo` |
 //!
 //! The `WSA…Event` functions and `WSAWaitForMultipleEvents` are with their
@@ -53,6 +55,7 @@ macro_rules! sock_or {
 }
 
 // Declared after `sock_or!`, which they use.
+pub(crate) mod event_select;
 pub(crate) mod extensions;
 pub(crate) mod names;
 pub(crate) mod options;

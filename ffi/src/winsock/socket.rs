@@ -265,6 +265,7 @@ pub unsafe extern "C" fn cport_connect(
         };
         if matches!(r, Ok(()) | Err(libc::EAGAIN)) {
             obj.ever_connected.store(true, Ordering::Release);
+            super::event_select::reenable(&obj, 0, true);
         }
         match r {
             Ok(()) => 0,
@@ -323,6 +324,7 @@ pub unsafe extern "C" fn cport_accept(
         } else {
             &mut len
         };
+        super::event_select::reenable(&obj, super::event_select::FD_ACCEPT, false);
         let r = blocking_call(&obj, libc::POLLIN, 0, |fd| {
             // SAFETY: `addr` is NULL or valid for `len` bytes; `lenp` NULL or ours.
             unsafe { libc::accept4(fd, addr, lenp, libc::SOCK_CLOEXEC) as isize }
@@ -689,6 +691,12 @@ pub(super) unsafe fn send_all(
         });
         let n = match r {
             Ok(n) => n,
+            Err(libc::EAGAIN) if done > 0 => return Ok(done),
+            Err(libc::EAGAIN) => {
+                // Windows gives FD_WRITE again only after a send would block.
+                super::event_select::reenable(obj, super::event_select::FD_WRITE, false);
+                return Err(WSAEWOULDBLOCK);
+            }
             Err(e) => return Err(stream_error(obj, e)),
         };
         done += n;
@@ -739,6 +747,7 @@ pub(super) unsafe fn recv_blocking(
         unsafe { *fromlen }.max(0) as u32
     };
     let mut m = engine::msghdr(iov, from.cast(), cap);
+    super::event_select::reenable(obj, super::event_select::FD_READ, false);
     let timeout = obj.recv_timeout_ms.load(Ordering::Acquire);
     let r = blocking_call(obj, libc::POLLIN, timeout, |fd| {
         m.msg_namelen = cap;
