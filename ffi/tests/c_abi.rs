@@ -563,6 +563,14 @@ fn wsa_event_select() {
     common::run_c_test("wsaeventselect");
 }
 
+/// WSARecvMsg (WSAID_WSARECVMSG) and WSASendMsg on UDP: gathered buffers,
+/// the source address, IP_PKTINFO control data, WSAEMSGSIZE + MSG_TRUNC, an
+/// overlapped receive completing at once with its packet.
+#[test]
+fn wsa_recv_msg_send_msg() {
+    common::run_c_test("wsamsg");
+}
+
 /// The synchronisation, storage, file-information and memory tests use only
 /// the real Win32 API: they build for Windows with mingw-w64's own headers
 /// (`-Wall -Wextra -Werror`; skipped, with a note, where it is not installed).
@@ -590,6 +598,7 @@ fn sync_and_memory_tests_build_for_windows_with_mingw() {
         "threadpool_io",
         "wsapoll",
         "wsaeventselect",
+        "wsamsg",
     ];
     // All at once: each compile is one process.
     let builds: Vec<_> = names

@@ -328,6 +328,33 @@ BOOL WSAAPI WSAResetEvent(WSAEVENT hEvent);
 DWORD WSAAPI WSAWaitForMultipleEvents(DWORD cEvents, const WSAEVENT *lphEvents, BOOL fWaitAll,
                                       DWORD dwTimeout, BOOL fAlertable);
 
+/* WSAMSG (ws2def.h in the SDK) for WSASendMsg and WSARecvMsg (mswsock.h).
+ * Control messages have Linux's cmsghdr layout, which is Windows' too; their
+ * levels, types and payloads are Linux's, like the other socket constants. */
+typedef struct _WSAMSG {
+    struct sockaddr *name;
+    INT namelen;
+    LPWSABUF lpBuffers;
+    ULONG dwBufferCount;
+    WSABUF Control;
+    ULONG dwFlags;
+} WSAMSG, *PWSAMSG, *LPWSAMSG;
+typedef struct cmsghdr WSACMSGHDR, *PWSACMSGHDR, *LPWSACMSGHDR;
+#define WSA_CMSG_FIRSTHDR(msg)                                                              \
+    ((msg)->Control.len >= sizeof(WSACMSGHDR) ? (LPWSACMSGHDR)(msg)->Control.buf : (LPWSACMSGHDR)0)
+#define WSA_CMSG_DATA(cmsg) CMSG_DATA(cmsg)
+#define WSA_CMSG_SPACE(length) CMSG_SPACE(length)
+#define WSA_CMSG_LEN(length) CMSG_LEN(length)
+#define WSA_CMSG_NXTHDR(msg, cmsg)                                                          \
+    ((cmsg) == 0 ? WSA_CMSG_FIRSTHDR(msg)                                                   \
+     : ((char *)(cmsg) + CMSG_ALIGN((cmsg)->cmsg_len) + sizeof(WSACMSGHDR) >                \
+        (char *)(msg)->Control.buf + (msg)->Control.len)                                    \
+         ? (LPWSACMSGHDR)0                                                                  \
+         : (LPWSACMSGHDR)((char *)(cmsg) + CMSG_ALIGN((cmsg)->cmsg_len)))
+int WSAAPI WSASendMsg(SOCKET Handle, LPWSAMSG lpMsg, DWORD dwFlags, LPDWORD lpNumberOfBytesSent,
+                      LPWSAOVERLAPPED lpOverlapped,
+                      LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
+
 /* WSAEventSelect: network events recorded per socket, signalled through an
  * event, read (and cleared) with WSAEnumNetworkEvents. */
 #define FD_READ_BIT 0

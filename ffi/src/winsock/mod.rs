@@ -57,6 +57,7 @@ macro_rules! sock_or {
 // Declared after `sock_or!`, which they use.
 pub(crate) mod event_select;
 pub(crate) mod extensions;
+pub(crate) mod msg;
 pub(crate) mod names;
 pub(crate) mod options;
 pub(crate) mod overlapped;

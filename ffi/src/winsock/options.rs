@@ -320,6 +320,10 @@ pub unsafe extern "C" fn WSAIoctl(
                     Some(disconnect_ex as DisconnectExFn as usize)
                 } else if guid == WSAID_TRANSMITFILE {
                     Some(TransmitFile as TransmitFileFn as usize)
+                } else if guid == WSAID_WSARECVMSG {
+                    Some(super::msg::RECV_MSG as usize)
+                } else if guid == WSAID_WSASENDMSG {
+                    Some(super::msg::SEND_MSG as usize)
                 } else {
                     None
                 };
