@@ -80,7 +80,6 @@ pub unsafe extern "C" fn CloseThreadpoolCleanupGroupMembers(
                 unsafe { f(obj.context as *mut c_void, cleanup_context) };
             }
             if obj.kind != Kind::Simple {
-                obj.lock().closed = true;
                 if obj.kind == Kind::Wait {
                     super::wait::stop(&obj);
                 }

@@ -40,8 +40,6 @@ pub(crate) struct State {
     pub cancelling: usize,
     /// Callbacks dropped that way (cleanup groups report them).
     pub cancelled: usize,
-    /// The program closed the object.
-    pub closed: bool,
     pub timer: TimerState,
     pub wait: WaitState,
 }
@@ -135,9 +133,8 @@ impl TpObj {
         self.idle.notify_all();
     }
 
-    /// A queued callback reached a worker: runs it, unless a cancelling wait
-    /// drops it. `value` is the wait result for a wait object; for I/O the
-    /// caller passes the call.
+    /// A queued callback reached a worker: `call` runs it with its instance,
+    /// unless a cancelling wait drops it.
     pub(crate) fn run(self: &Arc<Self>, call: impl FnOnce(*mut Instance)) {
         {
             let mut st = self.lock();
@@ -201,7 +198,6 @@ pub(crate) fn dispatch(obj: Arc<TpObj>, value: u32) {
 pub(crate) unsafe fn release(ptr: *mut c_void) {
     // SAFETY: caller contract: the program's `into_raw` reference.
     let obj = unsafe { Arc::from_raw(ptr as *const TpObj) };
-    obj.lock().closed = true;
     if let Some(g) = obj.group.as_ref().and_then(Weak::upgrade) {
         g.remove(&obj);
     }
