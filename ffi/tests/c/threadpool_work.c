@@ -4,6 +4,10 @@
  * cleanup groups (members closed, cancel callback), and the callback
  * instance calls (SetEvent/ReleaseSemaphore/ReleaseMutex/
  * LeaveCriticalSection WhenCallbackReturns, Disassociate, MayRunLong). */
+#ifdef __linux__
+#define _GNU_SOURCE
+#include <sched.h>
+#endif
 #include <windows.h>
 #include "check.h"
 
@@ -188,6 +192,7 @@ static void test_disassociate(void) {
 }
 
 static volatile LONG group_runs;
+static volatile LONG group_started;
 static volatile LONG group_cancelled;
 static HANDLE group_gate;
 
@@ -195,8 +200,16 @@ static VOID CALLBACK group_cb(PTP_CALLBACK_INSTANCE inst, PVOID ctx, PTP_WORK wo
     (void)inst;
     (void)ctx;
     (void)work;
+    InterlockedIncrement(&group_started);
     WaitForSingleObject(group_gate, 5000);
     InterlockedIncrement(&group_runs);
+}
+
+static DWORD WINAPI open_gate_later(LPVOID arg) {
+    (void)arg;
+    Sleep(100);
+    SetEvent(group_gate);
+    return 0;
 }
 
 static VOID CALLBACK group_cancel_cb(PVOID object_ctx, PVOID cleanup_ctx) {
@@ -241,9 +254,16 @@ static void test_cleanup_group(void) {
     CloseThreadpoolWork(e);
     for (int i = 0; i < 4; i++) SubmitThreadpoolWork(c);
     SubmitThreadpoolWork(d);
-    Sleep(50);
-    SetEvent(group_gate);
+    /* One callback is blocked at the gate. */
+    for (int i = 0; i < 5000 && group_started == 6; i++) Sleep(1);
+    CHECK_EQ(group_started, 7);
+    /* The gate opens while the members are being closed, so the cancel is
+     * in place before the blocked callback returns. */
+    HANDLE opener = CreateThread(NULL, 0, open_gate_later, NULL, 0, NULL);
+    CHECK(opener != NULL);
     CloseThreadpoolCleanupGroupMembers(group, TRUE, (PVOID)0x99);
+    CHECK_EQ(WaitForSingleObject(opener, 5000), WAIT_OBJECT_0);
+    CloseHandle(opener);
     CHECK(group_runs >= 1);
     CHECK(group_runs < 5);
     CHECK_EQ(group_cancelled, 2);
@@ -258,7 +278,10 @@ static void test_cleanup_group(void) {
 }
 
 /* A callback blocked on an event set by a later callback: the pool starts
- * another thread rather than deadlocking. */
+ * another thread rather than deadlocking, and (on Linux, where main pins the
+ * process to one CPU, so the pool's port allows one running callback) the
+ * wait is a blocking section of the pool's port, which lets the second
+ * callback run. */
 static HANDLE chain_event;
 static volatile LONG chain_done;
 
@@ -285,6 +308,19 @@ static void test_blocking_callback(void) {
 }
 
 int main(void) {
+#ifdef __linux__
+    /* One CPU before the default pool exists: its concurrency limit is 1. */
+    cpu_set_t set;
+    CHECK_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (CPU_ISSET(cpu, &set)) {
+            CPU_ZERO(&set);
+            CPU_SET(cpu, &set);
+            break;
+        }
+    }
+    CHECK_EQ(sched_setaffinity(0, sizeof set, &set), 0);
+#endif
     test_simple();
     test_work_default_pool();
     test_private_pool_and_cancel();
