@@ -18,7 +18,7 @@
 //! | `handles` | validated `HANDLE`/`SOCKET` values, resolving `hEvent`, CloseHandle |
 //! | `engine/` | overlapped operations, routing of completions to ports, OVERLAPPED results; the C port object, events, blocking sections |
 //! | `port/` | CreateIoCompletionPort, GetQueuedCompletionStatus(Ex), PostQueuedCompletionStatus; the C library's blocking calls as blocking sections |
-//! | `winsock/` | sockets and blocking calls, options and ioctls, overlapped receive/send, the extensions (AcceptEx, ConnectEx, DisconnectEx, TransmitFile), start-up and names |
+//! | `winsock/` | sockets and blocking calls, options and ioctls, overlapped receive/send, the extensions (AcceptEx, ConnectEx, DisconnectEx, TransmitFile), WSARecvMsg/WSASendMsg, WSAPoll, WSAEventSelect, start-up and names |
 //! | `file/` | CreateFile, ReadFile/WriteFile, SetFilePointer, GetOverlappedResult, CancelIo(Ex), GetFileSize(Ex), SetEndOfFile, FlushFileBuffers, GetFileType |
 //! | `sync/` | events, waits and Sleep, critical sections, SRW locks, condition variables, InitOnce, semaphores and mutexes (waitable, named within the process), SLists, WaitOnAddress |
 //! | `threadpool/` | the thread pool: pools as completion ports served by workers; work, timers, waits, I/O, cleanup groups, callback instances |
@@ -34,7 +34,8 @@
 //! Known gaps (see the README): blocking in C library calls that
 //! `port::libc_waits` does not wrap is invisible to the concurrency
 //! accounting; completion routines (APCs) are not supported; events are
-//! unnamed; Winsock's `select` is not provided.
+//! unnamed; Winsock's `select` and WSAAsyncSelect are not provided, and an
+//! overlapped WSARecvMsg has no pending form.
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 pub mod types;

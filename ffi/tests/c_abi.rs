@@ -571,7 +571,8 @@ fn wsa_recv_msg_send_msg() {
     common::run_c_test("wsamsg");
 }
 
-/// The synchronisation, storage, file-information and memory tests use only
+/// The synchronisation, storage, file-information, memory, thread-pool and
+/// Winsock-model (WSAPoll, WSAEventSelect, WSARecvMsg) tests use only
 /// the real Win32 API: they build for Windows with mingw-w64's own headers
 /// (`-Wall -Wextra -Werror`; skipped, with a note, where it is not installed).
 #[test]

@@ -6,6 +6,7 @@
 //! | [`options`] | `setsockopt`/`getsockopt`, `ioctlsocket`, `WSAIoctl` |
 //! | [`overlapped`] | `WSARecv`, `WSARecvFrom`, `WSASend`, `WSASendTo`, `WSAGetOverlappedResult` |
 //! | [`extensions`] | `AcceptEx`, `GetAcceptExSockaddrs`, `ConnectEx`, `DisconnectEx`, `TransmitFile` |
+//! | [`msg`] | `WSARecvMsg`, `WSASendMsg` |
 //! | [`poll`] | `WSAPoll` (Windows' `POLL*` values) |
 //! | [`event_select`] | `WSAEventSelect`, `WSAEnumNetworkEvents` and the watcher thread |
 //! | [`names`] | `WSAStartup`/`WSACleanup`, `WSAGetLastError`, `inet_pton`/`inet_ntop`, `getaddrinfo`, `getnameinfo` |
