@@ -3,6 +3,8 @@
 # (cport load --conns 64 --size 64 --depth 1 --duration 5s):
 #   c-native   ffi/examples/c/iocp_echo_server.c built against cport (release libcport), 1 worker
 #   c-skip     the same with -s (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS)
+#   c-tp       ffi/examples/c/tp_echo_server.c (the same server on the thread
+#              pool: CreateThreadpoolIo), a pool of at most 1 thread
 #   c-wine     the same source built with x86_64-w64-mingw32-gcc, run under Wine
 #   rust-echo  cport echo --workers 1 --backend uring (the Rust API)
 # and prints a table: requests/s, and the server's CPU time per message —
@@ -10,6 +12,8 @@
 # process alone and with the wineserver, which serves its every wait).
 #
 # Usage: scripts/bench-win32.sh [--duration 5s] [--conns 64] [--size 64] [--runs N]
+#                               [--cases "c-native c-tp"]   (a subset, in this order)
+# The last line compares c-tp's CPU per message with c-native's.
 # Every measurement runs under `flock -o /tmp/cport-bench.lock` (the machine
 # is shared; -o keeps the servers from inheriting the lock). Wine runs headless in its own prefix ($WINEPREFIX, default
 # /tmp/cport-bench-wine, created on first use).
@@ -80,6 +84,7 @@ while [[ $# -gt 0 ]]; do
     --conns) CONNS=$2; shift 2 ;;
     --size) SIZE=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
+    --cases) ONLY=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -90,7 +95,9 @@ mkdir -p "$OUT"
 cargo build --release -q -p cport-ffi -p cport-cli
 cc -O2 -I include/win32 ffi/examples/c/iocp_echo_server.c -o "$OUT/iocp_echo_server" \
    -L target/release -lcport -lpthread
-cases=(c-native c-skip rust-echo)
+cc -O2 -I include/win32 ffi/examples/c/tp_echo_server.c -o "$OUT/tp_echo_server" \
+   -L target/release -lcport -lpthread
+cases=(c-native c-skip c-tp rust-echo)
 WINE=""
 if command -v x86_64-w64-mingw32-gcc >/dev/null; then
   x86_64-w64-mingw32-gcc -O2 ffi/examples/c/iocp_echo_server.c -o "$OUT/iocp_echo_server.exe" \
@@ -107,9 +114,13 @@ if [[ -n "$WINE" ]]; then
     echo "creating the Wine prefix $WINEPREFIX ..." >&2
     flock -o "$LOCK" timeout 300 "$WINE" wineboot --init >/dev/null 2>&1 || true
   fi
-  cases=(c-native c-skip c-wine rust-echo)
+  cases=(c-native c-skip c-tp c-wine rust-echo)
 else
   echo "no mingw-w64 or Wine: the Wine run is skipped" >&2
+fi
+
+if [[ -n "${ONLY:-}" ]]; then
+  read -r -a cases <<<"$ONLY"
 fi
 
 lib=$ROOT/target/release
@@ -120,6 +131,7 @@ for run in $(seq 1 "$RUNS"); do
     case $c in
       c-native) cmd=(env LD_LIBRARY_PATH="$lib" CPORT_BACKEND=uring "$OUT/iocp_echo_server" -e:0 -t:1); prog=$OUT/iocp_echo_server ;;
       c-skip) cmd=(env LD_LIBRARY_PATH="$lib" CPORT_BACKEND=uring "$OUT/iocp_echo_server" -e:0 -t:1 -s); prog=$OUT/iocp_echo_server ;;
+      c-tp) cmd=(env LD_LIBRARY_PATH="$lib" CPORT_BACKEND=uring "$OUT/tp_echo_server" -e:0 -t:1); prog=$OUT/tp_echo_server ;;
       c-wine) cmd=("$WINE" "$OUT/iocp_echo_server.exe" -e:0 -t:1); prog=$OUT/iocp_echo_server.exe ;;
       rust-echo) cmd=("$ROOT/target/release/cport" echo --addr 127.0.0.1:0 --workers 1 --backend uring); prog=$ROOT/target/release/cport ;;
     esac
@@ -132,7 +144,7 @@ for run in $(seq 1 "$RUNS"); do
 done
 
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-base=$(median "${rps[rust-echo]}")
+base=$( [[ -n "${rps[rust-echo]:-}" ]] && median "${rps[rust-echo]}" || echo "")
 wine=$( [[ -n "${rps[c-wine]:-}" ]] && median "${rps[c-wine]}" || echo "")
 echo
 echo "cport load --conns $CONNS --size $SIZE --depth 1 --duration $DURATION, $(nproc) CPUs, $(uname -r), median of $RUNS run(s)"
@@ -141,5 +153,9 @@ for c in "${cases[@]}"; do
   r=$(median "${rps[$c]}"); u=$(median "${us[$c]}"); w=$(median "${usw[$c]}")
   vw=$( [[ -n "$wine" ]] && awk -v a="$r" -v b="$wine" 'BEGIN {printf "%.1fx", a / b}' || echo -)
   printf '%-10s %12s %16s %22s %10s %10s\n' "$c" "$r" "$u" "$w" \
-    "$(awk -v a="$r" -v b="$base" 'BEGIN {printf "%.2fx", a / b}')" "$vw"
+    "$( [[ -n "$base" ]] && awk -v a="$r" -v b="$base" 'BEGIN {printf "%.2fx", a / b}' || echo -)" "$vw"
 done
+if [[ -n "${us[c-tp]:-}" && -n "${us[c-native]:-}" ]]; then
+  awk -v a="$(median "${us[c-tp]}")" -v b="$(median "${us[c-native]}")" \
+    'BEGIN {printf "thread pool (c-tp) CPU per message / GetQueuedCompletionStatus (c-native): %.2fx\n", a / b}'
+fi

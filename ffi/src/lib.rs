@@ -18,9 +18,10 @@
 //! | `handles` | validated `HANDLE`/`SOCKET` values, resolving `hEvent`, CloseHandle |
 //! | `engine/` | overlapped operations, routing of completions to ports, OVERLAPPED results; the C port object, events, blocking sections |
 //! | `port/` | CreateIoCompletionPort, GetQueuedCompletionStatus(Ex), PostQueuedCompletionStatus; the C library's blocking calls as blocking sections |
-//! | `winsock/` | sockets and blocking calls, options and ioctls, overlapped receive/send, the extensions (AcceptEx, ConnectEx, DisconnectEx, TransmitFile), start-up and names, `select`, WSAStringToAddress/WSAAddressToString |
+//! | `winsock/` | sockets and blocking calls, options and ioctls, overlapped receive/send, the extensions (AcceptEx, ConnectEx, DisconnectEx, TransmitFile), WSARecvMsg/WSASendMsg, WSAPoll, WSAEventSelect, start-up and names, `select`, WSAStringToAddress/WSAAddressToString |
 //! | `file/` | CreateFile (with serial-port device names), ReadFile/WriteFile, SetFilePointer, GetOverlappedResult, CancelIo(Ex), GetFileSize(Ex), SetEndOfFile, FlushFileBuffers, GetFileType; named pipes (refused) |
 //! | `sync/` | events, waits and Sleep, critical sections, SRW locks, condition variables, InitOnce, semaphores and mutexes (waitable, named within the process), SLists, WaitOnAddress, waitable timers, thread-pool waits (RegisterWaitForSingleObject) |
+//! | `threadpool/` | the thread pool: pools as completion ports served by workers; work, timers, waits, I/O, cleanup groups, callback instances |
 //! | `thread/` | CreateThread and thread handles, GetCurrentThreadId, ExitProcess, TLS and FLS, APCs (QueueUserAPC and the alertable waits) |
 //! | `comm/` | serial ports on termios: GetCommState/SetCommState, GetCommTimeouts/SetCommTimeouts, `\\.\` device names |
 //! | `crypt/` | BCryptGenRandom |
@@ -37,7 +38,8 @@
 //! `port::libc_waits` does not wrap is invisible to the concurrency
 //! accounting; I/O completion routines (`ReadFileEx`, `WSARecv`'s
 //! `lpCompletionRoutine`) are not supported (`QueueUserAPC` is); events are
-//! unnamed.
+//! unnamed; WSAAsyncSelect is not provided, and an overlapped WSARecvMsg has
+//! no pending form.
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 pub mod types;
@@ -57,4 +59,5 @@ mod strings;
 mod sync;
 mod system;
 mod thread;
+mod threadpool;
 mod winsock;

@@ -355,6 +355,8 @@ constants! {
     SD_SEND: INT = 1;
     SD_BOTH: INT = 2;
     SIO_GET_EXTENSION_FUNCTION_POINTER: DWORD = 0xC800_0006;
+    /// mstcpip.h: a `struct tcp_keepalive` in.
+    SIO_KEEPALIVE_VALS: DWORD = 0x9800_0004;
     FIONBIO: LONG = 0x8004_667E_u32 as LONG;
     FIONREAD: LONG = 0x4004_667F;
     SO_UPDATE_ACCEPT_CONTEXT: INT = 0x700B;
@@ -446,6 +448,21 @@ pub const WSAID_TRANSMITFILE: GUID = GUID {
     Data4: [0x95, 0xca, 0x00, 0x80, 0x5f, 0x48, 0xa1, 0x92],
 };
 
+/// `{f689d7c8-6f1f-436b-8a53-e54fe351c322}`
+pub const WSAID_WSARECVMSG: GUID = GUID {
+    Data1: 0xf689_d7c8,
+    Data2: 0x6f1f,
+    Data3: 0x436b,
+    Data4: [0x8a, 0x53, 0xe5, 0x4f, 0xe3, 0x51, 0xc3, 0x22],
+};
+/// `{a441e712-754f-43ca-84a7-0dee44cf606d}`
+pub const WSAID_WSASENDMSG: GUID = GUID {
+    Data1: 0xa441_e712,
+    Data2: 0x754f,
+    Data3: 0x43ca,
+    Data4: [0x84, 0xa7, 0x0d, 0xee, 0x44, 0xcf, 0x60, 0x6d],
+};
+
 /// Every GUID the header defines, for the layout test.
 pub const ALL_GUIDS: &[(&str, GUID)] = &[
     ("WSAID_ACCEPTEX", WSAID_ACCEPTEX),
@@ -453,6 +470,8 @@ pub const ALL_GUIDS: &[(&str, GUID)] = &[
     ("WSAID_CONNECTEX", WSAID_CONNECTEX),
     ("WSAID_DISCONNECTEX", WSAID_DISCONNECTEX),
     ("WSAID_TRANSMITFILE", WSAID_TRANSMITFILE),
+    ("WSAID_WSARECVMSG", WSAID_WSARECVMSG),
+    ("WSAID_WSASENDMSG", WSAID_WSASENDMSG),
 ];
 
 /// Whether an NTSTATUS is a success code (`NT_SUCCESS`: ≥ 0 as a signed value).

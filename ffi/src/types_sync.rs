@@ -1,6 +1,7 @@
 //! Win32 types and constants of the slim synchronisation objects, one-time
 //! initialisation, SLists, semaphores and mutexes, thread- and fiber-local
-//! storage, file information, virtual memory and `FormatMessage`, with their
+//! storage, file information, virtual memory, `FormatMessage` and the thread
+//! pool's callback environment, with their
 //! Windows x64 sizes and values.
 //!
 //! Self-contained beside `types.rs` (only `core` and the base types there), so
@@ -158,4 +159,20 @@ constants! {
     IDCANCEL: LONG = 2;
     IDYES: LONG = 6;
     IDNO: LONG = 7;
+}
+
+/// `TP_CALLBACK_ENVIRON_V3`, as the Windows SDK lays it out (x64: 72 bytes).
+#[repr(C)]
+pub struct TP_CALLBACK_ENVIRON_V3 {
+    pub Version: DWORD,
+    pub Pool: *mut c_void,
+    pub CleanupGroup: *mut c_void,
+    pub CleanupGroupCancelCallback: *mut c_void,
+    pub RaceDll: *mut c_void,
+    pub ActivationContext: *mut c_void,
+    pub FinalizationCallback: *mut c_void,
+    /// `u.Flags` in C (bit 0: `LongFunction`, bit 1: `Persistent`).
+    pub Flags: DWORD,
+    pub CallbackPriority: DWORD,
+    pub Size: DWORD,
 }

@@ -510,7 +510,69 @@ fn memory_messages_and_system() {
     }
 }
 
-/// The synchronisation, storage, file-information and memory tests use only
+/// Thread-pool work: simple callbacks, one callback per submit, waiting
+/// with and without cancelling, a one-thread private pool, environments,
+/// cleanup groups (cancel callback per member), the callback-instance calls,
+/// a callback blocked on a later one (the pool grows).
+#[test]
+fn threadpool_work() {
+    common::run_c_test("threadpool_work");
+}
+
+/// Thread-pool timers: relative, absolute, zero and past due times,
+/// periods, NULL cancelling, SetThreadpoolTimerEx's result,
+/// IsThreadpoolTimerSet, waiting for callbacks, closing a periodic timer,
+/// a timer in a cleanup group.
+#[test]
+fn threadpool_timer() {
+    common::run_c_test("threadpool_timer");
+}
+
+/// Thread-pool waits: WAIT_OBJECT_0 and WAIT_TIMEOUT results, one callback
+/// per set, zero and relative timeouts, cancelling with NULL and
+/// SetThreadpoolWaitEx's result, semaphores, closing with a wait pending,
+/// many waits on one event.
+#[test]
+fn threadpool_wait() {
+    common::run_c_test("threadpool_wait");
+}
+
+/// Thread-pool I/O on sockets (AcceptEx, WSARecv, WSASend, a receive ended
+/// by closesocket → 1236, a call failing at once + CancelThreadpoolIo) and
+/// on a file (writes and reads at offsets, EOF → 38); the handle is
+/// associated with the pool's port (a second association fails with 87).
+#[test]
+fn threadpool_io() {
+    common::run_c_test("threadpool_io");
+}
+
+/// WSAPoll with Windows' POLL* values (readable, writable, listener, peer
+/// closed → POLLHUP, timeout, POLLNVAL, bad arguments), SO_RCVTIMEO /
+/// SO_SNDTIMEO as DWORD milliseconds (WSAETIMEDOUT), SIO_KEEPALIVE_VALS.
+#[test]
+fn wsapoll_timeouts_keepalive() {
+    common::run_c_test("wsapoll");
+}
+
+/// WSAEventSelect + WSAEnumNetworkEvents: FD_WRITE once connected and
+/// again only after WSAEWOULDBLOCK, FD_READ re-enabled by recv, FD_ACCEPT by
+/// accept, FD_CONNECT (refused → WSAECONNREFUSED), FD_CLOSE once; the socket
+/// non-blocking; the event reset by the enumeration.
+#[test]
+fn wsa_event_select() {
+    common::run_c_test("wsaeventselect");
+}
+
+/// WSARecvMsg (WSAID_WSARECVMSG) and WSASendMsg on UDP: gathered buffers,
+/// the source address, IP_PKTINFO control data, WSAEMSGSIZE + MSG_TRUNC, an
+/// overlapped receive completing at once with its packet.
+#[test]
+fn wsa_recv_msg_send_msg() {
+    common::run_c_test("wsamsg");
+}
+
+/// The synchronisation, storage, file-information, memory, thread-pool and
+/// Winsock-model (WSAPoll, WSAEventSelect, WSARecvMsg) tests use only
 /// the real Win32 API: they build for Windows with mingw-w64's own headers
 /// (`-Wall -Wextra -Werror`; skipped, with a note, where it is not installed).
 #[test]
@@ -531,6 +593,13 @@ fn sync_and_memory_tests_build_for_windows_with_mingw() {
         "tls",
         "fileinfo",
         "memory",
+        "threadpool_work",
+        "threadpool_timer",
+        "threadpool_wait",
+        "threadpool_io",
+        "wsapoll",
+        "wsaeventselect",
+        "wsamsg",
     ];
     // All at once: each compile is one process.
     let builds: Vec<_> = names

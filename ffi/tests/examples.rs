@@ -8,6 +8,7 @@
 //!   clients left, then SIGINT → exit status 0 with no socket left open; and
 //!   the server started again at once on the same port, while connections of
 //!   the first instance sit in TIME_WAIT;
+//! * the same for the echo server on the thread pool;
 //! * the overlapped copy, byte-exact on a 64 MiB file (and odd and empty ones);
 //! * and each example also compiled as C++, and for Windows with mingw-w64
 //!   when it is installed (that it builds unchanged is the point).
@@ -230,7 +231,18 @@ fn client(exe: &Path, backend: &str, port: u16, args: &[&str]) -> String {
 
 #[test]
 fn echo_server_under_client_load_then_sigint_and_restart() {
-    let server = build("iocp_echo_server", false);
+    serve_load_then_sigint_and_restart("iocp_echo_server");
+}
+
+/// The same for the echo server on the thread pool (CreateThreadpoolIo with
+/// AcceptEx, WSARecv and WSASend).
+#[test]
+fn tp_echo_server_under_client_load_then_sigint_and_restart() {
+    serve_load_then_sigint_and_restart("tp_echo_server");
+}
+
+fn serve_load_then_sigint_and_restart(server_name: &str) {
+    let server = build(server_name, false);
     let client_exe = build("iocp_echo_client", false);
     for backend in common::backends() {
         let (srv, port) = Server::start(&server, backend, 0, &[]);
@@ -375,7 +387,12 @@ fn examples_build_for_windows_with_mingw() {
         );
         return;
     }
-    for name in ["iocp_echo_server", "iocp_echo_client", "overlapped_copy"] {
+    for name in [
+        "iocp_echo_server",
+        "tp_echo_server",
+        "iocp_echo_client",
+        "overlapped_copy",
+    ] {
         let exe = common::out_dir().join(format!("{name}.exe"));
         let out = Command::new(gcc)
             .args(["-Wall", "-Wextra", "-Werror", "-O2"])

@@ -64,6 +64,11 @@ fn sizes() -> Vec<(&'static str, usize, usize)> {
         ("SLIST_HEADER", size_of::<types_sync::SLIST_HEADER>(), 16),
         ("FILETIME", size_of::<types_sync::FILETIME>(), 8),
         ("ULARGE_INTEGER", size_of::<types_sync::ULARGE_INTEGER>(), 8),
+        (
+            "TP_CALLBACK_ENVIRON_V3",
+            size_of::<types_sync::TP_CALLBACK_ENVIRON_V3>(),
+            72,
+        ),
     ]
 }
 
@@ -284,6 +289,14 @@ fn offsets() -> Vec<(&'static str, &'static str, usize)> {
             offset_of!(types_sync::FILETIME, dwHighDateTime),
         ),
         ("ULARGE_INTEGER", "HighPart", 4),
+        ("TP_CALLBACK_ENVIRON_V3", "Pool", 8),
+        ("TP_CALLBACK_ENVIRON_V3", "CleanupGroup", 16),
+        ("TP_CALLBACK_ENVIRON_V3", "CleanupGroupCancelCallback", 24),
+        ("TP_CALLBACK_ENVIRON_V3", "RaceDll", 32),
+        ("TP_CALLBACK_ENVIRON_V3", "FinalizationCallback", 48),
+        ("TP_CALLBACK_ENVIRON_V3", "u", 56),
+        ("TP_CALLBACK_ENVIRON_V3", "CallbackPriority", 60),
+        ("TP_CALLBACK_ENVIRON_V3", "Size", 64),
         ("ULARGE_INTEGER", "QuadPart", 0),
     ]
 }
@@ -292,7 +305,7 @@ fn offsets() -> Vec<(&'static str, &'static str, usize)> {
 fn program() -> String {
     let mut c = String::from(
         "#include <windows.h>\n#include <winsock2.h>\n#include <ws2tcpip.h>\n#include <mswsock.h>\n\
-         #include <strsafe.h>\n#include <cport_seh.h>\n\
+         #include <mstcpip.h>\n#include <strsafe.h>\n#include <cport_seh.h>\n\
          #include <stdio.h>\n#include <stddef.h>\n\n\
          int main(void) {\n\
          /* Same types, not merely the same sizes (an error in C++, a warning in C). */\n\

@@ -653,5 +653,6 @@ inline typename std::common_type<A, B>::type max(const A &a, const B &b) {
 #include "sysinfoapi.h"
 #include "winbase.h"
 #include "winuser.h"
+#include "threadpoolapiset.h"
 
 #endif /* CPORT_WIN32_H */

@@ -76,6 +76,84 @@ typedef union DECLSPEC_ALIGN(16) _SLIST_HEADER {
 #define PRIMARYLANGID(lgid)         ((WORD)(lgid) & 0x3ff)
 #define SUBLANGID(lgid)             ((WORD)(lgid) >> 10)
 
+
+/* ---- thread pool types (threadpoolapiset.h has the functions) ---- */
+#ifndef NTAPI
+#define NTAPI
+#endif
+typedef DWORD TP_VERSION, *PTP_VERSION;
+typedef struct _TP_CALLBACK_INSTANCE TP_CALLBACK_INSTANCE, *PTP_CALLBACK_INSTANCE;
+typedef struct _TP_POOL TP_POOL, *PTP_POOL;
+typedef struct _TP_CLEANUP_GROUP TP_CLEANUP_GROUP, *PTP_CLEANUP_GROUP;
+typedef struct _TP_WORK TP_WORK, *PTP_WORK;
+typedef struct _TP_TIMER TP_TIMER, *PTP_TIMER;
+typedef struct _TP_WAIT TP_WAIT, *PTP_WAIT;
+typedef struct _TP_IO TP_IO, *PTP_IO;
+typedef DWORD TP_WAIT_RESULT;
+typedef VOID (NTAPI *PTP_SIMPLE_CALLBACK)(PTP_CALLBACK_INSTANCE Instance, PVOID Context);
+typedef VOID (NTAPI *PTP_WORK_CALLBACK)(PTP_CALLBACK_INSTANCE Instance, PVOID Context, PTP_WORK Work);
+typedef VOID (NTAPI *PTP_TIMER_CALLBACK)(PTP_CALLBACK_INSTANCE Instance, PVOID Context, PTP_TIMER Timer);
+typedef VOID (NTAPI *PTP_WAIT_CALLBACK)(PTP_CALLBACK_INSTANCE Instance, PVOID Context, PTP_WAIT Wait,
+                                        TP_WAIT_RESULT WaitResult);
+typedef VOID (NTAPI *PTP_CLEANUP_GROUP_CANCEL_CALLBACK)(PVOID ObjectContext, PVOID CleanupContext);
+
+typedef enum _TP_CALLBACK_PRIORITY {
+    TP_CALLBACK_PRIORITY_HIGH,
+    TP_CALLBACK_PRIORITY_NORMAL,
+    TP_CALLBACK_PRIORITY_LOW,
+    TP_CALLBACK_PRIORITY_INVALID,
+    TP_CALLBACK_PRIORITY_COUNT = TP_CALLBACK_PRIORITY_INVALID
+} TP_CALLBACK_PRIORITY;
+
+/* The Windows SDK's layout (x64: 72 bytes). */
+typedef struct _TP_CALLBACK_ENVIRON_V3 {
+    TP_VERSION Version;
+    PTP_POOL Pool;
+    PTP_CLEANUP_GROUP CleanupGroup;
+    PTP_CLEANUP_GROUP_CANCEL_CALLBACK CleanupGroupCancelCallback;
+    PVOID RaceDll;
+    struct _ACTIVATION_CONTEXT *ActivationContext;
+    PTP_SIMPLE_CALLBACK FinalizationCallback;
+    union {
+        DWORD Flags;
+        struct {
+            DWORD LongFunction : 1;
+            DWORD Persistent : 1;
+            DWORD Private : 30;
+        } s;
+    } u;
+    TP_CALLBACK_PRIORITY CallbackPriority;
+    DWORD Size;
+} TP_CALLBACK_ENVIRON_V3, TP_CALLBACK_ENVIRON, *PTP_CALLBACK_ENVIRON;
+
+static inline VOID TpInitializeCallbackEnviron(PTP_CALLBACK_ENVIRON CallbackEnviron) {
+    memset(CallbackEnviron, 0, sizeof(*CallbackEnviron));
+    CallbackEnviron->Version = 3;
+    CallbackEnviron->CallbackPriority = TP_CALLBACK_PRIORITY_NORMAL;
+    CallbackEnviron->Size = sizeof(TP_CALLBACK_ENVIRON);
+}
+static inline VOID TpSetCallbackThreadpool(PTP_CALLBACK_ENVIRON CallbackEnviron, PTP_POOL Pool) {
+    CallbackEnviron->Pool = Pool;
+}
+static inline VOID TpSetCallbackCleanupGroup(PTP_CALLBACK_ENVIRON CallbackEnviron,
+                                             PTP_CLEANUP_GROUP CleanupGroup,
+                                             PTP_CLEANUP_GROUP_CANCEL_CALLBACK CleanupGroupCancelCallback) {
+    CallbackEnviron->CleanupGroup = CleanupGroup;
+    CallbackEnviron->CleanupGroupCancelCallback = CleanupGroupCancelCallback;
+}
+static inline VOID TpSetCallbackLongFunction(PTP_CALLBACK_ENVIRON CallbackEnviron) {
+    CallbackEnviron->u.s.LongFunction = 1;
+}
+static inline VOID TpSetCallbackRaceWithDll(PTP_CALLBACK_ENVIRON CallbackEnviron, PVOID DllHandle) {
+    CallbackEnviron->RaceDll = DllHandle;
+}
+static inline VOID TpSetCallbackPriority(PTP_CALLBACK_ENVIRON CallbackEnviron, TP_CALLBACK_PRIORITY Priority) {
+    CallbackEnviron->CallbackPriority = Priority;
+}
+static inline VOID TpDestroyCallbackEnviron(PTP_CALLBACK_ENVIRON CallbackEnviron) {
+    (void)CallbackEnviron;
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -441,6 +441,88 @@ INT WSAAPI WSAAddressToStringW(LPSOCKADDR lpsaAddress, DWORD dwAddressLength,
                                LPWSAPROTOCOL_INFOW lpProtocolInfo, LPWSTR lpszAddressString,
                                LPDWORD lpdwAddressStringLength);
 
+/* WSAMSG (ws2def.h in the SDK) for WSASendMsg and WSARecvMsg (mswsock.h).
+ * Control messages have Linux's cmsghdr layout, which is Windows' too; their
+ * levels, types and payloads are Linux's, like the other socket constants. */
+typedef struct _WSAMSG {
+    struct sockaddr *name;
+    INT namelen;
+    LPWSABUF lpBuffers;
+    ULONG dwBufferCount;
+    WSABUF Control;
+    ULONG dwFlags;
+} WSAMSG, *PWSAMSG, *LPWSAMSG;
+typedef struct cmsghdr WSACMSGHDR, *PWSACMSGHDR, *LPWSACMSGHDR;
+#define WSA_CMSG_FIRSTHDR(msg)                                                              \
+    ((msg)->Control.len >= sizeof(WSACMSGHDR) ? (LPWSACMSGHDR)(msg)->Control.buf : (LPWSACMSGHDR)0)
+#define WSA_CMSG_DATA(cmsg) CMSG_DATA(cmsg)
+#define WSA_CMSG_SPACE(length) CMSG_SPACE(length)
+#define WSA_CMSG_LEN(length) CMSG_LEN(length)
+#define WSA_CMSG_NXTHDR(msg, cmsg)                                                          \
+    ((cmsg) == 0 ? WSA_CMSG_FIRSTHDR(msg)                                                   \
+     : ((char *)(cmsg) + CMSG_ALIGN((cmsg)->cmsg_len) + sizeof(WSACMSGHDR) >                \
+        (char *)(msg)->Control.buf + (msg)->Control.len)                                    \
+         ? (LPWSACMSGHDR)0                                                                  \
+         : (LPWSACMSGHDR)((char *)(cmsg) + CMSG_ALIGN((cmsg)->cmsg_len)))
+int WSAAPI WSASendMsg(SOCKET Handle, LPWSAMSG lpMsg, DWORD dwFlags, LPDWORD lpNumberOfBytesSent,
+                      LPWSAOVERLAPPED lpOverlapped,
+                      LPWSAOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
+
+/* WSAEventSelect: network events recorded per socket, signalled through an
+ * event, read (and cleared) with WSAEnumNetworkEvents. */
+#define FD_READ_BIT 0
+#define FD_READ (1 << FD_READ_BIT)
+#define FD_WRITE_BIT 1
+#define FD_WRITE (1 << FD_WRITE_BIT)
+#define FD_OOB_BIT 2
+#define FD_OOB (1 << FD_OOB_BIT)
+#define FD_ACCEPT_BIT 3
+#define FD_ACCEPT (1 << FD_ACCEPT_BIT)
+#define FD_CONNECT_BIT 4
+#define FD_CONNECT (1 << FD_CONNECT_BIT)
+#define FD_CLOSE_BIT 5
+#define FD_CLOSE (1 << FD_CLOSE_BIT)
+#define FD_MAX_EVENTS 10
+#define FD_ALL_EVENTS ((1 << FD_MAX_EVENTS) - 1)
+typedef struct _WSANETWORKEVENTS {
+    LONG lNetworkEvents; /* Windows' long: 32 bits */
+    int iErrorCode[FD_MAX_EVENTS];
+} WSANETWORKEVENTS, *LPWSANETWORKEVENTS;
+int WSAAPI WSAEventSelect(SOCKET s, WSAEVENT hEventObject, LONG lNetworkEvents);
+int WSAAPI WSAEnumNetworkEvents(SOCKET s, WSAEVENT hEventObject, LPWSANETWORKEVENTS lpNetworkEvents);
+
+/* WSAPoll, with Windows' POLL* values (they replace <poll.h>'s: include
+ * <poll.h>, if at all, before this header and use WSAPOLLFD). */
+#undef POLLRDNORM
+#undef POLLRDBAND
+#undef POLLIN
+#undef POLLPRI
+#undef POLLWRNORM
+#undef POLLOUT
+#undef POLLWRBAND
+#undef POLLERR
+#undef POLLHUP
+#undef POLLNVAL
+#define POLLRDNORM 0x0100
+#define POLLRDBAND 0x0200
+#define POLLIN (POLLRDNORM | POLLRDBAND)
+#define POLLPRI 0x0400
+#define POLLWRNORM 0x0010
+#define POLLOUT (POLLWRNORM)
+#define POLLWRBAND 0x0020
+#define POLLERR 0x0001
+#define POLLHUP 0x0002
+#define POLLNVAL 0x0004
+typedef struct cport_wsapollfd {
+    SOCKET fd;
+    SHORT events;
+    SHORT revents;
+} WSAPOLLFD, *PWSAPOLLFD, *LPWSAPOLLFD;
+#ifndef _SYS_POLL_H
+#define pollfd cport_wsapollfd /* `struct pollfd`, as the SDK names it */
+#endif
+int WSAAPI WSAPoll(LPWSAPOLLFD fdArray, ULONG fds, INT timeout);
+
 #ifdef UNICODE
 #define WSASocket WSASocketW
 #define WSAStringToAddress WSAStringToAddressW

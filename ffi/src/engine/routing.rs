@@ -5,7 +5,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use cport_core::{Handle, IssueError, Issued, OpId};
@@ -83,6 +83,10 @@ pub(crate) struct IoObj {
     pub exclusive_addr: AtomicBool,
     /// Threads inside a blocking call on this socket (closesocket wakes them).
     pub blocked: AtomicUsize,
+    /// SO_RCVTIMEO / SO_SNDTIMEO in milliseconds (0: wait forever), for the
+    /// blocking receive and send calls.
+    pub recv_timeout_ms: AtomicU32,
+    pub send_timeout_ms: AtomicU32,
     /// An AcceptEx pending with this socket as its accept socket: (listener, token).
     pub accept_for: Mutex<Option<(Weak<IoObj>, u64)>>,
     /// Delete the file when it is closed (FILE_FLAG_DELETE_ON_CLOSE).
@@ -120,6 +124,8 @@ impl IoObj {
             reuse_addr: AtomicBool::new(false),
             exclusive_addr: AtomicBool::new(false),
             blocked: AtomicUsize::new(0),
+            recv_timeout_ms: AtomicU32::new(0),
+            send_timeout_ms: AtomicU32::new(0),
             accept_for: Mutex::new(None),
             delete_on_close: Mutex::new(None),
         }

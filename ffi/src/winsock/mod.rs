@@ -6,6 +6,9 @@
 //! | [`options`] | `setsockopt`/`getsockopt`, `ioctlsocket`, `WSAIoctl` |
 //! | [`overlapped`] | `WSARecv`, `WSARecvFrom`, `WSASend`, `WSASendTo`, `WSAGetOverlappedResult` |
 //! | [`extensions`] | `AcceptEx`, `GetAcceptExSockaddrs`, `ConnectEx`, `DisconnectEx`, `TransmitFile` |
+//! | [`msg`] | `WSARecvMsg`, `WSASendMsg` |
+//! | [`poll`] | `WSAPoll` (Windows' `POLL*` values) |
+//! | [`event_select`] | `WSAEventSelect`, `WSAEnumNetworkEvents` and the watcher thread |
 //! | [`names`] | `WSAStartup`/`WSACleanup`, `WSAGetLastError`, `inet_pton`/`inet_ntop`, `getaddrinfo`, `getnameinfo` |
 //! | [`select`] | `select`, `__WSAFDIsSet` on Windows' `fd_set` |
 //! | [`addr_string`] | `WSAStringToAddressA/W`, `WSAAddressToStringA/W` |
@@ -56,10 +59,13 @@ macro_rules! sock_or {
 
 // Declared after `sock_or!`, which they use.
 pub(crate) mod addr_string;
+pub(crate) mod event_select;
 pub(crate) mod extensions;
+pub(crate) mod msg;
 pub(crate) mod names;
 pub(crate) mod options;
 pub(crate) mod overlapped;
+pub(crate) mod poll;
 pub(crate) mod select;
 pub(crate) mod socket;
 
@@ -128,17 +134,23 @@ fn wait_ready(obj: &IoObj, events: i16, deadline: Option<Instant>) -> Result<(),
     })
 }
 
-/// A blocking call: `f` (non-blocking) until it does not say EAGAIN.
+/// A blocking call: `f` (non-blocking) until it does not say EAGAIN, for at
+/// most `timeout_ms` (SO_RCVTIMEO / SO_SNDTIMEO; 0: forever), then `ETIMEDOUT`.
 fn blocking_call(
     obj: &IoObj,
     events: i16,
+    timeout_ms: u32,
     mut f: impl FnMut(RawFd) -> isize,
 ) -> Result<usize, i32> {
+    let deadline =
+        (timeout_ms != 0).then(|| Instant::now() + Duration::from_millis(u64::from(timeout_ms)));
     loop {
         match with_fd(obj, |fd| check(f(fd)))? {
             Ok(n) => return Ok(n),
             Err(libc::EINTR) => continue,
-            Err(e) if e == libc::EAGAIN || e == libc::EINPROGRESS => wait_ready(obj, events, None)?,
+            Err(e) if e == libc::EAGAIN || e == libc::EINPROGRESS => {
+                wait_ready(obj, events, deadline)?
+            }
             Err(e) => return Err(e),
         }
     }

@@ -1,6 +1,7 @@
 //! Socket options and ioctls: `setsockopt`/`getsockopt` (with
 //! `SO_UPDATE_ACCEPT_CONTEXT`, `SO_UPDATE_CONNECT_CONTEXT`,
-//! `SO_EXCLUSIVEADDRUSE`), `ioctlsocket` (`FIONBIO`, `FIONREAD`) and
+//! `SO_EXCLUSIVEADDRUSE`, `SO_RCVTIMEO`/`SO_SNDTIMEO` as Windows' DWORD
+//! milliseconds), `ioctlsocket` (`FIONBIO`, `FIONREAD`) and
 //! `WSAIoctl`, which also hands out the extension functions
 //! (`SIO_GET_EXTENSION_FUNCTION_POINTER`, see [`super::extensions`]).
 
@@ -44,6 +45,22 @@ pub unsafe extern "C" fn cport_setsockopt(
         }
         if optval.is_null() && optlen > 0 {
             return fail(WSAEFAULT, SOCKET_ERROR);
+        }
+        if sol && (optname == libc::SO_RCVTIMEO || optname == libc::SO_SNDTIMEO) {
+            // Windows' form: a DWORD of milliseconds, 0 = forever. The
+            // blocking calls honour it (the fd underneath is non-blocking).
+            if optval.is_null() || optlen < 4 {
+                return fail(WSAEFAULT, SOCKET_ERROR);
+            }
+            // SAFETY: optval is valid for optlen (≥ 4) bytes.
+            let ms = unsafe { std::ptr::read_unaligned(optval.cast::<u32>()) };
+            let slot = if optname == libc::SO_RCVTIMEO {
+                &obj.recv_timeout_ms
+            } else {
+                &obj.send_timeout_ms
+            };
+            slot.store(ms, Ordering::Release);
+            return 0;
         }
         if sol && (optname == SO_EXCLUSIVEADDRUSE || optname == libc::SO_REUSEADDR) {
             if optval.is_null() || optlen < 4 {
@@ -144,6 +161,25 @@ pub unsafe extern "C" fn cport_getsockopt(
             return 0;
         }
         if level == libc::SOL_SOCKET
+            && (optname == libc::SO_RCVTIMEO || optname == libc::SO_SNDTIMEO)
+        {
+            // SAFETY: optlen valid (caller contract).
+            if unsafe { *optlen } < 4 {
+                return fail(WSAEFAULT, SOCKET_ERROR);
+            }
+            let ms = if optname == libc::SO_RCVTIMEO {
+                obj.recv_timeout_ms.load(Ordering::Acquire)
+            } else {
+                obj.send_timeout_ms.load(Ordering::Acquire)
+            };
+            // SAFETY: optval holds *optlen (≥ 4) bytes (caller contract).
+            unsafe {
+                std::ptr::write_unaligned(optval.cast::<u32>(), ms);
+                *optlen = 4;
+            }
+            return 0;
+        }
+        if level == libc::SOL_SOCKET
             && (optname == SO_EXCLUSIVEADDRUSE || optname == libc::SO_REUSEADDR)
         {
             // What the program set (bind sets SO_REUSEADDR underneath).
@@ -231,6 +267,41 @@ unsafe fn ioctl(obj: &IoObj, cmd: i64, arg: *mut libc::c_ulong) -> Result<(), DW
     }
 }
 
+/// `SIO_KEEPALIVE_VALS`: keep-alive on or off, with the idle time and the
+/// probe interval in milliseconds (Linux counts whole seconds: rounded up).
+fn keepalive(obj: &IoObj, on: bool, time_ms: ULONG, interval_ms: ULONG) -> Result<(), DWORD> {
+    let secs = |ms: ULONG| ms.div_ceil(1000).clamp(1, 32767) as i32;
+    let set = |fd: RawFd, level: i32, name: i32, v: i32| {
+        // SAFETY: an int option from a local.
+        check(unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (&v as *const i32).cast(),
+                std::mem::size_of::<i32>() as libc::socklen_t,
+            )
+        } as isize)
+    };
+    let r = with_fd(obj, |fd| {
+        set(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, i32::from(on))?;
+        if on {
+            set(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs(time_ms))?;
+            set(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_KEEPINTVL,
+                secs(interval_ms),
+            )?;
+        }
+        Ok(0)
+    });
+    match r {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) | Err(e) => Err(errno_to_wsa(e)),
+    }
+}
+
 /// `ioctlsocket` (FIONBIO, FIONREAD; Windows or Linux command values).
 ///
 /// # Safety
@@ -248,7 +319,8 @@ pub unsafe extern "C" fn ioctlsocket(s: SOCKET, cmd: libc::c_long, arg: *mut lib
 }
 
 /// `WSAIoctl`: `SIO_GET_EXTENSION_FUNCTION_POINTER` (AcceptEx, ConnectEx,
-/// GetAcceptExSockaddrs, DisconnectEx, TransmitFile), FIONBIO, FIONREAD.
+/// GetAcceptExSockaddrs, DisconnectEx, TransmitFile), `SIO_KEEPALIVE_VALS`,
+/// FIONBIO, FIONREAD.
 ///
 /// # Safety
 /// Buffers valid for their lengths; `ov` NULL or valid until completion.
@@ -290,6 +362,10 @@ pub unsafe extern "C" fn WSAIoctl(
                     Some(disconnect_ex as DisconnectExFn as usize)
                 } else if guid == WSAID_TRANSMITFILE {
                     Some(TransmitFile as TransmitFileFn as usize)
+                } else if guid == WSAID_WSARECVMSG {
+                    Some(super::msg::RECV_MSG as usize)
+                } else if guid == WSAID_WSASENDMSG {
+                    Some(super::msg::SEND_MSG as usize)
                 } else {
                     None
                 };
@@ -302,6 +378,14 @@ pub unsafe extern "C" fn WSAIoctl(
                     }
                     None => Err(WSAEINVAL),
                 }
+            }
+        } else if code == SIO_KEEPALIVE_VALS {
+            if inbuf.is_null() || (inlen as usize) < std::mem::size_of::<[ULONG; 3]>() {
+                Err(WSAEFAULT)
+            } else {
+                // SAFETY: inbuf holds a struct tcp_keepalive (length checked).
+                let v = unsafe { std::ptr::read_unaligned(inbuf.cast::<[ULONG; 3]>()) };
+                keepalive(&obj, v[0] != 0, v[1], v[2])
             }
         } else if is_fionbio(i64::from(code as i32)) {
             if inbuf.is_null() || (inlen as usize) < 4 {

@@ -265,6 +265,7 @@ pub unsafe extern "C" fn cport_connect(
         };
         if matches!(r, Ok(()) | Err(libc::EAGAIN)) {
             obj.mark_connected();
+            super::event_select::reenable(&obj, 0, true);
         }
         match r {
             Ok(()) => 0,
@@ -323,7 +324,8 @@ pub unsafe extern "C" fn cport_accept(
         } else {
             &mut len
         };
-        let r = blocking_call(&obj, libc::POLLIN, |fd| {
+        super::event_select::reenable(&obj, super::event_select::FD_ACCEPT, false);
+        let r = blocking_call(&obj, libc::POLLIN, 0, |fd| {
             // SAFETY: `addr` is NULL or valid for `len` bytes; `lenp` NULL or ours.
             unsafe { libc::accept4(fd, addr, lenp, libc::SOCK_CLOEXEC) as isize }
         });
@@ -682,12 +684,19 @@ pub(super) unsafe fn send_all(
     let mut done = 0;
     loop {
         let m = engine::msghdr(&iov, to as *mut c_void, tolen.max(0) as u32);
-        let r = blocking_call(obj, libc::POLLOUT, |fd| {
+        let timeout = obj.send_timeout_ms.load(Ordering::Acquire);
+        let r = blocking_call(obj, libc::POLLOUT, timeout, |fd| {
             // SAFETY: the iovecs and the address are valid (caller contract).
             unsafe { libc::sendmsg(fd, &m, flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) }
         });
         let n = match r {
             Ok(n) => n,
+            Err(libc::EAGAIN) if done > 0 => return Ok(done),
+            Err(libc::EAGAIN) => {
+                // Windows gives FD_WRITE again only after a send would block.
+                super::event_select::reenable(obj, super::event_select::FD_WRITE, false);
+                return Err(WSAEWOULDBLOCK);
+            }
             Err(e) => return Err(stream_error(obj, e)),
         };
         done += n;
@@ -738,7 +747,9 @@ pub(super) unsafe fn recv_blocking(
         unsafe { *fromlen }.max(0) as u32
     };
     let mut m = engine::msghdr(iov, from.cast(), cap);
-    let r = blocking_call(obj, libc::POLLIN, |fd| {
+    super::event_select::reenable(obj, super::event_select::FD_READ, false);
+    let timeout = obj.recv_timeout_ms.load(Ordering::Acquire);
+    let r = blocking_call(obj, libc::POLLIN, timeout, |fd| {
         m.msg_namelen = cap;
         // SAFETY: the iovecs and the address buffer are valid (caller contract).
         unsafe { libc::recvmsg(fd, &mut m, flags | libc::MSG_DONTWAIT) }
