@@ -157,12 +157,6 @@ impl Wakes {
     }
 }
 
-// SAFETY: every `T` inside is owned by the queue or a waiter slot and moves between
-// threads whole (`T: Send`); the waiter nodes are shared only under the mutex.
-unsafe impl<T: Send> Send for Core<T> {}
-// SAFETY: as above; all shared mutation goes through atomics or the mutex.
-unsafe impl<T: Send> Sync for Core<T> {}
-
 impl<T> Core<T> {
     /// `limit` must be in `1..=MAX_THREADS` (the builder checks it).
     pub(crate) fn new(limit: u32, reactor: Option<Box<dyn Reactor<T>>>) -> Self {
