@@ -12,13 +12,40 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
+use crate::error::{fail, set_last_error};
+use crate::handles::{self, Object};
 use crate::sync::mutex::MutexObj;
 use crate::sync::semaphore::Semaphore;
+use crate::types::*;
 
 /// A named object.
 pub(crate) enum Named {
     Semaphore(Arc<Semaphore>),
     Mutex(Arc<MutexObj>),
+}
+
+/// The kind of a named object: a `Create*`/`Open*` call wants one and fails
+/// on a name the other kind holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Semaphore,
+    Mutex,
+}
+
+impl Named {
+    fn kind(&self) -> Kind {
+        match self {
+            Named::Semaphore(_) => Kind::Semaphore,
+            Named::Mutex(_) => Kind::Mutex,
+        }
+    }
+
+    fn into_object(self) -> Object {
+        match self {
+            Named::Semaphore(s) => Object::Semaphore(s),
+            Named::Mutex(m) => Object::Mutex(m),
+        }
+    }
 }
 
 enum Entry {
@@ -70,14 +97,14 @@ pub(crate) unsafe fn wide(p: *const libc::wchar_t) -> Option<String> {
 }
 
 /// The live object named `name`.
-pub(crate) fn find(name: &str) -> Option<Named> {
+fn find(name: &str) -> Option<Named> {
     let names = NAMES.lock();
     names.as_ref()?.get(name)?.upgrade()
 }
 
 /// Creates the object `make` builds under `name`, unless an object of that
 /// name lives: then that one, and `true` (already existed).
-pub(crate) fn create_or_find(name: &str, make: impl FnOnce() -> Named) -> (Named, bool) {
+fn create_or_find(name: &str, make: impl FnOnce() -> Named) -> (Named, bool) {
     let mut guard = NAMES.lock();
     let names = guard.get_or_insert_with(HashMap::new);
     if let Some(existing) = names.get(name).and_then(Entry::upgrade) {
@@ -94,4 +121,52 @@ pub(crate) fn create_or_find(name: &str, make: impl FnOnce() -> Named) -> (Named
     };
     names.insert(name.to_string(), entry);
     (obj, false)
+}
+
+/// The `Create*` of a named or unnamed object of kind `kind`: a handle to a
+/// new object from `make`, or, for a `name` that lives, to that object with
+/// `ERROR_ALREADY_EXISTS` (`make` is not called). NULL with
+/// `ERROR_INVALID_HANDLE` if the other kind holds the name.
+pub(crate) fn create_handle(
+    kind: Kind,
+    name: Option<String>,
+    make: impl FnOnce() -> Named,
+) -> HANDLE {
+    let null = std::ptr::null_mut();
+    let (obj, existed) = match name {
+        Some(n) => create_or_find(&n, make),
+        None => (make(), false),
+    };
+    if obj.kind() != kind {
+        return fail(ERROR_INVALID_HANDLE, null);
+    }
+    match handles::insert(obj.into_object()) {
+        Some(h) => {
+            set_last_error(if existed {
+                ERROR_ALREADY_EXISTS
+            } else {
+                NO_ERROR
+            });
+            h as HANDLE
+        }
+        None => fail(ERROR_NOT_ENOUGH_MEMORY, null),
+    }
+}
+
+/// The `Open*` of the object of kind `kind` called `name`: a new handle to
+/// it; `ERROR_INVALID_PARAMETER` for no name, `ERROR_FILE_NOT_FOUND` if none
+/// lives, `ERROR_INVALID_HANDLE` if the other kind holds the name.
+pub(crate) fn open_handle(kind: Kind, name: Option<String>) -> HANDLE {
+    let null = std::ptr::null_mut();
+    let Some(name) = name else {
+        return fail(ERROR_INVALID_PARAMETER, null);
+    };
+    match find(&name) {
+        Some(obj) if obj.kind() == kind => match handles::insert(obj.into_object()) {
+            Some(h) => h as HANDLE,
+            None => fail(ERROR_NOT_ENOUGH_MEMORY, null),
+        },
+        Some(_) => fail(ERROR_INVALID_HANDLE, null),
+        None => fail(ERROR_FILE_NOT_FOUND, null),
+    }
 }

@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
 use crate::engine::signal::WaitObject;
-use crate::error::{boundary, fail, set_last_error};
+use crate::error::{boundary, fail};
 use crate::handles::{self, Object};
-use crate::sync::names::{self, Named};
+use crate::sync::names::{self, Kind, Named};
 use crate::types::*;
 use crate::types_sync::*;
 
@@ -67,50 +67,19 @@ impl Semaphore {
 }
 
 fn create(initial: LONG, max: LONG, name: Option<String>) -> HANDLE {
-    let null = std::ptr::null_mut();
     if max <= 0 || initial < 0 || initial > max {
-        return fail(ERROR_INVALID_PARAMETER, null);
+        return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
     }
-    let make = || {
+    names::create_handle(Kind::Semaphore, name, || {
         Named::Semaphore(Arc::new(Semaphore {
             count: AtomicI32::new(initial),
             max,
         }))
-    };
-    let (obj, existed) = match name {
-        Some(n) => names::create_or_find(&n, make),
-        None => (make(), false),
-    };
-    let Named::Semaphore(sem) = obj else {
-        // The name belongs to a mutex.
-        return fail(ERROR_INVALID_HANDLE, null);
-    };
-    match handles::insert(Object::Semaphore(sem)) {
-        Some(h) => {
-            set_last_error(if existed {
-                ERROR_ALREADY_EXISTS
-            } else {
-                NO_ERROR
-            });
-            h as HANDLE
-        }
-        None => fail(ERROR_NOT_ENOUGH_MEMORY, null),
-    }
+    })
 }
 
 fn open(name: Option<String>) -> HANDLE {
-    let null = std::ptr::null_mut();
-    let Some(name) = name else {
-        return fail(ERROR_INVALID_PARAMETER, null);
-    };
-    match names::find(&name) {
-        Some(Named::Semaphore(sem)) => match handles::insert(Object::Semaphore(sem)) {
-            Some(h) => h as HANDLE,
-            None => fail(ERROR_NOT_ENOUGH_MEMORY, null),
-        },
-        Some(Named::Mutex(_)) => fail(ERROR_INVALID_HANDLE, null),
-        None => fail(ERROR_FILE_NOT_FOUND, null),
-    }
+    names::open_handle(Kind::Semaphore, name)
 }
 
 /// `CreateSemaphoreA`: NULL + `ERROR_INVALID_PARAMETER` unless
