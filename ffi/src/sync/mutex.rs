@@ -30,6 +30,7 @@ use crate::engine::signal::current_tid;
 use crate::engine::signal::WaitObject;
 use crate::error::{boundary, fail};
 use crate::handles::{self, Object};
+use crate::strings;
 use crate::sync::names::{self, Kind, Named};
 use crate::types::*;
 use crate::types_sync::*;
@@ -155,7 +156,7 @@ pub unsafe extern "C" fn CreateMutexA(
 ) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create(initial_owner != FALSE, unsafe { names::narrow(name) })
+        create(initial_owner != FALSE, unsafe { strings::narrow(name) })
     })
 }
 
@@ -171,7 +172,7 @@ pub unsafe extern "C" fn CreateMutexW(
 ) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create(initial_owner != FALSE, unsafe { names::wide(name) })
+        create(initial_owner != FALSE, unsafe { strings::wide(name) })
     })
 }
 
@@ -196,7 +197,7 @@ pub unsafe extern "C" fn CreateMutexExA(
 ) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create_ex(flags, unsafe { names::narrow(name) })
+        create_ex(flags, unsafe { strings::narrow(name) })
     })
 }
 
@@ -213,7 +214,7 @@ pub unsafe extern "C" fn CreateMutexExW(
 ) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create_ex(flags, unsafe { names::wide(name) })
+        create_ex(flags, unsafe { strings::wide(name) })
     })
 }
 
@@ -227,7 +228,7 @@ pub unsafe extern "C" fn CreateMutexExW(
 pub unsafe extern "C" fn OpenMutexA(_access: DWORD, _inherit: BOOL, name: *const i8) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
         // SAFETY: NULL or NUL-terminated (caller contract).
-        open(unsafe { names::narrow(name) })
+        open(unsafe { strings::narrow(name) })
     })
 }
 
@@ -241,8 +242,10 @@ pub unsafe extern "C" fn OpenMutexW(
     _inherit: BOOL,
     name: *const libc::wchar_t,
 ) -> HANDLE {
-    // SAFETY: NULL or NUL-terminated (caller contract).
-    boundary(std::ptr::null_mut(), || open(unsafe { names::wide(name) }))
+    boundary(std::ptr::null_mut(), || {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        open(unsafe { strings::wide(name) })
+    })
 }
 
 /// `ReleaseMutex`: one level of the caller's ownership; `FALSE` +

@@ -7,7 +7,6 @@
 //! them (no kernel object namespace on Linux), and events stay unnamed.
 
 use std::collections::HashMap;
-use std::ffi::{c_char, CStr};
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
@@ -63,38 +62,6 @@ impl Entry {
 }
 
 static NAMES: Mutex<Option<HashMap<String, Entry>>> = Mutex::new(None);
-
-/// A narrow name (`None` for NULL).
-///
-/// # Safety
-/// `p` must be NULL or a NUL-terminated string.
-pub(crate) unsafe fn narrow(p: *const c_char) -> Option<String> {
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: NUL-terminated (caller contract).
-    Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
-}
-
-/// A wide (UTF-32) name (`None` for NULL).
-///
-/// # Safety
-/// `p` must be NULL or a NUL-terminated wide string.
-pub(crate) unsafe fn wide(p: *const libc::wchar_t) -> Option<String> {
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: NUL-terminated (caller contract).
-    let len = unsafe { libc::wcslen(p) };
-    // SAFETY: `len` units before the NUL.
-    let units = unsafe { std::slice::from_raw_parts(p.cast::<u32>(), len) };
-    Some(
-        units
-            .iter()
-            .map(|&u| char::from_u32(u).unwrap_or('\u{FFFD}'))
-            .collect(),
-    )
-}
 
 /// The live object named `name`.
 fn find(name: &str) -> Option<Named> {

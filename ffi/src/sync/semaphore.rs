@@ -18,6 +18,7 @@ use std::sync::Arc;
 use crate::engine::signal::WaitObject;
 use crate::error::{boundary, fail};
 use crate::handles::{self, Object};
+use crate::strings;
 use crate::sync::names::{self, Kind, Named};
 use crate::types::*;
 use crate::types_sync::*;
@@ -97,7 +98,7 @@ pub unsafe extern "C" fn CreateSemaphoreA(
 ) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create(initial, max, unsafe { names::narrow(name) })
+        create(initial, max, unsafe { strings::narrow(name) })
     })
 }
 
@@ -114,7 +115,7 @@ pub unsafe extern "C" fn CreateSemaphoreW(
 ) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create(initial, max, unsafe { names::wide(name) })
+        create(initial, max, unsafe { strings::wide(name) })
     })
 }
 
@@ -137,7 +138,7 @@ pub unsafe extern "C" fn CreateSemaphoreExA(
             return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
         }
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create(initial, max, unsafe { names::narrow(name) })
+        create(initial, max, unsafe { strings::narrow(name) })
     })
 }
 
@@ -159,7 +160,7 @@ pub unsafe extern "C" fn CreateSemaphoreExW(
             return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
         }
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create(initial, max, unsafe { names::wide(name) })
+        create(initial, max, unsafe { strings::wide(name) })
     })
 }
 
@@ -173,7 +174,7 @@ pub unsafe extern "C" fn CreateSemaphoreExW(
 pub unsafe extern "C" fn OpenSemaphoreA(_access: DWORD, _inherit: BOOL, name: *const i8) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
         // SAFETY: NULL or NUL-terminated (caller contract).
-        open(unsafe { names::narrow(name) })
+        open(unsafe { strings::narrow(name) })
     })
 }
 
@@ -187,8 +188,10 @@ pub unsafe extern "C" fn OpenSemaphoreW(
     _inherit: BOOL,
     name: *const libc::wchar_t,
 ) -> HANDLE {
-    // SAFETY: NULL or NUL-terminated (caller contract).
-    boundary(std::ptr::null_mut(), || open(unsafe { names::wide(name) }))
+    boundary(std::ptr::null_mut(), || {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        open(unsafe { strings::wide(name) })
+    })
 }
 
 /// `ReleaseSemaphore`: raises the count by `n` and writes the previous count;
