@@ -15,20 +15,13 @@
 # through scripts/bench-win32.sh --measure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-common.sh
+source scripts/bench-common.sh
 ROOT=$PWD
 LOCK=/tmp/cport-bench.lock
 OUT=$ROOT/target/bench-asio
 DURATION=${DURATION:-5s} CONNS=${CONNS:-64} SIZE=${SIZE:-64} RUNS=${RUNS:-5}
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --duration) DURATION=$2; shift 2 ;;
-    --conns) CONNS=$2; shift 2 ;;
-    --size) SIZE=$2; shift 2 ;;
-    --runs) RUNS=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
-  esac
-done
-export DURATION CONNS SIZE
+parse_bench_options "$@"
 
 if ! echo '#include <asio/version.hpp>' | c++ -std=c++17 -E -x c++ - >/dev/null 2>&1; then
   echo "Asio's headers are missing: apt-get install -y libasio-dev g++" >&2
@@ -62,7 +55,6 @@ for run in $(seq 1 "$RUNS"); do
   done
 done
 
-median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 base_r=$(median "${rps[asio-linux]}"); base_u=$(median "${us[asio-linux]}")
 echo
 echo "cport load --conns $CONNS --size $SIZE --depth 1 --duration $DURATION, $(nproc) CPUs, $(uname -r), median of $RUNS interleaved round(s)"

@@ -19,6 +19,8 @@
 # /tmp/cport-bench-wine, created on first use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-common.sh
+source scripts/bench-common.sh
 ROOT=$PWD
 LOCK=/tmp/cport-bench.lock
 OUT=$ROOT/target/bench-win32
@@ -78,17 +80,7 @@ if [[ "${1:-}" == "--measure" ]]; then
   exit 0
 fi
 
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --duration) DURATION=$2; shift 2 ;;
-    --conns) CONNS=$2; shift 2 ;;
-    --size) SIZE=$2; shift 2 ;;
-    --runs) RUNS=$2; shift 2 ;;
-    --cases) ONLY=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
-  esac
-done
-export DURATION CONNS SIZE
+parse_bench_options --with-cases "$@"
 
 # ---- build ----
 mkdir -p "$OUT"
@@ -143,7 +135,6 @@ for run in $(seq 1 "$RUNS"); do
   done
 done
 
-median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 base=$( [[ -n "${rps[rust-echo]:-}" ]] && median "${rps[rust-echo]}" || echo "")
 wine=$( [[ -n "${rps[c-wine]:-}" ]] && median "${rps[c-wine]}" || echo "")
 echo

@@ -8,7 +8,8 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cport");
+mod common;
+use common::{json, text, BIN};
 
 fn cport(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -17,16 +18,6 @@ fn cport(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run cport")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    let stdout = text(&out.stdout);
-    serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout} {}", text(&out.stderr)))
 }
 
 fn num(v: &serde_json::Value, key: &str) -> f64 {

@@ -5,13 +5,14 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[path = "../../tests/util/skip.rs"]
 mod skip;
 use skip::skip_note;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cport");
+mod common;
+use common::{signal_and_wait, spawn_echo, text, BIN};
 
 fn cport(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -19,10 +20,6 @@ fn cport(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run cport")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// An io_uring part of a test that cannot run here: a failure when
@@ -73,42 +70,17 @@ struct Echo {
 /// Starts `cport echo` on a free port; `None` if the backend is unavailable
 /// here (io_uring disabled), which the caller reports as skipped.
 fn start_echo(backend: &str) -> Option<Echo> {
-    let mut child = Command::new(BIN)
-        .args([
-            "echo",
-            "--addr",
-            "127.0.0.1:0",
-            "--backend",
-            backend,
-            "--workers",
-            "2",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start cport echo");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let Some(addr) = line.trim().strip_prefix("listening on ") else {
-        let status = child.wait().unwrap();
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        assert!(!status.success());
-        assert!(
-            err.contains("io_uring is unavailable"),
-            "echo failed to start: {err}"
-        );
-        uring_skip("cli::start_echo", err.trim());
-        return None;
+    let (child, mut stdout, addr) = match spawn_echo(backend) {
+        Ok(started) => started,
+        Err(err) => {
+            assert!(
+                err.contains("io_uring is unavailable"),
+                "echo failed to start: {err}"
+            );
+            uring_skip("cli::start_echo", err.trim());
+            return None;
+        }
     };
-    let addr = addr.parse().unwrap();
     let mut backend_line = String::new();
     stdout.read_line(&mut backend_line).unwrap();
     if backend != "auto" {
@@ -136,21 +108,7 @@ impl Echo {
     }
 
     fn stop_with(mut self, signal: libc::c_int) -> String {
-        // SAFETY: kill has no memory-safety preconditions; the child is not
-        // reaped yet, so its pid is still its own.
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
-        assert_eq!(rc, 0);
-        let end = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > end {
-                let _ = self.child.kill();
-                panic!("echo did not exit within 10 s of signal {signal}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let status = signal_and_wait(&mut self.child, signal);
         let mut rest = String::new();
         self.stdout.read_to_string(&mut rest).unwrap();
         let mut err = String::new();

@@ -8,13 +8,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cport");
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::{json, signal_and_wait, text, BIN};
 
 fn run(args: &[&str], backend_env: Option<&str>) -> Output {
     let mut cmd = Command::new(BIN);
@@ -30,16 +26,6 @@ fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-conventions");
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {} / {}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    })
 }
 
 /// The `run` object every `--json` output carries.
@@ -83,17 +69,7 @@ fn echo_backend_line(args: &[&str], env: Option<&str>, json_mode: bool) -> (Stri
     banner.read_line(&mut first).unwrap();
     banner.read_line(&mut second).unwrap();
     assert!(first.starts_with("listening on "), "{first}{second}");
-    // SAFETY: kill has no memory-safety preconditions; the child is not
-    // reaped yet, so its pid is still its own.
-    assert_eq!(
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
-        0
-    );
-    let end = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < end, "echo did not stop");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let status = signal_and_wait(&mut child, libc::SIGTERM);
     let mut rest = String::new();
     if json_mode {
         child
@@ -105,7 +81,7 @@ fn echo_backend_line(args: &[&str], env: Option<&str>, json_mode: bool) -> (Stri
     } else {
         banner.read_to_string(&mut rest).unwrap();
     }
-    assert!(child.wait().unwrap().success());
+    assert!(status.success(), "echo exited with {status}");
     (second, rest)
 }
 

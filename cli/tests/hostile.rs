@@ -6,14 +6,15 @@
 #[path = "../../tests/util/mod.rs"]
 mod util;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, Read};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Duration;
 
 use util::hostile;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cport");
+mod common;
+use common::{signal_and_wait, spawn_echo};
 
 /// How long the clients run; enough for thousands of connections of each kind.
 const MIX_TIME: Duration = Duration::from_secs(3);
@@ -24,36 +25,7 @@ const CLIENTS: usize = 4;
 /// returns it with its address once it printed both banner lines (so its fds
 /// are all open); `Err` with its stderr if it exited.
 fn start_echo(backend: &str) -> Result<(Child, SocketAddr, String), String> {
-    let mut child = Command::new(BIN)
-        .args([
-            "echo",
-            "--addr",
-            "127.0.0.1:0",
-            "--backend",
-            backend,
-            "--workers",
-            "2",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start cport echo");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let Some(addr) = first.trim().strip_prefix("listening on ") else {
-        let _ = child.wait();
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        return Err(err);
-    };
-    let addr = addr.parse().unwrap();
+    let (mut child, mut stdout, addr) = spawn_echo(backend)?;
     let mut banner = String::new();
     stdout.read_line(&mut banner).unwrap();
     // The rest of stdout (the stats line) is read after the exit.
@@ -63,23 +35,7 @@ fn start_echo(backend: &str) -> Result<(Child, SocketAddr, String), String> {
 
 /// SIGTERM, then the exit status within 10 s, and the stats line.
 fn terminate(mut child: Child) -> (std::process::ExitStatus, String) {
-    // SAFETY: kill has no memory-safety preconditions; the child is not
-    // reaped yet, so its pid is still its own.
-    assert_eq!(
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
-        0
-    );
-    let end = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            panic!("cport echo did not exit within 10 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = signal_and_wait(&mut child, libc::SIGTERM);
     let mut rest = String::new();
     child
         .stdout

@@ -78,12 +78,10 @@ fn run_program(name: &str) {
     for backend in common::backends() {
         let env: [(&str, &Path); 1] = [("LD_LIBRARY_PATH", &lib_dir)];
         let out = common::run_env(&exe, backend, &env, &[], Duration::from_secs(120));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && stdout.contains(&format!("{name}: ok")),
-            "{name} on {backend}: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-            out.status
+        common::assert_ran_ok(
+            &out,
+            &format!("{name} on {backend}"),
+            &format!("{name}: ok"),
         );
     }
 }

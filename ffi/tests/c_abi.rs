@@ -189,13 +189,7 @@ fn strings_versions_std_handles() {
     let exe = common::compile("strings");
     for backend in common::backends() {
         let out = common::run(&exe, backend, &[], std::time::Duration::from_secs(30));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && stdout.contains("strings: ok"),
-            "{backend}: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-            out.status
-        );
+        let (stdout, stderr) = common::assert_ran_ok(&out, backend, "strings: ok");
         assert!(
             stdout.contains("via WriteFile\nvia WriteConsole 7\nwide \u{e9}\n"),
             "{stdout:?}"
@@ -338,16 +332,6 @@ const SEEN_CALLS: [&str; 21] = [
     "connect",
 ];
 
-fn check_blocking_run(out: &std::process::Output, what: &str, want: &str) {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains(want),
-        "{what}: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A thread associated with a port (its GetQueuedCompletionStatus returned)
 /// that then waits in a C library call gives up its slot meanwhile: with
 /// concurrency 1, the main thread checks the port with GQCS(0), posts quit
@@ -363,9 +347,9 @@ fn libc_blocking_calls_release_the_slot() {
         for call in SEEN_CALLS {
             let want = format!("blocking {call}: ok");
             let out = common::run(&exe, backend, &[call], Duration::from_secs(30));
-            check_blocking_run(&out, &format!("{call} on {backend}, static"), &want);
+            common::assert_ran_ok(&out, &format!("{call} on {backend}, static"), &want);
             let out = common::run_shared(&shared, backend, &[call], Duration::from_secs(30));
-            check_blocking_run(&out, &format!("{call} on {backend}, shared"), &want);
+            common::assert_ran_ok(&out, &format!("{call} on {backend}, shared"), &want);
         }
     }
 }
@@ -381,9 +365,9 @@ fn thread_exit_in_each_state_keeps_the_count() {
     let shared = common::compile_shared("blocking");
     for backend in common::backends() {
         let out = common::run(&exe, backend, &["exits"], Duration::from_secs(60));
-        check_blocking_run(&out, &format!("exits on {backend}"), "blocking exits: ok");
+        common::assert_ran_ok(&out, &format!("exits on {backend}"), "blocking exits: ok");
         let out = common::run_shared(&shared, backend, &["exits"], Duration::from_secs(60));
-        check_blocking_run(
+        common::assert_ran_ok(
             &out,
             &format!("exits on {backend}, shared"),
             "blocking exits: ok",
@@ -403,13 +387,13 @@ fn cxx_joins_and_condition_variables_release_the_slot() {
     let shared = common::compile_shared_with(&src, "blocking_cxx_shared", true);
     for backend in common::backends() {
         let out = common::run(&exe, backend, &[], Duration::from_secs(30));
-        check_blocking_run(
+        common::assert_ran_ok(
             &out,
             &format!("C++ on {backend}, static"),
             "blocking (C++): ok",
         );
         let out = common::run_shared(&shared, backend, &[], Duration::from_secs(30));
-        check_blocking_run(
+        common::assert_ran_ok(
             &out,
             &format!("C++ on {backend}, shared"),
             "blocking (C++): ok",
@@ -496,13 +480,7 @@ fn memory_messages_and_system() {
     let exe = common::compile("memory");
     for backend in common::backends() {
         let out = common::run(&exe, backend, &[], std::time::Duration::from_secs(30));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && stdout.contains("memory: ok"),
-            "{backend}: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-            out.status
-        );
+        let (_, stderr) = common::assert_ran_ok(&out, backend, "memory: ok");
         assert!(
             stderr.contains("cport test: disk full\nError: wide text\n"),
             "{stderr:?}"

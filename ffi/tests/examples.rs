@@ -71,27 +71,9 @@ fn command(exe: &Path, backend: &str) -> Command {
 
 /// Runs a program to the end within `limit`: (status, stdout, stderr).
 fn run(exe: &Path, backend: &str, args: &[&str], limit: Duration) -> (bool, String, String) {
-    let mut child = command(exe, backend)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "{} {args:?} ({backend}) did not finish within {limit:?}\n{}{}",
-                exe.display(),
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = command(exe, backend);
+    cmd.args(args);
+    let out = common::run_command(cmd, limit);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -7,12 +7,49 @@
 //! `lstrcmp(i)` compares by code unit (the C locale) — Windows sorts with the
 //! user's locale, which only matters for non-ASCII text and punctuation —
 //! and returns -1, 0 or 1.
+//!
+//! It also decodes the NUL-terminated narrow and wide strings other exports
+//! take as arguments ([`narrow`], [`wide`]).
 
 pub(crate) mod format_message;
 
-use std::ffi::c_char;
+use std::ffi::{c_char, CStr};
 
 use crate::error::boundary;
+
+/// A NUL-terminated narrow string, lossily decoded as UTF-8 (`None` for
+/// NULL).
+///
+/// # Safety
+/// `p` must be NULL or a NUL-terminated string.
+pub(crate) unsafe fn narrow(p: *const c_char) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: NUL-terminated (caller contract).
+    Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+}
+
+/// A NUL-terminated wide (UTF-32 `wchar_t`) string, an invalid unit
+/// becoming U+FFFD (`None` for NULL).
+///
+/// # Safety
+/// `p` must be NULL or a NUL-terminated wide string.
+pub(crate) unsafe fn wide(p: *const libc::wchar_t) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: NUL-terminated (caller contract).
+    let len = unsafe { libc::wcslen(p) };
+    // SAFETY: `len` units before the NUL.
+    let units = unsafe { std::slice::from_raw_parts(p.cast::<u32>(), len) };
+    Some(
+        units
+            .iter()
+            .map(|&u| char::from_u32(u).unwrap_or('\u{FFFD}'))
+            .collect(),
+    )
+}
 
 /// A NUL-terminated string of `T` units.
 trait Unit: Copy + Eq + Into<u32> + Default {

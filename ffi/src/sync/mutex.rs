@@ -17,7 +17,8 @@
 //! `WAIT_ABANDONED_0 + i` (the caller owns it; the flag is cleared). The list
 //! is registered on a thread's first acquisition, after a `CreateThread`
 //! thread's exit signal, so it is torn down first: whoever sees the thread
-//! handle signalled also finds its mutexes abandoned. Names are ignored.
+//! handle signalled also finds its mutexes abandoned. Names are the process's
+//! own (`crate::sync::names`).
 
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -27,9 +28,10 @@ use parking_lot::Mutex;
 
 use crate::engine::signal::current_tid;
 use crate::engine::signal::WaitObject;
-use crate::error::{boundary, fail, set_last_error};
+use crate::error::{boundary, fail};
 use crate::handles::{self, Object};
-use crate::sync::names::{self, Named};
+use crate::strings;
+use crate::sync::names::{self, Kind, Named};
 use crate::types::*;
 use crate::types_sync::*;
 
@@ -121,8 +123,8 @@ impl MutexObj {
 }
 
 fn create(initial_owner: bool, name: Option<String>) -> HANDLE {
-    let null = std::ptr::null_mut();
-    let make = || {
+    // An existing named mutex: `initial_owner` is ignored, as on Windows.
+    names::create_handle(Kind::Mutex, name, || {
         let m = Arc::new(MutexObj {
             state: Mutex::new(State {
                 owner: 0,
@@ -134,42 +136,11 @@ fn create(initial_owner: bool, name: Option<String>) -> HANDLE {
             m.clone().take();
         }
         Named::Mutex(m)
-    };
-    // An existing named mutex: `initial_owner` is ignored, as on Windows.
-    let (obj, existed) = match name {
-        Some(n) => names::create_or_find(&n, make),
-        None => (make(), false),
-    };
-    let Named::Mutex(m) = obj else {
-        // The name belongs to a semaphore.
-        return fail(ERROR_INVALID_HANDLE, null);
-    };
-    match handles::insert(Object::Mutex(m)) {
-        Some(h) => {
-            set_last_error(if existed {
-                ERROR_ALREADY_EXISTS
-            } else {
-                NO_ERROR
-            });
-            h as HANDLE
-        }
-        None => fail(ERROR_NOT_ENOUGH_MEMORY, null),
-    }
+    })
 }
 
 fn open(name: Option<String>) -> HANDLE {
-    let null = std::ptr::null_mut();
-    let Some(name) = name else {
-        return fail(ERROR_INVALID_PARAMETER, null);
-    };
-    match names::find(&name) {
-        Some(Named::Mutex(m)) => match handles::insert(Object::Mutex(m)) {
-            Some(h) => h as HANDLE,
-            None => fail(ERROR_NOT_ENOUGH_MEMORY, null),
-        },
-        Some(Named::Semaphore(_)) => fail(ERROR_INVALID_HANDLE, null),
-        None => fail(ERROR_FILE_NOT_FOUND, null),
-    }
+    names::open_handle(Kind::Mutex, name)
 }
 
 /// `CreateMutexA`: owned by the caller if `initial_owner`. With the name of
@@ -185,7 +156,7 @@ pub unsafe extern "C" fn CreateMutexA(
 ) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create(initial_owner != FALSE, unsafe { names::narrow(name) })
+        create(initial_owner != FALSE, unsafe { strings::narrow(name) })
     })
 }
 
@@ -201,7 +172,7 @@ pub unsafe extern "C" fn CreateMutexW(
 ) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create(initial_owner != FALSE, unsafe { names::wide(name) })
+        create(initial_owner != FALSE, unsafe { strings::wide(name) })
     })
 }
 
@@ -226,7 +197,7 @@ pub unsafe extern "C" fn CreateMutexExA(
 ) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create_ex(flags, unsafe { names::narrow(name) })
+        create_ex(flags, unsafe { strings::narrow(name) })
     })
 }
 
@@ -243,7 +214,7 @@ pub unsafe extern "C" fn CreateMutexExW(
 ) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create_ex(flags, unsafe { names::wide(name) })
+        create_ex(flags, unsafe { strings::wide(name) })
     })
 }
 
@@ -257,7 +228,7 @@ pub unsafe extern "C" fn CreateMutexExW(
 pub unsafe extern "C" fn OpenMutexA(_access: DWORD, _inherit: BOOL, name: *const i8) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
         // SAFETY: NULL or NUL-terminated (caller contract).
-        open(unsafe { names::narrow(name) })
+        open(unsafe { strings::narrow(name) })
     })
 }
 
@@ -271,8 +242,10 @@ pub unsafe extern "C" fn OpenMutexW(
     _inherit: BOOL,
     name: *const libc::wchar_t,
 ) -> HANDLE {
-    // SAFETY: NULL or NUL-terminated (caller contract).
-    boundary(std::ptr::null_mut(), || open(unsafe { names::wide(name) }))
+    boundary(std::ptr::null_mut(), || {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        open(unsafe { strings::wide(name) })
+    })
 }
 
 /// `ReleaseMutex`: one level of the caller's ownership; `FALSE` +

@@ -7,18 +7,44 @@
 //! them (no kernel object namespace on Linux), and events stay unnamed.
 
 use std::collections::HashMap;
-use std::ffi::{c_char, CStr};
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
+use crate::error::{fail, set_last_error};
+use crate::handles::{self, Object};
 use crate::sync::mutex::MutexObj;
 use crate::sync::semaphore::Semaphore;
+use crate::types::*;
 
 /// A named object.
 pub(crate) enum Named {
     Semaphore(Arc<Semaphore>),
     Mutex(Arc<MutexObj>),
+}
+
+/// The kind of a named object: a `Create*`/`Open*` call wants one and fails
+/// on a name the other kind holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Semaphore,
+    Mutex,
+}
+
+impl Named {
+    fn kind(&self) -> Kind {
+        match self {
+            Named::Semaphore(_) => Kind::Semaphore,
+            Named::Mutex(_) => Kind::Mutex,
+        }
+    }
+
+    fn into_object(self) -> Object {
+        match self {
+            Named::Semaphore(s) => Object::Semaphore(s),
+            Named::Mutex(m) => Object::Mutex(m),
+        }
+    }
 }
 
 enum Entry {
@@ -37,47 +63,15 @@ impl Entry {
 
 static NAMES: Mutex<Option<HashMap<String, Entry>>> = Mutex::new(None);
 
-/// A narrow name (`None` for NULL).
-///
-/// # Safety
-/// `p` must be NULL or a NUL-terminated string.
-pub(crate) unsafe fn narrow(p: *const c_char) -> Option<String> {
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: NUL-terminated (caller contract).
-    Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
-}
-
-/// A wide (UTF-32) name (`None` for NULL).
-///
-/// # Safety
-/// `p` must be NULL or a NUL-terminated wide string.
-pub(crate) unsafe fn wide(p: *const libc::wchar_t) -> Option<String> {
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: NUL-terminated (caller contract).
-    let len = unsafe { libc::wcslen(p) };
-    // SAFETY: `len` units before the NUL.
-    let units = unsafe { std::slice::from_raw_parts(p.cast::<u32>(), len) };
-    Some(
-        units
-            .iter()
-            .map(|&u| char::from_u32(u).unwrap_or('\u{FFFD}'))
-            .collect(),
-    )
-}
-
 /// The live object named `name`.
-pub(crate) fn find(name: &str) -> Option<Named> {
+fn find(name: &str) -> Option<Named> {
     let names = NAMES.lock();
     names.as_ref()?.get(name)?.upgrade()
 }
 
 /// Creates the object `make` builds under `name`, unless an object of that
 /// name lives: then that one, and `true` (already existed).
-pub(crate) fn create_or_find(name: &str, make: impl FnOnce() -> Named) -> (Named, bool) {
+fn create_or_find(name: &str, make: impl FnOnce() -> Named) -> (Named, bool) {
     let mut guard = NAMES.lock();
     let names = guard.get_or_insert_with(HashMap::new);
     if let Some(existing) = names.get(name).and_then(Entry::upgrade) {
@@ -94,4 +88,52 @@ pub(crate) fn create_or_find(name: &str, make: impl FnOnce() -> Named) -> (Named
     };
     names.insert(name.to_string(), entry);
     (obj, false)
+}
+
+/// The `Create*` of a named or unnamed object of kind `kind`: a handle to a
+/// new object from `make`, or, for a `name` that lives, to that object with
+/// `ERROR_ALREADY_EXISTS` (`make` is not called). NULL with
+/// `ERROR_INVALID_HANDLE` if the other kind holds the name.
+pub(crate) fn create_handle(
+    kind: Kind,
+    name: Option<String>,
+    make: impl FnOnce() -> Named,
+) -> HANDLE {
+    let null = std::ptr::null_mut();
+    let (obj, existed) = match name {
+        Some(n) => create_or_find(&n, make),
+        None => (make(), false),
+    };
+    if obj.kind() != kind {
+        return fail(ERROR_INVALID_HANDLE, null);
+    }
+    match handles::insert(obj.into_object()) {
+        Some(h) => {
+            set_last_error(if existed {
+                ERROR_ALREADY_EXISTS
+            } else {
+                NO_ERROR
+            });
+            h as HANDLE
+        }
+        None => fail(ERROR_NOT_ENOUGH_MEMORY, null),
+    }
+}
+
+/// The `Open*` of the object of kind `kind` called `name`: a new handle to
+/// it; `ERROR_INVALID_PARAMETER` for no name, `ERROR_FILE_NOT_FOUND` if none
+/// lives, `ERROR_INVALID_HANDLE` if the other kind holds the name.
+pub(crate) fn open_handle(kind: Kind, name: Option<String>) -> HANDLE {
+    let null = std::ptr::null_mut();
+    let Some(name) = name else {
+        return fail(ERROR_INVALID_PARAMETER, null);
+    };
+    match find(&name) {
+        Some(obj) if obj.kind() == kind => match handles::insert(obj.into_object()) {
+            Some(h) => h as HANDLE,
+            None => fail(ERROR_NOT_ENOUGH_MEMORY, null),
+        },
+        Some(_) => fail(ERROR_INVALID_HANDLE, null),
+        None => fail(ERROR_FILE_NOT_FOUND, null),
+    }
 }

@@ -16,9 +16,10 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
 use crate::engine::signal::WaitObject;
-use crate::error::{boundary, fail, set_last_error};
+use crate::error::{boundary, fail};
 use crate::handles::{self, Object};
-use crate::sync::names::{self, Named};
+use crate::strings;
+use crate::sync::names::{self, Kind, Named};
 use crate::types::*;
 use crate::types_sync::*;
 
@@ -67,50 +68,19 @@ impl Semaphore {
 }
 
 fn create(initial: LONG, max: LONG, name: Option<String>) -> HANDLE {
-    let null = std::ptr::null_mut();
     if max <= 0 || initial < 0 || initial > max {
-        return fail(ERROR_INVALID_PARAMETER, null);
+        return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
     }
-    let make = || {
+    names::create_handle(Kind::Semaphore, name, || {
         Named::Semaphore(Arc::new(Semaphore {
             count: AtomicI32::new(initial),
             max,
         }))
-    };
-    let (obj, existed) = match name {
-        Some(n) => names::create_or_find(&n, make),
-        None => (make(), false),
-    };
-    let Named::Semaphore(sem) = obj else {
-        // The name belongs to a mutex.
-        return fail(ERROR_INVALID_HANDLE, null);
-    };
-    match handles::insert(Object::Semaphore(sem)) {
-        Some(h) => {
-            set_last_error(if existed {
-                ERROR_ALREADY_EXISTS
-            } else {
-                NO_ERROR
-            });
-            h as HANDLE
-        }
-        None => fail(ERROR_NOT_ENOUGH_MEMORY, null),
-    }
+    })
 }
 
 fn open(name: Option<String>) -> HANDLE {
-    let null = std::ptr::null_mut();
-    let Some(name) = name else {
-        return fail(ERROR_INVALID_PARAMETER, null);
-    };
-    match names::find(&name) {
-        Some(Named::Semaphore(sem)) => match handles::insert(Object::Semaphore(sem)) {
-            Some(h) => h as HANDLE,
-            None => fail(ERROR_NOT_ENOUGH_MEMORY, null),
-        },
-        Some(Named::Mutex(_)) => fail(ERROR_INVALID_HANDLE, null),
-        None => fail(ERROR_FILE_NOT_FOUND, null),
-    }
+    names::open_handle(Kind::Semaphore, name)
 }
 
 /// `CreateSemaphoreA`: NULL + `ERROR_INVALID_PARAMETER` unless
@@ -128,7 +98,7 @@ pub unsafe extern "C" fn CreateSemaphoreA(
 ) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create(initial, max, unsafe { names::narrow(name) })
+        create(initial, max, unsafe { strings::narrow(name) })
     })
 }
 
@@ -145,7 +115,7 @@ pub unsafe extern "C" fn CreateSemaphoreW(
 ) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create(initial, max, unsafe { names::wide(name) })
+        create(initial, max, unsafe { strings::wide(name) })
     })
 }
 
@@ -168,7 +138,7 @@ pub unsafe extern "C" fn CreateSemaphoreExA(
             return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
         }
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create(initial, max, unsafe { names::narrow(name) })
+        create(initial, max, unsafe { strings::narrow(name) })
     })
 }
 
@@ -190,7 +160,7 @@ pub unsafe extern "C" fn CreateSemaphoreExW(
             return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
         }
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create(initial, max, unsafe { names::wide(name) })
+        create(initial, max, unsafe { strings::wide(name) })
     })
 }
 
@@ -204,7 +174,7 @@ pub unsafe extern "C" fn CreateSemaphoreExW(
 pub unsafe extern "C" fn OpenSemaphoreA(_access: DWORD, _inherit: BOOL, name: *const i8) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
         // SAFETY: NULL or NUL-terminated (caller contract).
-        open(unsafe { names::narrow(name) })
+        open(unsafe { strings::narrow(name) })
     })
 }
 
@@ -218,8 +188,10 @@ pub unsafe extern "C" fn OpenSemaphoreW(
     _inherit: BOOL,
     name: *const libc::wchar_t,
 ) -> HANDLE {
-    // SAFETY: NULL or NUL-terminated (caller contract).
-    boundary(std::ptr::null_mut(), || open(unsafe { names::wide(name) }))
+    boundary(std::ptr::null_mut(), || {
+        // SAFETY: NULL or NUL-terminated (caller contract).
+        open(unsafe { strings::wide(name) })
+    })
 }
 
 /// `ReleaseSemaphore`: raises the count by `n` and writes the previous count;

@@ -5,10 +5,11 @@
 //! error and returns `IDOK` (as if the user pressed OK at once) — whatever
 //! the buttons; `MB_YESNO` gets `IDYES`, since such a box has no OK.
 
-use std::ffi::{c_char, c_void, CStr};
+use std::ffi::{c_char, c_void};
 use std::io::Write;
 
 use crate::error::boundary;
+use crate::strings;
 use crate::types::*;
 use crate::types_sync::*;
 
@@ -61,32 +62,6 @@ fn message_box(text: &str, caption: &str, kind: UINT) -> i32 {
     }
 }
 
-/// # Safety
-/// `p` must be NULL or a NUL-terminated string.
-unsafe fn narrow(p: *const c_char, default: &str) -> String {
-    if p.is_null() {
-        return default.to_string();
-    }
-    // SAFETY: NUL-terminated (caller contract).
-    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
-}
-
-/// # Safety
-/// `p` must be NULL or a NUL-terminated wide string.
-unsafe fn wide(p: *const libc::wchar_t, default: &str) -> String {
-    if p.is_null() {
-        return default.to_string();
-    }
-    // SAFETY: NUL-terminated (caller contract).
-    let len = unsafe { libc::wcslen(p) };
-    // SAFETY: `len` units before the NUL.
-    let units = unsafe { std::slice::from_raw_parts(p.cast::<u32>(), len) };
-    units
-        .iter()
-        .map(|&u| char::from_u32(u).unwrap_or('\u{FFFD}'))
-        .collect()
-}
-
 /// `MessageBoxA`: "caption: text" on stderr; `IDOK`. A NULL caption is "Error",
 /// as on Windows.
 ///
@@ -101,7 +76,12 @@ pub unsafe extern "C" fn MessageBoxA(
 ) -> i32 {
     boundary(0, || {
         // SAFETY: forwarded caller contract.
-        let (t, c) = unsafe { (narrow(text, ""), narrow(caption, "Error")) };
+        let (t, c) = unsafe {
+            (
+                strings::narrow(text).unwrap_or_default(),
+                strings::narrow(caption).unwrap_or_else(|| "Error".into()),
+            )
+        };
         message_box(&t, &c, kind)
     })
 }
@@ -119,7 +99,12 @@ pub unsafe extern "C" fn MessageBoxW(
 ) -> i32 {
     boundary(0, || {
         // SAFETY: forwarded caller contract.
-        let (t, c) = unsafe { (wide(text, ""), wide(caption, "Error")) };
+        let (t, c) = unsafe {
+            (
+                strings::wide(text).unwrap_or_default(),
+                strings::wide(caption).unwrap_or_else(|| "Error".into()),
+            )
+        };
         message_box(&t, &c, kind)
     })
 }

@@ -12,7 +12,7 @@
 use std::ffi::c_void;
 use std::sync::Arc;
 
-use super::object::{borrow, release, Kind, TpObj};
+use super::object::{self, borrow, Kind, TpObj};
 use super::{read_env, TP_CALLBACK_ENVIRON_V3};
 use crate::error::{boundary, fail, status_to_win32};
 use crate::handles;
@@ -151,10 +151,8 @@ pub unsafe extern "C" fn CancelThreadpoolIo(pio: *mut c_void) {
 #[no_mangle]
 pub unsafe extern "C" fn WaitForThreadpoolIoCallbacks(pio: *mut c_void, cancel: BOOL) {
     boundary((), || {
-        if !pio.is_null() {
-            // SAFETY: caller contract.
-            unsafe { borrow(pio) }.wait_callbacks(cancel != FALSE);
-        }
+        // SAFETY: caller contract.
+        unsafe { object::wait_callbacks(pio, cancel) }
     })
 }
 
@@ -165,9 +163,7 @@ pub unsafe extern "C" fn WaitForThreadpoolIoCallbacks(pio: *mut c_void, cancel: 
 #[no_mangle]
 pub unsafe extern "C" fn CloseThreadpoolIo(pio: *mut c_void) {
     boundary((), || {
-        if !pio.is_null() {
-            // SAFETY: caller contract.
-            unsafe { release(pio) };
-        }
+        // SAFETY: caller contract.
+        unsafe { object::close(pio, |_| {}) }
     })
 }

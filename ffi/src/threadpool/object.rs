@@ -17,6 +17,8 @@ use super::instance::Instance;
 use super::timer::TimerState;
 use super::wait::WaitState;
 use super::{Env, Pool};
+use crate::error::fail;
+use crate::types::*;
 
 /// Which function family made an object, and so how its callback is called.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,4 +212,52 @@ pub(crate) unsafe fn release(ptr: *mut c_void) {
 pub(crate) unsafe fn borrow(ptr: *mut c_void) -> Arc<TpObj> {
     // SAFETY: caller contract.
     unsafe { super::clone_arc(ptr as *const TpObj) }
+}
+
+/// The body of `CreateThreadpoolWork`/`…Timer`/`…Wait`: a new object of
+/// `kind`, or NULL with `ERROR_INVALID_PARAMETER` (no callback) or
+/// `ERROR_NOT_ENOUGH_MEMORY` (no pool).
+///
+/// # Safety
+/// `env` must be NULL or an initialised environment with live objects.
+pub(crate) unsafe fn create(
+    kind: Kind,
+    callback: *mut c_void,
+    context: *mut c_void,
+    env: *const super::TP_CALLBACK_ENVIRON_V3,
+) -> *mut c_void {
+    if callback.is_null() {
+        return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
+    }
+    // SAFETY: forwarded caller contract.
+    let Some(env) = (unsafe { super::read_env(env) }) else {
+        return fail(ERROR_NOT_ENOUGH_MEMORY, std::ptr::null_mut());
+    };
+    Arc::into_raw(TpObj::new(kind, callback as usize, context as usize, env)) as *mut c_void
+}
+
+/// The body of every `WaitForThreadpool…Callbacks`: nothing for NULL.
+///
+/// # Safety
+/// `ptr` must be NULL or a live object pointer (not closed).
+pub(crate) unsafe fn wait_callbacks(ptr: *mut c_void, cancel: BOOL) {
+    if !ptr.is_null() {
+        // SAFETY: caller contract.
+        unsafe { borrow(ptr) }.wait_callbacks(cancel != FALSE);
+    }
+}
+
+/// The body of every `CloseThreadpool…` but the cleanup group's: `stop`
+/// ends what the object has armed, then the program's reference goes.
+/// Nothing for NULL.
+///
+/// # Safety
+/// `ptr` must be NULL or a live object pointer the program has not closed yet.
+pub(crate) unsafe fn close(ptr: *mut c_void, stop: impl FnOnce(&Arc<TpObj>)) {
+    if !ptr.is_null() {
+        // SAFETY: caller contract.
+        stop(&unsafe { borrow(ptr) });
+        // SAFETY: caller contract.
+        unsafe { release(ptr) };
+    }
 }

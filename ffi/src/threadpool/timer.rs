@@ -16,8 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::object::{borrow, release, Kind, TpObj};
-use super::{read_env, TP_CALLBACK_ENVIRON_V3};
+use super::object::{self, borrow, Kind, TpObj};
+use super::TP_CALLBACK_ENVIRON_V3;
 use crate::error::{boundary, fail};
 use crate::types::*;
 use crate::types_sync::FILETIME;
@@ -158,19 +158,8 @@ pub unsafe extern "C" fn CreateThreadpoolTimer(
     env: *const TP_CALLBACK_ENVIRON_V3,
 ) -> *mut c_void {
     boundary(std::ptr::null_mut(), || {
-        if callback.is_null() {
-            return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
-        }
         // SAFETY: forwarded caller contract.
-        let Some(env) = (unsafe { read_env(env) }) else {
-            return fail(ERROR_NOT_ENOUGH_MEMORY, std::ptr::null_mut());
-        };
-        Arc::into_raw(TpObj::new(
-            Kind::Timer,
-            callback as usize,
-            context as usize,
-            env,
-        )) as *mut c_void
+        unsafe { object::create(Kind::Timer, callback, context, env) }
     })
 }
 
@@ -233,10 +222,8 @@ pub unsafe extern "C" fn IsThreadpoolTimerSet(timer: *mut c_void) -> BOOL {
 #[no_mangle]
 pub unsafe extern "C" fn WaitForThreadpoolTimerCallbacks(timer: *mut c_void, cancel: BOOL) {
     boundary((), || {
-        if !timer.is_null() {
-            // SAFETY: caller contract.
-            unsafe { borrow(timer) }.wait_callbacks(cancel != FALSE);
-        }
+        // SAFETY: caller contract.
+        unsafe { object::wait_callbacks(timer, cancel) }
     })
 }
 
@@ -247,11 +234,11 @@ pub unsafe extern "C" fn WaitForThreadpoolTimerCallbacks(timer: *mut c_void, can
 #[no_mangle]
 pub unsafe extern "C" fn CloseThreadpoolTimer(timer: *mut c_void) {
     boundary((), || {
-        if !timer.is_null() {
-            // SAFETY: caller contract.
-            cancel(&unsafe { borrow(timer) });
-            // SAFETY: caller contract.
-            unsafe { release(timer) };
+        // SAFETY: caller contract.
+        unsafe {
+            object::close(timer, |obj| {
+                cancel(obj);
+            })
         }
     })
 }

@@ -13,9 +13,9 @@ use std::ffi::c_void;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::object::{borrow, release, Kind, TpObj};
+use super::object::{self, borrow, Kind, TpObj};
 use super::timer::{deadline_of, read_filetime};
-use super::{read_env, TP_CALLBACK_ENVIRON_V3};
+use super::TP_CALLBACK_ENVIRON_V3;
 use crate::engine::signal::{wait_events, Event, WaitResult, Waitable};
 use crate::error::{boundary, fail};
 use crate::handles::{self, Object};
@@ -167,19 +167,8 @@ pub unsafe extern "C" fn CreateThreadpoolWait(
     env: *const TP_CALLBACK_ENVIRON_V3,
 ) -> *mut c_void {
     boundary(std::ptr::null_mut(), || {
-        if callback.is_null() {
-            return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
-        }
         // SAFETY: forwarded caller contract.
-        let Some(env) = (unsafe { read_env(env) }) else {
-            return fail(ERROR_NOT_ENOUGH_MEMORY, std::ptr::null_mut());
-        };
-        Arc::into_raw(TpObj::new(
-            Kind::Wait,
-            callback as usize,
-            context as usize,
-            env,
-        )) as *mut c_void
+        unsafe { object::create(Kind::Wait, callback, context, env) }
     })
 }
 
@@ -222,10 +211,8 @@ pub unsafe extern "C" fn SetThreadpoolWait(wait: *mut c_void, h: HANDLE, timeout
 #[no_mangle]
 pub unsafe extern "C" fn WaitForThreadpoolWaitCallbacks(wait: *mut c_void, cancel: BOOL) {
     boundary((), || {
-        if !wait.is_null() {
-            // SAFETY: caller contract.
-            unsafe { borrow(wait) }.wait_callbacks(cancel != FALSE);
-        }
+        // SAFETY: caller contract.
+        unsafe { object::wait_callbacks(wait, cancel) }
     })
 }
 
@@ -236,11 +223,7 @@ pub unsafe extern "C" fn WaitForThreadpoolWaitCallbacks(wait: *mut c_void, cance
 #[no_mangle]
 pub unsafe extern "C" fn CloseThreadpoolWait(wait: *mut c_void) {
     boundary((), || {
-        if !wait.is_null() {
-            // SAFETY: caller contract.
-            stop(&unsafe { borrow(wait) });
-            // SAFETY: caller contract.
-            unsafe { release(wait) };
-        }
+        // SAFETY: caller contract.
+        unsafe { object::close(wait, stop) }
     })
 }

@@ -6,7 +6,7 @@
 use std::ffi::c_void;
 use std::sync::Arc;
 
-use super::object::{borrow, release, Kind, TpObj};
+use super::object::{self, borrow, Kind, TpObj};
 use super::{read_env, TP_CALLBACK_ENVIRON_V3};
 use crate::error::{boundary, fail};
 use crate::types::*;
@@ -56,15 +56,8 @@ pub unsafe extern "C" fn CreateThreadpoolWork(
     env: *const TP_CALLBACK_ENVIRON_V3,
 ) -> *mut c_void {
     boundary(std::ptr::null_mut(), || {
-        if callback.is_null() {
-            return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
-        }
         // SAFETY: forwarded caller contract.
-        let Some(env) = (unsafe { read_env(env) }) else {
-            return fail(ERROR_NOT_ENOUGH_MEMORY, std::ptr::null_mut());
-        };
-        let obj = TpObj::new(Kind::Work, callback as usize, context as usize, env);
-        Arc::into_raw(obj) as *mut c_void
+        unsafe { object::create(Kind::Work, callback, context, env) }
     })
 }
 
@@ -89,10 +82,8 @@ pub unsafe extern "C" fn SubmitThreadpoolWork(work: *mut c_void) {
 #[no_mangle]
 pub unsafe extern "C" fn WaitForThreadpoolWorkCallbacks(work: *mut c_void, cancel: BOOL) {
     boundary((), || {
-        if !work.is_null() {
-            // SAFETY: caller contract.
-            unsafe { borrow(work) }.wait_callbacks(cancel != FALSE);
-        }
+        // SAFETY: caller contract.
+        unsafe { object::wait_callbacks(work, cancel) }
     })
 }
 
@@ -103,9 +94,7 @@ pub unsafe extern "C" fn WaitForThreadpoolWorkCallbacks(work: *mut c_void, cance
 #[no_mangle]
 pub unsafe extern "C" fn CloseThreadpoolWork(work: *mut c_void) {
     boundary((), || {
-        if !work.is_null() {
-            // SAFETY: caller contract.
-            unsafe { release(work) }
-        }
+        // SAFETY: caller contract.
+        unsafe { object::close(work, |_| {}) }
     })
 }

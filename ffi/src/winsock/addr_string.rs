@@ -4,7 +4,7 @@
 //! and brackets only when the port is not 0). The protocol-info argument
 //! must be NULL (no providers here).
 
-use std::ffi::{c_char, c_void, CStr};
+use std::ffi::{c_char, c_void};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::error::{boundary, fail};
@@ -139,34 +139,9 @@ pub unsafe extern "C" fn WSAStringToAddressA(
     len: *mut i32,
 ) -> i32 {
     boundary(-1, || {
-        let text = (!text.is_null()).then(|| {
-            // SAFETY: NUL-terminated (caller contract).
-            unsafe { CStr::from_ptr(text) }
-                .to_string_lossy()
-                .into_owned()
-        });
-        // SAFETY: forwarded caller contract.
-        unsafe { string_to_address(text, family, info, out, len) }
+        // SAFETY: forwarded caller contract (`text` NULL or NUL-terminated).
+        unsafe { string_to_address(crate::strings::narrow(text), family, info, out, len) }
     })
-}
-
-/// A NUL-terminated UTF-32 string.
-///
-/// # Safety
-/// `p` must be NULL or NUL-terminated.
-unsafe fn wide(p: *const u32) -> Option<String> {
-    if p.is_null() {
-        return None;
-    }
-    let mut s = String::new();
-    let mut q = p;
-    // SAFETY: reads stop at the terminator (caller contract).
-    while let c @ 1.. = unsafe { *q } {
-        s.push(char::from_u32(c).unwrap_or('\u{fffd}'));
-        // SAFETY: not past the terminator.
-        q = unsafe { q.add(1) };
-    }
-    Some(s)
 }
 
 /// `WSAStringToAddressW` (UTF-32 `WCHAR`s).
@@ -183,7 +158,7 @@ pub unsafe extern "C" fn WSAStringToAddressW(
 ) -> i32 {
     // SAFETY: forwarded caller contract.
     boundary(-1, || unsafe {
-        string_to_address(wide(text), family, info, out, len)
+        string_to_address(crate::strings::wide(text.cast()), family, info, out, len)
     })
 }
 

@@ -239,16 +239,11 @@ unsafe fn recv_common(
                 return 0;
             }
             Ok(Err(libc::EAGAIN)) => {}
-            Ok(Err(e)) | Err(e) => {
-                let wsa = stream_error(&obj, e);
-                engine::fail_sync(p, &obj, crate::error::status_carrying(wsa), false);
-                return fail(wsa, SOCKET_ERROR);
-            }
+            Ok(Err(e)) | Err(e) => return failed_at_once(p, &obj, e),
         }
     }
     let Some((_, Some(eh))) = obj.current() else {
-        engine::fail_sync(p, &obj, STATUS_INVALID_HANDLE, false);
-        return fail(WSAENOTSOCK, SOCKET_ERROR);
+        return closed_meanwhile(p, &obj);
     };
     let kind = if is_from {
         OpKind::RecvFrom {
@@ -281,6 +276,22 @@ unsafe fn recv_common(
         Ok(()) => fail(WSA_IO_PENDING, SOCKET_ERROR),
         Err(wsa) => fail(wsa, SOCKET_ERROR),
     }
+}
+
+/// A receive or send whose first, inline attempt failed with `errno`: the
+/// OVERLAPPED gets the failure status (nothing is queued) and the call
+/// returns `SOCKET_ERROR` with the Winsock error.
+fn failed_at_once(p: engine::Prepared, obj: &IoObj, errno: i32) -> i32 {
+    let wsa = stream_error(obj, errno);
+    engine::fail_sync(p, obj, crate::error::status_carrying(wsa), false);
+    fail(wsa, SOCKET_ERROR)
+}
+
+/// A receive or send on a socket closed since the call began:
+/// `STATUS_INVALID_HANDLE` in the OVERLAPPED, `WSAENOTSOCK` returned.
+fn closed_meanwhile(p: engine::Prepared, obj: &IoObj) -> i32 {
+    engine::fail_sync(p, obj, STATUS_INVALID_HANDLE, false);
+    fail(WSAENOTSOCK, SOCKET_ERROR)
 }
 
 /// Hands a receive or send to the engine, counted in `pending` (the socket's
@@ -446,16 +457,11 @@ unsafe fn send_common(
             }
             Ok(Ok(n)) => done = n,
             Ok(Err(libc::EAGAIN)) => {}
-            Ok(Err(e)) | Err(e) => {
-                let wsa = stream_error(&obj, e);
-                engine::fail_sync(p, &obj, crate::error::status_carrying(wsa), false);
-                return fail(wsa, SOCKET_ERROR);
-            }
+            Ok(Err(e)) | Err(e) => return failed_at_once(p, &obj, e),
         }
     }
     let Some((_, Some(eh))) = obj.current() else {
-        engine::fail_sync(p, &obj, STATUS_INVALID_HANDLE, false);
-        return fail(WSAENOTSOCK, SOCKET_ERROR);
+        return closed_meanwhile(p, &obj);
     };
     let mut rest = iov;
     advance(&mut rest, done);

@@ -10,20 +10,6 @@ static SRWLOCK lock = SRWLOCK_INIT;
 static CONDITION_VARIABLE cv = CONDITION_VARIABLE_INIT;
 static CRITICAL_SECTION cs;
 
-static DWORD WINAPI try_exclusive(LPVOID p) {
-    (void)p;
-    if (!TryAcquireSRWLockExclusive(&lock)) return 0;
-    ReleaseSRWLockExclusive(&lock);
-    return 1;
-}
-
-static DWORD WINAPI try_shared(LPVOID p) {
-    (void)p;
-    if (!TryAcquireSRWLockShared(&lock)) return 0;
-    ReleaseSRWLockShared(&lock);
-    return 1;
-}
-
 static DWORD WINAPI try_cs(LPVOID p) {
     (void)p;
     if (!TryEnterCriticalSection(&cs)) return 0;
@@ -41,21 +27,21 @@ static void test_timeouts(void) {
     CHECK_ERR(ERROR_TIMEOUT);
     CHECK_EQ(ERROR_TIMEOUT, 1460);
     CHECK(now_ms() - t0 >= 45);
-    CHECK_EQ(run_on_thread(try_shared, NULL), 0); /* held exclusively again */
+    CHECK_EQ(run_on_thread(srw_try_shared, &lock), 0); /* held exclusively again */
     /* Zero timeout: FALSE at once. */
     CHECK(!SleepConditionVariableSRW(&cv, &lock, 0, 0));
     CHECK_ERR(ERROR_TIMEOUT);
     ReleaseSRWLockExclusive(&lock);
-    CHECK_EQ(run_on_thread(try_exclusive, NULL), 1);
+    CHECK_EQ(run_on_thread(srw_try_exclusive, &lock), 1);
 
     /* SRW, shared. */
     AcquireSRWLockShared(&lock);
     CHECK(!SleepConditionVariableSRW(&cv, &lock, 30, CONDITION_VARIABLE_LOCKMODE_SHARED));
     CHECK_ERR(ERROR_TIMEOUT);
-    CHECK_EQ(run_on_thread(try_shared, NULL), 1);    /* held shared again */
-    CHECK_EQ(run_on_thread(try_exclusive, NULL), 0);
+    CHECK_EQ(run_on_thread(srw_try_shared, &lock), 1);    /* held shared again */
+    CHECK_EQ(run_on_thread(srw_try_exclusive, &lock), 0);
     ReleaseSRWLockShared(&lock);
-    CHECK_EQ(run_on_thread(try_exclusive, NULL), 1);
+    CHECK_EQ(run_on_thread(srw_try_exclusive, &lock), 1);
 
     /* Critical section: left once, entered once again. */
     InitializeCriticalSection(&cs);

@@ -30,6 +30,20 @@ static inline SOCKET tcp_listener(struct sockaddr_in *addr) {
     return l;
 }
 
+/* An overlapped UDP socket bound to 127.0.0.1, port chosen by the kernel;
+ * its address in *a. */
+static inline SOCKET udp_bound(struct sockaddr_in *a) {
+    SOCKET u = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, NULL, 0, WSA_FLAG_OVERLAPPED);
+    CHECK(u != INVALID_SOCKET);
+    memset(a, 0, sizeof *a);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_EQ(bind(u, (struct sockaddr *)a, sizeof *a), 0);
+    int len = sizeof *a;
+    CHECK_EQ(getsockname(u, (struct sockaddr *)a, &len), 0);
+    return u;
+}
+
 /* A connected TCP pair over loopback: *client (connect) and *server (accept). */
 static inline void tcp_pair(SOCKET *client, SOCKET *server) {
     struct sockaddr_in a;

@@ -75,4 +75,18 @@ static inline DWORD run_on_thread(LPTHREAD_START_ROUTINE f, LPVOID param) {
     return code;
 }
 
+/* Thread bodies for `run_on_thread(f, &lock)`: 1 if another thread can take
+ * the SRW lock `p` in that mode (and gives it back), else 0. */
+static inline DWORD WINAPI srw_try_exclusive(LPVOID p) {
+    if (!TryAcquireSRWLockExclusive((PSRWLOCK)p)) return 0;
+    ReleaseSRWLockExclusive((PSRWLOCK)p);
+    return 1;
+}
+
+static inline DWORD WINAPI srw_try_shared(LPVOID p) {
+    if (!TryAcquireSRWLockShared((PSRWLOCK)p)) return 0;
+    ReleaseSRWLockShared((PSRWLOCK)p);
+    return 1;
+}
+
 #endif

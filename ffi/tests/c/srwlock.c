@@ -9,38 +9,24 @@
 
 static SRWLOCK lock = SRWLOCK_INIT;
 
-static DWORD WINAPI try_exclusive(LPVOID p) {
-    (void)p;
-    if (!TryAcquireSRWLockExclusive(&lock)) return 0;
-    ReleaseSRWLockExclusive(&lock);
-    return 1;
-}
-
-static DWORD WINAPI try_shared(LPVOID p) {
-    (void)p;
-    if (!TryAcquireSRWLockShared(&lock)) return 0;
-    ReleaseSRWLockShared(&lock);
-    return 1;
-}
-
 static void test_modes(void) {
     CHECK(lock.Ptr == NULL);
     /* Exclusive: nobody else gets it in either mode. */
     AcquireSRWLockExclusive(&lock);
-    CHECK_EQ(run_on_thread(try_exclusive, NULL), 0);
-    CHECK_EQ(run_on_thread(try_shared, NULL), 0);
+    CHECK_EQ(run_on_thread(srw_try_exclusive, &lock), 0);
+    CHECK_EQ(run_on_thread(srw_try_shared, &lock), 0);
     CHECK(!TryAcquireSRWLockExclusive(&lock)); /* not recursive */
     ReleaseSRWLockExclusive(&lock);
-    CHECK_EQ(run_on_thread(try_exclusive, NULL), 1);
+    CHECK_EQ(run_on_thread(srw_try_exclusive, &lock), 1);
     /* Shared: other readers get in, writers do not. */
     AcquireSRWLockShared(&lock);
     CHECK(TryAcquireSRWLockShared(&lock));
-    CHECK_EQ(run_on_thread(try_shared, NULL), 1);
-    CHECK_EQ(run_on_thread(try_exclusive, NULL), 0);
+    CHECK_EQ(run_on_thread(srw_try_shared, &lock), 1);
+    CHECK_EQ(run_on_thread(srw_try_exclusive, &lock), 0);
     ReleaseSRWLockShared(&lock);
-    CHECK_EQ(run_on_thread(try_exclusive, NULL), 0); /* one reader left */
+    CHECK_EQ(run_on_thread(srw_try_exclusive, &lock), 0); /* one reader left */
     ReleaseSRWLockShared(&lock);
-    CHECK_EQ(run_on_thread(try_exclusive, NULL), 1);
+    CHECK_EQ(run_on_thread(srw_try_exclusive, &lock), 1);
     CHECK(TryAcquireSRWLockExclusive(&lock));
     ReleaseSRWLockExclusive(&lock);
     /* InitializeSRWLock gives a free lock. */
@@ -70,14 +56,14 @@ static void test_writer_not_starved(void) {
     CHECK(w != NULL);
     /* Once the writer sleeps, new readers wait behind it. */
     long long deadline = now_ms() + 5000;
-    while (run_on_thread(try_shared, NULL) == 1 && now_ms() < deadline) Sleep(2);
-    CHECK_EQ(run_on_thread(try_shared, NULL), 0);
+    while (run_on_thread(srw_try_shared, &lock) == 1 && now_ms() < deadline) Sleep(2);
+    CHECK_EQ(run_on_thread(srw_try_shared, &lock), 0);
     CHECK_EQ(writer_in, 0);
     ReleaseSRWLockShared(&lock);
     CHECK_EQ(WaitForSingleObject(w, 5000), WAIT_OBJECT_0);
     CHECK(CloseHandle(w));
     CHECK_EQ(writer_in, 1);
-    CHECK_EQ(run_on_thread(try_shared, NULL), 1);
+    CHECK_EQ(run_on_thread(srw_try_shared, &lock), 1);
     CHECK(lock.Ptr == NULL);
 }
 

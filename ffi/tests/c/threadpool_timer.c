@@ -4,6 +4,7 @@
  * cancelling callbacks, closing a running periodic timer. */
 #include <windows.h>
 #include "check.h"
+#include "tp_timing.h"
 
 static volatile LONG fired;
 static volatile LONGLONG fired_at;
@@ -15,15 +16,6 @@ static VOID CALLBACK timer_cb(PTP_CALLBACK_INSTANCE inst, PVOID ctx, PTP_TIMER t
     seen_timer = timer;
     fired_at = now_ms();
     InterlockedIncrement(&fired);
-}
-
-static FILETIME relative_ms(LONGLONG ms) {
-    ULARGE_INTEGER u;
-    u.QuadPart = (ULONGLONG)(-ms * 10000);
-    FILETIME ft;
-    ft.dwLowDateTime = u.LowPart;
-    ft.dwHighDateTime = u.HighPart;
-    return ft;
 }
 
 static FILETIME absolute_in_ms(LONGLONG ms) {
@@ -39,10 +31,6 @@ static FILETIME absolute_in_ms(LONGLONG ms) {
     return ft;
 }
 
-static void wait_fired(LONG n, int ms) {
-    for (int i = 0; i < ms && fired < n; i++) Sleep(1);
-}
-
 static void test_one_shot(void) {
     PTP_TIMER t = CreateThreadpoolTimer(timer_cb, (PVOID)&fired, NULL);
     CHECK(t != NULL);
@@ -53,7 +41,7 @@ static void test_one_shot(void) {
     long long t0 = now_ms();
     SetThreadpoolTimer(t, &due, 0, 0);
     CHECK(IsThreadpoolTimerSet(t));
-    wait_fired(1, 3000);
+    wait_count(&fired, 1, 3000);
     CHECK_EQ(fired, 1);
     CHECK(fired_at - t0 >= 75);
     CHECK(seen_timer == t);
@@ -64,7 +52,7 @@ static void test_one_shot(void) {
     due = absolute_in_ms(80);
     t0 = now_ms();
     SetThreadpoolTimer(t, &due, 0, 0);
-    wait_fired(2, 3000);
+    wait_count(&fired, 2, 3000);
     CHECK_EQ(fired, 2);
     CHECK(fired_at - t0 >= 70);
 
@@ -72,13 +60,13 @@ static void test_one_shot(void) {
     due = absolute_in_ms(-5000);
     t0 = now_ms();
     SetThreadpoolTimer(t, &due, 0, 0);
-    wait_fired(3, 3000);
+    wait_count(&fired, 3, 3000);
     CHECK_EQ(fired, 3);
     CHECK(fired_at - t0 < 1000);
     due.dwLowDateTime = 0;
     due.dwHighDateTime = 0;
     SetThreadpoolTimer(t, &due, 0, 0);
-    wait_fired(4, 3000);
+    wait_count(&fired, 4, 3000);
     CHECK_EQ(fired, 4);
 
     /* NULL cancels: a timer set for 100 ms never fires. */
@@ -100,7 +88,7 @@ static void test_one_shot(void) {
     SetThreadpoolTimer(t, &due, 0, 0);
     due = relative_ms(50);
     SetThreadpoolTimer(t, &due, 0, 0);
-    wait_fired(5, 3000);
+    wait_count(&fired, 5, 3000);
     CHECK_EQ(fired, 5);
     WaitForThreadpoolTimerCallbacks(t, FALSE);
     CloseThreadpoolTimer(t);
@@ -112,7 +100,7 @@ static void test_periodic(void) {
     FILETIME due = relative_ms(10);
     long long t0 = now_ms();
     SetThreadpoolTimer(t, &due, 30, 10);
-    wait_fired(5, 5000);
+    wait_count(&fired, 5, 5000);
     CHECK(fired >= 5);
     /* 10 + 4 * 30 ms at least. */
     CHECK(now_ms() - t0 >= 125);
@@ -123,7 +111,7 @@ static void test_periodic(void) {
     CHECK_EQ(fired, n);
     /* Closing a running periodic timer stops it. */
     SetThreadpoolTimer(t, &due, 20, 0);
-    wait_fired(n + 2, 3000);
+    wait_count(&fired, n + 2, 3000);
     WaitForThreadpoolTimerCallbacks(t, TRUE);
     CloseThreadpoolTimer(t);
     n = fired;
@@ -165,7 +153,7 @@ static void test_group(void) {
     PTP_TIMER t = CreateThreadpoolTimer(timer_cb, (PVOID)&fired, &env);
     FILETIME due = relative_ms(5);
     SetThreadpoolTimer(t, &due, 10, 0);
-    wait_fired(3, 3000);
+    wait_count(&fired, 3, 3000);
     CloseThreadpoolCleanupGroupMembers(group, FALSE, NULL);
     LONG n = fired;
     Sleep(80);

@@ -4,6 +4,7 @@
  * semaphores (a wait takes a unit), waiting for callbacks, closing. */
 #include <windows.h>
 #include "check.h"
+#include "tp_timing.h"
 
 static volatile LONG fired;
 static volatile LONG last_result = -1;
@@ -19,19 +20,6 @@ static VOID CALLBACK wait_cb(PTP_CALLBACK_INSTANCE inst, PVOID ctx, PTP_WAIT wai
     InterlockedIncrement(&fired);
 }
 
-static FILETIME relative_ms(LONGLONG ms) {
-    ULARGE_INTEGER u;
-    u.QuadPart = (ULONGLONG)(-ms * 10000);
-    FILETIME ft;
-    ft.dwLowDateTime = u.LowPart;
-    ft.dwHighDateTime = u.HighPart;
-    return ft;
-}
-
-static void wait_fired(LONG n, int ms) {
-    for (int i = 0; i < ms && fired < n; i++) Sleep(1);
-}
-
 int main(void) {
     HANDLE ev = CreateEventA(NULL, FALSE, FALSE, NULL);
     PTP_WAIT w = CreateThreadpoolWait(wait_cb, (PVOID)0x55, NULL);
@@ -42,7 +30,7 @@ int main(void) {
     Sleep(50);
     CHECK_EQ(fired, 0);
     SetEvent(ev);
-    wait_fired(1, 3000);
+    wait_count(&fired, 1, 3000);
     CHECK_EQ(fired, 1);
     CHECK_EQ(last_result, WAIT_OBJECT_0);
     CHECK(seen_wait == w);
@@ -58,7 +46,7 @@ int main(void) {
     FILETIME to = relative_ms(60);
     long long t0 = now_ms();
     SetThreadpoolWait(w, ev, &to);
-    wait_fired(2, 3000);
+    wait_count(&fired, 2, 3000);
     CHECK_EQ(fired, 2);
     CHECK_EQ(last_result, WAIT_TIMEOUT);
     CHECK(fired_at - t0 >= 55);
@@ -67,11 +55,11 @@ int main(void) {
     to.dwLowDateTime = 0;
     to.dwHighDateTime = 0;
     SetThreadpoolWait(w, ev, &to);
-    wait_fired(3, 3000);
+    wait_count(&fired, 3, 3000);
     CHECK_EQ(last_result, WAIT_TIMEOUT);
     SetEvent(ev);
     SetThreadpoolWait(w, ev, &to);
-    wait_fired(4, 3000);
+    wait_count(&fired, 4, 3000);
     CHECK_EQ(fired, 4);
     CHECK_EQ(last_result, WAIT_OBJECT_0);
 
@@ -90,7 +78,7 @@ int main(void) {
     to = relative_ms(30);
     t0 = now_ms();
     SetThreadpoolWait(w, ev, &to);
-    wait_fired(5, 3000);
+    wait_count(&fired, 5, 3000);
     CHECK_EQ(fired, 5);
     CHECK_EQ(last_result, WAIT_TIMEOUT);
     CHECK(fired_at - t0 < 5000);
@@ -99,7 +87,7 @@ int main(void) {
     HANDLE sem = CreateSemaphoreA(NULL, 0, 5, NULL);
     SetThreadpoolWait(w, sem, NULL);
     CHECK(ReleaseSemaphore(sem, 2, NULL));
-    wait_fired(6, 3000);
+    wait_count(&fired, 6, 3000);
     CHECK_EQ(last_result, WAIT_OBJECT_0);
     WaitForThreadpoolWaitCallbacks(w, FALSE);
     CHECK_EQ(WaitForSingleObject(sem, 0), WAIT_OBJECT_0);
@@ -126,7 +114,7 @@ int main(void) {
         SetThreadpoolWait(many[i], manual, NULL);
     }
     SetEvent(manual);
-    wait_fired(8, 3000);
+    wait_count(&fired, 8, 3000);
     CHECK_EQ(fired, 8);
     for (int i = 0; i < 8; i++) {
         WaitForThreadpoolWaitCallbacks(many[i], FALSE);

@@ -5,6 +5,7 @@
  * input for each. */
 #include <windows.h>
 #include "check.h"
+#include "slot.h"
 
 /* ---- CreateThread ---- */
 
@@ -228,16 +229,6 @@ static DWORD WINAPI leave_not_owner(LPVOID p) {
     return TryEnterCriticalSection(&cs) ? 1 : 0;
 }
 
-static DWORD run_thread(LPTHREAD_START_ROUTINE f) {
-    HANDLE t = CreateThread(NULL, 0, f, NULL, 0, NULL);
-    CHECK(t != NULL);
-    CHECK_EQ(WaitForSingleObject(t, 5000), WAIT_OBJECT_0);
-    DWORD code = 99;
-    CHECK(GetExitCodeThread(t, &code));
-    CHECK(CloseHandle(t));
-    return code;
-}
-
 static void test_critical_sections(void) {
     InitializeCriticalSection(&cs);
     /* Recursion: held until the last Leave. */
@@ -246,15 +237,15 @@ static void test_critical_sections(void) {
     CHECK(TryEnterCriticalSection(&cs));
     CHECK_EQ(cs.RecursionCount, 3);
     CHECK_EQ((DWORD)(ULONG_PTR)cs.OwningThread, GetCurrentThreadId());
-    CHECK_EQ(run_thread(try_enter), 0);
-    CHECK_EQ(run_thread(leave_not_owner), 0);
+    CHECK_EQ(run_on_thread(try_enter, NULL), 0);
+    CHECK_EQ(run_on_thread(leave_not_owner, NULL), 0);
     LeaveCriticalSection(&cs);
     LeaveCriticalSection(&cs);
-    CHECK_EQ(run_thread(try_enter), 0); /* still held once */
+    CHECK_EQ(run_on_thread(try_enter, NULL), 0); /* still held once */
     LeaveCriticalSection(&cs);
-    CHECK_EQ(run_thread(try_enter), 1);
+    CHECK_EQ(run_on_thread(try_enter, NULL), 1);
     LeaveCriticalSection(&cs); /* one Leave too many: ignored */
-    CHECK_EQ(run_thread(try_enter), 1);
+    CHECK_EQ(run_on_thread(try_enter, NULL), 1);
 
     /* Contention: every increment under the lock survives. */
     enum { THREADS = 4, ROUNDS = 50000 };
@@ -269,7 +260,7 @@ static void test_critical_sections(void) {
     CHECK_EQ(WaitForMultipleObjects(THREADS, t, TRUE, 30000), WAIT_OBJECT_0);
     for (int i = 0; i < THREADS; i++) CHECK(CloseHandle(t[i]));
     CHECK_EQ(counter, THREADS * ROUNDS);
-    CHECK_EQ(run_thread(try_enter), 1);
+    CHECK_EQ(run_on_thread(try_enter, NULL), 1);
     DeleteCriticalSection(&cs);
 
     /* NULL does not crash. */
@@ -285,46 +276,22 @@ static void test_critical_sections(void) {
 
 /* A contended EnterCriticalSection is a blocking section: with a limit of 1,
  * the worker that waits for the lock lets a second worker take a packet. */
-static HANDLE port2;
 static CRITICAL_SECTION held;
-static volatile LONG second_got;
 
-static DWORD WINAPI worker_enters(LPVOID p) {
-    (void)p;
-    DWORD bytes;
-    ULONG_PTR key;
-    LPOVERLAPPED ov;
-    for (;;) {
-        CHECK(GetQueuedCompletionStatus(port2, &bytes, &key, &ov, 10000));
-        if (key == 0) return 0;
-        if (key == 1) {
-            EnterCriticalSection(&held); /* contended: main holds it */
-            LeaveCriticalSection(&held);
-        } else if (key == 2) {
-            InterlockedExchange(&second_got, 1);
-        }
-    }
+static void block_enter(void) {
+    EnterCriticalSection(&held); /* contended: main holds it */
+    LeaveCriticalSection(&held);
+}
+
+static void unblock_leave(void) {
+    LeaveCriticalSection(&held);
 }
 
 static void test_contended_enter_is_blocking(void) {
-    port2 = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
-    CHECK(port2 != NULL);
     InitializeCriticalSection(&held);
     EnterCriticalSection(&held);
-    HANDLE w[2];
-    for (int i = 0; i < 2; i++) w[i] = CreateThread(NULL, 0, worker_enters, NULL, 0, NULL);
-    CHECK(PostQueuedCompletionStatus(port2, 0, 1, NULL));
-    CHECK(PostQueuedCompletionStatus(port2, 0, 2, NULL));
-    long long deadline = now_ms() + 5000;
-    while (!second_got && now_ms() < deadline) Sleep(5);
-    CHECK_EQ(second_got, 1); /* would stay 0 if the blocked worker still counted */
-    LeaveCriticalSection(&held);
-    CHECK(PostQueuedCompletionStatus(port2, 0, 0, NULL));
-    CHECK(PostQueuedCompletionStatus(port2, 0, 0, NULL));
-    CHECK_EQ(WaitForMultipleObjects(2, w, TRUE, 5000), WAIT_OBJECT_0);
-    for (int i = 0; i < 2; i++) CHECK(CloseHandle(w[i]));
+    check_wait_frees_slot("a contended EnterCriticalSection", block_enter, unblock_leave);
     DeleteCriticalSection(&held);
-    CHECK(CloseHandle(port2));
 }
 
 /* ---- the heap ---- */

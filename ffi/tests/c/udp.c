@@ -3,18 +3,6 @@
  * with WSASend/WSARecv, sendto/recvfrom (docs/semantics.md, "C ABI"). */
 #include "net.h"
 
-static SOCKET udp_bound(struct sockaddr_in *a) {
-    SOCKET u = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, NULL, 0, WSA_FLAG_OVERLAPPED);
-    CHECK(u != INVALID_SOCKET);
-    memset(a, 0, sizeof *a);
-    a->sin_family = AF_INET;
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK_EQ(bind(u, (struct sockaddr *)a, sizeof *a), 0);
-    int len = sizeof *a;
-    CHECK_EQ(getsockname(u, (struct sockaddr *)a, &len), 0);
-    return u;
-}
-
 int main(void) {
     wsa_start();
     HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);

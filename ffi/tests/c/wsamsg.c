@@ -6,18 +6,6 @@
 #define _GNU_SOURCE
 #include "net.h"
 
-static SOCKET udp_bound(struct sockaddr_in *a) {
-    SOCKET s = WSASocket(AF_INET, SOCK_DGRAM, IPPROTO_UDP, NULL, 0, WSA_FLAG_OVERLAPPED);
-    CHECK(s != INVALID_SOCKET);
-    memset(a, 0, sizeof *a);
-    a->sin_family = AF_INET;
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK_EQ(bind(s, (struct sockaddr *)a, sizeof *a), 0);
-    int len = sizeof *a;
-    CHECK_EQ(getsockname(s, (struct sockaddr *)a, &len), 0);
-    return s;
-}
-
 int main(void) {
     wsa_start();
     CHECK_EQ(sizeof(WSAMSG), 56);

@@ -341,12 +341,23 @@ pub fn run_c_test(name: &str) {
     let exe = compile(name);
     for backend in backends() {
         let out = run(&exe, backend, &[], Duration::from_secs(30));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && stdout.contains(&format!("{name}: ok")),
-            "{name} on {backend}: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-            out.status
+        assert_ran_ok(
+            &out,
+            &format!("{name} on {backend}"),
+            &format!("{name}: ok"),
         );
     }
+}
+
+/// Asserts that a test program (`what`, for the message) exited 0 and
+/// printed `want`; returns its stdout and stderr for further checks.
+pub fn assert_ran_ok(out: &Output, what: &str, want: &str) -> (String, String) {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success() && stdout.contains(want),
+        "{what}: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    (stdout, stderr)
 }
