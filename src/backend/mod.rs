@@ -322,6 +322,7 @@ impl Backend for LazyBackend {
 
 /// Which kernel interface a port uses .
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BackendChoice {
     /// io_uring where the kernel allows it, else epoll (the reason is recorded).
     Auto,
@@ -403,6 +404,7 @@ pub(crate) fn explain(e: &io::Error) -> String {
 
 /// Which kernel interface a port runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum BackendKind {
     /// io_uring (the default where the kernel allows it).
     Uring,

@@ -7,6 +7,7 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
@@ -250,17 +251,15 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
     /// Takes up to `max` packets in one call (GetQueuedCompletionStatusEx),
     /// appending them to `out` in FIFO order; returns how many. It waits only
     /// until at least one packet is available and counts as one `get` for the
-    /// concurrency rules. `max == 0` is [`GetError::ZeroMax`].
+    /// concurrency rules. `max` is a `NonZeroUsize`: a call that could take
+    /// nothing would be a wait with no purpose.
     pub fn get_many(
         &self,
         out: &mut Vec<Packet<K, V, B>>,
-        max: usize,
+        max: NonZeroUsize,
         timeout: Option<Duration>,
     ) -> Result<usize, GetError> {
-        if max == 0 {
-            return Err(GetError::ZeroMax);
-        }
-        let max = u32::try_from(max).unwrap_or(u32::MAX);
+        let max = u32::try_from(max.get()).unwrap_or(u32::MAX);
         self.take(max, timeout, &mut |p| out.push(p))
             .map(|n| n as usize)
     }

@@ -104,6 +104,7 @@ type Stack<'a, T> = MutexGuard<'a, Vec<WaiterRef<T>>>;
 
 /// Snapshot of a port's counters (docs/semantics.md, "Threads").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Counters {
     /// Packets waiting in the FIFO queue.
     pub queued: u32,
