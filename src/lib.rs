@@ -44,7 +44,7 @@ mod port_core;
 pub use backend::BackendKind;
 pub use error::{GetError, PostError};
 pub use op::buf::IoBuf;
-pub use op::{is_aborted, CompletionFilter, Handle, IssueError, Issued, OpId};
+pub use op::{is_aborted, CompletionFilter, Handle, IssueError, Issued, OpId, TimerId};
 pub use pool::{Pool, PoolReport};
 pub use port::{BackendChoice, Blocking, Builder, Counters, Op, Packet, Port, DROP_WAIT};
 

@@ -269,6 +269,11 @@ where
                 None => timeout,
                 Some(d) => Some(timeout.map_or(d, |t| t.min(d))),
             };
+            // Nor longer than the first timer.
+            let timeout = match self.next_timer_in() {
+                None => timeout,
+                Some(d) => Some(timeout.map_or(d, |t| t.min(d))),
+            };
             if done.is_empty() && self.backend.poll(timeout, &mut done).is_err() {
                 // A failing poll (should not happen) must not spin a waiter hot.
                 std::thread::sleep(Duration::from_millis(1));
@@ -297,6 +302,7 @@ where
         }
         let mut done = mem::take(&mut rest.done);
         drop(rest);
+        self.fire_timers(sink);
         done.clear();
         DONE.set(done);
     }

@@ -16,7 +16,7 @@ pub use crate::backend::BackendChoice;
 use crate::backend::{self, Backend, BackendKind};
 use crate::error::{GetError, PostError};
 use crate::op::buf::IoBuf;
-use crate::op::{Handle, How, Io, IoReactor, IssueError, Issued, OpId};
+use crate::op::{Handle, How, Io, IoReactor, IssueError, Issued, OpId, TimerId};
 pub use crate::packet::Packet;
 use crate::port_core::association::{self, Accounting, Mode};
 use crate::port_core::state;
@@ -328,11 +328,21 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
     /// thread when none is polling. The wait for the kernel is bounded by
     /// [`DROP_WAIT`]; an operation still running after that (a file read on a
     /// stuck device) delivers its packet whenever it completes, to `get` or
-    /// [`drain`](Port::drain). Returns how many operations were in flight.
+    /// [`drain`](Port::drain). Pending timers are cancelled: their packets
+    /// are queued at once with an aborted result
+    /// ([`is_aborted`](crate::is_aborted)), so their values come back
+    /// through `get` or `drain` like those of cancelled operations. Returns
+    /// how many operations were in flight (timers not included).
     pub fn shutdown(&self) -> usize {
         let io = &self.owner.io;
         let in_flight = io.in_flight();
         io.cancel_all();
+        // After cancel_all: it refuses new timers, so none is added later.
+        for packet in io.take_timers() {
+            // Queued even if `close` ran first, as completions of cancelled
+            // operations are: the value must come back.
+            self.core().post_even_if_closed(packet);
+        }
         let start = std::time::Instant::now();
         while io.in_flight() > 0 && start.elapsed() < DROP_WAIT {
             if !self.core().reap_as_helper(Duration::from_millis(10)) {
@@ -354,9 +364,62 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         self.counters().limit as usize
     }
 
-    /// A snapshot of the counters (queued, waiting, active, paused, limit).
+    /// A snapshot of the counters (queued, waiting, active, paused, limit,
+    /// operations in flight, pending timers).
     pub fn counters(&self) -> Counters {
-        self.core().counters()
+        let mut c = self.core().counters();
+        c.in_flight = u32::try_from(self.owner.io.in_flight()).unwrap_or(u32::MAX);
+        c.timers = u32::try_from(self.owner.io.timers_pending()).unwrap_or(u32::MAX);
+        c
+    }
+
+    /// Queues a packet of `key`, `bytes` and `value` after `delay` (a timer
+    /// queue's one-shot timer, with the packet a post would queue). No thread
+    /// of its own: a thread waiting in `get` waits for the timer. Returns the
+    /// id for [`cancel_timer`](Port::cancel_timer). Refused, with the value
+    /// back, on a closed or shut-down port. [`shutdown`](Port::shutdown)
+    /// cancels pending timers and queues their packets with an aborted
+    /// result ([`is_aborted`](crate::is_aborted)), so each value comes back.
+    pub fn post_after(
+        &self,
+        delay: Duration,
+        key: K,
+        bytes: usize,
+        value: V,
+    ) -> Result<TimerId, IssueError<V, B>> {
+        let refused = |error, value| IssueError {
+            error,
+            value,
+            buf: None,
+            bufs: Vec::new(),
+        };
+        if self.is_closed() {
+            return Err(refused(crate::op::shutting_down(), value));
+        }
+        // A delay too large for the clock never fires (but can be cancelled).
+        let now = std::time::Instant::now();
+        let deadline = now
+            .checked_add(delay)
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
+        let io = &self.owner.io;
+        let (id, earliest) = io
+            .add_timer(deadline, key, bytes, value)
+            .map_err(|(e, v)| refused(e, v))?;
+        if earliest {
+            // The poller may be asleep for longer than this timer's delay.
+            io.backend().wake();
+        }
+        // Threads asleep on their parkers (nothing was in flight): one of
+        // them becomes the poller and waits for the timer.
+        self.core().io_started();
+        Ok(id)
+    }
+
+    /// Cancels a timer of [`post_after`](Port::post_after): its packet never
+    /// comes and its value comes back. `None` when it already fired (its
+    /// packet is queued or taken), was cancelled, or shutdown took it.
+    pub fn cancel_timer(&self, id: TimerId) -> Option<V> {
+        self.owner.io.cancel_timer(id)
     }
 
     /// The backend this port runs on. (The backend is opened when the first

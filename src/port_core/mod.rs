@@ -116,6 +116,11 @@ pub struct Counters {
     pub paused: u32,
     /// The concurrency limit.
     pub limit: u32,
+    /// Operations started whose packet has not been delivered yet (handed
+    /// to a thread or queued). Filled in by the port, which owns the I/O.
+    pub in_flight: u32,
+    /// Timers (`post_after`) that have neither fired nor been cancelled.
+    pub timers: u32,
 }
 
 pub(crate) struct Core<T> {
@@ -280,7 +285,7 @@ impl<T> Core<T> {
 
     /// Queues a completed operation's packet; after close it still goes into
     /// the queue, where `get` and `drain` find it.
-    fn post_even_if_closed(&self, item: T) {
+    pub(crate) fn post_even_if_closed(&self, item: T) {
         if let Err(item) = self.post(item) {
             self.queue.push(item);
             self.pushed();
@@ -334,6 +339,8 @@ impl<T> Core<T> {
             active: s.active(),
             paused: self.paused.load(Ordering::Relaxed) as u32,
             limit: self.limit,
+            in_flight: 0,
+            timers: 0,
         }
     }
 
