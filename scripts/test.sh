@@ -78,7 +78,7 @@ if ! command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1; then
 fi
 
 stage "cargo test (workspace: both backends, C ABI, CLI)" \
-  cargo test --workspace --all-targets --no-fail-fast
+  cargo test --workspace --all-targets --all-features --no-fail-fast
 
 stage "doc tests" cargo test --workspace --doc
 

@@ -43,7 +43,7 @@ mod port_core;
 
 pub use backend::BackendKind;
 pub use error::{GetError, PostError};
-pub use op::buf::IoBuf;
+pub use op::buf::{FixedBuf, IoBuf, IoBufMut, Slice};
 pub use op::{is_aborted, CompletionFilter, Handle, IssueError, Issued, OpId, TimerId};
 pub use pool::{Pool, PoolReport};
 pub use port::{BackendChoice, Blocking, Builder, Counters, Op, Packet, Port, DROP_WAIT};

@@ -216,6 +216,9 @@ where
             }
             _ => {}
         }
+        if res >= 0 {
+            slot.mark_received(res as usize);
+        }
         let (value, buf, bufs) = recycle(t, slot);
         // The key: moved out of a handle that this op was the last of, or
         // cloned (user code, which may panic: caught so that what this op

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use slab::Slab;
 
-use self::buf::IoBuf;
+use self::buf::{window, IoBuf, RecvAccess};
 use self::handles::*;
 use self::lanes::*;
 use self::slots::*;

@@ -15,7 +15,7 @@ use std::time::Duration;
 pub use crate::backend::BackendChoice;
 use crate::backend::{self, Backend, BackendKind};
 use crate::error::{GetError, PostError};
-use crate::op::buf::IoBuf;
+use crate::op::buf::{IoBuf, IoBufMut, RecvAccess};
 use crate::op::{Handle, How, Io, IoReactor, IssueError, Issued, OpId, TimerId};
 pub use crate::packet::Packet;
 use crate::port_core::association::{self, Accounting, Mode};
@@ -604,7 +604,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
         let total = buf
             .iter()
             .chain(&bufs)
-            .try_fold(0usize, |sum, b| sum.checked_add(b.stable_len()));
+            .try_fold(0usize, |sum, b| sum.checked_add(b.bytes_total()));
         if total.is_none_or(|n| n > i32::MAX as usize) {
             return Err(IssueError {
                 error: io::Error::new(
@@ -639,45 +639,30 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
         })
     }
 
-    /// Receives into `buf` (WSARecv). 0 bytes means the peer closed; an empty
-    /// `buf` is a zero-byte receive: it completes when data is available.
-    pub fn recv(self, buf: B, value: V) -> Started<V, B> {
+    /// A zero-byte receive (WSARecv with no buffer): completes with `Ok(0)`
+    /// when data is there to read, without consuming it (or when the peer
+    /// closed). A receive into a buffer with no room does the same.
+    pub fn readable(self, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());
-        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
-            io.transfer(h, false, b.expect("buf"), v, t)
+        self.run(value, None, Vec::new(), |io, v, _, _| {
+            io.transfer(h, None, None, v, t)
         })
     }
 
-    /// Sends all of `buf` (WSASend): completes when every byte was sent, or
-    /// with the error that stopped it.
+    /// Sends all of `buf`'s initialised bytes (WSASend): completes when every
+    /// byte was sent, or with the error that stopped it.
     pub fn send(self, buf: B, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());
         self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
-            io.transfer(h, true, b.expect("buf"), v, t)
+            io.transfer(h, None, b, v, t)
         })
     }
 
-    /// Receives one datagram (WSARecvFrom); the packet's `addr` is its source.
-    pub fn recv_from(self, buf: B, value: V) -> Started<V, B> {
-        let (h, t) = (self.handle, self.how());
-        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
-            io.datagram(h, None, b.expect("buf"), v, t)
-        })
-    }
-
-    /// Sends one datagram to `to` (WSASendTo).
+    /// Sends one datagram of `buf`'s initialised bytes to `to` (WSASendTo).
     pub fn send_to(self, buf: B, to: SocketAddr, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());
         self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
-            io.datagram(h, Some(to), b.expect("buf"), v, t)
-        })
-    }
-
-    /// Receives into several buffers in order (WSARecv with several WSABUFs).
-    pub fn recv_vectored(self, bufs: Vec<B>, value: V) -> Started<V, B> {
-        let (h, t) = (self.handle, self.how());
-        self.run(value, None, bufs, |io, v, _, bs| {
-            io.vectored(h, false, bs, v, t)
+            io.datagram(h, Some(to), None, b.expect("buf"), v, t)
         })
     }
 
@@ -685,24 +670,56 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
     pub fn send_vectored(self, bufs: Vec<B>, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());
         self.run(value, None, bufs, |io, v, _, bs| {
-            io.vectored(h, true, bs, v, t)
+            io.vectored(h, None, bs, v, t)
         })
     }
 
-    /// Reads from a file at `offset` (ReadFile with Offset/OffsetHigh). 0 bytes
-    /// means end of file.
-    pub fn read_at(self, buf: B, offset: u64, value: V) -> Started<V, B> {
-        let (h, t) = (self.handle, self.how());
-        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
-            io.file(h, false, b.expect("buf"), offset, v, t)
-        })
-    }
-
-    /// Writes all of `buf` to a file at `offset` (WriteFile).
+    /// Writes all of `buf`'s initialised bytes to a file at `offset` (WriteFile).
     pub fn write_at(self, buf: B, offset: u64, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());
         self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
-            io.file(h, true, b.expect("buf"), offset, v, t)
+            io.file(h, None, b.expect("buf"), offset, v, t)
+        })
+    }
+}
+
+/// The receiving operations: they fill the buffer's capacity
+/// ([`IoBufMut`]) and the packet's buffer comes back with the received bytes
+/// marked initialised (a `Vec::with_capacity(n)` comes back with them as its
+/// length).
+impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBufMut> Op<'_, K, V, B> {
+    /// Receives into `buf`'s capacity (WSARecv). 0 bytes means the peer
+    /// closed. A buffer with no room is a zero-byte receive (see
+    /// [`readable`](Op::readable)).
+    pub fn recv(self, buf: B, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.how());
+        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
+            io.transfer(h, Some(RecvAccess::of()), b, v, t)
+        })
+    }
+
+    /// Receives one datagram (WSARecvFrom); the packet's `addr` is its source.
+    pub fn recv_from(self, buf: B, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.how());
+        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
+            io.datagram(h, None, Some(RecvAccess::of()), b.expect("buf"), v, t)
+        })
+    }
+
+    /// Receives into several buffers in order (WSARecv with several WSABUFs).
+    pub fn recv_vectored(self, bufs: Vec<B>, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.how());
+        self.run(value, None, bufs, |io, v, _, bs| {
+            io.vectored(h, Some(RecvAccess::of()), bs, v, t)
+        })
+    }
+
+    /// Reads from a file at `offset` (ReadFile with Offset/OffsetHigh) into
+    /// `buf`'s capacity. 0 bytes means end of file.
+    pub fn read_at(self, buf: B, offset: u64, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.how());
+        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
+            io.file(h, Some(RecvAccess::of()), b.expect("buf"), offset, v, t)
         })
     }
 }
