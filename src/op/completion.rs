@@ -196,10 +196,14 @@ where
                 // SAFETY: accept returned a new fd that nobody else owns (the
                 // user_data sequence number makes sure this completion is this
                 // op's own).
-                stream = Some(unsafe { TcpStream::from_raw_fd(res) });
+                let fd = unsafe { OwnedFd::from_raw_fd(res) };
                 // SAFETY: the op's completion was returned: nothing in flight.
                 let k = unsafe { slot.area() };
                 addr = sockaddr_to_std(&k.addr, k.addrlen);
+                // The peer's address family says what the listener was (an
+                // unnamed Unix peer still has the family).
+                let unix = i32::from(k.addr.ss_family) == libc::AF_UNIX;
+                stream = Some(Accepted { fd, unix });
             }
             Operation::RecvFrom | Operation::RecvVectored if res >= 0 => {
                 let from = slot.operation == Operation::RecvFrom;

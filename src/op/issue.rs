@@ -287,7 +287,7 @@ where
     pub(crate) fn connect(
         &self,
         h: Handle,
-        to: SocketAddr,
+        to: socket2::SockAddr,
         value: V,
         how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
@@ -302,7 +302,7 @@ where
             |s| {
                 // SAFETY: `fill` runs before the op is submitted.
                 let k = unsafe { s.area() };
-                k.addrlen = std_to_sockaddr(to, &mut k.addr);
+                k.addrlen = copy_sockaddr(&to, &mut k.addr);
                 Ok(())
             },
         )

@@ -24,7 +24,7 @@ mod timers;
 use std::collections::VecDeque;
 use std::io;
 use std::mem;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -40,7 +40,7 @@ use self::slots::*;
 pub use self::timers::TimerId;
 use crate::backend::user_data::{self, MAX_IN_FLIGHT, TIMER_EVENT};
 use crate::backend::{Backend, Completion, LazyBackend, RawOp, Syscall, Timespec};
-use crate::packet::Packet;
+use crate::packet::{Accepted, Packet};
 use crate::port_core::Reactor;
 
 /// A handle associated with a port (a socket or file the port owns).

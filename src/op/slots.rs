@@ -395,7 +395,14 @@ pub(super) fn std_to_sockaddr(
     addr: SocketAddr,
     out: &mut libc::sockaddr_storage,
 ) -> libc::socklen_t {
-    let sa = socket2::SockAddr::from(addr);
+    copy_sockaddr(&socket2::SockAddr::from(addr), out)
+}
+
+/// Copies any socket address (IP or Unix path) into `out`; returns its length.
+pub(super) fn copy_sockaddr(
+    sa: &socket2::SockAddr,
+    out: &mut libc::sockaddr_storage,
+) -> libc::socklen_t {
     let len = sa.len();
     // SAFETY: `sa` holds `len` valid bytes of a sockaddr, which fit in a
     // sockaddr_storage; the regions do not overlap.

@@ -459,6 +459,19 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         self.owner.io.associate(fd.into(), key)
     }
 
+    /// Lends the fd of `handle` to `f` (for setsockopt, getpeername, fstat and
+    /// the like): `port.with_fd(h, |fd| socket2::SockRef::from(&fd).peer_addr())`.
+    /// The fd stays open while `f` runs; `f` must not call into this port
+    /// (it runs under the port's handle-table lock). `EBADF`
+    /// (`InvalidInput`) for an invalid or closing handle.
+    pub fn with_fd<R>(
+        &self,
+        handle: Handle,
+        f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> R,
+    ) -> io::Result<R> {
+        self.owner.io.with_fd(handle, f)
+    }
+
     /// Starts an operation on `handle`: `port.op(h).recv(buf, value)`, or with a
     /// per-operation timeout `port.op(h).timeout(d).recv(buf, value)`.
     pub fn op(&self, handle: Handle) -> Op<'_, K, V, B> {
@@ -634,6 +647,27 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
     /// the port with `ConnectionRefused`.
     pub fn connect(self, to: SocketAddr, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());
+        self.run(value, None, Vec::new(), |io, v, _, _| {
+            io.connect(h, to.into(), v, t)
+        })
+    }
+
+    /// Connects a Unix stream socket (an associated `UnixStream` socket not
+    /// yet connected, e.g. from `socket2`) to the listener at `path`. A path
+    /// too long for a Unix address is refused at once (`InvalidInput`).
+    pub fn connect_unix(self, path: impl AsRef<std::path::Path>, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.how());
+        let to = match socket2::SockAddr::unix(path) {
+            Ok(to) => to,
+            Err(error) => {
+                return Err(IssueError {
+                    error,
+                    value,
+                    buf: None,
+                    bufs: Vec::new(),
+                })
+            }
+        };
         self.run(value, None, Vec::new(), |io, v, _, _| {
             io.connect(h, to, v, t)
         })
