@@ -46,6 +46,14 @@ pub(crate) enum Syscall {
     Read,
     /// pwrite(fd, buf, len, offset), repeated until all bytes are written → bytes.
     Write,
+    /// read(fd, buf, len) at the fd's own position (pipes, ttys, eventfds,
+    /// character devices) → bytes (0 = end of stream). Waits for readability.
+    ReadStream,
+    /// write(fd, buf, len) at the fd's own position → bytes. Waits for
+    /// writability; the op layer goes on after a short write.
+    WriteStream,
+    /// shutdown(fd, offset as how) → 0. Runs in the fd's write direction.
+    Shutdown,
 }
 
 /// An operation described by raw pointers into memory the op layer keeps

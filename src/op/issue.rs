@@ -351,6 +351,48 @@ where
         })
     }
 
+    /// An offset-less read (with `recv`) or write at the fd's position.
+    pub(crate) fn stream(
+        &self,
+        h: Handle,
+        recv: Option<RecvAccess<B>>,
+        buf: B,
+        value: V,
+        how: How,
+    ) -> Result<Issued<V, B>, IssueError<V, B>> {
+        let kind = if recv.is_some() {
+            Operation::Read
+        } else {
+            Operation::Write
+        };
+        self.start(h, kind, value, Some(buf), Vec::new(), 0, how, |s| {
+            s.recv = recv;
+            Ok(())
+        })
+    }
+
+    /// shutdown(2) with `how` (`SHUT_RD`, `SHUT_WR`, `SHUT_RDWR`), in the
+    /// socket's send lane.
+    pub(crate) fn shutdown(
+        &self,
+        h: Handle,
+        shut: libc::c_int,
+        value: V,
+        how: How,
+    ) -> Result<Issued<V, B>, IssueError<V, B>> {
+        let arg = shut as u64;
+        self.start(
+            h,
+            Operation::Shutdown,
+            value,
+            None,
+            Vec::new(),
+            arg,
+            how,
+            |_| Ok(()),
+        )
+    }
+
     /// A datagram send to `to`, or (`to` is `None`) a receive through `recv`.
     pub(crate) fn datagram(
         &self,

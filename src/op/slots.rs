@@ -18,6 +18,11 @@ pub(super) enum Operation {
     SendVectored,
     ReadAt,
     WriteAt,
+    /// read(2)/write(2) at the fd's own position (pipes, ttys, eventfds).
+    Read,
+    Write,
+    /// shutdown(2): `offset` holds the `how`.
+    Shutdown,
 }
 
 impl Operation {
@@ -28,12 +33,17 @@ impl Operation {
     /// it: at most one operation per socket and direction reaches them.
     pub(super) fn lane(self) -> Option<usize> {
         match self {
-            Operation::Accept | Operation::Recv | Operation::RecvFrom | Operation::RecvVectored => {
-                Some(0)
-            }
-            Operation::Connect | Operation::Send | Operation::SendTo | Operation::SendVectored => {
-                Some(1)
-            }
+            Operation::Accept
+            | Operation::Recv
+            | Operation::RecvFrom
+            | Operation::RecvVectored
+            | Operation::Read => Some(0),
+            Operation::Connect
+            | Operation::Send
+            | Operation::SendTo
+            | Operation::SendVectored
+            | Operation::Write
+            | Operation::Shutdown => Some(1),
             Operation::ReadAt | Operation::WriteAt => None,
         }
     }
@@ -43,7 +53,7 @@ impl Operation {
     pub(super) fn is_whole_transfer(self) -> bool {
         matches!(
             self,
-            Operation::Send | Operation::SendVectored | Operation::WriteAt
+            Operation::Send | Operation::SendVectored | Operation::WriteAt | Operation::Write
         )
     }
 }
@@ -262,6 +272,9 @@ pub(super) fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
         Operation::Send => Syscall::Send,
         Operation::ReadAt => Syscall::Read,
         Operation::WriteAt => Syscall::Write,
+        Operation::Read => Syscall::ReadStream,
+        Operation::Write => Syscall::WriteStream,
+        Operation::Shutdown => Syscall::Shutdown,
         Operation::RecvFrom | Operation::RecvVectored => Syscall::RecvMsg,
         Operation::SendTo | Operation::SendVectored => Syscall::SendMsg,
     };
@@ -323,7 +336,12 @@ pub(super) fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
         msg,
         addr,
         addrlen,
-        offset: slot.offset + done as u64,
+        // Stream reads and writes use the fd's position; a shutdown's `how`
+        // rides in the offset.
+        offset: match slot.operation {
+            Operation::Read | Operation::Write | Operation::Shutdown => slot.offset,
+            _ => slot.offset + done as u64,
+        },
         timeout: slot.timeout,
         timespec,
         defer: false,

@@ -708,6 +708,33 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
         })
     }
 
+    /// Writes all of `buf`'s initialised bytes at the fd's own position
+    /// (WriteFile on a pipe or device): pipes, ttys, eventfds, character
+    /// devices. Completes when every byte was written, or with the error
+    /// that stopped it.
+    pub fn write(self, buf: B, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.how());
+        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
+            io.stream(h, None, b.expect("buf"), v, t)
+        })
+    }
+
+    /// Shuts down one or both directions of a connected socket (`shutdown(2)`;
+    /// `Shutdown::Write` is a half-close: the peer reads end of stream and can
+    /// still send). Runs in the socket's send order: after the sends issued
+    /// before it. Completes with `Ok(0)`.
+    pub fn shutdown(self, how: std::net::Shutdown, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.how());
+        let shut = match how {
+            std::net::Shutdown::Read => libc::SHUT_RD,
+            std::net::Shutdown::Write => libc::SHUT_WR,
+            std::net::Shutdown::Both => libc::SHUT_RDWR,
+        };
+        self.run(value, None, Vec::new(), |io, v, _, _| {
+            io.shutdown(h, shut, v, t)
+        })
+    }
+
     /// Writes all of `buf`'s initialised bytes to a file at `offset` (WriteFile).
     pub fn write_at(self, buf: B, offset: u64, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());
@@ -745,6 +772,16 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBufMut> Op<'_, K, V, B> 
         let (h, t) = (self.handle, self.how());
         self.run(value, None, bufs, |io, v, _, bs| {
             io.vectored(h, Some(RecvAccess::of()), bs, v, t)
+        })
+    }
+
+    /// Reads at the fd's own position into `buf`'s capacity (ReadFile on a
+    /// pipe or device): pipes, ttys, eventfds, character devices. Completes
+    /// when some bytes were read; 0 bytes means end of stream.
+    pub fn read(self, buf: B, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.how());
+        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
+            io.stream(h, Some(RecvAccess::of()), b.expect("buf"), v, t)
         })
     }
 
