@@ -15,10 +15,10 @@ use cport::Port;
 const CHUNK: usize = 64 * 1024;
 const IN_FLIGHT: u64 = 4;
 
-/// What an operation was for: reading or writing the chunk at this offset.
+/// What an operation was for: reading the chunk at this offset, or writing one.
 enum Step {
     Read(u64),
-    Write(u64),
+    Write,
 }
 
 fn main() -> std::io::Result<()> {
@@ -76,10 +76,10 @@ fn copy(src: &PathBuf, dst: &PathBuf) -> std::io::Result<u64> {
                 let buf = p.buf.take().expect("the read buffer");
                 assert_eq!(buf.len(), n);
                 port.op(output)
-                    .write_at(buf, offset, Step::Write(offset))
+                    .write_at(buf, offset, Step::Write)
                     .map_err(|e| e.error)?;
             }
-            Step::Write(_) => {
+            Step::Write => {
                 copied += n as u64;
                 pending -= 1;
                 if next < size {
