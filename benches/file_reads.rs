@@ -62,8 +62,12 @@ fn cport_iops(backend: BackendChoice, secs: f64) -> f64 {
     let mut batch = Vec::with_capacity(DEPTH as usize);
     loop {
         batch.clear();
-        port.get_many(&mut batch, DEPTH as usize, Some(Duration::from_secs(5)))
-            .unwrap();
+        port.get_many(
+            &mut batch,
+            std::num::NonZeroUsize::new(DEPTH as usize).unwrap(),
+            Some(Duration::from_secs(5)),
+        )
+        .unwrap();
         let now = Instant::now();
         for p in batch.drain(..) {
             assert_eq!(p.result.unwrap(), BLOCK);

@@ -93,7 +93,7 @@ if [ ! -f /usr/include/asio.hpp ]; then
 fi
 
 stage "cargo test (workspace: both backends, C ABI, CLI)" \
-  cargo test --workspace --all-targets --no-fail-fast
+  cargo test --workspace --all-targets --all-features --no-fail-fast
 
 stage "doc tests" cargo test --workspace --doc
 

@@ -6,6 +6,7 @@ use std::io;
 
 /// Why `get` / `get_many` returned without a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum GetError {
     /// The timeout passed and no packet was dequeued (C ABI: `WAIT_TIMEOUT`).
     #[error("timed out waiting for a completion packet")]
@@ -13,9 +14,6 @@ pub enum GetError {
     /// The port is closed, or was closed while waiting (C ABI: `ERROR_ABANDONED_WAIT_0`).
     #[error("the completion port is closed")]
     Closed,
-    /// `get_many` was asked for zero packets (C ABI: `ERROR_INVALID_PARAMETER`).
-    #[error("get_many needs room for at least one packet")]
-    ZeroMax,
 }
 
 impl From<GetError> for io::Error {
@@ -23,7 +21,6 @@ impl From<GetError> for io::Error {
         let kind = match e {
             GetError::TimedOut => io::ErrorKind::TimedOut,
             GetError::Closed => io::ErrorKind::BrokenPipe,
-            GetError::ZeroMax => io::ErrorKind::InvalidInput,
         };
         io::Error::new(kind, e)
     }

@@ -20,7 +20,7 @@
 //! | `port_core` | the queue, the state word, the waiters, thread association, the `Reactor` trait |
 //! | `packet` | completion packets |
 //! | `backend` | the `Backend` trait, the user_data layout, shared system calls; `epoll/` and `uring/` |
-//! | `op` | handles, op slots, lanes, completions to packets (implements `Reactor`, drives a `Backend`) |
+//! | `op` | handles, owned buffers (`IoBuf`, `IoBufMut`), op slots, lanes, completions to packets, timers (implements `Reactor`, drives a `Backend`) |
 //! | `port`, `pool` | the public `Port`, `Builder`, `Op`, and the worker pool |
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -43,8 +43,8 @@ mod port_core;
 
 pub use backend::BackendKind;
 pub use error::{GetError, PostError};
-pub use op::buf::IoBuf;
-pub use op::{is_aborted, CompletionFilter, Handle, IssueError, Issued, OpId};
+pub use op::buf::{FixedBuf, IoBuf, IoBufMut, Slice};
+pub use op::{is_aborted, CompletionFilter, Handle, IssueError, Issued, OpId, TimerId};
 pub use pool::{Pool, PoolReport};
 pub use port::{BackendChoice, Blocking, Builder, Counters, Op, Packet, Port, DROP_WAIT};
 

@@ -5,6 +5,8 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 
 /// A completion packet: what a worker takes from the port.
 ///
@@ -33,7 +35,13 @@ pub struct Packet<K, V, B = Vec<u8>> {
 pub(crate) struct Extra<B> {
     pub(crate) bufs: Vec<B>,
     pub(crate) addr: Option<SocketAddr>,
-    pub(crate) stream: Option<TcpStream>,
+    pub(crate) stream: Option<Accepted>,
+}
+
+/// The socket an accept produced, and whether it is a Unix socket.
+pub(crate) struct Accepted {
+    pub(crate) fd: OwnedFd,
+    pub(crate) unix: bool,
 }
 
 impl<K, V, B> Packet<K, V, B> {
@@ -58,7 +66,7 @@ impl<K, V, B> Packet<K, V, B> {
         mut self,
         bufs: Vec<B>,
         addr: Option<SocketAddr>,
-        stream: Option<TcpStream>,
+        stream: Option<Accepted>,
     ) -> Self {
         if !bufs.is_empty() || addr.is_some() || stream.is_some() {
             self.extra = Some(Box::new(Extra { bufs, addr, stream }));
@@ -71,10 +79,31 @@ impl<K, V, B> Packet<K, V, B> {
         self.extra.as_ref().and_then(|e| e.addr)
     }
 
-    /// The connection an accept produced (not yet associated with any port);
-    /// `None` the second time.
+    /// The TCP connection an accept produced (not yet associated with any
+    /// port); `None` the second time, and for an accept on a Unix listener
+    /// (see [`take_unix_stream`](Packet::take_unix_stream)).
     pub fn take_stream(&mut self) -> Option<TcpStream> {
-        self.extra.as_mut().and_then(|e| e.stream.take())
+        self.take_accepted(false).map(TcpStream::from)
+    }
+
+    /// The Unix-socket connection an accept on a `UnixListener` produced;
+    /// `None` the second time, and for an accept on a TCP listener.
+    pub fn take_unix_stream(&mut self) -> Option<UnixStream> {
+        self.take_accepted(true).map(UnixStream::from)
+    }
+
+    /// The socket an accept produced, whatever its family (TCP or Unix);
+    /// `None` the second time.
+    pub fn take_accepted_fd(&mut self) -> Option<OwnedFd> {
+        self.extra.as_mut()?.stream.take().map(|a| a.fd)
+    }
+
+    fn take_accepted(&mut self, unix: bool) -> Option<OwnedFd> {
+        let extra = self.extra.as_mut()?;
+        if extra.stream.as_ref()?.unix != unix {
+            return None;
+        }
+        extra.stream.take().map(|a| a.fd)
     }
 
     /// The buffers of a vectored operation, in order.

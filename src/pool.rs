@@ -29,7 +29,10 @@ pub struct PoolReport {
 }
 
 /// Most packets a worker takes at once.
-const BATCH: usize = 32;
+const BATCH: std::num::NonZeroUsize = match std::num::NonZeroUsize::new(32) {
+    Some(n) => n,
+    None => unreachable!(),
+};
 
 struct Shared {
     handled: AtomicU64,
@@ -181,7 +184,7 @@ where
     // Packets are taken in batches (one `get_many` counts as one `get`): the
     // operations the handlers start for a whole batch then reach the kernel
     // together, with the poller's next wait.
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Vec::with_capacity(BATCH.get());
     loop {
         match port.get_many(&mut batch, BATCH, None) {
             Ok(_) => {
@@ -193,7 +196,7 @@ where
                 }
             }
             Err(GetError::Closed) => return,
-            Err(GetError::TimedOut | GetError::ZeroMax) => {}
+            Err(_) => {}
         }
     }
 }

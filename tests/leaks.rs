@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cport::{BackendChoice, IoBuf, IssueError, Issued, Packet, Pool, Port};
+use cport::{BackendChoice, IoBuf, IoBufMut, IssueError, Issued, Packet, Pool, Port};
 
 /// A buffer that counts how many exist.
 struct Counted(Vec<u8>);
@@ -39,11 +39,25 @@ impl Drop for Counted {
 }
 // SAFETY: delegates to Vec<u8>, whose heap memory does not move with the value.
 unsafe impl IoBuf for Counted {
-    fn stable_ptr(&mut self) -> *mut u8 {
+    fn stable_ptr(&self) -> *const u8 {
         self.0.stable_ptr()
     }
-    fn stable_len(&self) -> usize {
-        self.0.len()
+    fn bytes_init(&self) -> usize {
+        self.0.bytes_init()
+    }
+    fn bytes_total(&self) -> usize {
+        self.0.bytes_total()
+    }
+}
+
+// SAFETY: delegates to Vec<u8>.
+unsafe impl IoBufMut for Counted {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.0.stable_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, n: usize) {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.0.set_init(n) }
     }
 }
 

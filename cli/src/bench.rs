@@ -569,6 +569,7 @@ fn client_backend_name(b: BackendChoice) -> &'static str {
         BackendChoice::Auto => "auto",
         BackendChoice::Uring => "io_uring",
         BackendChoice::Epoll => "epoll",
+        _ => "other",
     }
 }
 

@@ -7,43 +7,9 @@ use cport::{IoBuf, IssueError, Issued, Packet, Port};
 /// What a start call returns.
 pub type Started<V, B = Vec<u8>> = Result<Issued<V, B>, IssueError<V, B>>;
 
-/// A fixed heap buffer of which an operation uses the first `len` bytes: a
-/// receive fills up to `capacity()`, a send of `n` bytes sets `len = n`,
-/// and nothing is reallocated or zeroed between the two.
-pub struct FixedBuf {
-    data: Box<[u8]>,
-    len: usize,
-}
-
-impl FixedBuf {
-    pub fn new(capacity: usize) -> Self {
-        FixedBuf {
-            data: vec![0; capacity].into_boxed_slice(),
-            len: capacity,
-        }
-    }
-
-    pub fn capacity(&self) -> usize {
-        self.data.len()
-    }
-
-    /// Uses the first `len` bytes (at most the capacity) from now on.
-    pub fn set_len(&mut self, len: usize) {
-        self.len = len.min(self.data.len());
-    }
-}
-
-// SAFETY: the bytes live in a boxed slice, whose heap memory does not move
-// when the `FixedBuf` moves and is never reallocated; `len` never exceeds the
-// slice's length, so `stable_ptr` is valid for `stable_len` bytes.
-unsafe impl IoBuf for FixedBuf {
-    fn stable_ptr(&mut self) -> *mut u8 {
-        self.data.as_mut_ptr()
-    }
-    fn stable_len(&self) -> usize {
-        self.len
-    }
-}
+/// The crate's fixed heap buffer: a receive fills up to its capacity, a
+/// send sends its first `len` bytes.
+pub use cport::FixedBuf;
 
 /// Starts an operation with `start` and counts it in `outstanding` (one packet
 /// due) if it was started. An operation that completed inline (skip-on-success

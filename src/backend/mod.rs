@@ -49,6 +49,14 @@ pub(crate) enum Syscall {
     Read,
     /// pwrite(fd, buf, len, offset), repeated until all bytes are written → bytes.
     Write,
+    /// read(fd, buf, len) at the fd's own position (pipes, ttys, eventfds,
+    /// character devices) → bytes (0 = end of stream). Waits for readability.
+    ReadStream,
+    /// write(fd, buf, len) at the fd's own position → bytes. Waits for
+    /// writability; the op layer goes on after a short write.
+    WriteStream,
+    /// shutdown(fd, offset as how) → 0. Runs in the fd's write direction.
+    Shutdown,
 }
 
 /// An operation described by raw pointers into memory the op layer keeps
@@ -325,6 +333,7 @@ impl Backend for LazyBackend {
 
 /// Which kernel interface a port uses .
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BackendChoice {
     /// io_uring where the kernel allows it, else epoll (the reason is recorded).
     Auto,
@@ -406,6 +415,7 @@ pub(crate) fn explain(e: &io::Error) -> String {
 
 /// Which kernel interface a port runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum BackendKind {
     /// io_uring (the default where the kernel allows it).
     Uring,

@@ -196,10 +196,14 @@ where
                 // SAFETY: accept returned a new fd that nobody else owns (the
                 // user_data sequence number makes sure this completion is this
                 // op's own).
-                stream = Some(unsafe { TcpStream::from_raw_fd(res) });
+                let fd = unsafe { OwnedFd::from_raw_fd(res) };
                 // SAFETY: the op's completion was returned: nothing in flight.
                 let k = unsafe { slot.area() };
                 addr = sockaddr_to_std(&k.addr, k.addrlen);
+                // The peer's address family says what the listener was (an
+                // unnamed Unix peer still has the family).
+                let unix = i32::from(k.addr.ss_family) == libc::AF_UNIX;
+                stream = Some(Accepted { fd, unix });
             }
             Operation::RecvFrom | Operation::RecvVectored if res >= 0 => {
                 let from = slot.operation == Operation::RecvFrom;
@@ -215,6 +219,9 @@ where
                 }
             }
             _ => {}
+        }
+        if res >= 0 {
+            slot.mark_received(res as usize);
         }
         let (value, buf, bufs) = recycle(t, slot);
         // The key: moved out of a handle that this op was the last of, or
@@ -269,6 +276,11 @@ where
                 None => timeout,
                 Some(d) => Some(timeout.map_or(d, |t| t.min(d))),
             };
+            // Nor longer than the first timer.
+            let timeout = match self.next_timer_in() {
+                None => timeout,
+                Some(d) => Some(timeout.map_or(d, |t| t.min(d))),
+            };
             if done.is_empty() && self.backend.poll(timeout, &mut done).is_err() {
                 // A failing poll (should not happen) must not spin a waiter hot.
                 std::thread::sleep(Duration::from_millis(1));
@@ -297,6 +309,7 @@ where
         }
         let mut done = mem::take(&mut rest.done);
         drop(rest);
+        self.fire_timers(sink);
         done.clear();
         DONE.set(done);
     }

@@ -124,6 +124,19 @@ where
         }
     }
 
+    /// Runs `f` on the handle's fd, under the tables lock: the fd cannot be
+    /// closed meanwhile.
+    pub(crate) fn with_fd<R>(
+        &self,
+        h: Handle,
+        f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> R,
+    ) -> io::Result<R> {
+        use std::os::fd::AsFd;
+        let mut t = self.tables.lock();
+        let e = Self::entry(&mut t, h)?;
+        Ok(f(e.fd.as_fd()))
+    }
+
     pub(crate) fn set_skip_on_success(&self, h: Handle, on: bool) -> io::Result<()> {
         Self::entry(&mut self.tables.lock(), h).map(|e| e.skip_on_success = on)
     }

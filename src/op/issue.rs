@@ -72,6 +72,7 @@ where
         slot.deadline = how.timeout.and_then(|t| Instant::now().checked_add(t));
         slot.offset = offset;
         slot.done = 0;
+        slot.recv = None;
         slot.iovecs.clear();
         if let Err(e) = fill(&mut slot) {
             let (value, buf, bufs) = recycle(&mut t, slot);
@@ -286,7 +287,7 @@ where
     pub(crate) fn connect(
         &self,
         h: Handle,
-        to: SocketAddr,
+        to: socket2::SockAddr,
         value: V,
         how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
@@ -301,51 +302,103 @@ where
             |s| {
                 // SAFETY: `fill` runs before the op is submitted.
                 let k = unsafe { s.area() };
-                k.addrlen = std_to_sockaddr(to, &mut k.addr);
+                k.addrlen = copy_sockaddr(&to, &mut k.addr);
                 Ok(())
             },
         )
     }
 
+    /// A send (`recv` is `None`) or a receive (`recv`: how to write into
+    /// the buffer). A receive without a buffer is a zero-byte receive.
     pub(crate) fn transfer(
         &self,
         h: Handle,
-        send: bool,
-        buf: B,
+        recv: Option<RecvAccess<B>>,
+        buf: Option<B>,
         value: V,
         how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
-        let kind = if send {
+        let kind = if recv.is_none() && buf.is_some() {
             Operation::Send
         } else {
             Operation::Recv
         };
-        self.start(h, kind, value, Some(buf), Vec::new(), 0, how, |_| Ok(()))
+        self.start(h, kind, value, buf, Vec::new(), 0, how, |s| {
+            s.recv = recv;
+            Ok(())
+        })
     }
 
+    /// A write (`recv` is `None`) or a read at `offset`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn file(
         &self,
         h: Handle,
-        write: bool,
+        recv: Option<RecvAccess<B>>,
         buf: B,
         offset: u64,
         value: V,
         how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
-        let kind = if write {
+        let kind = if recv.is_none() {
             Operation::WriteAt
         } else {
             Operation::ReadAt
         };
-        self.start(h, kind, value, Some(buf), Vec::new(), offset, how, |_| {
+        self.start(h, kind, value, Some(buf), Vec::new(), offset, how, |s| {
+            s.recv = recv;
             Ok(())
         })
     }
 
+    /// An offset-less read (with `recv`) or write at the fd's position.
+    pub(crate) fn stream(
+        &self,
+        h: Handle,
+        recv: Option<RecvAccess<B>>,
+        buf: B,
+        value: V,
+        how: How,
+    ) -> Result<Issued<V, B>, IssueError<V, B>> {
+        let kind = if recv.is_some() {
+            Operation::Read
+        } else {
+            Operation::Write
+        };
+        self.start(h, kind, value, Some(buf), Vec::new(), 0, how, |s| {
+            s.recv = recv;
+            Ok(())
+        })
+    }
+
+    /// shutdown(2) with `how` (`SHUT_RD`, `SHUT_WR`, `SHUT_RDWR`), in the
+    /// socket's send lane.
+    pub(crate) fn shutdown(
+        &self,
+        h: Handle,
+        shut: libc::c_int,
+        value: V,
+        how: How,
+    ) -> Result<Issued<V, B>, IssueError<V, B>> {
+        let arg = shut as u64;
+        self.start(
+            h,
+            Operation::Shutdown,
+            value,
+            None,
+            Vec::new(),
+            arg,
+            how,
+            |_| Ok(()),
+        )
+    }
+
+    /// A datagram send to `to`, or (`to` is `None`) a receive through `recv`.
     pub(crate) fn datagram(
         &self,
         h: Handle,
         to: Option<SocketAddr>,
+        recv: Option<RecvAccess<B>>,
         buf: B,
         value: V,
         how: How,
@@ -356,6 +409,9 @@ where
             Operation::RecvFrom
         };
         self.start(h, kind, value, Some(buf), Vec::new(), 0, how, |s| {
+            if to.is_none() {
+                s.recv = recv;
+            }
             // SAFETY: `fill` runs before the op is submitted.
             let k = unsafe { s.area() };
             k.addrlen = match to {
@@ -366,20 +422,22 @@ where
         })
     }
 
+    /// A vectored send (`recv` is `None`) or receive.
     pub(crate) fn vectored(
         &self,
         h: Handle,
-        send: bool,
+        recv: Option<RecvAccess<B>>,
         bufs: Vec<B>,
         value: V,
         how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
-        let kind = if send {
+        let kind = if recv.is_none() {
             Operation::SendVectored
         } else {
             Operation::RecvVectored
         };
         self.start(h, kind, value, None, bufs, 0, how, |s| {
+            s.recv = recv;
             if s.bufs.is_empty() || s.bufs.len() > 1024 {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,

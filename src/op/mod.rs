@@ -19,11 +19,12 @@ mod lanes;
 mod slots;
 #[cfg(all(test, not(loom)))]
 mod tests;
+mod timers;
 
 use std::collections::VecDeque;
 use std::io;
 use std::mem;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -32,13 +33,14 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use slab::Slab;
 
-use self::buf::IoBuf;
+use self::buf::{window, IoBuf, RecvAccess};
 use self::handles::*;
 use self::lanes::*;
 use self::slots::*;
+pub use self::timers::TimerId;
 use crate::backend::user_data::{self, MAX_IN_FLIGHT, TIMER_EVENT};
 use crate::backend::{Backend, Completion, LazyBackend, RawOp, Syscall, Timespec};
-use crate::packet::Packet;
+use crate::packet::{Accepted, Packet};
 use crate::port_core::Reactor;
 
 /// A handle associated with a port (a socket or file the port owns).
@@ -152,6 +154,10 @@ pub(crate) struct Io<K, V, B> {
     /// `tables.waiting_deadlines.len()`, readable without the lock: a poll
     /// with no lane-waiting deadline skips the lock and the clock.
     waiting_deadlines: AtomicUsize,
+    /// Packets to queue after a delay (`Port::post_after`).
+    timers: Mutex<timers::Timers<K, V>>,
+    /// How many timers are pending, readable without the lock.
+    timer_count: AtomicUsize,
 }
 
 pub(crate) fn shutting_down() -> io::Error {
@@ -175,7 +181,9 @@ where
     B: IoBuf,
 {
     fn busy(&self) -> bool {
-        self.0.in_flight() > 0
+        // Pending timers need a poller as much as operations do: it is the
+        // one that waits for them and fires them.
+        self.0.in_flight() > 0 || self.0.timers_pending() > 0
     }
     fn poll(&self, timeout: Option<Duration>, sink: &mut dyn FnMut(Packet<K, V, B>)) {
         self.0.reap(timeout, sink)
@@ -226,6 +234,8 @@ where
             leftovers: Mutex::new(Vec::new()),
             has_leftovers: std::sync::atomic::AtomicBool::new(false),
             waiting_deadlines: AtomicUsize::new(0),
+            timers: Mutex::new(Default::default()),
+            timer_count: AtomicUsize::new(0),
         }
     }
 

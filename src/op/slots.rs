@@ -18,6 +18,11 @@ pub(super) enum Operation {
     SendVectored,
     ReadAt,
     WriteAt,
+    /// read(2)/write(2) at the fd's own position (pipes, ttys, eventfds).
+    Read,
+    Write,
+    /// shutdown(2): `offset` holds the `how`.
+    Shutdown,
 }
 
 impl Operation {
@@ -28,12 +33,17 @@ impl Operation {
     /// it: at most one operation per socket and direction reaches them.
     pub(super) fn lane(self) -> Option<usize> {
         match self {
-            Operation::Accept | Operation::Recv | Operation::RecvFrom | Operation::RecvVectored => {
-                Some(0)
-            }
-            Operation::Connect | Operation::Send | Operation::SendTo | Operation::SendVectored => {
-                Some(1)
-            }
+            Operation::Accept
+            | Operation::Recv
+            | Operation::RecvFrom
+            | Operation::RecvVectored
+            | Operation::Read => Some(0),
+            Operation::Connect
+            | Operation::Send
+            | Operation::SendTo
+            | Operation::SendVectored
+            | Operation::Write
+            | Operation::Shutdown => Some(1),
             Operation::ReadAt | Operation::WriteAt => None,
         }
     }
@@ -43,7 +53,7 @@ impl Operation {
     pub(super) fn is_whole_transfer(self) -> bool {
         matches!(
             self,
-            Operation::Send | Operation::SendVectored | Operation::WriteAt
+            Operation::Send | Operation::SendVectored | Operation::WriteAt | Operation::Write
         )
     }
 }
@@ -90,6 +100,9 @@ pub(super) struct Slot<V, B> {
     /// earlier parts: an inline attempt or a submission that ended short.
     /// The next part starts after them.
     pub(super) done: usize,
+    /// A receiving op's way into its buffers' `IoBufMut` methods (`None`: the
+    /// op only reads its buffers, or has none).
+    pub(super) recv: Option<RecvAccess<B>>,
 }
 
 impl<V, B> Slot<V, B> {
@@ -107,13 +120,34 @@ impl<V, B> Slot<V, B> {
 }
 
 impl<V, B: IoBuf> Slot<V, B> {
-    /// Bytes the operation's buffers hold.
+    /// Bytes the operation's buffers hold: room to receive into, or bytes to send.
     pub(super) fn wanted(&self) -> usize {
+        let recv = self.recv.is_some();
         self.buf
             .iter()
             .chain(&self.bufs)
-            .map(|b| b.stable_len())
+            .map(|b| {
+                if recv {
+                    b.bytes_total()
+                } else {
+                    b.bytes_init()
+                }
+            })
             .sum()
+    }
+
+    /// A receive wrote `n` bytes into the buffers, in order from the start of
+    /// each: each buffer marks what it got as initialised.
+    pub(super) fn mark_received(&mut self, mut n: usize) {
+        let Some(access) = self.recv else { return };
+        for b in self.buf.iter_mut().chain(&mut self.bufs) {
+            let got = n.min(b.bytes_total());
+            // SAFETY: the kernel wrote the first `got` bytes of this buffer
+            // (the op's result counts the bytes written, buffer after buffer,
+            // each from its start: `window`), and `got <= bytes_total()`.
+            unsafe { (access.set_init)(b, got) };
+            n -= got;
+        }
     }
 }
 
@@ -180,6 +214,7 @@ impl<V, B> Slot<V, B> {
             deadline: None,
             offset: 0,
             done: 0,
+            recv: None,
         }
     }
 }
@@ -218,13 +253,15 @@ pub(super) const MAX_PER_SUBMISSION: usize = 0x7fff_f000;
 /// `complete` restarts).
 pub(super) fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
     let done = slot.done;
+    let recv = slot.recv;
     let (buf, len) = match &mut slot.buf {
         Some(b) => {
-            // SAFETY: `done` is at most the buffer's length (it counts bytes of
+            let (ptr, len) = window(b, recv);
+            // SAFETY: `done` is at most the window's length (it counts bytes of
             // this buffer already transferred), so the pointer stays inside it
             // or one past its end.
-            let ptr = unsafe { b.stable_ptr().add(done) };
-            (ptr, (b.stable_len() - done).min(MAX_PER_SUBMISSION))
+            let ptr = unsafe { ptr.add(done) };
+            (ptr, (len - done).min(MAX_PER_SUBMISSION))
         }
         None => (std::ptr::null_mut(), 0),
     };
@@ -235,6 +272,9 @@ pub(super) fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
         Operation::Send => Syscall::Send,
         Operation::ReadAt => Syscall::Read,
         Operation::WriteAt => Syscall::Write,
+        Operation::Read => Syscall::ReadStream,
+        Operation::Write => Syscall::WriteStream,
+        Operation::Shutdown => Syscall::Shutdown,
         Operation::RecvFrom | Operation::RecvVectored => Syscall::RecvMsg,
         Operation::SendTo | Operation::SendVectored => Syscall::SendMsg,
     };
@@ -243,7 +283,7 @@ pub(super) fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
         let mut skip = done;
         let mut room = MAX_PER_SUBMISSION;
         for b in slot.buf.iter_mut().chain(&mut slot.bufs) {
-            let len = b.stable_len();
+            let (ptr, len) = window(b, recv);
             if skip >= len {
                 skip -= len;
                 continue;
@@ -254,7 +294,7 @@ pub(super) fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
             let take = (len - skip).min(room);
             slot.iovecs.push(libc::iovec {
                 // SAFETY: `skip < len`, so the pointer stays inside the buffer.
-                iov_base: unsafe { b.stable_ptr().add(skip) }.cast(),
+                iov_base: unsafe { ptr.add(skip) }.cast(),
                 iov_len: take,
             });
             room -= take;
@@ -296,7 +336,12 @@ pub(super) fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
         msg,
         addr,
         addrlen,
-        offset: slot.offset + done as u64,
+        // Stream reads and writes use the fd's position; a shutdown's `how`
+        // rides in the offset.
+        offset: match slot.operation {
+            Operation::Read | Operation::Write | Operation::Shutdown => slot.offset,
+            _ => slot.offset + done as u64,
+        },
         timeout: slot.timeout,
         timespec,
         defer: false,
@@ -310,8 +355,9 @@ pub(super) fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
 /// and "would block" are found again by the real operation.
 pub(super) fn try_inline<V, B: IoBuf>(fd: RawFd, slot: &mut Slot<V, B>) -> Option<usize> {
     let kind = slot.operation;
+    let recv = slot.recv;
     let buf = slot.buf.as_mut()?;
-    let (ptr, len) = (buf.stable_ptr(), buf.stable_len());
+    let (ptr, len) = window(buf, recv);
     if len == 0 {
         return None; // a zero-byte recv is a readiness probe: it waits
     }
@@ -320,8 +366,8 @@ pub(super) fn try_inline<V, B: IoBuf>(fd: RawFd, slot: &mut Slot<V, B>) -> Optio
         iov_len: len,
     };
     let offset = slot.offset as libc::off_t;
-    // SAFETY: `ptr` is valid for reads and writes of `len` bytes (IoBuf
-    // contract) and the kernel is done with it when each call returns.
+    // SAFETY: `ptr` is valid for reads (a send: IoBuf) or writes (a
+    // receive: IoBufMut, through `window`) of `len` bytes and the kernel is done with it when each call returns.
     let n = unsafe {
         match kind {
             Operation::Recv => libc::recv(fd, ptr.cast(), len, libc::MSG_DONTWAIT),
@@ -336,6 +382,7 @@ pub(super) fn try_inline<V, B: IoBuf>(fd: RawFd, slot: &mut Slot<V, B>) -> Optio
         }
     };
     let n = usize::try_from(n).ok()?;
+    slot.mark_received(n);
     if kind.is_whole_transfer() && n < len {
         slot.done = n;
         return None;
@@ -366,7 +413,14 @@ pub(super) fn std_to_sockaddr(
     addr: SocketAddr,
     out: &mut libc::sockaddr_storage,
 ) -> libc::socklen_t {
-    let sa = socket2::SockAddr::from(addr);
+    copy_sockaddr(&socket2::SockAddr::from(addr), out)
+}
+
+/// Copies any socket address (IP or Unix path) into `out`; returns its length.
+pub(super) fn copy_sockaddr(
+    sa: &socket2::SockAddr,
+    out: &mut libc::sockaddr_storage,
+) -> libc::socklen_t {
     let len = sa.len();
     // SAFETY: `sa` holds `len` valid bytes of a sockaddr, which fit in a
     // sockaddr_storage; the regions do not overlap.

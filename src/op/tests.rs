@@ -7,7 +7,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use super::buf::IoBuf;
+use super::buf::{IoBuf, RecvAccess};
 use super::{How, Io, IssueError, Issued};
 use crate::backend::{Completion, LazyBackend};
 use crate::testing::{wait_for_events, Scripted, ScriptedBackend, StuckPage};
@@ -60,8 +60,20 @@ fn the_next_op_of_a_lane_is_submitted_with_the_tables_unlocked() {
     let io = io(&script);
     let (ours, _peer) = UnixStream::pair().unwrap();
     let h = io.associate(OwnedFd::from(ours), 1).unwrap();
-    let first = pending(io.transfer(h, false, vec![0; 8], 1, How::default()));
-    let second = pending(io.transfer(h, false, vec![0; 8], 2, How::default()));
+    let first = pending(io.transfer(
+        h,
+        Some(RecvAccess::of()),
+        Some(vec![0; 8]),
+        1,
+        How::default(),
+    ));
+    let second = pending(io.transfer(
+        h,
+        Some(RecvAccess::of()),
+        Some(vec![0; 8]),
+        2,
+        How::default(),
+    ));
     assert_eq!(script.submitted(), [first], "the second waits in its lane");
     script.hold_submits();
     script.report(Completion {
@@ -84,7 +96,13 @@ fn a_restarted_op_is_submitted_with_the_tables_unlocked() {
     let io = io(&script);
     let (ours, _peer) = UnixStream::pair().unwrap();
     let h = io.associate(OwnedFd::from(ours), 1).unwrap();
-    let op = pending(io.transfer(h, false, vec![0; 8], 1, How::default()));
+    let op = pending(io.transfer(
+        h,
+        Some(RecvAccess::of()),
+        Some(vec![0; 8]),
+        1,
+        How::default(),
+    ));
     script.hold_submits();
     // Ended by the kernel, not by anyone here (io_uring does that when the
     // submitting thread exits): started again.
@@ -114,10 +132,13 @@ struct PageBuf(*mut u8, usize);
 
 // SAFETY: the page is mapped for the whole test and never moves.
 unsafe impl IoBuf for PageBuf {
-    fn stable_ptr(&mut self) -> *mut u8 {
+    fn stable_ptr(&self) -> *const u8 {
         self.0
     }
-    fn stable_len(&self) -> usize {
+    fn bytes_init(&self) -> usize {
+        self.1
+    }
+    fn bytes_total(&self) -> usize {
         self.1
     }
 }
@@ -140,11 +161,13 @@ fn an_inline_attempt_runs_with_the_tables_unlocked() {
     // until the fault is resolved.
     let sender = {
         let (io, buf) = (io.clone(), PageBuf(page.ptr, page.len));
-        thread::spawn(move || match io.transfer(h, true, buf, 1, How::default()) {
-            Ok(Issued::Completed { bytes, .. }) => bytes,
-            Ok(Issued::Pending(_)) => panic!("went to the backend"),
-            Err(e) => panic!("{e}"),
-        })
+        thread::spawn(
+            move || match io.transfer(h, None, Some(buf), 1, How::default()) {
+                Ok(Issued::Completed { bytes, .. }) => bytes,
+                Ok(Issued::Pending(_)) => panic!("went to the backend"),
+                Err(e) => panic!("{e}"),
+            },
+        )
     };
     assert!(wait_for_events(page.uffd.as_raw_fd(), libc::POLLIN));
     let free = tables_free(&io, h);

@@ -7,6 +7,7 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +15,8 @@ use std::time::Duration;
 pub use crate::backend::BackendChoice;
 use crate::backend::{self, Backend, BackendKind};
 use crate::error::{GetError, PostError};
-use crate::op::buf::IoBuf;
-use crate::op::{Handle, How, Io, IoReactor, IssueError, Issued, OpId};
+use crate::op::buf::{IoBuf, IoBufMut, RecvAccess};
+use crate::op::{Handle, How, Io, IoReactor, IssueError, Issued, OpId, TimerId};
 pub use crate::packet::Packet;
 use crate::port_core::association::{self, Accounting, Mode};
 use crate::port_core::state;
@@ -251,17 +252,15 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
     /// Takes up to `max` packets in one call (GetQueuedCompletionStatusEx),
     /// appending them to `out` in FIFO order; returns how many. It waits only
     /// until at least one packet is available and counts as one `get` for the
-    /// concurrency rules. `max == 0` is [`GetError::ZeroMax`].
+    /// concurrency rules. `max` is a `NonZeroUsize`: a call that could take
+    /// nothing would be a wait with no purpose.
     pub fn get_many(
         &self,
         out: &mut Vec<Packet<K, V, B>>,
-        max: usize,
+        max: NonZeroUsize,
         timeout: Option<Duration>,
     ) -> Result<usize, GetError> {
-        if max == 0 {
-            return Err(GetError::ZeroMax);
-        }
-        let max = u32::try_from(max).unwrap_or(u32::MAX);
+        let max = u32::try_from(max.get()).unwrap_or(u32::MAX);
         self.take(max, timeout, &mut |p| out.push(p))
             .map(|n| n as usize)
     }
@@ -330,11 +329,21 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
     /// thread when none is polling. The wait for the kernel is bounded by
     /// [`DROP_WAIT`]; an operation still running after that (a file read on a
     /// stuck device) delivers its packet whenever it completes, to `get` or
-    /// [`drain`](Port::drain). Returns how many operations were in flight.
+    /// [`drain`](Port::drain). Pending timers are cancelled: their packets
+    /// are queued at once with an aborted result
+    /// ([`is_aborted`](crate::is_aborted)), so their values come back
+    /// through `get` or `drain` like those of cancelled operations. Returns
+    /// how many operations were in flight (timers not included).
     pub fn shutdown(&self) -> usize {
         let io = &self.owner.io;
         let in_flight = io.in_flight();
         io.cancel_all();
+        // After cancel_all: it refuses new timers, so none is added later.
+        for packet in io.take_timers() {
+            // Queued even if `close` ran first, as completions of cancelled
+            // operations are: the value must come back.
+            self.core().post_even_if_closed(packet);
+        }
         let start = std::time::Instant::now();
         while io.in_flight() > 0 && start.elapsed() < DROP_WAIT {
             if !self.core().reap_as_helper(Duration::from_millis(10)) {
@@ -356,9 +365,62 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         self.counters().limit as usize
     }
 
-    /// A snapshot of the counters (queued, waiting, active, paused, limit).
+    /// A snapshot of the counters (queued, waiting, active, paused, limit,
+    /// operations in flight, pending timers).
     pub fn counters(&self) -> Counters {
-        self.core().counters()
+        let mut c = self.core().counters();
+        c.in_flight = u32::try_from(self.owner.io.in_flight()).unwrap_or(u32::MAX);
+        c.timers = u32::try_from(self.owner.io.timers_pending()).unwrap_or(u32::MAX);
+        c
+    }
+
+    /// Queues a packet of `key`, `bytes` and `value` after `delay` (a timer
+    /// queue's one-shot timer, with the packet a post would queue). No thread
+    /// of its own: a thread waiting in `get` waits for the timer. Returns the
+    /// id for [`cancel_timer`](Port::cancel_timer). Refused, with the value
+    /// back, on a closed or shut-down port. [`shutdown`](Port::shutdown)
+    /// cancels pending timers and queues their packets with an aborted
+    /// result ([`is_aborted`](crate::is_aborted)), so each value comes back.
+    pub fn post_after(
+        &self,
+        delay: Duration,
+        key: K,
+        bytes: usize,
+        value: V,
+    ) -> Result<TimerId, IssueError<V, B>> {
+        let refused = |error, value| IssueError {
+            error,
+            value,
+            buf: None,
+            bufs: Vec::new(),
+        };
+        if self.is_closed() {
+            return Err(refused(crate::op::shutting_down(), value));
+        }
+        // A delay too large for the clock never fires (but can be cancelled).
+        let now = std::time::Instant::now();
+        let deadline = now
+            .checked_add(delay)
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
+        let io = &self.owner.io;
+        let (id, earliest) = io
+            .add_timer(deadline, key, bytes, value)
+            .map_err(|(e, v)| refused(e, v))?;
+        if earliest {
+            // The poller may be asleep for longer than this timer's delay.
+            io.backend().wake();
+        }
+        // Threads asleep on their parkers (nothing was in flight): one of
+        // them becomes the poller and waits for the timer.
+        self.core().io_started();
+        Ok(id)
+    }
+
+    /// Cancels a timer of [`post_after`](Port::post_after): its packet never
+    /// comes and its value comes back. `None` when it already fired (its
+    /// packet is queued or taken), was cancelled, or shutdown took it.
+    pub fn cancel_timer(&self, id: TimerId) -> Option<V> {
+        self.owner.io.cancel_timer(id)
     }
 
     /// The backend this port runs on. (The backend is opened when the first
@@ -396,6 +458,19 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
             return Err(closed_port());
         }
         self.owner.io.associate(fd.into(), key)
+    }
+
+    /// Lends the fd of `handle` to `f` (for setsockopt, getpeername, fstat and
+    /// the like): `port.with_fd(h, |fd| socket2::SockRef::from(&fd).peer_addr())`.
+    /// The fd stays open while `f` runs; `f` must not call into this port
+    /// (it runs under the port's handle-table lock). `EBADF`
+    /// (`InvalidInput`) for an invalid or closing handle.
+    pub fn with_fd<R>(
+        &self,
+        handle: Handle,
+        f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> R,
+    ) -> io::Result<R> {
+        self.owner.io.with_fd(handle, f)
     }
 
     /// Starts an operation on `handle`: `port.op(h).recv(buf, value)`, or with a
@@ -543,7 +618,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
         let total = buf
             .iter()
             .chain(&bufs)
-            .try_fold(0usize, |sum, b| sum.checked_add(b.stable_len()));
+            .try_fold(0usize, |sum, b| sum.checked_add(b.bytes_total()));
         if total.is_none_or(|n| n > i32::MAX as usize) {
             return Err(IssueError {
                 error: io::Error::new(
@@ -574,49 +649,55 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
     pub fn connect(self, to: SocketAddr, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());
         self.run(value, None, Vec::new(), |io, v, _, _| {
+            io.connect(h, to.into(), v, t)
+        })
+    }
+
+    /// Connects a Unix stream socket (an associated `UnixStream` socket not
+    /// yet connected, e.g. from `socket2`) to the listener at `path`. A path
+    /// too long for a Unix address is refused at once (`InvalidInput`).
+    pub fn connect_unix(self, path: impl AsRef<std::path::Path>, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.how());
+        let to = match socket2::SockAddr::unix(path) {
+            Ok(to) => to,
+            Err(error) => {
+                return Err(IssueError {
+                    error,
+                    value,
+                    buf: None,
+                    bufs: Vec::new(),
+                })
+            }
+        };
+        self.run(value, None, Vec::new(), |io, v, _, _| {
             io.connect(h, to, v, t)
         })
     }
 
-    /// Receives into `buf` (WSARecv). 0 bytes means the peer closed; an empty
-    /// `buf` is a zero-byte receive: it completes when data is available.
-    pub fn recv(self, buf: B, value: V) -> Started<V, B> {
+    /// A zero-byte receive (WSARecv with no buffer): completes with `Ok(0)`
+    /// when data is there to read, without consuming it (or when the peer
+    /// closed). A receive into a buffer with no room does the same.
+    pub fn readable(self, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());
-        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
-            io.transfer(h, false, b.expect("buf"), v, t)
+        self.run(value, None, Vec::new(), |io, v, _, _| {
+            io.transfer(h, None, None, v, t)
         })
     }
 
-    /// Sends all of `buf` (WSASend): completes when every byte was sent, or
-    /// with the error that stopped it.
+    /// Sends all of `buf`'s initialised bytes (WSASend): completes when every
+    /// byte was sent, or with the error that stopped it.
     pub fn send(self, buf: B, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());
         self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
-            io.transfer(h, true, b.expect("buf"), v, t)
+            io.transfer(h, None, b, v, t)
         })
     }
 
-    /// Receives one datagram (WSARecvFrom); the packet's `addr` is its source.
-    pub fn recv_from(self, buf: B, value: V) -> Started<V, B> {
-        let (h, t) = (self.handle, self.how());
-        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
-            io.datagram(h, None, b.expect("buf"), v, t)
-        })
-    }
-
-    /// Sends one datagram to `to` (WSASendTo).
+    /// Sends one datagram of `buf`'s initialised bytes to `to` (WSASendTo).
     pub fn send_to(self, buf: B, to: SocketAddr, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());
         self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
-            io.datagram(h, Some(to), b.expect("buf"), v, t)
-        })
-    }
-
-    /// Receives into several buffers in order (WSARecv with several WSABUFs).
-    pub fn recv_vectored(self, bufs: Vec<B>, value: V) -> Started<V, B> {
-        let (h, t) = (self.handle, self.how());
-        self.run(value, None, bufs, |io, v, _, bs| {
-            io.vectored(h, false, bs, v, t)
+            io.datagram(h, Some(to), None, b.expect("buf"), v, t)
         })
     }
 
@@ -624,24 +705,93 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
     pub fn send_vectored(self, bufs: Vec<B>, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());
         self.run(value, None, bufs, |io, v, _, bs| {
-            io.vectored(h, true, bs, v, t)
+            io.vectored(h, None, bs, v, t)
         })
     }
 
-    /// Reads from a file at `offset` (ReadFile with Offset/OffsetHigh). 0 bytes
-    /// means end of file.
-    pub fn read_at(self, buf: B, offset: u64, value: V) -> Started<V, B> {
+    /// Writes all of `buf`'s initialised bytes at the fd's own position
+    /// (WriteFile on a pipe or device): pipes, ttys, eventfds, character
+    /// devices. Completes when every byte was written, or with the error
+    /// that stopped it.
+    pub fn write(self, buf: B, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());
         self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
-            io.file(h, false, b.expect("buf"), offset, v, t)
+            io.stream(h, None, b.expect("buf"), v, t)
         })
     }
 
-    /// Writes all of `buf` to a file at `offset` (WriteFile).
+    /// Shuts down one or both directions of a connected socket (`shutdown(2)`;
+    /// `Shutdown::Write` is a half-close: the peer reads end of stream and can
+    /// still send). Runs in the socket's send order: after the sends issued
+    /// before it. Completes with `Ok(0)`.
+    pub fn shutdown(self, how: std::net::Shutdown, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.how());
+        let shut = match how {
+            std::net::Shutdown::Read => libc::SHUT_RD,
+            std::net::Shutdown::Write => libc::SHUT_WR,
+            std::net::Shutdown::Both => libc::SHUT_RDWR,
+        };
+        self.run(value, None, Vec::new(), |io, v, _, _| {
+            io.shutdown(h, shut, v, t)
+        })
+    }
+
+    /// Writes all of `buf`'s initialised bytes to a file at `offset` (WriteFile).
     pub fn write_at(self, buf: B, offset: u64, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());
         self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
-            io.file(h, true, b.expect("buf"), offset, v, t)
+            io.file(h, None, b.expect("buf"), offset, v, t)
+        })
+    }
+}
+
+/// The receiving operations: they fill the buffer's capacity
+/// ([`IoBufMut`]) and the packet's buffer comes back with the received bytes
+/// marked initialised (a `Vec::with_capacity(n)` comes back with them as its
+/// length).
+impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBufMut> Op<'_, K, V, B> {
+    /// Receives into `buf`'s capacity (WSARecv). 0 bytes means the peer
+    /// closed. A buffer with no room is a zero-byte receive (see
+    /// [`readable`](Op::readable)).
+    pub fn recv(self, buf: B, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.how());
+        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
+            io.transfer(h, Some(RecvAccess::of()), b, v, t)
+        })
+    }
+
+    /// Receives one datagram (WSARecvFrom); the packet's `addr` is its source.
+    pub fn recv_from(self, buf: B, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.how());
+        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
+            io.datagram(h, None, Some(RecvAccess::of()), b.expect("buf"), v, t)
+        })
+    }
+
+    /// Receives into several buffers in order (WSARecv with several WSABUFs).
+    pub fn recv_vectored(self, bufs: Vec<B>, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.how());
+        self.run(value, None, bufs, |io, v, _, bs| {
+            io.vectored(h, Some(RecvAccess::of()), bs, v, t)
+        })
+    }
+
+    /// Reads at the fd's own position into `buf`'s capacity (ReadFile on a
+    /// pipe or device): pipes, ttys, eventfds, character devices. Completes
+    /// when some bytes were read; 0 bytes means end of stream.
+    pub fn read(self, buf: B, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.how());
+        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
+            io.stream(h, Some(RecvAccess::of()), b.expect("buf"), v, t)
+        })
+    }
+
+    /// Reads from a file at `offset` (ReadFile with Offset/OffsetHigh) into
+    /// `buf`'s capacity. 0 bytes means end of file.
+    pub fn read_at(self, buf: B, offset: u64, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.how());
+        self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
+            io.file(h, Some(RecvAccess::of()), b.expect("buf"), offset, v, t)
         })
     }
 }

@@ -104,6 +104,7 @@ type Stack<'a, T> = MutexGuard<'a, Vec<WaiterRef<T>>>;
 
 /// Snapshot of a port's counters (docs/semantics.md, "Threads").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Counters {
     /// Packets waiting in the FIFO queue.
     pub queued: u32,
@@ -115,6 +116,11 @@ pub struct Counters {
     pub paused: u32,
     /// The concurrency limit.
     pub limit: u32,
+    /// Operations started whose packet has not been delivered yet (handed
+    /// to a thread or queued). Filled in by the port, which owns the I/O.
+    pub in_flight: u32,
+    /// Timers (`post_after`) that have neither fired nor been cancelled.
+    pub timers: u32,
 }
 
 pub(crate) struct Core<T> {
@@ -273,7 +279,7 @@ impl<T> Core<T> {
 
     /// Queues a completed operation's packet; after close it still goes into
     /// the queue, where `get` and `drain` find it.
-    fn post_even_if_closed(&self, item: T) {
+    pub(crate) fn post_even_if_closed(&self, item: T) {
         if let Err(item) = self.post(item) {
             self.queue.push(item);
             self.pushed();
@@ -327,6 +333,8 @@ impl<T> Core<T> {
             active: s.active(),
             paused: self.paused.load(Ordering::Relaxed) as u32,
             limit: self.limit,
+            in_flight: 0,
+            timers: 0,
         }
     }
 

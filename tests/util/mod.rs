@@ -123,8 +123,13 @@ impl Worker {
                     Cmd::GetMany(max, t) => {
                         let mut out = Vec::new();
                         Reply::GotMany(
-                            port.get_many(&mut out, max, t)
-                                .map(|_| out.iter().map(|p| p.value).collect()),
+                            port.get_many(
+                                &mut out,
+                                std::num::NonZeroUsize::new(max)
+                                    .expect("get_many takes at least one packet"),
+                                t,
+                            )
+                            .map(|_| out.iter().map(|p| p.value).collect()),
                         )
                     }
                     Cmd::EnterBlocking => {

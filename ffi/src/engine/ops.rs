@@ -10,7 +10,7 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use cport_core::{Handle, IoBuf, IssueError};
+use cport_core::{Handle, IoBuf, IoBufMut, IssueError};
 
 use super::routing::{is_datagram, IoObj, TOKENS};
 use super::signal::Event;
@@ -45,12 +45,25 @@ unsafe impl Send for CBuf {}
 // SAFETY: `ptr` is valid for `len` bytes until the completion (see `CBuf::new`)
 // and does not move when the CBuf value moves: it is the program's memory.
 unsafe impl IoBuf for CBuf {
-    fn stable_ptr(&mut self) -> *mut u8 {
+    fn stable_ptr(&self) -> *const u8 {
         self.ptr
     }
-    fn stable_len(&self) -> usize {
+    fn bytes_init(&self) -> usize {
         self.len
     }
+    fn bytes_total(&self) -> usize {
+        self.len
+    }
+}
+
+// SAFETY: as above; the program lends the memory for writing too. It is the
+// program's memory: what counts as initialised is the program's business, so
+// `set_init` records nothing (the completion's byte count says what arrived).
+unsafe impl IoBufMut for CBuf {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.ptr
+    }
+    unsafe fn set_init(&mut self, _n: usize) {}
 }
 
 /// What an engine operation does, with what it needs to be started (also

@@ -143,7 +143,7 @@ pub unsafe extern "C" fn GetQueuedCompletionStatus(
             }
             Err(GetError::TimedOut) => fail(WAIT_TIMEOUT, FALSE),
             Err(GetError::Closed) => fail(ERROR_ABANDONED_WAIT_0, FALSE),
-            Err(GetError::ZeroMax) => fail(ERROR_INVALID_PARAMETER, FALSE),
+            Err(_) => fail(ERROR_INVALID_PARAMETER, FALSE),
         }
     })
 }
@@ -162,16 +162,17 @@ pub unsafe extern "C" fn GetQueuedCompletionStatusEx(
     _alertable: BOOL,
 ) -> BOOL {
     crate::error::boundary(FALSE, || {
-        if count == 0 || entries.is_null() || removed.is_null() {
+        let Some(count) = std::num::NonZeroUsize::new(count as usize) else {
+            return fail(ERROR_INVALID_PARAMETER, FALSE);
+        };
+        if entries.is_null() || removed.is_null() {
             return fail(ERROR_INVALID_PARAMETER, FALSE);
         }
         let Some(cport) = handles::port(port as usize) else {
             return fail(ERROR_INVALID_HANDLE, FALSE);
         };
         let mut out = Vec::new();
-        let got = cport
-            .port
-            .get_many(&mut out, count as usize, timeout_of(ms));
+        let got = cport.port.get_many(&mut out, count, timeout_of(ms));
         set_current(match &got {
             Err(GetError::Closed) => None,
             _ => Some(&cport),
@@ -199,7 +200,7 @@ pub unsafe extern "C" fn GetQueuedCompletionStatusEx(
                 match e {
                     GetError::TimedOut => fail(WAIT_TIMEOUT, FALSE),
                     GetError::Closed => fail(ERROR_ABANDONED_WAIT_0, FALSE),
-                    GetError::ZeroMax => fail(ERROR_INVALID_PARAMETER, FALSE),
+                    _ => fail(ERROR_INVALID_PARAMETER, FALSE),
                 }
             }
         }

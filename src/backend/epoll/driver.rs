@@ -155,6 +155,8 @@ impl Shared {
 /// Whether `step`, the outcome of an attempt at `head`, is a receive that got
 /// some bytes but fewer than it asked for.
 fn is_short_read(head: &Head, step: Step) -> bool {
-    matches!(head.raw.code, Syscall::Recv | Syscall::RecvMsg)
-        && matches!(step, Step::Done(n) if n > 0 && (n as usize) < head.total)
+    matches!(
+        head.raw.code,
+        Syscall::Recv | Syscall::RecvMsg | Syscall::ReadStream
+    ) && matches!(step, Step::Done(n) if n > 0 && (n as usize) < head.total)
 }

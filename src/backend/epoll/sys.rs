@@ -109,6 +109,22 @@ pub(super) unsafe fn attempt(op: &RawOp, stream: bool, total: usize, progress: &
         }
         // SAFETY: forwarded from this function's contract.
         Syscall::Read | Syscall::Write => Step::Done(unsafe { file_io(op) }),
+        Syscall::ReadStream => settle(cvt(|| {
+            // SAFETY: buf is valid for writes of len bytes and ours alone.
+            unsafe { libc::read(op.fd, op.buf.cast(), op.len) }
+        })),
+        Syscall::WriteStream => {
+            let r = cvt(|| {
+                // SAFETY: buf is valid for reads of len bytes.
+                unsafe { libc::write(op.fd, op.buf.cast(), op.len) }
+            });
+            // One write: the op layer goes on after a short one.
+            advance(r, false, total, progress)
+        }
+        Syscall::Shutdown => settle(cvt(|| {
+            // SAFETY: no pointer is passed.
+            unsafe { libc::shutdown(op.fd, op.offset as libc::c_int) as isize }
+        })),
     }
 }
 

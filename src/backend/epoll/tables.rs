@@ -17,7 +17,11 @@ pub(super) enum Side {
 impl Side {
     pub(super) fn of(code: Syscall) -> Side {
         match code {
-            Syscall::Connect | Syscall::Send | Syscall::SendMsg => Side::Write,
+            Syscall::Connect
+            | Syscall::Send
+            | Syscall::SendMsg
+            | Syscall::WriteStream
+            | Syscall::Shutdown => Side::Write,
             _ => Side::Read,
         }
     }

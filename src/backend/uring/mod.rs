@@ -334,6 +334,18 @@ impl UringBackend {
                 .offset(op.offset)
                 .build()
                 .user_data(op.user_data),
+            // Offset -1: the fd's own position (what read(2)/write(2) use).
+            Syscall::ReadStream => opcode::Read::new(fd, op.buf, len)
+                .offset(u64::MAX)
+                .build()
+                .user_data(op.user_data),
+            Syscall::WriteStream => opcode::Write::new(fd, op.buf, len)
+                .offset(u64::MAX)
+                .build()
+                .user_data(op.user_data),
+            Syscall::Shutdown => opcode::Shutdown::new(fd, op.offset as i32)
+                .build()
+                .user_data(op.user_data),
         }
     }
 
