@@ -113,7 +113,8 @@ unsafe fn publish(
 /// The completion filter of the engine port (see the module docs).
 pub(super) fn on_complete(p: &mut Packet<usize, OpCtx, CBuf>) {
     let result = std::mem::replace(&mut p.result, Ok(0));
-    let stream = p.take_stream();
+    // Any accepted socket (TCP or Unix): the engine only needs its fd.
+    let stream = p.take_accepted_fd().map(std::net::TcpStream::from);
     let addr = p.addr();
     let placeholder = OpCtx {
         token: 0,
