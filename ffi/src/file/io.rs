@@ -184,7 +184,9 @@ pub unsafe extern "C" fn ReadFile(
     ov: *mut OVERLAPPED,
 ) -> BOOL {
     // SAFETY: the caller's pointers, as `rw` requires.
-    boundary(FALSE, || unsafe { rw(h, false, buf.cast(), len, read, ov, 0) })
+    boundary(FALSE, || unsafe {
+        rw(h, false, buf.cast(), len, read, ov, 0)
+    })
 }
 
 /// `WriteFile`.
@@ -227,7 +229,17 @@ pub unsafe extern "C" fn ReadFileEx(
             return fail(ERROR_INVALID_PARAMETER, FALSE);
         };
         // SAFETY: the caller's pointers, as `rw` requires.
-        rx_result(unsafe { rw(h, false, buf.cast(), len, std::ptr::null_mut(), ov, r as usize) })
+        rx_result(unsafe {
+            rw(
+                h,
+                false,
+                buf.cast(),
+                len,
+                std::ptr::null_mut(),
+                ov,
+                r as usize,
+            )
+        })
     })
 }
 
@@ -248,7 +260,17 @@ pub unsafe extern "C" fn WriteFileEx(
             return fail(ERROR_INVALID_PARAMETER, FALSE);
         };
         // SAFETY: the caller's pointers, as `rw` requires.
-        rx_result(unsafe { rw(h, true, buf as *mut u8, len, std::ptr::null_mut(), ov, r as usize) })
+        rx_result(unsafe {
+            rw(
+                h,
+                true,
+                buf as *mut u8,
+                len,
+                std::ptr::null_mut(),
+                ov,
+                r as usize,
+            )
+        })
     })
 }
 

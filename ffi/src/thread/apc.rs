@@ -131,12 +131,15 @@ unsafe fn run(apc: Apc) {
 /// The engine's [`crate::engine::ApcSink`]: queues a finished operation's
 /// completion routine to its issuing thread and wakes that thread.
 fn queue_completion(target: ApcTarget, status: DWORD, bytes: usize, ov: usize) {
-    lock().entry(target.tid).or_default().push_back(Apc::Completion {
-        target,
-        status,
-        bytes,
-        ov,
-    });
+    lock()
+        .entry(target.tid)
+        .or_default()
+        .push_back(Apc::Completion {
+            target,
+            status,
+            bytes,
+            ov,
+        });
     QUEUES.queued.notify_all();
 }
 

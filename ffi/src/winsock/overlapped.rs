@@ -186,10 +186,9 @@ unsafe fn recv_common(
     // SAFETY: ov is valid until completion (caller contract).
     let p = match unsafe { handles::prepare(&obj, ov) } {
         // A completion routine ends the operation as an APC to this thread.
-        Ok(p) if !routine.is_null() => p.with_routine(crate::thread::apc::routine_target(
-            routine as usize,
-            true,
-        )),
+        Ok(p) if !routine.is_null() => {
+            p.with_routine(crate::thread::apc::routine_target(routine as usize, true))
+        }
         Ok(p) => p,
         Err(e) => return fail(e, SOCKET_ERROR),
     };
@@ -427,10 +426,9 @@ unsafe fn send_common(
     // SAFETY: ov is valid until completion (caller contract).
     let p = match unsafe { handles::prepare(&obj, ov) } {
         // A completion routine ends the operation as an APC to this thread.
-        Ok(p) if !routine.is_null() => p.with_routine(crate::thread::apc::routine_target(
-            routine as usize,
-            true,
-        )),
+        Ok(p) if !routine.is_null() => {
+            p.with_routine(crate::thread::apc::routine_target(routine as usize, true))
+        }
         Ok(p) => p,
         Err(e) => return fail(e, SOCKET_ERROR),
     };
