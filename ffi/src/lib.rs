@@ -22,7 +22,7 @@
 //! | `file/` | CreateFile (with serial-port device names), ReadFile/WriteFile, SetFilePointer, GetOverlappedResult, CancelIo(Ex), GetFileSize(Ex), SetEndOfFile, FlushFileBuffers, GetFileType; named pipes (refused) |
 //! | `sync/` | events, waits and Sleep, critical sections, SRW locks, condition variables, InitOnce, semaphores and mutexes (waitable, named within the process), SLists, WaitOnAddress, waitable timers, thread-pool waits (RegisterWaitForSingleObject) |
 //! | `threadpool/` | the thread pool: pools as completion ports served by workers; work, timers, waits, I/O, cleanup groups, callback instances |
-//! | `thread/` | CreateThread and thread handles, GetCurrentThreadId, ExitProcess, TLS and FLS, APCs (QueueUserAPC and the alertable waits) |
+//! | `thread/` | CreateThread and thread handles, GetCurrentThreadId, ExitProcess, TLS and FLS, APCs (QueueUserAPC, the alertable waits, completion routines) |
 //! | `comm/` | serial ports on termios: GetCommState/SetCommState, GetCommTimeouts/SetCommTimeouts, `\\.\` device names |
 //! | `crypt/` | BCryptGenRandom |
 //! | `loader/` | GetModuleHandleA/W, GetProcAddress |
@@ -36,9 +36,7 @@
 //!
 //! Known gaps (see the README): blocking in C library calls that
 //! `port::libc_waits` does not wrap is invisible to the concurrency
-//! accounting; I/O completion routines (`ReadFileEx`, `WSARecv`'s
-//! `lpCompletionRoutine`) are not supported (`QueueUserAPC` is); events are
-//! unnamed; WSAAsyncSelect is not provided, and an overlapped WSARecvMsg has
+//! accounting; events are unnamed; WSAAsyncSelect is not provided, and an overlapped WSARecvMsg has
 //! no pending form.
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 

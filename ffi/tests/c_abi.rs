@@ -549,6 +549,17 @@ fn wsa_recv_msg_send_msg() {
     common::run_c_test("wsamsg");
 }
 
+/// Completion routines: WSARecv / WSASend with lpCompletionRoutine and
+/// ReadFileEx / WriteFileEx at offsets run their routine on the issuing
+/// thread only at an alertable wait (SleepEx → WAIT_IO_COMPLETION), with the
+/// error, byte count and OVERLAPPED; a cancelled receive's routine gets 995;
+/// alertable WSAWaitForMultipleEvents and GetQueuedCompletionStatusEx are
+/// woken by a routine queued while they wait; no packet reaches a port.
+#[test]
+fn completion_routines() {
+    common::run_c_test("completion_routines");
+}
+
 /// The synchronisation, storage, file-information, memory, thread-pool and
 /// Winsock-model (WSAPoll, WSAEventSelect, WSARecvMsg) tests use only
 /// the real Win32 API: they build for Windows with mingw-w64's own headers
@@ -578,6 +589,7 @@ fn sync_and_memory_tests_build_for_windows_with_mingw() {
         "wsapoll",
         "wsaeventselect",
         "wsamsg",
+        "completion_routines",
     ];
     // All at once: each compile is one process.
     let builds: Vec<_> = names

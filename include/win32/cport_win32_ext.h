@@ -83,6 +83,23 @@ DWORD WINAPI QueueUserAPC(PAPCFUNC pfnAPC, HANDLE hThread, ULONG_PTR dwData);
 DWORD WINAPI WaitForSingleObjectEx(HANDLE hHandle, DWORD dwMilliseconds, BOOL bAlertable);
 DWORD WINAPI WaitForMultipleObjectsEx(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll,
                                       DWORD dwMilliseconds, BOOL bAlertable);
+/* Completion routines: ReadFileEx / WriteFileEx (and WSARecv / WSASend /
+ * WSARecvFrom / WSASendTo with lpCompletionRoutine) run overlapped; when the
+ * operation ends, OVERLAPPED.Internal/InternalHigh are written and the
+ * routine is queued as an APC to the issuing thread (no packet, no event).
+ * It runs at that thread's next alertable wait (the waits above,
+ * WSAWaitForMultipleEvents and GetQueuedCompletionStatusEx with fAlertable:
+ * FALSE, GetLastError WAIT_IO_COMPLETION). A cancelled operation's routine
+ * gets ERROR_OPERATION_ABORTED. */
+typedef VOID (WINAPI *LPOVERLAPPED_COMPLETION_ROUTINE)(DWORD dwErrorCode,
+                                                       DWORD dwNumberOfBytesTransfered,
+                                                       LPOVERLAPPED lpOverlapped);
+BOOL WINAPI ReadFileEx(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead,
+                       LPOVERLAPPED lpOverlapped,
+                       LPOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
+BOOL WINAPI WriteFileEx(HANDLE hFile, LPCVOID lpBuffer, DWORD nNumberOfBytesToWrite,
+                        LPOVERLAPPED lpOverlapped,
+                        LPOVERLAPPED_COMPLETION_ROUTINE lpCompletionRoutine);
 /* Not provided (Linux cannot end another thread safely): FALSE with
  * ERROR_NOT_SUPPORTED. */
 BOOL WINAPI TerminateThread(HANDLE hThread, DWORD dwExitCode);

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use cport_core::{Handle, Packet};
 
 use super::ops::{
-    load_status, msghdr, stage_bufs, store_status, AcceptCtx, CBuf, OpCtx, OpKind, Prepared,
+    load_status, msghdr, stage_bufs, store_status, AcceptCtx, ApcTarget, CBuf, OpCtx, OpKind,
+    Prepared, APC_SINK,
 };
 use super::routing::{is_datagram, IoObj, ObjKind, Stop};
 use super::signal::{self, Event};
@@ -51,6 +52,7 @@ pub(crate) fn complete_inline(p: Prepared, owner: &IoObj, bytes: usize) -> bool 
             owner,
             notify,
             p.event.as_deref(),
+            p.apc,
         )
     };
     notify
@@ -63,7 +65,17 @@ pub(crate) fn complete_inline(p: Prepared, owner: &IoObj, bytes: usize) -> bool 
 pub(crate) fn complete_inline_warning(p: Prepared, owner: &IoObj, status: DWORD, bytes: usize) {
     owner.take_rec(p.token);
     // SAFETY: as in `complete_inline`.
-    unsafe { publish(p.ov, status, bytes, owner, p.notify, p.event.as_deref()) };
+    unsafe {
+        publish(
+            p.ov,
+            status,
+            bytes,
+            owner,
+            p.notify,
+            p.event.as_deref(),
+            p.apc,
+        )
+    };
 }
 
 /// Ends an operation that failed synchronously: nothing is queued; the
@@ -91,6 +103,7 @@ unsafe fn publish(
     owner: &IoObj,
     notify: bool,
     ev: Option<&Event>,
+    apc: Option<ApcTarget>,
 ) {
     // From here on the OVERLAPPED may be visible: never publish twice.
     set_handed_off(true);
@@ -102,6 +115,13 @@ unsafe fn publish(
         store_status(ovp, status);
     }
     signal::OVERLAPPED.kick();
+    if let Some(target) = apc {
+        // A completion routine: its APC is the operation's one notification.
+        if let Some(sink) = APC_SINK.get() {
+            sink(target, status, bytes, ov);
+        }
+        return;
+    }
     if notify {
         owner.route(bytes as u32, ov, status);
     }
@@ -122,6 +142,7 @@ pub(super) fn on_complete(p: &mut Packet<usize, OpCtx, CBuf>) {
         owner: p.value.owner.clone(),
         event: None,
         notify: false,
+        apc: None,
         base: 0,
         want: 0,
         kind: OpKind::Done,
@@ -134,6 +155,7 @@ pub(super) fn on_complete(p: &mut Packet<usize, OpCtx, CBuf>) {
         owner: ctx.owner.clone(),
         event: ctx.event.clone(),
         notify: ctx.notify,
+        apc: ctx.apc,
         counter: match ctx.kind {
             OpKind::Recv | OpKind::RecvFrom { .. } | OpKind::Peek { .. } => Some(true),
             OpKind::Send | OpKind::SendTo { .. } | OpKind::Transmit { .. } => Some(false),
@@ -172,6 +194,7 @@ struct Fallback {
     owner: Arc<IoObj>,
     event: Option<Arc<Event>>,
     notify: bool,
+    apc: Option<ApcTarget>,
     /// `Some(true)`: a receive, `Some(false)`: a send (their in-flight counts).
     counter: Option<bool>,
     /// An AcceptEx's accept socket: no longer waiting for this AcceptEx.
@@ -202,6 +225,7 @@ impl Fallback {
                     &self.owner,
                     self.notify,
                     self.event.as_deref(),
+                    self.apc,
                 )
             };
         }));
@@ -523,6 +547,7 @@ pub(crate) fn finish(ctx: OpCtx, status: DWORD, bytes: usize) {
             &ctx.owner,
             ctx.notify,
             ctx.event.as_deref(),
+            ctx.apc,
         )
     };
 }

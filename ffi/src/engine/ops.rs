@@ -196,6 +196,8 @@ pub(crate) struct OpCtx {
     pub event: Option<Arc<Event>>,
     /// `false` when hEvent's low bit suppresses the packet.
     pub notify: bool,
+    /// A completion routine that ends the operation instead of the packet.
+    pub apc: Option<ApcTarget>,
     /// Bytes transferred inline before the engine took over (a partial send).
     pub base: usize,
     /// Bytes the engine operation was asked to transfer.
@@ -213,7 +215,30 @@ pub(crate) struct Prepared {
     pub(super) ov: usize,
     pub(super) event: Option<Arc<Event>>,
     pub(super) notify: bool,
+    pub(super) apc: Option<ApcTarget>,
 }
+
+/// A completion routine (`WSARecv`'s `lpCompletionRoutine`, `ReadFileEx`'s):
+/// the operation ends as an APC to the issuing thread instead of a packet
+/// or an event.
+#[derive(Clone, Copy)]
+pub(crate) struct ApcTarget {
+    /// The issuing thread's id.
+    pub tid: u32,
+    /// The routine's address (never 0).
+    pub routine: usize,
+    /// `true`: a Winsock routine (`dwError` is a WSA error, and it takes
+    /// `dwFlags`); `false`: a `FileIOCompletionRoutine`.
+    pub winsock: bool,
+}
+
+/// Delivers a completion routine: queues it as an APC to `target.tid` with
+/// the operation's NTSTATUS, byte count and `OVERLAPPED*`. Registered by the
+/// APC family (the engine does not depend on it).
+pub(crate) type ApcSink = fn(ApcTarget, DWORD, usize, usize);
+
+/// The registered [`ApcSink`].
+pub(crate) static APC_SINK: std::sync::OnceLock<ApcSink> = std::sync::OnceLock::new();
 
 impl OpCtx {
     /// An operation that could not be started (`launch` failed, its record
@@ -232,6 +257,15 @@ impl Prepared {
         self.token
     }
 
+    /// The operation ends by queueing `target`'s routine to the issuing
+    /// thread: no packet, no event (Windows ignores `hEvent` then).
+    pub(crate) fn with_routine(mut self, target: ApcTarget) -> Prepared {
+        self.event = None;
+        self.notify = false;
+        self.apc = Some(target);
+        self
+    }
+
     pub(crate) fn into_ctx(self, owner: Arc<IoObj>, kind: OpKind) -> OpCtx {
         OpCtx {
             token: self.token,
@@ -239,6 +273,7 @@ impl Prepared {
             owner,
             event: self.event,
             notify: self.notify,
+            apc: self.apc,
             base: 0,
             want: 0,
             kind,
@@ -271,6 +306,7 @@ pub(crate) unsafe fn prepare(
         ov: ov as usize,
         event,
         notify,
+        apc: None,
     }
 }
 

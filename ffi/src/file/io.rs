@@ -21,6 +21,7 @@ unsafe fn rw(
     len: DWORD,
     done: *mut DWORD,
     ov: *mut OVERLAPPED,
+    routine: usize,
 ) -> BOOL {
     let Some(obj) = handles::io(h as usize) else {
         return fail(ERROR_INVALID_HANDLE, FALSE);
@@ -138,6 +139,8 @@ unsafe fn rw(
     }
     // SAFETY: ov is valid until completion (caller contract).
     let p = match unsafe { handles::prepare(&obj, ov) } {
+        // ReadFileEx / WriteFileEx: the routine is queued to this thread.
+        Ok(p) if routine != 0 => p.with_routine(crate::thread::apc::routine_target(routine, false)),
         Ok(p) => p,
         Err(e) => return fail(e, FALSE),
     };
@@ -181,7 +184,9 @@ pub unsafe extern "C" fn ReadFile(
     ov: *mut OVERLAPPED,
 ) -> BOOL {
     // SAFETY: the caller's pointers, as `rw` requires.
-    boundary(FALSE, || unsafe { rw(h, false, buf.cast(), len, read, ov) })
+    boundary(FALSE, || unsafe {
+        rw(h, false, buf.cast(), len, read, ov, 0)
+    })
 }
 
 /// `WriteFile`.
@@ -198,8 +203,85 @@ pub unsafe extern "C" fn WriteFile(
 ) -> BOOL {
     // SAFETY: the caller's pointers, as `rw` requires.
     boundary(FALSE, || unsafe {
-        rw(h, true, buf as *mut u8, len, written, ov)
+        rw(h, true, buf as *mut u8, len, written, ov, 0)
     })
+}
+
+/// `LPOVERLAPPED_COMPLETION_ROUTINE`.
+type FileRoutine = unsafe extern "C" fn(DWORD, DWORD, *mut OVERLAPPED);
+
+/// `ReadFileEx`: an overlapped read whose `routine` runs as an APC on this
+/// thread at its next alertable wait; `hEvent` is the program's. `FALSE`
+/// with `ERROR_INVALID_PARAMETER` without a routine or an `OVERLAPPED`.
+///
+/// # Safety
+/// `buf` valid for `len` bytes and `ov` valid, until the routine runs.
+#[no_mangle]
+pub unsafe extern "C" fn ReadFileEx(
+    h: HANDLE,
+    buf: *mut c_void,
+    len: DWORD,
+    ov: *mut OVERLAPPED,
+    routine: Option<FileRoutine>,
+) -> BOOL {
+    boundary(FALSE, || {
+        let (Some(r), false) = (routine, ov.is_null()) else {
+            return fail(ERROR_INVALID_PARAMETER, FALSE);
+        };
+        // SAFETY: the caller's pointers, as `rw` requires.
+        rx_result(unsafe {
+            rw(
+                h,
+                false,
+                buf.cast(),
+                len,
+                std::ptr::null_mut(),
+                ov,
+                r as usize,
+            )
+        })
+    })
+}
+
+/// `WriteFileEx`: as [`ReadFileEx`], writing.
+///
+/// # Safety
+/// `buf` valid for `len` bytes and `ov` valid, until the routine runs.
+#[no_mangle]
+pub unsafe extern "C" fn WriteFileEx(
+    h: HANDLE,
+    buf: *const c_void,
+    len: DWORD,
+    ov: *mut OVERLAPPED,
+    routine: Option<FileRoutine>,
+) -> BOOL {
+    boundary(FALSE, || {
+        let (Some(r), false) = (routine, ov.is_null()) else {
+            return fail(ERROR_INVALID_PARAMETER, FALSE);
+        };
+        // SAFETY: the caller's pointers, as `rw` requires.
+        rx_result(unsafe {
+            rw(
+                h,
+                true,
+                buf as *mut u8,
+                len,
+                std::ptr::null_mut(),
+                ov,
+                r as usize,
+            )
+        })
+    })
+}
+
+/// ReadFileEx/WriteFileEx succeed (`TRUE`, last error 0) when the operation
+/// went pending: the routine reports its end.
+fn rx_result(r: BOOL) -> BOOL {
+    if r == FALSE && crate::error::last_error() == ERROR_IO_PENDING {
+        crate::error::set_last_error(0);
+        return TRUE;
+    }
+    r
 }
 
 /// Moves the file pointer of a synchronous file handle; the new position.

@@ -148,7 +148,10 @@ pub unsafe extern "C" fn GetQueuedCompletionStatus(
     })
 }
 
-/// `GetQueuedCompletionStatusEx`. Without APCs, `alertable` changes nothing.
+/// `GetQueuedCompletionStatusEx`. Alertable, it first runs the thread's APCs
+/// and completion routines (then `FALSE`, `WAIT_IO_COMPLETION`, no entries),
+/// and while it waits an APC queued to the thread ends the wait the same way
+/// (checked every few milliseconds).
 ///
 /// # Safety
 /// `entries` must be valid for `count` writes, `removed` for one.
@@ -159,7 +162,7 @@ pub unsafe extern "C" fn GetQueuedCompletionStatusEx(
     count: ULONG,
     removed: *mut ULONG,
     ms: DWORD,
-    _alertable: BOOL,
+    alertable: BOOL,
 ) -> BOOL {
     crate::error::boundary(FALSE, || {
         let Some(count) = std::num::NonZeroUsize::new(count as usize) else {
@@ -172,7 +175,27 @@ pub unsafe extern "C" fn GetQueuedCompletionStatusEx(
             return fail(ERROR_INVALID_HANDLE, FALSE);
         };
         let mut out = Vec::new();
-        let got = cport.port.get_many(&mut out, count, timeout_of(ms));
+        let got = if alertable == FALSE {
+            cport.port.get_many(&mut out, count, timeout_of(ms))
+        } else {
+            let deadline = timeout_of(ms).and_then(|t| std::time::Instant::now().checked_add(t));
+            loop {
+                if crate::thread::apc::run_pending() {
+                    // SAFETY: valid out-pointer (checked non-NULL).
+                    unsafe { removed.write(0) };
+                    return fail(WAIT_IO_COMPLETION, FALSE);
+                }
+                let mut slice = crate::thread::apc::SLICE;
+                if let Some(d) = deadline {
+                    slice = slice.min(d.saturating_duration_since(std::time::Instant::now()));
+                }
+                let got = cport.port.get_many(&mut out, count, Some(slice));
+                let expired = deadline.is_some_and(|d| std::time::Instant::now() >= d);
+                if !matches!(got, Err(GetError::TimedOut)) || expired {
+                    break got;
+                }
+            }
+        };
         set_current(match &got {
             Err(GetError::Closed) => None,
             _ => Some(&cport),

@@ -91,7 +91,8 @@ pub unsafe extern "C" fn WaitForMultipleObjects(
     boundary(WAIT_FAILED, || unsafe { wait_many(n, hs, all, ms) })
 }
 
-/// `WSAWaitForMultipleEvents` (no APCs: `alertable` changes nothing).
+/// `WSAWaitForMultipleEvents`; alertable, it runs the thread's APCs and
+/// completion routines and returns `WSA_WAIT_IO_COMPLETION`.
 ///
 /// # Safety
 /// `events` must be valid for `n` handles.
@@ -101,8 +102,14 @@ pub unsafe extern "C" fn WSAWaitForMultipleEvents(
     events: *const HANDLE,
     all: BOOL,
     ms: DWORD,
-    _alertable: BOOL,
+    alertable: BOOL,
 ) -> DWORD {
+    if alertable != FALSE {
+        // SAFETY: forwarded caller contract.
+        return boundary(WSA_WAIT_FAILED, || unsafe {
+            crate::thread::apc::alertable_wait(n, events, all, ms)
+        });
+    }
     // SAFETY: forwarded caller contract.
     boundary(WSA_WAIT_FAILED, || unsafe { wait_many(n, events, all, ms) })
 }

@@ -1,6 +1,9 @@
 //! User-mode APCs: `QueueUserAPC` and the alertable waits that run them
 //! (`SleepEx`, `WaitForSingleObjectEx`, `WaitForMultipleObjectsEx` with
-//! `bAlertable`), plus `TerminateThread` (refused).
+//! `bAlertable`, and `WSAWaitForMultipleEvents` and
+//! `GetQueuedCompletionStatusEx` with `fAlertable`), the completion routines
+//! of overlapped I/O (`WSARecv`'s `lpCompletionRoutine`, `ReadFileEx`), which
+//! the engine hands here as APCs, plus `TerminateThread` (refused).
 //!
 //! Each thread's queue is keyed by its thread id. An alertable wait first
 //! runs the queued APCs of its thread, in FIFO order, and then returns
@@ -13,17 +16,38 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::error::{boundary, fail};
+use crate::engine::ApcTarget;
+use crate::error::{boundary, fail, status_to_win32, status_to_wsa};
 use crate::types::*;
 
 /// `PAPCFUNC`.
 type ApcFn = unsafe extern "C" fn(ULONG_PTR);
 
+/// `LPWSAOVERLAPPED_COMPLETION_ROUTINE`.
+type WsaRoutine = unsafe extern "C" fn(DWORD, DWORD, *mut OVERLAPPED, DWORD);
+/// `LPOVERLAPPED_COMPLETION_ROUTINE`.
+type FileRoutine = unsafe extern "C" fn(DWORD, DWORD, *mut OVERLAPPED);
+
 /// How often an alertable wait on objects looks for APCs.
-const SLICE: Duration = Duration::from_millis(10);
+pub(crate) const SLICE: Duration = Duration::from_millis(10);
+
+/// One queued APC.
+enum Apc {
+    /// `QueueUserAPC`'s routine and argument.
+    User(ApcFn, ULONG_PTR),
+    /// A finished operation's completion routine, with its arguments.
+    Completion {
+        target: ApcTarget,
+        status: DWORD,
+        bytes: usize,
+        ov: usize,
+    },
+}
+
+type Map = HashMap<u32, VecDeque<Apc>>;
 
 struct Queues {
-    by_tid: Mutex<HashMap<u32, VecDeque<(ApcFn, ULONG_PTR)>>>,
+    by_tid: Mutex<Map>,
     queued: Condvar,
 }
 
@@ -32,13 +56,13 @@ static QUEUES: std::sync::LazyLock<Queues> = std::sync::LazyLock::new(|| Queues 
     queued: Condvar::new(),
 });
 
-fn lock() -> MutexGuard<'static, HashMap<u32, VecDeque<(ApcFn, ULONG_PTR)>>> {
+fn lock() -> MutexGuard<'static, Map> {
     QUEUES.by_tid.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Runs the calling thread's queued APCs (not under the lock: an APC may
 /// queue another). Returns whether any ran.
-fn run_pending() -> bool {
+pub(crate) fn run_pending() -> bool {
     let tid = crate::engine::signal::current_tid();
     let mut ran = false;
     loop {
@@ -50,16 +74,87 @@ fn run_pending() -> bool {
             }
             next
         };
-        let Some((f, data)) = next else {
+        let Some(apc) = next else {
             return ran;
         };
-        // SAFETY: the program queued this APC routine with this argument.
-        unsafe { f(data) };
+        // SAFETY: the program queued this APC (or issued this operation with
+        // this completion routine); its OVERLAPPED is the program's, which
+        // the routine receives as on Windows.
+        unsafe { run(apc) };
         ran = true;
     }
 }
 
-fn has_pending(map: &HashMap<u32, VecDeque<(ApcFn, ULONG_PTR)>>, tid: u32) -> bool {
+/// Calls one APC.
+///
+/// # Safety
+/// A `User` APC's routine takes its argument; a completion routine has the
+/// signature its family declares.
+unsafe fn run(apc: Apc) {
+    match apc {
+        // SAFETY: caller contract.
+        Apc::User(f, data) => unsafe { f(data) },
+        Apc::Completion {
+            target,
+            status,
+            bytes,
+            ov,
+        } => {
+            let ovp = ov as *mut OVERLAPPED;
+            if target.winsock {
+                let err = if nt_success(status) {
+                    0
+                } else {
+                    status_to_wsa(status)
+                };
+                // SAFETY: the program passed this address as an
+                // LPWSAOVERLAPPED_COMPLETION_ROUTINE (caller contract).
+                let f: WsaRoutine = unsafe { std::mem::transmute(target.routine) };
+                // SAFETY: as above.
+                unsafe { f(err, bytes as DWORD, ovp, 0) };
+            } else {
+                let err = if nt_success(status) {
+                    0
+                } else {
+                    status_to_win32(status)
+                };
+                // SAFETY: the program passed this address as an
+                // LPOVERLAPPED_COMPLETION_ROUTINE (caller contract).
+                let f: FileRoutine = unsafe { std::mem::transmute(target.routine) };
+                // SAFETY: as above.
+                unsafe { f(err, bytes as DWORD, ovp) };
+            }
+        }
+    }
+}
+
+/// The engine's [`crate::engine::ApcSink`]: queues a finished operation's
+/// completion routine to its issuing thread and wakes that thread.
+fn queue_completion(target: ApcTarget, status: DWORD, bytes: usize, ov: usize) {
+    lock()
+        .entry(target.tid)
+        .or_default()
+        .push_back(Apc::Completion {
+            target,
+            status,
+            bytes,
+            ov,
+        });
+    QUEUES.queued.notify_all();
+}
+
+/// The target for an operation issued now, on this thread, with the
+/// completion routine `routine` (non-NULL); registers the engine's sink.
+pub(crate) fn routine_target(routine: usize, winsock: bool) -> ApcTarget {
+    let _ = crate::engine::APC_SINK.get_or_init(|| queue_completion);
+    ApcTarget {
+        tid: crate::engine::signal::current_tid(),
+        routine,
+        winsock,
+    }
+}
+
+fn has_pending(map: &Map, tid: u32) -> bool {
     map.get(&tid).is_some_and(|q| !q.is_empty())
 }
 
@@ -124,7 +219,7 @@ pub extern "C" fn QueueUserAPC(f: Option<ApcFn>, thread: HANDLE, data: ULONG_PTR
                 id => id,
             }
         };
-        lock().entry(tid).or_default().push_back((f, data));
+        lock().entry(tid).or_default().push_back(Apc::User(f, data));
         QUEUES.queued.notify_all();
         1
     })
@@ -134,7 +229,7 @@ pub extern "C" fn QueueUserAPC(f: Option<ApcFn>, thread: HANDLE, data: ULONG_PTR
 ///
 /// # Safety
 /// `hs` must be valid for `n` handles.
-unsafe fn alertable_wait(n: DWORD, hs: *const HANDLE, all: BOOL, ms: DWORD) -> DWORD {
+pub(crate) unsafe fn alertable_wait(n: DWORD, hs: *const HANDLE, all: BOOL, ms: DWORD) -> DWORD {
     let deadline =
         crate::engine::signal::timeout_of(ms).and_then(|t| Instant::now().checked_add(t));
     loop {

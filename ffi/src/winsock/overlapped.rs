@@ -138,9 +138,6 @@ unsafe fn recv_common(
     is_from: bool,
 ) -> i32 {
     let obj = sock_or!(s, SOCKET_ERROR);
-    if !routine.is_null() {
-        return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
-    }
     if flags.is_null() || (!from.is_null() && fromlen.is_null()) {
         return fail(WSAEFAULT, SOCKET_ERROR);
     }
@@ -188,6 +185,10 @@ unsafe fn recv_common(
     let datagram = engine::is_datagram(&obj);
     // SAFETY: ov is valid until completion (caller contract).
     let p = match unsafe { handles::prepare(&obj, ov) } {
+        // A completion routine ends the operation as an APC to this thread.
+        Ok(p) if !routine.is_null() => {
+            p.with_routine(crate::thread::apc::routine_target(routine as usize, true))
+        }
         Ok(p) => p,
         Err(e) => return fail(e, SOCKET_ERROR),
     };
@@ -396,9 +397,6 @@ unsafe fn send_common(
     routine: *const c_void,
 ) -> i32 {
     let obj = sock_or!(s, SOCKET_ERROR);
-    if !routine.is_null() {
-        return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
-    }
     // SAFETY: caller contract.
     let iov = match unsafe { wsabufs(bufs, count) } {
         Ok(v) => v,
@@ -438,6 +436,10 @@ unsafe fn send_common(
     }
     // SAFETY: ov is valid until completion (caller contract).
     let p = match unsafe { handles::prepare(&obj, ov) } {
+        // A completion routine ends the operation as an APC to this thread.
+        Ok(p) if !routine.is_null() => {
+            p.with_routine(crate::thread::apc::routine_target(routine as usize, true))
+        }
         Ok(p) => p,
         Err(e) => return fail(e, SOCKET_ERROR),
     };
