@@ -224,23 +224,8 @@ pub unsafe extern "C" fn ReadFileEx(
     ov: *mut OVERLAPPED,
     routine: Option<FileRoutine>,
 ) -> BOOL {
-    boundary(FALSE, || {
-        let (Some(r), false) = (routine, ov.is_null()) else {
-            return fail(ERROR_INVALID_PARAMETER, FALSE);
-        };
-        // SAFETY: the caller's pointers, as `rw` requires.
-        rx_result(unsafe {
-            rw(
-                h,
-                false,
-                buf.cast(),
-                len,
-                std::ptr::null_mut(),
-                ov,
-                r as usize,
-            )
-        })
-    })
+    // SAFETY: the caller's pointers, as `rw_ex` requires.
+    unsafe { rw_ex(h, false, buf.cast(), len, ov, routine) }
 }
 
 /// `WriteFileEx`: as [`ReadFileEx`], writing.
@@ -255,22 +240,28 @@ pub unsafe extern "C" fn WriteFileEx(
     ov: *mut OVERLAPPED,
     routine: Option<FileRoutine>,
 ) -> BOOL {
+    // SAFETY: the caller's pointers, as `rw_ex` requires.
+    unsafe { rw_ex(h, true, buf as *mut u8, len, ov, routine) }
+}
+
+/// ReadFileEx / WriteFileEx: a routine and an `OVERLAPPED` are required.
+///
+/// # Safety
+/// As `rw`: `buf` valid for `len` bytes and `ov` valid, until the routine runs.
+unsafe fn rw_ex(
+    h: HANDLE,
+    write: bool,
+    buf: *mut u8,
+    len: DWORD,
+    ov: *mut OVERLAPPED,
+    routine: Option<FileRoutine>,
+) -> BOOL {
     boundary(FALSE, || {
         let (Some(r), false) = (routine, ov.is_null()) else {
             return fail(ERROR_INVALID_PARAMETER, FALSE);
         };
         // SAFETY: the caller's pointers, as `rw` requires.
-        rx_result(unsafe {
-            rw(
-                h,
-                true,
-                buf as *mut u8,
-                len,
-                std::ptr::null_mut(),
-                ov,
-                r as usize,
-            )
-        })
+        rx_result(unsafe { rw(h, write, buf, len, std::ptr::null_mut(), ov, r as usize) })
     })
 }
 
