@@ -329,43 +329,25 @@ where
         })
     }
 
-    /// A write (`recv` is `None`) or a read at `offset`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn file(
+    /// A read (with `recv`) or a write (`recv` is `None`) at `offset`, or at
+    /// the fd's own position when `offset` is `None` (pipes, ttys, eventfds).
+    pub(crate) fn file_io(
         &self,
         h: Handle,
         recv: Option<RecvAccess<B>>,
         buf: B,
-        offset: u64,
+        offset: Option<u64>,
         value: V,
         how: How,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
-        let kind = if recv.is_none() {
-            Operation::WriteAt
-        } else {
-            Operation::ReadAt
+        let kind = match (recv.is_some(), offset.is_some()) {
+            (true, true) => Operation::ReadAt,
+            (false, true) => Operation::WriteAt,
+            (true, false) => Operation::Read,
+            (false, false) => Operation::Write,
         };
+        let offset = offset.unwrap_or(0);
         self.start(h, kind, value, Some(buf), Vec::new(), offset, how, |s| {
-            s.recv = recv;
-            Ok(())
-        })
-    }
-
-    /// An offset-less read (with `recv`) or write at the fd's position.
-    pub(crate) fn stream(
-        &self,
-        h: Handle,
-        recv: Option<RecvAccess<B>>,
-        buf: B,
-        value: V,
-        how: How,
-    ) -> Result<Issued<V, B>, IssueError<V, B>> {
-        let kind = if recv.is_some() {
-            Operation::Read
-        } else {
-            Operation::Write
-        };
-        self.start(h, kind, value, Some(buf), Vec::new(), 0, how, |s| {
             s.recv = recv;
             Ok(())
         })

@@ -716,7 +716,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
     pub fn write(self, buf: B, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());
         self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
-            io.stream(h, None, b.expect("buf"), v, t)
+            io.file_io(h, None, b.expect("buf"), None, v, t)
         })
     }
 
@@ -740,7 +740,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
     pub fn write_at(self, buf: B, offset: u64, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());
         self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
-            io.file(h, None, b.expect("buf"), offset, v, t)
+            io.file_io(h, None, b.expect("buf"), Some(offset), v, t)
         })
     }
 }
@@ -782,7 +782,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBufMut> Op<'_, K, V, B> 
     pub fn read(self, buf: B, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());
         self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
-            io.stream(h, Some(RecvAccess::of()), b.expect("buf"), v, t)
+            io.file_io(h, Some(RecvAccess::of()), b.expect("buf"), None, v, t)
         })
     }
 
@@ -791,7 +791,14 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBufMut> Op<'_, K, V, B> 
     pub fn read_at(self, buf: B, offset: u64, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());
         self.run(value, Some(buf), Vec::new(), |io, v, b, _| {
-            io.file(h, Some(RecvAccess::of()), b.expect("buf"), offset, v, t)
+            io.file_io(
+                h,
+                Some(RecvAccess::of()),
+                b.expect("buf"),
+                Some(offset),
+                v,
+                t,
+            )
         })
     }
 }
