@@ -355,6 +355,30 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         in_flight
     }
 
+    /// Operations issued on this port whose packet has not been delivered
+    /// yet (the `in_flight` of [`counters`](Port::counters), without the
+    /// rest of the snapshot).
+    pub fn in_flight(&self) -> usize {
+        self.owner.io.in_flight()
+    }
+
+    /// Reaps completions without taking a packet, for a thread that waits
+    /// for what a completion does (a [completion
+    /// filter](Port::set_completion_filter) signalling an event, say) rather
+    /// than for the packet itself: if no thread is polling the port's
+    /// backend, the calling thread polls it for up to `timeout`; the reaped
+    /// packets pass the filter and are queued for the workers. Returns
+    /// `false` at once, without polling, if another thread holds the poller
+    /// role (it reaps instead) or the port has no I/O backend.
+    pub fn reap(&self, timeout: Duration) -> bool {
+        self.in_flight() > 0 && self.core().reap_as_helper(timeout)
+    }
+
+    /// Whether `self` and `other` are the same port (clones of one another).
+    pub fn same_port(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.owner, &other.owner)
+    }
+
     /// Whether [`close`](Port::close) has run.
     pub fn is_closed(&self) -> bool {
         self.core().is_closed()

@@ -133,7 +133,7 @@ fn termios_of(h: HANDLE) -> Result<(i32, libc::termios), DWORD> {
     if obj.is_socket() {
         return Err(ERROR_INVALID_FUNCTION);
     }
-    let (fd, _) = obj.current().ok_or(ERROR_INVALID_HANDLE)?;
+    let fd = obj.current().ok_or(ERROR_INVALID_HANDLE)?;
     // SAFETY: termios is plain data; tcgetattr fills it.
     let mut t: libc::termios = unsafe { std::mem::zeroed() };
     // SAFETY: a valid fd and a valid termios to fill.

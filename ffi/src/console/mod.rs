@@ -290,7 +290,7 @@ pub extern "C" fn GetStdHandle(which: DWORD) -> HANDLE {
         let value = STD_HANDLES[fd as usize].get_or_init(|| {
             let conn = Conn {
                 fd,
-                eh: None,
+                home: None,
                 own: None, // never closed by cport
                 closed: false,
             };
@@ -310,7 +310,7 @@ unsafe fn write_handle(h: HANDLE, buf: *const u8, len: usize) -> Result<usize, D
         Some(o) if !o.is_socket() && !o.is_overlapped() => o,
         _ => return Err(ERROR_INVALID_HANDLE),
     };
-    let Some((fd, _)) = obj.current() else {
+    let Some(fd) = obj.current() else {
         return Err(ERROR_INVALID_HANDLE);
     };
     // SAFETY: `buf` is valid for `len` bytes (caller contract); a write only

@@ -12,19 +12,27 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use cport_core::{Handle, Packet};
+use cport_core::Packet;
 
+use super::cport::{CPort, Entry};
 use super::ops::{
     load_status, msghdr, stage_bufs, store_status, AcceptCtx, ApcTarget, CBuf, OpCtx, OpKind,
     Prepared, APC_SINK,
 };
-use super::routing::{is_datagram, IoObj, ObjKind, Stop};
+use super::routing::{is_datagram, Home, IoObj, ObjKind, Stop};
 use super::signal::{self, Event};
-use super::PANIC_NEXT_COMPLETION;
+use super::{PacketValue, PANIC_NEXT_COMPLETION};
 use crate::error::{errno_of, errno_to_wsa, status_carrying};
 use crate::types::*;
 
 thread_local! {
+    /// The C port whose completion filter runs on this thread (its address;
+    /// 0: the engine port's, or none).
+    static REAPING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The packet the operation being published queues on that same port:
+    /// (key, bytes, `OVERLAPPED*`, status).
+    static DELIVER: std::cell::Cell<Option<(usize, u32, usize, DWORD)>> =
+        const { std::cell::Cell::new(None) };
     /// Set once the completion being handled on this thread is out of the
     /// filter's hands: its `OVERLAPPED` was (being) published, or a
     /// follow-up stage is in flight. After a panic the filter publishes a
@@ -130,24 +138,66 @@ unsafe fn publish(
     }
 }
 
-/// The completion filter of the engine port (see the module docs).
-pub(super) fn on_complete(p: &mut Packet<usize, OpCtx, CBuf>) {
+/// The completion filter of a port: the engine port's (`me` 0) or the C
+/// port at address `me`. It publishes the operation; a packet for the port
+/// it runs on becomes this packet (queued by the library, possibly handed
+/// straight to the reaping thread), any other is posted where it belongs.
+pub(crate) fn filter(
+    me: usize,
+) -> impl Fn(&mut Packet<usize, PacketValue, CBuf>) -> bool + Send + Sync + 'static {
+    move |p| {
+        if !matches!(p.value, PacketValue::Op(_)) {
+            return true;
+        }
+        let outer = REAPING.try_with(|r| r.replace(me)).unwrap_or(0);
+        let _ = DELIVER.try_with(|d| d.set(None));
+        on_complete(p);
+        let _ = REAPING.try_with(|r| r.set(outer));
+        match DELIVER.try_with(|d| d.take()).ok().flatten() {
+            Some((key, bytes, ov, status)) => {
+                p.key = key;
+                p.result = Ok(bytes as usize);
+                p.value = PacketValue::Done(Entry { ov, status });
+                p.buf = None;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Called when a completion's packet goes to `port`: if that port's own
+/// completion filter is running on this thread, the packet is handed back to
+/// it (no post, no second trip through the queue's wake-ups) and `true`
+/// returned; `false` means the caller posts it.
+pub(super) fn deliver_here(
+    port: &Arc<CPort>,
+    key: usize,
+    bytes: u32,
+    ov: usize,
+    status: DWORD,
+) -> bool {
+    let here = REAPING.try_with(|r| r.get()).unwrap_or(0);
+    if here == 0 || here != Arc::as_ptr(port) as usize {
+        return false;
+    }
+    if !port.is_closed() {
+        let _ = DELIVER.try_with(|d| d.set(Some((key, bytes, ov, status))));
+    }
+    // Closed: the packet is dropped, as a post to a closed port would be.
+    true
+}
+
+/// Publishes the operation whose packet the filter holds (see the module docs).
+fn on_complete(p: &mut Packet<usize, PacketValue, CBuf>) {
     let result = std::mem::replace(&mut p.result, Ok(0));
     // Any accepted socket (TCP or Unix): the engine only needs its fd.
     let stream = p.take_accepted_fd().map(std::net::TcpStream::from);
     let addr = p.addr();
-    let placeholder = OpCtx {
-        token: 0,
-        ov: 0,
-        owner: p.value.owner.clone(),
-        event: None,
-        notify: false,
-        apc: None,
-        base: 0,
-        want: 0,
-        kind: OpKind::Done,
+    let placeholder = PacketValue::Done(Entry { ov: 0, status: 0 });
+    let PacketValue::Op(ctx) = std::mem::replace(&mut p.value, placeholder) else {
+        return;
     };
-    let ctx = std::mem::replace(&mut p.value, placeholder);
     // What is needed to end the operation if its handling panics.
     let fallback = Fallback {
         token: ctx.token,
@@ -285,13 +335,13 @@ pub(crate) unsafe fn complete(
         } if result.is_ok() => {
             ctx.kind = OpKind::ConnectData;
             ctx.want = len;
-            let Some((_, Some(eh))) = ctx.owner.current() else {
+            let Some(home) = ctx.owner.io_home() else {
                 return finish(ctx, STATUS_CONNECTION_ABORTED, 0);
             };
             // SAFETY: ConnectEx's send buffer stays valid until completion.
             let buf = unsafe { CBuf::new(ptr as *mut u8, len) };
             // SAFETY: the same operation's memory (caller contract).
-            if let Err((e, ctx)) = unsafe { relaunch(eh, ctx, vec![buf]) } {
+            if let Err((e, ctx)) = unsafe { relaunch(&home, ctx, vec![buf]) } {
                 let status = status_of(&ctx, &Err(e), Stop::None);
                 finish(ctx, status, 0);
             }
@@ -344,7 +394,7 @@ pub(crate) unsafe fn complete(
 /// Each (pointer, length) of `bufs` must be valid for writes until the
 /// operation's completion is published.
 unsafe fn finish_peek(mut ctx: OpCtx, bufs: Vec<(usize, usize)>) {
-    let Some((fd, Some(eh))) = ctx.owner.current() else {
+    let (Some(fd), Some(home)) = (ctx.owner.current(), ctx.owner.io_home()) else {
         ctx.kind = OpKind::Peek { bufs };
         return finish(ctx, STATUS_CONNECTION_ABORTED, 0);
     };
@@ -376,7 +426,7 @@ unsafe fn finish_peek(mut ctx: OpCtx, bufs: Vec<(usize, usize)>) {
         // SAFETY: a zero-length buffer: the engine writes nothing into it.
         let wait = unsafe { CBuf::new(first as *mut u8, 0) };
         // SAFETY: the buffers stay valid until completion (caller contract).
-        if let Err((e, ctx)) = unsafe { relaunch(eh, ctx, vec![wait]) } {
+        if let Err((e, ctx)) = unsafe { relaunch(&home, ctx, vec![wait]) } {
             let status = status_of(&ctx, &Err(e), Stop::None);
             finish(ctx, status, 0);
         }
@@ -395,13 +445,13 @@ unsafe fn start_accept_data(ctx: OpCtx) {
     let OpKind::AcceptData(a) = &ctx.kind else {
         return finish(ctx, STATUS_INVALID_PARAMETER, 0);
     };
-    let Some((_, Some(eh))) = a.accept.current() else {
+    let Some(home) = a.accept.io_home() else {
         return finish(ctx, STATUS_CANCELLED, 0);
     };
     // SAFETY: the output buffer is valid until completion (caller contract).
     let bufs = unsafe { stage_bufs(&ctx.kind) };
     // SAFETY: as above.
-    if let Err((e, ctx)) = unsafe { relaunch(eh, ctx, bufs) } {
+    if let Err((e, ctx)) = unsafe { relaunch(&home, ctx, bufs) } {
         let status = if cport_core::is_aborted(&e) {
             STATUS_CANCELLED
         } else {
@@ -418,13 +468,13 @@ unsafe fn start_accept_data(ctx: OpCtx) {
 ///
 /// # Safety
 /// As for [`IoObj::launch`].
-unsafe fn relaunch(eh: Handle, ctx: OpCtx, bufs: Vec<CBuf>) -> Result<(), (io::Error, OpCtx)> {
+unsafe fn relaunch(home: &Home, ctx: OpCtx, bufs: Vec<CBuf>) -> Result<(), (io::Error, OpCtx)> {
     let owner = ctx.owner.clone();
     if let Some(r) = owner.ops.lock().iter_mut().find(|r| r.token == ctx.token) {
         r.target = None;
     }
     // SAFETY: the caller's promise, passed on.
-    let r = unsafe { owner.launch(eh, ctx, bufs) };
+    let r = unsafe { owner.launch(home, ctx, bufs) };
     if r.is_ok() {
         // The next stage is in flight: it ends the operation.
         set_handed_off(true);
@@ -605,11 +655,7 @@ unsafe fn write_accept_addresses(a: &AcceptCtx) -> bool {
     if (a.local_len != 0 && a.local_len < need) || a.remote_len < need {
         return false;
     }
-    let local = a
-        .accept
-        .current()
-        .and_then(|(fd, _)| local_addr(fd))
-        .map(sockaddr_bytes);
+    let local = a.accept.current().and_then(local_addr).map(sockaddr_bytes);
     let remote = a.peer.map(sockaddr_bytes);
     let base = a.buf as *mut u8;
     // SAFETY: the AcceptEx buffer holds recv_len + local_len + remote_len

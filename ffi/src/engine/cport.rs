@@ -1,18 +1,20 @@
-//! The C completion port object ([`CPort`]): a `cport::Port` that only
-//! carries posted packets — the engine posts each completion to the port
-//! its handle is associated with — and its close. Also which port each
-//! thread is associated with, and the blocking sections that take a thread
-//! out of its port's count while it waits.
+//! The C completion port object ([`CPort`]): a `cport::Port` that runs the
+//! operations of the handles associated with it (its own backend, reaped by
+//! the threads in `GetQueuedCompletionStatus`) and carries posted packets;
+//! and its close. Also which port each thread is associated with, and the
+//! blocking sections that take a thread out of its port's count while it
+//! waits.
 
 use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Weak};
 
-use cport_core::Port;
 use parking_lot::RwLock;
 
+use super::{completion, EnginePort, PacketValue};
 use crate::types::*;
 
-/// What a packet carries besides its key and byte count.
+/// What a queued packet carries besides its key and byte count.
+#[derive(Clone, Copy)]
 pub(crate) struct Entry {
     /// The `OVERLAPPED*` (or any value given to PQCS).
     pub ov: usize,
@@ -22,7 +24,7 @@ pub(crate) struct Entry {
 
 /// A C completion port.
 pub(crate) struct CPort {
-    pub port: Port<usize, Entry>,
+    pub port: EnginePort,
     /// Set by `CloseHandle`. Posts hold the read side, so once the close has
     /// the write side no packet can be queued between its drain and the
     /// library's close (which would hand it to a waking waiter).
@@ -30,12 +32,24 @@ pub(crate) struct CPort {
 }
 
 impl CPort {
-    /// A C port over `port`, open.
-    pub(crate) fn new(port: Port<usize, Entry>) -> Self {
-        CPort {
+    /// A C port over `port`, open, whose completion filter publishes each
+    /// operation and queues its packet here.
+    pub(crate) fn new(port: EnginePort) -> Arc<Self> {
+        let cport = Arc::new(CPort {
             port,
             closed: RwLock::new(false),
-        }
+        });
+        // The filter knows its port by address (a `Weak` would be a cycle
+        // through the port's own filter; the address is only compared).
+        let me = Arc::as_ptr(&cport) as usize;
+        // Set once, on a port nobody else has yet: it cannot fail.
+        let _ = cport.port.set_completion_filter(completion::filter(me));
+        cport
+    }
+
+    /// Whether `CloseHandle` has closed the port.
+    pub(crate) fn is_closed(&self) -> bool {
+        *self.closed.read()
     }
 
     /// Queues a packet; `false` if the port is closed (the packet is dropped:
@@ -45,7 +59,7 @@ impl CPort {
         !*closed
             && self
                 .port
-                .post(key, bytes as usize, Entry { ov, status })
+                .post(key, bytes as usize, PacketValue::Done(Entry { ov, status }))
                 .is_ok()
     }
 }

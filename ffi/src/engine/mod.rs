@@ -65,7 +65,10 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Once, OnceLock};
+use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use cport_core::{GetError, IssueError, Issued, Port};
 
@@ -73,47 +76,136 @@ pub(crate) use completion::*;
 pub(crate) use ops::*;
 pub(crate) use routing::*;
 
-pub(crate) type EnginePort = Port<usize, OpCtx, CBuf>;
-pub(crate) type Started = Result<Issued<OpCtx, CBuf>, IssueError<OpCtx, CBuf>>;
+/// Every I/O-carrying port of the C ABI — the engine port and each C
+/// completion port — is this type: operations carry an [`OpCtx`] until the
+/// completion filter publishes them; what a C port queues is an [`Entry`].
+pub(crate) type EnginePort = Port<usize, PacketValue, CBuf>;
+pub(crate) type Started = Result<Issued<PacketValue, CBuf>, IssueError<PacketValue, CBuf>>;
 
-/// The process-wide engine.
+pub(crate) use cport::Entry;
+
+/// The value of a packet of an [`EnginePort`].
+pub(crate) enum PacketValue {
+    /// An operation in flight (never queued: the completion filter turns it
+    /// into `Done` or drops it).
+    Op(OpCtx),
+    /// What a C port hands to `GetQueuedCompletionStatus`.
+    Done(Entry),
+}
+
+impl PacketValue {
+    /// The `OVERLAPPED*` and status of a queued packet. Every packet a C
+    /// port queues is `Done` (the completion filter publishes operations
+    /// first); an `Op` would be a bug, reported as an internal error.
+    pub(crate) fn entry(&self) -> Entry {
+        match self {
+            PacketValue::Done(e) => *e,
+            PacketValue::Op(_) => Entry {
+                ov: 0,
+                status: crate::error::status_carrying(crate::types::ERROR_INTERNAL_ERROR),
+            },
+        }
+    }
+}
+
+/// The process-wide engine port: operations on handles that are not
+/// associated with a completion port when their first operation starts.
 pub(crate) struct Engine {
     pub port: EnginePort,
 }
 
 static ENGINE: OnceLock<Option<Engine>> = OnceLock::new();
+static REAPER: Once = Once::new();
 
 /// Test hook (`cport_debug_panic_in_completion`): the next completion's
-/// handling panics on the reaper thread.
+/// handling panics on the thread that reaps it.
 pub(crate) static PANIC_NEXT_COMPLETION: AtomicBool = AtomicBool::new(false);
 
-/// The engine, started on first use; `None` if no backend could be opened.
+/// The engine port, made on first use (it opens its backend only when a
+/// handle is first registered with it); `None` if it could not be made.
 pub(crate) fn engine() -> Option<&'static Engine> {
     ENGINE
         .get_or_init(|| {
             let port: EnginePort = Port::builder().concurrency(1).build().ok()?;
-            port.set_completion_filter(|p| {
-                on_complete(p);
-                false
-            })
-            .ok()?;
-            let reaper = port.clone();
-            std::thread::Builder::new()
-                .name("cport-ffi-reaper".into())
-                .spawn(move || loop {
-                    // The filter drops every packet, so `get` only returns on
-                    // close. The filter catches its own panics; one from the
-                    // library itself must not end the thread either (every
-                    // later operation would stay pending forever).
-                    let got = catch_unwind(AssertUnwindSafe(|| reaper.get(None)));
-                    if let Ok(Err(GetError::Closed)) = got {
-                        return;
-                    }
-                })
-                .ok()?;
+            port.set_completion_filter(completion::filter(0)).ok()?;
             Some(Engine { port })
         })
         .as_ref()
+}
+
+/// The engine port, for registering a handle that is not associated with a
+/// completion port: nobody waits on the engine port, so the first such
+/// handle starts its reaper thread. (A program whose handles are all
+/// associated with ports before their first operation never starts it:
+/// the threads in `GetQueuedCompletionStatus` reap.)
+fn engine_for_io() -> Option<&'static Engine> {
+    let e = engine()?;
+    REAPER.call_once(|| {
+        let reaper = e.port.clone();
+        let _ = std::thread::Builder::new()
+            .name("cport-ffi-reaper".into())
+            .spawn(move || loop {
+                // The filter drops or re-routes every packet, so `get` only
+                // returns on close. The filter catches its own panics; one
+                // from the library itself must not end the thread either
+                // (every later operation would stay pending forever).
+                let got = catch_unwind(AssertUnwindSafe(|| reaper.get(None)));
+                if let Ok(Err(GetError::Closed)) = got {
+                    return;
+                }
+            });
+    });
+    Some(e)
+}
+
+/// How long a waiting thread polls a port's backend in one turn before it
+/// looks at what it waits for again (a `SetEvent` from another thread is
+/// seen within this time while the waiter is in the backend).
+pub(crate) const REAP_SLICE: Duration = Duration::from_millis(5);
+
+/// Ports with I/O that a waiting thread may have to reap (see [`help_reap`]).
+static IO_PORTS: Mutex<Vec<EnginePort>> = Mutex::new(Vec::new());
+
+/// Records that `port` (a C port) now carries I/O.
+pub(crate) fn note_io_port(port: &EnginePort) {
+    let mut ports = IO_PORTS.lock();
+    if !ports.iter().any(|p| p.same_port(port)) {
+        ports.push(port.clone());
+    }
+}
+
+/// Whether some C port has operations in flight and no thread waiting in
+/// `GetQueuedCompletionStatus` to reap them: a thread about to wait for an
+/// `OVERLAPPED`, an event or a timeout then helps ([`help_reap`]).
+pub(crate) fn ports_unreaped() -> bool {
+    IO_PORTS
+        .lock()
+        .iter()
+        .any(|p| p.in_flight() > 0 && p.counters().waiting == 0)
+}
+
+/// Reaps the C ports' completions from a thread that waits for something
+/// else (an event, an `OVERLAPPED`, a `Sleep`): each port with operations
+/// in flight and no thread waiting in it is polled, the first for up to `timeout`, the
+/// others without waiting. Returns whether this thread polled any port
+/// (`false`: nothing to reap, or the ports' own waiters poll them). Closed
+/// ports with nothing left in flight are forgotten here.
+pub(crate) fn help_reap(timeout: Duration) -> bool {
+    let ports: Vec<EnginePort> = {
+        let mut ports = IO_PORTS.lock();
+        ports.retain(|p| !(p.is_closed() && p.in_flight() == 0));
+        ports
+            .iter()
+            .filter(|p| p.in_flight() > 0 && p.counters().waiting == 0)
+            .cloned()
+            .collect()
+    };
+    let mut polled = false;
+    for p in &ports {
+        let t = if polled { Duration::ZERO } else { timeout };
+        polled |= p.reap(t);
+    }
+    polled
 }
 
 pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
@@ -133,25 +225,20 @@ pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     }
 }
 
-/// A new socket or overlapped file: `fd` is registered with the engine
-/// (non-blocking first, for sockets). The caller puts it in the handle table.
+/// A new socket or overlapped file (non-blocking first, for sockets). The
+/// fd is registered with a port when the handle's first operation starts
+/// (see [`IoObj::io_home`]). The caller puts it in the handle table.
 pub(crate) fn new_io(fd: OwnedFd, kind: ObjKind, overlapped: bool) -> Result<Arc<IoObj>, i32> {
-    let e = engine().ok_or(libc::ENOMEM)?;
     if kind != ObjKind::File {
         set_nonblocking(fd.as_raw_fd()).map_err(|e| crate::error::errno_of(&e))?;
     }
-    let raw = fd.as_raw_fd();
-    let eh = e
-        .port
-        .associate(fd, 0)
-        .map_err(|e| crate::error::errno_of(&e))?;
     Ok(Arc::new(IoObj::new(
         kind,
         overlapped,
         Conn {
-            fd: raw,
-            eh: Some(eh),
-            own: None,
+            fd: fd.as_raw_fd(),
+            home: None,
+            own: Some(fd),
             closed: false,
         },
     )))

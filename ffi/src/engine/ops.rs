@@ -14,7 +14,7 @@ use cport_core::{Handle, IoBuf, IoBufMut, IssueError};
 
 use super::routing::{is_datagram, IoObj, TOKENS};
 use super::signal::Event;
-use super::{EnginePort, Started};
+use super::{EnginePort, PacketValue, Started};
 use crate::error::errno;
 use crate::types::*;
 
@@ -125,34 +125,38 @@ pub(super) fn start(port: &EnginePort, h: Handle, ctx: OpCtx, mut bufs: Vec<CBuf
         // A datagram socket always takes the vectored receive, which
         // reports truncation (EMSGSIZE, the buffers holding the start).
         (OpKind::Recv, _) if bufs.len() == 1 && !is_datagram(&ctx.owner) => {
-            op.recv(bufs.remove(0), ctx)
+            op.recv(bufs.remove(0), PacketValue::Op(ctx))
         }
-        (OpKind::Recv, _) => op.recv_vectored(bufs, ctx),
-        (OpKind::Send, _) if bufs.len() == 1 => op.send(bufs.remove(0), ctx),
-        (OpKind::Send, _) => op.send_vectored(bufs, ctx),
-        (OpKind::RecvFrom { .. }, Some(b)) => op.recv_from(b, ctx),
+        (OpKind::Recv, _) => op.recv_vectored(bufs, PacketValue::Op(ctx)),
+        (OpKind::Send, _) if bufs.len() == 1 => op.send(bufs.remove(0), PacketValue::Op(ctx)),
+        (OpKind::Send, _) => op.send_vectored(bufs, PacketValue::Op(ctx)),
+        (OpKind::RecvFrom { .. }, Some(b)) => op.recv_from(b, PacketValue::Op(ctx)),
         (OpKind::SendTo { to }, Some(b)) => {
             let to = *to;
-            op.send_to(b, to, ctx)
+            op.send_to(b, to, PacketValue::Op(ctx))
         }
         (OpKind::Read { offset, .. }, Some(b)) => {
             let offset = *offset;
-            op.read_at(b, offset, ctx)
+            op.read_at(b, offset, PacketValue::Op(ctx))
         }
         (OpKind::Write { offset }, Some(b)) => {
             let offset = *offset;
-            op.write_at(b, offset, ctx)
+            op.write_at(b, offset, PacketValue::Op(ctx))
         }
-        (OpKind::AcceptData(_), Some(b)) | (OpKind::Peek { .. }, Some(b)) => op.recv(b, ctx),
-        (OpKind::ConnectData, Some(b)) | (OpKind::Transmit { .. }, Some(b)) => op.send(b, ctx),
-        (OpKind::Accept(_), _) => op.accept(ctx),
+        (OpKind::AcceptData(_), Some(b)) | (OpKind::Peek { .. }, Some(b)) => {
+            op.recv(b, PacketValue::Op(ctx))
+        }
+        (OpKind::ConnectData, Some(b)) | (OpKind::Transmit { .. }, Some(b)) => {
+            op.send(b, PacketValue::Op(ctx))
+        }
+        (OpKind::Accept(_), _) => op.accept(PacketValue::Op(ctx)),
         (OpKind::Connect { to, .. }, _) => {
             let to = *to;
-            op.connect(to, ctx)
+            op.connect(to, PacketValue::Op(ctx))
         }
         (_, one) => Err(IssueError {
             error: io::Error::from_raw_os_error(libc::EINVAL),
-            value: ctx,
+            value: PacketValue::Op(ctx),
             buf: one,
             bufs,
         }),

@@ -1,7 +1,14 @@
-//! Sockets and files as the engine sees them ([`IoObj`]): the fd, the
-//! records of the operations in flight, the association with a C port
-//! (where completions are routed), cancelling, closing, and replacing the fd
-//! (AcceptEx's accepted connection, TF_REUSE_SOCKET).
+//! Sockets and files as the engine sees them ([`IoObj`]): the fd and the
+//! port that runs its operations (its *home*), the records of the operations
+//! in flight, the association with a C port (where completions are routed),
+//! cancelling, closing, and replacing the fd (AcceptEx's accepted
+//! connection, TF_REUSE_SOCKET).
+//!
+//! A handle's fd is registered with a port when its first operation starts:
+//! with the C port it is associated with by then — whose waiting threads
+//! reap the completions themselves — or else with the engine port. It stays
+//! there until the fd is replaced or closed (a later association routes the
+//! engine port's completions to the C port by a post).
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -11,10 +18,10 @@ use std::sync::{Arc, Weak};
 use cport_core::{Handle, IssueError, Issued, OpId};
 use parking_lot::{Mutex, RwLock};
 
-use super::completion::finish;
+use super::completion::{deliver_here, finish};
 use super::cport::CPort;
 use super::ops::{start, CBuf, OpCtx};
-use super::{engine, set_nonblocking, Engine};
+use super::{engine_for_io, note_io_port, set_nonblocking, EnginePort, PacketValue};
 use crate::types::*;
 
 /// What kind of object an [`IoObj`] is.
@@ -27,12 +34,19 @@ pub(crate) enum ObjKind {
 /// The fd behind a socket or file, and whether it was closed.
 pub(crate) struct Conn {
     pub fd: RawFd,
-    /// Its handle on the engine port (which owns the fd); `None` for files
-    /// opened without FILE_FLAG_OVERLAPPED.
-    pub eh: Option<Handle>,
-    /// The fd of a non-overlapped file (owned here instead of by the engine).
+    /// The port that owns the fd and runs its operations, once one started.
+    pub home: Option<Home>,
+    /// The fd while no port owns it (before the first operation, and always
+    /// for files opened without FILE_FLAG_OVERLAPPED).
     pub own: Option<OwnedFd>,
     pub closed: bool,
+}
+
+/// Where a handle's operations run: a port and the fd's handle on it.
+#[derive(Clone)]
+pub(crate) struct Home {
+    pub port: EnginePort,
+    pub h: Handle,
 }
 
 /// Why an operation is being stopped.
@@ -48,8 +62,8 @@ pub(super) struct Rec {
     pub(super) token: u64,
     ov: usize,
     thread: u64,
-    /// The engine op; `None` while it is being started.
-    pub(super) target: Option<(Handle, OpId)>,
+    /// The port op; `None` while it is being started.
+    pub(super) target: Option<(Home, OpId)>,
     stop: Stop,
 }
 
@@ -147,10 +161,60 @@ impl IoObj {
         self.overlapped
     }
 
-    /// The fd and engine handle, unless closed.
-    pub(crate) fn current(&self) -> Option<(RawFd, Option<Handle>)> {
+    /// The fd, unless closed.
+    pub(crate) fn current(&self) -> Option<RawFd> {
         let c = self.conn.read();
-        (!c.closed).then_some((c.fd, c.eh))
+        (!c.closed).then_some(c.fd)
+    }
+
+    /// The port that runs this handle's operations, registering the fd on
+    /// the first call: with the associated C port if there is one (open),
+    /// else with the engine port. `None` if the handle is closed, is a
+    /// non-overlapped file, or the registration failed.
+    pub(crate) fn io_home(&self) -> Option<Home> {
+        {
+            let c = self.conn.read();
+            if c.closed {
+                return None;
+            }
+            if let Some(home) = &c.home {
+                return Some(home.clone());
+            }
+        }
+        if !self.overlapped {
+            return None;
+        }
+        let cport = self
+            .assoc
+            .lock()
+            .as_ref()
+            .and_then(|(w, _)| w.upgrade())
+            .filter(|p| !p.is_closed());
+        let mut c = self.conn.write();
+        if c.closed {
+            return None;
+        }
+        if c.home.is_none() {
+            let fd = c.own.take()?;
+            let port = match &cport {
+                Some(p) => p.port.clone(),
+                None => engine_for_io()?.port.clone(),
+            };
+            match port.associate(fd, 0) {
+                Ok(h) => {
+                    if cport.is_some() {
+                        note_io_port(&port);
+                    }
+                    c.home = Some(Home { port, h });
+                }
+                Err(_) => {
+                    // `associate` closed the fd: the handle is dead now.
+                    c.closed = true;
+                    return None;
+                }
+            }
+        }
+        c.home.clone()
     }
 
     /// Records the association with a completion port; `false` if the handle
@@ -174,12 +238,16 @@ impl IoObj {
             && self.assoc.lock().is_some()
     }
 
-    /// Posts a completion packet to the associated port, if any (and open).
+    /// Queues a completion packet on the associated port, if any (and
+    /// open): handed back to the completion filter running on that very
+    /// port (see [`deliver_here`]), posted otherwise.
     pub(super) fn route(&self, bytes: u32, ov: usize, status: DWORD) {
         let target = self.assoc.lock().as_ref().map(|(w, k)| (w.clone(), *k));
         if let Some((port, key)) = target {
             if let Some(port) = port.upgrade() {
-                port.post(key, bytes, ov, status);
+                if !deliver_here(&port, key, bytes, ov, status) {
+                    port.post(key, bytes, ov, status);
+                }
             }
         }
     }
@@ -225,16 +293,14 @@ impl IoObj {
                 if r.stop == Stop::None {
                     r.stop = why;
                 }
-                if let Some(t) = r.target {
-                    targets.push(t);
+                if let Some(t) = &r.target {
+                    targets.push(t.clone());
                 }
             }
         }
-        if let Some(e) = engine() {
-            for (h, op) in targets {
-                // NotFound: it completed meanwhile; its packet is on its way.
-                let _ = e.port.cancel_op(h, op);
-            }
+        for (home, op) in targets {
+            // NotFound: it completed meanwhile; its packet is on its way.
+            let _ = home.port.cancel_op(home.h, op);
         }
         n
     }
@@ -247,8 +313,9 @@ impl IoObj {
         })
     }
 
-    /// Starts the engine operation `ctx.kind` describes, on engine handle
-    /// `eh`, for the record `ctx.token` (added already). On a synchronous
+    /// Starts the operation `ctx.kind` describes, on `home` (this handle's
+    /// [`io_home`](IoObj::io_home)), for the record `ctx.token` (added
+    /// already). On a synchronous
     /// failure the record is gone and the error comes back with the context.
     ///
     /// # Safety
@@ -260,40 +327,45 @@ impl IoObj {
     /// engine's completion filter relies on this for every packet.
     pub(crate) unsafe fn launch(
         &self,
-        eh: Handle,
+        home: &Home,
         ctx: OpCtx,
         bufs: Vec<CBuf>,
     ) -> Result<(), (io::Error, OpCtx)> {
-        let Some(e) = engine() else {
-            self.take_rec(ctx.token);
-            return Err((io::Error::from_raw_os_error(libc::ENOMEM), ctx));
-        };
         let token = ctx.token;
-        match start(&e.port, eh, ctx, bufs) {
+        match start(&home.port, home.h, ctx, bufs) {
             Ok(Issued::Pending(id)) => {
                 let cancel = {
                     let mut ops = self.ops.lock();
                     match ops.iter_mut().find(|r| r.token == token) {
                         Some(r) => {
-                            r.target = Some((eh, id));
+                            r.target = Some((home.clone(), id));
                             r.stop != Stop::None
                         }
                         None => false, // completed already
                     }
                 };
                 if cancel {
-                    let _ = e.port.cancel_op(eh, id);
+                    let _ = home.port.cancel_op(home.h, id);
                 }
                 Ok(())
             }
-            Ok(Issued::Completed { bytes, value, .. }) => {
+            Ok(Issued::Completed {
+                bytes,
+                value: PacketValue::Op(ctx),
+                ..
+            }) => {
                 // Only with the library's skip mode, which cport-ffi does not use.
-                finish(value, STATUS_SUCCESS, bytes);
+                finish(ctx, STATUS_SUCCESS, bytes);
                 Ok(())
             }
+            Ok(Issued::Completed { .. }) => Ok(()),
             Err(IssueError { error, value, .. }) => {
                 self.take_rec(token);
-                Err((error, value))
+                match value {
+                    PacketValue::Op(ctx) => Err((error, ctx)),
+                    // Every operation is started with its context.
+                    PacketValue::Done(_) => Ok(()),
+                }
             }
         }
     }
@@ -302,11 +374,11 @@ impl IoObj {
     /// threads blocked on the socket, and closes the fd once the engine has
     /// no operation on it any more.
     pub(crate) fn close(&self) {
-        let (fd, eh, own) = {
+        let (fd, home, own) = {
             // Waits for threads inside a (non-blocking) system call on the fd.
             let mut c = self.conn.write();
             c.closed = true;
-            (c.fd, c.eh, c.own.take())
+            (c.fd, c.home.take(), c.own.take())
         };
         self.stop_where(Stop::Close, |_| true);
         // An AcceptEx that would fill this (accept) socket is aborted (995).
@@ -316,12 +388,13 @@ impl IoObj {
             }
         }
         if self.blocked.load(Ordering::SeqCst) > 0 && self.is_socket() {
-            // SAFETY: the fd is still open (the engine closes it only in
-            // `close_handle` below); shutdown only wakes blocked callers.
+            // SAFETY: the fd is still open (its port closes it only in
+            // `close_handle` below, or `own` when dropped); shutdown only
+            // wakes blocked callers.
             unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
         }
-        if let (Some(eh), Some(e)) = (eh, engine()) {
-            let _ = e.port.close_handle(eh);
+        if let Some(home) = home {
+            let _ = home.port.close_handle(home.h);
         }
         drop(own);
         if let Some(path) = self.delete_on_close.lock().take() {
@@ -336,8 +409,7 @@ impl IoObj {
     pub(crate) fn disconnect(&self, reuse: bool) -> io::Result<()> {
         let fd = self
             .current()
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOTSOCK))?
-            .0;
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOTSOCK))?;
         // SAFETY: shutdown on the socket's own fd; no pointers.
         if unsafe { libc::shutdown(fd, libc::SHUT_RDWR) } != 0 {
             let e = io::Error::last_os_error();
@@ -359,7 +431,6 @@ impl IoObj {
         let ObjKind::Socket { family, ty } = self.kind else {
             return Err(io::Error::from_raw_os_error(libc::ENOTSOCK));
         };
-        let e = engine().ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
         // SAFETY: plain syscall, no pointers.
         let raw = unsafe { libc::socket(family, ty | libc::SOCK_CLOEXEC, 0) };
         if raw < 0 {
@@ -368,8 +439,7 @@ impl IoObj {
         // SAFETY: socket() returned a new fd that nothing else owns.
         let fresh = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
         set_nonblocking(raw)?;
-        let eh = e.port.associate(fresh, 0)?;
-        self.install(e, raw, eh, libc::ENOTSOCK)?;
+        self.install(fresh, libc::ENOTSOCK)?;
         self.reset.store(false, Ordering::Release);
         self.shut_send.store(false, Ordering::Release);
         self.ever_connected.store(false, Ordering::Release);
@@ -380,41 +450,32 @@ impl IoObj {
 
     /// AcceptEx: makes this (accept) socket the accepted connection `stream`.
     pub(super) fn adopt(&self, stream: OwnedFd) -> io::Result<()> {
-        let e = engine().ok_or_else(|| io::Error::from_raw_os_error(libc::ENOMEM))?;
         set_nonblocking(stream.as_raw_fd())?;
-        let fd = stream.as_raw_fd();
-        let eh = e.port.associate(stream, 0)?;
-        self.install(e, fd, eh, libc::ECANCELED)?;
+        self.install(stream, libc::ECANCELED)?;
         self.mark_connected();
         Ok(())
     }
 
-    /// Makes `fd` (associated with the engine as `eh`) this socket's fd. The
-    /// old fd's engine handle is closed: operations still on it end, then the
-    /// engine closes that fd. If the socket was closed meanwhile, `eh` is
-    /// closed instead and the call fails with `if_closed`.
-    pub(super) fn install(
-        &self,
-        e: &Engine,
-        fd: RawFd,
-        eh: Handle,
-        if_closed: i32,
-    ) -> io::Result<()> {
-        let old = {
+    /// Makes `fd` this socket's fd (registered with a port at its first
+    /// operation, see [`io_home`](IoObj::io_home)). The old fd's port handle
+    /// is closed: operations still on it end, then its port closes that fd.
+    /// If the socket was closed meanwhile, `fd` is closed instead and the
+    /// call fails with `if_closed`.
+    pub(super) fn install(&self, fd: OwnedFd, if_closed: i32) -> io::Result<()> {
+        let (old_home, old_own) = {
             let mut c = self.conn.write();
             if c.closed {
                 drop(c);
-                let _ = e.port.close_handle(eh);
+                drop(fd);
                 return Err(io::Error::from_raw_os_error(if_closed));
             }
-            let old = c.eh;
-            c.fd = fd;
-            c.eh = Some(eh);
-            old
+            c.fd = fd.as_raw_fd();
+            (c.home.take(), c.own.replace(fd))
         };
-        if let Some(old) = old {
-            let _ = e.port.close_handle(old);
+        if let Some(old) = old_home {
+            let _ = old.port.close_handle(old.h);
         }
+        drop(old_own);
         Ok(())
     }
 }

@@ -143,6 +143,32 @@ impl Bus {
             if let Some(r) = ready() {
                 return Some(r);
             }
+            if crate::engine::ports_unreaped() {
+                // Completions nobody else may reap (no thread in
+                // GetQueuedCompletionStatus) could be what this wait is
+                // for: reap in turns, looking at `ready` between them.
+                let mut slice = crate::engine::REAP_SLICE;
+                if !forever {
+                    let left = deadline?.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    slice = slice.min(left);
+                }
+                drop(bus);
+                let reaped = crate::engine::help_reap(slice);
+                bus = self.lock();
+                if !reaped {
+                    // The ports' own waiters poll them: sleep, but look again
+                    // after a turn in case they leave with work in flight.
+                    bus = self
+                        .cv
+                        .wait_timeout(bus, slice)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+                continue;
+            }
             if forever {
                 bus = self.cv.wait(bus).unwrap_or_else(|e| e.into_inner());
                 continue;

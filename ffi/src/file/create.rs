@@ -99,7 +99,7 @@ fn create_file(path: PathBuf, access: DWORD, disposition: DWORD, mut attrs: DWOR
     } else {
         let conn = Conn {
             fd,
-            eh: None,
+            home: None,
             own: Some(owned),
             closed: false,
         };

@@ -22,7 +22,7 @@ fn file_fd(h: HANDLE) -> Result<RawFd, DWORD> {
     if obj.is_socket() {
         return Err(ERROR_INVALID_HANDLE);
     }
-    obj.current().map(|(fd, _)| fd).ok_or(ERROR_INVALID_HANDLE)
+    obj.current().ok_or(ERROR_INVALID_HANDLE)
 }
 
 fn stat(fd: RawFd) -> Result<libc::stat, DWORD> {
@@ -156,7 +156,7 @@ pub extern "C" fn GetFileType(h: HANDLE) -> DWORD {
         if obj.is_socket() {
             return FILE_TYPE_PIPE;
         }
-        let Some((fd, _)) = obj.current() else {
+        let Some(fd) = obj.current() else {
             return fail(ERROR_INVALID_HANDLE, FILE_TYPE_UNKNOWN);
         };
         match stat(fd) {

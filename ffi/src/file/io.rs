@@ -35,7 +35,7 @@ unsafe fn rw(
     }
     if !obj.is_socket() {
         // The access the file was opened with (GENERIC_READ / GENERIC_WRITE).
-        if let Some((fd, _)) = obj.current() {
+        if let Some(fd) = obj.current() {
             // SAFETY: fcntl(F_GETFL) on an fd; no pointers.
             let mode = unsafe { libc::fcntl(fd, libc::F_GETFL) } & libc::O_ACCMODE;
             let denied = if write {
@@ -78,7 +78,7 @@ unsafe fn rw(
         return if r == 0 { TRUE } else { FALSE };
     }
     if !obj.is_overlapped() {
-        let Some((fd, _)) = obj.current() else {
+        let Some(fd) = obj.current() else {
             return fail(ERROR_INVALID_HANDLE, FALSE);
         };
         // SAFETY: a non-NULL `ov` is valid (caller contract).
@@ -119,7 +119,7 @@ unsafe fn rw(
     if ov.is_null() {
         return fail(ERROR_INVALID_PARAMETER, FALSE);
     }
-    let Some((fd, Some(eh))) = obj.current() else {
+    let (Some(fd), Some(home)) = (obj.current(), obj.io_home()) else {
         return fail(ERROR_INVALID_HANDLE, FALSE);
     };
     // SAFETY: `ov` is non-NULL and valid (caller contract).
@@ -160,7 +160,7 @@ unsafe fn rw(
     let cbuf = unsafe { CBuf::new(buf, len as usize) };
     // SAFETY: the OVERLAPPED and the buffer stay valid until completion
     // (caller contract).
-    let r = unsafe { obj.launch(eh, ctx, vec![cbuf]) };
+    let r = unsafe { obj.launch(&home, ctx, vec![cbuf]) };
     match r {
         Ok(()) => fail(ERROR_IO_PENDING, FALSE),
         Err((e, ctx)) => {
@@ -287,7 +287,7 @@ fn seek(h: HANDLE, dist: i64, method: DWORD) -> Result<u64, DWORD> {
     if obj.is_socket() {
         return Err(ERROR_INVALID_HANDLE);
     }
-    let (fd, _) = obj.current().ok_or(ERROR_INVALID_HANDLE)?;
+    let fd = obj.current().ok_or(ERROR_INVALID_HANDLE)?;
     // SAFETY: lseek on an fd; no pointers.
     let base = unsafe { libc::lseek(fd, 0, whence) };
     if base < 0 {

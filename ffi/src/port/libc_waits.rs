@@ -49,13 +49,14 @@ use libc::{
     pthread_t, sem_t, size_t, sockaddr, socklen_t, ssize_t, timespec, timeval, useconds_t,
 };
 
-use crate::engine::cport::{current_port, is_associated, CPort, Entry};
+use crate::engine::cport::{current_port, is_associated, CPort};
+use crate::engine::{CBuf, PacketValue};
 
 /// A blocking section entered by a wrapper, kept until the C library's
 /// function returns (or the thread ends).
 struct Section {
     // Declared before `_port`: dropped first, while the port it borrows lives.
-    _guard: Blocking<'static, usize, Entry, Vec<u8>>,
+    _guard: Blocking<'static, usize, PacketValue, CBuf>,
     _port: Arc<CPort>,
 }
 
@@ -78,8 +79,8 @@ fn enter() -> bool {
         // before that `Arc` (field order), so the borrow never outlives it.
         let guard = unsafe {
             std::mem::transmute::<
-                Blocking<'_, usize, Entry, Vec<u8>>,
-                Blocking<'static, usize, Entry, Vec<u8>>,
+                Blocking<'_, usize, PacketValue, CBuf>,
+                Blocking<'static, usize, PacketValue, CBuf>,
             >(guard)
         };
         let section = Section {

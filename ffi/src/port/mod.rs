@@ -13,12 +13,11 @@
 
 pub(crate) mod libc_waits;
 
-use std::sync::Arc;
+use cport_core::{GetError, Port};
 
-use cport_core::{BackendChoice, GetError, Port};
-
-use crate::engine::cport::{close_port, processors, set_current, CPort, Entry};
+use crate::engine::cport::{close_port, processors, set_current, CPort};
 use crate::engine::signal::timeout_of;
+use crate::engine::{CBuf, EnginePort, PacketValue};
 use crate::error::{fail, status_to_win32};
 use crate::handles::{self, Object};
 use crate::types::*;
@@ -26,15 +25,15 @@ use crate::types::*;
 fn create_port(concurrency: DWORD) -> Result<usize, DWORD> {
     let limit = match concurrency {
         0 => processors(),
-        n => (n as usize).min(Port::<usize, Entry>::MAX_CONCURRENCY as usize),
+        n => (n as usize).min(EnginePort::MAX_CONCURRENCY as usize),
     };
-    // The port carries posted packets only, so the cheapest backend will do.
+    // The backend opens when the first handle's operation starts (a port
+    // that only carries posted packets never opens one).
     let port = Port::builder()
         .concurrency(limit)
-        .backend(BackendChoice::Epoll)
-        .build::<usize, Entry, Vec<u8>>()
+        .build::<usize, PacketValue, CBuf>()
         .map_err(|e| crate::error::errno_to_win32(crate::error::errno_of(&e)))?;
-    handles::insert(Object::Port(Arc::new(CPort::new(port)))).ok_or(ERROR_NOT_ENOUGH_MEMORY)
+    handles::insert(Object::Port(CPort::new(port))).ok_or(ERROR_NOT_ENOUGH_MEMORY)
 }
 
 /// `CreateIoCompletionPort`: create a port, associate a handle with an
@@ -133,12 +132,12 @@ pub unsafe extern "C" fn GetQueuedCompletionStatus(
                     if !key.is_null() {
                         key.write(p.key);
                     }
-                    overlapped.write(p.value.ov as *mut OVERLAPPED);
+                    overlapped.write(p.value.entry().ov as *mut OVERLAPPED);
                 }
-                if nt_success(p.value.status) {
+                if nt_success(p.value.entry().status) {
                     TRUE
                 } else {
-                    fail(status_to_win32(p.value.status), FALSE)
+                    fail(status_to_win32(p.value.entry().status), FALSE)
                 }
             }
             Err(GetError::TimedOut) => fail(WAIT_TIMEOUT, FALSE),
@@ -203,10 +202,11 @@ pub unsafe extern "C" fn GetQueuedCompletionStatusEx(
         match got {
             Ok(_) => {
                 for (i, p) in out.iter().enumerate() {
+                    let e = p.value.entry();
                     let entry = OVERLAPPED_ENTRY {
                         lpCompletionKey: p.key,
-                        lpOverlapped: p.value.ov as *mut OVERLAPPED,
-                        Internal: p.value.status as ULONG_PTR,
+                        lpOverlapped: e.ov as *mut OVERLAPPED,
+                        Internal: e.status as ULONG_PTR,
                         dwNumberOfBytesTransferred: p.result.as_ref().map_or(0, |&n| n as DWORD),
                     };
                     // SAFETY: `i < out.len() <= count`, and the caller's array

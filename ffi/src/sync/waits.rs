@@ -11,12 +11,30 @@ use crate::handles::{self, Object};
 use crate::types::*;
 
 fn sleep(ms: DWORD) {
-    crate::engine::cport::blocking(|| match ms {
-        0 => std::thread::yield_now(),
-        INFINITE => loop {
-            std::thread::park();
-        },
-        ms => std::thread::sleep(Duration::from_millis(u64::from(ms))),
+    crate::engine::cport::blocking(|| {
+        // A sleeping thread reaps the completions of ports nobody waits on
+        // (the classic `while (!HasOverlappedIoCompleted(ov)) Sleep(0);`
+        // after the workers have gone): the sleep is spent in the backend's
+        // wait while operations are in flight.
+        let start = std::time::Instant::now();
+        let total = crate::engine::signal::timeout_of(ms);
+        loop {
+            let left = total.map(|t| t.saturating_sub(start.elapsed()));
+            let slice = left.unwrap_or(crate::engine::REAP_SLICE);
+            if !crate::engine::help_reap(slice) {
+                break;
+            }
+            if left.is_some_and(|l| l.is_zero()) || total.is_some_and(|t| start.elapsed() >= t) {
+                return;
+            }
+        }
+        match total.map(|t| t.saturating_sub(start.elapsed())) {
+            Some(Duration::ZERO) => std::thread::yield_now(),
+            None => loop {
+                std::thread::park();
+            },
+            Some(left) => std::thread::sleep(left),
+        }
     })
 }
 

@@ -43,9 +43,10 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use cport_core::{BackendChoice, GetError, Port};
+use cport_core::{GetError, Port};
 
-use crate::engine::cport::{close_port, processors, set_current, CPort, Entry};
+use crate::engine::cport::{close_port, processors, set_current, CPort};
+use crate::engine::{CBuf, PacketValue};
 use crate::error::{boundary, fail};
 use crate::types::*;
 pub(crate) use crate::types_sync::TP_CALLBACK_ENVIRON_V3;
@@ -84,12 +85,11 @@ impl Pool {
     fn new() -> Option<Arc<Pool>> {
         let port = Port::builder()
             .concurrency(processors())
-            .backend(BackendChoice::Epoll)
-            .build::<usize, Entry, Vec<u8>>()
+            .build::<usize, PacketValue, CBuf>()
             .ok()?;
         Some(Arc::new(Pool {
             core: Arc::new(PoolCore {
-                cport: Arc::new(CPort::new(port)),
+                cport: CPort::new(port),
                 threads: AtomicUsize::new(0),
                 idle: AtomicUsize::new(0),
                 queued: AtomicUsize::new(0),
@@ -182,7 +182,8 @@ fn worker(core: Arc<PoolCore>) {
                 set_current(Some(&core.cport));
                 let bytes = p.result.as_ref().map_or(0, |&n| n as u32);
                 if p.key & 1 == 1 {
-                    io::dispatch(p.key & !1, p.value.ov, p.value.status, bytes);
+                    let e = p.value.entry();
+                    io::dispatch(p.key & !1, e.ov, e.status, bytes);
                 } else {
                     core.queued.fetch_sub(1, Ordering::SeqCst);
                     // SAFETY: posted keys are references made by `Pool::post`.

@@ -236,7 +236,7 @@ fn watcher() {
                 events |= libc::POLLRDHUP;
             }
             let fd = match obj.current() {
-                Some((fd, _)) if events != 0 && !st.parked => fd,
+                Some(fd) if events != 0 && !st.parked => fd,
                 _ => -1,
             };
             fds.push(libc::pollfd {

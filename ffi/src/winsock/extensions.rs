@@ -49,7 +49,7 @@ pub unsafe extern "C" fn AcceptEx(
             return fail(WSAEFAULT, FALSE);
         }
         let usable = match a.current() {
-            Some((fd, _)) => {
+            Some(fd) => {
                 sock_type(&a) == libc::SOCK_STREAM
                     && !a.listening.load(Ordering::Acquire)
                     && !is_bound(fd)
@@ -60,7 +60,7 @@ pub unsafe extern "C" fn AcceptEx(
         if !usable {
             return fail(WSAEINVAL, FALSE);
         }
-        let Some((_, Some(eh))) = l.current() else {
+        let Some(home) = l.io_home() else {
             return fail(WSAENOTSOCK, FALSE);
         };
         // SAFETY: ov is valid until completion (caller contract).
@@ -98,7 +98,7 @@ pub unsafe extern "C" fn AcceptEx(
         }
         // SAFETY: the OVERLAPPED and the output buffer stay valid until
         // completion (caller contract).
-        match unsafe { l.launch(eh, ctx, Vec::new()) } {
+        match unsafe { l.launch(&home, ctx, Vec::new()) } {
             Ok(()) => fail(ERROR_IO_PENDING, FALSE),
             Err((e, _ctx)) => {
                 *a.accept_for.lock() = None;
@@ -181,7 +181,7 @@ pub unsafe extern "C" fn connect_ex(
         // SAFETY: ov is valid (caller contract); pending even on failure.
         unsafe { engine::store_status(ov, STATUS_PENDING) };
         let obj = sock_or!(s, FALSE);
-        let Some((fd, Some(eh))) = obj.current() else {
+        let (Some(fd), Some(home)) = (obj.current(), obj.io_home()) else {
             return fail(WSAENOTSOCK, FALSE);
         };
         if obj.listening.load(Ordering::Acquire) || !is_bound(fd) {
@@ -208,7 +208,7 @@ pub unsafe extern "C" fn connect_ex(
         let ctx = p.into_ctx(obj.clone(), OpKind::Connect { to, data });
         // SAFETY: the OVERLAPPED and the send buffer stay valid until
         // completion (caller contract).
-        match unsafe { obj.launch(eh, ctx, Vec::new()) } {
+        match unsafe { obj.launch(&home, ctx, Vec::new()) } {
             Ok(()) => fail(ERROR_IO_PENDING, FALSE),
             Err((e, ctx)) => match errno_of(&e) {
                 libc::ECONNREFUSED | libc::ENETUNREACH | libc::EHOSTUNREACH | libc::ETIMEDOUT => {
@@ -275,14 +275,14 @@ pub unsafe extern "C" fn disconnect_ex(
 /// DisconnectEx and TransmitFile work on a connected TCP socket only
 /// (`WSAENOTSOCK` for a closed one, `WSAENOTCONN` otherwise); its engine
 /// handle.
-fn connected_stream(obj: &IoObj) -> Result<Option<cport_core::Handle>, DWORD> {
-    let Some((fd, eh)) = obj.current() else {
+fn connected_stream(obj: &IoObj) -> Result<Option<engine::Home>, DWORD> {
+    let Some(fd) = obj.current() else {
         return Err(WSAENOTSOCK);
     };
     if sock_type(obj) != libc::SOCK_STREAM || !is_connected(fd) {
         return Err(WSAENOTCONN);
     }
-    Ok(eh)
+    Ok(obj.io_home())
 }
 
 /// The most bytes one TransmitFile call sends (Windows' documented limit).
@@ -300,7 +300,7 @@ fn read_file_part(
     let fobj = handles::io(file as usize)
         .filter(|o| !o.is_socket())
         .ok_or(ERROR_INVALID_HANDLE)?;
-    let (ffd, _) = fobj.current().ok_or(ERROR_INVALID_HANDLE)?;
+    let ffd = fobj.current().ok_or(ERROR_INVALID_HANDLE)?;
     let start = match offset {
         Some(o) => o,
         None => {
@@ -463,7 +463,7 @@ pub unsafe extern "C" fn TransmitFile(
         ctx.want = len;
         // SAFETY: `data` is owned by the context until completion; the
         // OVERLAPPED stays valid until then (caller contract).
-        match unsafe { launch_counted(&obj, &obj.send_pending, eh, ctx, vec![cbuf]) } {
+        match unsafe { launch_counted(&obj, &obj.send_pending, &eh, ctx, vec![cbuf]) } {
             Ok(()) => fail(ERROR_IO_PENDING, FALSE),
             Err(wsa) => fail(wsa, FALSE),
         }

@@ -106,7 +106,7 @@ fn wait_ready(obj: &IoObj, events: i16, deadline: Option<Instant>) -> Result<(),
     obj.blocked.fetch_add(1, Ordering::SeqCst);
     let _blocked = Blocked(obj);
     crate::engine::cport::blocking(|| loop {
-        let Some((fd, _)) = obj.current() else {
+        let Some(fd) = obj.current() else {
             return Err(libc::EINTR);
         };
         let mut slice = SLICE;

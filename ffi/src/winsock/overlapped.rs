@@ -243,7 +243,7 @@ unsafe fn recv_common(
             Ok(Err(e)) | Err(e) => return failed_at_once(p, &obj, e),
         }
     }
-    let Some((_, Some(eh))) = obj.current() else {
+    let Some(home) = obj.io_home() else {
         return closed_meanwhile(p, &obj);
     };
     let kind = if is_from {
@@ -273,7 +273,7 @@ unsafe fn recv_common(
     ctx.want = iov.iter().map(|v| v.iov_len).sum();
     // SAFETY: the buffers, the OVERLAPPED and lpFrom stay valid until
     // completion (caller contract).
-    match unsafe { launch_counted(&obj, &obj.recv_pending, eh, ctx, bufs) } {
+    match unsafe { launch_counted(&obj, &obj.recv_pending, &home, ctx, bufs) } {
         Ok(()) => fail(WSA_IO_PENDING, SOCKET_ERROR),
         Err(wsa) => fail(wsa, SOCKET_ERROR),
     }
@@ -306,13 +306,13 @@ fn closed_meanwhile(p: engine::Prepared, obj: &IoObj) -> i32 {
 pub(super) unsafe fn launch_counted(
     obj: &Arc<IoObj>,
     pending: &std::sync::atomic::AtomicUsize,
-    eh: cport_core::Handle,
+    home: &engine::Home,
     ctx: engine::OpCtx,
     bufs: Vec<CBuf>,
 ) -> Result<(), DWORD> {
     pending.fetch_add(1, Ordering::AcqRel);
     // SAFETY: the caller's promise, passed on.
-    unsafe { obj.launch(eh, ctx, bufs) }.map_err(|(e, ctx)| {
+    unsafe { obj.launch(home, ctx, bufs) }.map_err(|(e, ctx)| {
         pending.fetch_sub(1, Ordering::AcqRel);
         let wsa = stream_error(obj, errno_of(&e));
         ctx.fail_sync(crate::error::status_carrying(wsa));
@@ -462,7 +462,7 @@ unsafe fn send_common(
             Ok(Err(e)) | Err(e) => return failed_at_once(p, &obj, e),
         }
     }
-    let Some((_, Some(eh))) = obj.current() else {
+    let Some(home) = obj.io_home() else {
         return closed_meanwhile(p, &obj);
     };
     let mut rest = iov;
@@ -478,7 +478,7 @@ unsafe fn send_common(
     ctx.want = total - done;
     // SAFETY: the buffers and the OVERLAPPED stay valid until completion
     // (caller contract).
-    match unsafe { launch_counted(&obj, &obj.send_pending, eh, ctx, cbufs(&rest)) } {
+    match unsafe { launch_counted(&obj, &obj.send_pending, &home, ctx, cbufs(&rest)) } {
         Ok(()) => fail(WSA_IO_PENDING, SOCKET_ERROR),
         Err(wsa) => fail(wsa, SOCKET_ERROR),
     }

@@ -98,7 +98,7 @@ pub unsafe extern "C" fn WSAPoll(fds: *mut WSAPOLLFD, n: ULONG, timeout: INT) ->
             } else {
                 match sock(f.fd) {
                     Ok(o) => match o.current() {
-                        Some((fd, _)) => (fd, Some(o)),
+                        Some(fd) => (fd, Some(o)),
                         None => (-1, None),
                     },
                     Err(_) => (-1, None),

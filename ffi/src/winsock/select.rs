@@ -126,7 +126,7 @@ pub unsafe extern "C" fn cport_select(
         let result = crate::engine::cport::blocking(|| loop {
             let mut pfds = Vec::with_capacity(entries.len());
             for (want, _, obj) in &entries {
-                let Some((fd, _)) = obj.current() else {
+                let Some(fd) = obj.current() else {
                     return Err(WSAENOTSOCK);
                 };
                 let events = match want {

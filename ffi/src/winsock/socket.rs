@@ -404,7 +404,7 @@ pub unsafe extern "C" fn WSAAccept(
         let local = sock(a)
             .ok()
             .and_then(|o| o.current())
-            .and_then(|(fd, _)| engine::local_addr(fd))
+            .and_then(engine::local_addr)
             .map(engine::sockaddr_bytes)
             .unwrap_or_default();
         let mut caller = WSABUF {
