@@ -49,6 +49,16 @@ fn udp() {
     common::run_c_test("udp");
 }
 
+/// Completions with no thread in GetQueuedCompletionStatus: reaped by the
+/// threads that wait on an event, on an OVERLAPPED, with
+/// WSAWaitForMultipleEvents or in a Sleep(0) loop, also after the port is
+/// closed; a process whose handles are associated has no thread of cport's;
+/// a handle never associated starts the engine port's reaper.
+#[test]
+fn reaping_without_a_port_waiter() {
+    common::run_c_test("reaping");
+}
+
 /// Events, waits, WSAGetOverlappedResult with and without wait.
 #[test]
 fn events() {

@@ -143,6 +143,19 @@ impl Server {
         self.child.id() as i32
     }
 
+    /// The names of the server's threads.
+    fn threads(&self) -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{}/task", self.pid()))
+            .unwrap()
+            .map(|t| {
+                std::fs::read_to_string(t.unwrap().path().join("comm"))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            })
+            .collect()
+    }
+
     fn fds(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .unwrap()
@@ -250,6 +263,22 @@ fn serve_load_then_sigint_and_restart(server_name: &str) {
         assert!(out.contains("requests 160,"), "{out}");
         let out = client(&client_exe, backend, port, &["-c:64", "-b:64", "-d:1"]);
         assert!(out.contains("requests/s"), "{out}");
+
+        if server_name == "iocp_echo_server" {
+            // The program's own threads only: main, its 4 workers (-t:4) and
+            // the console-control thread its SetConsoleCtrlHandler starts;
+            // the workers in GetQueuedCompletionStatus reap the kernel.
+            let threads = srv.threads();
+            assert_eq!(threads.len(), 6, "{backend}: threads {threads:?}");
+            assert_eq!(
+                threads
+                    .iter()
+                    .filter(|t| t.as_str() == "cport-ctrl")
+                    .count(),
+                1,
+                "{backend}: threads {threads:?}"
+            );
+        }
 
         // Every connection of the clients is gone again: only the idle ones remain.
         assert!(

@@ -374,6 +374,14 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         self.in_flight() > 0 && self.core().reap_as_helper(timeout)
     }
 
+    /// Whether the calling thread is an active worker of this port: it took
+    /// a packet with `get` and has not come back nor entered a blocking
+    /// section. On io_uring the operations it issues meanwhile are submitted
+    /// together when it comes back to `get` (one system call for the batch).
+    pub fn is_worker(&self) -> bool {
+        association::is_active_on(self.id())
+    }
+
     /// Whether `self` and `other` are the same port (clones of one another).
     pub fn same_port(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.owner, &other.owner)

@@ -578,7 +578,14 @@ fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
 pub(crate) fn finish(ctx: OpCtx, status: DWORD, bytes: usize) {
     ctx.owner.take_rec(ctx.token);
     match ctx.kind {
-        OpKind::Recv | OpKind::RecvFrom { .. } | OpKind::Peek { .. } => {
+        OpKind::Recv => {
+            // A full buffer may have left data behind; a short one drained
+            // the socket (see `IoObj::recv_drained`).
+            let drained = status == STATUS_SUCCESS && bytes > 0 && bytes < ctx.want;
+            ctx.owner.recv_drained.store(drained, Ordering::Relaxed);
+            ctx.owner.recv_pending.fetch_sub(1, Ordering::AcqRel);
+        }
+        OpKind::RecvFrom { .. } | OpKind::Peek { .. } => {
             ctx.owner.recv_pending.fetch_sub(1, Ordering::AcqRel);
         }
         OpKind::Send | OpKind::SendTo { .. } | OpKind::Transmit { .. } => {

@@ -47,6 +47,17 @@ pub(crate) struct Conn {
 pub(crate) struct Home {
     pub port: EnginePort,
     pub h: Handle,
+    /// The port runs on io_uring, where a worker's operations are batched.
+    pub uring: bool,
+}
+
+impl Home {
+    /// An operation issued now by the calling thread joins a batch submitted
+    /// when the thread returns to `GetQueuedCompletionStatus`: trying the
+    /// system call inline first would cost a call of its own.
+    pub(crate) fn batches(&self) -> bool {
+        self.uring && self.port.is_worker()
+    }
 }
 
 /// Why an operation is being stopped.
@@ -79,6 +90,10 @@ pub(crate) struct IoObj {
     /// for none, to keep the order of the data).
     pub recv_pending: AtomicUsize,
     pub send_pending: AtomicUsize,
+    /// A stream socket whose last receive returned less than it asked for:
+    /// the kernel had no more data then, so the next `WSARecv` goes to the
+    /// port without trying a receive that would only fail with EAGAIN.
+    pub recv_drained: AtomicBool,
     /// The peer reset the connection: every later receive/send fails (10054).
     pub reset: AtomicBool,
     /// shutdown(SD_SEND) ran.
@@ -129,6 +144,7 @@ impl IoObj {
             ops: Mutex::new(Vec::new()),
             recv_pending: AtomicUsize::new(0),
             send_pending: AtomicUsize::new(0),
+            recv_drained: AtomicBool::new(false),
             reset: AtomicBool::new(false),
             shut_send: AtomicBool::new(false),
             ever_connected: AtomicBool::new(false),
@@ -205,7 +221,8 @@ impl IoObj {
                     if cport.is_some() {
                         note_io_port(&port);
                     }
-                    c.home = Some(Home { port, h });
+                    let uring = port.backend() == cport_core::BackendKind::Uring;
+                    c.home = Some(Home { port, h, uring });
                 }
                 Err(_) => {
                     // `associate` closed the fd: the handle is dead now.

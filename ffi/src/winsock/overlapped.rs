@@ -192,8 +192,11 @@ unsafe fn recv_common(
         Ok(p) => p,
         Err(e) => return fail(e, SOCKET_ERROR),
     };
-    // Inline attempt: only with no receive of this socket in the engine.
-    if obj.recv_pending.load(Ordering::Acquire) == 0 {
+    // Inline attempt, as Windows completes a receive whose data is there:
+    // only with no receive of this socket in flight (to keep the order of
+    // the data), and not on a stream socket its last receive drained.
+    let drained = !datagram && peek_flag == 0 && obj.recv_drained.swap(false, Ordering::Relaxed);
+    if obj.recv_pending.load(Ordering::Acquire) == 0 && !drained {
         let total: usize = iov.iter().map(|v| v.iov_len).sum();
         let cap = if fromlen.is_null() {
             0
@@ -236,6 +239,9 @@ unsafe fn recv_common(
             }
             Ok(Ok((n, false))) => {
                 write_out(n);
+                if !datagram && n > 0 && n < total {
+                    obj.recv_drained.store(true, Ordering::Relaxed);
+                }
                 engine::complete_inline(p, &obj, n);
                 return 0;
             }
@@ -445,7 +451,11 @@ unsafe fn send_common(
     };
     let total: usize = iov.iter().map(|v| v.iov_len).sum();
     let mut done = 0;
-    if obj.send_pending.load(Ordering::Acquire) == 0 {
+    // Inline attempt, as Windows completes a send the socket buffer takes at
+    // once: only with no send of this socket in flight (to keep the order
+    // of the data), and not where the send joins a worker's batch anyway.
+    let batched = obj.io_home().is_some_and(|h| h.batches());
+    if obj.send_pending.load(Ordering::Acquire) == 0 && !batched {
         let m = engine::msghdr(&iov, to as *mut c_void, tolen.max(0) as u32);
         let r = with_fd(&obj, |fd| {
             // SAFETY: the program's buffers and address (caller contract).
