@@ -1,4 +1,4 @@
-//! Completion: the engine port's completion filter, the NTSTATUS of a
+//! Completion: the ports' completion filter, the NTSTATUS of a
 //! finished operation, the results it writes into the program's memory, and
 //! the publication that ends every operation — `OVERLAPPED` (`InternalHigh`,
 //! then `Internal`, the last write), `GetOverlappedResult` waiters, the
@@ -219,9 +219,9 @@ fn on_complete(p: &mut Packet<usize, PacketValue, CBuf>) {
     set_handed_off(false);
     let handled = catch_unwind(AssertUnwindSafe(|| {
         if PANIC_NEXT_COMPLETION.swap(false, Ordering::AcqRel) {
-            panic!("cport_debug_panic_in_completion: a test of the reaper's panic guard");
+            panic!("cport_debug_panic_in_completion: a test of the completion panic guard");
         }
-        // SAFETY: every packet of the engine port comes from an operation
+        // SAFETY: every operation packet of a port comes from an operation
         // `launch` started, whose caller promised that the program memory it
         // uses stays valid until its completion is published — which is
         // what `complete` does, once.

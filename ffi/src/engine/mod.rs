@@ -1,27 +1,28 @@
 //! The engine: every overlapped socket and file operation of the C ABI, and
 //! what its completion does to the program's memory, events and ports.
 //!
-//! * **One hidden engine port per process** (`cport::Port<usize, OpCtx,
-//!   CBuf>`) runs every overlapped operation. Each socket and each
-//!   overlapped file is associated with it when it is created, so an
-//!   operation can start whether or not the program has associated the
-//!   handle with a completion port of its own yet — and
-//!   `CreateIoCompletionPort` on a handle only records (port, key) in the
-//!   handle's [`IoObj`].
-//! * **A reaper thread** waits on the engine port and so drives its backend.
-//!   The engine's completion filter runs there for every finished operation
-//!   ([`completion`]): compute the NTSTATUS; write operation-specific results
-//!   (a `WSARecvFrom` source address, the `AcceptEx` address blocks); forget
-//!   the operation's record; write `OVERLAPPED.InternalHigh` then
-//!   `OVERLAPPED.Internal` (the last time the `OVERLAPPED` is touched); wake
-//!   `GetOverlappedResult` waiters; post the packet to the completion port
-//!   the handle is associated with *now*, with its key, unless `hEvent`'s
-//!   low bit suppresses it; set the event. The filter always returns
-//!   `false`: the engine port itself never queues. So `OVERLAPPED` results
-//!   and events work without anybody calling `GetQueuedCompletionStatus`,
-//!   association after issue routes correctly, and completions on a closed
-//!   port are dropped, as on Windows. The cost is one thread switch per
-//!   packet from the reaper to a worker.
+//! * **Each C port runs the I/O of its handles** ([`cport::CPort`], a
+//!   [`EnginePort`] with a backend of its own). A handle's fd is registered
+//!   with a port when its first operation starts ([`IoObj::io_home`]): with
+//!   the C port it is associated with by then, else with the process-wide
+//!   engine port. The threads in `GetQueuedCompletionStatus` reap their
+//!   port's kernel completions themselves (the library's leader/follower);
+//!   a worker's operations are submitted in one batch when it comes back.
+//! * **The completion filter** of every port ([`completion::filter`]) runs
+//!   on the reaping thread for each finished operation: compute the
+//!   NTSTATUS; write operation-specific results (a `WSARecvFrom` source
+//!   address, the `AcceptEx` address blocks); forget the operation's record;
+//!   write `OVERLAPPED.InternalHigh` then `OVERLAPPED.Internal` (the last
+//!   time the `OVERLAPPED` is touched); wake `GetOverlappedResult` waiters;
+//!   queue the packet on the completion port the handle is associated with
+//!   *now*, with its key, unless `hEvent`'s low bit suppresses it (the
+//!   operation's own packet when that is the port being reaped, a post
+//!   otherwise); set the event. Completions on a closed port are dropped, as
+//!   on Windows.
+//! * **Completions nobody waits for on a port** are reaped by the threads
+//!   that wait for something else ([`help_reap`]: event and `OVERLAPPED`
+//!   waits, `Sleep`). The engine port, which only handles never associated
+//!   with a port use, has a reaper thread, started with its first operation.
 //! * **Caller memory.** Buffers are [`CBuf`]s: raw (pointer, length) pairs of
 //!   the program's memory. The Win32 contract makes the program keep every
 //!   buffer, `OVERLAPPED`, `lpFrom`/`lpFromlen` alive until the operation's
@@ -32,9 +33,9 @@
 //!   receive / send of its own in flight first tries the system call without
 //!   waiting; if that completes, the call returns success and still queues a
 //!   packet (unless the handle is in `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`
-//!   mode), as on Windows. Otherwise the operation goes to the engine.
+//!   mode), as on Windows. Otherwise the operation goes to its port.
 //! * **Records.** Every operation in flight has a record in its handle's
-//!   [`IoObj`] (its `OVERLAPPED`, issuing thread, engine handle + op id, and
+//!   [`IoObj`] (its `OVERLAPPED`, issuing thread, port handle + op id, and
 //!   why it is being stopped), for `CancelIo` (this thread's operations
 //!   only), `CancelIoEx` (by `OVERLAPPED`, 1168 if none), and `closesocket`
 //!   (which stops them with "closed": 1236 for receives and sends, 995 for

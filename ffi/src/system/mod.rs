@@ -61,7 +61,7 @@ pub extern "C" fn cport_debug_panic() -> BOOL {
 }
 
 /// Not a Win32 function: makes the handling of the next completion panic on
-/// the engine's reaper thread, to test that the panic is caught there and the
+/// the thread that reaps it, to test that the panic is caught there and the
 /// operation fails with `ERROR_INTERNAL_ERROR` instead of being lost.
 #[doc(hidden)]
 #[no_mangle]

@@ -257,8 +257,8 @@ int main(void) {
     while (count_fds() > before && now_ms() < deadline) Sleep(10);
     CHECK_EQ(count_fds(), before);
 
-    /* A panic while the engine handles a completion (on its reaper thread) is
-     * caught there: the operation fails with ERROR_INTERNAL_ERROR through its
+    /* A panic while a completion is handled (on the thread that reaps it,
+     * here the one in GetQueuedCompletionStatus) is caught there: the operation fails with ERROR_INTERNAL_ERROR through its
      * packet and OVERLAPPED, and later operations work. */
     {
         SOCKET pc, ps;
