@@ -579,10 +579,9 @@ pub(crate) fn finish(ctx: OpCtx, status: DWORD, bytes: usize) {
     ctx.owner.take_rec(ctx.token);
     match ctx.kind {
         OpKind::Recv => {
-            // A full buffer may have left data behind; a short one drained
-            // the socket (see `IoObj::recv_drained`).
-            let drained = status == STATUS_SUCCESS && bytes > 0 && bytes < ctx.want;
-            ctx.owner.recv_drained.store(drained, Ordering::Relaxed);
+            if status == STATUS_SUCCESS && bytes > 0 && bytes >= ctx.want {
+                ctx.owner.recv_filled();
+            }
             ctx.owner.recv_pending.fetch_sub(1, Ordering::AcqRel);
         }
         OpKind::RecvFrom { .. } | OpKind::Peek { .. } => {

@@ -90,10 +90,9 @@ pub(crate) struct IoObj {
     /// for none, to keep the order of the data).
     pub recv_pending: AtomicUsize,
     pub send_pending: AtomicUsize,
-    /// A stream socket whose last receive returned less than it asked for:
-    /// the kernel had no more data then, so the next `WSARecv` goes to the
-    /// port without trying a receive that would only fail with EAGAIN.
-    pub recv_drained: AtomicBool,
+    /// Inline receive attempts in a row that found no data (see
+    /// [`IoObj::try_recv_inline`]).
+    recv_misses: AtomicU32,
     /// The peer reset the connection: every later receive/send fails (10054).
     pub reset: AtomicBool,
     /// shutdown(SD_SEND) ran.
@@ -123,6 +122,10 @@ pub(crate) struct IoObj {
 }
 
 pub(super) static TOKENS: AtomicU64 = AtomicU64::new(1);
+
+/// See [`IoObj::try_recv_inline`].
+const MISSES_BEFORE_SKIPPING: u32 = 4;
+const PROBE_EVERY: u32 = 8;
 static THREAD_IDS: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
@@ -144,7 +147,7 @@ impl IoObj {
             ops: Mutex::new(Vec::new()),
             recv_pending: AtomicUsize::new(0),
             send_pending: AtomicUsize::new(0),
-            recv_drained: AtomicBool::new(false),
+            recv_misses: AtomicU32::new(0),
             reset: AtomicBool::new(false),
             shut_send: AtomicBool::new(false),
             ever_connected: AtomicBool::new(false),
@@ -159,6 +162,47 @@ impl IoObj {
             accept_for: Mutex::new(None),
             delete_on_close: Mutex::new(None),
         }
+    }
+
+    /// Whether a `WSARecv` should first try the receive without waiting, as
+    /// Windows completes a receive whose data is there. A stream socket on
+    /// which the last [`MISSES_BEFORE_SKIPPING`] attempts in a row found
+    /// nothing (a request/response peer: the next request comes only after
+    /// the answer) skips the attempt — a system call that would fail with
+    /// EAGAIN — except every [`PROBE_EVERY`]th time, so a socket whose data
+    /// starts waiting is noticed; the operation goes to the port instead (a
+    /// pending result, which Windows programs handle anyway). Datagram
+    /// sockets always try.
+    pub(crate) fn try_recv_inline(&self, datagram: bool) -> bool {
+        if datagram {
+            return true;
+        }
+        let misses = self.recv_misses.load(Ordering::Relaxed);
+        if misses < MISSES_BEFORE_SKIPPING {
+            return true;
+        }
+        self.recv_misses.store(
+            misses.wrapping_add(1).max(MISSES_BEFORE_SKIPPING),
+            Ordering::Relaxed,
+        );
+        (misses - MISSES_BEFORE_SKIPPING) % PROBE_EVERY == PROBE_EVERY - 1
+    }
+
+    /// An inline receive attempt found no data (`false`) or some (`true`).
+    pub(crate) fn recv_attempted(&self, found: bool) {
+        if found {
+            self.recv_misses.store(0, Ordering::Relaxed);
+        } else {
+            let m = self.recv_misses.load(Ordering::Relaxed);
+            if m < MISSES_BEFORE_SKIPPING {
+                self.recv_misses.store(m + 1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A pending receive filled its buffers: more data is likely waiting.
+    pub(super) fn recv_filled(&self) {
+        self.recv_misses.store(0, Ordering::Relaxed);
     }
 
     /// The socket is connected, or its connect started (see `ever_connected`).

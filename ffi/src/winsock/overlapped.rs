@@ -194,9 +194,10 @@ unsafe fn recv_common(
     };
     // Inline attempt, as Windows completes a receive whose data is there:
     // only with no receive of this socket in flight (to keep the order of
-    // the data), and not on a stream socket its last receive drained.
-    let drained = !datagram && peek_flag == 0 && obj.recv_drained.swap(false, Ordering::Relaxed);
-    if obj.recv_pending.load(Ordering::Acquire) == 0 && !drained {
+    // the data), and not where attempts keep finding nothing.
+    if obj.recv_pending.load(Ordering::Acquire) == 0
+        && (peek_flag != 0 || is_from || obj.try_recv_inline(datagram))
+    {
         let total: usize = iov.iter().map(|v| v.iov_len).sum();
         let cap = if fromlen.is_null() {
             0
@@ -239,13 +240,11 @@ unsafe fn recv_common(
             }
             Ok(Ok((n, false))) => {
                 write_out(n);
-                if !datagram && n > 0 && n < total {
-                    obj.recv_drained.store(true, Ordering::Relaxed);
-                }
+                obj.recv_attempted(true);
                 engine::complete_inline(p, &obj, n);
                 return 0;
             }
-            Ok(Err(libc::EAGAIN)) => {}
+            Ok(Err(libc::EAGAIN)) => obj.recv_attempted(false),
             Ok(Err(e)) | Err(e) => return failed_at_once(p, &obj, e),
         }
     }
@@ -453,8 +452,14 @@ unsafe fn send_common(
     let mut done = 0;
     // Inline attempt, as Windows completes a send the socket buffer takes at
     // once: only with no send of this socket in flight (to keep the order
-    // of the data), and not where the send joins a worker's batch anyway.
-    let batched = obj.io_home().is_some_and(|h| h.batches());
+    // of the data), and not where the send joins a worker's batch anyway —
+    // on a connected stream socket. (A socket never connected or shut down
+    // for sending takes the attempt, so those errors still come at once, as
+    // on Windows; a reset the kernel finds comes in the packet.)
+    let batched = !engine::is_datagram(&obj)
+        && obj.ever_connected.load(Ordering::Acquire)
+        && !obj.shut_send.load(Ordering::Acquire)
+        && obj.io_home().is_some_and(|h| h.batches());
     if obj.send_pending.load(Ordering::Acquire) == 0 && !batched {
         let m = engine::msghdr(&iov, to as *mut c_void, tolen.max(0) as u32);
         let r = with_fd(&obj, |fd| {
