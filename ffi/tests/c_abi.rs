@@ -543,7 +543,10 @@ fn wsa_event_select() {
 
 /// WSARecvMsg (WSAID_WSARECVMSG) and WSASendMsg on UDP: gathered buffers,
 /// the source address, IP_PKTINFO control data, WSAEMSGSIZE + MSG_TRUNC, an
-/// overlapped receive completing at once with its packet.
+/// overlapped receive completing at once with its packet; overlapped
+/// receives issued before the datagram is sent go pending and complete
+/// through the port and through an event, with the source, the IP_PKTINFO
+/// destination, MSG_TRUNC and MSG_CTRUNC written at completion.
 #[test]
 fn wsa_recv_msg_send_msg() {
     common::run_c_test("wsamsg");
