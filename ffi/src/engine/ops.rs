@@ -237,6 +237,9 @@ pub(crate) struct Prepared {
 pub(crate) struct ApcTarget {
     /// The issuing thread's id.
     pub tid: u32,
+    /// Which thread of that id (ids are reused): its APC queue's serial
+    /// number, 0 if it has none (then the routine is dropped).
+    pub serial: u64,
     /// The routine's address (never 0).
     pub routine: usize,
     /// `true`: a Winsock routine (`dwError` is a WSA error, and it takes
