@@ -160,7 +160,6 @@ pub(crate) unsafe extern "C" fn wsa_recv_msg(
             Ok(x) => x,
             Err(e) => return fail(e, SOCKET_ERROR),
         };
-        super::event_select::reenable(&obj, super::event_select::FD_READ, false);
         let flags = msg.dwFlags as i32 & (libc::MSG_PEEK | libc::MSG_OOB);
         let namelen = m.msg_namelen;
         let controllen = m.msg_controllen;
@@ -172,7 +171,10 @@ pub(crate) unsafe extern "C" fn wsa_recv_msg(
         };
         if ov.is_null() {
             let timeout = obj.recv_timeout_ms.load(Ordering::Acquire);
-            let n = match blocking_call(&obj, libc::POLLIN, timeout, &mut call) {
+            let r = blocking_call(&obj, libc::POLLIN, timeout, &mut call);
+            // After the receive: FD_READ again only if data remains.
+            super::event_select::reenable(&obj, super::event_select::FD_READ, false);
+            let n = match r {
                 Ok(n) => n,
                 Err(e) => return fail(stream_error(&obj, e), SOCKET_ERROR),
             };
@@ -190,7 +192,9 @@ pub(crate) unsafe extern "C" fn wsa_recv_msg(
         // Inline attempt: only with no receive of this socket in the engine
         // (it must get the data first).
         if obj.recv_pending.load(Ordering::Acquire) == 0 {
-            match with_fd(&obj, |fd| check(call(fd))) {
+            let r = with_fd(&obj, |fd| check(call(fd)));
+            super::event_select::reenable(&obj, super::event_select::FD_READ, false);
+            match r {
                 Ok(Ok(n)) => {
                     // SAFETY: `received` is valid (caller contract).
                     if unsafe { write_received(&obj, msg, &m, n, received) } {
