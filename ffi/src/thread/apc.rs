@@ -16,8 +16,10 @@
 //! runs the queued APCs of its thread, in FIFO order, and then returns
 //! `WAIT_IO_COMPLETION` without waiting; otherwise it waits and returns as
 //! soon as an APC is queued to it (then runs it) or its wait ends. A
-//! non-alertable wait never runs APCs, as on Windows. Alertable waits on
-//! objects check for APCs every [`SLICE`]; alertable sleeps are woken at once.
+//! non-alertable wait never runs APCs, as on Windows. Alertable sleeps and
+//! alertable waits on objects are woken at once by an APC queued to their
+//! thread; an alertable `GetQueuedCompletionStatusEx` checks for APCs every
+//! [`SLICE`].
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -37,7 +39,7 @@ type WsaRoutine = unsafe extern "C" fn(DWORD, DWORD, *mut OVERLAPPED, DWORD);
 /// `LPOVERLAPPED_COMPLETION_ROUTINE`.
 type FileRoutine = unsafe extern "C" fn(DWORD, DWORD, *mut OVERLAPPED);
 
-/// How often an alertable wait on objects looks for APCs.
+/// How often an alertable wait on a completion port looks for APCs.
 pub(crate) const SLICE: Duration = Duration::from_millis(10);
 
 /// One queued APC.
@@ -219,7 +221,7 @@ fn queue_completion(target: ApcTarget, status: DWORD, bytes: usize, ov: usize) {
                 ov,
             });
             drop(map);
-            QUEUES.queued.notify_all();
+            wake_waiters();
         }
         _ => {}
     }
@@ -323,34 +325,42 @@ pub extern "C" fn QueueUserAPC(f: Option<ApcFn>, thread: HANDLE, data: ULONG_PTR
             None => return fail(ERROR_GEN_FAILURE, 0),
         }
         drop(map);
-        QUEUES.queued.notify_all();
+        wake_waiters();
         1
     })
 }
 
 /// An alertable multi-object wait: APCs end it with `WAIT_IO_COMPLETION`.
+/// An APC queued while it waits wakes it at once (the queueing side kicks
+/// the events bus the wait sleeps on).
 ///
 /// # Safety
 /// `hs` must be valid for `n` handles.
 pub(crate) unsafe fn alertable_wait(n: DWORD, hs: *const HANDLE, all: BOOL, ms: DWORD) -> DWORD {
-    let deadline =
-        crate::engine::signal::timeout_of(ms).and_then(|t| Instant::now().checked_add(t));
-    loop {
-        if run_pending() {
-            return WAIT_IO_COMPLETION;
-        }
-        let mut slice = SLICE;
-        if let Some(d) = deadline {
-            slice = slice.min(d.saturating_duration_since(Instant::now()));
-        }
-        // SAFETY: forwarded caller contract.
-        let r = unsafe {
-            crate::sync::waits::WaitForMultipleObjects(n, hs, all, slice.as_millis() as u32)
-        };
-        if r != WAIT_TIMEOUT || deadline.is_some_and(|d| Instant::now() >= d) {
-            return r;
+    if run_pending() {
+        return WAIT_IO_COMPLETION;
+    }
+    let tid = crate::engine::signal::current_tid();
+    let serial = current_serial();
+    // SAFETY: forwarded caller contract.
+    let r = unsafe {
+        crate::sync::waits::wait_many_or(n, hs, all, ms, || {
+            serial.is_some() && has_pending(&lock(), tid, serial)
+        })
+    };
+    match r {
+        Some(r) => r,
+        None => {
+            run_pending();
+            WAIT_IO_COMPLETION
         }
     }
+}
+
+/// An APC was queued: wake the waits that may be its thread's.
+fn wake_waiters() {
+    QUEUES.queued.notify_all();
+    crate::engine::signal::EVENTS.kick();
 }
 
 /// `WaitForSingleObjectEx`.
