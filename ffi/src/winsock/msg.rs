@@ -11,9 +11,11 @@
 //! queues its packet as any inline completion does; otherwise it goes
 //! pending on the engine like `WSARecv` (`WSA_IO_PENDING`), and the source
 //! address, control data length and flags are written into the `WSAMSG` at
-//! completion (the program keeps it valid until then, as on Windows). With
-//! `MSG_PEEK`/`MSG_OOB` a receive that would wait fails with
-//! `WSAEOPNOTSUPP`. A send waits until it can complete.
+//! completion (the program keeps it valid until then, as on Windows); a
+//! completion routine reports it as an APC to the issuing thread, as for
+//! `WSARecv`. With `MSG_PEEK`/`MSG_OOB` a receive that would wait fails
+//! with `WSAEOPNOTSUPP`. A send waits until it can complete (it takes no
+//! completion routine: `WSAEOPNOTSUPP`).
 
 use std::ffi::c_void;
 use std::sync::atomic::Ordering;
@@ -147,9 +149,6 @@ pub(crate) unsafe extern "C" fn wsa_recv_msg(
 ) -> INT {
     boundary(SOCKET_ERROR, || {
         let obj = sock_or!(s, SOCKET_ERROR);
-        if !routine.is_null() {
-            return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
-        }
         if msg.is_null() {
             return fail(WSAEFAULT, SOCKET_ERROR);
         }
@@ -186,6 +185,11 @@ pub(crate) unsafe extern "C" fn wsa_recv_msg(
         }
         // SAFETY: ov is valid until completion (caller contract).
         let p = match unsafe { handles::prepare(&obj, ov) } {
+            // A completion routine ends the operation as an APC to this
+            // thread (without an OVERLAPPED it is ignored, as by WSARecv).
+            Ok(p) if !routine.is_null() => {
+                p.with_routine(crate::thread::apc::routine_target(routine as usize, true))
+            }
             Ok(p) => p,
             Err(e) => return fail(e, SOCKET_ERROR),
         };

@@ -5,7 +5,8 @@
  * completes at once (its packet), overlapped calls issued before the
  * datagram is sent (WSA_IO_PENDING, then the packet or the event, with the
  * source, the IP_PKTINFO destination, MSG_TRUNC and MSG_CTRUNC written into
- * the WSAMSG at completion), WSAMSG's layout. */
+ * the WSAMSG at completion; also with a completion routine), WSAMSG's
+ * layout. */
 #define _GNU_SOURCE
 #include "net.h"
 
@@ -22,6 +23,17 @@ static int pktinfo_dst(WSAMSG *m, ULONG *dst) {
         }
     }
     return count;
+}
+
+static int routine_calls;
+static DWORD routine_err, routine_bytes;
+static LPWSAOVERLAPPED routine_ov;
+static void CALLBACK on_msg(DWORD err, DWORD bytes, LPWSAOVERLAPPED ov, DWORD flags) {
+    (void)flags;
+    routine_calls++;
+    routine_err = err;
+    routine_bytes = bytes;
+    routine_ov = ov;
 }
 
 /* A WSAMSG over one buffer, a source-address buffer and a control buffer. */
@@ -208,6 +220,26 @@ int main(void) {
     CHECK(pm.dwFlags & MSG_TRUNC);
     CHECK(pm.dwFlags & MSG_CTRUNC);
     CHECK_EQ(pfrom.sin_port, sa.sin_port);
+
+    /* With a completion routine: pending, then the routine at the next
+     * alertable wait, with the byte count and the OVERLAPPED; the WSAMSG is
+     * written before it runs. */
+    msg_over(&pm, &pin, &pfrom, pcontrol, sizeof pcontrol);
+    memset(&eov, 0, sizeof eov);
+    CHECK_EQ(pRecvMsg(e, &pm, &got, &eov, on_msg), SOCKET_ERROR);
+    CHECK_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    CHECK_EQ(sendto(s, "routine", 7, 0, (struct sockaddr *)&ea, sizeof ea), 7);
+    CHECK_EQ(SleepEx(5000, TRUE), WAIT_IO_COMPLETION);
+    CHECK_EQ(routine_calls, 1);
+    CHECK_EQ(routine_err, 0);
+    CHECK_EQ(routine_bytes, 7);
+    CHECK(routine_ov == &eov);
+    CHECK(memcmp(pbuf, "routine", 7) == 0);
+    CHECK_EQ(pfrom.sin_port, sa.sin_port);
+    CHECK_EQ(pm.dwFlags, 0);
+    dst = 0;
+    CHECK_EQ(pktinfo_dst(&pm, &dst), 1);
+    CHECK_EQ(dst, htonl(INADDR_LOOPBACK));
     WSACloseEvent(ev);
     closesocket(e);
     closesocket(r);
