@@ -10,7 +10,8 @@
 //! the socket's event. Windows' re-enabling rules:
 //! `FD_READ` by a receive call, `FD_ACCEPT` by `accept`/`WSAAccept`,
 //! `FD_WRITE` only by a send that failed with `WSAEWOULDBLOCK`; `FD_CONNECT`
-//! fires once per connect, `FD_CLOSE` once. `WSAEventSelect` makes the
+//! fires once per connect, `FD_CLOSE` once; a socket selected before
+//! `listen` gets `FD_ACCEPT` once it listens. `WSAEventSelect` makes the
 //! socket non-blocking (as `ioctlsocket(FIONBIO)`), clears the record and
 //! enables every selected event; a mask of 0 ends the selection (the socket
 //! stays non-blocking).

@@ -229,6 +229,8 @@ pub extern "C" fn cport_listen(s: SOCKET, backlog: i32) -> i32 {
         if r == 0 {
             if let Ok(o) = sock(s) {
                 o.listening.store(true, Ordering::Release);
+                // A socket selected before it listened: FD_ACCEPT can fire now.
+                super::event_select::reenable(&o, 0, false);
             }
         }
         r

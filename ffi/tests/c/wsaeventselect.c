@@ -118,6 +118,26 @@ static void test_accept(void) {
     closesocket(c1);
     closesocket(c2);
 
+    /* Selected before listen: FD_ACCEPT once it listens and a client comes. */
+    SOCKET l2 = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a2addr;
+    memset(&a2addr, 0, sizeof a2addr);
+    a2addr.sin_family = AF_INET;
+    a2addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_EQ(bind(l2, (struct sockaddr *)&a2addr, sizeof a2addr), 0);
+    int a2len = sizeof a2addr;
+    CHECK_EQ(getsockname(l2, (struct sockaddr *)&a2addr, &a2len), 0);
+    WSAEVENT ev2 = WSACreateEvent();
+    CHECK_EQ(WSAEventSelect(l2, ev2, FD_ACCEPT), 0);
+    CHECK_EQ(wait_events(l2, ev2, 100, &ne), 0);
+    CHECK_EQ(listen(l2, 4), 0);
+    SOCKET c3 = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK_EQ(connect(c3, (struct sockaddr *)&a2addr, sizeof a2addr), 0);
+    CHECK_EQ(wait_events(l2, ev2, 2000, &ne), FD_ACCEPT);
+    closesocket(c3);
+    closesocket(l2);
+    WSACloseEvent(ev2);
+
     /* FD_CONNECT: a non-blocking connect that succeeds, then one refused. */
     SOCKET c = socket(AF_INET, SOCK_STREAM, 0);
     WSAEVENT cev = WSACreateEvent();
