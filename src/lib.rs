@@ -45,6 +45,8 @@ pub use backend::BackendKind;
 pub use error::{GetError, PostError};
 pub use op::buf::{FixedBuf, IoBuf, IoBufMut, Slice};
 pub use op::{is_aborted, CompletionFilter, Handle, IssueError, Issued, OpId, TimerId};
+#[doc(hidden)]
+pub use packet::MsgInfo;
 pub use pool::{Pool, PoolReport};
 pub use port::{BackendChoice, Blocking, Builder, Counters, Op, Packet, Port, DROP_WAIT};
 

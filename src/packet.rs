@@ -36,6 +36,17 @@ pub(crate) struct Extra<B> {
     pub(crate) bufs: Vec<B>,
     pub(crate) addr: Option<SocketAddr>,
     pub(crate) stream: Option<Accepted>,
+    pub(crate) msg: Option<MsgInfo>,
+}
+
+/// What a `recv_msg` reports besides the bytes: recvmsg(2)'s `msg_flags`
+/// (`MSG_TRUNC`, `MSG_CTRUNC`, ...) and how many bytes of ancillary data it
+/// wrote at the start of the control buffer.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MsgInfo {
+    pub flags: i32,
+    pub control_len: usize,
 }
 
 /// The socket an accept produced, and whether it is a Unix socket.
@@ -69,9 +80,37 @@ impl<K, V, B> Packet<K, V, B> {
         stream: Option<Accepted>,
     ) -> Self {
         if !bufs.is_empty() || addr.is_some() || stream.is_some() {
-            self.extra = Some(Box::new(Extra { bufs, addr, stream }));
+            self.extra = Some(Box::new(Extra {
+                bufs,
+                addr,
+                stream,
+                msg: None,
+            }));
         }
         self
+    }
+
+    pub(crate) fn with_msg(mut self, msg: Option<MsgInfo>) -> Self {
+        if let Some(msg) = msg {
+            self.extra
+                .get_or_insert_with(|| {
+                    Box::new(Extra {
+                        bufs: Vec::new(),
+                        addr: None,
+                        stream: None,
+                        msg: None,
+                    })
+                })
+                .msg = Some(msg);
+        }
+        self
+    }
+
+    /// A `recv_msg`'s flags and control-data length (`None` for other
+    /// operations, and for a receive that failed).
+    #[doc(hidden)]
+    pub fn msg_info(&self) -> Option<MsgInfo> {
+        self.extra.as_ref().and_then(|e| e.msg)
     }
 
     /// The peer of an accept, or the source of a recv_from.

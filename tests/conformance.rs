@@ -265,6 +265,77 @@ fn udp_round_trip(b: BackendChoice) {
     assert_eq!(p.addr(), Some(peer_addr));
 }
 
+/// recv_msg: a pending receive of one datagram with IP_PKTINFO gets the
+/// data (scattered over its buffers), the source, the ancillary data (the
+/// datagram's destination address) and the flags; a control buffer too small
+/// for the data gives MSG_CTRUNC; a datagram larger than the buffers gives
+/// EMSGSIZE with MSG_TRUNC in the flags.
+fn udp_recv_msg_with_control_data(b: BackendChoice) {
+    let port = port(b);
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt reads one c_int from a live local.
+    let rc = unsafe {
+        libc::setsockopt(
+            a.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_PKTINFO,
+            (&raw const on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (a_addr, peer_addr) = (a.local_addr().unwrap(), peer.local_addr().unwrap());
+    let h = port.associate(a, 1).unwrap();
+    pending(port.op(h).recv_msg(
+        vec![Vec::with_capacity(3), Vec::with_capacity(29)],
+        Vec::with_capacity(64),
+        1,
+    ));
+    peer.send_to(b"pktinfo", a_addr).unwrap();
+    let p = next(&port);
+    assert_eq!((p.value, *p.result.as_ref().unwrap()), (1, 7));
+    assert_eq!(p.addr(), Some(peer_addr));
+    assert_eq!(p.bufs()[0], b"pkt");
+    assert_eq!(p.bufs()[1], b"info");
+    let info = p.msg_info().expect("recv_msg reports its flags");
+    assert_eq!(info.flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC), 0);
+    let control = p.buf.as_deref().unwrap();
+    assert_eq!(control.len(), info.control_len);
+    // One cmsghdr (len, level, type) with a struct in_pktinfo.
+    let hdr = std::mem::size_of::<libc::cmsghdr>();
+    assert!(info.control_len >= hdr + std::mem::size_of::<libc::in_pktinfo>());
+    let level = i32::from_ne_bytes(control[8..12].try_into().unwrap());
+    let kind = i32::from_ne_bytes(control[12..16].try_into().unwrap());
+    assert_eq!((level, kind), (libc::IPPROTO_IP, libc::IP_PKTINFO));
+    // in_pktinfo: ifindex, spec_dst, addr (the header's destination).
+    assert_eq!(&control[hdr + 8..hdr + 12], &[127, 0, 0, 1]);
+    // No room for the ancillary data: MSG_CTRUNC, the data still arrives.
+    pending(
+        port.op(h)
+            .recv_msg(vec![Vec::with_capacity(16)], Vec::with_capacity(4), 2),
+    );
+    peer.send_to(b"x", a_addr).unwrap();
+    let p = next(&port);
+    assert_eq!((p.value, *p.result.as_ref().unwrap()), (2, 1));
+    assert_ne!(p.msg_info().unwrap().flags & libc::MSG_CTRUNC, 0);
+    // Larger than the buffers: EMSGSIZE, the start, MSG_TRUNC.
+    pending(
+        port.op(h)
+            .recv_msg(vec![Vec::with_capacity(4)], Vec::with_capacity(64), 3),
+    );
+    peer.send_to(b"too long", a_addr).unwrap();
+    let p = next(&port);
+    assert_eq!(
+        p.result.as_ref().unwrap_err().raw_os_error(),
+        Some(libc::EMSGSIZE)
+    );
+    assert_eq!(p.bufs()[0], b"too ");
+    assert_ne!(p.msg_info().unwrap().flags & libc::MSG_TRUNC, 0);
+    assert_eq!(p.addr(), Some(peer_addr));
+}
+
 fn skip_on_success_on_and_off(b: BackendChoice) {
     let port = port(b);
     let (h, mut client) = pair(&port);
@@ -753,6 +824,7 @@ conformance!(
     connect_refused_completes_through_the_port,
     file_read_write_at_offsets_and_eof,
     udp_round_trip,
+    udp_recv_msg_with_control_data,
     skip_on_success_on_and_off,
     per_op_timeout_fires_and_does_not_fire,
     zero_byte_recv_waits_for_data,

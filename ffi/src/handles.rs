@@ -225,6 +225,7 @@ pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
                 TRUE
             }
             Some(Object::Io(o)) => {
+                crate::winsock::event_select::closed(&o);
                 o.close();
                 TRUE
             }

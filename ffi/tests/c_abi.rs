@@ -545,7 +545,8 @@ fn wsapoll_timeouts_keepalive() {
 /// WSAEventSelect + WSAEnumNetworkEvents: FD_WRITE once connected and
 /// again only after WSAEWOULDBLOCK, FD_READ re-enabled by recv, FD_ACCEPT by
 /// accept, FD_CONNECT (refused → WSAECONNREFUSED), FD_CLOSE once; the socket
-/// non-blocking; the event reset by the enumeration.
+/// non-blocking; the event reset by the enumeration; the watcher does not
+/// wake up while nothing happens (its context switches, read from /proc).
 #[test]
 fn wsa_event_select() {
     common::run_c_test("wsaeventselect");
@@ -553,7 +554,10 @@ fn wsa_event_select() {
 
 /// WSARecvMsg (WSAID_WSARECVMSG) and WSASendMsg on UDP: gathered buffers,
 /// the source address, IP_PKTINFO control data, WSAEMSGSIZE + MSG_TRUNC, an
-/// overlapped receive completing at once with its packet.
+/// overlapped receive completing at once with its packet; overlapped
+/// receives issued before the datagram is sent go pending and complete
+/// through the port and through an event, with the source, the IP_PKTINFO
+/// destination, MSG_TRUNC and MSG_CTRUNC written at completion.
 #[test]
 fn wsa_recv_msg_send_msg() {
     common::run_c_test("wsamsg");
@@ -564,7 +568,10 @@ fn wsa_recv_msg_send_msg() {
 /// thread only at an alertable wait (SleepEx → WAIT_IO_COMPLETION), with the
 /// error, byte count and OVERLAPPED; a cancelled receive's routine gets 995;
 /// alertable WSAWaitForMultipleEvents and GetQueuedCompletionStatusEx are
-/// woken by a routine queued while they wait; no packet reaches a port.
+/// woken by a routine queued while they wait; no packet reaches a port; the
+/// routine of a receive whose thread exited, and an APC queued to a thread
+/// that exits, run nowhere and stay queued nowhere; QueueUserAPC to an
+/// exited thread → ERROR_GEN_FAILURE.
 #[test]
 fn completion_routines() {
     common::run_c_test("completion_routines");
@@ -632,7 +639,8 @@ fn sync_and_memory_tests_build_for_windows_with_mingw() {
     }
 }
 
-/// Waitable timers, thread-pool waits, APCs, select with Windows' fd_set,
+/// Waitable timers, thread-pool waits, APCs (an alertable object wait sleeps
+/// until its APC comes), select with Windows' fd_set,
 /// module lookup, version checks, address strings, BCryptGenRandom, serial
 /// ports on a pseudo-terminal, named pipes (refused), _snwprintf.
 #[test]

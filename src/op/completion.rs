@@ -191,6 +191,7 @@ where
         }
         let mut addr = None;
         let mut stream = None;
+        let mut msg = None;
         match slot.operation {
             Operation::Accept if res >= 0 => {
                 // SAFETY: accept returned a new fd that nobody else owns (the
@@ -216,6 +217,24 @@ where
                     // A datagram larger than the buffers: they hold its start,
                     // the rest is lost (WSAEMSGSIZE, as on Windows).
                     result = Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+                }
+            }
+            Operation::RecvMsg if res >= 0 => {
+                // SAFETY: as above.
+                let k = unsafe { slot.area() };
+                addr = sockaddr_to_std(&k.addr, k.msg.msg_namelen);
+                let (flags, control_len) = (k.msg.msg_flags, k.msg.msg_controllen);
+                if flags & libc::MSG_TRUNC != 0 {
+                    // As for RecvFrom: the buffers hold the datagram's start
+                    // (only datagrams are truncated).
+                    result = Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+                }
+                msg = Some(MsgInfo { flags, control_len });
+                if let (Some(access), Some(c)) = (slot.recv, slot.control.as_mut()) {
+                    // SAFETY: the kernel wrote `control_len` bytes of
+                    // ancillary data at the start of the control buffer, at
+                    // most its size (it was the msghdr's msg_controllen).
+                    unsafe { (access.set_init)(c, control_len.min(c.bytes_total())) };
                 }
             }
             _ => {}
@@ -251,7 +270,8 @@ where
         Some((
             Packet::new(key, 0, value)
                 .with_result(result, buf)
-                .with_extra(bufs, addr, stream),
+                .with_extra(bufs, addr, stream)
+                .with_msg(msg),
             delivered,
         ))
     }

@@ -73,6 +73,7 @@ where
         slot.offset = offset;
         slot.done = 0;
         slot.recv = None;
+        slot.control = None;
         slot.iovecs.clear();
         if let Err(e) = fill(&mut slot) {
             let (value, buf, bufs) = recycle(&mut t, slot);
@@ -402,6 +403,44 @@ where
             };
             Ok(())
         })
+    }
+
+    /// One datagram (or stream data) into `bufs`, with its source address,
+    /// its ancillary data into `control` and its flags (recvmsg(2)).
+    pub(crate) fn recv_msg(
+        &self,
+        h: Handle,
+        recv: RecvAccess<B>,
+        bufs: Vec<B>,
+        control: B,
+        value: V,
+        how: How,
+    ) -> Result<Issued<V, B>, IssueError<V, B>> {
+        // The control buffer rides in `buf` until the slot is filled, so that
+        // a refusal before that hands it back like any buffer.
+        self.start(
+            h,
+            Operation::RecvMsg,
+            value,
+            Some(control),
+            bufs,
+            0,
+            how,
+            |s| {
+                s.recv = Some(recv);
+                s.control = s.buf.take();
+                if s.bufs.len() > 1024 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "a message takes at most 1024 buffers",
+                    ));
+                }
+                // SAFETY: `fill` runs before the op is submitted.
+                unsafe { s.area() }.addrlen =
+                    mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                Ok(())
+            },
+        )
     }
 
     /// A vectored send (`recv` is `None`) or receive.

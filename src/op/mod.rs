@@ -40,7 +40,7 @@ use self::slots::*;
 pub use self::timers::TimerId;
 use crate::backend::user_data::{self, MAX_IN_FLIGHT, TIMER_EVENT};
 use crate::backend::{Backend, Completion, LazyBackend, RawOp, Syscall, Timespec};
-use crate::packet::{Accepted, Packet};
+use crate::packet::{Accepted, MsgInfo, Packet};
 use crate::port_core::Reactor;
 
 /// A handle associated with a port (a socket or file the port owns).

@@ -13,6 +13,9 @@ pub(super) enum Operation {
     Recv,
     Send,
     RecvFrom,
+    /// recvmsg(2) with a control buffer (`Slot::control`): one datagram, its
+    /// source, its ancillary data and flags.
+    RecvMsg,
     SendTo,
     RecvVectored,
     SendVectored,
@@ -36,6 +39,7 @@ impl Operation {
             Operation::Accept
             | Operation::Recv
             | Operation::RecvFrom
+            | Operation::RecvMsg
             | Operation::RecvVectored
             | Operation::Read => Some(0),
             Operation::Connect
@@ -103,6 +107,9 @@ pub(super) struct Slot<V, B> {
     /// A receiving op's way into its buffers' `IoBufMut` methods (`None`: the
     /// op only reads its buffers, or has none).
     pub(super) recv: Option<RecvAccess<B>>,
+    /// A `RecvMsg`'s control buffer (the ancillary data goes there); handed
+    /// back as the packet's `buf`.
+    pub(super) control: Option<B>,
 }
 
 impl<V, B> Slot<V, B> {
@@ -215,6 +222,7 @@ impl<V, B> Slot<V, B> {
             offset: 0,
             done: 0,
             recv: None,
+            control: None,
         }
     }
 }
@@ -228,7 +236,8 @@ where
     V: Send,
 {
     let value = slot.value.take();
-    let buf = slot.buf.take();
+    // A RecvMsg has no `buf`: its control buffer comes back in its place.
+    let buf = slot.buf.take().or_else(|| slot.control.take());
     let bufs = mem::take(&mut slot.bufs);
     if t.spare.len() < 1024 {
         t.spare.push(slot);
@@ -275,7 +284,7 @@ pub(super) fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
         Operation::Read => Syscall::ReadStream,
         Operation::Write => Syscall::WriteStream,
         Operation::Shutdown => Syscall::Shutdown,
-        Operation::RecvFrom | Operation::RecvVectored => Syscall::RecvMsg,
+        Operation::RecvFrom | Operation::RecvMsg | Operation::RecvVectored => Syscall::RecvMsg,
         Operation::SendTo | Operation::SendVectored => Syscall::SendMsg,
     };
     if code == Syscall::RecvMsg || code == Syscall::SendMsg {
@@ -302,7 +311,14 @@ pub(super) fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
         }
         let iov = slot.iovecs.as_mut_ptr();
         let iovlen = slot.iovecs.len();
-        let named = matches!(slot.operation, Operation::RecvFrom | Operation::SendTo);
+        let named = matches!(
+            slot.operation,
+            Operation::RecvFrom | Operation::RecvMsg | Operation::SendTo
+        );
+        let control = match &mut slot.control {
+            Some(c) => window(c, recv),
+            None => (std::ptr::null_mut(), 0),
+        };
         // SAFETY: `raw_op` runs before a submission (see `raw_op`'s callers).
         let k = unsafe { slot.area() };
         // SAFETY: all-zero is a valid msghdr.
@@ -312,6 +328,12 @@ pub(super) fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
         if named {
             k.msg.msg_name = (&mut k.addr as *mut libc::sockaddr_storage).cast();
             k.msg.msg_namelen = k.addrlen;
+        }
+        if control.1 > 0 {
+            // The control buffer is writable (a RecvMsg's `recv` access) and
+            // lives in the slot until the completion.
+            k.msg.msg_control = control.0.cast();
+            k.msg.msg_controllen = control.1;
         }
     }
     // Pointers into the kernel area, taken from its owning pointer (no

@@ -800,6 +800,20 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBufMut> Op<'_, K, V, B> 
         })
     }
 
+    /// Receives one message into `bufs` in order, with its ancillary data
+    /// into `control` (recvmsg(2); WSARecvMsg). The packet's `addr` is the
+    /// source, its `buf` the control buffer (initialised as far as the data
+    /// reached), its `bufs()` the data buffers, and
+    /// [`msg_info`](Packet::msg_info) the flags and control-data length. A
+    /// datagram larger than the buffers: `EMSGSIZE`, as `recv_from`.
+    #[doc(hidden)]
+    pub fn recv_msg(self, bufs: Vec<B>, control: B, value: V) -> Started<V, B> {
+        let (h, t) = (self.handle, self.how());
+        self.run(value, Some(control), bufs, |io, v, c, bs| {
+            io.recv_msg(h, RecvAccess::of(), bs, c.expect("control buffer"), v, t)
+        })
+    }
+
     /// Receives into several buffers in order (WSARecv with several WSABUFs).
     pub fn recv_vectored(self, bufs: Vec<B>, value: V) -> Started<V, B> {
         let (h, t) = (self.handle, self.how());

@@ -195,9 +195,12 @@ fn on_complete(p: &mut Packet<usize, PacketValue, CBuf>) {
     let stream = p.take_accepted_fd().map(std::net::TcpStream::from);
     let addr = p.addr();
     let placeholder = PacketValue::Done(Entry { ov: 0, status: 0 });
-    let PacketValue::Op(ctx) = std::mem::replace(&mut p.value, placeholder) else {
+    let PacketValue::Op(mut ctx) = std::mem::replace(&mut p.value, placeholder) else {
         return;
     };
+    if let OpKind::RecvMsg { got, .. } = &mut ctx.kind {
+        *got = p.msg_info();
+    }
     // What is needed to end the operation if its handling panics.
     let fallback = Fallback {
         token: ctx.token,
@@ -207,7 +210,10 @@ fn on_complete(p: &mut Packet<usize, PacketValue, CBuf>) {
         notify: ctx.notify,
         apc: ctx.apc,
         counter: match ctx.kind {
-            OpKind::Recv | OpKind::RecvFrom { .. } | OpKind::Peek { .. } => Some(true),
+            OpKind::Recv
+            | OpKind::RecvFrom { .. }
+            | OpKind::RecvMsg { .. }
+            | OpKind::Peek { .. } => Some(true),
             OpKind::Send | OpKind::SendTo { .. } | OpKind::Transmit { .. } => Some(false),
             _ => None,
         },
@@ -381,6 +387,20 @@ pub(crate) unsafe fn complete(
                     unsafe { write_from(*from, *fromlen, addr) };
                 }
             }
+            if let OpKind::RecvMsg {
+                name,
+                namelen,
+                control_len,
+                flags,
+                got: Some(got),
+            } = &ctx.kind
+            {
+                if nt_success(status) || status == STATUS_BUFFER_OVERFLOW {
+                    // SAFETY: the WSAMSG and its name buffer are valid until
+                    // completion (caller contract).
+                    unsafe { write_msg(*name, *namelen, *control_len, *flags, *got, addr) };
+                }
+            }
             finish(ctx, status, bytes);
         }
     }
@@ -514,7 +534,10 @@ fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
             Ok(0) => {
                 matches!(
                     ctx.kind,
-                    OpKind::Recv | OpKind::RecvFrom { .. } | OpKind::Peek { .. }
+                    OpKind::Recv
+                        | OpKind::RecvFrom { .. }
+                        | OpKind::RecvMsg { .. }
+                        | OpKind::Peek { .. }
                 ) || short
             }
             Ok(_) => short,
@@ -584,7 +607,7 @@ pub(crate) fn finish(ctx: OpCtx, status: DWORD, bytes: usize) {
             }
             ctx.owner.recv_pending.fetch_sub(1, Ordering::AcqRel);
         }
-        OpKind::RecvFrom { .. } | OpKind::Peek { .. } => {
+        OpKind::RecvFrom { .. } | OpKind::RecvMsg { .. } | OpKind::Peek { .. } => {
             ctx.owner.recv_pending.fetch_sub(1, Ordering::AcqRel);
         }
         OpKind::Send | OpKind::SendTo { .. } | OpKind::Transmit { .. } => {
@@ -626,6 +649,33 @@ unsafe fn write_from(from: usize, fromlen: usize, addr: Option<SocketAddr>) {
         let n = (sa.len() as usize).min(cap);
         std::ptr::copy_nonoverlapping(sa.as_ptr().cast::<u8>(), from as *mut u8, n);
         *fromlen = sa.len() as i32;
+    }
+}
+
+/// WSARecvMsg: the source address into `WSAMSG.name`/`.namelen` (as
+/// `write_from`), the control data's length into `.Control.len` (the data
+/// itself the kernel wrote into the program's control buffer), and
+/// `MSG_TRUNC`/`MSG_CTRUNC` into `.dwFlags` (Linux's values, as the header's
+/// `MSG_*` and the synchronous WSARecvMsg).
+///
+/// # Safety
+/// `namelen`, `control_len` and `flags` must point to the fields of a valid
+/// `WSAMSG`; `name` 0 or valid for writes of `*namelen` bytes.
+unsafe fn write_msg(
+    name: usize,
+    namelen: usize,
+    control_len: usize,
+    flags: usize,
+    got: cport_core::MsgInfo,
+    addr: Option<SocketAddr>,
+) {
+    // SAFETY: caller contract.
+    unsafe {
+        if name != 0 {
+            write_from(name, namelen, addr);
+        }
+        *(control_len as *mut u32) = got.control_len as u32;
+        *(flags as *mut u32) = (got.flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC)) as u32;
     }
 }
 

@@ -79,6 +79,16 @@ pub(crate) enum OpKind {
     SendTo {
         to: SocketAddr,
     },
+    /// WSARecvMsg: where `WSAMSG.name`, `.namelen`, `.Control.len` and
+    /// `.dwFlags` are (0: no name), written at completion from what the
+    /// receive reported (`got`, filled in by the completion filter).
+    RecvMsg {
+        name: usize,
+        namelen: usize,
+        control_len: usize,
+        flags: usize,
+        got: Option<cport_core::MsgInfo>,
+    },
     /// WSARecv with MSG_PEEK: a zero-byte receive waits until data is
     /// there, then the data is peeked into these (pointer, length) buffers.
     Peek {
@@ -131,6 +141,8 @@ pub(super) fn start(port: &EnginePort, h: Handle, ctx: OpCtx, mut bufs: Vec<CBuf
         (OpKind::Send, _) if bufs.len() == 1 => op.send(bufs.remove(0), PacketValue::Op(ctx)),
         (OpKind::Send, _) => op.send_vectored(bufs, PacketValue::Op(ctx)),
         (OpKind::RecvFrom { .. }, Some(b)) => op.recv_from(b, PacketValue::Op(ctx)),
+        // The last buffer is the control buffer.
+        (OpKind::RecvMsg { .. }, Some(control)) => op.recv_msg(bufs, control, PacketValue::Op(ctx)),
         (OpKind::SendTo { to }, Some(b)) => {
             let to = *to;
             op.send_to(b, to, PacketValue::Op(ctx))
@@ -229,6 +241,9 @@ pub(crate) struct Prepared {
 pub(crate) struct ApcTarget {
     /// The issuing thread's id.
     pub tid: u32,
+    /// Which thread of that id (ids are reused): its APC queue's serial
+    /// number, 0 if it has none (then the routine is dropped).
+    pub serial: u64,
     /// The routine's address (never 0).
     pub routine: usize,
     /// `true`: a Winsock routine (`dwError` is a WSA error, and it takes

@@ -246,7 +246,23 @@ pub(crate) fn wait_events(
     wait_all: bool,
     timeout: Option<Duration>,
 ) -> WaitResult {
+    wait_events_or(events, wait_all, timeout, || false).unwrap_or(WaitResult::TimedOut)
+}
+
+/// As [`wait_events`], but `None` as soon as `interrupted` (checked under the
+/// events bus lock, before the objects) returns `true`: an alertable wait,
+/// with "an APC is queued to this thread" as `interrupted`. Whatever makes
+/// it true must [`Bus::kick`] [`EVENTS`] after publishing.
+pub(crate) fn wait_events_or(
+    events: &[Waitable],
+    wait_all: bool,
+    timeout: Option<Duration>,
+    mut interrupted: impl FnMut() -> bool,
+) -> Option<WaitResult> {
     let got = EVENTS.wait_until(timeout, || {
+        if interrupted() {
+            return Some(None);
+        }
         if wait_all {
             if events.iter().all(|e| e.is_set()) {
                 let mut abandoned = None;
@@ -255,19 +271,24 @@ pub(crate) fn wait_events(
                         abandoned = Some(i);
                     }
                 }
-                return Some(abandoned.map_or(WaitResult::Signaled(0), WaitResult::Abandoned));
+                return Some(Some(
+                    abandoned.map_or(WaitResult::Signaled(0), WaitResult::Abandoned),
+                ));
             }
             None
         } else {
             let i = events.iter().position(|e| e.is_set())?;
-            Some(if events[i].consume() {
+            Some(Some(if events[i].consume() {
                 WaitResult::Abandoned(i)
             } else {
                 WaitResult::Signaled(i)
-            })
+            }))
         }
     });
-    got.unwrap_or(WaitResult::TimedOut)
+    match got {
+        Some(r) => r,
+        None => Some(WaitResult::TimedOut),
+    }
 }
 
 /// A Win32 timeout in milliseconds (`INFINITE` = forever).

@@ -57,13 +57,21 @@ pub extern "C" fn SleepEx(ms: DWORD, alertable: BOOL) -> DWORD {
     })
 }
 
-/// Resolves a wait's handle array to events, threads, semaphores and mutexes.
+/// Resolves a wait's handle array to events, threads, semaphores and
+/// mutexes, and waits; `interrupted` as in [`signal::wait_events_or`]
+/// (`None`: it ended the wait).
 ///
 /// # Safety
 /// `handles` must be valid for `n` entries (checked non-NULL).
-unsafe fn wait_many(n: DWORD, hs: *const HANDLE, all: BOOL, ms: DWORD) -> DWORD {
+pub(crate) unsafe fn wait_many_or(
+    n: DWORD,
+    hs: *const HANDLE,
+    all: BOOL,
+    ms: DWORD,
+    interrupted: impl FnMut() -> bool,
+) -> Option<DWORD> {
     if n == 0 || n > MAXIMUM_WAIT_OBJECTS || hs.is_null() {
-        return fail(ERROR_INVALID_PARAMETER, WAIT_FAILED);
+        return Some(fail(ERROR_INVALID_PARAMETER, WAIT_FAILED));
     }
     // SAFETY: valid for n entries (caller contract).
     let hs = unsafe { std::slice::from_raw_parts(hs, n as usize) };
@@ -74,14 +82,25 @@ unsafe fn wait_many(n: DWORD, hs: *const HANDLE, all: BOOL, ms: DWORD) -> DWORD 
             Some(Object::Thread(t)) => events.push(Waitable::Thread(t)),
             Some(Object::Semaphore(sem)) => events.push(Waitable::Other(sem)),
             Some(Object::Mutex(m)) => events.push(Waitable::Other(m)),
-            _ => return fail(ERROR_INVALID_HANDLE, WAIT_FAILED),
+            _ => return Some(fail(ERROR_INVALID_HANDLE, WAIT_FAILED)),
         }
     }
-    match signal::wait_events(&events, all != FALSE, timeout_of(ms)) {
-        WaitResult::Signaled(i) => WAIT_OBJECT_0 + i as DWORD,
-        WaitResult::Abandoned(i) => WAIT_ABANDONED_0 + i as DWORD,
-        WaitResult::TimedOut => WAIT_TIMEOUT,
-    }
+    Some(
+        match signal::wait_events_or(&events, all != FALSE, timeout_of(ms), interrupted)? {
+            WaitResult::Signaled(i) => WAIT_OBJECT_0 + i as DWORD,
+            WaitResult::Abandoned(i) => WAIT_ABANDONED_0 + i as DWORD,
+            WaitResult::TimedOut => WAIT_TIMEOUT,
+        },
+    )
+}
+
+/// A wait on a handle array (see [`wait_many_or`]), not interruptible.
+///
+/// # Safety
+/// `handles` must be valid for `n` entries (checked non-NULL).
+unsafe fn wait_many(n: DWORD, hs: *const HANDLE, all: BOOL, ms: DWORD) -> DWORD {
+    // SAFETY: forwarded caller contract.
+    unsafe { wait_many_or(n, hs, all, ms, || false) }.unwrap_or(WAIT_TIMEOUT)
 }
 
 /// `WaitForSingleObject` (events, threads, semaphores, mutexes).

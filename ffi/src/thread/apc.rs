@@ -5,14 +5,25 @@
 //! of overlapped I/O (`WSARecv`'s `lpCompletionRoutine`, `ReadFileEx`), which
 //! the engine hands here as APCs, plus `TerminateThread` (refused).
 //!
-//! Each thread's queue is keyed by its thread id. An alertable wait first
+//! Each thread's queue is keyed by its thread id and made when the thread
+//! first needs one (a `CreateThread` thread at its start; any other thread
+//! when it issues an operation with a completion routine or queues an APC to
+//! itself), with a serial number that tells it from a later thread reusing
+//! the id. The thread's exit (a thread-local destructor) removes the queue
+//! and drops what is in it; APCs and completion routines for a thread that
+//! has exited are dropped, never run by another thread, and `QueueUserAPC`
+//! to it fails with `ERROR_GEN_FAILURE`, as on Windows. An alertable wait first
 //! runs the queued APCs of its thread, in FIFO order, and then returns
 //! `WAIT_IO_COMPLETION` without waiting; otherwise it waits and returns as
 //! soon as an APC is queued to it (then runs it) or its wait ends. A
-//! non-alertable wait never runs APCs, as on Windows. Alertable waits on
-//! objects check for APCs every [`SLICE`]; alertable sleeps are woken at once.
+//! non-alertable wait never runs APCs, as on Windows. Alertable sleeps and
+//! alertable waits on objects are woken at once by an APC queued to their
+//! thread; an alertable `GetQueuedCompletionStatusEx` checks for APCs every
+//! [`SLICE`].
 
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -28,7 +39,7 @@ type WsaRoutine = unsafe extern "C" fn(DWORD, DWORD, *mut OVERLAPPED, DWORD);
 /// `LPOVERLAPPED_COMPLETION_ROUTINE`.
 type FileRoutine = unsafe extern "C" fn(DWORD, DWORD, *mut OVERLAPPED);
 
-/// How often an alertable wait on objects looks for APCs.
+/// How often an alertable wait on a completion port looks for APCs.
 pub(crate) const SLICE: Duration = Duration::from_millis(10);
 
 /// One queued APC.
@@ -44,7 +55,75 @@ enum Apc {
     },
 }
 
-type Map = HashMap<u32, VecDeque<Apc>>;
+/// One thread's queue.
+struct Queue {
+    /// Tells this thread from an earlier or later one with the same id.
+    serial: u64,
+    apcs: VecDeque<Apc>,
+}
+
+type Map = HashMap<u32, Queue>;
+
+/// The next queue's serial number (0 means "none").
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
+/// A thread's claim on its queue: its drop, at thread exit, removes the
+/// queue (dropping what is left in it, outside the lock).
+struct Registration {
+    tid: u32,
+    serial: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let removed = {
+            let mut map = lock();
+            match map.get(&self.tid) {
+                Some(q) if q.serial == self.serial => map.remove(&self.tid),
+                _ => None,
+            }
+        };
+        drop(removed);
+    }
+}
+
+thread_local! {
+    static REGISTRATION: RefCell<Option<Registration>> = const { RefCell::new(None) };
+}
+
+/// The calling thread's queue serial, if it has a queue.
+fn current_serial() -> Option<u64> {
+    REGISTRATION
+        .try_with(|r| r.borrow().as_ref().map(|r| r.serial))
+        .ok()
+        .flatten()
+}
+
+/// The calling thread's queue serial, making its queue if it has none; 0
+/// while its thread-locals are being torn down (it is exiting: no queue).
+pub(crate) fn register_current() -> u64 {
+    REGISTRATION
+        .try_with(|r| {
+            if let Some(reg) = &*r.borrow() {
+                return reg.serial;
+            }
+            let tid = crate::engine::signal::current_tid();
+            let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
+            // A queue left by an earlier thread of this id (one whose
+            // destructors never ran) is replaced, its APCs dropped.
+            let stale = lock().insert(
+                tid,
+                Queue {
+                    serial,
+                    apcs: VecDeque::new(),
+                },
+            );
+            drop(stale);
+            *r.borrow_mut() = Some(Registration { tid, serial });
+            serial
+        })
+        .unwrap_or(0)
+}
 
 struct Queues {
     by_tid: Mutex<Map>,
@@ -64,16 +143,15 @@ fn lock() -> MutexGuard<'static, Map> {
 /// queue another). Returns whether any ran.
 pub(crate) fn run_pending() -> bool {
     let tid = crate::engine::signal::current_tid();
+    let Some(serial) = current_serial() else {
+        return false; // no queue: nothing was ever queued to this thread
+    };
     let mut ran = false;
     loop {
-        let next = {
-            let mut map = lock();
-            let next = map.get_mut(&tid).and_then(VecDeque::pop_front);
-            if map.get(&tid).is_some_and(VecDeque::is_empty) {
-                map.remove(&tid);
-            }
-            next
-        };
+        let next = lock()
+            .get_mut(&tid)
+            .filter(|q| q.serial == serial)
+            .and_then(|q| q.apcs.pop_front());
         let Some(apc) = next else {
             return ran;
         };
@@ -129,18 +207,24 @@ unsafe fn run(apc: Apc) {
 }
 
 /// The engine's [`crate::engine::ApcSink`]: queues a finished operation's
-/// completion routine to its issuing thread and wakes that thread.
+/// completion routine to its issuing thread and wakes that thread; dropped
+/// if that thread has exited (its queue is gone, or belongs to a later
+/// thread with the same id).
 fn queue_completion(target: ApcTarget, status: DWORD, bytes: usize, ov: usize) {
-    lock()
-        .entry(target.tid)
-        .or_default()
-        .push_back(Apc::Completion {
-            target,
-            status,
-            bytes,
-            ov,
-        });
-    QUEUES.queued.notify_all();
+    let mut map = lock();
+    match map.get_mut(&target.tid) {
+        Some(q) if q.serial == target.serial && target.serial != 0 => {
+            q.apcs.push_back(Apc::Completion {
+                target,
+                status,
+                bytes,
+                ov,
+            });
+            drop(map);
+            wake_waiters();
+        }
+        _ => {}
+    }
 }
 
 /// The target for an operation issued now, on this thread, with the
@@ -149,13 +233,23 @@ pub(crate) fn routine_target(routine: usize, winsock: bool) -> ApcTarget {
     let _ = crate::engine::APC_SINK.get_or_init(|| queue_completion);
     ApcTarget {
         tid: crate::engine::signal::current_tid(),
+        serial: register_current(),
         routine,
         winsock,
     }
 }
 
-fn has_pending(map: &Map, tid: u32) -> bool {
-    map.get(&tid).is_some_and(|q| !q.is_empty())
+fn has_pending(map: &Map, tid: u32, serial: Option<u64>) -> bool {
+    map.get(&tid)
+        .is_some_and(|q| Some(q.serial) == serial && !q.apcs.is_empty())
+}
+
+/// Not a Win32 function: how many APCs and completion routines are queued,
+/// over all threads (a test's check that none is left behind).
+#[doc(hidden)]
+#[no_mangle]
+pub extern "C" fn cport_debug_queued_apcs() -> DWORD {
+    boundary(0, || lock().values().map(|q| q.apcs.len() as DWORD).sum())
 }
 
 /// An alertable `SleepEx`: `WAIT_IO_COMPLETION` once APCs ran, else 0 after
@@ -165,12 +259,13 @@ pub(crate) fn alertable_sleep(ms: DWORD) -> DWORD {
         return WAIT_IO_COMPLETION;
     }
     let tid = crate::engine::signal::current_tid();
+    let serial = current_serial();
     let deadline =
         crate::engine::signal::timeout_of(ms).and_then(|t| Instant::now().checked_add(t));
     let woken = crate::engine::cport::blocking(|| {
         let mut map = lock();
         loop {
-            if has_pending(&map, tid) {
+            if has_pending(&map, tid, serial) {
                 return true;
             }
             match deadline {
@@ -205,49 +300,67 @@ pub extern "C" fn QueueUserAPC(f: Option<ApcFn>, thread: HANDLE, data: ULONG_PTR
         let Some(f) = f else {
             return fail(ERROR_INVALID_PARAMETER, 0);
         };
+        let mut map;
         let tid = if thread as isize == -2 {
+            register_current();
+            map = lock();
             crate::engine::signal::current_tid()
         } else {
             let Some(t) = crate::handles::thread(thread as usize) else {
                 return fail(ERROR_INVALID_HANDLE, 0);
             };
-            if t.has_exited() {
+            let tid = t.tid.load(Ordering::Relaxed);
+            map = lock();
+            // Checked under the lock: a thread that has not exited yet still
+            // has its id, and its queue unless it is exiting (the queue goes
+            // first, then the handle is signalled).
+            if t.has_exited() || !map.contains_key(&tid) {
                 return fail(ERROR_GEN_FAILURE, 0);
             }
-            match crate::thread::GetThreadId(thread) {
-                0 => return fail(ERROR_INVALID_HANDLE, 0),
-                id => id,
-            }
+            tid
         };
-        lock().entry(tid).or_default().push_back(Apc::User(f, data));
-        QUEUES.queued.notify_all();
+        match map.get_mut(&tid) {
+            Some(q) => q.apcs.push_back(Apc::User(f, data)),
+            // The calling thread, exiting (its queue is gone).
+            None => return fail(ERROR_GEN_FAILURE, 0),
+        }
+        drop(map);
+        wake_waiters();
         1
     })
 }
 
 /// An alertable multi-object wait: APCs end it with `WAIT_IO_COMPLETION`.
+/// An APC queued while it waits wakes it at once (the queueing side kicks
+/// the events bus the wait sleeps on).
 ///
 /// # Safety
 /// `hs` must be valid for `n` handles.
 pub(crate) unsafe fn alertable_wait(n: DWORD, hs: *const HANDLE, all: BOOL, ms: DWORD) -> DWORD {
-    let deadline =
-        crate::engine::signal::timeout_of(ms).and_then(|t| Instant::now().checked_add(t));
-    loop {
-        if run_pending() {
-            return WAIT_IO_COMPLETION;
-        }
-        let mut slice = SLICE;
-        if let Some(d) = deadline {
-            slice = slice.min(d.saturating_duration_since(Instant::now()));
-        }
-        // SAFETY: forwarded caller contract.
-        let r = unsafe {
-            crate::sync::waits::WaitForMultipleObjects(n, hs, all, slice.as_millis() as u32)
-        };
-        if r != WAIT_TIMEOUT || deadline.is_some_and(|d| Instant::now() >= d) {
-            return r;
+    if run_pending() {
+        return WAIT_IO_COMPLETION;
+    }
+    let tid = crate::engine::signal::current_tid();
+    let serial = current_serial();
+    // SAFETY: forwarded caller contract.
+    let r = unsafe {
+        crate::sync::waits::wait_many_or(n, hs, all, ms, || {
+            serial.is_some() && has_pending(&lock(), tid, serial)
+        })
+    };
+    match r {
+        Some(r) => r,
+        None => {
+            run_pending();
+            WAIT_IO_COMPLETION
         }
     }
+}
+
+/// An APC was queued: wake the waits that may be its thread's.
+fn wake_waiters() {
+    QUEUES.queued.notify_all();
+    crate::engine::signal::EVENTS.kick();
 }
 
 /// `WaitForSingleObjectEx`.

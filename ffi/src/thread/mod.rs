@@ -70,6 +70,9 @@ unsafe fn run(obj: Arc<ThreadObj>, start: StartRoutine, param: usize, started: m
     let _ = EXIT_SIGNAL.try_with(|s| s.borrow_mut().0 = Some(obj.clone()));
     let tid = current_tid();
     obj.tid.store(tid, Ordering::Relaxed);
+    // Its APC queue exists before anybody can see its id (QueueUserAPC on
+    // the handle), and goes, at exit, before the handle is signalled.
+    apc::register_current();
     let _ = started.send(tid);
     drop(started);
     obj.wait_resumed();

@@ -1,20 +1,25 @@
 //! `WSAEventSelect` and `WSAEnumNetworkEvents`: network events recorded
 //! per socket and signalled through a Win32 event.
 //!
-//! One watcher thread polls every selected socket for the events that are
-//! still enabled; when one occurs it records it (with its error code),
-//! disables it and sets the socket's event. Windows' re-enabling rules:
+//! One watcher thread waits in poll(2) on every selected socket, for the
+//! events that are still enabled, plus an eventfd that wakes it whenever
+//! that set changes (a selection made or ended, a socket closed, an event
+//! re-enabled): it sleeps until something happens, so an event is set as
+//! soon as the socket is ready and an idle program costs nothing. When an
+//! event occurs it records it (with its error code), disables it and sets
+//! the socket's event. Windows' re-enabling rules:
 //! `FD_READ` by a receive call, `FD_ACCEPT` by `accept`/`WSAAccept`,
 //! `FD_WRITE` only by a send that failed with `WSAEWOULDBLOCK`; `FD_CONNECT`
-//! fires once per connect, `FD_CLOSE` once. `WSAEventSelect` makes the
+//! fires once per connect, `FD_CLOSE` once; a socket selected before
+//! `listen` gets `FD_ACCEPT` once it listens. `WSAEventSelect` makes the
 //! socket non-blocking (as `ioctlsocket(FIONBIO)`), clears the record and
 //! enables every selected event; a mask of 0 ends the selection (the socket
 //! stays non-blocking).
 
 use std::collections::HashMap;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Once, Weak};
+use std::sync::{Arc, Once, OnceLock, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -67,6 +72,22 @@ static SELECTIONS: Mutex<Option<HashMap<usize, Arc<Selection>>>> = Mutex::new(No
 /// Whether any socket was ever selected: the hooks' one check otherwise.
 static ANY: AtomicBool = AtomicBool::new(false);
 static WATCHER: Once = Once::new();
+/// The watcher's wake-up (an eventfd it polls with the sockets). Without
+/// one (eventfd failed), the watcher polls in [`SLICE`]s instead.
+static WAKE: OnceLock<OwnedFd> = OnceLock::new();
+/// How often a watcher without a wake-up looks at the selections again.
+const SLICE: Duration = Duration::from_millis(20);
+
+/// The set of sockets or events to watch changed: the watcher recomputes it.
+fn wake_watcher() {
+    if let Some(fd) = WAKE.get() {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a local into an eventfd this module
+        // owns. It cannot block (EFD_NONBLOCK); a full counter (EAGAIN)
+        // already means "wake up".
+        unsafe { libc::write(fd.as_raw_fd(), (&raw const one).cast(), 8) };
+    }
+}
 
 fn key(obj: &IoObj) -> usize {
     obj as *const IoObj as usize
@@ -89,12 +110,30 @@ pub(crate) fn reenable(obj: &IoObj, bits: i32, connecting: bool) {
         .and_then(|m| m.get(&key(obj)).cloned());
     if let Some(sel) = sel {
         let mut st = sel.state.lock();
+        let before = (st.enabled, st.parked, st.connecting);
         st.enabled |= bits & st.mask;
         st.parked = false;
         if connecting {
             st.connecting = true;
             st.enabled |= st.mask & (FD_CONNECT | FD_WRITE | FD_CLOSE);
         }
+        let changed = before != (st.enabled, st.parked, st.connecting);
+        drop(st);
+        if changed {
+            wake_watcher();
+        }
+    }
+}
+
+/// `closesocket` of `obj`: its selection ends, and the watcher stops
+/// polling its fd (before the number is reused).
+pub(crate) fn closed(obj: &IoObj) {
+    if !ANY.load(Ordering::Acquire) {
+        return;
+    }
+    let removed = SELECTIONS.lock().as_mut().and_then(|m| m.remove(&key(obj)));
+    if removed.is_some() {
+        wake_watcher();
     }
 }
 
@@ -209,6 +248,7 @@ fn hup_only(fd: RawFd, revents: i16) -> bool {
 }
 
 fn watcher() {
+    let wake = WAKE.get().map(|f| f.as_raw_fd());
     loop {
         let sels: Vec<(Arc<Selection>, Arc<IoObj>)> = {
             let mut guard = SELECTIONS.lock();
@@ -218,7 +258,12 @@ fn watcher() {
                 .filter_map(|s| s.obj.upgrade().map(|o| (s.clone(), o)))
                 .collect()
         };
-        let mut fds = Vec::with_capacity(sels.len());
+        let mut fds = Vec::with_capacity(sels.len() + 1);
+        fds.push(libc::pollfd {
+            fd: wake.unwrap_or(-1),
+            events: libc::POLLIN,
+            revents: 0,
+        });
         for (sel, obj) in &sels {
             let st = sel.state.lock();
             let mut events = 0i16;
@@ -245,21 +290,52 @@ fn watcher() {
                 revents: 0,
             });
         }
-        // Re-enables and new selections are seen at the next slice.
+        // Until something happens: readiness, or a change of the set (the
+        // eventfd). Without the eventfd, changes are seen at the next slice.
+        let timeout = if wake.is_some() {
+            -1
+        } else {
+            SLICE.as_millis() as i32
+        };
         // SAFETY: a local array of pollfds.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 20) };
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
         if n <= 0 {
-            if fds.iter().all(|f| f.fd < 0) {
-                std::thread::sleep(Duration::from_millis(5));
+            if wake.is_none() && fds.iter().all(|f| f.fd < 0) {
+                std::thread::sleep(SLICE);
             }
             continue;
         }
-        for ((sel, obj), p) in sels.iter().zip(&fds) {
-            if p.fd >= 0 && p.revents != 0 && record(sel, obj, p.fd, p.revents) {
+        if let (Some(w), true) = (wake, fds[0].revents & libc::POLLIN != 0) {
+            let mut count = 0u64;
+            // SAFETY: reads the eventfd's 8-byte counter into a local
+            // (non-blocking; it resets the counter).
+            unsafe { libc::read(w, (&raw mut count).cast(), 8) };
+        }
+        for ((sel, obj), p) in sels.iter().zip(&fds[1..]) {
+            // A socket closed while the poll ran: its fd number may name
+            // another file now.
+            let still_open = matches!(obj.current(), Some(fd) if fd == p.fd);
+            if p.fd >= 0 && p.revents != 0 && still_open && record(sel, obj, p.fd, p.revents) {
                 sel.event.set();
             }
         }
     }
+}
+
+/// Starts the watcher, with its eventfd, the first time a socket is selected.
+fn start_watcher() {
+    WATCHER.call_once(|| {
+        // SAFETY: eventfd takes no pointers; a non-negative result is a new
+        // fd that nobody else owns.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd >= 0 {
+            // SAFETY: as above.
+            let _ = WAKE.set(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        let _ = std::thread::Builder::new()
+            .name("cport-event-select".into())
+            .spawn(watcher);
+    });
 }
 
 /// `WSAEventSelect`.
@@ -274,8 +350,12 @@ pub extern "C" fn WSAEventSelect(s: SOCKET, event: HANDLE, events: i32) -> INT {
         let mut guard = SELECTIONS.lock();
         let map = guard.get_or_insert_with(HashMap::new);
         if events == 0 {
-            map.remove(&key(&obj));
+            let removed = map.remove(&key(&obj));
+            drop(guard);
             obj.nonblocking.store(true, Ordering::Release);
+            if removed.is_some() {
+                wake_watcher();
+            }
             return 0;
         }
         let Some(ev) = handles::event(event as usize) else {
@@ -302,11 +382,8 @@ pub extern "C" fn WSAEventSelect(s: SOCKET, event: HANDLE, events: i32) -> INT {
         );
         drop(guard);
         ANY.store(true, Ordering::Release);
-        WATCHER.call_once(|| {
-            let _ = std::thread::Builder::new()
-                .name("cport-event-select".into())
-                .spawn(watcher);
-        });
+        start_watcher();
+        wake_watcher();
         0
     })
 }

@@ -6,15 +6,22 @@
 //! `struct in_pktinfo` …) are Linux's, like the other socket constants.
 //!
 //! Without an `OVERLAPPED` both are blocking calls (FIONBIO, SO_RCVTIMEO /
-//! SO_SNDTIMEO apply). With one, the call is made at once: if it completes,
-//! it returns 0 and queues its packet as any inline completion does; a
-//! receive that would have to wait fails with `WSAEOPNOTSUPP` (no pending
-//! form), a send waits until it can complete.
+//! SO_SNDTIMEO apply). With one, a receive is made at once if no other
+//! receive of the socket is pending: if it completes, it returns 0 and
+//! queues its packet as any inline completion does; otherwise it goes
+//! pending on the engine like `WSARecv` (`WSA_IO_PENDING`), and the source
+//! address, control data length and flags are written into the `WSAMSG` at
+//! completion (the program keeps it valid until then, as on Windows); a
+//! completion routine reports it as an APC to the issuing thread, as for
+//! `WSARecv`. With `MSG_PEEK`/`MSG_OOB` a receive that would wait fails
+//! with `WSAEOPNOTSUPP`. A send waits until it can complete (it takes no
+//! completion routine: `WSAEOPNOTSUPP`).
 
 use std::ffi::c_void;
 use std::sync::atomic::Ordering;
 
 use super::*;
+use crate::engine::{CBuf, OpKind};
 use crate::error::boundary;
 
 /// `WSAMSG` (Windows x64: 56 bytes).
@@ -91,10 +98,48 @@ unsafe fn complete(obj: &IoObj, ov: *mut OVERLAPPED, n: usize) -> INT {
     }
 }
 
+/// What a receive that completed on the calling thread reports in the
+/// `WSAMSG` (`namelen`, `Control.len`, `dwFlags`) and `*received`; returns
+/// whether it truncated a datagram.
+///
+/// # Safety
+/// `received` must be NULL or valid for a write.
+unsafe fn write_received(
+    obj: &IoObj,
+    msg: &mut WSAMSG,
+    m: &libc::msghdr,
+    n: usize,
+    received: *mut DWORD,
+) -> bool {
+    if !msg.name.is_null() {
+        msg.namelen = m.msg_namelen as INT;
+    }
+    msg.Control.len = if m.msg_control.is_null() {
+        0
+    } else {
+        m.msg_controllen as ULONG
+    };
+    let mut out = 0;
+    if m.msg_flags & libc::MSG_TRUNC != 0 {
+        out |= W_MSG_TRUNC;
+    }
+    if m.msg_flags & libc::MSG_CTRUNC != 0 {
+        out |= W_MSG_CTRUNC;
+    }
+    msg.dwFlags = out;
+    if !received.is_null() {
+        // SAFETY: valid out-pointer (caller contract).
+        unsafe { *received = n as DWORD };
+    }
+    out & W_MSG_TRUNC != 0 && engine::is_datagram(obj)
+}
+
 /// `WSARecvMsg`.
 ///
 /// # Safety
-/// `msg` and everything it points to, `received` and `ov` must be valid.
+/// `msg` and everything it points to, `received` and `ov` must be valid;
+/// with an `ov`, the `WSAMSG`, its buffers, name and control buffer stay
+/// valid until the operation's completion is published.
 pub(crate) unsafe extern "C" fn wsa_recv_msg(
     s: SOCKET,
     msg: *mut WSAMSG,
@@ -104,20 +149,16 @@ pub(crate) unsafe extern "C" fn wsa_recv_msg(
 ) -> INT {
     boundary(SOCKET_ERROR, || {
         let obj = sock_or!(s, SOCKET_ERROR);
-        if !routine.is_null() {
-            return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
-        }
         if msg.is_null() {
             return fail(WSAEFAULT, SOCKET_ERROR);
         }
         // SAFETY: valid (caller contract).
         let msg = unsafe { &mut *msg };
         // SAFETY: as above.
-        let (_iov, mut m) = match unsafe { linux_msg(msg) } {
+        let (iov, mut m) = match unsafe { linux_msg(msg) } {
             Ok(x) => x,
             Err(e) => return fail(e, SOCKET_ERROR),
         };
-        super::event_select::reenable(&obj, super::event_select::FD_READ, false);
         let flags = msg.dwFlags as i32 & (libc::MSG_PEEK | libc::MSG_OOB);
         let namelen = m.msg_namelen;
         let controllen = m.msg_controllen;
@@ -127,48 +168,82 @@ pub(crate) unsafe extern "C" fn wsa_recv_msg(
             // SAFETY: the buffers are valid (caller contract).
             unsafe { libc::recvmsg(fd, &mut m, flags | libc::MSG_DONTWAIT) }
         };
-        let r = if ov.is_null() {
-            let timeout = obj.recv_timeout_ms.load(Ordering::Acquire);
-            blocking_call(&obj, libc::POLLIN, timeout, call)
-        } else {
-            match with_fd(&obj, |fd| check(call(fd))) {
-                Ok(Err(libc::EAGAIN)) => return fail(WSAEOPNOTSUPP, SOCKET_ERROR),
-                Ok(r) => r,
-                Err(e) => Err(e),
-            }
-        };
-        let n = match r {
-            Ok(n) => n,
-            Err(e) => return fail(stream_error(&obj, e), SOCKET_ERROR),
-        };
-        if !msg.name.is_null() {
-            msg.namelen = m.msg_namelen as INT;
-        }
-        msg.Control.len = if m.msg_control.is_null() {
-            0
-        } else {
-            m.msg_controllen as ULONG
-        };
-        let mut out = 0;
-        if m.msg_flags & libc::MSG_TRUNC != 0 {
-            out |= W_MSG_TRUNC;
-        }
-        if m.msg_flags & libc::MSG_CTRUNC != 0 {
-            out |= W_MSG_CTRUNC;
-        }
-        msg.dwFlags = out;
-        if !received.is_null() {
-            // SAFETY: valid out-pointer (caller contract).
-            unsafe { *received = n as DWORD };
-        }
-        if out & W_MSG_TRUNC != 0 && engine::is_datagram(&obj) {
-            return fail(WSAEMSGSIZE, SOCKET_ERROR);
-        }
         if ov.is_null() {
-            0
-        } else {
-            // SAFETY: valid OVERLAPPED (caller contract).
-            unsafe { complete(&obj, ov, n) }
+            let timeout = obj.recv_timeout_ms.load(Ordering::Acquire);
+            let r = blocking_call(&obj, libc::POLLIN, timeout, &mut call);
+            // After the receive: FD_READ again only if data remains.
+            super::event_select::reenable(&obj, super::event_select::FD_READ, false);
+            let n = match r {
+                Ok(n) => n,
+                Err(e) => return fail(stream_error(&obj, e), SOCKET_ERROR),
+            };
+            // SAFETY: `received` is valid (caller contract).
+            if unsafe { write_received(&obj, msg, &m, n, received) } {
+                return fail(WSAEMSGSIZE, SOCKET_ERROR);
+            }
+            return 0;
+        }
+        // SAFETY: ov is valid until completion (caller contract).
+        let p = match unsafe { handles::prepare(&obj, ov) } {
+            // A completion routine ends the operation as an APC to this
+            // thread (without an OVERLAPPED it is ignored, as by WSARecv).
+            Ok(p) if !routine.is_null() => {
+                p.with_routine(crate::thread::apc::routine_target(routine as usize, true))
+            }
+            Ok(p) => p,
+            Err(e) => return fail(e, SOCKET_ERROR),
+        };
+        // Inline attempt: only with no receive of this socket in the engine
+        // (it must get the data first).
+        if obj.recv_pending.load(Ordering::Acquire) == 0 {
+            let r = with_fd(&obj, |fd| check(call(fd)));
+            super::event_select::reenable(&obj, super::event_select::FD_READ, false);
+            match r {
+                Ok(Ok(n)) => {
+                    // SAFETY: `received` is valid (caller contract).
+                    if unsafe { write_received(&obj, msg, &m, n, received) } {
+                        // A truncated datagram: a warning, its packet queued.
+                        engine::complete_inline_warning(p, &obj, STATUS_BUFFER_OVERFLOW, n);
+                        return fail(WSAEMSGSIZE, SOCKET_ERROR);
+                    }
+                    engine::complete_inline(p, &obj, n);
+                    return 0;
+                }
+                Ok(Err(libc::EAGAIN)) => {}
+                Ok(Err(e)) | Err(e) => return super::overlapped::failed_at_once(p, &obj, e),
+            }
+        }
+        if flags != 0 {
+            // MSG_PEEK / MSG_OOB have no pending form here.
+            engine::fail_sync(p, &obj, crate::error::status_carrying(WSAEOPNOTSUPP), false);
+            return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
+        }
+        let Some(home) = obj.io_home() else {
+            return super::overlapped::closed_meanwhile(p, &obj);
+        };
+        let field = |f: *mut u32| f as usize;
+        let kind = OpKind::RecvMsg {
+            name: m.msg_name as usize,
+            namelen: (&raw mut msg.namelen) as usize,
+            control_len: field(&raw mut msg.Control.len),
+            flags: field(&raw mut msg.dwFlags),
+            got: None,
+        };
+        // SAFETY: the WSABUFs stay valid until completion (caller contract).
+        let mut bufs = unsafe { super::overlapped::cbufs(&iov) };
+        // The control buffer goes last (none: an empty one).
+        // SAFETY: the control buffer stays valid until completion (caller
+        // contract); with none, its length is 0 and nothing is written.
+        bufs.push(unsafe { CBuf::new(m.msg_control.cast(), m.msg_controllen) });
+        let mut ctx = p.into_ctx(obj.clone(), kind);
+        ctx.want = iov.iter().map(|v| v.iov_len).sum();
+        // SAFETY: the buffers, the WSAMSG and the OVERLAPPED stay valid until
+        // completion (caller contract).
+        match unsafe {
+            super::overlapped::launch_counted(&obj, &obj.recv_pending, &home, ctx, bufs)
+        } {
+            Ok(()) => fail(WSA_IO_PENDING, SOCKET_ERROR),
+            Err(wsa) => fail(wsa, SOCKET_ERROR),
         }
     })
 }

@@ -47,7 +47,7 @@ unsafe fn wsabufs(bufs: *const WSABUF, count: DWORD) -> Result<Vec<libc::iovec>,
 /// # Safety
 /// Each iovec must describe memory valid until the operation using the
 /// buffers has completed.
-unsafe fn cbufs(iov: &[libc::iovec]) -> Vec<CBuf> {
+pub(super) unsafe fn cbufs(iov: &[libc::iovec]) -> Vec<CBuf> {
     iov.iter()
         // SAFETY: valid until the operation completes (caller contract).
         .map(|v| unsafe { CBuf::new(v.iov_base.cast(), v.iov_len) })
@@ -287,7 +287,7 @@ unsafe fn recv_common(
 /// A receive or send whose first, inline attempt failed with `errno`: the
 /// OVERLAPPED gets the failure status (nothing is queued) and the call
 /// returns `SOCKET_ERROR` with the Winsock error.
-fn failed_at_once(p: engine::Prepared, obj: &IoObj, errno: i32) -> i32 {
+pub(super) fn failed_at_once(p: engine::Prepared, obj: &IoObj, errno: i32) -> i32 {
     let wsa = stream_error(obj, errno);
     engine::fail_sync(p, obj, crate::error::status_carrying(wsa), false);
     fail(wsa, SOCKET_ERROR)
@@ -295,7 +295,7 @@ fn failed_at_once(p: engine::Prepared, obj: &IoObj, errno: i32) -> i32 {
 
 /// A receive or send on a socket closed since the call began:
 /// `STATUS_INVALID_HANDLE` in the OVERLAPPED, `WSAENOTSOCK` returned.
-fn closed_meanwhile(p: engine::Prepared, obj: &IoObj) -> i32 {
+pub(super) fn closed_meanwhile(p: engine::Prepared, obj: &IoObj) -> i32 {
     engine::fail_sync(p, obj, STATUS_INVALID_HANDLE, false);
     fail(WSAENOTSOCK, SOCKET_ERROR)
 }

@@ -229,6 +229,8 @@ pub extern "C" fn cport_listen(s: SOCKET, backlog: i32) -> i32 {
         if r == 0 {
             if let Ok(o) = sock(s) {
                 o.listening.store(true, Ordering::Release);
+                // A socket selected before it listened: FD_ACCEPT can fire now.
+                super::event_select::reenable(&o, 0, false);
             }
         }
         r
@@ -324,11 +326,12 @@ pub unsafe extern "C" fn cport_accept(
         } else {
             &mut len
         };
-        super::event_select::reenable(&obj, super::event_select::FD_ACCEPT, false);
         let r = blocking_call(&obj, libc::POLLIN, 0, |fd| {
             // SAFETY: `addr` is NULL or valid for `len` bytes; `lenp` NULL or ours.
             unsafe { libc::accept4(fd, addr, lenp, libc::SOCK_CLOEXEC) as isize }
         });
+        // After the accept: FD_ACCEPT again only if connections remain.
+        super::event_select::reenable(&obj, super::event_select::FD_ACCEPT, false);
         let fd = match r {
             Ok(fd) => fd as RawFd,
             Err(e) => return fail(errno_to_wsa(e), INVALID_SOCKET),
@@ -480,6 +483,7 @@ pub extern "C" fn closesocket(s: SOCKET) -> i32 {
     boundary(SOCKET_ERROR, || {
         match handles::remove_if(s, |o| matches!(o, Object::Io(o) if o.is_socket())) {
             Some(Object::Io(obj)) => {
+                super::event_select::closed(&obj);
                 obj.close();
                 0
             }
@@ -747,13 +751,15 @@ pub(super) unsafe fn recv_blocking(
         unsafe { *fromlen }.max(0) as u32
     };
     let mut m = engine::msghdr(iov, from.cast(), cap);
-    super::event_select::reenable(obj, super::event_select::FD_READ, false);
     let timeout = obj.recv_timeout_ms.load(Ordering::Acquire);
     let r = blocking_call(obj, libc::POLLIN, timeout, |fd| {
         m.msg_namelen = cap;
         // SAFETY: the iovecs and the address buffer are valid (caller contract).
         unsafe { libc::recvmsg(fd, &mut m, flags | libc::MSG_DONTWAIT) }
     });
+    // After the receive, as on Windows: FD_READ comes again only if data
+    // remains (the watcher may look at once).
+    super::event_select::reenable(obj, super::event_select::FD_READ, false);
     match r {
         Ok(n) => {
             if !fromlen.is_null() && !from.is_null() {

@@ -5,7 +5,9 @@
  * which then returns WAIT_IO_COMPLETION; the routine gets the error, the
  * byte count and the OVERLAPPED; an operation that completes at once still
  * reports through its routine; a cancelled one gets ERROR_OPERATION_ABORTED;
- * no packet reaches a port. An APC queued while the thread waits wakes it. */
+ * no packet reaches a port. An APC queued while the thread waits wakes it.
+ * A routine or APC for a thread that has exited runs nowhere, and
+ * QueueUserAPC to it fails with ERROR_GEN_FAILURE. */
 #include "net.h"
 #include <stdio.h>
 #include <string.h>
@@ -42,6 +44,46 @@ static DWORD WINAPI late_send(LPVOID arg) {
     Sleep(100);
     CHECK_EQ(send(late_sock, "late", 4, 0), 4);
     return 0;
+}
+
+#ifndef _WIN32
+DWORD cport_debug_queued_apcs(void);
+#endif
+
+/* A thread that issues a receive with a routine on `exit_sock` and exits
+ * without an alertable wait. */
+static SOCKET exit_sock;
+static WSAOVERLAPPED exit_ov;
+static char exit_buf[16];
+static DWORD WINAPI issue_and_exit(LPVOID arg) {
+    (void)arg;
+    WSABUF b = {sizeof exit_buf, exit_buf};
+    DWORD flags = 0;
+    memset(&exit_ov, 0, sizeof exit_ov);
+    CHECK_EQ(WSARecv(exit_sock, &b, 1, NULL, &flags, &exit_ov, on_wsa), SOCKET_ERROR);
+    CHECK_ERR(WSA_IO_PENDING);
+    return 0;
+}
+
+/* A thread whose alertable wait must find nothing to run: its SleepEx's
+ * result is its exit code. */
+static DWORD WINAPI alertable_idle(LPVOID arg) {
+    (void)arg;
+    return SleepEx(100, TRUE);
+}
+
+/* A thread that waits, not alertably, for `go` and exits. */
+static HANDLE go;
+static DWORD WINAPI wait_for_go(LPVOID arg) {
+    (void)arg;
+    CHECK_EQ(WaitForSingleObject(go, 5000), WAIT_OBJECT_0);
+    return 0;
+}
+
+static volatile LONG user_apcs;
+static void CALLBACK count_apc(ULONG_PTR arg) {
+    (void)arg;
+    user_apcs++;
 }
 
 /* A receive with a routine on `s`, pending (no data yet). */
@@ -234,6 +276,53 @@ int main(void) {
     n = 99;
     CHECK(!GetQueuedCompletionStatusEx(port, entries, 2, &n, 100, FALSE));
     CHECK_ERR(WAIT_TIMEOUT);
+
+    /* A thread issues a receive with a routine and exits; then the data
+     * arrives and the operation ends. Its routine runs nowhere: not in a new
+     * thread's alertable wait, not in this thread's. */
+    SOCKET c2, s2;
+    tcp_pair(&c2, &s2);
+    exit_sock = s2;
+    reset_seen();
+    HANDLE th = CreateThread(NULL, 0, issue_and_exit, NULL, 0, NULL);
+    CHECK(th != NULL);
+    CHECK_EQ(WaitForSingleObject(th, 5000), WAIT_OBJECT_0);
+    CHECK_EQ(send(c2, "orphan", 6, 0), 6);
+    /* cport: the data completes it (thread exit cancels nothing); Windows
+     * cancels it when the thread exits. */
+    for (int i = 0; i < 500 && !HasOverlappedIoCompleted(&exit_ov); i++) Sleep(10);
+    CHECK(HasOverlappedIoCompleted(&exit_ov));
+    HANDLE idle = CreateThread(NULL, 0, alertable_idle, NULL, 0, NULL);
+    CHECK(idle != NULL);
+    CHECK_EQ(WaitForSingleObject(idle, 5000), WAIT_OBJECT_0);
+    DWORD code = 99;
+    CHECK(GetExitCodeThread(idle, &code));
+    CHECK_EQ(code, 0);
+    CHECK_EQ(SleepEx(0, TRUE), 0);
+    CHECK_EQ(seen.calls, 0);
+    /* QueueUserAPC to the exited thread fails. */
+    CHECK(!QueueUserAPC(count_apc, th, 1));
+    CHECK_ERR(ERROR_GEN_FAILURE);
+    CloseHandle(th);
+    CloseHandle(idle);
+
+    /* An APC queued to a thread that exits without an alertable wait is
+     * dropped with it. */
+    go = CreateEvent(NULL, TRUE, FALSE, NULL);
+    th = CreateThread(NULL, 0, wait_for_go, NULL, 0, NULL);
+    CHECK(th != NULL);
+    CHECK(QueueUserAPC(count_apc, th, 1));
+    CHECK(SetEvent(go));
+    CHECK_EQ(WaitForSingleObject(th, 5000), WAIT_OBJECT_0);
+    CHECK_EQ(user_apcs, 0);
+#ifndef _WIN32
+    /* Nothing of either thread stays queued. */
+    CHECK_EQ(cport_debug_queued_apcs(), 0);
+#endif
+    CloseHandle(th);
+    CloseHandle(go);
+    closesocket(c2);
+    closesocket(s2);
 
     CloseHandle(port);
     WSACloseEvent(ev);

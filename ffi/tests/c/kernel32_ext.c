@@ -169,6 +169,61 @@ static unsigned __stdcall sleeper(void *arg) {
     return r == WAIT_IO_COMPLETION ? 7 : 1;
 }
 
+/* An alertable wait on an event that is never set: ended by an APC. */
+static HANDLE never_set;
+static volatile DWORD apc_ran_on;
+static VOID WINAPI note_apc(ULONG_PTR v) {
+    (void)v;
+    apc_ran_on = GetCurrentThreadId();
+}
+static unsigned __stdcall object_waiter(void *arg) {
+    (void)arg;
+    DWORD r = WaitForSingleObjectEx(never_set, INFINITE, TRUE);
+    return r == WAIT_IO_COMPLETION ? 7 : 1;
+}
+
+/* The voluntary context switches of thread `tid` so far (its wake-ups). */
+static long wakeups_of(unsigned tid) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/self/task/%u/status", tid);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    long n = -1, v;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1) n = v;
+    }
+    fclose(f);
+    return n;
+}
+
+/* An alertable object wait sleeps until an APC comes (it does not look for
+ * APCs in time slices), then runs it on its thread and returns
+ * WAIT_IO_COMPLETION. */
+static void test_alertable_object_wait_sleeps(void) {
+    never_set = CreateEventA(NULL, TRUE, FALSE, NULL);
+    unsigned tid = 0;
+    HANDLE th = (HANDLE)_beginthreadex(NULL, 0, object_waiter, NULL, 0, &tid);
+    CHECK(th != NULL);
+    Sleep(50); /* it is waiting */
+    long before = wakeups_of(tid);
+    Sleep(300);
+    long after = wakeups_of(tid);
+    /* A wait that looked every 10 ms would have woken 30 times. */
+    if (after - before > 1) {
+        fprintf(stderr, "the alertable wait woke up %ld times with nothing queued\n", after - before);
+        exit(1);
+    }
+    CHECK_EQ(WaitForSingleObject(th, 0), WAIT_TIMEOUT);
+    CHECK(QueueUserAPC(note_apc, th, 0));
+    CHECK_EQ(WaitForSingleObject(th, 5000), WAIT_OBJECT_0);
+    DWORD code = 0;
+    CHECK(GetExitCodeThread(th, &code));
+    CHECK_EQ(code, 7);
+    CHECK_EQ(apc_ran_on, tid);
+    CHECK(CloseHandle(th));
+    CHECK(CloseHandle(never_set));
+}
+
 static void test_apcs(void) {
     /* To this thread: only alertable waits run them, in order. */
     apc_sum = 0;
@@ -499,6 +554,7 @@ int main(void) {
     test_waitable_timers();
     test_register_wait();
     test_apcs();
+    test_alertable_object_wait_sleeps();
     test_select();
     test_modules_and_versions();
     test_strings_random_pipes();

@@ -3,7 +3,8 @@
  * FD_READ again after each recv, FD_ACCEPT again after accept, FD_CONNECT
  * (with WSAECONNREFUSED for a refused connect), FD_CLOSE once; the socket
  * becomes non-blocking; the record is cleared by WSAEnumNetworkEvents,
- * which also resets the event; a mask of 0 ends the selection. */
+ * which also resets the event; a mask of 0 ends the selection. On Linux:
+ * the watcher behind it sleeps while nothing happens. */
 #include "net.h"
 
 static LONG wait_events(SOCKET s, WSAEVENT ev, DWORD ms, WSANETWORKEVENTS *ne) {
@@ -117,6 +118,26 @@ static void test_accept(void) {
     closesocket(c1);
     closesocket(c2);
 
+    /* Selected before listen: FD_ACCEPT once it listens and a client comes. */
+    SOCKET l2 = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a2addr;
+    memset(&a2addr, 0, sizeof a2addr);
+    a2addr.sin_family = AF_INET;
+    a2addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_EQ(bind(l2, (struct sockaddr *)&a2addr, sizeof a2addr), 0);
+    int a2len = sizeof a2addr;
+    CHECK_EQ(getsockname(l2, (struct sockaddr *)&a2addr, &a2len), 0);
+    WSAEVENT ev2 = WSACreateEvent();
+    CHECK_EQ(WSAEventSelect(l2, ev2, FD_ACCEPT), 0);
+    CHECK_EQ(wait_events(l2, ev2, 100, &ne), 0);
+    CHECK_EQ(listen(l2, 4), 0);
+    SOCKET c3 = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK_EQ(connect(c3, (struct sockaddr *)&a2addr, sizeof a2addr), 0);
+    CHECK_EQ(wait_events(l2, ev2, 2000, &ne), FD_ACCEPT);
+    closesocket(c3);
+    closesocket(l2);
+    WSACloseEvent(ev2);
+
     /* FD_CONNECT: a non-blocking connect that succeeds, then one refused. */
     SOCKET c = socket(AF_INET, SOCK_STREAM, 0);
     WSAEVENT cev = WSACreateEvent();
@@ -167,6 +188,62 @@ static void test_bad(void) {
     WSACloseEvent(ev);
 }
 
+#ifdef __linux__
+#include <dirent.h>
+
+/* The voluntary context switches of cport's WSAEventSelect watcher thread
+ * so far (-1 if there is none): each is one of its wake-ups. */
+static long watcher_wakeups(void) {
+    DIR *d = opendir("/proc/self/task");
+    CHECK(d != NULL);
+    long found = -1;
+    struct dirent *e;
+    while (found < 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char path[300], line[256];
+        snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL) continue;
+        int is_watcher = 0;
+        long n;
+        while (fgets(line, sizeof line, f) != NULL) {
+            if (strncmp(line, "Name:", 5) == 0 && strstr(line, "cport-event-se") != NULL) is_watcher = 1;
+            if (is_watcher && sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1) found = n;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return found;
+}
+
+/* With selected sockets and nothing happening, the watcher sleeps (it does
+ * not wake up in time slices); data arriving wakes it and sets the event. */
+static void test_idle_watcher_sleeps(void) {
+    SOCKET c, s;
+    tcp_pair(&c, &s);
+    WSAEVENT ev = WSACreateEvent();
+    WSANETWORKEVENTS ne;
+    CHECK_EQ(WSAEventSelect(s, ev, FD_READ | FD_CLOSE), 0);
+    Sleep(50); /* the watcher takes the new selection in */
+    long before = watcher_wakeups();
+    CHECK(before >= 0);
+    Sleep(300);
+    long after = watcher_wakeups();
+    /* A slice-polling watcher wakes up 15 times in 300 ms; allow for one
+     * stray wake-up, not for a slice. */
+    if (after - before > 1) {
+        fprintf(stderr, "watcher woke up %ld times while idle\n", after - before);
+        exit(1);
+    }
+    CHECK_EQ(send(c, "x", 1, 0), 1);
+    CHECK_EQ(wait_events(s, ev, 2000, &ne), FD_READ);
+    CHECK_EQ(WSAEventSelect(s, ev, 0), 0);
+    WSACloseEvent(ev);
+    closesocket(c);
+    closesocket(s);
+}
+#endif
+
 int main(void) {
     wsa_start();
     CHECK_EQ(FD_READ, 1);
@@ -178,6 +255,9 @@ int main(void) {
     test_connected();
     test_accept();
     test_bad();
+#ifdef __linux__
+    test_idle_watcher_sleeps();
+#endif
     WSACleanup();
     printf("wsaeventselect: ok\n");
     return 0;

@@ -2,9 +2,52 @@
  * and through WSAID_WSASENDMSG) on UDP over loopback: gathered buffers, the
  * source address, IP_PKTINFO control data read with the WSA_CMSG macros,
  * a truncated datagram (WSAEMSGSIZE + MSG_TRUNC), an overlapped call that
- * completes at once (its packet), WSAMSG's layout. */
+ * completes at once (its packet), overlapped calls issued before the
+ * datagram is sent (WSA_IO_PENDING, then the packet or the event, with the
+ * source, the IP_PKTINFO destination, MSG_TRUNC and MSG_CTRUNC written into
+ * the WSAMSG at completion; also with a completion routine), WSAMSG's
+ * layout. */
 #define _GNU_SOURCE
 #include "net.h"
+
+/* The destination address of the IP_PKTINFO control message in `m`, and
+ * how many there were. */
+static int pktinfo_dst(WSAMSG *m, ULONG *dst) {
+    int count = 0;
+    for (WSACMSGHDR *c = WSA_CMSG_FIRSTHDR(m); c != NULL; c = WSA_CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo pi;
+            memcpy(&pi, WSA_CMSG_DATA(c), sizeof pi);
+            *dst = pi.ipi_addr.s_addr;
+            count++;
+        }
+    }
+    return count;
+}
+
+static int routine_calls;
+static DWORD routine_err, routine_bytes;
+static LPWSAOVERLAPPED routine_ov;
+static void CALLBACK on_msg(DWORD err, DWORD bytes, LPWSAOVERLAPPED ov, DWORD flags) {
+    (void)flags;
+    routine_calls++;
+    routine_err = err;
+    routine_bytes = bytes;
+    routine_ov = ov;
+}
+
+/* A WSAMSG over one buffer, a source-address buffer and a control buffer. */
+static void msg_over(WSAMSG *m, WSABUF *data, struct sockaddr_in *from, char *control, ULONG control_len) {
+    memset(m, 0, sizeof *m);
+    memset(from, 0, sizeof *from);
+    memset(control, 0, control_len);
+    m->name = (struct sockaddr *)from;
+    m->namelen = sizeof *from;
+    m->lpBuffers = data;
+    m->dwBufferCount = 1;
+    m->Control.buf = control;
+    m->Control.len = control_len;
+}
 
 int main(void) {
     wsa_start();
@@ -103,11 +146,102 @@ int main(void) {
     CHECK_EQ(key, 7);
     CHECK(pov == &ov);
     CHECK(memcmp(buf, "hello world", 11) == 0);
-#ifndef _WIN32
-    /* cport has no pending form of WSARecvMsg: with nothing there, WSAEOPNOTSUPP. */
-    CHECK_EQ(pRecvMsg(r, &rm, &got, &ov, NULL), SOCKET_ERROR);
-    CHECK_EQ(WSAGetLastError(), WSAEOPNOTSUPP);
-#endif
+
+    /* Overlapped, issued before the datagram is sent: WSA_IO_PENDING, then
+     * the packet; the WSAMSG gets the source, the control data and flags. */
+    char pbuf[64];
+    char pcontrol[256];
+    struct sockaddr_in pfrom;
+    WSABUF pin = {sizeof pbuf, pbuf};
+    WSAMSG pm;
+    msg_over(&pm, &pin, &pfrom, pcontrol, sizeof pcontrol);
+    pm.dwFlags = MSG_TRUNC; /* an output: overwritten at completion */
+    memset(&ov, 0, sizeof ov);
+    CHECK_EQ(pRecvMsg(r, &pm, &got, &ov, NULL), SOCKET_ERROR);
+    CHECK_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    EXPECT_NO_PACKET(port, 50);
+    CHECK_EQ(sendto(s, "pending!", 8, 0, (struct sockaddr *)&ra, sizeof ra), 8);
+    EXPECT_PACKET(port, 7, &ov, 8, TRUE, 0);
+    CHECK(memcmp(pbuf, "pending!", 8) == 0);
+    CHECK_EQ(pm.namelen, sizeof pfrom);
+    CHECK_EQ(pfrom.sin_family, AF_INET);
+    CHECK_EQ(pfrom.sin_port, sa.sin_port);
+    CHECK_EQ(pfrom.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+    CHECK_EQ(pm.dwFlags, 0);
+    CHECK(pm.Control.len > 0);
+    CHECK(pm.Control.len < sizeof pcontrol);
+    ULONG dst = 0;
+    CHECK_EQ(pktinfo_dst(&pm, &dst), 1);
+    CHECK_EQ(dst, htonl(INADDR_LOOPBACK));
+
+    /* The same with an event-based OVERLAPPED, on a socket with no port. */
+    struct sockaddr_in ea;
+    SOCKET e = udp_bound(&ea);
+    CHECK_EQ(setsockopt(e, IPPROTO_IP, IP_PKTINFO, (const char *)&on, sizeof on), 0);
+    WSAEVENT ev = WSACreateEvent();
+    CHECK(ev != WSA_INVALID_EVENT);
+    OVERLAPPED eov;
+    memset(&eov, 0, sizeof eov);
+    eov.hEvent = ev;
+    msg_over(&pm, &pin, &pfrom, pcontrol, sizeof pcontrol);
+    CHECK_EQ(pRecvMsg(e, &pm, &got, &eov, NULL), SOCKET_ERROR);
+    CHECK_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    CHECK_EQ(WaitForSingleObject(ev, 50), WAIT_TIMEOUT);
+    CHECK_EQ(sendto(s, "event", 5, 0, (struct sockaddr *)&ea, sizeof ea), 5);
+    CHECK_EQ(WaitForSingleObject(ev, 5000), WAIT_OBJECT_0);
+    DWORD flags = 0xdeadbeef;
+    bytes = 0;
+    CHECK(WSAGetOverlappedResult(e, &eov, &bytes, FALSE, &flags));
+    CHECK_EQ(bytes, 5);
+    CHECK(memcmp(pbuf, "event", 5) == 0);
+    CHECK_EQ(pm.namelen, sizeof pfrom);
+    CHECK_EQ(pfrom.sin_port, sa.sin_port);
+    CHECK_EQ(pm.dwFlags, 0);
+    dst = 0;
+    CHECK_EQ(pktinfo_dst(&pm, &dst), 1);
+    CHECK_EQ(dst, htonl(INADDR_LOOPBACK));
+
+    /* Pending, then a datagram larger than the buffer and a control buffer
+     * too small for the IP_PKTINFO message: WSAEMSGSIZE with the buffer's
+     * worth of bytes, MSG_TRUNC and MSG_CTRUNC. */
+    char tiny[4];
+    WSABUF tin = {sizeof tiny, tiny};
+    msg_over(&pm, &tin, &pfrom, pcontrol, sizeof(WSACMSGHDR));
+    memset(&eov, 0, sizeof eov);
+    eov.hEvent = ev;
+    CHECK_EQ(pRecvMsg(e, &pm, &got, &eov, NULL), SOCKET_ERROR);
+    CHECK_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    CHECK_EQ(sendto(s, "truncated", 9, 0, (struct sockaddr *)&ea, sizeof ea), 9);
+    CHECK_EQ(WaitForSingleObject(ev, 5000), WAIT_OBJECT_0);
+    CHECK(!WSAGetOverlappedResult(e, &eov, &bytes, FALSE, &flags));
+    CHECK_EQ(WSAGetLastError(), WSAEMSGSIZE);
+    CHECK_EQ(bytes, 4);
+    CHECK(memcmp(tiny, "trun", 4) == 0);
+    CHECK(pm.dwFlags & MSG_TRUNC);
+    CHECK(pm.dwFlags & MSG_CTRUNC);
+    CHECK_EQ(pfrom.sin_port, sa.sin_port);
+
+    /* With a completion routine: pending, then the routine at the next
+     * alertable wait, with the byte count and the OVERLAPPED; the WSAMSG is
+     * written before it runs. */
+    msg_over(&pm, &pin, &pfrom, pcontrol, sizeof pcontrol);
+    memset(&eov, 0, sizeof eov);
+    CHECK_EQ(pRecvMsg(e, &pm, &got, &eov, on_msg), SOCKET_ERROR);
+    CHECK_EQ(WSAGetLastError(), WSA_IO_PENDING);
+    CHECK_EQ(sendto(s, "routine", 7, 0, (struct sockaddr *)&ea, sizeof ea), 7);
+    CHECK_EQ(SleepEx(5000, TRUE), WAIT_IO_COMPLETION);
+    CHECK_EQ(routine_calls, 1);
+    CHECK_EQ(routine_err, 0);
+    CHECK_EQ(routine_bytes, 7);
+    CHECK(routine_ov == &eov);
+    CHECK(memcmp(pbuf, "routine", 7) == 0);
+    CHECK_EQ(pfrom.sin_port, sa.sin_port);
+    CHECK_EQ(pm.dwFlags, 0);
+    dst = 0;
+    CHECK_EQ(pktinfo_dst(&pm, &dst), 1);
+    CHECK_EQ(dst, htonl(INADDR_LOOPBACK));
+    WSACloseEvent(ev);
+    closesocket(e);
     closesocket(r);
     closesocket(s);
     CloseHandle(port);
