@@ -47,6 +47,8 @@ pub use op::buf::{FixedBuf, IoBuf, IoBufMut, Slice};
 pub use op::{is_aborted, CompletionFilter, Handle, IssueError, Issued, OpId, TimerId};
 pub use pool::{Pool, PoolReport};
 pub use port::{BackendChoice, Blocking, Builder, Counters, Op, Packet, Port, DROP_WAIT};
+#[cfg(feature = "futures")]
+pub use port::{Awaitable, OpFuture};
 
 /// Which of the io_uring opcodes cport's io_uring backend needs the running
 /// kernel supports, by name (`cport info` prints them). An error if io_uring

@@ -20,7 +20,7 @@ where
         buf: Option<B>,
         bufs: Vec<B>,
         offset: u64,
-        how: How,
+        how: How<V, B>,
         fill: impl FnOnce(&mut Slot<V, B>) -> io::Result<()>,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let fail = |error, value, buf, bufs| {
@@ -74,6 +74,10 @@ where
         slot.done = 0;
         slot.recv = None;
         slot.iovecs.clear();
+        #[cfg(feature = "futures")]
+        {
+            slot.awaiter = how.awaiter;
+        }
         if let Err(e) = fill(&mut slot) {
             let (value, buf, bufs) = recycle(&mut t, slot);
             drop(t);
@@ -148,6 +152,10 @@ where
         slot.user_data = user_data;
         t.handles[index].pending += 1;
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        #[cfg(feature = "futures")]
+        if slot.awaiter.is_some() {
+            self.awaited.fetch_add(1, Ordering::SeqCst);
+        }
         slot.stage = Stage::Kernel;
         let mut raw = raw_op(&mut slot, fd);
         raw.defer = how.defer;
@@ -166,6 +174,10 @@ where
                 let mut t = self.tables.lock();
                 let slot = t.ops.remove(op_index(user_data));
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                #[cfg(feature = "futures")]
+                if slot.awaiter.is_some() {
+                    self.awaited.fetch_sub(1, Ordering::SeqCst);
+                }
                 t.handles[index].pending -= 1;
                 let mut after = Deferred::default();
                 if let Some(i) = lane {
@@ -215,6 +227,10 @@ where
         slot.user_data = user_data;
         t.handles[index].pending += 1;
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        #[cfg(feature = "futures")]
+        if slot.awaiter.is_some() {
+            self.awaited.fetch_add(1, Ordering::SeqCst);
+        }
         t.handles[index].lanes[lane].waiting.push_back(user_data);
         slot.stage = Stage::Waiting;
         let mut earliest = false;
@@ -274,7 +290,7 @@ where
         &self,
         h: Handle,
         value: V,
-        how: How,
+        how: How<V, B>,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         self.start(h, Operation::Accept, value, None, Vec::new(), 0, how, |s| {
             // SAFETY: `fill` runs before the op is submitted.
@@ -289,7 +305,7 @@ where
         h: Handle,
         to: socket2::SockAddr,
         value: V,
-        how: How,
+        how: How<V, B>,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         self.start(
             h,
@@ -316,7 +332,7 @@ where
         recv: Option<RecvAccess<B>>,
         buf: Option<B>,
         value: V,
-        how: How,
+        how: How<V, B>,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let kind = if recv.is_none() && buf.is_some() {
             Operation::Send
@@ -338,7 +354,7 @@ where
         buf: B,
         offset: Option<u64>,
         value: V,
-        how: How,
+        how: How<V, B>,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let kind = match (recv.is_some(), offset.is_some()) {
             (true, true) => Operation::ReadAt,
@@ -360,7 +376,7 @@ where
         h: Handle,
         shut: libc::c_int,
         value: V,
-        how: How,
+        how: How<V, B>,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let arg = shut as u64;
         self.start(
@@ -383,7 +399,7 @@ where
         recv: Option<RecvAccess<B>>,
         buf: B,
         value: V,
-        how: How,
+        how: How<V, B>,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let kind = if to.is_some() {
             Operation::SendTo
@@ -411,7 +427,7 @@ where
         recv: Option<RecvAccess<B>>,
         bufs: Vec<B>,
         value: V,
-        how: How,
+        how: How<V, B>,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let kind = if recv.is_none() {
             Operation::SendVectored

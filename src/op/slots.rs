@@ -103,6 +103,9 @@ pub(super) struct Slot<V, B> {
     /// A receiving op's way into its buffers' `IoBufMut` methods (`None`: the
     /// op only reads its buffers, or has none).
     pub(super) recv: Option<RecvAccess<B>>,
+    /// Where an awaited operation's packet goes instead of the queue.
+    #[cfg(feature = "futures")]
+    pub(super) awaiter: Option<Arc<super::awaiting::AwaitCell<V, B>>>,
 }
 
 impl<V, B> Slot<V, B> {
@@ -215,6 +218,8 @@ impl<V, B> Slot<V, B> {
             offset: 0,
             done: 0,
             recv: None,
+            #[cfg(feature = "futures")]
+            awaiter: None,
         }
     }
 }
@@ -230,6 +235,10 @@ where
     let value = slot.value.take();
     let buf = slot.buf.take();
     let bufs = mem::take(&mut slot.bufs);
+    #[cfg(feature = "futures")]
+    {
+        slot.awaiter = None;
+    }
     if t.spare.len() < 1024 {
         t.spare.push(slot);
     }
