@@ -46,9 +46,9 @@ pub use error::{GetError, PostError};
 pub use op::buf::{FixedBuf, IoBuf, IoBufMut, Slice};
 pub use op::{is_aborted, CompletionFilter, Handle, IssueError, Issued, OpId, TimerId};
 pub use pool::{Pool, PoolReport};
-pub use port::{BackendChoice, Blocking, Builder, Counters, Op, Packet, Port, DROP_WAIT};
 #[cfg(feature = "futures")]
 pub use port::{Awaitable, OpFuture};
+pub use port::{BackendChoice, Blocking, Builder, Counters, Op, Packet, Port, DROP_WAIT};
 
 /// Which of the io_uring opcodes cport's io_uring backend needs the running
 /// kernel supports, by name (`cport info` prints them). An error if io_uring

@@ -58,7 +58,9 @@ where
     B: IoBuf,
 {
     assert_eq!(
-        port.get(Some(Duration::from_millis(50))).map(|p| p.key).unwrap_err(),
+        port.get(Some(Duration::from_millis(50)))
+            .map(|p| p.key)
+            .unwrap_err(),
         GetError::TimedOut
     );
     assert_eq!(port.counters().in_flight, 0);
@@ -200,11 +202,8 @@ fn tokio_multi_thread_tasks_echo_many_connections(b: BackendChoice) {
 fn thread_pool_and_local_pool_read_and_write_a_file(b: BackendChoice) {
     let _serial = serial();
     let port = port(b);
-    let path = std::env::temp_dir().join(format!(
-        "cport-futures-{}-{:?}.bin",
-        std::process::id(),
-        b
-    ));
+    let path =
+        std::env::temp_dir().join(format!("cport-futures-{}-{:?}.bin", std::process::id(), b));
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -292,7 +291,9 @@ fn workers_in_get_and_awaited_ops_share_the_port_each_packet_once(b: BackendChoi
         awaited,
         (0..N).map(|i| (100 + i, i as u8)).collect::<Vec<_>>()
     );
-    wait_until("the queued recvs complete", || port.counters().in_flight == 0);
+    wait_until("the queued recvs complete", || {
+        port.counters().in_flight == 0
+    });
     port.post(0, 0, u32::MAX).unwrap();
     let mut values = worker.join().unwrap();
     values.sort();
@@ -388,11 +389,8 @@ fn dropping_a_future_cancels_its_operation_and_drops_the_buffer_once(b: BackendC
     });
     // The cancelled receives took no data: the next one gets it all.
     client.write_all(b"all of it").unwrap();
-    let p = futures::executor::block_on(within(
-        WAIT,
-        port.op(h).awaitable().recv(tracked(64), 3),
-    ))
-    .expect("the recv resolves");
+    let p = futures::executor::block_on(within(WAIT, port.op(h).awaitable().recv(tracked(64), 3)))
+        .expect("the recv resolves");
     assert_eq!(*p.result.as_ref().unwrap(), 9);
     assert_eq!(p.buf.as_ref().unwrap().bytes, b"all of it");
     drop(p);
@@ -412,10 +410,7 @@ fn close_shutdown_and_timeouts_resolve_awaited_operations(b: BackendChoice) {
         .awaitable()
         .recv(vec![0; 8], 1);
     let p = futures::executor::block_on(within(WAIT, timed)).expect("the timeout fires");
-    assert_eq!(
-        p.result.unwrap_err().kind(),
-        std::io::ErrorKind::TimedOut
-    );
+    assert_eq!(p.result.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
     assert_eq!(p.buf.unwrap().len(), 8);
     let closing = port.op(h1).awaitable().recv(vec![0; 8], 2);
     port.close_handle(h1).unwrap();
@@ -424,7 +419,10 @@ fn close_shutdown_and_timeouts_resolve_awaited_operations(b: BackendChoice) {
     assert_eq!(p.value, 2);
     // A closed handle: refused at once, value and buffer back.
     let p = futures::executor::block_on(port.op(h1).awaitable().recv(vec![1; 3], 3));
-    assert_eq!(p.result.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    assert_eq!(
+        p.result.unwrap_err().kind(),
+        std::io::ErrorKind::InvalidInput
+    );
     assert_eq!((p.value, p.buf.unwrap()), (3, vec![1; 3]));
     let pending_at_shutdown = port.op(h2).awaitable().recv(vec![0; 8], 4);
     let waiter = std::thread::spawn(move || futures::executor::block_on(pending_at_shutdown));

@@ -160,11 +160,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Awaitable<'_, K, V,
     }
 
     /// [`Op::connect_unix`], awaited.
-    pub fn connect_unix(
-        self,
-        path: impl AsRef<std::path::Path>,
-        value: V,
-    ) -> OpFuture<K, V, B> {
+    pub fn connect_unix(self, path: impl AsRef<std::path::Path>, value: V) -> OpFuture<K, V, B> {
         self.start(|op| op.connect_unix(path, value))
     }
 
