@@ -58,10 +58,9 @@ fn main() -> std::io::Result<()> {
         let mut tasks = Vec::new();
         for _ in 0..CLIENTS {
             let mut accepted = port.op(lh).awaitable().accept(None).await;
-            if let Err(e) = accepted.result {
-                return Err(e);
-            }
-            let stream = accepted.take_stream().expect("an accept yields the stream");
+            let stream = accepted.take_stream();
+            accepted.result?;
+            let stream = stream.expect("an accept yields the stream");
             let h = port.associate(stream, 1)?;
             let port = port.clone();
             tasks.push(tokio::spawn(async move {
