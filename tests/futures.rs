@@ -92,6 +92,15 @@ fn block_on_recv_and_send_with_no_thread_in_get(b: BackendChoice) {
     let mut got = [0; 4];
     client.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"back");
+    // Skip-on-success: a receive that completes at once resolves at once.
+    port.set_skip_on_success(h, true).unwrap();
+    client.write_all(b"ready").unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let fut = port.op(h).awaitable().recv(Vec::with_capacity(8), 9);
+    assert_eq!(fut.id(), None, "completed inline");
+    let p = futures::executor::block_on(fut);
+    assert_eq!((p.value, p.result.unwrap()), (9, 5));
+    assert_eq!(p.buf.unwrap(), b"ready");
     assert_queue_empty(&port);
 }
 
