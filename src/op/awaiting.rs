@@ -104,9 +104,11 @@ impl<K, V, B> Io<K, V, B> {
         self.driver_idle.store(true, Ordering::SeqCst);
     }
 
-    /// The thread that drives awaited operations (set once, when it starts).
-    pub(crate) fn set_driver(&self, thread: std::thread::Thread) -> bool {
-        self.driver.set(thread).is_ok()
+    /// The thread that drives awaited operations (set once, when it starts,
+    /// under the port's start lock).
+    pub(crate) fn set_driver(&self, thread: std::thread::Thread) {
+        let set = self.driver.set(thread);
+        debug_assert!(set.is_ok(), "one driver thread per port");
     }
 
     pub(crate) fn has_driver(&self) -> bool {
