@@ -404,6 +404,13 @@ fn dropping_a_future_cancels_its_operation_and_drops_the_buffer_once(b: BackendC
     assert_eq!(p.buf.as_ref().unwrap().bytes, b"all of it");
     drop(p);
     assert_eq!(drops.load(Ordering::SeqCst), 3);
+    // Completed but never polled: dropping the future drops the packet.
+    let fut = port.op(h).awaitable().recv(tracked(64), 4);
+    client.write_all(b"unread").unwrap();
+    wait_until("the recv completes", || port.counters().in_flight == 0);
+    assert_eq!(drops.load(Ordering::SeqCst), 3, "the future holds it");
+    drop(fut);
+    assert_eq!(drops.load(Ordering::SeqCst), 4);
     // No packet of the cancelled operations went to the queue.
     assert_queue_empty(&port);
 }
@@ -473,6 +480,36 @@ fn a_waiting_future_does_not_keep_a_cpu_busy(b: BackendChoice) {
     assert_eq!(p.result.unwrap(), 3);
 }
 
+/// Threads of this process named like the port's driver thread.
+fn driver_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim_end() == "cport-futures")
+        .count()
+}
+
+fn dropping_the_port_ends_its_driver_thread(b: BackendChoice) {
+    let _serial = serial();
+    // Drivers of earlier tests' ports end as those ports went away.
+    wait_until("no driver thread left", || driver_threads() == 0);
+    let port = port(b);
+    let (h, mut client) = pair(&port);
+    let fut = port.op(h).awaitable().recv(vec![0; 8], 1);
+    assert_eq!(driver_threads(), 1, "the first awaited operation starts it");
+    let (h2, mut client2) = pair(&port);
+    let again = port.op(h2).awaitable().readable(2);
+    assert_eq!(driver_threads(), 1, "one per port");
+    client.write_all(b"x").unwrap();
+    client2.write_all(b"y").unwrap();
+    let (p, q) = futures::executor::block_on(within(WAIT, join(fut, again))).expect("both resolve");
+    assert_eq!((p.result.unwrap(), q.result.unwrap()), (1, 0));
+    drop(port);
+    wait_until("the driver thread ends with its port", || {
+        driver_threads() == 0
+    });
+}
+
 conformance!(
     block_on_recv_and_send_with_no_thread_in_get,
     tokio_current_thread_accept_connect_and_echo,
@@ -483,4 +520,5 @@ conformance!(
     dropping_a_future_cancels_its_operation_and_drops_the_buffer_once,
     close_shutdown_and_timeouts_resolve_awaited_operations,
     a_waiting_future_does_not_keep_a_cpu_busy,
+    dropping_the_port_ends_its_driver_thread,
 );
