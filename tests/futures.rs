@@ -496,14 +496,17 @@ fn dropping_the_port_ends_its_driver_thread(b: BackendChoice) {
     let port = port(b);
     let (h, mut client) = pair(&port);
     let fut = port.op(h).awaitable().recv(vec![0; 8], 1);
-    assert_eq!(driver_threads(), 1, "the first awaited operation starts it");
+    // (A new thread names itself as it starts: wait for that.)
+    wait_until("the first awaited operation starts the driver", || {
+        driver_threads() == 1
+    });
     let (h2, mut client2) = pair(&port);
     let again = port.op(h2).awaitable().readable(2);
-    assert_eq!(driver_threads(), 1, "one per port");
     client.write_all(b"x").unwrap();
     client2.write_all(b"y").unwrap();
     let (p, q) = futures::executor::block_on(within(WAIT, join(fut, again))).expect("both resolve");
     assert_eq!((p.result.unwrap(), q.result.unwrap()), (1, 0));
+    assert_eq!(driver_threads(), 1, "one per port");
     drop(port);
     wait_until("the driver thread ends with its port", || {
         driver_threads() == 0
