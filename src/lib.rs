@@ -48,6 +48,8 @@ pub use op::{is_aborted, CompletionFilter, Handle, IssueError, Issued, OpId, Tim
 #[doc(hidden)]
 pub use packet::MsgInfo;
 pub use pool::{Pool, PoolReport};
+#[cfg(feature = "futures")]
+pub use port::{Awaitable, OpFuture};
 pub use port::{BackendChoice, Blocking, Builder, Counters, Op, Packet, Port, DROP_WAIT};
 
 /// Which of the io_uring opcodes cport's io_uring backend needs the running

@@ -21,6 +21,10 @@ fn example(name: &str) -> PathBuf {
         build
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["build", "--example", name]);
+        if name == "async_echo" {
+            // Its required feature (this test runs it only when it is on).
+            build.args(["--features", "futures"]);
+        }
         if profile_dir.ends_with("release") {
             build.arg("--release");
         }
@@ -94,5 +98,14 @@ fn timer_fires_in_deadline_order_without_the_cancelled_one() {
     for b in backends() {
         let out = run("timer", b);
         assert!(out.contains("timers fired in order: [1, 3]"), "{out}");
+    }
+}
+
+#[cfg(feature = "futures")]
+#[test]
+fn async_echo_serves_every_client_with_awaited_operations() {
+    for b in backends() {
+        let out = run("async_echo", b);
+        assert!(out.contains("async echoed 4 clients, 76 bytes"), "{out}");
     }
 }

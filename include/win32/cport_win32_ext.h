@@ -56,8 +56,9 @@ extern "C" {
  * without ".dll") and NULL (the program). GetProcAddress finds the Win32
  * functions cport provides in those modules; for any other name it returns
  * NULL with ERROR_PROC_NOT_FOUND, as an older Windows without that entry
- * point does (ntdll's NtSetInformationFile and NtFlushBuffersFileEx are not
- * provided). */
+ * point does (ntdll's NtFlushBuffersFileEx is not provided). ntdll's
+ * NtSetInformationFile is found, for FileReplaceCompletionInformation (61)
+ * only: it replaces or (Port NULL) removes a handle's port association. */
 #ifdef __cplusplus
 typedef intptr_t (WINAPI *FARPROC)(void);
 typedef intptr_t (WINAPI *NEARPROC)(void);

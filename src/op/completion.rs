@@ -242,6 +242,29 @@ where
         if res >= 0 {
             slot.mark_received(res as usize);
         }
+        #[cfg(feature = "futures")]
+        if let Some(cell) = slot.awaiter.take() {
+            // An awaited operation: its packet goes to its cell, without the
+            // completion key (the awaiting code knows its handle), and never
+            // through the filter or the queue.
+            let (value, buf, bufs) = recycle(t, slot);
+            let key = self.close_if_done(t, handle).map(|(closed, key)| {
+                after.closed = Some(closed);
+                key
+            });
+            drop(guard);
+            self.run(after);
+            let packet = Packet::new((), 0, value)
+                .with_result(result, buf)
+                .with_extra(bufs, addr, stream);
+            // Un-counted first: the waker's `wake` is user code, and the
+            // driver needs to poll no longer for this operation either way.
+            self.awaited.fetch_sub(1, Ordering::SeqCst);
+            cell.complete(packet);
+            drop(delivered);
+            drop(key);
+            return None;
+        }
         let (value, buf, bufs) = recycle(t, slot);
         // The key: moved out of a handle that this op was the last of, or
         // cloned (user code, which may panic: caught so that what this op

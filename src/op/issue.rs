@@ -20,7 +20,7 @@ where
         buf: Option<B>,
         bufs: Vec<B>,
         offset: u64,
-        how: How,
+        how: How<V, B>,
         fill: impl FnOnce(&mut Slot<V, B>) -> io::Result<()>,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let fail = |error, value, buf, bufs| {
@@ -75,6 +75,10 @@ where
         slot.recv = None;
         slot.control = None;
         slot.iovecs.clear();
+        #[cfg(feature = "futures")]
+        {
+            slot.awaiter = how.awaiter;
+        }
         if let Err(e) = fill(&mut slot) {
             let (value, buf, bufs) = recycle(&mut t, slot);
             drop(t);
@@ -149,6 +153,10 @@ where
         slot.user_data = user_data;
         t.handles[index].pending += 1;
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        #[cfg(feature = "futures")]
+        if slot.awaiter.is_some() {
+            self.awaited.fetch_add(1, Ordering::SeqCst);
+        }
         slot.stage = Stage::Kernel;
         let mut raw = raw_op(&mut slot, fd);
         raw.defer = how.defer;
@@ -167,6 +175,10 @@ where
                 let mut t = self.tables.lock();
                 let slot = t.ops.remove(op_index(user_data));
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                #[cfg(feature = "futures")]
+                if slot.awaiter.is_some() {
+                    self.awaited.fetch_sub(1, Ordering::SeqCst);
+                }
                 t.handles[index].pending -= 1;
                 let mut after = Deferred::default();
                 if let Some(i) = lane {
@@ -216,6 +228,10 @@ where
         slot.user_data = user_data;
         t.handles[index].pending += 1;
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        #[cfg(feature = "futures")]
+        if slot.awaiter.is_some() {
+            self.awaited.fetch_add(1, Ordering::SeqCst);
+        }
         t.handles[index].lanes[lane].waiting.push_back(user_data);
         slot.stage = Stage::Waiting;
         let mut earliest = false;
@@ -275,7 +291,7 @@ where
         &self,
         h: Handle,
         value: V,
-        how: How,
+        how: How<V, B>,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         self.start(h, Operation::Accept, value, None, Vec::new(), 0, how, |s| {
             // SAFETY: `fill` runs before the op is submitted.
@@ -290,7 +306,7 @@ where
         h: Handle,
         to: socket2::SockAddr,
         value: V,
-        how: How,
+        how: How<V, B>,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         self.start(
             h,
@@ -317,7 +333,7 @@ where
         recv: Option<RecvAccess<B>>,
         buf: Option<B>,
         value: V,
-        how: How,
+        how: How<V, B>,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let kind = if recv.is_none() && buf.is_some() {
             Operation::Send
@@ -339,7 +355,7 @@ where
         buf: B,
         offset: Option<u64>,
         value: V,
-        how: How,
+        how: How<V, B>,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let kind = match (recv.is_some(), offset.is_some()) {
             (true, true) => Operation::ReadAt,
@@ -361,7 +377,7 @@ where
         h: Handle,
         shut: libc::c_int,
         value: V,
-        how: How,
+        how: How<V, B>,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let arg = shut as u64;
         self.start(
@@ -384,7 +400,7 @@ where
         recv: Option<RecvAccess<B>>,
         buf: B,
         value: V,
-        how: How,
+        how: How<V, B>,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let kind = if to.is_some() {
             Operation::SendTo
@@ -414,7 +430,7 @@ where
         bufs: Vec<B>,
         control: B,
         value: V,
-        how: How,
+        how: How<V, B>,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         // The control buffer rides in `buf` until the slot is filled, so that
         // a refusal before that hands it back like any buffer.
@@ -450,7 +466,7 @@ where
         recv: Option<RecvAccess<B>>,
         bufs: Vec<B>,
         value: V,
-        how: How,
+        how: How<V, B>,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         let kind = if recv.is_none() {
             Operation::SendVectored

@@ -11,6 +11,8 @@
 //! backend returned the operation's one completion. Slots are recycled, so in
 //! steady state an operation allocates nothing beyond what the caller passes.
 
+#[cfg(feature = "futures")]
+pub(crate) mod awaiting;
 pub(crate) mod buf;
 mod completion;
 mod handles;
@@ -101,13 +103,27 @@ impl<V, B> std::fmt::Display for IssueError<V, B> {
 
 impl<V, B> std::error::Error for IssueError<V, B> {}
 
-/// How an operation is issued: its timeout, and whether the backend may
-/// batch its submission (the issuing thread is an active worker of the port
-/// and will flush when it returns to `get`).
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct How {
+/// How an operation is issued: its timeout, whether the backend may batch
+/// its submission (the issuing thread is an active worker of the port and
+/// will flush when it returns to `get`), and (feature `futures`) the cell its
+/// packet goes to instead of the queue.
+pub(crate) struct How<V, B> {
     pub timeout: Option<Duration>,
     pub defer: bool,
+    #[cfg(feature = "futures")]
+    pub awaiter: Option<Arc<awaiting::AwaitCell<V, B>>>,
+    #[cfg(not(feature = "futures"))]
+    pub awaiter: std::marker::PhantomData<fn() -> (V, B)>,
+}
+
+impl<V, B> Default for How<V, B> {
+    fn default() -> Self {
+        How {
+            timeout: None,
+            defer: false,
+            awaiter: Default::default(),
+        }
+    }
 }
 
 /// Whether `e` is the error of an operation that was cancelled, or whose
@@ -158,6 +174,15 @@ pub(crate) struct Io<K, V, B> {
     timers: Mutex<timers::Timers<K, V>>,
     /// How many timers are pending, readable without the lock.
     timer_count: AtomicUsize,
+    /// Awaited operations in flight (see `awaiting`).
+    #[cfg(feature = "futures")]
+    awaited: AtomicUsize,
+    /// The port's driver thread of awaited operations, once started.
+    #[cfg(feature = "futures")]
+    driver: std::sync::OnceLock<std::thread::Thread>,
+    /// The driver is parked, or about to park (see `Io::wake_driver`).
+    #[cfg(feature = "futures")]
+    driver_idle: std::sync::atomic::AtomicBool,
 }
 
 pub(crate) fn shutting_down() -> io::Error {
@@ -193,6 +218,14 @@ where
     }
     fn flush(&self, urgent: bool) {
         self.0.backend.flush(urgent)
+    }
+    #[cfg(feature = "futures")]
+    fn poller_gone(&self) {
+        // Awaited operations need a poller even when no thread is in `get`:
+        // the port's driver thread takes the role back.
+        if self.0.awaited() > 0 {
+            self.0.wake_driver();
+        }
     }
 }
 
@@ -236,6 +269,12 @@ where
             waiting_deadlines: AtomicUsize::new(0),
             timers: Mutex::new(Default::default()),
             timer_count: AtomicUsize::new(0),
+            #[cfg(feature = "futures")]
+            awaited: AtomicUsize::new(0),
+            #[cfg(feature = "futures")]
+            driver: std::sync::OnceLock::new(),
+            #[cfg(feature = "futures")]
+            driver_idle: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

@@ -110,6 +110,9 @@ pub(super) struct Slot<V, B> {
     /// A `RecvMsg`'s control buffer (the ancillary data goes there); handed
     /// back as the packet's `buf`.
     pub(super) control: Option<B>,
+    /// Where an awaited operation's packet goes instead of the queue.
+    #[cfg(feature = "futures")]
+    pub(super) awaiter: Option<Arc<super::awaiting::AwaitCell<V, B>>>,
 }
 
 impl<V, B> Slot<V, B> {
@@ -223,6 +226,8 @@ impl<V, B> Slot<V, B> {
             done: 0,
             recv: None,
             control: None,
+            #[cfg(feature = "futures")]
+            awaiter: None,
         }
     }
 }
@@ -239,6 +244,10 @@ where
     // A RecvMsg has no `buf`: its control buffer comes back in its place.
     let buf = slot.buf.take().or_else(|| slot.control.take());
     let bufs = mem::take(&mut slot.bufs);
+    #[cfg(feature = "futures")]
+    {
+        slot.awaiter = None;
+    }
     if t.spare.len() < 1024 {
         t.spare.push(slot);
     }

@@ -3,6 +3,11 @@
 //! layer and a lazily opened backend together (docs/semantics.md, "Queue
 //! rules" and "Threads"). Nothing below imports it.
 
+#[cfg(feature = "futures")]
+mod future;
+#[cfg(feature = "futures")]
+pub use self::future::{Awaitable, OpFuture};
+
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
@@ -111,7 +116,12 @@ impl Builder {
         let io = Arc::new(Io::new(backend));
         let core = Arc::new(Core::new(limit, Some(Box::new(IoReactor(io.clone())))));
         Ok(Port {
-            owner: Arc::new(Owner { core, io }),
+            owner: Arc::new(Owner {
+                core,
+                io,
+                #[cfg(feature = "futures")]
+                driver_start: parking_lot::Mutex::new(()),
+            }),
         })
     }
 }
@@ -122,6 +132,9 @@ impl Builder {
 struct Owner<K, V, B> {
     core: Arc<Core<Packet<K, V, B>>>,
     io: Arc<Io<K, V, B>>,
+    /// Taken while the driver thread of awaited operations is started.
+    #[cfg(feature = "futures")]
+    driver_start: parking_lot::Mutex<()>,
 }
 
 /// How long dropping a port waits for the kernel to finish cancelled operations.
@@ -134,6 +147,10 @@ impl<K, V, B> Drop for Owner<K, V, B> {
         // frees, what is still in flight after that). Their packets are dropped.
         self.core.close();
         self.io.cancel_all();
+        // The driver of awaited operations (if any) exits when it sees the
+        // port gone.
+        #[cfg(feature = "futures")]
+        self.io.wake_driver();
         let start = std::time::Instant::now();
         // User code runs while packets are reaped and dropped (a completion
         // filter, `K::clone`, drops of values and buffers): a panic there is
@@ -512,6 +529,8 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
             port: self,
             handle,
             timeout: None,
+            #[cfg(feature = "futures")]
+            awaiter: None,
         }
     }
 
@@ -610,6 +629,9 @@ pub struct Op<'a, K, V, B> {
     port: &'a Port<K, V, B>,
     handle: Handle,
     timeout: Option<Duration>,
+    /// Set by [`Op::awaitable`]: the operation's packet goes to this cell.
+    #[cfg(feature = "futures")]
+    awaiter: Option<Arc<crate::op::awaiting::AwaitCell<V, B>>>,
 }
 
 type Started<V, B> = Result<Issued<V, B>, IssueError<V, B>>;
@@ -622,10 +644,21 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
         self
     }
 
-    fn how(&self) -> How {
+    fn how(&self) -> How<V, B> {
+        #[cfg(feature = "futures")]
+        if let Some(cell) = &self.awaiter {
+            // Never deferred: the awaiting task may run on a worker thread
+            // that does not come back to `get` before the operation is done.
+            return How {
+                timeout: self.timeout,
+                defer: false,
+                awaiter: Some(cell.clone()),
+            };
+        }
         How {
             timeout: self.timeout,
             defer: association::is_active_on(self.port.id()),
+            awaiter: Default::default(),
         }
     }
 
@@ -661,6 +694,17 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Op<'_, K, V, B> {
                 buf,
                 bufs,
             });
+        }
+        #[cfg(feature = "futures")]
+        if self.awaiter.is_some() {
+            if let Err(error) = port.start_driver() {
+                return Err(IssueError {
+                    error,
+                    value,
+                    buf,
+                    bufs,
+                });
+            }
         }
         let started = f(&port.owner.io, value, buf, bufs);
         if matches!(started, Ok(Issued::Pending(_))) {

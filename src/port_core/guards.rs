@@ -68,9 +68,15 @@ impl<T> Drop for Helper<'_, T> {
         {
             let mut stack = core.waiters.lock();
             core.poller.store(false, Ordering::Release);
-            if let Some(thread) = core.promote(&mut stack) {
-                drop(stack);
-                thread.unpark();
+            match core.promote(&mut stack) {
+                Some(thread) => {
+                    drop(stack);
+                    thread.unpark();
+                }
+                None => {
+                    drop(stack);
+                    core.poller_gone();
+                }
             }
         }
         self.items

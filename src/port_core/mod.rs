@@ -294,9 +294,23 @@ impl<T> Core<T> {
         }
         let mut stack = self.waiters.lock();
         self.poller.store(false, Ordering::Release);
-        if let Some(thread) = self.promote(&mut stack) {
-            drop(stack);
-            thread.unpark();
+        match self.promote(&mut stack) {
+            Some(thread) => {
+                drop(stack);
+                thread.unpark();
+            }
+            None => {
+                drop(stack);
+                self.poller_gone();
+            }
+        }
+    }
+
+    /// Nobody holds the poller role any more: tell the reactor (see
+    /// [`Reactor::poller_gone`]).
+    pub(super) fn poller_gone(&self) {
+        if let Some(r) = &self.reactor {
+            r.poller_gone();
         }
     }
 

@@ -22,4 +22,7 @@ pub(crate) trait Reactor<T>: Send + Sync {
     /// leaves the port for a while, or other threads wait for work, so
     /// anything that only this thread can finish must be finished now.
     fn flush(&self, _urgent: bool) {}
+    /// The poller role fell free and no waiter took it over (the poller
+    /// resigned with no waiter to promote, or a helper reaper finished).
+    fn poller_gone(&self) {}
 }

@@ -84,6 +84,10 @@ pub(crate) struct IoObj {
     pub overlapped: bool,
     pub conn: RwLock<Conn>,
     pub(super) assoc: Mutex<Option<(Weak<CPort>, usize)>>,
+    /// The association was replaced after the fd was registered: its next
+    /// operation with none in flight moves it to the new port (see
+    /// [`IoObj::io_home`]).
+    moved: AtomicBool,
     modes: AtomicU8,
     pub(super) ops: Mutex<Vec<Rec>>,
     /// Receives / sends of this handle in the engine (inline attempts wait
@@ -123,6 +127,12 @@ pub(crate) struct IoObj {
 
 pub(super) static TOKENS: AtomicU64 = AtomicU64::new(1);
 
+/// Some handle's association was replaced while it had a port: operations it
+/// had in flight then complete on a port whose waiters may be gone, so
+/// `GetQueuedCompletionStatus` also reaps ports nobody waits on (see
+/// [`crate::engine::help_reap`]).
+pub(crate) static REPLACED_ANY: AtomicBool = AtomicBool::new(false);
+
 /// See [`IoObj::try_recv_inline`].
 const MISSES_BEFORE_SKIPPING: u32 = 4;
 const PROBE_EVERY: u32 = 8;
@@ -143,6 +153,7 @@ impl IoObj {
             overlapped,
             conn: RwLock::new(conn),
             assoc: Mutex::new(None),
+            moved: AtomicBool::new(false),
             modes: AtomicU8::new(0),
             ops: Mutex::new(Vec::new()),
             recv_pending: AtomicUsize::new(0),
@@ -232,6 +243,9 @@ impl IoObj {
     /// else with the engine port. `None` if the handle is closed, is a
     /// non-overlapped file, or the registration failed.
     pub(crate) fn io_home(&self) -> Option<Home> {
+        if self.moved.load(Ordering::Acquire) {
+            self.move_home();
+        }
         {
             let c = self.conn.read();
             if c.closed {
@@ -289,6 +303,28 @@ impl IoObj {
         true
     }
 
+    /// Replaces the association (FileReplaceCompletionInformation): with
+    /// another port and key, or with none (`None`). Completions of
+    /// operations still in flight go where the handle is associated when
+    /// they complete; the handle's operations keep running where they run.
+    pub(crate) fn replace_association(&self, to: Option<(&Arc<CPort>, usize)>) {
+        // Operations already cancelled or closed finish first, to the port
+        // they were issued under: Windows' sockets complete a cancelled
+        // request within the cancel, so its packet precedes the replacement
+        // (Asio's `release()` cancels, then replaces, and waits for those
+        // packets). Bounded, like every wait for the kernel.
+        let stopped = || !self.ops.lock().iter().any(|r| r.stop != Stop::None);
+        let _ = super::signal::OVERLAPPED
+            .wait_until(Some(std::time::Duration::from_secs(1)), || {
+                stopped().then_some(())
+            });
+        *self.assoc.lock() = to.map(|(port, key)| (Arc::downgrade(port), key));
+        if self.conn.read().home.is_some() {
+            self.moved.store(true, Ordering::Release);
+            REPLACED_ANY.store(true, Ordering::Release);
+        }
+    }
+
     pub(crate) fn set_modes(&self, modes: u8) {
         self.modes.fetch_or(modes, Ordering::AcqRel);
     }
@@ -297,6 +333,64 @@ impl IoObj {
     pub(super) fn skips_on_success(&self) -> bool {
         self.modes.load(Ordering::Acquire) & FILE_SKIP_COMPLETION_PORT_ON_SUCCESS as u8 != 0
             && self.assoc.lock().is_some()
+    }
+
+    /// After its association was replaced, and with no operation in flight,
+    /// the handle's fd (a duplicate: the old port closes the original) is
+    /// registered afresh, with its new port or the engine port, so that its
+    /// operations run where their packets go.
+    fn move_home(&self) {
+        let cport = self
+            .assoc
+            .lock()
+            .as_ref()
+            .and_then(|(w, _)| w.upgrade())
+            .filter(|p| !p.is_closed());
+        let mut c = self.conn.write();
+        // Operations in the kernel end where they run; a later operation
+        // moves the handle. (Records without a target are operations being
+        // started, the caller's among them: they ask for their home after
+        // recording themselves, so they start on the new port.)
+        if c.closed || self.ops.lock().iter().any(|r| r.target.is_some()) {
+            return;
+        }
+        if !self.moved.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let Some(old) = c.home.take() else {
+            return;
+        };
+        let port = match &cport {
+            Some(p) => p.port.clone(),
+            None => match engine_for_io() {
+                Some(e) => e.port.clone(),
+                None => {
+                    c.home = Some(old);
+                    return;
+                }
+            },
+        };
+        // SAFETY: fcntl on the handle's own open fd; no pointers.
+        let dup = unsafe { libc::fcntl(c.fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            c.home = Some(old);
+            return;
+        }
+        // SAFETY: the fd was just made by fcntl and nothing else owns it.
+        let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dup) };
+        match port.associate(fd, 0) {
+            Ok(h) => {
+                if cport.is_some() {
+                    note_io_port(&port);
+                }
+                let uring = port.backend() == cport_core::BackendKind::Uring;
+                c.fd = dup;
+                c.home = Some(Home { port, h, uring });
+                drop(c);
+                let _ = old.port.close_handle(old.h);
+            }
+            Err(_) => c.home = Some(old),
+        }
     }
 
     /// Queues a completion packet on the associated port, if any (and

@@ -5,10 +5,10 @@
 //! program. `GetProcAddress` knows the entry points cport provides that
 //! programs look up at run time to adapt to the Windows version; for any
 //! other name it returns NULL with `ERROR_PROC_NOT_FOUND`, as an older
-//! Windows without that entry point does. In particular ntdll's
-//! `NtSetInformationFile` and `NtFlushBuffersFileEx` are not provided, so
-//! programs take their documented fallbacks (Asio: `release()` reports
-//! `operation_not_supported`, file sync uses `FlushFileBuffers`).
+//! Windows without that entry point does. ntdll's `NtSetInformationFile` is
+//! there for `FileReplaceCompletionInformation` (Asio's `release()`);
+//! `NtFlushBuffersFileEx` is not, so programs take their documented fallback
+//! (Asio's file sync uses `FlushFileBuffers`).
 
 use std::ffi::{c_char, c_void, CStr};
 
@@ -126,6 +126,9 @@ fn lookup(m: Module, name: &str) -> Option<*const c_void> {
             crate::sync::waitable_timer::CreateWaitableTimerExW as *const c_void
         }
         (Module::Kernel32, "QueueUserAPC") => crate::thread::apc::QueueUserAPC as *const c_void,
+        (Module::Ntdll, "NtSetInformationFile") => {
+            crate::port::NtSetInformationFile as *const c_void
+        }
         (Module::Ws2_32, "setsockopt") => {
             crate::winsock::options::cport_setsockopt as *const c_void
         }

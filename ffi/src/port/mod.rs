@@ -116,7 +116,15 @@ pub unsafe extern "C" fn GetQueuedCompletionStatus(
         let Some(cport) = handles::port(port as usize) else {
             return fail(ERROR_INVALID_HANDLE, FALSE);
         };
-        let got = cport.port.get(timeout_of(ms));
+        let got = if crate::engine::REPLACED_ANY.load(std::sync::atomic::Ordering::Acquire) {
+            let mut one = Vec::with_capacity(1);
+            match get_reaping(&cport, &mut one, std::num::NonZeroUsize::MIN, ms, false) {
+                Ok(_) => one.pop().ok_or(GetError::Closed),
+                Err(e) => Err(e.unwrap_or(GetError::TimedOut)),
+            }
+        } else {
+            cport.port.get(timeout_of(ms))
+        };
         set_current(match &got {
             Err(GetError::Closed) => None,
             _ => Some(&cport),
@@ -174,25 +182,19 @@ pub unsafe extern "C" fn GetQueuedCompletionStatusEx(
             return fail(ERROR_INVALID_HANDLE, FALSE);
         };
         let mut out = Vec::new();
-        let got = if alertable == FALSE {
+        let sliced = alertable != FALSE
+            || crate::engine::REPLACED_ANY.load(std::sync::atomic::Ordering::Acquire);
+        let got = if !sliced {
             cport.port.get_many(&mut out, count, timeout_of(ms))
         } else {
-            let deadline = timeout_of(ms).and_then(|t| std::time::Instant::now().checked_add(t));
-            loop {
-                if crate::thread::apc::run_pending() {
+            match get_reaping(&cport, &mut out, count, ms, alertable != FALSE) {
+                Err(None) => {
                     // SAFETY: valid out-pointer (checked non-NULL).
                     unsafe { removed.write(0) };
                     return fail(WAIT_IO_COMPLETION, FALSE);
                 }
-                let mut slice = crate::thread::apc::SLICE;
-                if let Some(d) = deadline {
-                    slice = slice.min(d.saturating_duration_since(std::time::Instant::now()));
-                }
-                let got = cport.port.get_many(&mut out, count, Some(slice));
-                let expired = deadline.is_some_and(|d| std::time::Instant::now() >= d);
-                if !matches!(got, Err(GetError::TimedOut)) || expired {
-                    break got;
-                }
+                Err(Some(e)) => Err(e),
+                Ok(n) => Ok(n),
             }
         };
         set_current(match &got {
@@ -228,6 +230,102 @@ pub unsafe extern "C" fn GetQueuedCompletionStatusEx(
             }
         }
     })
+}
+
+/// `get_many` in turns of a few milliseconds, for the two waits that must
+/// look at something else meanwhile: an alertable wait runs the thread's
+/// APCs first and ends (`Err(None)`) when one is queued; and after a handle's
+/// association was replaced, operations still complete on ports nobody may
+/// wait on, which each turn reaps ([`crate::engine::help_reap`]).
+fn get_reaping(
+    cport: &CPort,
+    out: &mut Vec<cport_core::Packet<usize, PacketValue, CBuf>>,
+    count: std::num::NonZeroUsize,
+    ms: DWORD,
+    alertable: bool,
+) -> Result<usize, Option<GetError>> {
+    let deadline = timeout_of(ms).and_then(|t| std::time::Instant::now().checked_add(t));
+    loop {
+        if alertable && crate::thread::apc::run_pending() {
+            return Err(None);
+        }
+        if crate::engine::REPLACED_ANY.load(std::sync::atomic::Ordering::Acquire) {
+            crate::engine::help_reap(std::time::Duration::ZERO);
+        }
+        let mut slice = crate::thread::apc::SLICE;
+        if let Some(d) = deadline {
+            slice = slice.min(d.saturating_duration_since(std::time::Instant::now()));
+        }
+        let got = cport.port.get_many(out, count, Some(slice));
+        let expired = deadline.is_some_and(|d| std::time::Instant::now() >= d);
+        if !matches!(got, Err(GetError::TimedOut)) || expired {
+            return got.map_err(Some);
+        }
+    }
+}
+
+/// ntdll's `FILE_INFORMATION_CLASS` value cport understands.
+const FILE_REPLACE_COMPLETION_INFORMATION: ULONG = 61;
+
+/// ntdll's `FILE_COMPLETION_INFORMATION`.
+#[repr(C)]
+struct FileCompletionInformation {
+    port: HANDLE,
+    key: *mut std::ffi::c_void,
+}
+
+/// ntdll's `NtSetInformationFile`, for `FileReplaceCompletionInformation`
+/// (61) only: replaces a handle's completion port association (`Port` NULL
+/// removes it) — how Asio's `release()` hands a socket back. Returns the
+/// NTSTATUS (also written to the `IO_STATUS_BLOCK`'s first field):
+/// `STATUS_INVALID_INFO_CLASS` for another class,
+/// `STATUS_INFO_LENGTH_MISMATCH` for a short buffer,
+/// `STATUS_INVALID_HANDLE` for a handle that is not a socket or overlapped
+/// file, or a port value that is not a port.
+///
+/// # Safety
+/// `iosb` must be NULL or valid for writing two pointer-sized fields, and
+/// `info` valid for reading `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn NtSetInformationFile(
+    file: HANDLE,
+    iosb: *mut ULONG_PTR,
+    info: *const std::ffi::c_void,
+    len: ULONG,
+    class: ULONG,
+) -> LONG {
+    let status = crate::error::boundary(STATUS_INVALID_PARAMETER, || {
+        if class != FILE_REPLACE_COMPLETION_INFORMATION {
+            return STATUS_INVALID_INFO_CLASS;
+        }
+        if info.is_null() || (len as usize) < std::mem::size_of::<FileCompletionInformation>() {
+            return STATUS_INFO_LENGTH_MISMATCH;
+        }
+        let Some(obj) = handles::io(file as usize).filter(|o| o.is_overlapped()) else {
+            return STATUS_INVALID_HANDLE;
+        };
+        // SAFETY: `info` holds a FILE_COMPLETION_INFORMATION (caller
+        // contract; the length was checked); read unaligned, as callers pass
+        // any buffer.
+        let fci = unsafe { info.cast::<FileCompletionInformation>().read_unaligned() };
+        if fci.port.is_null() {
+            obj.replace_association(None);
+            return STATUS_SUCCESS;
+        }
+        let Some(port) = handles::port(fci.port as usize) else {
+            return STATUS_INVALID_HANDLE;
+        };
+        obj.replace_association(Some((&port, fci.key as usize)));
+        STATUS_SUCCESS
+    });
+    if !iosb.is_null() {
+        // SAFETY: IO_STATUS_BLOCK is two pointer-sized fields (caller contract).
+        unsafe {
+            iosb.write(status as ULONG_PTR);
+            iosb.add(1).write(0);
+        }
+    }
+    status as LONG
 }
 
 /// `PostQueuedCompletionStatus`: the three values go into the packet verbatim.

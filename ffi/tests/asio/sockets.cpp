@@ -3,7 +3,8 @@
 // shutdown, async_read_until, async_connect to a closed port
 // (connection_refused), UDP async_send_to/async_receive_from, the resolver,
 // address strings, socket options, and a socket's readiness wait
-// (async_wait, which goes through Asio's select-based reactor).
+// (async_wait, which goes through Asio's select-based reactor), and
+// release() handing the native socket back.
 #include <asio.hpp>
 
 #include <chrono>
@@ -80,6 +81,38 @@ static void cancel_then_close() {
     });
     io.run();
     CHECK_EC(ec, asio::error::operation_aborted);
+}
+
+// release() (ntdll's NtSetInformationFile with
+// FileReplaceCompletionInformation): a pending read ends with
+// operation_aborted, and the native socket is the caller's, still connected.
+static void release_with_pending() {
+    asio::io_context io;
+    tcp::socket a(io), b(io);
+    connect_pair(io, a, b);
+    char buf[16];
+    asio::error_code read_ec = asio::error::would_block;
+    b.async_read_some(asio::buffer(buf), [&](asio::error_code e, std::size_t) { read_ec = e; });
+    SOCKET native = INVALID_SOCKET;
+    asio::post(io, [&] {
+        asio::error_code ec;
+        native = b.release(ec);
+        CHECK(!ec);
+    });
+    io.run();
+    CHECK_EC(read_ec, asio::error::operation_aborted);
+    REQUIRE(native != INVALID_SOCKET);
+    CHECK(!b.is_open());
+    asio::write(a, asio::buffer("after", 5));
+    char got[5];
+    int n = 0;
+    while (n < 5) {
+        int r = recv(native, got + n, 5 - n, 0);
+        REQUIRE(r > 0);
+        n += r;
+    }
+    CHECK(std::string(got, 5) == "after");
+    CHECK(closesocket(native) == 0);
 }
 
 static void eof_and_read_until() {
@@ -255,6 +288,7 @@ static void options_and_wait() {
 int main() {
     close_with_pending();
     cancel_then_close();
+    release_with_pending();
     eof_and_read_until();
     connect_refused();
     udp_exchange();

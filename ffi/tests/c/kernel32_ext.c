@@ -358,6 +358,58 @@ static void test_select(void) {
 
 /* ---- module lookup and versions ---- */
 typedef BOOL(WINAPI *cancel_io_ex_fn)(HANDLE, LPOVERLAPPED);
+typedef LONG(WINAPI *nt_set_info_fn)(HANDLE, ULONG_PTR *, void *, ULONG, ULONG);
+
+/* ntdll's NtSetInformationFile with FileReplaceCompletionInformation (61),
+ * as Asio's release() calls it: an operation's packet goes to the port the
+ * handle is associated with when it completes; with no port, none is
+ * queued (the OVERLAPPED is still written). */
+static void test_replace_completion_port(nt_set_info_fn set_info) {
+    HANDLE a = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
+    HANDLE b = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);
+    SOCKET c, s;
+    tcp_pair(&c, &s);
+    CHECK(CreateIoCompletionPort((HANDLE)s, a, 1, 0) == a);
+    char buf[8];
+    WSABUF wb = {sizeof buf, buf};
+    DWORD flags = 0;
+    OVERLAPPED ov;
+    memset(&ov, 0, sizeof ov);
+    CHECK_EQ(WSARecv(s, &wb, 1, NULL, &flags, &ov, NULL), SOCKET_ERROR);
+    CHECK_ERR(WSA_IO_PENDING);
+    ULONG_PTR iosb[2] = {7, 7};
+    void *info[2] = {b, (void *)2};
+    CHECK_EQ(set_info((HANDLE)s, iosb, info, sizeof info, 61), 0);
+    CHECK_EQ(iosb[0], 0);
+    CHECK_EQ(iosb[1], 0);
+    send_all_sync(c, "moved", 5);
+    EXPECT_PACKET(b, 2, &ov, 5, TRUE, 0);
+    EXPECT_NO_PACKET(a, 0);
+    /* Removed: nothing is queued anywhere; the OVERLAPPED completes. */
+    void *none[2] = {NULL, NULL};
+    CHECK_EQ(set_info((HANDLE)s, iosb, none, sizeof none, 61), 0);
+    memset(&ov, 0, sizeof ov);
+    CHECK_EQ(WSARecv(s, &wb, 1, NULL, &flags, &ov, NULL), SOCKET_ERROR);
+    CHECK_ERR(WSA_IO_PENDING);
+    send_all_sync(c, "gone", 4);
+    DWORD n = 0;
+    CHECK(WSAGetOverlappedResult(s, &ov, &n, TRUE, &flags));
+    CHECK_EQ(n, 4);
+    EXPECT_NO_PACKET(a, 0);
+    EXPECT_NO_PACKET(b, 0);
+    /* Bad input: another class, a short buffer, a handle that is no
+     * socket, a port value that is no port. */
+    CHECK_EQ((ULONG)set_info((HANDLE)s, iosb, info, sizeof info, 4), 0xC0000003UL);
+    CHECK_EQ((ULONG)iosb[0], 0xC0000003UL);
+    CHECK_EQ((ULONG)set_info((HANDLE)s, iosb, info, 4, 61), 0xC0000004UL);
+    CHECK_EQ((ULONG)set_info(a, iosb, info, sizeof info, 61), 0xC0000008UL);
+    void *bad[2] = {(void *)(uintptr_t)0x1234, NULL};
+    CHECK_EQ((ULONG)set_info((HANDLE)s, iosb, bad, sizeof bad, 61), 0xC0000008UL);
+    CHECK_EQ(closesocket(c), 0);
+    CHECK_EQ(closesocket(s), 0);
+    CHECK(CloseHandle(a));
+    CHECK(CloseHandle(b));
+}
 
 static void test_modules_and_versions(void) {
     HMODULE k = GetModuleHandleA("KERNEL32");
@@ -371,7 +423,10 @@ static void test_modules_and_versions(void) {
     CHECK_ERR(ERROR_PROC_NOT_FOUND);
     HMODULE nt = GetModuleHandleA("NTDLL");
     CHECK(nt != NULL && nt != k);
-    CHECK(GetProcAddress(nt, "NtSetInformationFile") == NULL); /* not provided: the caller's fallback */
+    FARPROC set_info = GetProcAddress(nt, "NtSetInformationFile");
+    CHECK(set_info != NULL);
+    test_replace_completion_port((nt_set_info_fn)(void (*)(void))set_info);
+    CHECK(GetProcAddress(nt, "NtFlushBuffersFileEx") == NULL); /* not provided: the caller's fallback */
     CHECK_ERR(ERROR_PROC_NOT_FOUND);
     CHECK(GetProcAddress(GetModuleHandleA("ws2_32"), "setsockopt") != NULL);
     CHECK(GetModuleHandleA("user32") == NULL);
