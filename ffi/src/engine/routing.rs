@@ -258,32 +258,17 @@ impl IoObj {
         if !self.overlapped {
             return None;
         }
-        let cport = self
-            .assoc
-            .lock()
-            .as_ref()
-            .and_then(|(w, _)| w.upgrade())
-            .filter(|p| !p.is_closed());
         let mut c = self.conn.write();
         if c.closed {
             return None;
         }
         if c.home.is_none() {
             let fd = c.own.take()?;
-            let port = match &cport {
-                Some(p) => p.port.clone(),
-                None => engine_for_io()?.port.clone(),
-            };
-            match port.associate(fd, 0) {
-                Ok(h) => {
-                    if cport.is_some() {
-                        note_io_port(&port);
-                    }
-                    let uring = port.backend() == cport_core::BackendKind::Uring;
-                    c.home = Some(Home { port, h, uring });
-                }
+            match self.register(fd) {
+                Ok(home) => c.home = Some(home),
                 Err(_) => {
-                    // `associate` closed the fd: the handle is dead now.
+                    // The fd is closed (`register` consumed it): the handle
+                    // is dead now.
                     c.closed = true;
                     return None;
                 }
@@ -340,12 +325,6 @@ impl IoObj {
     /// registered afresh, with its new port or the engine port, so that its
     /// operations run where their packets go.
     fn move_home(&self) {
-        let cport = self
-            .assoc
-            .lock()
-            .as_ref()
-            .and_then(|(w, _)| w.upgrade())
-            .filter(|p| !p.is_closed());
         let mut c = self.conn.write();
         // Operations in the kernel end where they run; a later operation
         // moves the handle. (Records without a target are operations being
@@ -354,43 +333,49 @@ impl IoObj {
         if c.closed || self.ops.lock().iter().any(|r| r.target.is_some()) {
             return;
         }
-        if !self.moved.swap(false, Ordering::AcqRel) {
+        if !self.moved.swap(false, Ordering::AcqRel) || c.home.is_none() {
             return;
         }
-        let Some(old) = c.home.take() else {
-            return;
-        };
-        let port = match &cport {
-            Some(p) => p.port.clone(),
-            None => match engine_for_io() {
-                Some(e) => e.port.clone(),
-                None => {
-                    c.home = Some(old);
-                    return;
-                }
-            },
-        };
         // SAFETY: fcntl on the handle's own open fd; no pointers.
         let dup = unsafe { libc::fcntl(c.fd, libc::F_DUPFD_CLOEXEC, 0) };
         if dup < 0 {
-            c.home = Some(old);
             return;
         }
         // SAFETY: the fd was just made by fcntl and nothing else owns it.
         let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dup) };
-        match port.associate(fd, 0) {
-            Ok(h) => {
-                if cport.is_some() {
-                    note_io_port(&port);
-                }
-                let uring = port.backend() == cport_core::BackendKind::Uring;
-                c.fd = dup;
-                c.home = Some(Home { port, h, uring });
-                drop(c);
+        if let Ok(home) = self.register(fd) {
+            c.fd = dup;
+            let old = c.home.replace(home);
+            drop(c);
+            if let Some(old) = old {
                 let _ = old.port.close_handle(old.h);
             }
-            Err(_) => c.home = Some(old),
         }
+    }
+
+    /// Registers `fd` with the port this handle's operations should run on:
+    /// the associated C port (if open), else the engine port. On failure
+    /// the fd is closed.
+    fn register(&self, fd: OwnedFd) -> io::Result<Home> {
+        let cport = self
+            .assoc
+            .lock()
+            .as_ref()
+            .and_then(|(w, _)| w.upgrade())
+            .filter(|p| !p.is_closed());
+        let port = match &cport {
+            Some(p) => p.port.clone(),
+            None => match engine_for_io() {
+                Some(e) => e.port.clone(),
+                None => return Err(io::Error::from_raw_os_error(libc::ENOMEM)),
+            },
+        };
+        let h = port.associate(fd, 0)?;
+        if cport.is_some() {
+            note_io_port(&port);
+        }
+        let uring = port.backend() == cport_core::BackendKind::Uring;
+        Ok(Home { port, h, uring })
     }
 
     /// Queues a completion packet on the associated port, if any (and
