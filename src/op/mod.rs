@@ -194,6 +194,9 @@ where
     fn flush(&self, urgent: bool) {
         self.0.backend.flush(urgent)
     }
+    fn flush_hint(&self) -> Option<Arc<crate::port_core::FlushHint>> {
+        Some(self.0.backend.flush_hint())
+    }
 }
 
 impl<K, V, B> Drop for Io<K, V, B> {

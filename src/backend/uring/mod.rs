@@ -25,6 +25,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use io_uring::{opcode, squeue, types, IoUring};
@@ -32,6 +33,7 @@ use parking_lot::Mutex;
 
 use super::user_data::{self, TIMER_EVENT};
 use super::{Backend, BackendKind, Completion, RawOp, Syscall, UringOptions};
+use crate::port_core::FlushHint;
 
 /// user_data bit for requests the backend makes for itself.
 const INTERNAL: u64 = user_data::BACKEND_REQUEST;
@@ -114,8 +116,10 @@ pub(crate) struct UringBackend {
     stash: Mutex<Vec<Completion>>,
     /// The wake poll ended and must be submitted again.
     rearm_wake: std::sync::atomic::AtomicBool,
-    /// Submissions were pushed without entering the kernel (`RawOp::defer`).
-    deferred: std::sync::atomic::AtomicBool,
+    /// Whether submissions were pushed without entering the kernel
+    /// (`RawOp::defer`), and whether `flush(urgent)` has task work to check;
+    /// shared with the port core, which skips flushes it says are empty.
+    hint: Arc<FlushHint>,
     /// Set up with COOP_TASKRUN (see `flush`).
     cooperative: bool,
     /// How task work runs, in words (see [`Backend::mode`]).
@@ -127,14 +131,15 @@ pub(crate) struct UringBackend {
 impl UringBackend {
     /// Sets up a ring and checks that the kernel supports every opcode used.
     /// Errors keep the errno of the failed step (ENOSYS, EPERM, ENOMEM, EINVAL).
-    pub(crate) fn new(options: UringOptions) -> io::Result<Self> {
-        Self::new_with(options, setup_ring)
+    pub(crate) fn new(options: UringOptions, hint: Arc<FlushHint>) -> io::Result<Self> {
+        Self::new_with(options, hint, setup_ring)
     }
 
     /// [`new`](Self::new) with the ring set up by `setup(options, cooperative)`
     /// (tests inject a kernel's refusal there).
     fn new_with(
         options: UringOptions,
+        hint: Arc<FlushHint>,
         setup: impl Fn(&UringOptions, bool) -> io::Result<IoUring>,
     ) -> io::Result<Self> {
         let wanted = options.cooperative_task_run && options.sqpoll_idle.is_none();
@@ -173,6 +178,9 @@ impl UringBackend {
             ));
         }
         let wake_fd = super::sys::eventfd()?;
+        if cooperative {
+            hint.set_urgent_work();
+        }
         let backend = UringBackend {
             ring,
             submit_lock: Mutex::new(()),
@@ -181,7 +189,7 @@ impl UringBackend {
             probes: Mutex::new(std::collections::HashMap::new()),
             stash: Mutex::new(Vec::new()),
             rearm_wake: std::sync::atomic::AtomicBool::new(false),
-            deferred: std::sync::atomic::AtomicBool::new(false),
+            hint,
             cooperative,
             mode,
             woken: std::sync::atomic::AtomicBool::new(false),
@@ -241,7 +249,7 @@ impl UringBackend {
         }
         // Goes in with the next `poll` or `flush` (see `RawOp::defer`), which
         // also retries a failed enter.
-        self.deferred.store(true, Ordering::Release);
+        self.hint.set_deferred();
         Ok(())
     }
 
@@ -471,7 +479,7 @@ impl Backend for UringBackend {
             return Ok(());
         }
         // The enter below submits whatever is queued, deferred or not.
-        self.deferred.store(false, Ordering::Release);
+        self.hint.take_deferred();
         let result = match timeout {
             None => self.ring.submitter().submit_and_wait(1),
             Some(t) => {
@@ -499,13 +507,13 @@ impl Backend for UringBackend {
     fn flush(&self, urgent: bool) {
         // Load first: this runs on every `get`, and a swap would write the
         // cache line each time.
-        if self.deferred.load(Ordering::Acquire) && self.deferred.swap(false, Ordering::AcqRel) {
+        if self.hint.take_deferred() {
             let _guard = self.submit_lock.lock();
             // A failed enter leaves the entries queued: try again at the
             // next flush (the poller's enter takes them too). Any enter also
             // runs this thread's pending task work.
             if self.enter_submit().is_err() {
-                self.deferred.store(true, Ordering::Release);
+                self.hint.set_deferred();
             }
         } else if !urgent || !self.cooperative {
             // Interrupting mode: task work runs at once by itself. Or the
@@ -606,13 +614,17 @@ mod tests {
 
     #[test]
     fn kernels_that_refuse_cooperative_task_running_get_an_interrupting_ring() {
-        if let Err(e) = UringBackend::new(UringOptions::default()) {
+        if let Err(e) = UringBackend::new(UringOptions::default(), Default::default()) {
             crate::testing::skip_uring(&crate::backend::explain(&e));
             return;
         }
         let refused = std::cell::Cell::new(0);
-        let b = UringBackend::new_with(UringOptions::default(), as_linux_5_15(&refused))
-            .expect("a ring without the cooperative flags");
+        let b = UringBackend::new_with(
+            UringOptions::default(),
+            Default::default(),
+            as_linux_5_15(&refused),
+        )
+        .expect("a ring without the cooperative flags");
         assert_eq!(refused.get(), 1);
         assert!(!b.cooperative);
         let mode = b.mode().unwrap();
@@ -680,7 +692,7 @@ mod tests {
             (UringOptions::default(), libc::ENOMEM),
         ] {
             calls.set(0);
-            let err = UringBackend::new_with(options, refuse(errno))
+            let err = UringBackend::new_with(options, Default::default(), refuse(errno))
                 .err()
                 .expect("refused");
             assert_eq!(err.raw_os_error(), Some(errno));
