@@ -4,9 +4,9 @@
 //! layer or the port: it sees raw operations (pointers and a user_data, laid
 //! out by [`user_data`]) and reports their completions.
 //!
-//! The op layer owns every operation's memory in a stable slot
-//! and describes the operation to a backend as a [`RawOp`] of raw pointers into
-//! that slot. A backend starts the operation and later reports exactly one
+//! The op layer owns every operation's memory in a slot (what the kernel
+//! touches is on the heap, where it does not move) and describes the
+//! operation to a backend as a [`RawOp`] of raw pointers into that memory. A backend starts the operation and later reports exactly one
 //! [`Completion`] for it from [`Backend::poll`]. Until that completion has been
 //! returned, the op layer keeps every pointed-to byte alive and unmoved — also
 //! when the handle is closed or the port dropped: dropping a port cancels
