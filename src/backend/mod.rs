@@ -4,9 +4,9 @@
 //! layer or the port: it sees raw operations (pointers and a user_data, laid
 //! out by [`user_data`]) and reports their completions.
 //!
-//! The op layer owns every operation's memory in a stable slot
-//! and describes the operation to a backend as a [`RawOp`] of raw pointers into
-//! that slot. A backend starts the operation and later reports exactly one
+//! The op layer owns every operation's memory in a slot (what the kernel
+//! touches is on the heap, where it does not move) and describes the
+//! operation to a backend as a [`RawOp`] of raw pointers into that memory. A backend starts the operation and later reports exactly one
 //! [`Completion`] for it from [`Backend::poll`]. Until that completion has been
 //! returned, the op layer keeps every pointed-to byte alive and unmoved — also
 //! when the handle is closed or the port dropped: dropping a port cancels
@@ -18,13 +18,15 @@
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub(crate) mod epoll;
 pub(crate) mod sys;
 pub(crate) mod uring;
 pub(crate) mod user_data;
+
+use crate::port_core::FlushHint;
 
 /// What an operation does. Results follow the Linux syscall convention:
 /// `res >= 0` is the syscall's return value, `res < 0` is `-errno`.
@@ -175,19 +177,24 @@ pub(crate) trait Backend: Send + Sync {
 
     /// Starts every submission held back by `defer` (`poll` does it too).
     /// `urgent` (see the port core's `Reactor::flush`): also run now what
-    /// only the calling thread can run (io_uring's pending task work).
+    /// only the calling thread can run (io_uring's pending task work). The
+    /// port core calls it only when the port's [`FlushHint`] (handed to the
+    /// backend when it opens) says it may have work: a backend whose flush
+    /// does anything keeps that hint up to date.
     fn flush(&self, _urgent: bool) {}
 }
 
 /// Opens the backend `choice` asks for. With `Auto`, io_uring is probed first
 /// and epoll used if that fails; the second value then says why (and the
 /// fallback is logged to stderr once per process).
+/// `hint` goes to the backend, which keeps it up to date (see [`FlushHint`]).
 pub(crate) fn open(
     choice: BackendChoice,
     uring: UringOptions,
+    hint: Arc<FlushHint>,
 ) -> io::Result<(Box<dyn Backend>, Option<String>)> {
     open_with(choice, || {
-        uring::UringBackend::new(uring).map(|b| Box::new(b) as Box<dyn Backend>)
+        uring::UringBackend::new(uring, hint).map(|b| Box::new(b) as Box<dyn Backend>)
     })
 }
 
@@ -203,6 +210,8 @@ pub(crate) struct LazyBackend {
     uring: UringOptions,
     /// Serialises the opening (`opened` is read without it).
     opening: parking_lot::Mutex<()>,
+    /// Handed to the backend when it opens; all clear until then.
+    hint: Arc<FlushHint>,
 }
 
 impl LazyBackend {
@@ -211,15 +220,15 @@ impl LazyBackend {
     /// io_uring fails to build, as it always did.
     pub(crate) fn new(choice: BackendChoice, uring: UringOptions) -> io::Result<Self> {
         if choice == BackendChoice::Uring {
-            drop(open_with(choice, || {
-                uring::UringBackend::new(uring).map(|b| Box::new(b) as Box<dyn Backend>)
-            })?);
+            // A hint of its own: this ring is closed again at once.
+            drop(open(choice, uring, Arc::default())?);
         }
         Ok(LazyBackend {
             opened: OnceLock::new(),
             choice,
             uring,
             opening: parking_lot::Mutex::new(()),
+            hint: Arc::default(),
         })
     }
 
@@ -231,6 +240,7 @@ impl LazyBackend {
             choice: BackendChoice::Auto,
             uring: UringOptions::default(),
             opening: parking_lot::Mutex::new(()),
+            hint: Arc::default(),
         };
         let _ = lazy.opened.set((backend, None));
         lazy
@@ -249,11 +259,18 @@ impl LazyBackend {
         }
         let _opening = self.opening.lock();
         if self.opened.get().is_none() {
-            let _ = self.opened.set(open(self.choice, self.uring)?);
+            let _ = self
+                .opened
+                .set(open(self.choice, self.uring, self.hint.clone())?);
         }
         Ok(self
             .get()
             .expect("cport invariant: the backend was just opened"))
+    }
+
+    /// The hint the backend keeps (see [`FlushHint`]).
+    pub(crate) fn flush_hint(&self) -> Arc<FlushHint> {
+        self.hint.clone()
     }
 
     /// Why `Auto` runs on epoll (opens the backend to know).

@@ -161,38 +161,30 @@ where
         res: i32,
     ) -> Option<(Packet<K, V, B>, Delivered<'_>)> {
         let t = &mut *guard;
-        let mut slot = t.ops.remove(index);
+        // The value and buffers come out and the slot is free from here (a
+        // panic below drops them with the rest of this frame); its record
+        // stays readable while we hold the table.
+        // A RecvMsg's control buffer and an awaited op's cell come out first:
+        // freeing the slot would hand the control buffer back as `buf`.
+        let mut control = t.ops[index].control.take();
+        #[cfg(feature = "futures")]
+        let awaiter = t.ops[index].awaiter.take();
+        let (value, mut buf, mut bufs) = recycle(t, index);
         let delivered = Delivered(&self.in_flight);
-        let handle = slot.handle;
-        t.handles[handle].pending -= 1;
-        let mut after = Deferred::default();
-        if let (Some(i), Stage::Kernel) = (slot.operation.lane(), slot.stage) {
-            after.next = self.next_in_lane(t, handle, i);
-        }
-        after.stops = self.stops.load(Ordering::Relaxed);
-        let mut result = result_of(res, &slot).map(|n| n + slot.done);
-        if slot.stop != Stop::None && slot.operation.is_whole_transfer() {
-            // A send cut short by cancel or close is aborted, not a success:
-            // sends transfer everything or fail (io_uring reports the partial count).
-            if matches!(result, Ok(n) if n < slot.wanted()) {
-                result = Err(io::Error::from_raw_os_error(libc::ECANCELED));
-            }
-        }
-        if matches!(&result, Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNRESET | libc::EPIPE)))
-            && matches!(
-                slot.operation,
-                Operation::Recv
-                    | Operation::Send
-                    | Operation::RecvVectored
-                    | Operation::SendVectored
-            )
-        {
-            t.handles[handle].reset = true;
-        }
+        let slot = t.ops.released_mut(index);
+        let (handle, operation, stage, stop, done, recv) = (
+            slot.handle,
+            slot.operation,
+            slot.stage,
+            slot.stop,
+            slot.done,
+            slot.recv,
+        );
+        let mut result = result_of(res, slot).map(|n| n + done);
         let mut addr = None;
         let mut stream = None;
         let mut msg = None;
-        match slot.operation {
+        match operation {
             Operation::Accept if res >= 0 => {
                 // SAFETY: accept returned a new fd that nobody else owns (the
                 // user_data sequence number makes sure this completion is this
@@ -207,7 +199,7 @@ where
                 stream = Some(Accepted { fd, unix });
             }
             Operation::RecvFrom | Operation::RecvVectored if res >= 0 => {
-                let from = slot.operation == Operation::RecvFrom;
+                let from = operation == Operation::RecvFrom;
                 // SAFETY: as above.
                 let k = unsafe { slot.area() };
                 if from {
@@ -230,7 +222,7 @@ where
                     result = Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
                 }
                 msg = Some(MsgInfo { flags, control_len });
-                if let (Some(access), Some(c)) = (slot.recv, slot.control.as_mut()) {
+                if let (Some(access), Some(c)) = (recv, control.as_mut()) {
                     // SAFETY: the kernel wrote `control_len` bytes of
                     // ancillary data at the start of the control buffer, at
                     // most its size (it was the msghdr's msg_controllen).
@@ -239,15 +231,40 @@ where
             }
             _ => {}
         }
-        if res >= 0 {
-            slot.mark_received(res as usize);
+        t.handles[handle].pending -= 1;
+        let mut after = Deferred::default();
+        if let (Some(i), Stage::Kernel) = (operation.lane(), stage) {
+            after.next = self.next_in_lane(t, handle, i);
         }
+        after.stops = self.stops.load(Ordering::Relaxed);
+        if stop != Stop::None && operation.is_whole_transfer() {
+            // A send cut short by cancel or close is aborted, not a success:
+            // sends transfer everything or fail (io_uring reports the partial count).
+            if matches!(result, Ok(n) if n < wanted(&buf, &bufs, recv.is_some())) {
+                result = Err(io::Error::from_raw_os_error(libc::ECANCELED));
+            }
+        }
+        if matches!(&result, Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNRESET | libc::EPIPE)))
+            && matches!(
+                operation,
+                Operation::Recv
+                    | Operation::Send
+                    | Operation::RecvVectored
+                    | Operation::SendVectored
+            )
+        {
+            t.handles[handle].reset = true;
+        }
+        if res >= 0 {
+            mark_received(&mut buf, &mut bufs, recv, res as usize);
+        }
+        // A RecvMsg hands its control buffer back as the packet's `buf`.
+        let buf = buf.or(control);
         #[cfg(feature = "futures")]
-        if let Some(cell) = slot.awaiter.take() {
+        if let Some(cell) = awaiter {
             // An awaited operation: its packet goes to its cell, without the
             // completion key (the awaiting code knows its handle), and never
             // through the filter or the queue.
-            let (value, buf, bufs) = recycle(t, slot);
             let key = self.close_if_done(t, handle).map(|(closed, key)| {
                 after.closed = Some(closed);
                 key
@@ -256,7 +273,8 @@ where
             self.run(after);
             let packet = Packet::new((), 0, value)
                 .with_result(result, buf)
-                .with_extra(bufs, addr, stream);
+                .with_extra(bufs, addr, stream)
+                .with_msg(msg);
             // Un-counted first: the waker's `wake` is user code, and the
             // driver needs to poll no longer for this operation either way.
             self.awaited.fetch_sub(1, Ordering::SeqCst);
@@ -265,7 +283,6 @@ where
             drop(key);
             return None;
         }
-        let (value, buf, bufs) = recycle(t, slot);
         // The key: moved out of a handle that this op was the last of, or
         // cloned (user code, which may panic: caught so that what this op
         // holds is dropped outside the unwinding, then the panic goes on).

@@ -61,26 +61,31 @@ where
                 return fail(e, value, buf, bufs);
             }
         };
-        let mut slot = t.spare.pop().unwrap_or_else(|| Box::new(Slot::empty()));
-        slot.handle = index;
-        slot.operation = kind;
-        slot.stop = Stop::None;
-        slot.value = Some(value);
-        slot.buf = buf;
-        slot.bufs = bufs;
-        slot.timeout = how.timeout;
-        slot.deadline = how.timeout.and_then(|t| Instant::now().checked_add(t));
-        slot.offset = offset;
-        slot.done = 0;
-        slot.recv = None;
-        slot.control = None;
-        slot.iovecs.clear();
+        let init = SlotInit {
+            handle: index,
+            operation: kind,
+            value,
+            buf,
+            bufs,
+            offset,
+            timeout: how.timeout,
+        };
+        // Filled in place; invisible to the rest of the op layer until it
+        // enters the table (`OpTable::enter`) or is given back.
+        let k = match t.ops.claim(init) {
+            Ok(k) => k,
+            // Every slot index is taken (MAX_IN_FLIGHT slots, none free).
+            Err(init) => {
+                drop(t);
+                return fail(too_many(), init.value, init.buf, init.bufs);
+            }
+        };
         #[cfg(feature = "futures")]
         {
-            slot.awaiter = how.awaiter;
+            t.ops[k].awaiter = how.awaiter;
         }
-        if let Err(e) = fill(&mut slot) {
-            let (value, buf, bufs) = recycle(&mut t, slot);
+        if let Err(e) = fill(&mut t.ops[k]) {
+            let (value, buf, bufs) = recycle(&mut t, k);
             drop(t);
             return fail(e, value, buf, bufs);
         }
@@ -95,9 +100,31 @@ where
                 t.handles[index].lanes[i].busy = true;
             }
             t.handles[index].pending += 1;
+            // The buffer leaves the claimed slot for the attempt, which runs
+            // with the lock released.
+            let slot = &mut t.ops[k];
+            let (recv, offset) = (slot.recv, slot.offset);
+            let mut buf = slot.buf.take();
             drop(t);
-            let bytes = try_inline(fd, &mut slot);
+            let attempt = match &mut buf {
+                Some(b) => try_inline(fd, kind, recv, b, offset),
+                None => Inline::NotDone,
+            };
             t = self.tables.lock();
+            let slot = &mut t.ops[k];
+            slot.buf = buf;
+            let bytes = match attempt {
+                Inline::Done(n) => {
+                    slot.mark_received(n);
+                    Some(n)
+                }
+                Inline::Partial(n) => {
+                    slot.mark_received(n);
+                    slot.done = n;
+                    None
+                }
+                Inline::NotDone => None,
+            };
             let e = &mut t.handles[index];
             let stopped = e.closing || self.refusing.load(Ordering::Relaxed);
             if bytes.is_some() || stopped {
@@ -109,7 +136,7 @@ where
                 if let Some(i) = lane {
                     after.next = self.next_in_lane(&mut t, index, i);
                 }
-                let (value, buf, bufs) = recycle(&mut t, slot);
+                let (value, buf, bufs) = recycle(&mut t, k);
                 after.closed = self.close_if_done(&mut t, index).map(|(c, _key)| c);
                 after.stops = self.stops.load(Ordering::Relaxed);
                 drop(t);
@@ -130,7 +157,7 @@ where
             e.pending -= 1;
         } else if let Some(i) = lane {
             if t.handles[index].lanes[i].busy {
-                return self.queue_in_lane(t, index, i, slot);
+                return self.queue_in_lane(t, index, i, k);
             }
             t.handles[index].lanes[i].busy = true;
         }
@@ -139,44 +166,44 @@ where
             if let Some(i) = lane {
                 after.next = self.next_in_lane(&mut t, index, i);
             }
-            let (value, buf, bufs) = recycle(&mut t, slot);
+            let (value, buf, bufs) = recycle(&mut t, k);
             after.stops = self.stops.load(Ordering::Relaxed);
             drop(t);
             self.run(after);
-            let e = io::Error::new(
-                io::ErrorKind::OutOfMemory,
-                "too many operations in flight on this port",
-            );
-            return fail(e, value, buf, bufs);
+            return fail(too_many(), value, buf, bufs);
         }
-        let user_data = Self::new_user_data(&mut t);
-        slot.user_data = user_data;
+        let user_data = Self::new_user_data(&mut t, k);
         t.handles[index].pending += 1;
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         #[cfg(feature = "futures")]
-        if slot.awaiter.is_some() {
+        let awaited = t.ops[k].awaiter.is_some();
+        #[cfg(feature = "futures")]
+        if awaited {
             self.awaited.fetch_add(1, Ordering::SeqCst);
         }
+        let slot = &mut t.ops[k];
+        slot.user_data = user_data;
         slot.stage = Stage::Kernel;
-        let mut raw = raw_op(&mut slot, fd);
+        let mut raw = raw_op(slot, fd);
         raw.defer = how.defer;
-        let k = t.ops.insert(slot);
-        debug_assert_eq!(op_index(user_data), k);
+        t.ops.enter(k);
         let stops = self.stops.load(Ordering::Relaxed);
         drop(t);
-        // SAFETY: `raw` points into the boxed slot now owned by `ops`; the slot
-        // is removed (and its memory released) only in `finish`, after the
-        // backend returned this op's completion, or leaked if that never happens.
+        // SAFETY: `raw` points into memory the slot now live in `ops` owns
+        // (its buffers, iovecs and kernel area, all on the heap: they stay put
+        // when the slot moves); the slot is freed (and that memory released
+        // or reused) only in `finish`, after the backend returned this op's
+        // completion, or leaked with the table if that never happens.
         match unsafe { self.launch(&raw, stops) } {
             Ok(()) => Ok(Issued::Pending(OpId(user_data))),
             Err(error) => {
                 // Not started (the backend's contract): no completion will
                 // come, and nothing of the slot is in the kernel's hands.
                 let mut t = self.tables.lock();
-                let slot = t.ops.remove(op_index(user_data));
+                let k = op_index(user_data);
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
                 #[cfg(feature = "futures")]
-                if slot.awaiter.is_some() {
+                if awaited {
                     self.awaited.fetch_sub(1, Ordering::SeqCst);
                 }
                 t.handles[index].pending -= 1;
@@ -185,7 +212,7 @@ where
                     // Others may have queued behind it meanwhile.
                     after.next = self.next_in_lane(&mut t, index, i);
                 }
-                let (value, buf, bufs) = recycle(&mut t, slot);
+                let (value, buf, bufs) = recycle(&mut t, k);
                 after.closed = self.close_if_done(&mut t, index).map(|(c, _key)| c);
                 after.stops = self.stops.load(Ordering::Relaxed);
                 drop(t);
@@ -195,11 +222,11 @@ where
         }
     }
 
-    /// A fresh user_data for an op about to enter `ops` (see `backend::user_data`).
-    pub(super) fn new_user_data(t: &mut Tables<K, V, B>) -> u64 {
+    /// A fresh user_data for the op in claimed slot `index`, about to enter
+    /// `ops` (see `backend::user_data`).
+    pub(super) fn new_user_data(t: &mut Tables<K, V, B>, index: usize) -> u64 {
         t.next_seq = t.next_seq.wrapping_add(1);
-        let key = t.ops.vacant_key();
-        user_data::make(t.next_seq, key)
+        user_data::make(t.next_seq, index)
     }
 
     /// Queues `slot` in lane `lane` of handle `index`, behind an earlier op of
@@ -209,33 +236,32 @@ where
         mut t: parking_lot::MutexGuard<'_, Tables<K, V, B>>,
         index: usize,
         lane: usize,
-        mut slot: Box<Slot<V, B>>,
+        k: usize,
     ) -> Result<Issued<V, B>, IssueError<V, B>> {
         if t.ops.len() >= MAX_IN_FLIGHT {
-            let (value, buf, bufs) = recycle(&mut t, slot);
+            let (value, buf, bufs) = recycle(&mut t, k);
             drop(t);
             return Err(IssueError {
-                error: io::Error::new(
-                    io::ErrorKind::OutOfMemory,
-                    "too many operations in flight on this port",
-                ),
+                error: too_many(),
                 value,
                 buf,
                 bufs,
             });
         }
-        let user_data = Self::new_user_data(&mut t);
-        slot.user_data = user_data;
+        let user_data = Self::new_user_data(&mut t, k);
         t.handles[index].pending += 1;
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         #[cfg(feature = "futures")]
-        if slot.awaiter.is_some() {
+        if t.ops[k].awaiter.is_some() {
             self.awaited.fetch_add(1, Ordering::SeqCst);
         }
         t.handles[index].lanes[lane].waiting.push_back(user_data);
+        let slot = &mut t.ops[k];
+        slot.user_data = user_data;
         slot.stage = Stage::Waiting;
+        let deadline = slot.deadline;
         let mut earliest = false;
-        if let Some(d) = slot.deadline {
+        if let Some(d) = deadline {
             t.waiting_deadlines.push(std::cmp::Reverse((d, user_data)));
             self.waiting_deadlines
                 .store(t.waiting_deadlines.len(), Ordering::Release);
@@ -244,8 +270,7 @@ where
                 .peek()
                 .is_some_and(|r| r.0 .1 == user_data);
         }
-        let k = t.ops.insert(slot);
-        debug_assert_eq!(op_index(user_data), k);
+        t.ops.enter(k);
         drop(t);
         if earliest {
             // A poller may be in the kernel with a later (or no) timeout:
@@ -484,4 +509,11 @@ where
             Ok(())
         })
     }
+}
+
+fn too_many() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::OutOfMemory,
+        "too many operations in flight on this port",
+    )
 }

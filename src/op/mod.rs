@@ -5,11 +5,13 @@
 //! the `Backend` trait; it may not import the public port module nor any
 //! backend's internals.
 //!
-//! Every started operation owns a boxed [`Slot`] that holds everything the
-//! kernel may touch (the buffers, iovecs, msghdr, socket address, timespec).
-//! A slot is freed — its buffers handed back in the packet — only when the
-//! backend returned the operation's one completion. Slots are recycled, so in
-//! steady state an operation allocates nothing beyond what the caller passes.
+//! Every started operation owns a [`Slot`] in the op table that owns
+//! everything the kernel may touch (the buffers, iovecs, msghdr, socket
+//! address, timespec), all of it on the heap, so it stays put when the slot
+//! moves. A slot is freed — its buffers handed back in the packet — only
+//! when the backend returned the operation's one completion. Slots and their
+//! allocations are reused, so in steady state an operation allocates
+//! nothing beyond what the caller passes.
 
 #[cfg(feature = "futures")]
 pub(crate) mod awaiting;
@@ -19,6 +21,7 @@ mod handles;
 mod issue;
 mod lanes;
 mod slots;
+mod table;
 #[cfg(all(test, not(loom)))]
 mod tests;
 mod timers;
@@ -39,6 +42,7 @@ use self::buf::{window, IoBuf, RecvAccess};
 use self::handles::*;
 use self::lanes::*;
 use self::slots::*;
+use self::table::*;
 pub use self::timers::TimerId;
 use crate::backend::user_data::{self, MAX_IN_FLIGHT, TIMER_EVENT};
 use crate::backend::{Backend, Completion, LazyBackend, RawOp, Syscall, Timespec};
@@ -134,8 +138,8 @@ pub fn is_aborted(e: &io::Error) -> bool {
 
 struct Tables<K, V, B> {
     handles: Slab<HandleEntry<K>>,
-    ops: Slab<Box<Slot<V, B>>>,
-    spare: Vec<Box<Slot<V, B>>>,
+    /// The operations in flight (see `table`).
+    ops: OpTable<V, B>,
     generation: u32,
     /// Numbers the started operations (see `backend::user_data`).
     next_seq: u64,
@@ -227,6 +231,10 @@ where
             self.0.wake_driver();
         }
     }
+
+    fn flush_hint(&self) -> Option<Arc<crate::port_core::FlushHint>> {
+        Some(self.0.backend.flush_hint())
+    }
 }
 
 impl<K, V, B> Drop for Io<K, V, B> {
@@ -254,8 +262,7 @@ where
             backend,
             tables: Mutex::new(Tables {
                 handles: Slab::new(),
-                ops: Slab::new(),
-                spare: Vec::new(),
+                ops: OpTable::default(),
                 generation: 0,
                 next_seq: 0,
                 waiting_deadlines: Default::default(),

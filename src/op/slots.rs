@@ -83,7 +83,11 @@ pub(super) enum Stage {
     Parked,
 }
 
-/// Everything an in-flight operation owns; boxed so its address is stable.
+/// Everything an in-flight operation owns, in the op table
+/// ([`OpTable`](super::table::OpTable)). What the kernel reads or writes
+/// while the op is in flight is on the heap — the buffers (`IoBuf` memory
+/// does not move with its value), the iovecs' array, the [`KernelArea`] —
+/// so the slot itself may move.
 pub(super) struct Slot<V, B> {
     pub(super) user_data: u64,
     pub(super) stage: Stage,
@@ -113,6 +117,8 @@ pub(super) struct Slot<V, B> {
     /// Where an awaited operation's packet goes instead of the queue.
     #[cfg(feature = "futures")]
     pub(super) awaiter: Option<Arc<super::awaiting::AwaitCell<V, B>>>,
+    /// Free, claimed by a start, or live (see the op table).
+    pub(super) usage: super::table::Use,
 }
 
 impl<V, B> Slot<V, B> {
@@ -132,32 +138,45 @@ impl<V, B> Slot<V, B> {
 impl<V, B: IoBuf> Slot<V, B> {
     /// Bytes the operation's buffers hold: room to receive into, or bytes to send.
     pub(super) fn wanted(&self) -> usize {
-        let recv = self.recv.is_some();
-        self.buf
-            .iter()
-            .chain(&self.bufs)
-            .map(|b| {
-                if recv {
-                    b.bytes_total()
-                } else {
-                    b.bytes_init()
-                }
-            })
-            .sum()
+        wanted(&self.buf, &self.bufs, self.recv.is_some())
     }
 
     /// A receive wrote `n` bytes into the buffers, in order from the start of
     /// each: each buffer marks what it got as initialised.
-    pub(super) fn mark_received(&mut self, mut n: usize) {
-        let Some(access) = self.recv else { return };
-        for b in self.buf.iter_mut().chain(&mut self.bufs) {
-            let got = n.min(b.bytes_total());
-            // SAFETY: the kernel wrote the first `got` bytes of this buffer
-            // (the op's result counts the bytes written, buffer after buffer,
-            // each from its start: `window`), and `got <= bytes_total()`.
-            unsafe { (access.set_init)(b, got) };
-            n -= got;
-        }
+    pub(super) fn mark_received(&mut self, n: usize) {
+        mark_received(&mut self.buf, &mut self.bufs, self.recv, n)
+    }
+}
+
+/// [`Slot::wanted`] of buffers taken out of their slot.
+pub(super) fn wanted<B: IoBuf>(buf: &Option<B>, bufs: &[B], recv: bool) -> usize {
+    buf.iter()
+        .chain(bufs)
+        .map(|b| {
+            if recv {
+                b.bytes_total()
+            } else {
+                b.bytes_init()
+            }
+        })
+        .sum()
+}
+
+/// [`Slot::mark_received`] of buffers taken out of their slot.
+pub(super) fn mark_received<B: IoBuf>(
+    buf: &mut Option<B>,
+    bufs: &mut [B],
+    recv: Option<RecvAccess<B>>,
+    mut n: usize,
+) {
+    let Some(access) = recv else { return };
+    for b in buf.iter_mut().chain(bufs) {
+        let got = n.min(b.bytes_total());
+        // SAFETY: the kernel wrote the first `got` bytes of this buffer
+        // (the op's result counts the bytes written, buffer after buffer,
+        // each from its start: `window`), and `got <= bytes_total()`.
+        unsafe { (access.set_init)(b, got) };
+        n -= got;
     }
 }
 
@@ -207,51 +226,12 @@ impl Drop for KernelBox {
     }
 }
 
-impl<V, B> Slot<V, B> {
-    pub(super) fn empty() -> Self {
-        Slot {
-            user_data: 0,
-            stage: Stage::Kernel,
-            handle: 0,
-            operation: Operation::Recv,
-            stop: Stop::None,
-            value: None,
-            buf: None,
-            bufs: Vec::new(),
-            iovecs: Vec::new(),
-            kernel: KernelBox::new(),
-            timeout: None,
-            deadline: None,
-            offset: 0,
-            done: 0,
-            recv: None,
-            control: None,
-            #[cfg(feature = "futures")]
-            awaiter: None,
-        }
-    }
-}
-
-/// Takes the slot's value and buffers out and keeps the box for reuse.
-pub(super) fn recycle<K, V, B>(
-    t: &mut Tables<K, V, B>,
-    mut slot: Box<Slot<V, B>>,
-) -> (V, Option<B>, Vec<B>)
-where
-    V: Send,
-{
-    let value = slot.value.take();
-    // A RecvMsg has no `buf`: its control buffer comes back in its place.
-    let buf = slot.buf.take().or_else(|| slot.control.take());
-    let bufs = mem::take(&mut slot.bufs);
-    #[cfg(feature = "futures")]
-    {
-        slot.awaiter = None;
-    }
-    if t.spare.len() < 1024 {
-        t.spare.push(slot);
-    }
-    // Every started slot has its value; `start` sets it first.
+/// Frees slot `index` of the op table: its value and buffers come out, its
+/// allocations stay for the next op. Only once the backend returned the op's
+/// completion, or never got the op.
+pub(super) fn recycle<K, V, B>(t: &mut Tables<K, V, B>, index: usize) -> (V, Option<B>, Vec<B>) {
+    let (value, buf, bufs) = t.ops.release(index);
+    // Every claimed slot has its value; `claim` sets it.
     (
         value.expect("cport invariant: an op slot holds its value"),
         buf,
@@ -379,24 +359,38 @@ pub(super) fn raw_op<V, B: IoBuf>(slot: &mut Slot<V, B>, fd: RawFd) -> RawOp {
     }
 }
 
-/// Skip-on-success mode: try the operation without waiting. `Some(n)` if it
-/// completed (with data or end of stream; a send or write with all its
-/// bytes); otherwise it goes the normal way, through the port — a send that
-/// went out in part goes on from where it stopped (`slot.done`), and errors
-/// and "would block" are found again by the real operation.
-pub(super) fn try_inline<V, B: IoBuf>(fd: RawFd, slot: &mut Slot<V, B>) -> Option<usize> {
-    let kind = slot.operation;
-    let recv = slot.recv;
-    let buf = slot.buf.as_mut()?;
+/// How an inline attempt (skip-on-success mode) went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Inline {
+    /// Completed with this many bytes (data or end of stream; a send or
+    /// write with all its bytes).
+    Done(usize),
+    /// A whole transfer went out in part, this many bytes: it goes on from
+    /// there (`Slot::done`) the normal way.
+    Partial(usize),
+    /// Would block, or failed: the real operation finds it again.
+    NotDone,
+}
+
+/// Skip-on-success mode: try operation `kind` on `buf` (taken out of its
+/// slot, which stays claimed) without waiting; otherwise it goes the normal
+/// way, through the port. The caller marks received bytes in the buffer.
+pub(super) fn try_inline<B: IoBuf>(
+    fd: RawFd,
+    kind: Operation,
+    recv: Option<RecvAccess<B>>,
+    buf: &mut B,
+    offset: u64,
+) -> Inline {
     let (ptr, len) = window(buf, recv);
     if len == 0 {
-        return None; // a zero-byte recv is a readiness probe: it waits
+        return Inline::NotDone; // a zero-byte recv is a readiness probe: it waits
     }
     let iov = libc::iovec {
         iov_base: ptr.cast(),
         iov_len: len,
     };
-    let offset = slot.offset as libc::off_t;
+    let offset = offset as libc::off_t;
     // SAFETY: `ptr` is valid for reads (a send: IoBuf) or writes (a
     // receive: IoBufMut, through `window`) of `len` bytes and the kernel is done with it when each call returns.
     let n = unsafe {
@@ -409,16 +403,16 @@ pub(super) fn try_inline<V, B: IoBuf>(fd: RawFd, slot: &mut Slot<V, B>) -> Optio
             // (EAGAIN otherwise, or EOPNOTSUPP where unsupported).
             Operation::ReadAt => libc::preadv2(fd, &iov, 1, offset, libc::RWF_NOWAIT),
             Operation::WriteAt => libc::pwritev2(fd, &iov, 1, offset, libc::RWF_NOWAIT),
-            _ => return None,
+            _ => return Inline::NotDone,
         }
     };
-    let n = usize::try_from(n).ok()?;
-    slot.mark_received(n);
+    let Ok(n) = usize::try_from(n) else {
+        return Inline::NotDone;
+    };
     if kind.is_whole_transfer() && n < len {
-        slot.done = n;
-        return None;
+        return Inline::Partial(n);
     }
-    Some(n)
+    Inline::Done(n)
 }
 
 pub(super) fn result_of<V, B>(res: i32, slot: &Slot<V, B>) -> io::Result<usize> {

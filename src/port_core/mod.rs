@@ -57,7 +57,7 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 
 use self::guards::{Abandon, Helper, OnUnwind};
-pub(crate) use self::reactor::Reactor;
+pub(crate) use self::reactor::{FlushHint, Reactor};
 use self::state::{State, MAX_THREADS};
 use crate::error::GetError;
 use crate::loom::{
@@ -135,6 +135,9 @@ pub(crate) struct Core<T> {
     /// under the waiters lock; read without it as a hint.
     poller: AtomicBool,
     reactor: Option<Box<dyn Reactor<T>>>,
+    /// The reactor's [`FlushHint`]: lets `get` skip the call to
+    /// [`Reactor::flush`] when it would find nothing to do.
+    flush_hint: Option<std::sync::Arc<FlushHint>>,
     paused: AtomicUsize,
 }
 
@@ -167,6 +170,7 @@ impl<T> Core<T> {
     /// `limit` must be in `1..=MAX_THREADS` (the builder checks it).
     pub(crate) fn new(limit: u32, reactor: Option<Box<dyn Reactor<T>>>) -> Self {
         debug_assert!((1..=MAX_THREADS).contains(&limit));
+        let flush_hint = reactor.as_ref().and_then(|r| r.flush_hint());
         Core {
             state: CachePadded::new(AtomicU64::new(0)),
             limit,
@@ -174,6 +178,7 @@ impl<T> Core<T> {
             waiters: Mutex::new(Vec::new()),
             poller: AtomicBool::new(false),
             reactor,
+            flush_hint,
             paused: AtomicUsize::new(0),
         }
     }
@@ -192,15 +197,18 @@ impl<T> Core<T> {
     #[inline]
     fn flush(&self, urgent: bool) {
         if let Some(r) = &self.reactor {
-            r.flush(urgent)
+            if self.flush_hint.as_ref().is_none_or(|h| h.wanted(urgent)) {
+                r.flush(urgent)
+            }
         }
     }
 
     /// [`flush`](Self::flush) before running a packet: urgent if threads
-    /// wait, which could run completions this thread holds up.
+    /// wait, which could run completions this thread holds up. Costs one
+    /// load when the hint says no flush has anything to do.
     #[inline]
     fn flush_before_packet(&self) {
-        if self.reactor.is_some() {
+        if self.reactor.is_some() && self.flush_hint.as_ref().is_none_or(|h| h.any()) {
             self.flush(self.load().waiting() > 0)
         }
     }

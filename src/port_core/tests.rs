@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{Core, Counters, Reactor};
+use super::{Core, Counters, FlushHint, Reactor};
 use crate::error::GetError;
 
 /// A completion whose delivery panics (as a completion filter, a key's
@@ -226,4 +226,50 @@ fn panicking_sink_counts_back_what_it_did_not_take() {
     let mut rest = Vec::new();
     core.drain(&mut |v| rest.push(v));
     assert_eq!(rest, vec![2, 3]);
+}
+
+/// A reactor that counts its flushes and says through a [`FlushHint`]
+/// whether one has anything to do.
+struct Flushes {
+    hint: Arc<FlushHint>,
+    calls: AtomicUsize,
+}
+
+impl Reactor<u32> for Arc<Flushes> {
+    fn busy(&self) -> bool {
+        false
+    }
+    fn poll(&self, _: Option<Duration>, _: &mut dyn FnMut(u32)) {}
+    fn wake(&self) {}
+    fn flush(&self, _urgent: bool) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+    fn flush_hint(&self) -> Option<Arc<FlushHint>> {
+        Some(self.hint.clone())
+    }
+}
+
+#[test]
+fn get_calls_flush_only_when_the_hint_says_it_has_work() {
+    let reactor = Arc::new(Flushes {
+        hint: Arc::default(),
+        calls: AtomicUsize::new(0),
+    });
+    let core = Core::new(1, Some(Box::new(reactor.clone())));
+    core.post(1).unwrap();
+    assert_eq!(take_one(&core, false, LONG), Ok(1));
+    assert_eq!(reactor.calls.load(Ordering::SeqCst), 0, "nothing to flush");
+    // Urgent-only work: a get with nobody else waiting does not flush.
+    reactor.hint.set_urgent_work();
+    core.post(2).unwrap();
+    assert_eq!(take_one(&core, true, LONG), Ok(2));
+    assert_eq!(reactor.calls.load(Ordering::SeqCst), 0, "not urgent");
+    // Leaving the port is urgent.
+    core.deactivate();
+    assert_eq!(reactor.calls.load(Ordering::SeqCst), 1, "urgent flush");
+    // Held-back submissions: every get flushes.
+    reactor.hint.set_deferred();
+    core.post(3).unwrap();
+    assert_eq!(take_one(&core, false, LONG), Ok(3));
+    assert_eq!(reactor.calls.load(Ordering::SeqCst), 2, "deferred");
 }

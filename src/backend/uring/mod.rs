@@ -25,6 +25,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use io_uring::{opcode, squeue, types, IoUring};
@@ -32,6 +33,7 @@ use parking_lot::Mutex;
 
 use super::user_data::{self, TIMER_EVENT};
 use super::{Backend, BackendKind, Completion, RawOp, Syscall, UringOptions};
+use crate::port_core::FlushHint;
 
 /// user_data bit for requests the backend makes for itself.
 const INTERNAL: u64 = user_data::BACKEND_REQUEST;
@@ -114,8 +116,10 @@ pub(crate) struct UringBackend {
     stash: Mutex<Vec<Completion>>,
     /// The wake poll ended and must be submitted again.
     rearm_wake: std::sync::atomic::AtomicBool,
-    /// Submissions were pushed without entering the kernel (`RawOp::defer`).
-    deferred: std::sync::atomic::AtomicBool,
+    /// Whether submissions were pushed without entering the kernel
+    /// (`RawOp::defer`), and whether `flush(urgent)` has task work to check;
+    /// shared with the port core, which skips flushes it says are empty.
+    hint: Arc<FlushHint>,
     /// Set up with COOP_TASKRUN (see `flush`).
     cooperative: bool,
     /// How task work runs, in words (see [`Backend::mode`]).
@@ -127,14 +131,15 @@ pub(crate) struct UringBackend {
 impl UringBackend {
     /// Sets up a ring and checks that the kernel supports every opcode used.
     /// Errors keep the errno of the failed step (ENOSYS, EPERM, ENOMEM, EINVAL).
-    pub(crate) fn new(options: UringOptions) -> io::Result<Self> {
-        Self::new_with(options, setup_ring)
+    pub(crate) fn new(options: UringOptions, hint: Arc<FlushHint>) -> io::Result<Self> {
+        Self::new_with(options, hint, setup_ring)
     }
 
     /// [`new`](Self::new) with the ring set up by `setup(options, cooperative)`
     /// (tests inject a kernel's refusal there).
     fn new_with(
         options: UringOptions,
+        hint: Arc<FlushHint>,
         setup: impl Fn(&UringOptions, bool) -> io::Result<IoUring>,
     ) -> io::Result<Self> {
         let wanted = options.cooperative_task_run && options.sqpoll_idle.is_none();
@@ -173,6 +178,9 @@ impl UringBackend {
             ));
         }
         let wake_fd = super::sys::eventfd()?;
+        if cooperative {
+            hint.set_urgent_work();
+        }
         let backend = UringBackend {
             ring,
             submit_lock: Mutex::new(()),
@@ -181,7 +189,7 @@ impl UringBackend {
             probes: Mutex::new(std::collections::HashMap::new()),
             stash: Mutex::new(Vec::new()),
             rearm_wake: std::sync::atomic::AtomicBool::new(false),
-            deferred: std::sync::atomic::AtomicBool::new(false),
+            hint,
             cooperative,
             mode,
             woken: std::sync::atomic::AtomicBool::new(false),
@@ -241,7 +249,7 @@ impl UringBackend {
         }
         // Goes in with the next `poll` or `flush` (see `RawOp::defer`), which
         // also retries a failed enter.
-        self.deferred.store(true, Ordering::Release);
+        self.hint.set_deferred();
         Ok(())
     }
 
@@ -466,12 +474,23 @@ impl Backend for UringBackend {
         self.reap(out);
         let woken = self.woken.swap(false, Ordering::AcqRel);
         if woken || out.len() > before || timeout == Some(Duration::ZERO) {
+            // No wait: one enter submits what this and other threads held
+            // back (if anything), and what it completed at once (a send that
+            // went straight out, task work it ran) is reaped now, in this
+            // batch. Reaping it only at the next poll would cost that poll an
+            // enter of its own: two per batch where a plain submit-and-wait
+            // loop makes one.
+            if self.hint.deferred() {
+                self.flush(false);
+                self.reap(out);
+                // Any wake reaped here was for this poll, which returns.
+                self.woken.store(false, Ordering::Release);
+            }
             self.rearm_wake_if_needed();
-            self.flush(false);
             return Ok(());
         }
         // The enter below submits whatever is queued, deferred or not.
-        self.deferred.store(false, Ordering::Release);
+        self.hint.take_deferred();
         let result = match timeout {
             None => self.ring.submitter().submit_and_wait(1),
             Some(t) => {
@@ -499,13 +518,13 @@ impl Backend for UringBackend {
     fn flush(&self, urgent: bool) {
         // Load first: this runs on every `get`, and a swap would write the
         // cache line each time.
-        if self.deferred.load(Ordering::Acquire) && self.deferred.swap(false, Ordering::AcqRel) {
+        if self.hint.take_deferred() {
             let _guard = self.submit_lock.lock();
             // A failed enter leaves the entries queued: try again at the
             // next flush (the poller's enter takes them too). Any enter also
             // runs this thread's pending task work.
             if self.enter_submit().is_err() {
-                self.deferred.store(true, Ordering::Release);
+                self.hint.set_deferred();
             }
         } else if !urgent || !self.cooperative {
             // Interrupting mode: task work runs at once by itself. Or the
@@ -606,13 +625,17 @@ mod tests {
 
     #[test]
     fn kernels_that_refuse_cooperative_task_running_get_an_interrupting_ring() {
-        if let Err(e) = UringBackend::new(UringOptions::default()) {
+        if let Err(e) = UringBackend::new(UringOptions::default(), Default::default()) {
             crate::testing::skip_uring(&crate::backend::explain(&e));
             return;
         }
         let refused = std::cell::Cell::new(0);
-        let b = UringBackend::new_with(UringOptions::default(), as_linux_5_15(&refused))
-            .expect("a ring without the cooperative flags");
+        let b = UringBackend::new_with(
+            UringOptions::default(),
+            Default::default(),
+            as_linux_5_15(&refused),
+        )
+        .expect("a ring without the cooperative flags");
         assert_eq!(refused.get(), 1);
         assert!(!b.cooperative);
         let mode = b.mode().unwrap();
@@ -680,11 +703,81 @@ mod tests {
             (UringOptions::default(), libc::ENOMEM),
         ] {
             calls.set(0);
-            let err = UringBackend::new_with(options, refuse(errno))
+            let err = UringBackend::new_with(options, Default::default(), refuse(errno))
                 .err()
                 .expect("refused");
             assert_eq!(err.raw_os_error(), Some(errno));
             assert_eq!(calls.get(), 1);
         }
+    }
+
+    fn raw(code: Syscall, fd: RawFd, user_data: u64, buf: &mut [u8], defer: bool) -> RawOp {
+        RawOp {
+            code,
+            fd,
+            user_data,
+            buf: buf.as_mut_ptr(),
+            len: buf.len(),
+            msg: std::ptr::null_mut(),
+            addr: std::ptr::null_mut(),
+            addrlen: std::ptr::null_mut(),
+            offset: 0,
+            timeout: None,
+            timespec: std::ptr::null_mut(),
+            defer,
+        }
+    }
+
+    #[test]
+    fn a_poll_that_finds_completions_returns_those_its_submission_completed_too() {
+        // Declared before the backend, so dropped after it even when an
+        // assertion fails with an op in flight.
+        let mut got = [0u8; 8];
+        let mut data = *b"12345678";
+        let b = match UringBackend::new(UringOptions::default(), Default::default()) {
+            Ok(b) => b,
+            Err(e) => {
+                crate::testing::skip_uring(&crate::backend::explain(&e));
+                return;
+            }
+        };
+        let (reader, mut writer) = UnixStream::pair().unwrap();
+        let (sender, _receiver) = UnixStream::pair().unwrap();
+        // A receive that completes once the peer writes...
+        // SAFETY: `got` outlives the backend (see above).
+        unsafe { b.submit(&raw(Syscall::Recv, reader.as_raw_fd(), 1, &mut got, false)) }.unwrap();
+        writer.write_all(b"hi").unwrap();
+        let start = std::time::Instant::now();
+        // SAFETY: this thread is the only reader of the completion queue.
+        while unsafe { b.ring.completion_shared() }.is_empty()
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            // Runs the receive's task work (cooperative task running).
+            b.flush(true);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // ...is ready when a poll that does not wait looks, while a send with
+        // room in its socket was held back: the poll's enter submits the
+        // send, which completes at once, and the same poll returns both.
+        // SAFETY: `data` outlives the backend (see above).
+        unsafe { b.submit(&raw(Syscall::Send, sender.as_raw_fd(), 2, &mut data, true)) }.unwrap();
+        assert!(b.hint.deferred(), "the send waits for a flush");
+        let mut out = Vec::new();
+        b.poll(Some(Duration::ZERO), &mut out).unwrap();
+        out.sort_by_key(|c| c.user_data);
+        assert_eq!(
+            out,
+            [
+                Completion {
+                    user_data: 1,
+                    res: 2
+                },
+                Completion {
+                    user_data: 2,
+                    res: 8
+                }
+            ]
+        );
+        assert!(!b.hint.deferred());
     }
 }
