@@ -601,13 +601,7 @@ fn status_of(ctx: &OpCtx, result: &io::Result<usize>, stop: Stop) -> DWORD {
 pub(crate) fn finish(ctx: OpCtx, status: DWORD, bytes: usize) {
     ctx.owner.take_rec(ctx.token);
     match ctx.kind {
-        OpKind::Recv => {
-            if status == STATUS_SUCCESS && bytes > 0 && bytes >= ctx.want {
-                ctx.owner.recv_filled();
-            }
-            ctx.owner.recv_pending.fetch_sub(1, Ordering::AcqRel);
-        }
-        OpKind::RecvFrom { .. } | OpKind::RecvMsg { .. } | OpKind::Peek { .. } => {
+        OpKind::Recv | OpKind::RecvFrom { .. } | OpKind::RecvMsg { .. } | OpKind::Peek { .. } => {
             ctx.owner.recv_pending.fetch_sub(1, Ordering::AcqRel);
         }
         OpKind::Send | OpKind::SendTo { .. } | OpKind::Transmit { .. } => {

@@ -94,10 +94,6 @@ pub(crate) struct IoObj {
     /// for none, to keep the order of the data).
     pub recv_pending: AtomicUsize,
     pub send_pending: AtomicUsize,
-    /// How often inline receive attempts find data, and receives that
-    /// skipped the attempt (see [`IoObj::try_recv_inline`]).
-    recv_score: std::sync::atomic::AtomicI32,
-    recv_skips: AtomicU32,
     /// The peer reset the connection: every later receive/send fails (10054).
     pub reset: AtomicBool,
     /// shutdown(SD_SEND) ran.
@@ -134,9 +130,6 @@ pub(super) static TOKENS: AtomicU64 = AtomicU64::new(1);
 /// [`crate::engine::help_reap`]).
 pub(crate) static REPLACED_ANY: AtomicBool = AtomicBool::new(false);
 
-/// See [`IoObj::try_recv_inline`].
-const RECV_TRUST: i32 = 4;
-const PROBE_EVERY: u32 = 8;
 static THREAD_IDS: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
@@ -159,8 +152,6 @@ impl IoObj {
             ops: Mutex::new(Vec::new()),
             recv_pending: AtomicUsize::new(0),
             send_pending: AtomicUsize::new(0),
-            recv_score: std::sync::atomic::AtomicI32::new(RECV_TRUST),
-            recv_skips: AtomicU32::new(0),
             reset: AtomicBool::new(false),
             shut_send: AtomicBool::new(false),
             ever_connected: AtomicBool::new(false),
@@ -175,40 +166,6 @@ impl IoObj {
             accept_for: Mutex::new(None),
             delete_on_close: Mutex::new(None),
         }
-    }
-
-    /// Whether a `WSARecv` should first try the receive without waiting, as
-    /// Windows completes a receive whose data is there. Each attempt that
-    /// finds data raises the socket's score by 1 (up to [`RECV_TRUST`]), each
-    /// that finds nothing lowers it by 2; at 0 or below — fewer than about two
-    /// attempts in three find data, as with a request/response peer whose
-    /// next request comes only after the answer — the attempt, a system call
-    /// that mostly fails with EAGAIN, is skipped, except every
-    /// [`PROBE_EVERY`]th time, so a socket whose data starts waiting is
-    /// noticed. A skipped receive goes to the port (pending, which Windows
-    /// programs handle anyway). Datagram sockets always try.
-    pub(crate) fn try_recv_inline(&self, datagram: bool) -> bool {
-        if datagram || self.recv_score.load(Ordering::Relaxed) > 0 {
-            return true;
-        }
-        let skipped = self.recv_skips.fetch_add(1, Ordering::Relaxed);
-        skipped % PROBE_EVERY == PROBE_EVERY - 1
-    }
-
-    /// An inline receive attempt found data (`true`) or none.
-    pub(crate) fn recv_attempted(&self, found: bool) {
-        let score = self.recv_score.load(Ordering::Relaxed);
-        let next = if found {
-            (score + 1).min(RECV_TRUST)
-        } else {
-            (score - 2).max(-RECV_TRUST)
-        };
-        self.recv_score.store(next, Ordering::Relaxed);
-    }
-
-    /// A pending receive filled its buffers: more data is likely waiting.
-    pub(super) fn recv_filled(&self) {
-        self.recv_score.store(RECV_TRUST, Ordering::Relaxed);
     }
 
     /// The socket is connected, or its connect started (see `ever_connected`).

@@ -127,7 +127,7 @@ fn lookup(m: Module, name: &str) -> Option<*const c_void> {
         }
         (Module::Kernel32, "QueueUserAPC") => crate::thread::apc::QueueUserAPC as *const c_void,
         (Module::Ntdll, "NtSetInformationFile") => {
-            crate::port::NtSetInformationFile as *const c_void
+            crate::port::nt_set_information_file as *const c_void
         }
         (Module::Ws2_32, "setsockopt") => {
             crate::winsock::options::cport_setsockopt as *const c_void

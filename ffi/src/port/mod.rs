@@ -281,13 +281,16 @@ struct FileCompletionInformation {
 /// `STATUS_INVALID_INFO_CLASS` for another class,
 /// `STATUS_INFO_LENGTH_MISMATCH` for a short buffer,
 /// `STATUS_INVALID_HANDLE` for a handle that is not a socket or overlapped
-/// file, or a port value that is not a port.
+/// file, or a port value that is not a port. Programs find it with
+/// `GetProcAddress(GetModuleHandle("ntdll"), "NtSetInformationFile")`, as on
+/// Windows; the library exports it as `cport_NtSetInformationFile`, so that
+/// no ntdll name enters the program's namespace.
 ///
 /// # Safety
 /// `iosb` must be NULL or valid for writing two pointer-sized fields, and
 /// `info` valid for reading `len` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn NtSetInformationFile(
+#[export_name = "cport_NtSetInformationFile"]
+pub unsafe extern "C" fn nt_set_information_file(
     file: HANDLE,
     iosb: *mut ULONG_PTR,
     info: *const std::ffi::c_void,

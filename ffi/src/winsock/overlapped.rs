@@ -194,10 +194,8 @@ unsafe fn recv_common(
     };
     // Inline attempt, as Windows completes a receive whose data is there:
     // only with no receive of this socket in flight (to keep the order of
-    // the data), and not where attempts keep finding nothing.
-    if obj.recv_pending.load(Ordering::Acquire) == 0
-        && (peek_flag != 0 || is_from || obj.try_recv_inline(datagram))
-    {
+    // the data).
+    if obj.recv_pending.load(Ordering::Acquire) == 0 {
         let total: usize = iov.iter().map(|v| v.iov_len).sum();
         let cap = if fromlen.is_null() {
             0
@@ -240,11 +238,10 @@ unsafe fn recv_common(
             }
             Ok(Ok((n, false))) => {
                 write_out(n);
-                obj.recv_attempted(true);
                 engine::complete_inline(p, &obj, n);
                 return 0;
             }
-            Ok(Err(libc::EAGAIN)) => obj.recv_attempted(false),
+            Ok(Err(libc::EAGAIN)) => {}
             Ok(Err(e)) | Err(e) => return failed_at_once(p, &obj, e),
         }
     }
