@@ -399,12 +399,12 @@ static void test_replace_completion_port(nt_set_info_fn set_info) {
     EXPECT_NO_PACKET(b, 0);
     /* Bad input: another class, a short buffer, a handle that is no
      * socket, a port value that is no port. */
-    CHECK_EQ((ULONG)set_info((HANDLE)s, iosb, info, sizeof info, 4), 0xC0000003UL);
-    CHECK_EQ((ULONG)iosb[0], 0xC0000003UL);
-    CHECK_EQ((ULONG)set_info((HANDLE)s, iosb, info, 4, 61), 0xC0000004UL);
-    CHECK_EQ((ULONG)set_info(a, iosb, info, sizeof info, 61), 0xC0000008UL);
+    CHECK_EQ((ULONG)set_info((HANDLE)s, iosb, info, sizeof info, 4), (ULONG)STATUS_INVALID_INFO_CLASS);
+    CHECK_EQ((ULONG)iosb[0], (ULONG)STATUS_INVALID_INFO_CLASS);
+    CHECK_EQ((ULONG)set_info((HANDLE)s, iosb, info, 4, 61), (ULONG)STATUS_INFO_LENGTH_MISMATCH);
+    CHECK_EQ((ULONG)set_info(a, iosb, info, sizeof info, 61), (ULONG)STATUS_INVALID_HANDLE);
     void *bad[2] = {(void *)(uintptr_t)0x1234, NULL};
-    CHECK_EQ((ULONG)set_info((HANDLE)s, iosb, bad, sizeof bad, 61), 0xC0000008UL);
+    CHECK_EQ((ULONG)set_info((HANDLE)s, iosb, bad, sizeof bad, 61), (ULONG)STATUS_INVALID_HANDLE);
     CHECK_EQ(closesocket(c), 0);
     CHECK_EQ(closesocket(s), 0);
     CHECK(CloseHandle(a));
