@@ -91,7 +91,21 @@ thread_local! {
 }
 
 pub(crate) fn set_current(port: Option<&Arc<CPort>>) {
-    let _ = CURRENT.try_with(|c| *c.borrow_mut() = port.map(Arc::downgrade));
+    let _ = CURRENT.try_with(|c| {
+        let Ok(mut current) = c.try_borrow_mut() else {
+            return;
+        };
+        // The same port as last time (every GetQueuedCompletionStatus of a
+        // worker): keep the weak reference rather than swap it for another.
+        let same = match (current.as_ref(), port) {
+            (Some(w), Some(p)) => std::ptr::eq(w.as_ptr(), Arc::as_ptr(p)),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            *current = port.map(Arc::downgrade);
+        }
+    });
     let _ = ASSOCIATED.try_with(|a| a.set(port.is_some()));
 }
 
