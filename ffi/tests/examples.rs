@@ -46,9 +46,12 @@ fn build(name: &str, cxx: bool) -> PathBuf {
     if cxx {
         cmd.args(["-x", "none"]);
     }
+    // Tests running at once build the same client: each builds its own
+    // file and renames it into place.
+    let built = common::build_path(&exe);
     let out = cmd
         .arg("-o")
-        .arg(&exe)
+        .arg(&built)
         .args(common::pkg_config(prefix, &["--cflags", "--libs"]))
         .output()
         .expect("cannot run the C compiler");
@@ -57,6 +60,7 @@ fn build(name: &str, cxx: bool) -> PathBuf {
         "building {name}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    common::install_built(&built, &exe);
     exe
 }
 

@@ -179,9 +179,24 @@ pub fn out_dir() -> PathBuf {
 /// Compiles `src` (C, or C++ when `cxx`) with the shim headers and links it
 /// statically with libcport. `-Wall -Wextra -Werror`: the headers must not
 /// warn. Panics with the compiler's output on failure.
+/// A fresh path to build `exe` at: tests running at once may build the same
+/// program, and one must never run (or write) a file another is writing.
+/// [`install_built`] then renames it into place, atomically.
+pub fn build_path(exe: &Path) -> PathBuf {
+    static BUILDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    exe.with_extension(format!("build-{}-{n}", std::process::id()))
+}
+
+pub fn install_built(built: &Path, exe: &Path) {
+    std::fs::rename(built, exe)
+        .unwrap_or_else(|e| panic!("rename {} → {}: {e}", built.display(), exe.display()));
+}
+
 pub fn compile_with(src: &Path, name: &str, cxx: bool, extra: &[&str]) -> PathBuf {
     let lib = libcport();
     let exe = out_dir().join(name);
+    let built = build_path(&exe);
     let compiler = if cxx { "c++" } else { "cc" };
     let mut cmd = Command::new(compiler);
     if cxx {
@@ -195,7 +210,7 @@ pub fn compile_with(src: &Path, name: &str, cxx: bool, extra: &[&str]) -> PathBu
         .args(extra)
         .arg(src)
         .arg("-o")
-        .arg(&exe);
+        .arg(&built);
     if cxx {
         cmd.args(["-x", "none"]);
     }
@@ -209,6 +224,7 @@ pub fn compile_with(src: &Path, name: &str, cxx: bool, extra: &[&str]) -> PathBu
         src.display(),
         String::from_utf8_lossy(&out.stderr)
     );
+    install_built(&built, &exe);
     exe
 }
 
@@ -223,6 +239,7 @@ pub fn compile_shared(name: &str) -> PathBuf {
 pub fn compile_shared_with(src: &Path, name: &str, cxx: bool) -> PathBuf {
     libcport();
     let exe = out_dir().join(name);
+    let built = build_path(&exe);
     let compiler = if cxx { "c++" } else { "cc" };
     let out = Command::new(compiler)
         .args(["-Wall", "-Wextra", "-Werror", "-O1", "-g"])
@@ -232,7 +249,7 @@ pub fn compile_shared_with(src: &Path, name: &str, cxx: bool) -> PathBuf {
         .arg(root().join("ffi/tests/c"))
         .arg(src)
         .arg("-o")
-        .arg(&exe)
+        .arg(&built)
         .arg("-L")
         .arg(profile_dir())
         .args(["-lcport", "-lpthread"])
@@ -244,6 +261,7 @@ pub fn compile_shared_with(src: &Path, name: &str, cxx: bool) -> PathBuf {
         src.display(),
         String::from_utf8_lossy(&out.stderr)
     );
+    install_built(&built, &exe);
     exe
 }
 
