@@ -85,12 +85,21 @@ unsafe fn linux_msg(msg: &WSAMSG) -> Result<(Vec<libc::iovec>, libc::msghdr), DW
 
 /// Ends an overlapped call that completed at once: its packet, 0.
 ///
+/// Reports through a completion routine (an APC to the calling thread, at
+/// its next alertable wait) when `routine` is not NULL.
+///
 /// # Safety
 /// `ov` must be a valid OVERLAPPED.
-unsafe fn complete(obj: &IoObj, ov: *mut OVERLAPPED, n: usize) -> INT {
+/// `routine` must be NULL or a `LPWSAOVERLAPPED_COMPLETION_ROUTINE`.
+unsafe fn complete(obj: &IoObj, ov: *mut OVERLAPPED, n: usize, routine: *const c_void) -> INT {
     // SAFETY: caller contract.
     match unsafe { handles::prepare(obj, ov) } {
         Ok(p) => {
+            let p = if routine.is_null() {
+                p
+            } else {
+                p.with_routine(crate::thread::apc::routine_target(routine as usize, true))
+            };
             engine::complete_inline(p, obj, n);
             0
         }
@@ -263,9 +272,6 @@ pub unsafe extern "C" fn WSASendMsg(
 ) -> INT {
     boundary(SOCKET_ERROR, || {
         let obj = sock_or!(s, SOCKET_ERROR);
-        if !routine.is_null() {
-            return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
-        }
         if msg.is_null() {
             return fail(WSAEFAULT, SOCKET_ERROR);
         }
@@ -295,10 +301,11 @@ pub unsafe extern "C" fn WSASendMsg(
             unsafe { *sent = n as DWORD };
         }
         if ov.is_null() {
+            // As for WSASend: without an OVERLAPPED the routine is ignored.
             0
         } else {
-            // SAFETY: valid OVERLAPPED (caller contract).
-            unsafe { complete(&obj, ov, n) }
+            // SAFETY: valid OVERLAPPED and routine (caller contract).
+            unsafe { complete(&obj, ov, n, routine) }
         }
     })
 }

@@ -5,8 +5,8 @@
  * completes at once (its packet), overlapped calls issued before the
  * datagram is sent (WSA_IO_PENDING, then the packet or the event, with the
  * source, the IP_PKTINFO destination, MSG_TRUNC and MSG_CTRUNC written into
- * the WSAMSG at completion; also with a completion routine), WSAMSG's
- * layout. */
+ * the WSAMSG at completion; also with a completion routine), WSASendMsg
+ * with a completion routine, and WSAMSG's layout. */
 #define _GNU_SOURCE
 #include "net.h"
 
@@ -240,6 +240,26 @@ int main(void) {
     dst = 0;
     CHECK_EQ(pktinfo_dst(&pm, &dst), 1);
     CHECK_EQ(dst, htonl(INADDR_LOOPBACK));
+
+    /* WSASendMsg with a completion routine: the send completes at once, and
+     * the routine runs at the thread's next alertable wait, not before. */
+    {
+        char rout[] = "rout";
+        WSABUF rw = {4, rout};
+        m.lpBuffers = &rw;
+        m.dwBufferCount = 1;
+        OVERLAPPED sov;
+        memset(&sov, 0, sizeof sov);
+        routine_calls = 0;
+        CHECK_EQ(WSASendMsg(s, &m, 0, &sent, &sov, on_msg), 0);
+        CHECK_EQ(sent, 4);
+        CHECK_EQ(routine_calls, 0);
+        CHECK_EQ(SleepEx(0, TRUE), WAIT_IO_COMPLETION);
+        CHECK_EQ(routine_calls, 1);
+        CHECK_EQ(routine_err, 0);
+        CHECK_EQ(routine_bytes, 4);
+        CHECK(routine_ov == &sov);
+    }
     WSACloseEvent(ev);
     closesocket(e);
     closesocket(r);
