@@ -131,16 +131,7 @@ where
                 // Done (or closed or shut down meanwhile, before it was
                 // started: refused, as if it came after): give the lane and
                 // the handle back.
-                e.pending -= 1;
-                let mut after = Deferred::default();
-                if let Some(i) = lane {
-                    after.next = self.next_in_lane(&mut t, index, i);
-                }
-                let (value, buf, bufs) = recycle(&mut t, k);
-                after.closed = self.close_if_done(&mut t, index).map(|(c, _key)| c);
-                after.stops = self.stops.load(Ordering::Relaxed);
-                drop(t);
-                self.run(after);
+                let (value, buf, bufs) = self.give_back(t, index, lane, k);
                 return match bytes {
                     Some(bytes) => {
                         debug_assert!(bufs.is_empty());
@@ -189,37 +180,52 @@ where
         t.ops.enter(k);
         let stops = self.stops.load(Ordering::Relaxed);
         drop(t);
-        // SAFETY: `raw` points into memory the slot now live in `ops` owns
-        // (its buffers, iovecs and kernel area, all on the heap: they stay put
-        // when the slot moves); the slot is freed (and that memory released
-        // or reused) only in `finish`, after the backend returned this op's
-        // completion, or leaked with the table if that never happens.
+        // The memory `raw` points into — the live slot's buffers, iovecs and
+        // kernel area — is on the heap and stays put when the slot moves; it
+        // is released or reused only in `finish`, after the backend returned
+        // this op's completion, or leaked with the table if that never happens.
+        // SAFETY: so it outlives the kernel's use of it (see above).
         match unsafe { self.launch(&raw, stops) } {
             Ok(()) => Ok(Issued::Pending(OpId(user_data))),
             Err(error) => {
                 // Not started (the backend's contract): no completion will
                 // come, and nothing of the slot is in the kernel's hands.
-                let mut t = self.tables.lock();
+                let t = self.tables.lock();
                 let k = op_index(user_data);
                 self.in_flight.fetch_sub(1, Ordering::AcqRel);
                 #[cfg(feature = "futures")]
                 if awaited {
                     self.awaited.fetch_sub(1, Ordering::SeqCst);
                 }
-                t.handles[index].pending -= 1;
-                let mut after = Deferred::default();
-                if let Some(i) = lane {
-                    // Others may have queued behind it meanwhile.
-                    after.next = self.next_in_lane(&mut t, index, i);
-                }
-                let (value, buf, bufs) = recycle(&mut t, k);
-                after.closed = self.close_if_done(&mut t, index).map(|(c, _key)| c);
-                after.stops = self.stops.load(Ordering::Relaxed);
-                drop(t);
-                self.run(after);
+                // Others may have queued behind it in its lane meanwhile.
+                let (value, buf, bufs) = self.give_back(t, index, lane, k);
                 fail(error, value, buf, bufs)
             }
         }
+    }
+
+    /// Gives back what a start took and did not leave with the kernel: the
+    /// handle's pending count, the lane `lane` (its next op starts), slot `k`
+    /// (its value and buffers come back) and, if this was the handle's last
+    /// op, a closing handle's fd. Releases the tables.
+    fn give_back(
+        &self,
+        mut t: parking_lot::MutexGuard<'_, Tables<K, V, B>>,
+        index: usize,
+        lane: Option<usize>,
+        k: usize,
+    ) -> (V, Option<B>, Vec<B>) {
+        t.handles[index].pending -= 1;
+        let mut after = Deferred::default();
+        if let Some(i) = lane {
+            after.next = self.next_in_lane(&mut t, index, i);
+        }
+        let taken = recycle(&mut t, k);
+        after.closed = self.close_if_done(&mut t, index).map(|(c, _key)| c);
+        after.stops = self.stops.load(Ordering::Relaxed);
+        drop(t);
+        self.run(after);
+        taken
     }
 
     /// A fresh user_data for the op in claimed slot `index`, about to enter

@@ -460,11 +460,11 @@ impl<T> Core<T> {
             self.update(|s| s.with_active(s.active().saturating_sub(1)));
             return None;
         };
-        // SAFETY: the node is alive: its owner only returns (or unwinds, see
-        // `Abandon`) after observing a state other than WAITING, or after
-        // removing the node under the lock we hold. We popped it, so nobody
-        // else writes its slot; the owner reads the slot only after the
-        // Release store below.
+        // The node is alive: its owner only returns (or unwinds, see `Abandon`)
+        // after observing a state other than WAITING, or after removing the
+        // node under the lock we hold. We popped it, so nobody else writes its
+        // slot; the owner reads the slot only after the Release store below.
+        // SAFETY: hence the write to the live node's slot is exclusive.
         unsafe {
             let node = top.0.as_ref();
             *node.slot.get() = Some(item);
