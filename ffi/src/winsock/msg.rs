@@ -93,13 +93,8 @@ unsafe fn linux_msg(msg: &WSAMSG) -> Result<(Vec<libc::iovec>, libc::msghdr), DW
 /// `routine` must be NULL or a `LPWSAOVERLAPPED_COMPLETION_ROUTINE`.
 unsafe fn complete(obj: &IoObj, ov: *mut OVERLAPPED, n: usize, routine: *const c_void) -> INT {
     // SAFETY: caller contract.
-    match unsafe { handles::prepare(obj, ov) } {
+    match unsafe { super::overlapped::prepare_winsock(obj, ov, routine) } {
         Ok(p) => {
-            let p = if routine.is_null() {
-                p
-            } else {
-                p.with_routine(crate::thread::apc::routine_target(routine as usize, true))
-            };
             engine::complete_inline(p, obj, n);
             0
         }
@@ -192,13 +187,10 @@ pub(crate) unsafe extern "C" fn wsa_recv_msg(
             }
             return 0;
         }
+        // A completion routine ends the operation as an APC to this thread
+        // (without an OVERLAPPED it is ignored, as by WSARecv).
         // SAFETY: ov is valid until completion (caller contract).
-        let p = match unsafe { handles::prepare(&obj, ov) } {
-            // A completion routine ends the operation as an APC to this
-            // thread (without an OVERLAPPED it is ignored, as by WSARecv).
-            Ok(p) if !routine.is_null() => {
-                p.with_routine(crate::thread::apc::routine_target(routine as usize, true))
-            }
+        let p = match unsafe { super::overlapped::prepare_winsock(&obj, ov, routine) } {
             Ok(p) => p,
             Err(e) => return fail(e, SOCKET_ERROR),
         };

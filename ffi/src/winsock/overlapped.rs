@@ -184,11 +184,7 @@ unsafe fn recv_common(
     }
     let datagram = engine::is_datagram(&obj);
     // SAFETY: ov is valid until completion (caller contract).
-    let p = match unsafe { handles::prepare(&obj, ov) } {
-        // A completion routine ends the operation as an APC to this thread.
-        Ok(p) if !routine.is_null() => {
-            p.with_routine(crate::thread::apc::routine_target(routine as usize, true))
-        }
+    let p = match unsafe { prepare_winsock(&obj, ov, routine) } {
         Ok(p) => p,
         Err(e) => return fail(e, SOCKET_ERROR),
     };
@@ -295,6 +291,27 @@ pub(super) fn failed_at_once(p: engine::Prepared, obj: &IoObj, errno: i32) -> i3
 pub(super) fn closed_meanwhile(p: engine::Prepared, obj: &IoObj) -> i32 {
     engine::fail_sync(p, obj, STATUS_INVALID_HANDLE, false);
     fail(WSAENOTSOCK, SOCKET_ERROR)
+}
+
+/// The start of an overlapped Winsock call ([`handles::prepare`]); with a
+/// completion routine (`lpCompletionRoutine` not NULL) the operation ends as
+/// an APC to the calling thread instead of a packet or an event.
+///
+/// # Safety
+/// As for [`handles::prepare`]; `routine` is NULL or a
+/// `LPWSAOVERLAPPED_COMPLETION_ROUTINE`.
+pub(super) unsafe fn prepare_winsock(
+    obj: &IoObj,
+    ov: *mut OVERLAPPED,
+    routine: *const c_void,
+) -> Result<engine::Prepared, DWORD> {
+    // SAFETY: the caller's promise, passed on.
+    let p = unsafe { handles::prepare(obj, ov) }?;
+    Ok(if routine.is_null() {
+        p
+    } else {
+        p.with_routine(crate::thread::apc::routine_target(routine as usize, true))
+    })
 }
 
 /// Hands a receive or send to the engine, counted in `pending` (the socket's
@@ -437,11 +454,7 @@ unsafe fn send_common(
         return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
     }
     // SAFETY: ov is valid until completion (caller contract).
-    let p = match unsafe { handles::prepare(&obj, ov) } {
-        // A completion routine ends the operation as an APC to this thread.
-        Ok(p) if !routine.is_null() => {
-            p.with_routine(crate::thread::apc::routine_target(routine as usize, true))
-        }
+    let p = match unsafe { prepare_winsock(&obj, ov, routine) } {
         Ok(p) => p,
         Err(e) => return fail(e, SOCKET_ERROR),
     };
@@ -453,11 +466,14 @@ unsafe fn send_common(
     // on a connected stream socket. (A socket never connected or shut down
     // for sending takes the attempt, so those errors still come at once, as
     // on Windows; a reset the kernel finds comes in the packet.)
-    let batched = !engine::is_datagram(&obj)
+    let connected_stream = !engine::is_datagram(&obj)
         && obj.ever_connected.load(Ordering::Acquire)
-        && !obj.shut_send.load(Ordering::Acquire)
-        && obj.io_home().is_some_and(|h| h.batches());
-    if obj.send_pending.load(Ordering::Acquire) == 0 && !batched {
+        && !obj.shut_send.load(Ordering::Acquire);
+    let batch_home = connected_stream
+        .then(|| obj.io_home())
+        .flatten()
+        .filter(engine::Home::batches);
+    if obj.send_pending.load(Ordering::Acquire) == 0 && batch_home.is_none() {
         let m = engine::msghdr(&iov, to as *mut c_void, tolen.max(0) as u32);
         let r = with_fd(&obj, |fd| {
             // SAFETY: the program's buffers and address (caller contract).
@@ -474,7 +490,9 @@ unsafe fn send_common(
             Ok(Err(e)) | Err(e) => return failed_at_once(p, &obj, e),
         }
     }
-    let Some(home) = obj.io_home() else {
+    // The home found above, or (after an attempt, which may have outlived
+    // the socket) the current one.
+    let Some(home) = batch_home.or_else(|| obj.io_home()) else {
         return closed_meanwhile(p, &obj);
     };
     let mut rest = iov;
