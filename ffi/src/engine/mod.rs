@@ -179,27 +179,25 @@ pub(crate) fn note_io_port(port: &EnginePort) {
 /// `GetQueuedCompletionStatus` to reap them: a thread about to wait for an
 /// `OVERLAPPED`, an event or a timeout then helps ([`help_reap`]).
 pub(crate) fn ports_unreaped() -> bool {
-    IO_PORTS
-        .lock()
-        .iter()
-        .any(|p| p.in_flight() > 0 && p.counters().waiting == 0)
+    IO_PORTS.lock().iter().any(unreaped)
+}
+
+/// A port with operations in flight and no thread in its `get` to reap them.
+fn unreaped(port: &EnginePort) -> bool {
+    port.in_flight() > 0 && port.counters().waiting == 0
 }
 
 /// Reaps the C ports' completions from a thread that waits for something
 /// else (an event, an `OVERLAPPED`, a `Sleep`): each port with operations
-/// in flight and no thread waiting in it is polled, the first for up to `timeout`, the
-/// others without waiting. Returns whether this thread polled any port
+/// in flight and no thread waiting in it is polled, the first for up to
+/// `timeout`, the others without waiting. Returns whether this thread polled any port
 /// (`false`: nothing to reap, or the ports' own waiters poll them). Closed
 /// ports with nothing left in flight are forgotten here.
 pub(crate) fn help_reap(timeout: Duration) -> bool {
     let ports: Vec<EnginePort> = {
         let mut ports = IO_PORTS.lock();
         ports.retain(|p| !(p.is_closed() && p.in_flight() == 0));
-        ports
-            .iter()
-            .filter(|p| p.in_flight() > 0 && p.counters().waiting == 0)
-            .cloned()
-            .collect()
+        ports.iter().filter(|p| unreaped(p)).cloned().collect()
     };
     let mut polled = false;
     for p in &ports {
