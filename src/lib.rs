@@ -44,6 +44,8 @@ mod port_core;
 pub use backend::BackendKind;
 pub use error::{GetError, PostError};
 pub use op::buf::{FixedBuf, IoBuf, IoBufMut, Slice};
+#[doc(hidden)]
+pub use op::filtered_receive_drained;
 pub use op::{is_aborted, CompletionFilter, Handle, IssueError, Issued, OpId, TimerId};
 #[doc(hidden)]
 pub use packet::MsgInfo;

@@ -164,10 +164,7 @@ impl Backend for ScriptedBackend {
     }
 
     fn cancel(&self, user_data: u64) {
-        self.0.report(Completion {
-            user_data,
-            res: -libc::ECANCELED,
-        });
+        self.0.report(Completion::new(user_data, -libc::ECANCELED));
     }
 
     fn poll(&self, timeout: Option<Duration>, out: &mut Vec<Completion>) -> io::Result<()> {

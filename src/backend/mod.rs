@@ -121,6 +121,21 @@ pub(crate) struct Completion {
     /// `>= 0`: the syscall's result; `< 0`: `-errno`; `-ECANCELED` after
     /// [`Backend::cancel`] or a per-operation timeout.
     pub res: i32,
+    /// A receive that the kernel reports left no data in the socket (io_uring
+    /// on Linux 5.19 or later: `IORING_CQE_F_SOCK_NONEMPTY` not set on a
+    /// successful completion). `false` when not known. Linux sets that flag
+    /// for TCP only, so it means something only for TCP receives.
+    pub drained: bool,
+}
+
+impl Completion {
+    pub(crate) fn new(user_data: u64, res: i32) -> Completion {
+        Completion {
+            user_data,
+            res,
+            drained: false,
+        }
+    }
 }
 
 /// A kernel interface that runs operations (docs/semantics.md, "Backends").

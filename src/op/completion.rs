@@ -54,6 +54,23 @@ impl<K, V, B> Drop for Leftovers<'_, K, V, B> {
     }
 }
 
+thread_local! {
+    /// Whether the packet the completion filter is looking at, on this
+    /// thread, is a receive that left its socket empty.
+    static FILTERING_DRAINED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Inside a completion filter: whether the packet it was given is a receive
+/// (`recv`, `recv_vectored`) after which the kernel reported no more data in
+/// the socket. Linux reports that on io_uring (5.19 or later) and for TCP
+/// only: `false` means "not known", never "data is there". The C ABI uses it
+/// to skip the receive attempt a `WSARecv` makes at once when the socket
+/// is known to be empty.
+#[doc(hidden)]
+pub fn filtered_receive_drained() -> bool {
+    FILTERING_DRAINED.try_with(|d| d.get()).unwrap_or(false)
+}
+
 /// Un-counts a packet from `in_flight` when it was delivered (or dropped by
 /// a panic on the way).
 pub(super) struct Delivered<'a>(pub(super) &'a AtomicUsize);
@@ -74,6 +91,7 @@ where
     /// (`None`: not the op's end — a timer event, or the op was started again).
     /// The packet counts as in flight until the returned guard is dropped.
     pub(super) fn complete(&self, c: Completion) -> Option<(Packet<K, V, B>, Delivered<'_>)> {
+        let _ = FILTERING_DRAINED.try_with(|d| d.set(false));
         let mut t = self.tables.lock();
         let user_data = c.user_data & !TIMER_EVENT;
         let index = op_index(user_data);
@@ -132,6 +150,9 @@ where
             _ => false,
         };
         if !restart {
+            let drained = c.drained
+                && matches!(slot.operation, Operation::Recv | Operation::RecvVectored);
+            let _ = FILTERING_DRAINED.try_with(|d| d.set(drained));
             return self.finish(t, index, c.res);
         }
         let raw = restart_op(&mut t, index, now);
@@ -362,7 +383,9 @@ where
             if let Some((mut p, _delivered)) = self.complete(c) {
                 // Delivered (handed to a waiter or queued) or dropped: no
                 // longer in flight once `_delivered` goes out of scope.
-                if self.filter.get().is_none_or(|f| f(&mut p)) {
+                let keep = self.filter.get().is_none_or(|f| f(&mut p));
+                let _ = FILTERING_DRAINED.try_with(|d| d.set(false));
+                if keep {
                     sink(p);
                 }
             }

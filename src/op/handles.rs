@@ -180,10 +180,7 @@ where
                     Stage::Kernel => targets.push(slot.user_data),
                     Stage::Waiting => {
                         slot.stage = Stage::Parked;
-                        made_up.push(Completion {
-                            user_data: slot.user_data,
-                            res: -libc::ECANCELED,
-                        });
+                        made_up.push(Completion::new(slot.user_data, -libc::ECANCELED));
                     }
                     // Timed out while waiting: that completion is on its way.
                     Stage::Parked => {}
@@ -237,10 +234,7 @@ impl<K, V, B> Io<K, V, B> {
                     Stage::Kernel => targets.push(s.user_data),
                     Stage::Waiting => {
                         s.stage = Stage::Parked;
-                        made_up.push(Completion {
-                            user_data: s.user_data,
-                            res: -libc::ECANCELED,
-                        });
+                        made_up.push(Completion::new(s.user_data, -libc::ECANCELED));
                     }
                     // Its made-up completion is on its way.
                     Stage::Parked => {}

@@ -80,10 +80,7 @@ where
                         Some(errno) if errno != libc::ECANCELED => -errno,
                         _ => -libc::EIO,
                     };
-                    self.complete_later(&[Completion {
-                        user_data: raw.user_data,
-                        res,
-                    }]);
+                    self.complete_later(&[Completion::new(raw.user_data, res)]);
                 }
             }
             Some(Next::MadeUp(c)) => self.complete_later(&[c]),
@@ -117,10 +114,7 @@ where
             let slot = &mut t.ops[op_index(user_data)];
             let now = Instant::now();
             return Some(match slot.deadline {
-                Some(d) if d <= now => Next::MadeUp(Completion {
-                    user_data,
-                    res: -libc::ETIMEDOUT,
-                }),
+                Some(d) if d <= now => Next::MadeUp(Completion::new(user_data, -libc::ETIMEDOUT)),
                 _ => {
                     let mut raw = raw_op(slot, fd);
                     raw.timeout = slot.deadline.map(|d| d.saturating_duration_since(now));
@@ -151,10 +145,7 @@ where
                 Some(_) if deadline > now => return Some(deadline - now),
                 Some(slot) => {
                     slot.stage = Stage::Parked;
-                    out.push(Completion {
-                        user_data,
-                        res: -libc::ETIMEDOUT,
-                    });
+                    out.push(Completion::new(user_data, -libc::ETIMEDOUT));
                 }
             }
             t.waiting_deadlines.pop();

@@ -17,6 +17,7 @@
 pub(crate) mod awaiting;
 pub(crate) mod buf;
 mod completion;
+pub use completion::filtered_receive_drained;
 mod handles;
 mod issue;
 mod lanes;

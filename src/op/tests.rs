@@ -76,10 +76,7 @@ fn the_next_op_of_a_lane_is_submitted_with_the_tables_unlocked() {
     ));
     assert_eq!(script.submitted(), [first], "the second waits in its lane");
     script.hold_submits();
-    script.report(Completion {
-        user_data: first,
-        res: 3,
-    });
+    script.report(Completion::new(first, 3));
     // Finishing the first starts the second, whose submission is held.
     let reaper = reap_one(&io);
     assert!(script.wait_until_holding());
@@ -106,10 +103,7 @@ fn a_restarted_op_is_submitted_with_the_tables_unlocked() {
     script.hold_submits();
     // Ended by the kernel, not by anyone here (io_uring does that when the
     // submitting thread exits): started again.
-    script.report(Completion {
-        user_data: op,
-        res: -libc::ECANCELED,
-    });
+    script.report(Completion::new(op, -libc::ECANCELED));
     let reaper = reap_one(&io);
     assert!(script.wait_until_holding());
     let free = tables_free(&io, h);
@@ -120,10 +114,7 @@ fn a_restarted_op_is_submitted_with_the_tables_unlocked() {
         thread::sleep(Duration::from_millis(1));
     }
     assert_eq!(script.submitted(), [op, op]);
-    script.report(Completion {
-        user_data: op,
-        res: 5,
-    });
+    script.report(Completion::new(op, 5));
     assert_eq!(reaper.join().unwrap(), 1);
 }
 

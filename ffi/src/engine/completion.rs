@@ -201,6 +201,9 @@ fn on_complete(p: &mut Packet<usize, PacketValue, CBuf>) {
     if let OpKind::RecvMsg { got, .. } = &mut ctx.kind {
         *got = p.msg_info();
     }
+    if matches!(ctx.kind, OpKind::Recv) {
+        super::known_empty::receive_completed(&ctx.owner, cport_core::filtered_receive_drained());
+    }
     // What is needed to end the operation if its handling panics.
     let fallback = Fallback {
         token: ctx.token,

@@ -133,9 +133,14 @@ pub(crate) fn current_port() -> Option<Arc<CPort>> {
 /// (Sleep, the waits, blocking Winsock calls, GetOverlappedResult with wait)
 /// goes through here; the C library's blocking calls go through
 /// the port family (`port::libc_waits`).
+///
+/// Its end is a sync point ([`super::known_empty`]): the program may have
+/// learnt of new data while it waited.
 pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
-    match current_port() {
+    let r = match current_port() {
         Some(p) => p.port.blocking(f),
         None => f(),
-    }
+    };
+    super::known_empty::sync_point();
+    r
 }

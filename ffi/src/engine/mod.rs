@@ -33,7 +33,9 @@
 //!   receive / send of its own in flight first tries the system call without
 //!   waiting; if that completes, the call returns success and still queues a
 //!   packet (unless the handle is in `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`
-//!   mode), as on Windows. Otherwise the operation goes to its port.
+//!   mode), as on Windows. Otherwise the operation goes to its port. A
+//!   receive skips the attempt on a TCP socket known to be empty
+//!   ([`known_empty`]).
 //! * **Records.** Every operation in flight has a record in its handle's
 //!   [`IoObj`] (its `OVERLAPPED`, issuing thread, port handle + op id, and
 //!   why it is being stopped), for `CancelIo` (this thread's operations
@@ -47,6 +49,7 @@
 //! | [`routing`] | sockets and files ([`IoObj`]): records, association, cancel, close |
 //! | [`completion`] | the completion filter: status, results, publication to the `OVERLAPPED`, event and port |
 //! | [`cport`] | the C completion port object, thread association and blocking sections |
+//! | [`known_empty`] | when a `WSARecv` may skip its inline attempt: sockets the kernel reported empty, and the sync points |
 //! | [`signal`] | events, thread handles and the signal buses waits sleep on |
 //!
 //! The Win32 families (`crate::port`, `crate::winsock`, `crate::file`, …)
@@ -58,6 +61,7 @@
 
 pub(crate) mod completion;
 pub(crate) mod cport;
+pub(crate) mod known_empty;
 pub(crate) mod ops;
 pub(crate) mod routing;
 pub(crate) mod signal;

@@ -94,6 +94,8 @@ pub(crate) struct IoObj {
     /// for none, to keep the order of the data).
     pub recv_pending: AtomicUsize,
     pub send_pending: AtomicUsize,
+    /// Non-zero while the socket is known to be empty ([`super::known_empty`]).
+    pub empty_since: AtomicU64,
     /// The peer reset the connection: every later receive/send fails (10054).
     pub reset: AtomicBool,
     /// shutdown(SD_SEND) ran.
@@ -152,6 +154,7 @@ impl IoObj {
             ops: Mutex::new(Vec::new()),
             recv_pending: AtomicUsize::new(0),
             send_pending: AtomicUsize::new(0),
+            empty_since: AtomicU64::new(0),
             reset: AtomicBool::new(false),
             shut_send: AtomicBool::new(false),
             ever_connected: AtomicBool::new(false),

@@ -125,6 +125,9 @@ impl Bus {
                 self.0.fetch_sub(1, Ordering::SeqCst);
             }
         }
+        // A wait that returns at once is a sync point too (one that blocks
+        // counts when its blocking section ends).
+        super::known_empty::sync_point();
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let forever = timeout.is_some() && deadline.is_none() || timeout.is_none();
         self.waiters.fetch_add(1, Ordering::SeqCst);

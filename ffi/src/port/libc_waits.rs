@@ -156,6 +156,8 @@ fn section<R>(f: impl FnOnce() -> R) -> R {
     if entered {
         leave();
     }
+    // The program may have learnt of new data while it waited.
+    crate::engine::known_empty::sync_point();
     r
 }
 

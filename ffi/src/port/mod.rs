@@ -340,6 +340,8 @@ pub extern "C" fn PostQueuedCompletionStatus(
     overlapped: *mut OVERLAPPED,
 ) -> BOOL {
     crate::error::boundary(FALSE, || {
+        // The packet may tell its taker that data arrived.
+        crate::engine::known_empty::sync_point();
         let Some(cport) = handles::port(port as usize) else {
             return fail(ERROR_INVALID_HANDLE, FALSE);
         };

@@ -40,8 +40,17 @@ use crate::error::{errno, errno_to_wsa, fail};
 use crate::handles;
 use crate::types::*;
 
-/// The socket behind `s`, or `WSAENOTSOCK`.
+/// The socket behind `s`, or `WSAENOTSOCK`. Every socket call but the
+/// overlapped receives and sends is a sync point
+/// ([`engine::known_empty`]).
 pub(crate) fn sock(s: SOCKET) -> Result<Arc<IoObj>, DWORD> {
+    engine::known_empty::sync_point();
+    sock_quiet(s)
+}
+
+/// [`sock`] without the sync point, for `WSARecv`/`WSASend` and their
+/// `…From`/`…To` forms (which count one themselves when they block).
+pub(crate) fn sock_quiet(s: SOCKET) -> Result<Arc<IoObj>, DWORD> {
     match handles::io(s) {
         Some(o) if o.is_socket() => Ok(o),
         _ => Err(WSAENOTSOCK),

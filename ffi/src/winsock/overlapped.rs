@@ -137,7 +137,13 @@ unsafe fn recv_common(
     routine: *const c_void,
     is_from: bool,
 ) -> i32 {
-    let obj = sock_or!(s, SOCKET_ERROR);
+    if ov.is_null() {
+        engine::known_empty::sync_point();
+    }
+    let obj = match sock_quiet(s) {
+        Ok(o) => o,
+        Err(e) => return fail(e, SOCKET_ERROR),
+    };
     if flags.is_null() || (!from.is_null() && fromlen.is_null()) {
         return fail(WSAEFAULT, SOCKET_ERROR);
     }
@@ -190,9 +196,10 @@ unsafe fn recv_common(
     };
     // Inline attempt, as Windows completes a receive whose data is there:
     // only with no receive of this socket in flight (to keep the order of
-    // the data).
-    if obj.recv_pending.load(Ordering::Acquire) == 0 {
-        let total: usize = iov.iter().map(|v| v.iov_len).sum();
+    // the data), and not for a plain receive on a socket known to be empty.
+    let total: usize = iov.iter().map(|v| v.iov_len).sum();
+    let known_empty = total > 0 && peek_flag == 0 && engine::known_empty::is_known_empty(&obj);
+    if obj.recv_pending.load(Ordering::Acquire) == 0 && !known_empty {
         let cap = if fromlen.is_null() {
             0
         } else {
@@ -415,7 +422,13 @@ unsafe fn send_common(
     ov: *mut OVERLAPPED,
     routine: *const c_void,
 ) -> i32 {
-    let obj = sock_or!(s, SOCKET_ERROR);
+    if ov.is_null() {
+        engine::known_empty::sync_point();
+    }
+    let obj = match sock_quiet(s) {
+        Ok(o) => o,
+        Err(e) => return fail(e, SOCKET_ERROR),
+    };
     // SAFETY: caller contract.
     let iov = match unsafe { wsabufs(bufs, count) } {
         Ok(v) => v,

@@ -266,7 +266,7 @@ pub(super) struct Head {
 impl Bookkeeping {
     /// Reports `user_data`'s one completion (the op is no longer stored).
     pub(super) fn report(&mut self, user_data: u64, res: i32) {
-        self.ready.push(Completion { user_data, res });
+        self.ready.push(Completion::new(user_data, res));
         if self.sleeping {
             self.sleeping = false;
             self.wake_due = true;

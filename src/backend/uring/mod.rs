@@ -126,6 +126,9 @@ pub(crate) struct UringBackend {
     mode: String,
     /// A wake CQE was reaped and not yet acted on (see `poll`).
     woken: std::sync::atomic::AtomicBool,
+    /// The kernel sets `IORING_CQE_F_SOCK_NONEMPTY` on receives (5.19, the
+    /// release that also brought `IORING_OP_SOCKET`, probed for here).
+    reports_nonempty: bool,
 }
 
 impl UringBackend {
@@ -177,6 +180,7 @@ impl UringBackend {
                 "io_uring lacks EXT_ARG or NODROP (kernel older than 5.11)",
             ));
         }
+        let reports_nonempty = probe.is_supported(opcode::Socket::CODE);
         let wake_fd = super::sys::eventfd()?;
         if cooperative {
             hint.set_urgent_work();
@@ -193,6 +197,7 @@ impl UringBackend {
             cooperative,
             mode,
             woken: std::sync::atomic::AtomicBool::new(false),
+            reports_nonempty,
         };
         backend.arm_wake()?;
         Ok(backend)
@@ -360,10 +365,7 @@ impl UringBackend {
     /// Translates one CQE; internal ones yield nothing.
     fn completion(&self, user_data: u64, res: i32, flags: u32) -> Option<Completion> {
         if user_data & LINK_TIMEOUT == LINK_TIMEOUT {
-            return Some(Completion {
-                user_data: user_data & !INTERNAL,
-                res,
-            });
+            return Some(Completion::new(user_data & !INTERNAL, res));
         }
         if user_data & INTERNAL != 0 {
             if user_data == WAKE_NOP {
@@ -392,9 +394,13 @@ impl UringBackend {
                 Some(fd) if res & i32::from(libc::POLLERR) != 0 => -socket_error(fd),
                 _ => 0,
             };
-            return Some(Completion { user_data, res });
+            return Some(Completion::new(user_data, res));
         }
-        Some(Completion { user_data, res })
+        Some(Completion {
+            user_data,
+            res,
+            drained: self.reports_nonempty && res > 0 && !io_uring::cqueue::sock_nonempty(flags),
+        })
     }
 }
 
@@ -673,10 +679,7 @@ mod tests {
         }
         assert_eq!(
             out,
-            [Completion {
-                user_data: 7,
-                res: 2
-            }]
+            [Completion::new(7, 2)]
         );
         assert_eq!(&buf[..2], b"hi");
     }
@@ -768,14 +771,8 @@ mod tests {
         assert_eq!(
             out,
             [
-                Completion {
-                    user_data: 1,
-                    res: 2
-                },
-                Completion {
-                    user_data: 2,
-                    res: 8
-                }
+                Completion::new(1, 2),
+                Completion::new(2, 8)
             ]
         );
         assert!(!b.hint.deferred());

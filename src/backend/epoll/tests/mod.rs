@@ -73,7 +73,7 @@ fn collect(b: &EpollBackend, n: usize) -> Vec<Completion> {
 
 /// A completion, for comparisons.
 fn done(user_data: u64, res: i32) -> Completion {
-    Completion { user_data, res }
+    Completion::new(user_data, res)
 }
 
 fn collect_one(b: &EpollBackend) -> Completion {
