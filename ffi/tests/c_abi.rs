@@ -59,6 +59,13 @@ fn reaping_without_a_port_waiter() {
     common::run_c_test("reaping");
 }
 
+/// A WSARecv on a TCP socket io_uring reported empty skips its inline
+/// attempt until a sync point (a wait, a sleep, another socket call).
+#[test]
+fn known_empty_sockets() {
+    common::run_c_test("known_empty");
+}
+
 /// Events, waits, WSAGetOverlappedResult with and without wait.
 #[test]
 fn events() {
