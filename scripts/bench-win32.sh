@@ -7,13 +7,16 @@
 #              pool: CreateThreadpoolIo), a pool of at most 1 thread
 #   c-wine     the same source built with x86_64-w64-mingw32-gcc, run under Wine
 #   rust-echo  cport echo --workers 1 --backend uring (the Rust API)
+#   plain-uring  a plain io_uring echo loop (cport serve-peer --kind uring)
+#   c-epoll, rust-epoll, plain-epoll  the same three on epoll
 # and prints a table: requests/s, and the server's CPU time per message —
 # utime+stime from /proc/PID/stat over the load run (for Wine, the program's
 # process alone and with the wineserver, which serves its every wait).
 #
 # Usage: scripts/bench-win32.sh [--duration 5s] [--conns 64] [--size 64] [--runs N]
 #                               [--cases "c-native c-tp"]   (a subset, in this order)
-# The last line compares c-tp's CPU per message with c-native's.
+# The last lines compare CPU per message: the C server with the Rust echo
+# and the plain loop of the same backend, and c-tp with c-native.
 # Every measurement runs under `flock -o /tmp/cport-bench.lock` (the machine
 # is shared; -o keeps the servers from inheriting the lock). Wine runs headless in its own prefix ($WINEPREFIX, default
 # /tmp/cport-bench-wine, created on first use).
@@ -64,9 +67,10 @@ if [[ "${1:-}" == "--measure" ]]; then
   result=$("$ROOT/target/release/cport" load --addr "127.0.0.1:$port" --conns "$CONNS" \
              --size "$SIZE" --depth 1 --duration "$DURATION" --json 2>/dev/null || true)
   c1=$(cpu "$pid"); w1=$(cpu "$wineserver_pid")
-  kill -INT "$pid"
+  # The plain loops (cport serve-peer) end on SIGTERM; the others on Ctrl+C.
+  if [[ "$name" == plain-* ]]; then kill -TERM "$pid"; else kill -INT "$pid"; fi
   for _ in $(seq 1 200); do kill -0 "$launcher" 2>/dev/null || break; sleep 0.05; done
-  if kill -0 "$launcher" 2>/dev/null; then echo "$name: did not exit on SIGINT" >&2; kill "$launcher"; fi
+  if kill -0 "$launcher" 2>/dev/null; then echo "$name: did not exit on its signal" >&2; kill "$launcher"; fi
   wait "$launcher" 2>/dev/null || true
   trap - EXIT
   hz=$(getconf CLK_TCK)
@@ -89,7 +93,7 @@ cc -O2 -I include/win32 ffi/examples/c/iocp_echo_server.c -o "$OUT/iocp_echo_ser
    -L target/release -lcport -lpthread
 cc -O2 -I include/win32 ffi/examples/c/tp_echo_server.c -o "$OUT/tp_echo_server" \
    -L target/release -lcport -lpthread
-cases=(c-native c-skip c-tp rust-echo)
+cases=(c-native c-skip c-tp rust-echo plain-uring c-epoll rust-epoll plain-epoll)
 WINE=""
 if command -v x86_64-w64-mingw32-gcc >/dev/null; then
   x86_64-w64-mingw32-gcc -O2 ffi/examples/c/iocp_echo_server.c -o "$OUT/iocp_echo_server.exe" \
@@ -106,7 +110,7 @@ if [[ -n "$WINE" ]]; then
     echo "creating the Wine prefix $WINEPREFIX ..." >&2
     flock -o "$LOCK" timeout 300 "$WINE" wineboot --init >/dev/null 2>&1 || true
   fi
-  cases=(c-native c-skip c-tp c-wine rust-echo)
+  cases=(c-native c-skip c-tp c-wine rust-echo plain-uring c-epoll rust-epoll plain-epoll)
 else
   echo "no mingw-w64 or Wine: the Wine run is skipped" >&2
 fi
@@ -126,6 +130,11 @@ for run in $(seq 1 "$RUNS"); do
       c-tp) cmd=(env LD_LIBRARY_PATH="$lib" CPORT_BACKEND=uring "$OUT/tp_echo_server" -e:0 -t:1); prog=$OUT/tp_echo_server ;;
       c-wine) cmd=("$WINE" "$OUT/iocp_echo_server.exe" -e:0 -t:1); prog=$OUT/iocp_echo_server.exe ;;
       rust-echo) cmd=("$ROOT/target/release/cport" echo --addr 127.0.0.1:0 --workers 1 --backend uring); prog=$ROOT/target/release/cport ;;
+      plain-uring) cmd=("$ROOT/target/release/cport" serve-peer --kind uring); prog=$ROOT/target/release/cport ;;
+      c-epoll) cmd=(env LD_LIBRARY_PATH="$lib" CPORT_BACKEND=epoll "$OUT/iocp_echo_server" -e:0 -t:1); prog=$OUT/iocp_echo_server ;;
+      rust-epoll) cmd=("$ROOT/target/release/cport" echo --addr 127.0.0.1:0 --workers 1 --backend epoll); prog=$ROOT/target/release/cport ;;
+      plain-epoll) cmd=("$ROOT/target/release/cport" serve-peer --kind epoll); prog=$ROOT/target/release/cport ;;
+      *) echo "unknown case $c" >&2; exit 2 ;;
     esac
     # -o: the server started inside does not inherit (and keep) the lock.
     line=$(flock -o "$LOCK" "$0" --measure "$c" "$log" "$prog" "${cmd[@]}")
@@ -146,6 +155,16 @@ for c in "${cases[@]}"; do
   printf '%-10s %12s %16s %22s %10s %10s\n' "$c" "$r" "$u" "$w" \
     "$( [[ -n "$base" ]] && awk -v a="$r" -v b="$base" 'BEGIN {printf "%.2fx", a / b}' || echo -)" "$vw"
 done
+# CPU per message of case $1 over case $2, if both ran.
+cpu_ratio() {
+  [[ -n "${us[$1]:-}" && -n "${us[$2]:-}" ]] || return 0
+  awk -v a="$(median "${us[$1]}")" -v b="$(median "${us[$2]}")" -v x="$1" -v y="$2" \
+    'BEGIN {printf "CPU per message %s / %s: %.2fx\n", x, y, a / b}'
+}
+cpu_ratio c-native rust-echo
+cpu_ratio c-native plain-uring
+cpu_ratio c-epoll rust-epoll
+cpu_ratio c-epoll plain-epoll
 if [[ -n "${us[c-tp]:-}" && -n "${us[c-native]:-}" ]]; then
   awk -v a="$(median "${us[c-tp]}")" -v b="$(median "${us[c-native]}")" \
     'BEGIN {printf "thread pool (c-tp) CPU per message / GetQueuedCompletionStatus (c-native): %.2fx\n", a / b}'
