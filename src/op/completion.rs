@@ -150,8 +150,8 @@ where
             _ => false,
         };
         if !restart {
-            let drained = c.drained
-                && matches!(slot.operation, Operation::Recv | Operation::RecvVectored);
+            let drained =
+                c.drained && matches!(slot.operation, Operation::Recv | Operation::RecvVectored);
             let _ = FILTERING_DRAINED.try_with(|d| d.set(drained));
             return self.finish(t, index, c.res);
         }

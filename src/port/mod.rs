@@ -391,6 +391,15 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         self.in_flight() > 0 && self.core().reap_as_helper(timeout)
     }
 
+    /// Makes a thread polling this port's backend — one in
+    /// [`reap`](Port::reap), or a worker in `get` — return from its wait in
+    /// the kernel promptly, so that it looks again at what it waits for (a
+    /// worker just polls again). A wake-up that finds nobody polling is kept
+    /// for the next poll, which then returns at once.
+    pub fn interrupt_reap(&self) {
+        self.core().interrupt_poller();
+    }
+
     /// Whether the calling thread is an active worker of this port: it took
     /// a packet with `get` and has not come back nor entered a blocking
     /// section. On io_uring the operations it issues meanwhile are submitted

@@ -293,6 +293,13 @@ impl<T> Core<T> {
         true
     }
 
+    /// Wakes whoever polls the reactor (see `Port::interrupt_reap`).
+    pub(crate) fn interrupt_poller(&self) {
+        if let Some(reactor) = &self.reactor {
+            reactor.wake();
+        }
+    }
+
     /// Queues a completed operation's packet; after close it still goes into
     /// the queue, where `get` and `drain` find it.
     pub(crate) fn post_even_if_closed(&self, item: T) {

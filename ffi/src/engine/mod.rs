@@ -69,7 +69,7 @@ pub(crate) mod signal;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Once, OnceLock};
 use std::time::Duration;
 
@@ -163,10 +163,21 @@ fn engine_for_io() -> Option<&'static Engine> {
     Some(e)
 }
 
-/// How long a waiting thread polls a port's backend in one turn before it
-/// looks at what it waits for again (a `SetEvent` from another thread is
-/// seen within this time while the waiter is in the backend).
+/// How long a waiting thread sleeps before it looks again whether a port
+/// needs its help (a port whose own waiters left with operations in flight:
+/// nothing announces that).
 pub(crate) const REAP_SLICE: Duration = Duration::from_millis(5);
+
+/// How long a helping thread polls one port's backend at most before it
+/// looks at what it waits for again. What it waits for interrupts it sooner:
+/// every signal of an event, thread or `OVERLAPPED` that a thread waits for
+/// wakes the ports helpers poll ([`interrupt_helpers`]), and so does an
+/// operation started on another port that needs help. This bounds only what
+/// nothing announces.
+pub(crate) const HELP_SLICE: Duration = Duration::from_millis(100);
+
+/// Threads inside [`help_reap`].
+static HELPING: AtomicUsize = AtomicUsize::new(0);
 
 /// Ports with I/O that a waiting thread may have to reap (see [`help_reap`]).
 static IO_PORTS: Mutex<Vec<EnginePort>> = Mutex::new(Vec::new());
@@ -197,7 +208,9 @@ fn unreaped(port: &EnginePort) -> bool {
 /// `timeout`, the others without waiting. Returns whether this thread polled any port
 /// (`false`: nothing to reap, or the ports' own waiters poll them). Closed
 /// ports with nothing left in flight are forgotten here.
-pub(crate) fn help_reap(timeout: Duration) -> bool {
+///
+/// The caller counts as helping ([`Helping`]) while it calls this.
+pub(crate) fn help_reap(_helping: &Helping, timeout: Duration) -> bool {
     let ports: Vec<EnginePort> = {
         let mut ports = IO_PORTS.lock();
         ports.retain(|p| !(p.is_closed() && p.in_flight() == 0));
@@ -209,6 +222,53 @@ pub(crate) fn help_reap(timeout: Duration) -> bool {
         polled |= p.reap(t);
     }
     polled
+}
+
+/// A thread that may poll ports in [`help_reap`], counted while this lives
+/// so that signals interrupt it ([`interrupt_helpers`]). A thread that waits
+/// for something must look at it once more after `enter`: a signal that came
+/// before did not count it.
+pub(crate) struct Helping(());
+
+impl Helping {
+    pub(crate) fn enter() -> Helping {
+        HELPING.fetch_add(1, Ordering::SeqCst);
+        // Store-buffering with `Bus::kick`: either its `interrupt_helpers`
+        // sees this thread, or this thread's next look sees its signal.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        Helping(())
+    }
+}
+
+impl Drop for Helping {
+    fn drop(&mut self) {
+        HELPING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Makes the threads in [`help_reap`] look again at what they wait for: wakes
+/// the backend of every port with I/O (one of them is what a helper polls;
+/// a port's own poller just polls again). Called when something a thread may
+/// wait for is signalled while threads wait, and when an operation starts on
+/// a port that needs help. A wake-up that comes before the helper polls is
+/// kept by the backend: its poll returns at once. Nothing to do while no
+/// thread helps (a server whose workers wait in GetQueuedCompletionStatus).
+pub(crate) fn interrupt_helpers() {
+    if HELPING.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    for p in IO_PORTS.lock().iter() {
+        p.interrupt_reap();
+    }
+}
+
+/// After an operation started on `port`: if the port needs help and threads
+/// help (possibly polling another port, for up to [`HELP_SLICE`]), they are
+/// interrupted so that one of them polls this port too.
+pub(crate) fn started_on(port: &EnginePort) {
+    if HELPING.load(Ordering::Relaxed) > 0 && unreaped(port) {
+        interrupt_helpers();
+    }
 }
 
 pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {

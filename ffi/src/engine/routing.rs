@@ -442,6 +442,7 @@ impl IoObj {
                 if cancel {
                     let _ = home.port.cancel_op(home.h, id);
                 }
+                super::started_on(&home.port);
                 Ok(())
             }
             Ok(Issued::Completed {

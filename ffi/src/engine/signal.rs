@@ -106,8 +106,13 @@ impl Bus {
         // with the fence in `wait_until`.
         fence(Ordering::SeqCst);
         if self.waiters.load(Ordering::SeqCst) > 0 {
-            let _bus = self.lock();
-            self.cv.notify_all();
+            {
+                let _bus = self.lock();
+                self.cv.notify_all();
+            }
+            // A waiter may be polling a port's backend instead of sleeping
+            // on the condition variable (`help_reap`).
+            crate::engine::interrupt_helpers();
         }
     }
 
@@ -150,7 +155,11 @@ impl Bus {
                 // Completions nobody else may reap (no thread in
                 // GetQueuedCompletionStatus) could be what this wait is
                 // for: reap in turns, looking at `ready` between them.
-                let mut slice = crate::engine::REAP_SLICE;
+                let helping = crate::engine::Helping::enter();
+                if let Some(r) = ready() {
+                    return Some(r);
+                }
+                let mut slice = crate::engine::HELP_SLICE;
                 if !forever {
                     let left = deadline?.saturating_duration_since(Instant::now());
                     if left.is_zero() {
@@ -159,14 +168,15 @@ impl Bus {
                     slice = slice.min(left);
                 }
                 drop(bus);
-                let reaped = crate::engine::help_reap(slice);
+                let reaped = crate::engine::help_reap(&helping, slice);
+                drop(helping);
                 bus = self.lock();
                 if !reaped {
                     // The ports' own waiters poll them: sleep, but look again
                     // after a turn in case they leave with work in flight.
                     bus = self
                         .cv
-                        .wait_timeout(bus, slice)
+                        .wait_timeout(bus, slice.min(crate::engine::REAP_SLICE))
                         .unwrap_or_else(|e| e.into_inner())
                         .0;
                 }

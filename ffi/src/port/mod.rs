@@ -250,7 +250,7 @@ fn get_reaping(
             return Err(None);
         }
         if crate::engine::REPLACED_ANY.load(std::sync::atomic::Ordering::Acquire) {
-            crate::engine::help_reap(std::time::Duration::ZERO);
+            crate::engine::help_reap(&crate::engine::Helping::enter(), std::time::Duration::ZERO);
         }
         let mut slice = crate::thread::apc::SLICE;
         if let Some(d) = deadline {

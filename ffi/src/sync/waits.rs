@@ -18,16 +18,18 @@ fn sleep(ms: DWORD) {
         // wait while operations are in flight.
         let start = std::time::Instant::now();
         let total = crate::engine::signal::timeout_of(ms);
+        let helping = crate::engine::Helping::enter();
         loop {
             let left = total.map(|t| t.saturating_sub(start.elapsed()));
-            let slice = left.unwrap_or(crate::engine::REAP_SLICE);
-            if !crate::engine::help_reap(slice) {
+            let slice = left.unwrap_or(crate::engine::HELP_SLICE);
+            if !crate::engine::help_reap(&helping, slice) {
                 break;
             }
             if left.is_some_and(|l| l.is_zero()) || total.is_some_and(|t| start.elapsed() >= t) {
                 return;
             }
         }
+        drop(helping);
         match total.map(|t| t.saturating_sub(start.elapsed())) {
             Some(Duration::ZERO) => std::thread::yield_now(),
             None => loop {

@@ -4,8 +4,10 @@
  * OVERLAPPED or a Sleep reaps them; a handle never associated runs on the
  * engine port, whose reaper thread starts with its first operation. Also:
  * the process has no thread but its own until then. */
+#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include <dirent.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <string.h>
 #include "net.h"
 
@@ -30,6 +32,21 @@ static void recv_pending(SOCKET s, OVERLAPPED *ov, HANDLE event, char *buf, ULON
     DWORD flags = 0;
     CHECK_EQ(WSARecv(s, &b, 1, NULL, &flags, ov, NULL), SOCKET_ERROR);
     CHECK_ERR(WSA_IO_PENDING);
+}
+
+/* Voluntary context switches of the calling thread so far. */
+static long switches(void) {
+    struct rusage u;
+    CHECK_EQ(getrusage(RUSAGE_THREAD, &u), 0);
+    return u.ru_nvcsw;
+}
+
+static HANDLE later_event;
+static void *set_later(void *arg) {
+    (void)arg;
+    Sleep(200);
+    CHECK(SetEvent(later_event));
+    return NULL;
 }
 
 static SOCKET later_sock;
@@ -95,6 +112,25 @@ int main(void) {
     }
     CHECK_EQ(ov.Internal, STATUS_CANCELLED);
     EXPECT_PACKET(port, 7, &ov, 0, FALSE, ERROR_OPERATION_ABORTED);
+
+    /* 4b. A thread waits for an event another thread sets while a receive
+     * is pending on a port nobody waits on: it polls the port meanwhile,
+     * and the SetEvent interrupts that poll — it does not poll in short
+     * turns to look at the event (5 ms turns made ~40 wake-ups here). */
+    recv_pending(s, &ov, NULL, buf, sizeof buf);
+    HANDLE ev2 = CreateEventA(NULL, TRUE, FALSE, NULL);
+    later_event = ev2;
+    CHECK(pthread_create(&t, NULL, set_later, NULL) == 0);
+    long before = switches();
+    CHECK_EQ(WaitForSingleObject(ev2, 5000), WAIT_OBJECT_0);
+    long woke = switches() - before;
+    pthread_join(t, NULL);
+    CHECK(woke <= 10);
+    CHECK(CancelIoEx((HANDLE)s, &ov));
+    CHECK(GetOverlappedResult((HANDLE)s, &ov, &n, TRUE) == FALSE);
+    CHECK_ERR(ERROR_OPERATION_ABORTED);
+    EXPECT_PACKET(port, 7, &ov, 0, FALSE, ERROR_OPERATION_ABORTED);
+    CloseHandle(ev2);
 
     /* No thread so far but this one: the port's own waiters (none here)
      * and the waiting calls above reaped everything. */

@@ -677,10 +677,7 @@ mod tests {
         while out.is_empty() && start.elapsed() < Duration::from_secs(10) {
             b.poll(Some(Duration::from_millis(100)), &mut out).unwrap();
         }
-        assert_eq!(
-            out,
-            [Completion::new(7, 2)]
-        );
+        assert_eq!(out, [Completion::new(7, 2)]);
         assert_eq!(&buf[..2], b"hi");
     }
 
@@ -768,13 +765,7 @@ mod tests {
         let mut out = Vec::new();
         b.poll(Some(Duration::ZERO), &mut out).unwrap();
         out.sort_by_key(|c| c.user_data);
-        assert_eq!(
-            out,
-            [
-                Completion::new(1, 2),
-                Completion::new(2, 8)
-            ]
-        );
+        assert_eq!(out, [Completion::new(1, 2), Completion::new(2, 8)]);
         assert!(!b.hint.deferred());
     }
 }
