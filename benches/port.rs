@@ -20,7 +20,9 @@
 //! * `pingpong`: A → B → A through two queues, A and B pinned to two
 //!   different CPUs; ns per round trip.
 //!
-//! Run with `cargo bench --bench port` (`-- --rounds 9` for more rounds).
+//! Run with `cargo bench --bench port` (`-- --rounds 9` for more rounds;
+//! `-- --only 2p2c` for one scenario, `-- --peer cport` for one peer, e.g.
+//! under `perf`).
 //! Run as a test (`cargo test --all-targets`, no `--bench` argument) it does
 //! one short round of every scenario, so the targets stay checked and fast.
 
@@ -295,6 +297,19 @@ impl Line {
     }
 
     fn print(&self) {
+        if self.cport.is_empty() || self.crossbeam.is_empty() {
+            // One peer only (`--peer`), or a scenario not run (`--only`).
+            for (peer, values) in [("cport", &self.cport), ("crossbeam", &self.crossbeam)] {
+                if !values.is_empty() {
+                    let (min, med, max) = spread(values);
+                    println!(
+                        "{:<24} {peer} {med:.3} [{min:.3} .. {max:.3}]",
+                        format!("{} {}", self.scenario, self.unit)
+                    );
+                }
+            }
+            return;
+        }
         let (cmin, cmed, cmax) = spread(&self.cport);
         let (xmin, xmed, xmax) = spread(&self.crossbeam);
         let better = if self.higher_is_better {
@@ -337,6 +352,15 @@ fn main() {
             round_trips: 500,
         }
     };
+    let value_of = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let only = value_of("--only");
+    let peer = value_of("--peer");
+    let runs = |scenario: &str| only.as_deref().is_none_or(|o| o == scenario);
     let cpus = cpus();
     let mut lines = vec![
         Line::new("1p1c", "Mmsg/s", true),
@@ -347,15 +371,17 @@ fn main() {
     ];
     for _ in 0..rounds {
         for cport_turn in [true, false] {
-            let mut at = 0;
-            let mut record = |lines: &mut Vec<Line>, value: f64| {
+            let name = if cport_turn { "cport" } else { "crossbeam" };
+            if peer.as_deref().is_some_and(|p| p != name) {
+                continue;
+            }
+            let record = |lines: &mut Vec<Line>, at: usize, value: f64| {
                 let line = &mut lines[at];
                 if cport_turn {
                     line.cport.push(value);
                 } else {
                     line.crossbeam.push(value);
                 }
-                at += 1;
             };
             let rate = |(d, _): (Duration, u64)| scale.messages as f64 / d.as_secs_f64() / 1e6;
             type Transfer = fn(usize, usize, usize, bool, u64) -> (Duration, u64);
@@ -364,12 +390,20 @@ fn main() {
             } else {
                 (transfer::<Crossbeam>, round_trips::<Crossbeam>)
             };
-            record(&mut lines, rate(transfer(1, 1, 1, false, scale.messages)));
-            record(&mut lines, rate(transfer(2, 2, 2, false, scale.messages)));
-            let (d, switches) = transfer(1, 8, cpus, true, scale.messages);
-            record(&mut lines, rate((d, switches)));
-            record(&mut lines, switches as f64);
-            record(&mut lines, pingpong(scale.round_trips));
+            if runs("1p1c") {
+                record(&mut lines, 0, rate(transfer(1, 1, 1, false, scale.messages)));
+            }
+            if runs("2p2c") {
+                record(&mut lines, 1, rate(transfer(2, 2, 2, false, scale.messages)));
+            }
+            if runs("1p8c+work") {
+                let (d, switches) = transfer(1, 8, cpus, true, scale.messages);
+                record(&mut lines, 2, rate((d, switches)));
+                record(&mut lines, 3, switches as f64);
+            }
+            if runs("pingpong") {
+                record(&mut lines, 4, pingpong(scale.round_trips));
+            }
         }
     }
     println!(
