@@ -48,7 +48,7 @@ for run in $(seq 1 "$RUNS"); do
       asio-epoll) cmd=(env LD_LIBRARY_PATH="$lib" CPORT_BACKEND=epoll "$OUT/echo_cport"); prog=$OUT/echo_cport ;;
     esac
     line=$(flock -o "$LOCK" scripts/bench-win32.sh --measure "$c" "$log" "$prog" "${cmd[@]}")
-    read -r _ r u _ e <<<"$line"
+    read -r _ r u _ e _ <<<"$line"
     [[ "$e" == 0 ]] || echo "$c: $e errors (see $log)" >&2
     echo "round $run: $c $r req/s, $u µs CPU/msg" >&2
     rps[$c]="${rps[$c]:-} $r"; us[$c]="${us[$c]:-} $u"

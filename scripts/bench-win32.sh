@@ -9,7 +9,7 @@
 #   rust-echo  cport echo --workers 1 --backend uring (the Rust API)
 #   plain-uring  a plain io_uring echo loop (cport serve-peer --kind uring)
 #   c-epoll, rust-epoll, plain-epoll  the same three on epoll
-# and prints a table: requests/s, and the server's CPU time per message —
+# and prints a table: requests/s, p50 latency, and the server's CPU time per message —
 # utime+stime from /proc/PID/stat over the load run (for Wine, the program's
 # process alone and with the wineserver, which serves its every wait).
 #
@@ -77,10 +77,11 @@ if [[ "${1:-}" == "--measure" ]]; then
   req=$(grep -oE '"requests": *[0-9]+' <<<"$result" | grep -oE '[0-9]+$')
   rps=$(grep -oE '"requests_per_sec": *[0-9.]+' <<<"$result" | grep -oE '[0-9.]+$')
   errors=$(grep -oE '"errors": *[0-9]+' <<<"$result" | grep -oE '[0-9]+$')
+  p50=$(grep -oE '"p50_us": *[0-9.]+' <<<"$result" | grep -oE '[0-9.]+$')
   awk -v n="$name" -v rps="$rps" -v req="$req" -v c="$((c1 - c0))" -v w="$((w1 - w0))" \
-      -v hz="$hz" -v e="$errors" -v ws="$wineserver_pid" 'BEGIN {
+      -v hz="$hz" -v e="$errors" -v ws="$wineserver_pid" -v p50="${p50:-0}" 'BEGIN {
     us = c * 1e6 / hz / (req > 0 ? req : 1); uw = (c + w) * 1e6 / hz / (req > 0 ? req : 1)
-    printf "%s %.0f %.1f %s %d\n", n, rps, us, (ws != "" ? sprintf("%.1f", uw) : "-"), e }'
+    printf "%s %.0f %.1f %s %d %.1f\n", n, rps, us, (ws != "" ? sprintf("%.1f", uw) : "-"), e, p50 }'
   exit 0
 fi
 
@@ -120,7 +121,7 @@ if [[ -n "${ONLY:-}" ]]; then
 fi
 
 lib=$ROOT/target/release
-declare -A rps us usw
+declare -A rps us usw p50s
 for run in $(seq 1 "$RUNS"); do
   for c in "${cases[@]}"; do
     log=$OUT/$c.log
@@ -138,9 +139,10 @@ for run in $(seq 1 "$RUNS"); do
     esac
     # -o: the server started inside does not inherit (and keep) the lock.
     line=$(flock -o "$LOCK" "$0" --measure "$c" "$log" "$prog" "${cmd[@]}")
-    read -r _ r u uw e <<<"$line"
+    read -r _ r u uw e p <<<"$line"
     [[ "$e" == 0 ]] || echo "$c: $e errors (see $log)" >&2
     rps[$c]="${rps[$c]:-} $r"; us[$c]="${us[$c]:-} $u"; usw[$c]="${usw[$c]:-} $uw"
+    p50s[$c]="${p50s[$c]:-} $p"
   done
 done
 
@@ -148,11 +150,11 @@ base=$( [[ -n "${rps[rust-echo]:-}" ]] && median "${rps[rust-echo]}" || echo "")
 wine=$( [[ -n "${rps[c-wine]:-}" ]] && median "${rps[c-wine]}" || echo "")
 echo
 echo "cport load --conns $CONNS --size $SIZE --depth 1 --duration $DURATION, $(nproc) CPUs, $(uname -r), median of $RUNS run(s)"
-printf '%-10s %12s %16s %22s %10s %10s\n' server "requests/s" "CPU µs/msg" "CPU µs/msg +wineserver" "vs rust" "vs wine"
+printf '%-12s %12s %10s %16s %22s %10s %10s\n' server "requests/s" "p50 µs" "CPU µs/msg" "CPU µs/msg +wineserver" "vs rust" "vs wine"
 for c in "${cases[@]}"; do
-  r=$(median "${rps[$c]}"); u=$(median "${us[$c]}"); w=$(median "${usw[$c]}")
+  r=$(median "${rps[$c]}"); u=$(median "${us[$c]}"); w=$(median "${usw[$c]}"); l=$(median "${p50s[$c]}")
   vw=$( [[ -n "$wine" ]] && awk -v a="$r" -v b="$wine" 'BEGIN {printf "%.1fx", a / b}' || echo -)
-  printf '%-10s %12s %16s %22s %10s %10s\n' "$c" "$r" "$u" "$w" \
+  printf '%-12s %12s %10s %16s %22s %10s %10s\n' "$c" "$r" "$l" "$u" "$w" \
     "$( [[ -n "$base" ]] && awk -v a="$r" -v b="$base" 'BEGIN {printf "%.2fx", a / b}' || echo -)" "$vw"
 done
 # CPU per message of case $1 over case $2, if both ran.
@@ -161,10 +163,18 @@ cpu_ratio() {
   awk -v a="$(median "${us[$1]}")" -v b="$(median "${us[$2]}")" -v x="$1" -v y="$2" \
     'BEGIN {printf "CPU per message %s / %s: %.2fx\n", x, y, a / b}'
 }
+# Median p50 latency of case $1 over case $2, if both ran.
+p50_ratio() {
+  [[ -n "${p50s[$1]:-}" && -n "${p50s[$2]:-}" ]] || return 0
+  awk -v a="$(median "${p50s[$1]}")" -v b="$(median "${p50s[$2]}")" -v x="$1" -v y="$2" \
+    'BEGIN {printf "p50 latency %s / %s: %.2fx\n", x, y, a / b}'
+}
 cpu_ratio c-native rust-echo
 cpu_ratio c-native plain-uring
 cpu_ratio c-epoll rust-epoll
 cpu_ratio c-epoll plain-epoll
+p50_ratio c-native rust-echo
+p50_ratio c-epoll rust-epoll
 if [[ -n "${us[c-tp]:-}" && -n "${us[c-native]:-}" ]]; then
   awk -v a="$(median "${us[c-tp]}")" -v b="$(median "${us[c-native]}")" \
     'BEGIN {printf "thread pool (c-tp) CPU per message / GetQueuedCompletionStatus (c-native): %.2fx\n", a / b}'
