@@ -391,10 +391,18 @@ fn main() {
                 (transfer::<Crossbeam>, round_trips::<Crossbeam>)
             };
             if runs("1p1c") {
-                record(&mut lines, 0, rate(transfer(1, 1, 1, false, scale.messages)));
+                record(
+                    &mut lines,
+                    0,
+                    rate(transfer(1, 1, 1, false, scale.messages)),
+                );
             }
             if runs("2p2c") {
-                record(&mut lines, 1, rate(transfer(2, 2, 2, false, scale.messages)));
+                record(
+                    &mut lines,
+                    1,
+                    rate(transfer(2, 2, 2, false, scale.messages)),
+                );
             }
             if runs("1p8c+work") {
                 let (d, switches) = transfer(1, 8, cpus, true, scale.messages);

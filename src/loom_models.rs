@@ -89,6 +89,46 @@ fn hand_off_races_waiter_timeout() {
     });
 }
 
+/// An interrupt racing a post and the waiter's registration: the waiter
+/// returns the packet or `TimedOut` (then the packet is queued), exactly
+/// once; an interrupt that finds nobody waiting has no effect, and the
+/// waiter is not left asleep.
+#[test]
+fn interrupt_races_post_and_registration() {
+    loom::model(|| {
+        let core = Arc::new(Core::<u32>::new(1, None));
+        let waiter = spawn_taker(&core, None);
+        let interrupter = {
+            let core = core.clone();
+            loom::thread::spawn(move || {
+                // Until the waiter is seen waiting (or has its packet).
+                while !core.interrupt(&|_| true) {
+                    if core.counters().active == 1 {
+                        return;
+                    }
+                    loom::thread::yield_now();
+                }
+            })
+        };
+        core.post(3).unwrap();
+        interrupter.join().unwrap();
+        let got = waiter.join().unwrap();
+        let left = drained(&core);
+        match got {
+            Ok(v) => {
+                assert_eq!(v, 3);
+                assert!(left.is_empty());
+            }
+            Err(e) => {
+                assert_eq!(e, GetError::TimedOut);
+                assert_eq!(left, vec![3]);
+            }
+        }
+        let c = core.counters();
+        assert_eq!((c.waiting, c.queued, c.active), (0, 0, 1));
+    });
+}
+
 /// Close racing a waiter and a post: the waiter always returns, and the
 /// packet is received, left queued for `drain`, or handed back — once.
 #[test]

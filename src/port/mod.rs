@@ -400,6 +400,18 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         self.core().interrupt_poller();
     }
 
+    /// Makes `thread`, if it waits in [`get`](Port::get) or
+    /// [`get_many`](Port::get_many) on this port, return
+    /// [`GetError::TimedOut`] at once, as if its timeout had passed (unless
+    /// a packet or the port's close reaches it first). Returns whether it
+    /// was waiting. For a wait that also watches something the port does not
+    /// know about — the C ABI's alertable `GetQueuedCompletionStatusEx`, which
+    /// must return when an APC is queued to its thread.
+    #[cfg(not(loom))]
+    pub fn interrupt_waiter(&self, thread: std::thread::ThreadId) -> bool {
+        self.core().interrupt(&|t| t.id() == thread)
+    }
+
     /// Whether the calling thread is an active worker of this port: it took
     /// a packet with `get` and has not come back nor entered a blocking
     /// section. On io_uring the operations it issues meanwhile are submitted

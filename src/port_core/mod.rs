@@ -90,6 +90,9 @@ struct Waiter<T> {
     thread: Thread,
     /// FOLLOWER, POLL_REQUESTED or POLLING: how to wake it, what to do when woken.
     role: AtomicU32,
+    /// Set (under the waiters mutex) by [`Core::interrupt`]: the waiter
+    /// withdraws as if its deadline had passed.
+    interrupted: AtomicBool,
 }
 
 /// Pointer to a [`Waiter`] on the LIFO stack.
@@ -290,6 +293,41 @@ impl<T> Core<T> {
         };
         reactor.poll(Some(timeout), &mut |t| helper.items.push(t));
         drop(helper);
+        true
+    }
+
+    /// Makes the waiting thread `is_target` picks (the most recent such)
+    /// withdraw from its wait as if its deadline had passed: its `take`
+    /// returns `TimedOut`, unless a packet or the port's close reaches it
+    /// first. Returns whether such a thread was waiting.
+    #[cfg_attr(loom, allow(dead_code))] // the public caller is not built under loom
+    pub(crate) fn interrupt(&self, is_target: &dyn Fn(&Thread) -> bool) -> bool {
+        let (thread, polling) = {
+            let stack = self.waiters.lock();
+            let node = stack
+                .iter()
+                .rev()
+                .map(|w| {
+                    // SAFETY: a node on the stack is alive while we hold the
+                    // waiters lock: its owner leaves only after taking it off
+                    // under this lock, or after a hand-off or close popped it
+                    // under this lock.
+                    unsafe { w.0.as_ref() }
+                })
+                .find(|node| is_target(&node.thread));
+            let Some(node) = node else {
+                return false;
+            };
+            node.interrupted.store(true, Ordering::Release);
+            (
+                node.thread.clone(),
+                node.role.load(Ordering::Acquire) == POLLING,
+            )
+        };
+        if polling {
+            self.interrupt_poller();
+        }
+        thread.unpark();
         true
     }
 
@@ -678,6 +716,7 @@ impl<T> Core<T> {
             slot: UnsafeCell::new(None),
             thread: current(),
             role: AtomicU32::new(FOLLOWER),
+            interrupted: AtomicBool::new(false),
         };
         let mut slot = before;
         let wakes = {
@@ -766,6 +805,9 @@ impl<T> Core<T> {
                 guard.disarm();
                 return taken;
             }
+            if node.interrupted.load(Ordering::Acquire) {
+                break;
+            }
             match node.role.load(Ordering::Acquire) {
                 POLL_REQUESTED => {
                     // Under the lock, so a concurrent hand-off either sees
@@ -805,7 +847,8 @@ impl<T> Core<T> {
                 Some(left) => park_timeout(left),
             }
         }
-        // The deadline passed: withdraw, unless a hand-off or close got there first.
+        // The deadline passed (or the wait was interrupted): withdraw, unless
+        // a hand-off or close got there first.
         let mut stack = self.waiters.lock();
         let state = node.state.load(Ordering::Acquire);
         if state != WAITING {

@@ -273,3 +273,32 @@ fn get_calls_flush_only_when_the_hint_says_it_has_work() {
     assert_eq!(take_one(&core, false, LONG), Ok(3));
     assert_eq!(reactor.calls.load(Ordering::SeqCst), 2, "deferred");
 }
+
+/// `interrupt` ends a waiter's wait as if its timeout had passed: a parked
+/// follower and the poller (woken out of the reactor) both return
+/// `TimedOut` at once, count as active again, and the port goes on working.
+#[test]
+fn interrupt_ends_a_follower_and_the_poller_like_a_timeout() {
+    let (core, kernel) = core(2);
+    kernel.start(1); // the first waiter becomes the poller
+    let poller = waiter(&core);
+    wait_for(&core, "the poller waits", |c| c.waiting == 1);
+    let follower = waiter(&core);
+    wait_for(&core, "both wait", |c| c.waiting == 2);
+    let started = Instant::now();
+    assert!(core.interrupt(&|t| t.id() == follower.thread().id()));
+    assert_eq!(follower.join().unwrap(), Err(GetError::TimedOut));
+    assert!(core.interrupt(&|t| t.id() == poller.thread().id()));
+    assert_eq!(poller.join().unwrap(), Err(GetError::TimedOut));
+    // Both waited LONG (10 s): they returned because of the interrupts.
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let c = core.counters();
+    assert_eq!((c.waiting, c.active), (0, 2));
+    // Nobody waits any more: nothing to interrupt.
+    assert!(!core.interrupt(&|_| true));
+    // The completion still reaches the next waiter.
+    core.deactivate();
+    core.deactivate();
+    kernel.complete(&[5]);
+    assert_eq!(take_one(&core, false, LONG), Ok(5));
+}

@@ -232,11 +232,12 @@ pub unsafe extern "C" fn GetQueuedCompletionStatusEx(
     })
 }
 
-/// `get_many` in turns of a few milliseconds, for the two waits that must
-/// look at something else meanwhile: an alertable wait runs the thread's
-/// APCs first and ends (`Err(None)`) when one is queued; and after a handle's
-/// association was replaced, operations still complete on ports nobody may
-/// wait on, which each turn reaps ([`crate::engine::help_reap`]).
+/// `get_many` in turns, for the two waits that must look at something else
+/// meanwhile: an alertable wait runs the thread's APCs first and ends
+/// (`Err(None)`) when one is queued — which interrupts its turn at once
+/// ([`crate::thread::apc::PortWait`]); and after a handle's association was
+/// replaced, operations still complete on ports nobody may wait on, which
+/// each turn (a few milliseconds) reaps ([`crate::engine::help_reap`]).
 fn get_reaping(
     cport: &CPort,
     out: &mut Vec<cport_core::Packet<usize, PacketValue, CBuf>>,
@@ -249,14 +250,29 @@ fn get_reaping(
         if alertable && crate::thread::apc::run_pending() {
             return Err(None);
         }
-        if crate::engine::REPLACED_ANY.load(std::sync::atomic::Ordering::Acquire) {
+        let replaced = crate::engine::REPLACED_ANY.load(std::sync::atomic::Ordering::Acquire);
+        if replaced {
             crate::engine::help_reap(&crate::engine::Helping::enter(), std::time::Duration::ZERO);
         }
-        let mut slice = crate::thread::apc::SLICE;
+        let mut slice = if replaced {
+            crate::engine::REAP_SLICE
+        } else {
+            crate::thread::apc::SLICE
+        };
         if let Some(d) = deadline {
             slice = slice.min(d.saturating_duration_since(std::time::Instant::now()));
         }
+        // An APC queued from here on interrupts the wait in the port.
+        let waiting = if alertable {
+            match crate::thread::apc::PortWait::enter(&cport.port) {
+                Some(w) => Some(w),
+                None => continue, // APCs came meanwhile: run them
+            }
+        } else {
+            None
+        };
         let got = cport.port.get_many(out, count, Some(slice));
+        drop(waiting);
         let expired = deadline.is_some_and(|d| std::time::Instant::now() >= d);
         if !matches!(got, Err(GetError::TimedOut)) || expired {
             return got.map_err(Some);

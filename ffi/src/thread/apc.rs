@@ -16,9 +16,13 @@
 //! runs the queued APCs of its thread, in FIFO order, and then returns
 //! `WAIT_IO_COMPLETION` without waiting; otherwise it waits and returns as
 //! soon as an APC is queued to it (then runs it) or its wait ends. A
-//! non-alertable wait never runs APCs, as on Windows. Alertable sleeps and
-//! alertable waits on objects are woken at once by an APC queued to their
-//! thread; an alertable `GetQueuedCompletionStatusEx` checks for APCs every
+//! non-alertable wait never runs APCs, as on Windows. Every alertable wait is
+//! woken at once by an APC queued to its thread: sleeps and object waits
+//! through the events bus they sleep on, an alertable
+//! `GetQueuedCompletionStatusEx` by interrupting its wait in the port
+//! (`Port::interrupt_waiter`; the thread records the port it waits on,
+//! [`PortWait`]). An APC queued in the instant between that thread's last
+//! look at its queue and its arrival in the port is seen within
 //! [`SLICE`].
 
 use std::cell::RefCell;
@@ -39,8 +43,10 @@ type WsaRoutine = unsafe extern "C" fn(DWORD, DWORD, *mut OVERLAPPED, DWORD);
 /// `LPOVERLAPPED_COMPLETION_ROUTINE`.
 type FileRoutine = unsafe extern "C" fn(DWORD, DWORD, *mut OVERLAPPED);
 
-/// How often an alertable wait on a completion port looks for APCs.
-pub(crate) const SLICE: Duration = Duration::from_millis(10);
+/// How long an alertable wait on a completion port waits in the port at
+/// most before it looks at its APC queue again (an APC interrupts it sooner;
+/// this bounds only the race described in the module docs).
+pub(crate) const SLICE: Duration = Duration::from_millis(100);
 
 /// One queued APC.
 enum Apc {
@@ -60,6 +66,54 @@ struct Queue {
     /// Tells this thread from an earlier or later one with the same id.
     serial: u64,
     apcs: VecDeque<Apc>,
+    /// The port the thread waits on alertably, if it does ([`PortWait`]).
+    waiting_on: Option<(crate::engine::EnginePort, std::thread::ThreadId)>,
+}
+
+/// The calling thread waits alertably on `port` while this lives: an APC
+/// queued to it interrupts that wait (see the module docs).
+pub(crate) struct PortWait {
+    tid: u32,
+    serial: u64,
+}
+
+impl PortWait {
+    /// Records the wait; `None` if APCs are queued already (run them
+    /// instead of waiting). A thread without a queue (it is exiting) records
+    /// nothing: no APC can come.
+    pub(crate) fn enter(port: &crate::engine::EnginePort) -> Option<PortWait> {
+        let tid = crate::engine::signal::current_tid();
+        let serial = register_current();
+        let mut map = lock();
+        if let Some(q) = map
+            .get_mut(&tid)
+            .filter(|q| q.serial == serial && serial != 0)
+        {
+            if !q.apcs.is_empty() {
+                return None;
+            }
+            q.waiting_on = Some((port.clone(), std::thread::current().id()));
+        }
+        Some(PortWait { tid, serial })
+    }
+}
+
+impl Drop for PortWait {
+    fn drop(&mut self) {
+        let left = lock()
+            .get_mut(&self.tid)
+            .filter(|q| q.serial == self.serial)
+            .and_then(|q| q.waiting_on.take());
+        drop(left);
+    }
+}
+
+/// After an APC was queued to a thread whose queue said it waits on a port:
+/// ends that wait (the thread then runs the APC).
+fn interrupt(waiting_on: Option<(crate::engine::EnginePort, std::thread::ThreadId)>) {
+    if let Some((port, thread)) = waiting_on {
+        port.interrupt_waiter(thread);
+    }
 }
 
 type Map = HashMap<u32, Queue>;
@@ -116,6 +170,7 @@ pub(crate) fn register_current() -> u64 {
                 Queue {
                     serial,
                     apcs: VecDeque::new(),
+                    waiting_on: None,
                 },
             );
             drop(stale);
@@ -220,8 +275,10 @@ fn queue_completion(target: ApcTarget, status: DWORD, bytes: usize, ov: usize) {
                 bytes,
                 ov,
             });
+            let waiting_on = q.waiting_on.clone();
             drop(map);
             wake_waiters();
+            interrupt(waiting_on);
         }
         _ => {}
     }
@@ -319,13 +376,17 @@ pub extern "C" fn QueueUserAPC(f: Option<ApcFn>, thread: HANDLE, data: ULONG_PTR
             }
             tid
         };
-        match map.get_mut(&tid) {
-            Some(q) => q.apcs.push_back(Apc::User(f, data)),
+        let waiting_on = match map.get_mut(&tid) {
+            Some(q) => {
+                q.apcs.push_back(Apc::User(f, data));
+                q.waiting_on.clone()
+            }
             // The calling thread, exiting (its queue is gone).
             None => return fail(ERROR_GEN_FAILURE, 0),
-        }
+        };
         drop(map);
         wake_waiters();
+        interrupt(waiting_on);
         1
     })
 }

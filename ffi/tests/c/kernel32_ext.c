@@ -224,6 +224,45 @@ static void test_alertable_object_wait_sleeps(void) {
     CHECK(CloseHandle(never_set));
 }
 
+/* The same for an alertable GetQueuedCompletionStatusEx: it waits in the
+ * port, and an APC queued to its thread interrupts that wait (it used to
+ * look for APCs every 10 ms: 30 wake-ups in 300 ms). */
+static HANDLE empty_port;
+static unsigned __stdcall port_waiter(void *arg) {
+    (void)arg;
+    OVERLAPPED_ENTRY e[2];
+    ULONG n = 99;
+    BOOL ok = GetQueuedCompletionStatusEx(empty_port, e, 2, &n, INFINITE, TRUE);
+    return !ok && GetLastError() == WAIT_IO_COMPLETION && n == 0 ? 7 : 1;
+}
+
+static void test_alertable_port_wait_sleeps(void) {
+    empty_port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
+    CHECK(empty_port != NULL);
+    unsigned tid = 0;
+    HANDLE th = (HANDLE)_beginthreadex(NULL, 0, port_waiter, NULL, 0, &tid);
+    CHECK(th != NULL);
+    Sleep(50); /* it is waiting */
+    long before = wakeups_of(tid);
+    Sleep(300);
+    long after = wakeups_of(tid);
+    if (after - before > 5) {
+        fprintf(stderr, "the alertable port wait woke up %ld times with nothing queued\n",
+                after - before);
+        exit(1);
+    }
+    CHECK_EQ(WaitForSingleObject(th, 0), WAIT_TIMEOUT);
+    apc_ran_on = 0;
+    CHECK(QueueUserAPC(note_apc, th, 0));
+    CHECK_EQ(WaitForSingleObject(th, 5000), WAIT_OBJECT_0);
+    DWORD code = 0;
+    CHECK(GetExitCodeThread(th, &code));
+    CHECK_EQ(code, 7);
+    CHECK_EQ(apc_ran_on, tid);
+    CHECK(CloseHandle(th));
+    CHECK(CloseHandle(empty_port));
+}
+
 static void test_apcs(void) {
     /* To this thread: only alertable waits run them, in order. */
     apc_sum = 0;
@@ -610,6 +649,7 @@ int main(void) {
     test_register_wait();
     test_apcs();
     test_alertable_object_wait_sleeps();
+    test_alertable_port_wait_sleeps();
     test_select();
     test_modules_and_versions();
     test_strings_random_pipes();
