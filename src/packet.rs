@@ -67,42 +67,40 @@ impl<K, V, B> Packet<K, V, B> {
         }
     }
 
-    pub(crate) fn with_result(mut self, result: io::Result<usize>, buf: Option<B>) -> Self {
-        self.result = result;
-        self.buf = buf;
-        self
-    }
-
-    pub(crate) fn with_extra(
-        mut self,
+    /// A finished operation's packet, built in one step (the hot path of
+    /// every completion: no intermediate packet is moved).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn completed(
+        key: K,
+        value: V,
+        result: io::Result<usize>,
+        buf: Option<B>,
         bufs: Vec<B>,
         addr: Option<SocketAddr>,
         stream: Option<Accepted>,
+        msg: Option<MsgInfo>,
     ) -> Self {
-        if !bufs.is_empty() || addr.is_some() || stream.is_some() {
-            self.extra = Some(Box::new(Extra {
-                bufs,
-                addr,
-                stream,
-                msg: None,
-            }));
+        let extra = (!bufs.is_empty() || addr.is_some() || stream.is_some() || msg.is_some())
+            .then(|| {
+                Box::new(Extra {
+                    bufs,
+                    addr,
+                    stream,
+                    msg,
+                })
+            });
+        Packet {
+            key,
+            result,
+            value,
+            buf,
+            extra,
         }
-        self
     }
 
-    pub(crate) fn with_msg(mut self, msg: Option<MsgInfo>) -> Self {
-        if let Some(msg) = msg {
-            self.extra
-                .get_or_insert_with(|| {
-                    Box::new(Extra {
-                        bufs: Vec::new(),
-                        addr: None,
-                        stream: None,
-                        msg: None,
-                    })
-                })
-                .msg = Some(msg);
-        }
+    pub(crate) fn with_result(mut self, result: io::Result<usize>, buf: Option<B>) -> Self {
+        self.result = result;
+        self.buf = buf;
         self
     }
 

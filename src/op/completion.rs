@@ -292,10 +292,7 @@ where
             });
             drop(guard);
             self.run(after);
-            let packet = Packet::new((), 0, value)
-                .with_result(result, buf)
-                .with_extra(bufs, addr, stream)
-                .with_msg(msg);
+            let packet = Packet::completed((), value, result, buf, bufs, addr, stream, msg);
             // Un-counted first: the waker's `wake` is user code, and the
             // driver needs to poll no longer for this operation either way.
             self.awaited.fetch_sub(1, Ordering::SeqCst);
@@ -329,10 +326,7 @@ where
             }
         };
         Some((
-            Packet::new(key, 0, value)
-                .with_result(result, buf)
-                .with_extra(bufs, addr, stream)
-                .with_msg(msg),
+            Packet::completed(key, value, result, buf, bufs, addr, stream, msg),
             delivered,
         ))
     }

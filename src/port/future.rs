@@ -140,11 +140,16 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Awaitable<'_, K, V,
                 value,
                 buf,
                 bufs,
-            }) => ready(
-                Packet::new((), 0, value)
-                    .with_result(Err(error), buf)
-                    .with_extra(bufs, None, None),
-            ),
+            }) => ready(Packet::completed(
+                (),
+                value,
+                Err(error),
+                buf,
+                bufs,
+                None,
+                None,
+                None,
+            )),
         }
     }
 
