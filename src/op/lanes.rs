@@ -128,10 +128,18 @@ where
     /// Makes up "timed out" completions for operations whose timeout ran out
     /// while they waited in a lane (into `out`), and returns how long until
     /// the next one runs out.
+    #[inline]
     pub(super) fn expire_waiting(&self, out: &mut Vec<Completion>) -> Option<Duration> {
+        // Every reap asks, twice; almost never is anything waiting with a
+        // timeout.
         if self.waiting_deadlines.load(Ordering::Acquire) == 0 {
             return None;
         }
+        self.expire_waiting_slow(out)
+    }
+
+    #[cold]
+    fn expire_waiting_slow(&self, out: &mut Vec<Completion>) -> Option<Duration> {
         let mut t = self.tables.lock();
         let now = Instant::now();
         while let Some(&std::cmp::Reverse((deadline, user_data))) = t.waiting_deadlines.peek() {
