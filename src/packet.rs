@@ -80,8 +80,8 @@ impl<K, V, B> Packet<K, V, B> {
         stream: Option<Accepted>,
         msg: Option<MsgInfo>,
     ) -> Self {
-        let extra = (!bufs.is_empty() || addr.is_some() || stream.is_some() || msg.is_some())
-            .then(|| {
+        let extra =
+            (!bufs.is_empty() || addr.is_some() || stream.is_some() || msg.is_some()).then(|| {
                 Box::new(Extra {
                     bufs,
                     addr,

@@ -121,10 +121,12 @@ pub(crate) struct Completion {
     /// `>= 0`: the syscall's result; `< 0`: `-errno`; `-ECANCELED` after
     /// [`Backend::cancel`] or a per-operation timeout.
     pub res: i32,
-    /// A receive that the kernel reports left no data in the socket (io_uring
-    /// on Linux 5.19 or later: `IORING_CQE_F_SOCK_NONEMPTY` not set on a
-    /// successful completion). `false` when not known. Linux sets that flag
-    /// for TCP only, so it means something only for TCP receives.
+    /// The kernel did not report data left in the socket after this
+    /// operation (io_uring on Linux 5.19 or later: a successful completion
+    /// without `IORING_CQE_F_SOCK_NONEMPTY`); `false` when not known. Linux
+    /// reports that for TCP receives only, so it means "the socket is
+    /// empty" only there: the op layer reads it for receives, and the C ABI
+    /// for TCP sockets.
     pub drained: bool,
 }
 

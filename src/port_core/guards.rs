@@ -3,7 +3,8 @@
 //! waiter stack, the poller role and the thread's accounting back as they
 //! were (see the core's notes on panic safety).
 
-use super::{Core, Waiter};
+use super::waiting::Waiter;
+use super::Core;
 use crate::loom::Ordering;
 
 /// Unwind guard of a thread in [`Core::wait`] whose node is (or was) on the
