@@ -407,9 +407,15 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
     /// was waiting. For a wait that also watches something the port does not
     /// know about — the C ABI's alertable `GetQueuedCompletionStatusEx`, which
     /// must return when an APC is queued to its thread.
-    #[cfg(not(loom))]
     pub fn interrupt_waiter(&self, thread: std::thread::ThreadId) -> bool {
-        self.core().interrupt(&|t| t.id() == thread)
+        #[cfg(not(loom))]
+        return self.core().interrupt(&|t| t.id() == thread);
+        // Under loom, threads have loom's ids: none is `thread`.
+        #[cfg(loom)]
+        {
+            let _ = thread;
+            false
+        }
     }
 
     /// Whether the calling thread is an active worker of this port: it took
