@@ -551,37 +551,30 @@ unsafe fn name_call(s: SOCKET, name: *mut libc::sockaddr, namelen: *mut i32, pee
     }
 }
 
-/// `getsockname`.
-///
-/// # Safety
-/// `name`/`namelen` must be valid (`*namelen` bytes at `name`).
-#[no_mangle]
-pub unsafe extern "C" fn cport_getsockname(
-    s: SOCKET,
-    name: *mut libc::sockaddr,
-    namelen: *mut i32,
-) -> i32 {
-    // SAFETY: the caller's pointers, as `name_call` requires.
-    boundary(SOCKET_ERROR, || unsafe {
-        name_call(s, name, namelen, false)
-    })
+/// Defines the `getsockname` and `getpeername` exports: both are
+/// [`name_call`], for one side of the connection or the other.
+macro_rules! name_export {
+    ($export:ident, $win32:literal, peer: $peer:literal) => {
+        #[doc = concat!("`", $win32, "`.")]
+        ///
+        /// # Safety
+        /// `name`/`namelen` must be valid (`*namelen` bytes at `name`).
+        #[no_mangle]
+        pub unsafe extern "C" fn $export(
+            s: SOCKET,
+            name: *mut libc::sockaddr,
+            namelen: *mut i32,
+        ) -> i32 {
+            // SAFETY: the caller's pointers, as `name_call` requires.
+            boundary(SOCKET_ERROR, || unsafe {
+                name_call(s, name, namelen, $peer)
+            })
+        }
+    };
 }
 
-/// `getpeername`.
-///
-/// # Safety
-/// `name`/`namelen` must be valid (`*namelen` bytes at `name`).
-#[no_mangle]
-pub unsafe extern "C" fn cport_getpeername(
-    s: SOCKET,
-    name: *mut libc::sockaddr,
-    namelen: *mut i32,
-) -> i32 {
-    // SAFETY: the caller's pointers, as `name_call` requires.
-    boundary(SOCKET_ERROR, || unsafe {
-        name_call(s, name, namelen, true)
-    })
-}
+name_export!(cport_getsockname, "getsockname", peer: false);
+name_export!(cport_getpeername, "getpeername", peer: true);
 
 /// `send` (blocking: sends everything unless FIONBIO).
 ///
