@@ -69,43 +69,33 @@ unsafe fn wsa_socket(
     new_socket(af, ty, protocol, flags & WSA_FLAG_OVERLAPPED != 0)
 }
 
-/// `WSASocketA`.
-///
-/// # Safety
-/// `info` must be NULL or point to a `WSAPROTOCOL_INFOA`.
-#[no_mangle]
-pub unsafe extern "C" fn WSASocketA(
-    af: i32,
-    ty: i32,
-    protocol: i32,
-    info: *const c_void,
-    _group: u32,
-    flags: DWORD,
-) -> SOCKET {
-    // SAFETY: `info` is NULL or a WSAPROTOCOL_INFO (caller contract).
-    boundary(INVALID_SOCKET, || unsafe {
-        wsa_socket(af, ty, protocol, info.cast(), flags)
-    })
+/// Defines `WSASocketA` and `WSASocketW`: both are [`wsa_socket`], which
+/// reads only the fields the two `WSAPROTOCOL_INFO` types share.
+macro_rules! wsa_socket_export {
+    ($export:ident, $info:literal) => {
+        #[doc = concat!("`", stringify!($export), "`.")]
+        ///
+        /// # Safety
+        #[doc = concat!("`info` must be NULL or point to a `", $info, "`.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $export(
+            af: i32,
+            ty: i32,
+            protocol: i32,
+            info: *const c_void,
+            _group: u32,
+            flags: DWORD,
+        ) -> SOCKET {
+            // SAFETY: `info` is NULL or a WSAPROTOCOL_INFO (caller contract).
+            boundary(INVALID_SOCKET, || unsafe {
+                wsa_socket(af, ty, protocol, info.cast(), flags)
+            })
+        }
+    };
 }
 
-/// `WSASocketW`.
-///
-/// # Safety
-/// `info` must be NULL or point to a `WSAPROTOCOL_INFOW`.
-#[no_mangle]
-pub unsafe extern "C" fn WSASocketW(
-    af: i32,
-    ty: i32,
-    protocol: i32,
-    info: *const c_void,
-    _group: u32,
-    flags: DWORD,
-) -> SOCKET {
-    // SAFETY: `info` is NULL or a WSAPROTOCOL_INFO (caller contract).
-    boundary(INVALID_SOCKET, || unsafe {
-        wsa_socket(af, ty, protocol, info.cast(), flags)
-    })
-}
+wsa_socket_export!(WSASocketA, "WSAPROTOCOL_INFOA");
+wsa_socket_export!(WSASocketW, "WSAPROTOCOL_INFOW");
 
 /// Runs a simple socket syscall: `0` or `SOCKET_ERROR` + the mapped error.
 fn simple(s: SOCKET, f: impl FnOnce(&IoObj, RawFd) -> isize) -> i32 {
