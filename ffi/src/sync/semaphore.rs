@@ -79,10 +79,6 @@ fn create(initial: LONG, max: LONG, name: Option<String>) -> HANDLE {
     })
 }
 
-fn open(name: Option<String>) -> HANDLE {
-    names::open_handle(Kind::Semaphore, name)
-}
-
 /// `CreateSemaphoreA`: NULL + `ERROR_INVALID_PARAMETER` unless
 /// `0 <= initial <= max` and `max > 0`. With the name of a live semaphore:
 /// a handle to it and `ERROR_ALREADY_EXISTS` (the counts are ignored).
@@ -164,35 +160,13 @@ pub unsafe extern "C" fn CreateSemaphoreExW(
     })
 }
 
-/// `OpenSemaphoreA`: a new handle to the semaphore of that name;
-/// `ERROR_FILE_NOT_FOUND` if none, `ERROR_INVALID_HANDLE` if a mutex has it.
-/// The access mask and inheritance are not enforced.
-///
-/// # Safety
-/// `name` must be NULL or a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn OpenSemaphoreA(_access: DWORD, _inherit: BOOL, name: *const i8) -> HANDLE {
-    boundary(std::ptr::null_mut(), || {
-        // SAFETY: NULL or NUL-terminated (caller contract).
-        open(unsafe { strings::narrow(name) })
-    })
-}
-
-/// `OpenSemaphoreW`: as `OpenSemaphoreA`.
-///
-/// # Safety
-/// `name` must be NULL or a NUL-terminated wide string.
-#[no_mangle]
-pub unsafe extern "C" fn OpenSemaphoreW(
-    _access: DWORD,
-    _inherit: BOOL,
-    name: *const libc::wchar_t,
-) -> HANDLE {
-    boundary(std::ptr::null_mut(), || {
-        // SAFETY: NULL or NUL-terminated (caller contract).
-        open(unsafe { strings::wide(name) })
-    })
-}
+names::open_exports!(
+    Kind::Semaphore,
+    OpenSemaphoreA,
+    OpenSemaphoreW,
+    "a new handle to the semaphore of that name; `ERROR_FILE_NOT_FOUND` if none, ",
+    "`ERROR_INVALID_HANDLE` if a mutex has it."
+);
 
 /// `ReleaseSemaphore`: raises the count by `n` and writes the previous count;
 /// past the maximum: `FALSE` + `ERROR_TOO_MANY_POSTS` (298), count unchanged.
