@@ -115,6 +115,14 @@ pub unsafe extern "C" fn CreateSemaphoreW(
     })
 }
 
+/// `CreateSemaphoreEx`: `flags` is reserved and must be 0.
+fn create_ex(initial: LONG, max: LONG, flags: DWORD, name: Option<String>) -> HANDLE {
+    if flags != 0 {
+        return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
+    }
+    create(initial, max, name)
+}
+
 /// `CreateSemaphoreExA`: `flags` is reserved (must be 0); the access mask is
 /// not enforced.
 ///
@@ -130,11 +138,8 @@ pub unsafe extern "C" fn CreateSemaphoreExA(
     _access: DWORD,
 ) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
-        if flags != 0 {
-            return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
-        }
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create(initial, max, unsafe { strings::narrow(name) })
+        create_ex(initial, max, flags, unsafe { strings::narrow(name) })
     })
 }
 
@@ -152,11 +157,8 @@ pub unsafe extern "C" fn CreateSemaphoreExW(
     _access: DWORD,
 ) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
-        if flags != 0 {
-            return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
-        }
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create(initial, max, unsafe { strings::wide(name) })
+        create_ex(initial, max, flags, unsafe { strings::wide(name) })
     })
 }
 
