@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 
 use super::*;
 use crate::engine::{self, IoObj, ObjKind};
-use crate::error::{boundary, errno, errno_to_wsa, fail};
+use crate::error::{boundary, errno_to_wsa, fail};
 use crate::handles::{self, Object};
 
 /// `socket`.
@@ -268,22 +268,9 @@ pub unsafe extern "C" fn cport_connect(
 
 /// SO_ERROR of a socket: `Ok(())` if none.
 fn so_error(fd: RawFd) -> Result<(), i32> {
-    let mut err: i32 = 0;
-    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
-    // SAFETY: `err` and `len` are valid for writes of their sizes.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&raw mut err).cast(),
-            &mut len,
-        )
-    };
-    match (rc, err) {
-        (0, 0) => Ok(()),
-        (0, e) => Err(e),
-        _ => Err(errno()),
+    match take_so_error(fd)? {
+        0 => Ok(()),
+        e => Err(e),
     }
 }
 
