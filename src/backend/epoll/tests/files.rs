@@ -97,7 +97,7 @@ fn drop_returns_while_a_file_worker_is_stuck_in_the_kernel() {
     let read = RawOp {
         buf: page.ptr,
         len: page.len,
-        ..op(Syscall::Read, file.as_raw_fd(), 1)
+        ..raw_op(Syscall::Read, file.as_raw_fd(), 1)
     };
     submit(&b, read);
     // The uffd reports the fault once the worker is inside pread, stuck.
@@ -158,7 +158,7 @@ fn deregister_never_closes_the_fd_a_file_worker_is_using() {
     let read = RawOp {
         buf: page.ptr,
         len: page.len,
-        ..op(Syscall::Read, fd, 1)
+        ..raw_op(Syscall::Read, fd, 1)
     };
     submit(&b, read);
     wait_for(page.uffd.as_raw_fd(), libc::POLLIN); // the worker is in pread
