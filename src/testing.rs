@@ -15,6 +15,9 @@ use crate::backend::{Backend, BackendKind, Completion, RawOp, Syscall};
 #[path = "../tests/util/skip.rs"]
 mod skip;
 pub(crate) use skip::skip_uring;
+#[path = "../tests/util/temp.rs"]
+mod temp;
+pub(crate) use temp::temp_file;
 
 /// One anonymous page registered with userfaultfd (missing mode): the first
 /// access to it, also a kernel copy inside pread, blocks until the fault is

@@ -3,9 +3,12 @@
 
 pub mod hostile;
 pub mod skip;
+pub mod temp;
 
 #[allow(unused_imports)]
 pub use skip::{skip_note, skip_uring};
+#[allow(unused_imports)]
+pub use temp::temp_file;
 
 use std::sync::mpsc;
 use std::thread;
