@@ -78,13 +78,19 @@ pub unsafe trait IoBufMut: IoBuf {
     unsafe fn set_init(&mut self, n: usize);
 }
 
-/// `IoBuf` and `IoBufMut` for a growable buffer: its first `len()` bytes
-/// are initialised, of `capacity()`; a receive sets the length to what
-/// arrived (never shorter). Each use says why the type keeps the contract.
-macro_rules! growable_buf {
-    ($t:ty) => {
+/// The buffer impls of the common owned buffers, all of which start at
+/// `as_ptr()` and have their first `len()` bytes initialised. Each use says
+/// why the type keeps the contract.
+///
+/// - `growable`: `IoBuf` and `IoBufMut` with `capacity()` bytes in all; a
+///   receive sets the length to what arrived (never shorter).
+/// - `initialised`: `IoBuf` with all `len()` bytes initialised, and with
+///   `mut` `IoBufMut` too (a receive only overwrites initialised bytes:
+///   nothing to mark).
+macro_rules! owned_buf {
+    (@io_buf $t:ty, total: $total:ident $(, const $n:ident)?) => {
         // SAFETY: stated where the macro is used.
-        unsafe impl IoBuf for $t {
+        unsafe impl<$(const $n: usize)?> IoBuf for $t {
             fn stable_ptr(&self) -> *const u8 {
                 self.as_ptr()
             }
@@ -92,9 +98,12 @@ macro_rules! growable_buf {
                 self.len()
             }
             fn bytes_total(&self) -> usize {
-                self.capacity()
+                self.$total()
             }
         }
+    };
+    (growable $t:ty) => {
+        owned_buf!(@io_buf $t, total: capacity);
 
         // SAFETY: stated where the macro is used.
         unsafe impl IoBufMut for $t {
@@ -109,28 +118,11 @@ macro_rules! growable_buf {
             }
         }
     };
-}
-
-/// `IoBuf` for a buffer all of whose `len()` bytes are initialised, and
-/// with `mut` `IoBufMut` too (a receive only overwrites initialised bytes:
-/// nothing to mark). Each use says why the type keeps the contract.
-macro_rules! initialised_buf {
-    ($t:ty $(, const $n:ident)?) => {
-        // SAFETY: stated where the macro is used.
-        unsafe impl<$(const $n: usize)?> IoBuf for $t {
-            fn stable_ptr(&self) -> *const u8 {
-                self.as_ptr()
-            }
-            fn bytes_init(&self) -> usize {
-                self.len()
-            }
-            fn bytes_total(&self) -> usize {
-                self.len()
-            }
-        }
+    (initialised $t:ty $(, const $n:ident)?) => {
+        owned_buf!(@io_buf $t, total: len $(, const $n)?);
     };
-    ($t:ty $(, const $n:ident)?, mut) => {
-        initialised_buf!($t $(, const $n)?);
+    (initialised $t:ty $(, const $n:ident)?, mut) => {
+        owned_buf!(@io_buf $t, total: len $(, const $n)?);
 
         // SAFETY: stated where the macro is used.
         unsafe impl<$(const $n: usize)?> IoBufMut for $t {
@@ -146,30 +138,30 @@ macro_rules! initialised_buf {
 // reallocated through `&mut` methods, which the op layer does not call while
 // the kernel uses it; its first `len` bytes are initialised, and the spare
 // capacity is valid for writes.
-growable_buf!(Vec<u8>);
+owned_buf!(growable Vec<u8>);
 
 // SAFETY: a boxed slice's heap memory does not move when the box is moved,
 // and all of it is initialised and writable.
-initialised_buf!(Box<[u8]>, mut);
+owned_buf!(initialised Box<[u8]>, mut);
 
 // SAFETY: a boxed array's heap memory does not move when the box is moved,
 // and all of it is initialised and writable.
-initialised_buf!(Box<[u8; N]>, const N, mut);
+owned_buf!(initialised Box<[u8; N]>, const N, mut);
 
 // SAFETY: static memory never moves nor is freed. Send only: no `IoBufMut`.
-initialised_buf!(&'static [u8]);
+owned_buf!(initialised &'static [u8]);
 
 // SAFETY: `Bytes` is an immutable, reference-counted view whose memory does
 // not move when the handle moves. Send only.
 #[cfg(feature = "bytes")]
-initialised_buf!(bytes::Bytes);
+owned_buf!(initialised bytes::Bytes);
 
 // SAFETY: a `BytesMut`'s memory does not move when the handle moves and is
 // reallocated only through `&mut` methods the op layer does not call; its
 // first `len` bytes are initialised, and the spare capacity is valid for
 // writes.
 #[cfg(feature = "bytes")]
-growable_buf!(bytes::BytesMut);
+owned_buf!(growable bytes::BytesMut);
 
 /// The bytes `begin..end` of a buffer, as a buffer of their own (made by
 /// [`IoBuf::slice`]): a send sends its initialised part, a receive fills it
