@@ -1,6 +1,7 @@
 //! Helpers for the crate's unit tests: a page whose first access blocks in
-//! the kernel (to hold a system call in progress), and a scripted backend
-//! (to see what the op layer does around its submissions).
+//! the kernel (to hold a system call in progress), a scripted backend (to
+//! see what the op layer does around its submissions), and raw ops for the
+//! backends' own tests.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -9,11 +10,14 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::backend::{Backend, BackendKind, Completion, RawOp};
+use crate::backend::{Backend, BackendKind, Completion, RawOp, Syscall};
 
 #[path = "../tests/util/skip.rs"]
 mod skip;
 pub(crate) use skip::skip_uring;
+#[path = "../tests/util/temp.rs"]
+mod temp;
+pub(crate) use temp::temp_file;
 
 /// One anonymous page registered with userfaultfd (missing mode): the first
 /// access to it, also a kernel copy inside pread, blocks until the fault is
@@ -195,4 +199,31 @@ pub(crate) fn wait_for_events(fd: RawFd, events: libc::c_short) -> bool {
     };
     // SAFETY: pfd is one valid pollfd.
     unsafe { libc::poll(&mut pfd, 1, 10_000) == 1 }
+}
+
+/// An op with every pointer null (no buffer, offset or timeout).
+pub(crate) fn raw_op(code: Syscall, fd: RawFd, user_data: u64) -> RawOp {
+    RawOp {
+        code,
+        fd,
+        user_data,
+        buf: std::ptr::null_mut(),
+        len: 0,
+        msg: std::ptr::null_mut(),
+        addr: std::ptr::null_mut(),
+        addrlen: std::ptr::null_mut(),
+        offset: 0,
+        timeout: None,
+        timespec: std::ptr::null_mut(),
+        defer: false,
+    }
+}
+
+/// An op on `buf`, every other pointer null.
+pub(crate) fn buf_op(code: Syscall, fd: RawFd, user_data: u64, buf: &mut [u8]) -> RawOp {
+    RawOp {
+        buf: buf.as_mut_ptr(),
+        len: buf.len(),
+        ..raw_op(code, fd, user_data)
+    }
 }

@@ -155,7 +155,7 @@ fn readable_completes_when_data_is_there_without_consuming_it(b: BackendChoice) 
 
 fn read_at_fills_capacity_and_ends_with_zero_at_end_of_file(b: BackendChoice) {
     let port: Port<u32, u32> = util::builder(b).build().unwrap();
-    let mut file = tempfile();
+    let mut file = util::temp_file("buffers");
     file.write_all(b"file contents").unwrap();
     let h = port.associate(file, 3).unwrap();
     pending(port.op(h).read_at(Vec::with_capacity(100), 5, 1));
@@ -169,25 +169,6 @@ fn read_at_fills_capacity_and_ends_with_zero_at_end_of_file(b: BackendChoice) {
         assert_eq!(p.result.unwrap(), 0, "end of file at {offset}");
         assert!(p.buf.unwrap().is_empty());
     }
-}
-
-/// An unnamed temporary file, read-write.
-fn tempfile() -> std::fs::File {
-    let dir = std::env::temp_dir();
-    let path = dir.join(format!(
-        "cport-buffers-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .unwrap();
-    std::fs::remove_file(&path).unwrap();
-    file
 }
 
 conformance!(

@@ -206,14 +206,7 @@ fn connect_refused_completes_through_the_port(b: BackendChoice) {
 
 fn file_read_write_at_offsets_and_eof(b: BackendChoice) {
     let port = port(b);
-    let dir = std::env::temp_dir().join(format!("cport-file-{}-{b:?}", std::process::id()));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&dir)
-        .unwrap();
+    let file = util::temp_file("file");
     let h = port.associate(file, 3).unwrap();
     pending(port.op(h).write_at(b"0123456789".to_vec(), 100, 1));
     assert_eq!(next(&port).result.unwrap(), 10);
@@ -229,7 +222,6 @@ fn file_read_write_at_offsets_and_eof(b: BackendChoice) {
         "read past end of file gives 0 bytes"
     );
     port.close_handle(h).unwrap();
-    std::fs::remove_file(dir).unwrap();
 }
 
 fn udp_round_trip(b: BackendChoice) {

@@ -211,16 +211,7 @@ fn tokio_multi_thread_tasks_echo_many_connections(b: BackendChoice) {
 fn thread_pool_and_local_pool_read_and_write_a_file(b: BackendChoice) {
     let _serial = serial();
     let port = port(b);
-    let path =
-        std::env::temp_dir().join(format!("cport-futures-{}-{:?}.bin", std::process::id(), b));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .unwrap();
-    std::fs::remove_file(&path).unwrap();
+    let file = util::temp_file("futures");
     let h = port.associate(file, 1).unwrap();
     let pool = futures::executor::ThreadPool::builder()
         .pool_size(2)

@@ -12,6 +12,9 @@ use std::process::{Command, Output, Stdio};
 mod common;
 use common::{json, signal_and_wait, text, BIN};
 
+#[path = "../../tests/util/seccomp.rs"]
+mod seccomp;
+
 fn run(args: &[&str], backend_env: Option<&str>) -> Output {
     let mut cmd = Command::new(BIN);
     cmd.args(args).stdin(Stdio::null());
@@ -182,48 +185,7 @@ fn echo_json_prints_its_statistics_as_one_object() {
 /// in everything it starts): what a container's default seccomp profile does.
 /// Async-signal-safe, as `pre_exec` needs: system calls on stack data only.
 fn refuse_io_uring() -> std::io::Result<()> {
-    const RET_ERRNO: u32 = 0x0005_0000;
-    const RET_ALLOW: u32 = 0x7fff_0000;
-    let filter = [
-        // Load the system call number, refuse io_uring_setup, allow the rest.
-        libc::sock_filter {
-            code: 0x20,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        },
-        libc::sock_filter {
-            code: 0x15,
-            jt: 0,
-            jf: 1,
-            k: libc::SYS_io_uring_setup as u32,
-        },
-        libc::sock_filter {
-            code: 0x06,
-            jt: 0,
-            jf: 0,
-            k: RET_ERRNO | libc::EPERM as u32,
-        },
-        libc::sock_filter {
-            code: 0x06,
-            jt: 0,
-            jf: 0,
-            k: RET_ALLOW,
-        },
-    ];
-    let prog = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_ptr() as *mut _,
-    };
-    // SAFETY: prctl only reads `prog` and `filter`, which outlive the calls.
-    unsafe {
-        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
-            || libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog) != 0
-        {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
+    seccomp::refuse_syscall(libc::SYS_io_uring_setup, libc::EPERM)
 }
 
 #[test]

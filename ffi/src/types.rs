@@ -66,6 +66,19 @@ pub struct GUID {
     pub Data4: [u8; 8],
 }
 
+impl GUID {
+    /// The GUID written `{aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee}`, given as the
+    /// number `0xaaaaaaaa_bbbb_cccc_dddd_eeeeeeeeeeee`.
+    pub const fn from_u128(v: u128) -> GUID {
+        GUID {
+            Data1: (v >> 96) as u32,
+            Data2: (v >> 80) as u16,
+            Data3: (v >> 64) as u16,
+            Data4: (v as u64).to_be_bytes(),
+        }
+    }
+}
+
 #[repr(C)]
 pub struct SYSTEM_INFO {
     /// `dwOemId`, or `wProcessorArchitecture` + `wReserved`.
@@ -414,56 +427,22 @@ constants! {
 /// `INVALID_HANDLE_VALUE`: `(HANDLE)(LONG_PTR)-1`.
 pub const INVALID_HANDLE_VALUE: usize = usize::MAX;
 
-/// `{b5367df1-cbac-11cf-95ca-00805f48a192}`
-pub const WSAID_ACCEPTEX: GUID = GUID {
-    Data1: 0xb536_7df1,
-    Data2: 0xcbac,
-    Data3: 0x11cf,
-    Data4: [0x95, 0xca, 0x00, 0x80, 0x5f, 0x48, 0xa1, 0x92],
-};
-/// `{b5367df2-cbac-11cf-95ca-00805f48a192}`
-pub const WSAID_GETACCEPTEXSOCKADDRS: GUID = GUID {
-    Data1: 0xb536_7df2,
-    Data2: 0xcbac,
-    Data3: 0x11cf,
-    Data4: [0x95, 0xca, 0x00, 0x80, 0x5f, 0x48, 0xa1, 0x92],
-};
-/// `{25a207b9-ddf3-4660-8ee9-76e58c74063e}`
-pub const WSAID_CONNECTEX: GUID = GUID {
-    Data1: 0x25a2_07b9,
-    Data2: 0xddf3,
-    Data3: 0x4660,
-    Data4: [0x8e, 0xe9, 0x76, 0xe5, 0x8c, 0x74, 0x06, 0x3e],
-};
-/// `{7fda2e11-8630-436f-a031-f536a6eec157}`
-pub const WSAID_DISCONNECTEX: GUID = GUID {
-    Data1: 0x7fda_2e11,
-    Data2: 0x8630,
-    Data3: 0x436f,
-    Data4: [0xa0, 0x31, 0xf5, 0x36, 0xa6, 0xee, 0xc1, 0x57],
-};
-/// `{b5367df0-cbac-11cf-95ca-00805f48a192}`
-pub const WSAID_TRANSMITFILE: GUID = GUID {
-    Data1: 0xb536_7df0,
-    Data2: 0xcbac,
-    Data3: 0x11cf,
-    Data4: [0x95, 0xca, 0x00, 0x80, 0x5f, 0x48, 0xa1, 0x92],
-};
+/// The id of `AcceptEx` for `WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER)`.
+pub const WSAID_ACCEPTEX: GUID = GUID::from_u128(0xb5367df1_cbac_11cf_95ca_00805f48a192);
+/// The id of `GetAcceptExSockaddrs` for `WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER)`.
+pub const WSAID_GETACCEPTEXSOCKADDRS: GUID =
+    GUID::from_u128(0xb5367df2_cbac_11cf_95ca_00805f48a192);
+/// The id of `ConnectEx` for `WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER)`.
+pub const WSAID_CONNECTEX: GUID = GUID::from_u128(0x25a207b9_ddf3_4660_8ee9_76e58c74063e);
+/// The id of `DisconnectEx` for `WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER)`.
+pub const WSAID_DISCONNECTEX: GUID = GUID::from_u128(0x7fda2e11_8630_436f_a031_f536a6eec157);
+/// The id of `TransmitFile` for `WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER)`.
+pub const WSAID_TRANSMITFILE: GUID = GUID::from_u128(0xb5367df0_cbac_11cf_95ca_00805f48a192);
 
-/// `{f689d7c8-6f1f-436b-8a53-e54fe351c322}`
-pub const WSAID_WSARECVMSG: GUID = GUID {
-    Data1: 0xf689_d7c8,
-    Data2: 0x6f1f,
-    Data3: 0x436b,
-    Data4: [0x8a, 0x53, 0xe5, 0x4f, 0xe3, 0x51, 0xc3, 0x22],
-};
-/// `{a441e712-754f-43ca-84a7-0dee44cf606d}`
-pub const WSAID_WSASENDMSG: GUID = GUID {
-    Data1: 0xa441_e712,
-    Data2: 0x754f,
-    Data3: 0x43ca,
-    Data4: [0x84, 0xa7, 0x0d, 0xee, 0x44, 0xcf, 0x60, 0x6d],
-};
+/// The id of `WSARecvMsg` for `WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER)`.
+pub const WSAID_WSARECVMSG: GUID = GUID::from_u128(0xf689d7c8_6f1f_436b_8a53_e54fe351c322);
+/// The id of `WSASendMsg` for `WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER)`.
+pub const WSAID_WSASENDMSG: GUID = GUID::from_u128(0xa441e712_754f_43ca_84a7_0dee44cf606d);
 
 /// Every GUID the header defines, for the layout test.
 pub const ALL_GUIDS: &[(&str, GUID)] = &[

@@ -78,135 +78,90 @@ pub unsafe trait IoBufMut: IoBuf {
     unsafe fn set_init(&mut self, n: usize);
 }
 
+/// The buffer impls of the common owned buffers, all of which start at
+/// `as_ptr()` and have their first `len()` bytes initialised. Each use says
+/// why the type keeps the contract.
+///
+/// - `growable`: `IoBuf` and `IoBufMut` with `capacity()` bytes in all; a
+///   receive sets the length to what arrived (never shorter).
+/// - `initialised`: `IoBuf` with all `len()` bytes initialised, and with
+///   `mut` `IoBufMut` too (a receive only overwrites initialised bytes:
+///   nothing to mark).
+macro_rules! owned_buf {
+    (@io_buf $t:ty, total: $total:ident $(, const $n:ident)?) => {
+        // SAFETY: stated where the macro is used.
+        unsafe impl<$(const $n: usize)?> IoBuf for $t {
+            fn stable_ptr(&self) -> *const u8 {
+                self.as_ptr()
+            }
+            fn bytes_init(&self) -> usize {
+                self.len()
+            }
+            fn bytes_total(&self) -> usize {
+                self.$total()
+            }
+        }
+    };
+    (growable $t:ty) => {
+        owned_buf!(@io_buf $t, total: capacity);
+
+        // SAFETY: stated where the macro is used.
+        unsafe impl IoBufMut for $t {
+            fn stable_mut_ptr(&mut self) -> *mut u8 {
+                self.as_mut_ptr()
+            }
+            unsafe fn set_init(&mut self, n: usize) {
+                if n > self.len() {
+                    // SAFETY: the caller wrote the first `n <= capacity` bytes.
+                    unsafe { self.set_len(n) };
+                }
+            }
+        }
+    };
+    (initialised $t:ty $(, const $n:ident)?) => {
+        owned_buf!(@io_buf $t, total: len $(, const $n)?);
+    };
+    (initialised $t:ty $(, const $n:ident)?, mut) => {
+        owned_buf!(@io_buf $t, total: len $(, const $n)?);
+
+        // SAFETY: stated where the macro is used.
+        unsafe impl<$(const $n: usize)?> IoBufMut for $t {
+            fn stable_mut_ptr(&mut self) -> *mut u8 {
+                self.as_mut_ptr()
+            }
+            unsafe fn set_init(&mut self, _n: usize) {}
+        }
+    };
+}
+
 // SAFETY: a Vec's heap buffer does not move when the Vec is moved and is only
 // reallocated through `&mut` methods, which the op layer does not call while
-// the kernel uses it; its first `len` bytes are initialised.
-unsafe impl IoBuf for Vec<u8> {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.capacity()
-    }
-}
-
-// SAFETY: as above; the spare capacity is valid for writes.
-unsafe impl IoBufMut for Vec<u8> {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.as_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, n: usize) {
-        if n > self.len() {
-            // SAFETY: the caller wrote the first `n <= capacity` bytes.
-            unsafe { self.set_len(n) };
-        }
-    }
-}
+// the kernel uses it; its first `len` bytes are initialised, and the spare
+// capacity is valid for writes.
+owned_buf!(growable Vec<u8>);
 
 // SAFETY: a boxed slice's heap memory does not move when the box is moved,
-// and all of it is initialised.
-unsafe impl IoBuf for Box<[u8]> {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
-
-// SAFETY: as above; all of it is writable.
-unsafe impl IoBufMut for Box<[u8]> {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.as_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, _n: usize) {}
-}
+// and all of it is initialised and writable.
+owned_buf!(initialised Box<[u8]>, mut);
 
 // SAFETY: a boxed array's heap memory does not move when the box is moved,
-// and all of it is initialised.
-unsafe impl<const N: usize> IoBuf for Box<[u8; N]> {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        N
-    }
-    fn bytes_total(&self) -> usize {
-        N
-    }
-}
-
-// SAFETY: as above; all of it is writable.
-unsafe impl<const N: usize> IoBufMut for Box<[u8; N]> {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.as_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, _n: usize) {}
-}
+// and all of it is initialised and writable.
+owned_buf!(initialised Box<[u8; N]>, const N, mut);
 
 // SAFETY: static memory never moves nor is freed. Send only: no `IoBufMut`.
-unsafe impl IoBuf for &'static [u8] {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
+owned_buf!(initialised &'static [u8]);
 
 // SAFETY: `Bytes` is an immutable, reference-counted view whose memory does
 // not move when the handle moves. Send only.
 #[cfg(feature = "bytes")]
-unsafe impl IoBuf for bytes::Bytes {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
+owned_buf!(initialised bytes::Bytes);
 
 // SAFETY: a `BytesMut`'s memory does not move when the handle moves and is
 // reallocated only through `&mut` methods the op layer does not call; its
-// first `len` bytes are initialised.
+// first `len` bytes are initialised, and the spare capacity is valid for
+// writes.
 #[cfg(feature = "bytes")]
-unsafe impl IoBuf for bytes::BytesMut {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.capacity()
-    }
-}
-
-// SAFETY: as above; the spare capacity is valid for writes.
-#[cfg(feature = "bytes")]
-unsafe impl IoBufMut for bytes::BytesMut {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.as_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, n: usize) {
-        if n > self.len() {
-            // SAFETY: the caller wrote the first `n <= capacity` bytes.
-            unsafe { self.set_len(n) };
-        }
-    }
-}
+owned_buf!(growable bytes::BytesMut);
 
 /// The bytes `begin..end` of a buffer, as a buffer of their own (made by
 /// [`IoBuf::slice`]): a send sends its initialised part, a receive fills it

@@ -2,10 +2,14 @@
 #![allow(dead_code)]
 
 pub mod hostile;
+pub mod seccomp;
 pub mod skip;
+pub mod temp;
 
 #[allow(unused_imports)]
 pub use skip::{skip_note, skip_uring};
+#[allow(unused_imports)]
+pub use temp::temp_file;
 
 use std::sync::mpsc;
 use std::thread;
@@ -233,53 +237,10 @@ pub fn uring_or_skip() -> bool {
 }
 
 /// Makes system call `nr` fail with `errno` in the calling thread only, for
-/// the rest of its life (a seccomp filter; no privilege needed with
-/// PR_SET_NO_NEW_PRIVS). Fault injection for kernel refusals.
+/// the rest of its life (a seccomp filter: [`seccomp::refuse_syscall`]).
+/// Fault injection for kernel refusals.
 pub fn fail_syscall_in_this_thread(nr: libc::c_long, errno: i32) {
-    const RET_ERRNO: u32 = 0x0005_0000;
-    const RET_ALLOW: u32 = 0x7fff_0000;
-    const LD_W_ABS: u16 = 0x20; // load the syscall number (offset 0)
-    const JEQ_K: u16 = 0x15;
-    const RET_K: u16 = 0x06;
-    let filter = [
-        libc::sock_filter {
-            code: LD_W_ABS,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        },
-        libc::sock_filter {
-            code: JEQ_K,
-            jt: 0,
-            jf: 1,
-            k: nr as u32,
-        },
-        libc::sock_filter {
-            code: RET_K,
-            jt: 0,
-            jf: 0,
-            k: RET_ERRNO | errno as u32,
-        },
-        libc::sock_filter {
-            code: RET_K,
-            jt: 0,
-            jf: 0,
-            k: RET_ALLOW,
-        },
-    ];
-    let prog = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_ptr() as *mut _,
-    };
-    // SAFETY: prctl with these arguments only changes this thread's syscall
-    // filter; `prog` and `filter` outlive the call.
-    unsafe {
-        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-        assert_eq!(
-            libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog),
-            0
-        );
-    }
+    seccomp::refuse_syscall(nr, errno).expect("install the seccomp filter");
 }
 
 /// The op id of an operation that must be pending (not refused, not inline).

@@ -318,54 +318,23 @@ unsafe fn write_handle(h: HANDLE, buf: *const u8, len: usize) -> Result<usize, D
     unsafe { crate::engine::sync_rw(fd, true, buf as *mut u8, len, None) }.map_err(errno_to_win32)
 }
 
-/// `WriteConsoleA`: writes the bytes to the handle's fd, also when it is
-/// redirected to a file or pipe (Windows fails there).
+/// `WriteConsoleA`/`W`: `len` bytes, or (`wide`) `len` UTF-32 characters
+/// written as UTF-8; `*written` counts what `len` counts.
 ///
 /// # Safety
-/// `buf` valid for `len` bytes; `written` NULL or valid.
-#[no_mangle]
-pub unsafe extern "C" fn WriteConsoleA(
+/// `buf` valid for `len` bytes (`len` `wchar_t` if `wide`); `written` NULL or
+/// valid.
+unsafe fn write_console(
     h: HANDLE,
     buf: *const c_void,
     len: DWORD,
     written: *mut DWORD,
-    _reserved: *mut c_void,
+    wide: bool,
 ) -> BOOL {
-    boundary(FALSE, || {
-        if buf.is_null() && len > 0 {
-            return fail(ERROR_NOACCESS, FALSE);
-        }
-        // SAFETY: `buf` is valid for `len` bytes (caller contract).
-        match unsafe { write_handle(h, buf.cast(), len as usize) } {
-            Ok(n) => {
-                if !written.is_null() {
-                    // SAFETY: valid out-pointer (caller contract).
-                    unsafe { *written = n as DWORD };
-                }
-                TRUE
-            }
-            Err(e) => fail(e, FALSE),
-        }
-    })
-}
-
-/// `WriteConsoleW`: `len` wide characters (UTF-32 `wchar_t` here), written
-/// as UTF-8; `*written` counts characters.
-///
-/// # Safety
-/// `buf` valid for `len` characters; `written` NULL or valid.
-#[no_mangle]
-pub unsafe extern "C" fn WriteConsoleW(
-    h: HANDLE,
-    buf: *const c_void,
-    len: DWORD,
-    written: *mut DWORD,
-    _reserved: *mut c_void,
-) -> BOOL {
-    boundary(FALSE, || {
-        if buf.is_null() && len > 0 {
-            return fail(ERROR_NOACCESS, FALSE);
-        }
+    if buf.is_null() && len > 0 {
+        return fail(ERROR_NOACCESS, FALSE);
+    }
+    let result = if wide {
         let chars = if len == 0 {
             &[][..]
         } else {
@@ -377,15 +346,56 @@ pub unsafe extern "C" fn WriteConsoleW(
             .map(|&c| char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER))
             .collect();
         // SAFETY: a live String's bytes.
-        match unsafe { write_handle(h, text.as_ptr(), text.len()) } {
-            Ok(_) => {
-                if !written.is_null() {
-                    // SAFETY: valid out-pointer (caller contract).
-                    unsafe { *written = len };
-                }
-                TRUE
+        unsafe { write_handle(h, text.as_ptr(), text.len()) }.map(|_| len)
+    } else {
+        // SAFETY: `buf` is valid for `len` bytes (caller contract).
+        unsafe { write_handle(h, buf.cast(), len as usize) }.map(|n| n as DWORD)
+    };
+    match result {
+        Ok(n) => {
+            if !written.is_null() {
+                // SAFETY: valid out-pointer (caller contract).
+                unsafe { *written = n };
             }
-            Err(e) => fail(e, FALSE),
+            TRUE
         }
-    })
+        Err(e) => fail(e, FALSE),
+    }
+}
+
+/// Defines `WriteConsoleA` and `WriteConsoleW`: both are [`write_console`],
+/// narrow or wide.
+macro_rules! write_console_export {
+    ($(#[$attr:meta])* fn $export:ident, wide: $wide:literal) => {
+        $(#[$attr])*
+        #[no_mangle]
+        pub unsafe extern "C" fn $export(
+            h: HANDLE,
+            buf: *const c_void,
+            len: DWORD,
+            written: *mut DWORD,
+            _reserved: *mut c_void,
+        ) -> BOOL {
+            // SAFETY: the caller's pointers, as `write_console` requires.
+            boundary(FALSE, || unsafe { write_console(h, buf, len, written, $wide) })
+        }
+    };
+}
+
+write_console_export! {
+    /// `WriteConsoleA`: writes the bytes to the handle's fd, also when it is
+    /// redirected to a file or pipe (Windows fails there).
+    ///
+    /// # Safety
+    /// `buf` valid for `len` bytes; `written` NULL or valid.
+    fn WriteConsoleA, wide: false
+}
+
+write_console_export! {
+    /// `WriteConsoleW`: `len` wide characters (UTF-32 `wchar_t` here), written
+    /// as UTF-8; `*written` counts characters.
+    ///
+    /// # Safety
+    /// `buf` valid for `len` characters; `written` NULL or valid.
+    fn WriteConsoleW, wide: true
 }

@@ -126,62 +126,77 @@ fn create_file(path: PathBuf, access: DWORD, disposition: DWORD, mut attrs: DWOR
     value as HANDLE
 }
 
-/// `CreateFileA` (the path in the locale's bytes, i.e. UTF-8 on Linux).
+/// The path a narrow name names: its bytes as they are (the locale's, i.e.
+/// UTF-8 on Linux).
 ///
 /// # Safety
-/// `name` must be NULL or NUL-terminated.
-#[no_mangle]
-pub unsafe extern "C" fn CreateFileA(
-    name: *const c_char,
-    access: DWORD,
-    _share: DWORD,
-    _security: *mut c_void,
-    disposition: DWORD,
-    attrs: DWORD,
-    _template: HANDLE,
-) -> HANDLE {
-    boundary(INVALID_HANDLE_VALUE as HANDLE, || {
-        if name.is_null() {
-            return fail(ERROR_PATH_NOT_FOUND, INVALID_HANDLE_VALUE as HANDLE);
-        }
-        // SAFETY: NUL-terminated (caller contract).
-        let bytes = unsafe { CStr::from_ptr(name) }.to_bytes();
-        let path = PathBuf::from(std::ffi::OsStr::from_bytes(bytes));
-        create_file(path, access, disposition, attrs)
-    })
+/// `name` must be NUL-terminated.
+unsafe fn narrow_path(name: *const c_char) -> Result<PathBuf, DWORD> {
+    // SAFETY: NUL-terminated (caller contract).
+    let bytes = unsafe { CStr::from_ptr(name) }.to_bytes();
+    Ok(PathBuf::from(std::ffi::OsStr::from_bytes(bytes)))
 }
 
-/// `CreateFileW`. `WCHAR` is `wchar_t` here (32-bit on Linux, so `L"..."`
-/// literals work): the name is UTF-32.
+/// The path a wide (UTF-32) name names; `ERROR_INVALID_PARAMETER` for a unit
+/// that is no Unicode scalar value.
 ///
 /// # Safety
-/// `name` must be NULL or NUL-terminated.
-#[no_mangle]
-pub unsafe extern "C" fn CreateFileW(
-    name: *const u32,
-    access: DWORD,
-    _share: DWORD,
-    _security: *mut c_void,
-    disposition: DWORD,
-    attrs: DWORD,
-    _template: HANDLE,
-) -> HANDLE {
-    boundary(INVALID_HANDLE_VALUE as HANDLE, || {
-        if name.is_null() {
-            return fail(ERROR_PATH_NOT_FOUND, INVALID_HANDLE_VALUE as HANDLE);
+/// `name` must be NUL-terminated.
+unsafe fn wide_path(name: *const u32) -> Result<PathBuf, DWORD> {
+    let mut s = String::new();
+    for i in 0.. {
+        // SAFETY: NUL-terminated (caller contract); we stop at the NUL.
+        let c = unsafe { *name.add(i) };
+        if c == 0 {
+            break;
         }
-        let mut s = String::new();
-        for i in 0.. {
-            // SAFETY: NUL-terminated (caller contract); we stop at the NUL.
-            let c = unsafe { *name.add(i) };
-            if c == 0 {
-                break;
-            }
-            match char::from_u32(c) {
-                Some(ch) => s.push(ch),
-                None => return fail(ERROR_INVALID_PARAMETER, INVALID_HANDLE_VALUE as HANDLE),
-            }
+        s.push(char::from_u32(c).ok_or(ERROR_INVALID_PARAMETER)?);
+    }
+    Ok(PathBuf::from(s))
+}
+
+/// Defines `CreateFileA` and `CreateFileW`, which differ only in how the
+/// name becomes a path (`$path_of`).
+macro_rules! create_file_export {
+    ($(#[$attr:meta])* fn $export:ident(name: $name_ty:ty) via $path_of:ident) => {
+        $(#[$attr])*
+        #[no_mangle]
+        pub unsafe extern "C" fn $export(
+            name: $name_ty,
+            access: DWORD,
+            _share: DWORD,
+            _security: *mut c_void,
+            disposition: DWORD,
+            attrs: DWORD,
+            _template: HANDLE,
+        ) -> HANDLE {
+            boundary(INVALID_HANDLE_VALUE as HANDLE, || {
+                if name.is_null() {
+                    return fail(ERROR_PATH_NOT_FOUND, INVALID_HANDLE_VALUE as HANDLE);
+                }
+                // SAFETY: checked non-NULL; NUL-terminated (caller contract).
+                match unsafe { $path_of(name) } {
+                    Ok(path) => create_file(path, access, disposition, attrs),
+                    Err(e) => fail(e, INVALID_HANDLE_VALUE as HANDLE),
+                }
+            })
         }
-        create_file(PathBuf::from(s), access, disposition, attrs)
-    })
+    };
+}
+
+create_file_export! {
+    /// `CreateFileA` (the path in the locale's bytes, i.e. UTF-8 on Linux).
+    ///
+    /// # Safety
+    /// `name` must be NULL or NUL-terminated.
+    fn CreateFileA(name: *const c_char) via narrow_path
+}
+
+create_file_export! {
+    /// `CreateFileW`. `WCHAR` is `wchar_t` here (32-bit on Linux, so `L"..."`
+    /// literals work): the name is UTF-32.
+    ///
+    /// # Safety
+    /// `name` must be NULL or NUL-terminated.
+    fn CreateFileW(name: *const u32) via wide_path
 }

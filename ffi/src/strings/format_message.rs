@@ -395,59 +395,59 @@ unsafe fn deliver<T: Copy + Default>(
     units.len() as DWORD
 }
 
-/// `FormatMessageA`: the number of characters stored (without the NUL), or
-/// 0 with the error.
-///
-/// # Safety
-/// `source` must be a NUL-terminated string with `FORMAT_MESSAGE_FROM_STRING`;
-/// `buffer` valid for `size` bytes, or, with `FORMAT_MESSAGE_ALLOCATE_BUFFER`,
-/// a `LPSTR *`; `args` a `DWORD_PTR` array covering the inserts with
-/// `FORMAT_MESSAGE_ARGUMENT_ARRAY`.
-#[no_mangle]
-pub unsafe extern "C" fn FormatMessageA(
-    flags: DWORD,
-    source: *const c_void,
-    id: DWORD,
-    lang: DWORD,
-    buffer: *mut c_void,
-    size: DWORD,
-    args: *mut c_void,
-) -> DWORD {
-    boundary(0, || {
-        // SAFETY: forwarded caller contract.
-        match unsafe { message(flags, source, id, lang, args.cast(), false) } {
-            // SAFETY: forwarded caller contract.
-            Ok(m) => unsafe { deliver::<u8>(flags, buffer, size, m.as_bytes()) },
-            Err(e) => fail(e, 0),
-        }
-    })
+/// A message's UTF-32 units, for `FormatMessageW`.
+fn utf32_units(m: String) -> Vec<u32> {
+    m.chars().map(u32::from).collect()
 }
 
-/// `FormatMessageW`: as `FormatMessageA`, in (32-bit) wide characters.
-///
-/// # Safety
-/// As `FormatMessageA`, with wide strings and `size` in characters.
-#[no_mangle]
-pub unsafe extern "C" fn FormatMessageW(
-    flags: DWORD,
-    source: *const c_void,
-    id: DWORD,
-    lang: DWORD,
-    buffer: *mut c_void,
-    size: DWORD,
-    args: *mut c_void,
-) -> DWORD {
-    boundary(0, || {
-        // SAFETY: forwarded caller contract.
-        match unsafe { message(flags, source, id, lang, args.cast(), true) } {
-            Ok(m) => {
-                let units: Vec<u32> = m.chars().map(u32::from).collect();
+/// Defines `FormatMessageA` and `FormatMessageW`: the [`message`], narrow or
+/// wide, delivered as the units `$units` makes of it.
+macro_rules! format_message_export {
+    ($(#[$attr:meta])* fn $export:ident, wide: $wide:literal, units: $units:path) => {
+        $(#[$attr])*
+        #[no_mangle]
+        pub unsafe extern "C" fn $export(
+            flags: DWORD,
+            source: *const c_void,
+            id: DWORD,
+            lang: DWORD,
+            buffer: *mut c_void,
+            size: DWORD,
+            args: *mut c_void,
+        ) -> DWORD {
+            boundary(0, || {
                 // SAFETY: forwarded caller contract.
-                unsafe { deliver::<u32>(flags, buffer, size, &units) }
-            }
-            Err(e) => fail(e, 0),
+                match unsafe { message(flags, source, id, lang, args.cast(), $wide) } {
+                    Ok(m) => {
+                        let units = $units(m);
+                        // SAFETY: forwarded caller contract.
+                        unsafe { deliver(flags, buffer, size, &units) }
+                    }
+                    Err(e) => fail(e, 0),
+                }
+            })
         }
-    })
+    };
+}
+
+format_message_export! {
+    /// `FormatMessageA`: the number of characters stored (without the NUL), or
+    /// 0 with the error.
+    ///
+    /// # Safety
+    /// `source` must be a NUL-terminated string with `FORMAT_MESSAGE_FROM_STRING`;
+    /// `buffer` valid for `size` bytes, or, with `FORMAT_MESSAGE_ALLOCATE_BUFFER`,
+    /// a `LPSTR *`; `args` a `DWORD_PTR` array covering the inserts with
+    /// `FORMAT_MESSAGE_ARGUMENT_ARRAY`.
+    fn FormatMessageA, wide: false, units: String::into_bytes
+}
+
+format_message_export! {
+    /// `FormatMessageW`: as `FormatMessageA`, in (32-bit) wide characters.
+    ///
+    /// # Safety
+    /// As `FormatMessageA`, with wide strings and `size` in characters.
+    fn FormatMessageW, wide: true, units: utf32_units
 }
 
 /// `LocalAlloc`: `LMEM_FIXED` memory from the process heap (`LMEM_ZEROINIT`

@@ -139,10 +139,6 @@ fn create(initial_owner: bool, name: Option<String>) -> HANDLE {
     })
 }
 
-fn open(name: Option<String>) -> HANDLE {
-    names::open_handle(Kind::Mutex, name)
-}
-
 /// `CreateMutexA`: owned by the caller if `initial_owner`. With the name of
 /// a live mutex: a handle to it and `ERROR_ALREADY_EXISTS`.
 ///
@@ -218,35 +214,13 @@ pub unsafe extern "C" fn CreateMutexExW(
     })
 }
 
-/// `OpenMutexA`: a new handle to the mutex of that name;
-/// `ERROR_FILE_NOT_FOUND` if none, `ERROR_INVALID_HANDLE` if a semaphore has
-/// it. The access mask and inheritance are not enforced.
-///
-/// # Safety
-/// `name` must be NULL or a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn OpenMutexA(_access: DWORD, _inherit: BOOL, name: *const i8) -> HANDLE {
-    boundary(std::ptr::null_mut(), || {
-        // SAFETY: NULL or NUL-terminated (caller contract).
-        open(unsafe { strings::narrow(name) })
-    })
-}
-
-/// `OpenMutexW`: as `OpenMutexA`.
-///
-/// # Safety
-/// `name` must be NULL or a NUL-terminated wide string.
-#[no_mangle]
-pub unsafe extern "C" fn OpenMutexW(
-    _access: DWORD,
-    _inherit: BOOL,
-    name: *const libc::wchar_t,
-) -> HANDLE {
-    boundary(std::ptr::null_mut(), || {
-        // SAFETY: NULL or NUL-terminated (caller contract).
-        open(unsafe { strings::wide(name) })
-    })
-}
+names::open_exports!(
+    Kind::Mutex,
+    OpenMutexA,
+    OpenMutexW,
+    "a new handle to the mutex of that name; `ERROR_FILE_NOT_FOUND` if none, ",
+    "`ERROR_INVALID_HANDLE` if a semaphore has it."
+);
 
 /// `ReleaseMutex`: one level of the caller's ownership; `FALSE` +
 /// `ERROR_NOT_OWNER` (288) if the caller does not own it.

@@ -137,3 +137,45 @@ pub(crate) fn open_handle(kind: Kind, name: Option<String>) -> HANDLE {
         None => fail(ERROR_FILE_NOT_FOUND, null),
     }
 }
+
+/// Defines the `OpenXxxA` and `OpenXxxW` exports of one kind: both are
+/// [`open_handle`] of the name, narrow or wide.
+macro_rules! open_exports {
+    ($kind:expr, $a:ident, $w:ident, $($doc:literal),+) => {
+        #[doc = concat!("`", stringify!($a), "`: ", $($doc),+)]
+        /// The access mask and inheritance are not enforced.
+        ///
+        /// # Safety
+        /// `name` must be NULL or a NUL-terminated string.
+        #[no_mangle]
+        pub unsafe extern "C" fn $a(
+            _access: $crate::types::DWORD,
+            _inherit: $crate::types::BOOL,
+            name: *const i8,
+        ) -> $crate::types::HANDLE {
+            $crate::error::boundary(std::ptr::null_mut(), || {
+                // SAFETY: NULL or NUL-terminated (caller contract).
+                let name = unsafe { $crate::strings::narrow(name) };
+                $crate::sync::names::open_handle($kind, name)
+            })
+        }
+
+        #[doc = concat!("`", stringify!($w), "`: as `", stringify!($a), "`.")]
+        ///
+        /// # Safety
+        /// `name` must be NULL or a NUL-terminated wide string.
+        #[no_mangle]
+        pub unsafe extern "C" fn $w(
+            _access: $crate::types::DWORD,
+            _inherit: $crate::types::BOOL,
+            name: *const libc::wchar_t,
+        ) -> $crate::types::HANDLE {
+            $crate::error::boundary(std::ptr::null_mut(), || {
+                // SAFETY: NULL or NUL-terminated (caller contract).
+                let name = unsafe { $crate::strings::wide(name) };
+                $crate::sync::names::open_handle($kind, name)
+            })
+        }
+    };
+}
+pub(crate) use open_exports;

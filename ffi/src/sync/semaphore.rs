@@ -79,10 +79,6 @@ fn create(initial: LONG, max: LONG, name: Option<String>) -> HANDLE {
     })
 }
 
-fn open(name: Option<String>) -> HANDLE {
-    names::open_handle(Kind::Semaphore, name)
-}
-
 /// `CreateSemaphoreA`: NULL + `ERROR_INVALID_PARAMETER` unless
 /// `0 <= initial <= max` and `max > 0`. With the name of a live semaphore:
 /// a handle to it and `ERROR_ALREADY_EXISTS` (the counts are ignored).
@@ -119,6 +115,14 @@ pub unsafe extern "C" fn CreateSemaphoreW(
     })
 }
 
+/// `CreateSemaphoreEx`: `flags` is reserved and must be 0.
+fn create_ex(initial: LONG, max: LONG, flags: DWORD, name: Option<String>) -> HANDLE {
+    if flags != 0 {
+        return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
+    }
+    create(initial, max, name)
+}
+
 /// `CreateSemaphoreExA`: `flags` is reserved (must be 0); the access mask is
 /// not enforced.
 ///
@@ -134,11 +138,8 @@ pub unsafe extern "C" fn CreateSemaphoreExA(
     _access: DWORD,
 ) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
-        if flags != 0 {
-            return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
-        }
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create(initial, max, unsafe { strings::narrow(name) })
+        create_ex(initial, max, flags, unsafe { strings::narrow(name) })
     })
 }
 
@@ -156,43 +157,18 @@ pub unsafe extern "C" fn CreateSemaphoreExW(
     _access: DWORD,
 ) -> HANDLE {
     boundary(std::ptr::null_mut(), || {
-        if flags != 0 {
-            return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
-        }
         // SAFETY: NULL or NUL-terminated (caller contract).
-        create(initial, max, unsafe { strings::wide(name) })
+        create_ex(initial, max, flags, unsafe { strings::wide(name) })
     })
 }
 
-/// `OpenSemaphoreA`: a new handle to the semaphore of that name;
-/// `ERROR_FILE_NOT_FOUND` if none, `ERROR_INVALID_HANDLE` if a mutex has it.
-/// The access mask and inheritance are not enforced.
-///
-/// # Safety
-/// `name` must be NULL or a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn OpenSemaphoreA(_access: DWORD, _inherit: BOOL, name: *const i8) -> HANDLE {
-    boundary(std::ptr::null_mut(), || {
-        // SAFETY: NULL or NUL-terminated (caller contract).
-        open(unsafe { strings::narrow(name) })
-    })
-}
-
-/// `OpenSemaphoreW`: as `OpenSemaphoreA`.
-///
-/// # Safety
-/// `name` must be NULL or a NUL-terminated wide string.
-#[no_mangle]
-pub unsafe extern "C" fn OpenSemaphoreW(
-    _access: DWORD,
-    _inherit: BOOL,
-    name: *const libc::wchar_t,
-) -> HANDLE {
-    boundary(std::ptr::null_mut(), || {
-        // SAFETY: NULL or NUL-terminated (caller contract).
-        open(unsafe { strings::wide(name) })
-    })
-}
+names::open_exports!(
+    Kind::Semaphore,
+    OpenSemaphoreA,
+    OpenSemaphoreW,
+    "a new handle to the semaphore of that name; `ERROR_FILE_NOT_FOUND` if none, ",
+    "`ERROR_INVALID_HANDLE` if a mutex has it."
+);
 
 /// `ReleaseSemaphore`: raises the count by `n` and writes the previous count;
 /// past the maximum: `FALSE` + `ERROR_TOO_MANY_POSTS` (298), count unchanged.

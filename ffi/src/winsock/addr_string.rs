@@ -13,6 +13,19 @@ use crate::types::*;
 const SIN_LEN: usize = std::mem::size_of::<libc::sockaddr_in>();
 const SIN6_LEN: usize = std::mem::size_of::<libc::sockaddr_in6>();
 
+/// A plain-data struct's bytes.
+///
+/// # Safety
+/// `T` must have no padding (every byte initialized).
+unsafe fn bytes_of<T>(value: &T) -> Vec<u8> {
+    // SAFETY: `value` is valid for `size_of::<T>()` bytes, all initialized
+    // (caller contract).
+    unsafe {
+        std::slice::from_raw_parts((value as *const T).cast::<u8>(), std::mem::size_of::<T>())
+    }
+    .to_vec()
+}
+
 /// A parsed address: the sockaddr bytes.
 fn parse(text: &str, family: i32) -> Option<Vec<u8>> {
     let text = text.trim_end_matches('\0');
@@ -31,16 +44,8 @@ fn parse(text: &str, family: i32) -> Option<Vec<u8>> {
                 },
                 sin_zero: [0; 8],
             };
-            // SAFETY: a plain-data struct viewed as its bytes.
-            Some(
-                unsafe {
-                    std::slice::from_raw_parts(
-                        (&sa as *const libc::sockaddr_in).cast::<u8>(),
-                        SIN_LEN,
-                    )
-                }
-                .to_vec(),
-            )
+            // SAFETY: sockaddr_in has no padding (sin_zero fills it out).
+            Some(unsafe { bytes_of(&sa) })
         }
         libc::AF_INET6 => {
             let (inner, port) = if let Some(rest) = text.strip_prefix('[') {
@@ -68,16 +73,8 @@ fn parse(text: &str, family: i32) -> Option<Vec<u8>> {
                 },
                 sin6_scope_id: scope,
             };
-            // SAFETY: a plain-data struct viewed as its bytes.
-            Some(
-                unsafe {
-                    std::slice::from_raw_parts(
-                        (&sa as *const libc::sockaddr_in6).cast::<u8>(),
-                        SIN6_LEN,
-                    )
-                }
-                .to_vec(),
-            )
+            // SAFETY: sockaddr_in6 has no padding (2 + 2 + 4 + 16 + 4 bytes).
+            Some(unsafe { bytes_of(&sa) })
         }
         _ => None,
     }
@@ -122,44 +119,6 @@ unsafe fn string_to_address(
         *len = bytes.len() as i32;
     }
     0
-}
-
-/// `WSAStringToAddressA`: 0, or `SOCKET_ERROR` with `WSAEINVAL` (not an
-/// address of that family) or `WSAEFAULT` (`*lpAddressLength` too small: it
-/// is set to the size needed).
-///
-/// # Safety
-/// `text` NUL-terminated or NULL; `out` valid for `*len` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn WSAStringToAddressA(
-    text: *const c_char,
-    family: i32,
-    info: *mut c_void,
-    out: *mut u8,
-    len: *mut i32,
-) -> i32 {
-    boundary(-1, || {
-        // SAFETY: forwarded caller contract (`text` NULL or NUL-terminated).
-        unsafe { string_to_address(crate::strings::narrow(text), family, info, out, len) }
-    })
-}
-
-/// `WSAStringToAddressW` (UTF-32 `WCHAR`s).
-///
-/// # Safety
-/// As `WSAStringToAddressA`.
-#[no_mangle]
-pub unsafe extern "C" fn WSAStringToAddressW(
-    text: *const u32,
-    family: i32,
-    info: *mut c_void,
-    out: *mut u8,
-    len: *mut i32,
-) -> i32 {
-    // SAFETY: forwarded caller contract.
-    boundary(-1, || unsafe {
-        string_to_address(crate::strings::wide(text.cast()), family, info, out, len)
-    })
 }
 
 /// The text of a sockaddr, or a Winsock error.
@@ -207,18 +166,18 @@ unsafe fn format(sa: *const u8, len: usize) -> Result<String, DWORD> {
     }
 }
 
-/// The common part: `units` is the text in code units plus the terminator.
+/// The common part of the A and W forms: `units_of` makes the text's code
+/// units (the terminator comes after them).
 ///
 /// # Safety
-/// `out_len` valid; `write` writes `units.len()` units to the program's buffer.
-unsafe fn address_to_string(
+/// `out_len` NULL or valid; `out` NULL or valid for `*out_len` units.
+unsafe fn address_to_string<T: Copy + Default>(
     sa: *const u8,
     sa_len: DWORD,
     info: *mut c_void,
-    out_null: bool,
+    out: *mut T,
     out_len: *mut DWORD,
-    write: impl FnOnce(&str),
-    units: impl Fn(&str) -> usize,
+    units_of: fn(&str) -> Vec<T>,
 ) -> i32 {
     if !crate::winsock::names::wsa_started() {
         return fail(WSANOTINITIALISED, -1);
@@ -234,80 +193,102 @@ unsafe fn address_to_string(
         Ok(t) => t,
         Err(e) => return fail(e, -1),
     };
-    let need = units(&text) + 1;
+    let units = units_of(&text);
+    let need = units.len() + 1;
     // SAFETY: valid (checked non-NULL; caller contract).
     let room = unsafe { *out_len } as usize;
     // SAFETY: as above.
     unsafe { *out_len = need as DWORD };
-    if out_null || room < need {
+    if out.is_null() || room < need {
         return fail(WSAEFAULT, -1);
     }
-    write(&text);
+    // SAFETY: `out` is valid for `room >= need` units (caller contract, checked).
+    unsafe {
+        std::ptr::copy_nonoverlapping(units.as_ptr(), out, units.len());
+        out.add(units.len()).write(T::default());
+    }
     0
 }
 
-/// `WSAAddressToStringA`: 0 and `*len` = characters written including the
-/// terminator, or `SOCKET_ERROR` with `WSAEFAULT` (buffer too small: `*len`
-/// is the size needed) or `WSAEINVAL` (not IPv4/IPv6).
-///
-/// # Safety
-/// `sa` valid for `sa_len` bytes; `out` valid for `*len` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn WSAAddressToStringA(
-    sa: *const u8,
-    sa_len: DWORD,
-    info: *mut c_void,
-    out: *mut c_char,
-    len: *mut DWORD,
-) -> i32 {
-    boundary(-1, || {
-        // SAFETY: forwarded caller contract; the write fits (checked by the callee).
-        unsafe {
-            address_to_string(
-                sa,
-                sa_len,
-                info,
-                out.is_null(),
-                len,
-                |t| {
-                    std::ptr::copy_nonoverlapping(t.as_ptr(), out.cast::<u8>(), t.len());
-                    *out.add(t.len()) = 0;
-                },
-                str::len,
-            )
-        }
-    })
+/// The text's bytes, for `WSAAddressToStringA`.
+fn narrow_units(text: &str) -> Vec<c_char> {
+    text.bytes().map(|b| b as c_char).collect()
 }
 
-/// `WSAAddressToStringW` (UTF-32 `WCHAR`s; `*len` counts characters).
-///
-/// # Safety
-/// As `WSAAddressToStringA`, with `out` valid for `*len` `WCHAR`s.
-#[no_mangle]
-pub unsafe extern "C" fn WSAAddressToStringW(
-    sa: *const u8,
-    sa_len: DWORD,
-    info: *mut c_void,
-    out: *mut u32,
-    len: *mut DWORD,
-) -> i32 {
-    boundary(-1, || {
-        // SAFETY: forwarded caller contract; the write fits (checked by the callee).
-        unsafe {
-            address_to_string(
-                sa,
-                sa_len,
-                info,
-                out.is_null(),
-                len,
-                |t| {
-                    for (i, c) in t.chars().enumerate() {
-                        *out.add(i) = c as u32;
-                    }
-                    *out.add(t.chars().count()) = 0;
-                },
-                |t| t.chars().count(),
-            )
+/// The text's UTF-32 units, for `WSAAddressToStringW`.
+fn wide_units(text: &str) -> Vec<u32> {
+    text.chars().map(u32::from).collect()
+}
+
+/// Defines the A or the W form of `WSAStringToAddress` and
+/// `WSAAddressToString`: `$unit` is the character type, `$text_of` reads a
+/// program's string, `$units_of` writes one.
+macro_rules! addr_string_exports {
+    (
+        $(#[$to_address_attr:meta])*
+        fn $to_address:ident;
+        $(#[$to_string_attr:meta])*
+        fn $to_string:ident;
+        unit: $unit:ty, text: $text_of:path, units: $units_of:path
+    ) => {
+        $(#[$to_address_attr])*
+        #[no_mangle]
+        pub unsafe extern "C" fn $to_address(
+            text: *const $unit,
+            family: i32,
+            info: *mut c_void,
+            out: *mut u8,
+            len: *mut i32,
+        ) -> i32 {
+            // SAFETY: forwarded caller contract (`text` NULL or NUL-terminated).
+            boundary(-1, || unsafe {
+                string_to_address($text_of(text.cast()), family, info, out, len)
+            })
         }
-    })
+
+        $(#[$to_string_attr])*
+        #[no_mangle]
+        pub unsafe extern "C" fn $to_string(
+            sa: *const u8,
+            sa_len: DWORD,
+            info: *mut c_void,
+            out: *mut $unit,
+            len: *mut DWORD,
+        ) -> i32 {
+            // SAFETY: forwarded caller contract; the write fits (checked by the callee).
+            boundary(-1, || unsafe { address_to_string(sa, sa_len, info, out, len, $units_of) })
+        }
+    };
+}
+
+addr_string_exports! {
+    /// `WSAStringToAddressA`: 0, or `SOCKET_ERROR` with `WSAEINVAL` (not an
+    /// address of that family) or `WSAEFAULT` (`*lpAddressLength` too small: it
+    /// is set to the size needed).
+    ///
+    /// # Safety
+    /// `text` NUL-terminated or NULL; `out` valid for `*len` bytes.
+    fn WSAStringToAddressA;
+    /// `WSAAddressToStringA`: 0 and `*len` = characters written including the
+    /// terminator, or `SOCKET_ERROR` with `WSAEFAULT` (buffer too small: `*len`
+    /// is the size needed) or `WSAEINVAL` (not IPv4/IPv6).
+    ///
+    /// # Safety
+    /// `sa` valid for `sa_len` bytes; `out` valid for `*len` bytes.
+    fn WSAAddressToStringA;
+    unit: c_char, text: crate::strings::narrow, units: narrow_units
+}
+
+addr_string_exports! {
+    /// `WSAStringToAddressW` (UTF-32 `WCHAR`s).
+    ///
+    /// # Safety
+    /// As `WSAStringToAddressA`.
+    fn WSAStringToAddressW;
+    /// `WSAAddressToStringW` (UTF-32 `WCHAR`s; `*len` counts characters).
+    ///
+    /// # Safety
+    /// As `WSAAddressToStringA`, with `out` valid for `*len` `WCHAR`s.
+    fn WSAAddressToStringW;
+    unit: u32, text: crate::strings::wide, units: wide_units
 }

@@ -137,20 +137,9 @@ pub(crate) fn closed(obj: &IoObj) {
     }
 }
 
+/// The socket's pending error, taken; 0 if none (or if it cannot be read).
 fn so_error(fd: RawFd) -> i32 {
-    let mut err: i32 = 0;
-    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
-    // SAFETY: `err` and `len` are valid for writes of their sizes.
-    unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&raw mut err).cast(),
-            &mut len,
-        )
-    };
-    err
+    take_so_error(fd).unwrap_or(0)
 }
 
 /// Records what the poll found for one selection; `true` if its event is to

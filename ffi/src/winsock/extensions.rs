@@ -16,6 +16,22 @@ use crate::engine::{self, CBuf, IoObj, OpKind};
 use crate::error::{boundary, errno, errno_of, errno_to_wsa, fail};
 use crate::handles;
 
+/// The first step of `AcceptEx` and `ConnectEx`: `false` without an
+/// OVERLAPPED (the call fails with `ERROR_INVALID_PARAMETER`), else the
+/// OVERLAPPED is marked pending, as Windows does even when the call then
+/// fails at once.
+///
+/// # Safety
+/// `ov` must be NULL or valid for writes.
+unsafe fn mark_pending(ov: *mut OVERLAPPED) -> bool {
+    if ov.is_null() {
+        return false;
+    }
+    // SAFETY: valid (checked non-NULL; caller contract).
+    unsafe { engine::store_status(ov, STATUS_PENDING) };
+    true
+}
+
 /// `AcceptEx`: the connection goes into the pre-created `accept` socket; the
 /// packet goes to the listener's port with the listener's key.
 ///
@@ -34,12 +50,10 @@ pub unsafe extern "C" fn AcceptEx(
     ov: *mut OVERLAPPED,
 ) -> BOOL {
     boundary(FALSE, || {
-        if ov.is_null() {
+        // SAFETY: ov is NULL or valid (caller contract).
+        if !unsafe { mark_pending(ov) } {
             return fail(ERROR_INVALID_PARAMETER, FALSE);
         }
-        // SAFETY: ov is valid (caller contract). Windows marks it pending
-        // even when AcceptEx fails at once.
-        unsafe { engine::store_status(ov, STATUS_PENDING) };
         let l = sock_or!(listen, FALSE);
         let a = sock_or!(accept, FALSE);
         if !l.listening.load(Ordering::Acquire) || Arc::ptr_eq(&l, &a) {
@@ -175,11 +189,10 @@ pub unsafe extern "C" fn connect_ex(
     ov: *mut OVERLAPPED,
 ) -> BOOL {
     boundary(FALSE, || {
-        if ov.is_null() {
+        // SAFETY: ov is NULL or valid (caller contract).
+        if !unsafe { mark_pending(ov) } {
             return fail(ERROR_INVALID_PARAMETER, FALSE);
         }
-        // SAFETY: ov is valid (caller contract); pending even on failure.
-        unsafe { engine::store_status(ov, STATUS_PENDING) };
         let obj = sock_or!(s, FALSE);
         let (Some(fd), Some(home)) = (obj.current(), obj.io_home()) else {
             return fail(WSAENOTSOCK, FALSE);

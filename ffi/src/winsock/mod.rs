@@ -287,3 +287,25 @@ fn is_connected(fd: RawFd) -> bool {
         libc::getpeername(fd, (&raw mut ss).cast(), &mut len) == 0
     }
 }
+
+/// Takes the socket's pending error (`SO_ERROR`, which reading clears):
+/// `Ok(0)` if none, `Err(errno)` if `getsockopt` fails.
+fn take_so_error(fd: RawFd) -> Result<i32, i32> {
+    let mut err: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: `err` and `len` are valid for writes of their sizes.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&raw mut err).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(err)
+    } else {
+        Err(errno())
+    }
+}

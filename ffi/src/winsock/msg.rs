@@ -102,6 +102,25 @@ unsafe fn complete(obj: &IoObj, ov: *mut OVERLAPPED, n: usize, routine: *const c
     }
 }
 
+/// The start of `WSARecvMsg` and `WSASendMsg`: the socket, and the message's
+/// buffers as iovecs with a msghdr over them; `WSAENOTSOCK`, or `WSAEFAULT`
+/// for a NULL `msg` or buffer array.
+///
+/// # Safety
+/// `msg` must be NULL or a valid `WSAMSG` whose buffers are valid.
+unsafe fn socket_and_msg(
+    s: SOCKET,
+    msg: *const WSAMSG,
+) -> Result<(Arc<IoObj>, Vec<libc::iovec>, libc::msghdr), DWORD> {
+    let obj = sock(s)?;
+    if msg.is_null() {
+        return Err(WSAEFAULT);
+    }
+    // SAFETY: valid (checked non-NULL; caller contract).
+    let (iov, m) = unsafe { linux_msg(&*msg) }?;
+    Ok((obj, iov, m))
+}
+
 /// What a receive that completed on the calling thread reports in the
 /// `WSAMSG` (`namelen`, `Control.len`, `dwFlags`) and `*received`; returns
 /// whether it truncated a datagram.
@@ -152,17 +171,13 @@ pub(crate) unsafe extern "C" fn wsa_recv_msg(
     routine: *const c_void,
 ) -> INT {
     boundary(SOCKET_ERROR, || {
-        let obj = sock_or!(s, SOCKET_ERROR);
-        if msg.is_null() {
-            return fail(WSAEFAULT, SOCKET_ERROR);
-        }
-        // SAFETY: valid (caller contract).
-        let msg = unsafe { &mut *msg };
-        // SAFETY: as above.
-        let (iov, mut m) = match unsafe { linux_msg(msg) } {
+        // SAFETY: `msg` NULL or valid (caller contract).
+        let (obj, iov, mut m) = match unsafe { socket_and_msg(s, msg) } {
             Ok(x) => x,
             Err(e) => return fail(e, SOCKET_ERROR),
         };
+        // SAFETY: valid (checked non-NULL above; caller contract).
+        let msg = unsafe { &mut *msg };
         let flags = msg.dwFlags as i32 & (libc::MSG_PEEK | libc::MSG_OOB);
         let namelen = m.msg_namelen;
         let controllen = m.msg_controllen;
@@ -263,14 +278,8 @@ pub unsafe extern "C" fn WSASendMsg(
     routine: *const c_void,
 ) -> INT {
     boundary(SOCKET_ERROR, || {
-        let obj = sock_or!(s, SOCKET_ERROR);
-        if msg.is_null() {
-            return fail(WSAEFAULT, SOCKET_ERROR);
-        }
-        // SAFETY: valid (caller contract).
-        let msg = unsafe { &*msg };
-        // SAFETY: as above.
-        let (_iov, m) = match unsafe { linux_msg(msg) } {
+        // SAFETY: `msg` NULL or valid (caller contract).
+        let (obj, _iov, m) = match unsafe { socket_and_msg(s, msg) } {
             Ok(x) => x,
             Err(e) => return fail(e, SOCKET_ERROR),
         };

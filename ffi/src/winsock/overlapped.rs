@@ -348,7 +348,8 @@ pub(super) unsafe fn launch_counted(
 
 /// `WSASend`: inline when the socket takes all the data at once and no send
 /// is pending (0, and still a packet unless skip mode), else pending; the
-/// operation completes when every byte was sent.
+/// operation completes when every byte was sent. `WSASendTo` without an
+/// address.
 ///
 /// # Safety
 /// Pointers per the Win32 contract; buffers and `ov` stay valid until completion.
@@ -362,28 +363,30 @@ pub unsafe extern "C" fn WSASend(
     ov: *mut OVERLAPPED,
     routine: *const c_void,
 ) -> i32 {
-    boundary(SOCKET_ERROR, || {
-        // SAFETY: forwarded caller contract.
-        unsafe {
-            send_common(
-                s,
-                bufs,
-                count,
-                sent,
-                flags,
-                std::ptr::null(),
-                0,
-                ov,
-                routine,
-            )
-        }
-    })
+    // SAFETY: forwarded caller contract; a NULL `to` is never read.
+    unsafe {
+        WSASendTo(
+            s,
+            bufs,
+            count,
+            sent,
+            flags,
+            std::ptr::null(),
+            0,
+            ov,
+            routine,
+        )
+    }
 }
 
-/// `WSASendTo`.
+/// `WSASendTo` (and `WSASend`, with a NULL `to`): a blocking send without an
+/// OVERLAPPED, else inline or pending.
 ///
 /// # Safety
-/// As `WSASend`; `to` valid for `tolen` bytes during the call.
+/// `bufs` must be NULL or point to `count` WSABUFs, each valid for reads of
+/// its length; `sent` NULL or valid; `to` NULL or valid for `tolen` bytes.
+/// With an `ov`, it must point to an `OVERLAPPED`, and the buffers stay
+/// valid until the operation's completion is published.
 #[no_mangle]
 pub unsafe extern "C" fn WSASendTo(
     s: SOCKET,
@@ -397,134 +400,112 @@ pub unsafe extern "C" fn WSASendTo(
     routine: *const c_void,
 ) -> i32 {
     boundary(SOCKET_ERROR, || {
-        // SAFETY: forwarded caller contract.
-        unsafe { send_common(s, bufs, count, sent, flags, to, tolen, ov, routine) }
-    })
-}
-
-/// WSASend / WSASendTo: a blocking send without an OVERLAPPED, else inline
-/// or pending.
-///
-/// # Safety
-/// `bufs` must be NULL or point to `count` WSABUFs, each valid for reads of
-/// its length; `sent` NULL or valid; `to` NULL or valid for `tolen` bytes.
-/// With an `ov`, it must point to an `OVERLAPPED`, and the buffers stay
-/// valid until the operation's completion is published.
-#[allow(clippy::too_many_arguments)]
-unsafe fn send_common(
-    s: SOCKET,
-    bufs: *const WSABUF,
-    count: DWORD,
-    sent: *mut DWORD,
-    flags: DWORD,
-    to: *const libc::sockaddr,
-    tolen: i32,
-    ov: *mut OVERLAPPED,
-    routine: *const c_void,
-) -> i32 {
-    if ov.is_null() {
-        engine::known_empty::sync_point();
-    }
-    let obj = match sock_quiet(s) {
-        Ok(o) => o,
-        Err(e) => return fail(e, SOCKET_ERROR),
-    };
-    // SAFETY: caller contract.
-    let iov = match unsafe { wsabufs(bufs, count) } {
-        Ok(v) => v,
-        Err(e) => return fail(e, SOCKET_ERROR),
-    };
-    let dest = if to.is_null() {
-        None
-    } else {
-        // SAFETY: `to` valid for tolen bytes (caller contract).
-        match unsafe { to_std(to, tolen) } {
-            Ok(a) => Some(a),
+        if ov.is_null() {
+            engine::known_empty::sync_point();
+        }
+        let obj = match sock_quiet(s) {
+            Ok(o) => o,
             Err(e) => return fail(e, SOCKET_ERROR),
-        }
-    };
-    if obj.reset.load(Ordering::Acquire) {
-        return fail(WSAECONNRESET, SOCKET_ERROR);
-    }
-    let write_out = |n: usize| {
-        if !sent.is_null() {
-            // SAFETY: valid out-pointer (caller contract).
-            unsafe { *sent = n as DWORD };
-        }
-    };
-    let flags = (flags as i32) & (libc::MSG_OOB | libc::MSG_DONTROUTE);
-    if ov.is_null() {
-        // SAFETY: the WSABUFs and `to` are valid (caller contract).
-        return match unsafe { send_all(&obj, &iov, flags, to, tolen) } {
-            Ok(n) => {
-                write_out(n);
-                0
-            }
-            Err(e) => fail(e, SOCKET_ERROR),
         };
-    }
-    if dest.is_some() && iov.len() != 1 {
-        return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
-    }
-    // SAFETY: ov is valid until completion (caller contract).
-    let p = match unsafe { prepare_winsock(&obj, ov, routine) } {
-        Ok(p) => p,
-        Err(e) => return fail(e, SOCKET_ERROR),
-    };
-    let total: usize = iov.iter().map(|v| v.iov_len).sum();
-    let mut done = 0;
-    // Inline attempt, as Windows completes a send the socket buffer takes at
-    // once: only with no send of this socket in flight (to keep the order
-    // of the data), and not where the send joins a worker's batch anyway —
-    // on a connected stream socket. (A socket never connected or shut down
-    // for sending takes the attempt, so those errors still come at once, as
-    // on Windows; a reset the kernel finds comes in the packet.)
-    let connected_stream = !engine::is_datagram(&obj)
-        && obj.ever_connected.load(Ordering::Acquire)
-        && !obj.shut_send.load(Ordering::Acquire);
-    let batch_home = connected_stream
-        .then(|| obj.io_home())
-        .flatten()
-        .filter(engine::Home::batches);
-    if obj.send_pending.load(Ordering::Acquire) == 0 && batch_home.is_none() {
-        let m = engine::msghdr(&iov, to as *mut c_void, tolen.max(0) as u32);
-        let r = with_fd(&obj, |fd| {
-            // SAFETY: the program's buffers and address (caller contract).
-            check(unsafe { libc::sendmsg(fd, &m, flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) })
-        });
-        match r {
-            Ok(Ok(n)) if n >= total => {
-                write_out(n);
-                engine::complete_inline(p, &obj, n);
-                return 0;
+        // SAFETY: caller contract.
+        let iov = match unsafe { wsabufs(bufs, count) } {
+            Ok(v) => v,
+            Err(e) => return fail(e, SOCKET_ERROR),
+        };
+        let dest = if to.is_null() {
+            None
+        } else {
+            // SAFETY: `to` valid for tolen bytes (caller contract).
+            match unsafe { to_std(to, tolen) } {
+                Ok(a) => Some(a),
+                Err(e) => return fail(e, SOCKET_ERROR),
             }
-            Ok(Ok(n)) => done = n,
-            Ok(Err(libc::EAGAIN)) => {}
-            Ok(Err(e)) | Err(e) => return failed_at_once(p, &obj, e),
+        };
+        if obj.reset.load(Ordering::Acquire) {
+            return fail(WSAECONNRESET, SOCKET_ERROR);
         }
-    }
-    // The home found above, or (after an attempt, which may have outlived
-    // the socket) the current one.
-    let Some(home) = batch_home.or_else(|| obj.io_home()) else {
-        return closed_meanwhile(p, &obj);
-    };
-    let mut rest = iov;
-    advance(&mut rest, done);
-    let mut ctx = p.into_ctx(
-        obj.clone(),
-        match dest {
-            Some(to) => OpKind::SendTo { to },
-            None => OpKind::Send,
-        },
-    );
-    ctx.base = done;
-    ctx.want = total - done;
-    // SAFETY: the buffers and the OVERLAPPED stay valid until completion
-    // (caller contract).
-    match unsafe { launch_counted(&obj, &obj.send_pending, &home, ctx, cbufs(&rest)) } {
-        Ok(()) => fail(WSA_IO_PENDING, SOCKET_ERROR),
-        Err(wsa) => fail(wsa, SOCKET_ERROR),
-    }
+        let write_out = |n: usize| {
+            if !sent.is_null() {
+                // SAFETY: valid out-pointer (caller contract).
+                unsafe { *sent = n as DWORD };
+            }
+        };
+        let flags = (flags as i32) & (libc::MSG_OOB | libc::MSG_DONTROUTE);
+        if ov.is_null() {
+            // SAFETY: the WSABUFs and `to` are valid (caller contract).
+            return match unsafe { send_all(&obj, &iov, flags, to, tolen) } {
+                Ok(n) => {
+                    write_out(n);
+                    0
+                }
+                Err(e) => fail(e, SOCKET_ERROR),
+            };
+        }
+        if dest.is_some() && iov.len() != 1 {
+            return fail(WSAEOPNOTSUPP, SOCKET_ERROR);
+        }
+        // SAFETY: ov is valid until completion (caller contract).
+        let p = match unsafe { prepare_winsock(&obj, ov, routine) } {
+            Ok(p) => p,
+            Err(e) => return fail(e, SOCKET_ERROR),
+        };
+        let total: usize = iov.iter().map(|v| v.iov_len).sum();
+        let mut done = 0;
+        // Inline attempt, as Windows completes a send the socket buffer takes at
+        // once: only with no send of this socket in flight (to keep the order
+        // of the data), and not where the send joins a worker's batch anyway —
+        // on a connected stream socket. (A socket never connected or shut down
+        // for sending takes the attempt, so those errors still come at once, as
+        // on Windows; a reset the kernel finds comes in the packet.)
+        let connected_stream = !engine::is_datagram(&obj)
+            && obj.ever_connected.load(Ordering::Acquire)
+            && !obj.shut_send.load(Ordering::Acquire);
+        let batch_home = connected_stream
+            .then(|| obj.io_home())
+            .flatten()
+            .filter(engine::Home::batches);
+        if obj.send_pending.load(Ordering::Acquire) == 0 && batch_home.is_none() {
+            let m = engine::msghdr(&iov, to as *mut c_void, tolen.max(0) as u32);
+            let r = with_fd(&obj, |fd| {
+                // SAFETY: the program's buffers and address (caller contract).
+                check(unsafe {
+                    libc::sendmsg(fd, &m, flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+                })
+            });
+            match r {
+                Ok(Ok(n)) if n >= total => {
+                    write_out(n);
+                    engine::complete_inline(p, &obj, n);
+                    return 0;
+                }
+                Ok(Ok(n)) => done = n,
+                Ok(Err(libc::EAGAIN)) => {}
+                Ok(Err(e)) | Err(e) => return failed_at_once(p, &obj, e),
+            }
+        }
+        // The home found above, or (after an attempt, which may have outlived
+        // the socket) the current one.
+        let Some(home) = batch_home.or_else(|| obj.io_home()) else {
+            return closed_meanwhile(p, &obj);
+        };
+        let mut rest = iov;
+        advance(&mut rest, done);
+        let mut ctx = p.into_ctx(
+            obj.clone(),
+            match dest {
+                Some(to) => OpKind::SendTo { to },
+                None => OpKind::Send,
+            },
+        );
+        ctx.base = done;
+        ctx.want = total - done;
+        // SAFETY: the buffers and the OVERLAPPED stay valid until completion
+        // (caller contract).
+        match unsafe { launch_counted(&obj, &obj.send_pending, &home, ctx, cbufs(&rest)) } {
+            Ok(()) => fail(WSA_IO_PENDING, SOCKET_ERROR),
+            Err(wsa) => fail(wsa, SOCKET_ERROR),
+        }
+    })
 }
 
 /// `WSAGetOverlappedResult`.

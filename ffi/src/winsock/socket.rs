@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 
 use super::*;
 use crate::engine::{self, IoObj, ObjKind};
-use crate::error::{boundary, errno, errno_to_wsa, fail};
+use crate::error::{boundary, errno_to_wsa, fail};
 use crate::handles::{self, Object};
 
 /// `socket`.
@@ -69,43 +69,33 @@ unsafe fn wsa_socket(
     new_socket(af, ty, protocol, flags & WSA_FLAG_OVERLAPPED != 0)
 }
 
-/// `WSASocketA`.
-///
-/// # Safety
-/// `info` must be NULL or point to a `WSAPROTOCOL_INFOA`.
-#[no_mangle]
-pub unsafe extern "C" fn WSASocketA(
-    af: i32,
-    ty: i32,
-    protocol: i32,
-    info: *const c_void,
-    _group: u32,
-    flags: DWORD,
-) -> SOCKET {
-    // SAFETY: `info` is NULL or a WSAPROTOCOL_INFO (caller contract).
-    boundary(INVALID_SOCKET, || unsafe {
-        wsa_socket(af, ty, protocol, info.cast(), flags)
-    })
+/// Defines `WSASocketA` and `WSASocketW`: both are [`wsa_socket`], which
+/// reads only the fields the two `WSAPROTOCOL_INFO` types share.
+macro_rules! wsa_socket_export {
+    ($export:ident, $info:literal) => {
+        #[doc = concat!("`", stringify!($export), "`.")]
+        ///
+        /// # Safety
+        #[doc = concat!("`info` must be NULL or point to a `", $info, "`.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $export(
+            af: i32,
+            ty: i32,
+            protocol: i32,
+            info: *const c_void,
+            _group: u32,
+            flags: DWORD,
+        ) -> SOCKET {
+            // SAFETY: `info` is NULL or a WSAPROTOCOL_INFO (caller contract).
+            boundary(INVALID_SOCKET, || unsafe {
+                wsa_socket(af, ty, protocol, info.cast(), flags)
+            })
+        }
+    };
 }
 
-/// `WSASocketW`.
-///
-/// # Safety
-/// `info` must be NULL or point to a `WSAPROTOCOL_INFOW`.
-#[no_mangle]
-pub unsafe extern "C" fn WSASocketW(
-    af: i32,
-    ty: i32,
-    protocol: i32,
-    info: *const c_void,
-    _group: u32,
-    flags: DWORD,
-) -> SOCKET {
-    // SAFETY: `info` is NULL or a WSAPROTOCOL_INFO (caller contract).
-    boundary(INVALID_SOCKET, || unsafe {
-        wsa_socket(af, ty, protocol, info.cast(), flags)
-    })
-}
+wsa_socket_export!(WSASocketA, "WSAPROTOCOL_INFOA");
+wsa_socket_export!(WSASocketW, "WSAPROTOCOL_INFOW");
 
 /// Runs a simple socket syscall: `0` or `SOCKET_ERROR` + the mapped error.
 fn simple(s: SOCKET, f: impl FnOnce(&IoObj, RawFd) -> isize) -> i32 {
@@ -278,22 +268,9 @@ pub unsafe extern "C" fn cport_connect(
 
 /// SO_ERROR of a socket: `Ok(())` if none.
 fn so_error(fd: RawFd) -> Result<(), i32> {
-    let mut err: i32 = 0;
-    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
-    // SAFETY: `err` and `len` are valid for writes of their sizes.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&raw mut err).cast(),
-            &mut len,
-        )
-    };
-    match (rc, err) {
-        (0, 0) => Ok(()),
-        (0, e) => Err(e),
-        _ => Err(errno()),
+    match take_so_error(fd)? {
+        0 => Ok(()),
+        e => Err(e),
     }
 }
 
@@ -551,37 +528,30 @@ unsafe fn name_call(s: SOCKET, name: *mut libc::sockaddr, namelen: *mut i32, pee
     }
 }
 
-/// `getsockname`.
-///
-/// # Safety
-/// `name`/`namelen` must be valid (`*namelen` bytes at `name`).
-#[no_mangle]
-pub unsafe extern "C" fn cport_getsockname(
-    s: SOCKET,
-    name: *mut libc::sockaddr,
-    namelen: *mut i32,
-) -> i32 {
-    // SAFETY: the caller's pointers, as `name_call` requires.
-    boundary(SOCKET_ERROR, || unsafe {
-        name_call(s, name, namelen, false)
-    })
+/// Defines the `getsockname` and `getpeername` exports: both are
+/// [`name_call`], for one side of the connection or the other.
+macro_rules! name_export {
+    ($export:ident, $win32:literal, peer: $peer:literal) => {
+        #[doc = concat!("`", $win32, "`.")]
+        ///
+        /// # Safety
+        /// `name`/`namelen` must be valid (`*namelen` bytes at `name`).
+        #[no_mangle]
+        pub unsafe extern "C" fn $export(
+            s: SOCKET,
+            name: *mut libc::sockaddr,
+            namelen: *mut i32,
+        ) -> i32 {
+            // SAFETY: the caller's pointers, as `name_call` requires.
+            boundary(SOCKET_ERROR, || unsafe {
+                name_call(s, name, namelen, $peer)
+            })
+        }
+    };
 }
 
-/// `getpeername`.
-///
-/// # Safety
-/// `name`/`namelen` must be valid (`*namelen` bytes at `name`).
-#[no_mangle]
-pub unsafe extern "C" fn cport_getpeername(
-    s: SOCKET,
-    name: *mut libc::sockaddr,
-    namelen: *mut i32,
-) -> i32 {
-    // SAFETY: the caller's pointers, as `name_call` requires.
-    boundary(SOCKET_ERROR, || unsafe {
-        name_call(s, name, namelen, true)
-    })
-}
+name_export!(cport_getsockname, "getsockname", peer: false);
+name_export!(cport_getpeername, "getpeername", peer: true);
 
 /// `send` (blocking: sends everything unless FIONBIO).
 ///

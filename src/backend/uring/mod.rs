@@ -614,6 +614,7 @@ mod tests {
 
     use super::*;
     use crate::backend::Backend;
+    use crate::testing::buf_op;
 
     /// Sets up rings as a kernel before 5.19 does: COOP_TASKRUN and
     /// TASKRUN_FLAG are refused with EINVAL (counted in `refused`).
@@ -653,20 +654,7 @@ mod tests {
         let (ours, mut peer) = UnixStream::pair().unwrap();
         b.register(ours.as_raw_fd()).unwrap();
         let mut buf = [0u8; 8];
-        let op = RawOp {
-            code: Syscall::Recv,
-            fd: ours.as_raw_fd(),
-            user_data: 7,
-            buf: buf.as_mut_ptr(),
-            len: buf.len(),
-            msg: std::ptr::null_mut(),
-            addr: std::ptr::null_mut(),
-            addrlen: std::ptr::null_mut(),
-            offset: 0,
-            timeout: None,
-            timespec: std::ptr::null_mut(),
-            defer: false,
-        };
+        let op = buf_op(Syscall::Recv, ours.as_raw_fd(), 7, &mut buf);
         // SAFETY: `buf` outlives the backend's use of it: the completion is
         // collected below before either is dropped (the backend drops first
         // on a failed assertion, declared after `buf`).
@@ -715,18 +703,8 @@ mod tests {
 
     fn raw(code: Syscall, fd: RawFd, user_data: u64, buf: &mut [u8], defer: bool) -> RawOp {
         RawOp {
-            code,
-            fd,
-            user_data,
-            buf: buf.as_mut_ptr(),
-            len: buf.len(),
-            msg: std::ptr::null_mut(),
-            addr: std::ptr::null_mut(),
-            addrlen: std::ptr::null_mut(),
-            offset: 0,
-            timeout: None,
-            timespec: std::ptr::null_mut(),
             defer,
+            ..buf_op(code, fd, user_data, buf)
         }
     }
 

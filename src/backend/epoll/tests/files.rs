@@ -2,28 +2,11 @@
 //! worker is stuck in the kernel.
 
 use super::*;
-
-/// An empty, unnamed (already unlinked) read-write temp file.
-fn temp_file() -> std::fs::File {
-    let path = std::env::temp_dir().join(format!(
-        "cport-epoll-{}-{:?}",
-        std::process::id(),
-        thread::current().id()
-    ));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .unwrap();
-    std::fs::remove_file(&path).unwrap();
-    file
-}
+use crate::testing::temp_file;
 
 #[test]
 fn file_read_write_at_offsets() {
-    let file = temp_file();
+    let file = temp_file("epoll");
     let (mut hello, mut abc, mut back, mut past) = (*b"hello", *b"abc", [0u8; 32], [0u8; 8]);
     let b = backend();
     let fd = file.as_raw_fd();
@@ -55,7 +38,7 @@ fn file_read_write_at_offsets() {
 
 #[test]
 fn file_ops_need_a_registered_fd() {
-    let file = temp_file();
+    let file = temp_file("epoll");
     let mut buf = [0u8; 4];
     let b = backend();
     // SAFETY: refused (not registered), so its memory is never used.
@@ -66,7 +49,7 @@ fn file_ops_need_a_registered_fd() {
 
 #[test]
 fn drop_joins_idle_file_workers() {
-    let file = temp_file();
+    let file = temp_file("epoll");
     let mut buf = *b"data";
     let b = backend();
     b.register(file.as_raw_fd()).unwrap();
@@ -89,7 +72,7 @@ fn drop_returns_while_a_file_worker_is_stuck_in_the_kernel() {
         eprintln!("skipped: userfaultfd is not permitted here");
         return;
     };
-    let mut file = temp_file();
+    let mut file = temp_file("epoll");
     file.write_all(&[0x5A; 4096]).unwrap();
     let b = backend();
     b.register(file.as_raw_fd()).unwrap();
@@ -97,7 +80,7 @@ fn drop_returns_while_a_file_worker_is_stuck_in_the_kernel() {
     let read = RawOp {
         buf: page.ptr,
         len: page.len,
-        ..op(Syscall::Read, file.as_raw_fd(), 1)
+        ..raw_op(Syscall::Read, file.as_raw_fd(), 1)
     };
     submit(&b, read);
     // The uffd reports the fault once the worker is inside pread, stuck.
@@ -141,7 +124,7 @@ fn deregister_never_closes_the_fd_a_file_worker_is_using() {
         eprintln!("skipped: userfaultfd is not permitted here");
         return;
     };
-    let mut file = temp_file();
+    let mut file = temp_file("epoll");
     file.write_all(&[0x33; 4096]).unwrap();
     let fd = file.as_raw_fd();
     let b = backend();
@@ -158,7 +141,7 @@ fn deregister_never_closes_the_fd_a_file_worker_is_using() {
     let read = RawOp {
         buf: page.ptr,
         len: page.len,
-        ..op(Syscall::Read, fd, 1)
+        ..raw_op(Syscall::Read, fd, 1)
     };
     submit(&b, read);
     wait_for(page.uffd.as_raw_fd(), libc::POLLIN); // the worker is in pread

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::{EpollBackend, Side, DIRECT_OPS, WORKER_EXIT_WAIT};
 use crate::backend::user_data::MAX_IN_FLIGHT;
 use crate::backend::{Backend, Completion, RawOp, Syscall};
-use crate::testing::StuckPage;
+use crate::testing::{buf_op, raw_op, StuckPage};
 
 mod files;
 mod readiness;
@@ -24,32 +24,6 @@ const LIMIT: Duration = Duration::from_secs(10);
 
 fn backend() -> EpollBackend {
     EpollBackend::new().expect("epoll backend")
-}
-
-/// An op with every pointer null.
-fn op(code: Syscall, fd: RawFd, user_data: u64) -> RawOp {
-    RawOp {
-        code,
-        fd,
-        user_data,
-        buf: std::ptr::null_mut(),
-        len: 0,
-        msg: std::ptr::null_mut(),
-        addr: std::ptr::null_mut(),
-        addrlen: std::ptr::null_mut(),
-        offset: 0,
-        timeout: None,
-        timespec: std::ptr::null_mut(),
-        defer: false,
-    }
-}
-
-fn buf_op(code: Syscall, fd: RawFd, user_data: u64, buf: &mut [u8]) -> RawOp {
-    RawOp {
-        buf: buf.as_mut_ptr(),
-        len: buf.len(),
-        ..op(code, fd, user_data)
-    }
 }
 
 fn submit(b: &EpollBackend, op: RawOp) {

@@ -23,7 +23,7 @@ fn zero_byte_recv_is_a_readiness_probe() {
     let mut buf = [0u8; 8];
     let b = backend();
     b.register(ours.as_raw_fd()).unwrap();
-    submit(&b, op(Syscall::Recv, ours.as_raw_fd(), 1));
+    submit(&b, raw_op(Syscall::Recv, ours.as_raw_fd(), 1));
     assert_quiet(&b, Duration::from_millis(20));
     peer.write_all(b"xy").unwrap();
     assert_eq!(collect_one(&b), done(1, 0));
@@ -114,7 +114,7 @@ fn stream_sendmsg_resumes_across_iovecs() {
         &b,
         RawOp {
             msg: &mut msg,
-            ..op(Syscall::SendMsg, ours.as_raw_fd(), 1)
+            ..raw_op(Syscall::SendMsg, ours.as_raw_fd(), 1)
         },
     );
     assert_eq!(collect_one(&b), done(1, total as i32));
@@ -141,7 +141,7 @@ fn accept_and_connect() {
         RawOp {
             addr: &mut peer_addr,
             addrlen: &mut peer_len,
-            ..op(Syscall::Accept, listener.as_raw_fd(), 1)
+            ..raw_op(Syscall::Accept, listener.as_raw_fd(), 1)
         },
     );
     submit(
@@ -149,7 +149,7 @@ fn accept_and_connect() {
         RawOp {
             addr: &mut to,
             addrlen: &mut to_len,
-            ..op(Syscall::Connect, client.as_raw_fd(), 2)
+            ..raw_op(Syscall::Connect, client.as_raw_fd(), 2)
         },
     );
     let mut got = collect(&b, 2);
@@ -184,7 +184,7 @@ fn refused_connect_completes_through_poll() {
         RawOp {
             addr: &mut to,
             addrlen: &mut to_len,
-            ..op(Syscall::Connect, client.as_raw_fd(), 7)
+            ..raw_op(Syscall::Connect, client.as_raw_fd(), 7)
         },
     );
     assert_eq!(collect_one(&b), done(7, -libc::ECONNREFUSED));
@@ -353,7 +353,7 @@ fn udp_recvmsg_and_sendmsg() {
         &b,
         RawOp {
             msg: &mut rmsg,
-            ..op(Syscall::RecvMsg, a.as_raw_fd(), 1)
+            ..raw_op(Syscall::RecvMsg, a.as_raw_fd(), 1)
         },
     );
     assert_quiet(&b, Duration::from_millis(10));
@@ -365,7 +365,7 @@ fn udp_recvmsg_and_sendmsg() {
         &b,
         RawOp {
             msg: &mut smsg,
-            ..op(Syscall::SendMsg, a.as_raw_fd(), 2)
+            ..raw_op(Syscall::SendMsg, a.as_raw_fd(), 2)
         },
     );
     assert_eq!(collect_one(&b), done(2, 4));
@@ -460,7 +460,7 @@ fn concurrent_submit_cancel_and_timeouts_complete_each_op_once() {
                         buf,
                         len: 1,
                         timeout,
-                        ..op(Syscall::Recv, fds[i % P], i as u64)
+                        ..raw_op(Syscall::Recv, fds[i % P], i as u64)
                     },
                 );
             }
