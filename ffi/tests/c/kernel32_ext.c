@@ -196,58 +196,21 @@ static long wakeups_of(unsigned tid) {
     return n;
 }
 
-/* An alertable object wait sleeps until an APC comes (it does not look for
- * APCs in time slices), then runs it on its thread and returns
- * WAIT_IO_COMPLETION. */
-static void test_alertable_object_wait_sleeps(void) {
-    never_set = CreateEventA(NULL, TRUE, FALSE, NULL);
+/* Starts `waiter` (a thread that waits alertably and returns 7 once its
+ * wait ended with WAIT_IO_COMPLETION) and checks that it sleeps: at most
+ * `most` wake-ups in 300 ms with nothing queued; then that an APC ends the
+ * wait, running on that thread. */
+static void check_alertable_wait_sleeps(const char *what, unsigned(__stdcall *waiter)(void *),
+                                        long most) {
     unsigned tid = 0;
-    HANDLE th = (HANDLE)_beginthreadex(NULL, 0, object_waiter, NULL, 0, &tid);
+    HANDLE th = (HANDLE)_beginthreadex(NULL, 0, waiter, NULL, 0, &tid);
     CHECK(th != NULL);
     Sleep(50); /* it is waiting */
     long before = wakeups_of(tid);
     Sleep(300);
     long after = wakeups_of(tid);
-    /* A wait that looked every 10 ms would have woken 30 times. */
-    if (after - before > 1) {
-        fprintf(stderr, "the alertable wait woke up %ld times with nothing queued\n", after - before);
-        exit(1);
-    }
-    CHECK_EQ(WaitForSingleObject(th, 0), WAIT_TIMEOUT);
-    CHECK(QueueUserAPC(note_apc, th, 0));
-    CHECK_EQ(WaitForSingleObject(th, 5000), WAIT_OBJECT_0);
-    DWORD code = 0;
-    CHECK(GetExitCodeThread(th, &code));
-    CHECK_EQ(code, 7);
-    CHECK_EQ(apc_ran_on, tid);
-    CHECK(CloseHandle(th));
-    CHECK(CloseHandle(never_set));
-}
-
-/* The same for an alertable GetQueuedCompletionStatusEx: it waits in the
- * port, and an APC queued to its thread interrupts that wait (it used to
- * look for APCs every 10 ms: 30 wake-ups in 300 ms). */
-static HANDLE empty_port;
-static unsigned __stdcall port_waiter(void *arg) {
-    (void)arg;
-    OVERLAPPED_ENTRY e[2];
-    ULONG n = 99;
-    BOOL ok = GetQueuedCompletionStatusEx(empty_port, e, 2, &n, INFINITE, TRUE);
-    return !ok && GetLastError() == WAIT_IO_COMPLETION && n == 0 ? 7 : 1;
-}
-
-static void test_alertable_port_wait_sleeps(void) {
-    empty_port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
-    CHECK(empty_port != NULL);
-    unsigned tid = 0;
-    HANDLE th = (HANDLE)_beginthreadex(NULL, 0, port_waiter, NULL, 0, &tid);
-    CHECK(th != NULL);
-    Sleep(50); /* it is waiting */
-    long before = wakeups_of(tid);
-    Sleep(300);
-    long after = wakeups_of(tid);
-    if (after - before > 5) {
-        fprintf(stderr, "the alertable port wait woke up %ld times with nothing queued\n",
+    if (after - before > most) {
+        fprintf(stderr, "the alertable %s woke up %ld times with nothing queued\n", what,
                 after - before);
         exit(1);
     }
@@ -260,6 +223,33 @@ static void test_alertable_port_wait_sleeps(void) {
     CHECK_EQ(code, 7);
     CHECK_EQ(apc_ran_on, tid);
     CHECK(CloseHandle(th));
+}
+
+/* An alertable object wait sleeps until an APC comes (it does not look for
+ * APCs in time slices: every 10 ms would be 30 wake-ups). */
+static void test_alertable_object_wait_sleeps(void) {
+    never_set = CreateEventA(NULL, TRUE, FALSE, NULL);
+    check_alertable_wait_sleeps("object wait", object_waiter, 1);
+    CHECK(CloseHandle(never_set));
+}
+
+/* The same for an alertable GetQueuedCompletionStatusEx: it waits in the
+ * port, and an APC queued to its thread interrupts that wait (it used to
+ * look for APCs every 10 ms: 30 wake-ups in 300 ms; a 100 ms backstop
+ * remains). */
+static HANDLE empty_port;
+static unsigned __stdcall port_waiter(void *arg) {
+    (void)arg;
+    OVERLAPPED_ENTRY e[2];
+    ULONG n = 99;
+    BOOL ok = GetQueuedCompletionStatusEx(empty_port, e, 2, &n, INFINITE, TRUE);
+    return !ok && GetLastError() == WAIT_IO_COMPLETION && n == 0 ? 7 : 1;
+}
+
+static void test_alertable_port_wait_sleeps(void) {
+    empty_port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
+    CHECK(empty_port != NULL);
+    check_alertable_wait_sleeps("port wait", port_waiter, 5);
     CHECK(CloseHandle(empty_port));
 }
 
