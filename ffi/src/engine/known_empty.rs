@@ -26,7 +26,10 @@
 //! learns of through channels cport does not see — shared memory written by
 //! another process, a blocking call on a thread not associated with a port
 //! — may find the operation pending rather than complete; Windows documents
-//! both outcomes for every `WSARecv`.)
+//! both outcomes for every `WSARecv`. So may a program that watches a socket
+//! with `select` while a receive of it is in flight and nobody reaps its
+//! completion: the socket is stamped when the completion is reaped, which
+//! may come after the program saw new data.)
 //!
 //! The GetQueuedCompletionStatus loop of a server, in which a worker takes a
 //! packet and issues the connection's next receive and send, makes none of
