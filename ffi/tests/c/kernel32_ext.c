@@ -400,12 +400,8 @@ static void test_replace_completion_port(nt_set_info_fn set_info) {
     tcp_pair(&c, &s);
     CHECK(CreateIoCompletionPort((HANDLE)s, a, 1, 0) == a);
     char buf[8];
-    WSABUF wb = {sizeof buf, buf};
-    DWORD flags = 0;
     OVERLAPPED ov;
-    memset(&ov, 0, sizeof ov);
-    CHECK_EQ(WSARecv(s, &wb, 1, NULL, &flags, &ov, NULL), SOCKET_ERROR);
-    CHECK_ERR(WSA_IO_PENDING);
+    wsarecv_pending(s, &ov, NULL, buf, sizeof buf);
     ULONG_PTR iosb[2] = {7, 7};
     void *info[2] = {b, (void *)2};
     CHECK_EQ(set_info((HANDLE)s, iosb, info, sizeof info, 61), 0);
@@ -417,11 +413,9 @@ static void test_replace_completion_port(nt_set_info_fn set_info) {
     /* Removed: nothing is queued anywhere; the OVERLAPPED completes. */
     void *none[2] = {NULL, NULL};
     CHECK_EQ(set_info((HANDLE)s, iosb, none, sizeof none, 61), 0);
-    memset(&ov, 0, sizeof ov);
-    CHECK_EQ(WSARecv(s, &wb, 1, NULL, &flags, &ov, NULL), SOCKET_ERROR);
-    CHECK_ERR(WSA_IO_PENDING);
+    wsarecv_pending(s, &ov, NULL, buf, sizeof buf);
     send_all_sync(c, "gone", 4);
-    DWORD n = 0;
+    DWORD n = 0, flags = 0;
     CHECK(WSAGetOverlappedResult(s, &ov, &n, TRUE, &flags));
     CHECK_EQ(n, 4);
     EXPECT_NO_PACKET(a, 0);

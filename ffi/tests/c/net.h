@@ -85,6 +85,17 @@ static inline void expect_packet_at(int line, HANDLE port, ULONG_PTR want_key, L
 #define EXPECT_PACKET(port, key, ov, bytes, ok, err) \
     expect_packet_at(__LINE__, port, key, ov, bytes, ok, err, 5000)
 
+/* A WSARecv of up to `len` bytes on `s` that goes pending (no data yet),
+ * with `ov` zeroed and its hEvent as given. */
+static inline void wsarecv_pending(SOCKET s, OVERLAPPED *ov, HANDLE event, char *buf, ULONG len) {
+    memset(ov, 0, sizeof *ov);
+    ov->hEvent = event;
+    WSABUF b = {len, buf};
+    DWORD flags = 0;
+    CHECK_EQ(WSARecv(s, &b, 1, NULL, &flags, ov, NULL), SOCKET_ERROR);
+    CHECK_ERR(WSA_IO_PENDING);
+}
+
 /* No packet within `ms`. */
 #define EXPECT_NO_PACKET(port, ms)                                                       \
     do {                                                                                 \

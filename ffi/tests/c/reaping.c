@@ -24,16 +24,6 @@ static int thread_count(void) {
     return n;
 }
 
-/* A pending WSARecv of up to `len` bytes on `s` with `ov` (hEvent as given). */
-static void recv_pending(SOCKET s, OVERLAPPED *ov, HANDLE event, char *buf, ULONG len) {
-    memset(ov, 0, sizeof *ov);
-    ov->hEvent = event;
-    WSABUF b = {len, buf};
-    DWORD flags = 0;
-    CHECK_EQ(WSARecv(s, &b, 1, NULL, &flags, ov, NULL), SOCKET_ERROR);
-    CHECK_ERR(WSA_IO_PENDING);
-}
-
 /* Voluntary context switches of the calling thread so far. */
 static long switches(void) {
     struct rusage u;
@@ -71,7 +61,7 @@ int main(void) {
     /* 1. An event with the low bit set (no packet); nobody in GQCS: the
      * thread in WaitForSingleObject reaps. */
     HANDLE ev = CreateEventA(NULL, TRUE, FALSE, NULL);
-    recv_pending(s, &ov, (HANDLE)((ULONG_PTR)ev | 1), buf, sizeof buf);
+    wsarecv_pending(s, &ov, (HANDLE)((ULONG_PTR)ev | 1), buf, sizeof buf);
     send_all_sync(c, "one", 3);
     CHECK_EQ(WaitForSingleObject(ev, 5000), WAIT_OBJECT_0);
     CHECK(WSAGetOverlappedResult(s, &ov, &n, FALSE, &flags));
@@ -81,7 +71,7 @@ int main(void) {
 
     /* 2. No event; the data comes while the thread is in GetOverlappedResult
      * with wait: it reaps, and the packet is queued for the port. */
-    recv_pending(s, &ov, NULL, buf, sizeof buf);
+    wsarecv_pending(s, &ov, NULL, buf, sizeof buf);
     later_sock = c;
     pthread_t t;
     CHECK(pthread_create(&t, NULL, send_later, "two!") == 0);
@@ -93,7 +83,7 @@ int main(void) {
 
     /* 3. WSAWaitForMultipleEvents on the operation's event reaps. */
     WSAEVENT wev = WSACreateEvent();
-    recv_pending(s, &ov, wev, buf, sizeof buf);
+    wsarecv_pending(s, &ov, wev, buf, sizeof buf);
     CHECK(pthread_create(&t, NULL, send_later, "three") == 0);
     CHECK_EQ(WSAWaitForMultipleEvents(1, &wev, TRUE, 5000, FALSE), WSA_WAIT_EVENT_0);
     pthread_join(t, NULL);
@@ -103,7 +93,7 @@ int main(void) {
 
     /* 4. The shutdown idiom: cancel, then poll HasOverlappedIoCompleted in
      * a Sleep(0) loop; Sleep reaps the cancellation. */
-    recv_pending(s, &ov, NULL, buf, sizeof buf);
+    wsarecv_pending(s, &ov, NULL, buf, sizeof buf);
     CHECK(CancelIoEx((HANDLE)s, &ov));
     long long t0 = now_ms();
     while (!HasOverlappedIoCompleted(&ov)) {
@@ -117,7 +107,7 @@ int main(void) {
      * is pending on a port nobody waits on: it polls the port meanwhile,
      * and the SetEvent interrupts that poll — it does not poll in short
      * turns to look at the event (5 ms turns made ~40 wake-ups here). */
-    recv_pending(s, &ov, NULL, buf, sizeof buf);
+    wsarecv_pending(s, &ov, NULL, buf, sizeof buf);
     HANDLE ev2 = CreateEventA(NULL, TRUE, FALSE, NULL);
     later_event = ev2;
     CHECK(pthread_create(&t, NULL, set_later, NULL) == 0);
@@ -138,7 +128,7 @@ int main(void) {
 
     /* 5. The port is closed with a receive pending: the completion is still
      * published to the OVERLAPPED (its packet is dropped). */
-    recv_pending(s, &ov, NULL, buf, sizeof buf);
+    wsarecv_pending(s, &ov, NULL, buf, sizeof buf);
     CHECK(CloseHandle(port));
     CHECK(pthread_create(&t, NULL, send_later, "five5") == 0);
     CHECK(GetOverlappedResult((HANDLE)s, &ov, &n, TRUE));
@@ -150,7 +140,7 @@ int main(void) {
      * engine port, whose reaper thread starts with the first operation. */
     SOCKET c2, s2;
     tcp_pair(&c2, &s2);
-    recv_pending(s2, &ov, ev, buf, sizeof buf);
+    wsarecv_pending(s2, &ov, ev, buf, sizeof buf);
     send_all_sync(c2, "six", 3);
     CHECK_EQ(WaitForSingleObject(ev, 5000), WAIT_OBJECT_0);
     CHECK(GetOverlappedResult((HANDLE)s2, &ov, &n, FALSE));
