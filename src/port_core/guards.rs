@@ -5,7 +5,6 @@
 
 use super::waiting::Waiter;
 use super::Core;
-use crate::loom::Ordering;
 
 /// Unwind guard of a thread in [`Core::wait`] whose node is (or was) on the
 /// waiter stack: if user code panics before `wait` returns, the drop runs
@@ -66,20 +65,7 @@ pub(super) struct Helper<'a, T> {
 impl<T> Drop for Helper<'_, T> {
     fn drop(&mut self) {
         let core = self.core;
-        {
-            let mut stack = core.waiters.lock();
-            core.poller.store(false, Ordering::Release);
-            match core.promote(&mut stack) {
-                Some(thread) => {
-                    drop(stack);
-                    thread.unpark();
-                }
-                None => {
-                    drop(stack);
-                    core.poller_gone();
-                }
-            }
-        }
+        core.give_up_poller_role();
         self.items
             .drain(..)
             .for_each(|item| core.post_even_if_closed(item));

@@ -99,6 +99,13 @@ impl<T> Core<T> {
         if node.role.swap(FOLLOWER, Ordering::AcqRel) == FOLLOWER {
             return;
         }
+        self.give_up_poller_role();
+    }
+
+    /// The poller (a waiter, or a helper reaper) stops polling: the most
+    /// recent waiter is asked to take the role over, or, with nobody to ask,
+    /// the reactor is told.
+    pub(super) fn give_up_poller_role(&self) {
         let mut stack = self.waiters.lock();
         self.poller.store(false, Ordering::Release);
         match self.promote(&mut stack) {
