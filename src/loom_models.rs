@@ -44,6 +44,25 @@ fn drained(core: &Core<u32>) -> Vec<u32> {
     out
 }
 
+/// The one packet `value` went exactly once: to the waiter (`got` is it),
+/// or, when the waiter returned `TimedOut`, into the queue; the waiter is
+/// active again and nobody waits.
+fn assert_taken_or_queued(core: &Core<u32>, got: Result<u32, GetError>, value: u32) {
+    let left = drained(core);
+    match got {
+        Ok(v) => {
+            assert_eq!(v, value);
+            assert!(left.is_empty());
+        }
+        Err(e) => {
+            assert_eq!(e, GetError::TimedOut);
+            assert_eq!(left, vec![value]);
+        }
+    }
+    let c = core.counters();
+    assert_eq!((c.waiting, c.queued, c.active), (0, 0, 1));
+}
+
 /// A post racing a thread that is about to wait: the waiter must receive the
 /// packet (directly or from the queue), never sleep forever beside it.
 #[test]
@@ -73,19 +92,7 @@ fn hand_off_races_waiter_timeout() {
         let waiter = spawn_taker(&core, SOON);
         core.post(7).unwrap();
         let got = waiter.join().unwrap();
-        let left = drained(&core);
-        match got {
-            Ok(v) => {
-                assert_eq!(v, 7);
-                assert!(left.is_empty());
-            }
-            Err(e) => {
-                assert_eq!(e, GetError::TimedOut);
-                assert_eq!(left, vec![7]);
-            }
-        }
-        let c = core.counters();
-        assert_eq!((c.waiting, c.queued, c.active), (0, 0, 1));
+        assert_taken_or_queued(&core, got, 7);
     });
 }
 
@@ -113,19 +120,7 @@ fn interrupt_races_post_and_registration() {
         core.post(3).unwrap();
         interrupter.join().unwrap();
         let got = waiter.join().unwrap();
-        let left = drained(&core);
-        match got {
-            Ok(v) => {
-                assert_eq!(v, 3);
-                assert!(left.is_empty());
-            }
-            Err(e) => {
-                assert_eq!(e, GetError::TimedOut);
-                assert_eq!(left, vec![3]);
-            }
-        }
-        let c = core.counters();
-        assert_eq!((c.waiting, c.queued, c.active), (0, 0, 1));
+        assert_taken_or_queued(&core, got, 3);
     });
 }
 
