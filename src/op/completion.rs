@@ -89,9 +89,11 @@ where
 {
     /// Turns a backend completion into the op's packet, releasing its slot
     /// (`None`: not the op's end — a timer event, or the op was started again).
-    /// The packet counts as in flight until the returned guard is dropped.
-    pub(super) fn complete(&self, c: Completion) -> Option<(Packet<K, V, B>, Delivered<'_>)> {
-        let _ = FILTERING_DRAINED.try_with(|d| d.set(false));
+    /// The packet counts as in flight until the returned guard is dropped;
+    /// the flag says whether it is a receive that left its socket empty
+    /// ([`filtered_receive_drained`]).
+    pub(super) fn complete(&self, c: Completion) -> Option<(Packet<K, V, B>, Delivered<'_>, bool)> {
+        let not_drained = |(p, d)| (p, d, false);
         let mut t = self.tables.lock();
         let user_data = c.user_data & !TIMER_EVENT;
         let index = op_index(user_data);
@@ -119,7 +121,7 @@ where
                     .waiting
                     .retain(|&u| u != user_data);
             }
-            return self.finish(t, index, c.res);
+            return self.finish(t, index, c.res).map(not_drained);
         }
         // The clock is read only for ops that have a timeout.
         let now = slot.deadline.map(|_| Instant::now());
@@ -141,9 +143,11 @@ where
                 slot.done += r as usize;
                 match slot.stop {
                     Stop::Cancel | Stop::Close => {
-                        return self.finish(t, index, -libc::ECANCELED);
+                        return self.finish(t, index, -libc::ECANCELED).map(not_drained);
                     }
-                    Stop::None if timed_out => return self.finish(t, index, -libc::ETIMEDOUT),
+                    Stop::None if timed_out => {
+                        return self.finish(t, index, -libc::ETIMEDOUT).map(not_drained)
+                    }
                     Stop::None => true,
                 }
             }
@@ -152,8 +156,7 @@ where
         if !restart {
             let drained =
                 c.drained && matches!(slot.operation, Operation::Recv | Operation::RecvVectored);
-            let _ = FILTERING_DRAINED.try_with(|d| d.set(drained));
-            return self.finish(t, index, c.res);
+            return self.finish(t, index, c.res).map(|(p, d)| (p, d, drained));
         }
         let raw = restart_op(&mut t, index, now);
         let stops = self.stops.load(Ordering::Relaxed);
@@ -374,11 +377,13 @@ where
         };
         while let Some(&c) = rest.done.get(rest.next) {
             rest.next += 1;
-            if let Some((mut p, _delivered)) = self.complete(c) {
+            if let Some((mut p, _delivered, drained)) = self.complete(c) {
                 // Delivered (handed to a waiter or queued) or dropped: no
                 // longer in flight once `_delivered` goes out of scope.
-                let keep = self.filter.get().is_none_or(|f| f(&mut p));
-                let _ = FILTERING_DRAINED.try_with(|d| d.set(false));
+                let keep = self.filter.get().is_none_or(|f| {
+                    let _ = FILTERING_DRAINED.try_with(|d| d.set(drained));
+                    f(&mut p)
+                });
                 if keep {
                     sink(p);
                 }
