@@ -152,6 +152,40 @@ fn close_handle_aborts_pending_recv_and_closes_fd_after(b: BackendChoice) {
     assert_no_packet(&port);
 }
 
+/// Closing a handle ends its connection at once — the peer reads EOF —
+/// while another handle's receive, issued earlier, still waits. (On io_uring
+/// the handles are in the ring's file table where the kernel allows it; a
+/// kernel that released a removed entry only once earlier requests were done
+/// would keep this socket open until the other receive completed.)
+fn close_handle_ends_the_connection_while_another_receive_waits(b: BackendChoice) {
+    let port = port(b);
+    let (l, addr) = listener();
+    let waiting_client = TcpStream::connect(addr).unwrap();
+    let waiting = port.associate(l.accept().unwrap().0, 1).unwrap();
+    let mut client = TcpStream::connect(addr).unwrap();
+    let closing = port.associate(l.accept().unwrap().0, 2).unwrap();
+    pending(port.op(waiting).recv(vec![0; 16], 1));
+    // The closing handle has had an operation of its own, now finished.
+    pending(port.op(closing).recv(vec![0; 16], 2));
+    client.write_all(b"x").unwrap();
+    let p = next(&port);
+    assert_eq!((p.value, p.result.as_ref().ok().copied()), (2, Some(1)));
+    port.close_handle(closing).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let n = client
+        .read(&mut byte)
+        .expect("the peer sees the close at once, not a timeout");
+    assert_eq!(n, 0, "EOF");
+    // The other receive still works.
+    (&waiting_client).write_all(b"y").unwrap();
+    let p = next(&port);
+    assert_eq!((p.value, p.result.as_ref().ok().copied()), (1, Some(1)));
+    assert_no_packet(&port);
+}
+
 fn accept_pending_at_close_is_aborted(b: BackendChoice) {
     let port = port(b);
     let (l, _) = listener();
@@ -797,6 +831,7 @@ fn backend_mode_says_how_task_work_runs(b: BackendChoice) {
 
 conformance!(
     backend_mode_says_how_task_work_runs,
+    close_handle_ends_the_connection_while_another_receive_waits,
     pending_receives_complete_in_issue_order,
     pending_sends_keep_the_stream_in_order,
     queued_operations_cancel_close_and_time_out,

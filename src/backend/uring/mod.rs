@@ -31,9 +31,12 @@ use std::time::Duration;
 use io_uring::{opcode, squeue, types, IoUring};
 use parking_lot::Mutex;
 
+use self::fixed::FixedFiles;
 use super::user_data::{self, TIMER_EVENT};
 use super::{Backend, BackendKind, Completion, RawOp, Syscall, UringOptions};
 use crate::port_core::FlushHint;
+
+mod fixed;
 
 /// user_data bit for requests the backend makes for itself.
 const INTERNAL: u64 = user_data::BACKEND_REQUEST;
@@ -129,6 +132,8 @@ pub(crate) struct UringBackend {
     /// The kernel sets `IORING_CQE_F_SOCK_NONEMPTY` on receives (5.19, the
     /// release that also brought `IORING_OP_SOCKET`, probed for here).
     reports_nonempty: bool,
+    /// Associated descriptors registered with the ring (Linux 6.13+).
+    fixed: Option<FixedFiles>,
 }
 
 impl UringBackend {
@@ -181,6 +186,7 @@ impl UringBackend {
             ));
         }
         let reports_nonempty = probe.is_supported(opcode::Socket::CODE);
+        let fixed = FixedFiles::new(&ring);
         let wake_fd = super::sys::eventfd()?;
         if cooperative {
             hint.set_urgent_work();
@@ -198,6 +204,7 @@ impl UringBackend {
             mode,
             woken: std::sync::atomic::AtomicBool::new(false),
             reports_nonempty,
+            fixed,
         };
         backend.arm_wake()?;
         Ok(backend)
@@ -422,15 +429,26 @@ impl Backend for UringBackend {
         Some(&self.mode)
     }
 
-    fn register(&self, _fd: RawFd) -> io::Result<()> {
+    fn register(&self, fd: RawFd) -> io::Result<()> {
+        if let Some(fixed) = &self.fixed {
+            fixed.register(&self.ring, fd);
+        }
         Ok(())
     }
 
-    fn deregister(&self, _fd: RawFd) {}
+    fn deregister(&self, fd: RawFd) {
+        if let Some(fixed) = &self.fixed {
+            fixed.deregister(&self.ring, fd);
+        }
+    }
 
     unsafe fn submit(&self, op: &RawOp) -> io::Result<()> {
         debug_assert_eq!(op.user_data & (INTERNAL | PROBE), 0);
-        let entry = Self::entry_for(op);
+        let mut entry = Self::entry_for(op);
+        if self.fixed.as_ref().is_some_and(|f| f.contains(op.fd)) {
+            // Slot `fd` of the file table holds `fd` (see `fixed`).
+            entry = entry.flags(squeue::Flags::FIXED_FILE);
+        }
         let probe = op.code == Syscall::Recv && op.len == 0;
         if probe {
             self.probes.lock().insert(op.user_data, op.fd);
