@@ -167,3 +167,105 @@ impl<K: fmt::Debug, V: fmt::Debug, B> fmt::Debug for Packet<K, V, B> {
             .finish_non_exhaustive()
     }
 }
+
+/// A packet as the port's queue and hand-off carry it: key and value
+/// inline, and the rest in one enum. A posted packet (a byte count, no
+/// buffer) stays three words for `Port<u64, u64>`; anything else keeps its
+/// result, buffer and extras in a box.
+///
+/// Why: the queue's slot size is what the post → get path pays for under a
+/// backlog — every message is written to and read back from memory that is
+/// no longer in cache. A whole `Packet<u64, u64>` makes a 72-byte slot; this
+/// one makes 40. (crossbeam-channel carrying a 64-byte message instead of
+/// a 24-byte one falls to the same speed as the whole packet:
+/// `benches/port.rs`, 2 → 2.)
+pub(crate) struct Queued<K, V, B> {
+    key: K,
+    value: V,
+    rest: Rest<B>,
+}
+
+enum Rest<B> {
+    /// A success of this many bytes with no buffer and nothing extra.
+    Bytes(usize),
+    Body(Box<Body<B>>),
+}
+
+struct Body<B> {
+    result: io::Result<usize>,
+    buf: Option<B>,
+    extra: Option<Box<Extra<B>>>,
+}
+
+impl<K, V, B> Queued<K, V, B> {
+    /// What `post(key, bytes, value)` queues.
+    #[inline]
+    pub(crate) fn posted(key: K, bytes: usize, value: V) -> Self {
+        Queued {
+            key,
+            value,
+            rest: Rest::Bytes(bytes),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn into_packet(self) -> Packet<K, V, B> {
+        let (result, buf, extra) = match self.rest {
+            Rest::Bytes(n) => (Ok(n), None, None),
+            Rest::Body(body) => {
+                let Body { result, buf, extra } = *body;
+                (result, buf, extra)
+            }
+        };
+        Packet {
+            key: self.key,
+            result,
+            value: self.value,
+            buf,
+            extra,
+        }
+    }
+}
+
+impl<K, V, B> From<Packet<K, V, B>> for Queued<K, V, B> {
+    #[inline]
+    fn from(p: Packet<K, V, B>) -> Self {
+        let rest = match (p.result, p.buf, p.extra) {
+            (Ok(n), None, None) => Rest::Bytes(n),
+            (result, buf, extra) => Rest::Body(Box::new(Body { result, buf, extra })),
+        };
+        Queued {
+            key: p.key,
+            value: p.value,
+            rest,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(p: Packet<u64, u64>) -> Packet<u64, u64> {
+        Queued::from(p).into_packet()
+    }
+
+    #[test]
+    fn queued_packets_come_back_whole() {
+        assert!(std::mem::size_of::<Queued<u64, u64, Vec<u8>>>() <= 32);
+        let p = round_trip(Packet::new(1, 2, 3));
+        assert_eq!((p.key, p.result.unwrap(), p.value, p.buf), (1, 2, 3, None));
+        let p = round_trip(Packet::new(4, 0, 5).with_result(Ok(3), Some(vec![7; 3])));
+        assert_eq!((p.key, p.value, p.result.unwrap()), (4, 5, 3));
+        assert_eq!(p.buf, Some(vec![7; 3]));
+        let err = io::Error::from_raw_os_error(libc::ECONNRESET);
+        let p = round_trip(Packet::new(6, 0, 7).with_result(Err(err), None));
+        assert_eq!(p.result.unwrap_err().raw_os_error(), Some(libc::ECONNRESET));
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let p = Packet::completed(8, 9, Ok(1), None, vec![vec![1]], Some(addr), None, None);
+        let mut p = round_trip(p);
+        assert_eq!((p.addr(), p.take_bufs()), (Some(addr), vec![vec![1]]));
+        let q = Queued::<u64, u64, Vec<u8>>::posted(10, 11, 12).into_packet();
+        assert_eq!((q.key, q.result.unwrap(), q.value), (10, 11, 12));
+    }
+}

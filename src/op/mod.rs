@@ -47,7 +47,7 @@ use self::table::*;
 pub use self::timers::TimerId;
 use crate::backend::user_data::{self, MAX_IN_FLIGHT, TIMER_EVENT};
 use crate::backend::{Backend, Completion, LazyBackend, RawOp, Syscall, Timespec};
-use crate::packet::{Accepted, MsgInfo, Packet};
+use crate::packet::{Accepted, MsgInfo, Packet, Queued};
 use crate::port_core::Reactor;
 
 /// A handle associated with a port (a socket or file the port owns).
@@ -204,7 +204,7 @@ fn ebadf(what: &str) -> io::Error {
 /// The op layer as the port core's reactor.
 pub(crate) struct IoReactor<K, V, B>(pub(crate) Arc<Io<K, V, B>>);
 
-impl<K, V, B> Reactor<Packet<K, V, B>> for IoReactor<K, V, B>
+impl<K, V, B> Reactor<Queued<K, V, B>> for IoReactor<K, V, B>
 where
     K: Clone + Send + 'static,
     V: Send + 'static,
@@ -215,8 +215,8 @@ where
         // one that waits for them and fires them.
         self.0.in_flight() > 0 || self.0.timers_pending() > 0
     }
-    fn poll(&self, timeout: Option<Duration>, sink: &mut dyn FnMut(Packet<K, V, B>)) {
-        self.0.reap(timeout, sink)
+    fn poll(&self, timeout: Option<Duration>, sink: &mut dyn FnMut(Queued<K, V, B>)) {
+        self.0.reap(timeout, &mut |p| sink(p.into()))
     }
     fn wake(&self) {
         self.0.backend.wake()

@@ -23,6 +23,7 @@ use crate::error::{GetError, PostError};
 use crate::op::buf::{IoBuf, IoBufMut, RecvAccess};
 use crate::op::{Handle, How, Io, IoReactor, IssueError, Issued, OpId, TimerId};
 pub use crate::packet::Packet;
+use crate::packet::Queued;
 use crate::port_core::association::{self, Accounting, Mode};
 use crate::port_core::state;
 use crate::port_core::Core;
@@ -130,7 +131,7 @@ impl Builder {
 /// associated with the port holds only a weak reference to its core, so it
 /// keeps neither the port nor its kernel resources alive.)
 struct Owner<K, V, B> {
-    core: Arc<Core<Packet<K, V, B>>>,
+    core: Arc<Core<Queued<K, V, B>>>,
     io: Arc<Io<K, V, B>>,
     /// Taken while the driver thread of awaited operations is started.
     #[cfg(feature = "futures")]
@@ -232,7 +233,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
     }
 
     #[inline]
-    fn core(&self) -> &Arc<Core<Packet<K, V, B>>> {
+    fn core(&self) -> &Arc<Core<Queued<K, V, B>>> {
         &self.owner.core
     }
 
@@ -263,7 +264,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         let was_active = association::enter_get(self.id());
         let result = self.core().take_one(was_active, timeout);
         self.after_get(was_active, !matches!(result, Err(GetError::Closed)));
-        result
+        result.map(Queued::into_packet)
     }
 
     /// Takes up to `max` packets in one call (GetQueuedCompletionStatusEx),
@@ -289,7 +290,9 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         sink: &mut dyn FnMut(Packet<K, V, B>),
     ) -> Result<u32, GetError> {
         let was_active = association::enter_get(self.id());
-        let result = self.core().take(was_active, max, timeout, sink);
+        let result = self
+            .core()
+            .take(was_active, max, timeout, &mut |q| sink(q.into_packet()));
         self.after_get(was_active, !matches!(result, Err(GetError::Closed)));
         result
     }
@@ -308,20 +311,24 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
     /// comes back in the error.
     #[inline]
     pub fn post(&self, key: K, bytes: usize, value: V) -> Result<(), PostError<Packet<K, V, B>>> {
-        self.post_packet(Packet::new(key, bytes, value))
+        self.core()
+            .post(Queued::posted(key, bytes, value))
+            .map_err(|q| PostError(q.into_packet()))
     }
 
     /// Queues any packet, including one that carries an error.
     #[inline]
     pub fn post_packet(&self, packet: Packet<K, V, B>) -> Result<(), PostError<Packet<K, V, B>>> {
-        self.core().post(packet).map_err(PostError)
+        self.core()
+            .post(packet.into())
+            .map_err(|q| PostError(q.into_packet()))
     }
 
     /// Removes every queued packet without waiting and without associating the
     /// calling thread (for a thread that is not a worker, e.g. after `close`).
     pub fn drain(&self) -> Vec<Packet<K, V, B>> {
         let mut out = Vec::new();
-        self.core().drain(&mut |p| out.push(p));
+        self.core().drain(&mut |q| out.push(q.into_packet()));
         out
     }
 
@@ -359,7 +366,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         for packet in io.take_timers() {
             // Queued even if `close` ran first, as completions of cancelled
             // operations are: the value must come back.
-            self.core().post_even_if_closed(packet);
+            self.core().post_even_if_closed(packet.into());
         }
         let start = std::time::Instant::now();
         while io.in_flight() > 0 && start.elapsed() < DROP_WAIT {
