@@ -4,9 +4,11 @@
 
 use std::fmt;
 use std::io;
+use std::marker::PhantomData;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
+use std::ptr;
 
 /// A completion packet: what a worker takes from the port.
 ///
@@ -169,26 +171,29 @@ impl<K: fmt::Debug, V: fmt::Debug, B> fmt::Debug for Packet<K, V, B> {
 }
 
 /// A packet as the port's queue and hand-off carry it: key and value
-/// inline, and the rest in one enum. A posted packet (a byte count, no
+/// inline, and the rest in one word. A posted packet (a byte count, no
 /// buffer) stays three words for `Port<u64, u64>`; anything else keeps its
-/// result, buffer and extras in a box.
+/// result, buffer and extras in a box that the word points to.
 ///
 /// Why: the queue's slot size is what the post → get path pays for under a
 /// backlog — every message is written to and read back from memory that is
 /// no longer in cache. A whole `Packet<u64, u64>` makes a 72-byte slot; this
-/// one makes 40. (crossbeam-channel carrying a 64-byte message instead of
-/// a 24-byte one falls to the same speed as the whole packet:
-/// `benches/port.rs`, 2 → 2.)
+/// one makes 32, as crossbeam-channel's for a `(u64, usize, u64)`.
+/// (crossbeam-channel carrying a 64-byte message instead falls to the speed
+/// of the whole packet: `benches/port.rs`, 2 → 2.)
 pub(crate) struct Queued<K, V, B> {
     key: K,
     value: V,
     rest: Rest<B>,
 }
 
-enum Rest<B> {
-    /// A success of this many bytes with no buffer and nothing extra.
-    Bytes(usize),
-    Body(Box<Body<B>>),
+/// A success of `bytes` with no buffer and nothing extra (below 2^63 bytes)
+/// is the odd address `bytes << 1 | 1`, which points nowhere; anything else
+/// is a pointer from `Box::<Body<B>>::into_raw` (even: a `Body` is aligned
+/// to at least 8).
+struct Rest<B> {
+    word: *mut Body<B>,
+    _body: PhantomData<Box<Body<B>>>,
 }
 
 struct Body<B> {
@@ -197,6 +202,75 @@ struct Body<B> {
     extra: Option<Box<Extra<B>>>,
 }
 
+impl<B> Rest<B> {
+    #[inline]
+    fn bytes(bytes: usize) -> Self {
+        if bytes <= usize::MAX >> 1 {
+            // An address with no allocation behind it, never dereferenced.
+            let word = ptr::null_mut::<u8>().wrapping_add(bytes << 1 | 1).cast();
+            Rest {
+                word,
+                _body: PhantomData,
+            }
+        } else {
+            Rest::body(Body {
+                result: Ok(bytes),
+                buf: None,
+                extra: None,
+            })
+        }
+    }
+
+    #[inline]
+    fn body(body: Body<B>) -> Self {
+        let word = Box::into_raw(Box::new(body));
+        debug_assert!(!Self::is_bytes(word));
+        Rest {
+            word,
+            _body: PhantomData,
+        }
+    }
+
+    #[inline]
+    fn is_bytes(word: *mut Body<B>) -> bool {
+        word as usize & 1 == 1
+    }
+
+    /// The rest, taken apart; `self` is spent (its `Drop` does nothing after).
+    #[inline]
+    fn take(self) -> Body<B> {
+        let word = self.word;
+        std::mem::forget(self);
+        if Self::is_bytes(word) {
+            return Body {
+                result: Ok(word as usize >> 1),
+                buf: None,
+                extra: None,
+            };
+        }
+        // SAFETY: an even word is a pointer from `Box::into_raw` in `body`,
+        // owned by this `Rest` alone, which was forgotten above: the box is
+        // rebuilt exactly once.
+        *unsafe { Box::from_raw(word) }
+    }
+}
+
+impl<B> Drop for Rest<B> {
+    fn drop(&mut self) {
+        if !Self::is_bytes(self.word) {
+            // SAFETY: as in `take`: an even word is this `Rest`'s own box,
+            // and a dropped `Rest` is never used again.
+            drop(unsafe { Box::from_raw(self.word) });
+        }
+    }
+}
+
+// SAFETY: a `Rest` is a byte count or an owned `Box<Body<B>>` (see
+// `_body`), so it may move or be shared between threads when that box may.
+unsafe impl<B: Send> Send for Rest<B> {}
+// SAFETY: as above; `&Rest` gives no access to the body at all.
+unsafe impl<B: Sync> Sync for Rest<B> {}
+
 impl<K, V, B> Queued<K, V, B> {
     /// What `post(key, bytes, value)` queues.
     #[inline]
@@ -204,19 +278,13 @@ impl<K, V, B> Queued<K, V, B> {
         Queued {
             key,
             value,
-            rest: Rest::Bytes(bytes),
+            rest: Rest::bytes(bytes),
         }
     }
 
     #[inline]
     pub(crate) fn into_packet(self) -> Packet<K, V, B> {
-        let (result, buf, extra) = match self.rest {
-            Rest::Bytes(n) => (Ok(n), None, None),
-            Rest::Body(body) => {
-                let Body { result, buf, extra } = *body;
-                (result, buf, extra)
-            }
-        };
+        let Body { result, buf, extra } = self.rest.take();
         Packet {
             key: self.key,
             result,
@@ -231,8 +299,8 @@ impl<K, V, B> From<Packet<K, V, B>> for Queued<K, V, B> {
     #[inline]
     fn from(p: Packet<K, V, B>) -> Self {
         let rest = match (p.result, p.buf, p.extra) {
-            (Ok(n), None, None) => Rest::Bytes(n),
-            (result, buf, extra) => Rest::Body(Box::new(Body { result, buf, extra })),
+            (Ok(n), None, None) => Rest::bytes(n),
+            (result, buf, extra) => Rest::body(Body { result, buf, extra }),
         };
         Queued {
             key: p.key,
@@ -252,7 +320,7 @@ mod tests {
 
     #[test]
     fn queued_packets_come_back_whole() {
-        assert!(std::mem::size_of::<Queued<u64, u64, Vec<u8>>>() <= 32);
+        assert_eq!(std::mem::size_of::<Queued<u64, u64, Vec<u8>>>(), 24);
         let p = round_trip(Packet::new(1, 2, 3));
         assert_eq!((p.key, p.result.unwrap(), p.value, p.buf), (1, 2, 3, None));
         let p = round_trip(Packet::new(4, 0, 5).with_result(Ok(3), Some(vec![7; 3])));
@@ -267,5 +335,13 @@ mod tests {
         assert_eq!((p.addr(), p.take_bufs()), (Some(addr), vec![vec![1]]));
         let q = Queued::<u64, u64, Vec<u8>>::posted(10, 11, 12).into_packet();
         assert_eq!((q.key, q.result.unwrap(), q.value), (10, 11, 12));
+        // Byte counts too large for the word go in the box.
+        let q = Queued::<u64, u64, Vec<u8>>::posted(1, usize::MAX, 2).into_packet();
+        assert_eq!(q.result.unwrap(), usize::MAX);
+        // Entries dropped unread free their box (Miri and ASan check).
+        drop(Queued::from(
+            Packet::new(1, 0, 2).with_result(Ok(1), Some(vec![1])),
+        ));
+        drop(Queued::<u64, u64, Vec<u8>>::posted(1, 2, 3));
     }
 }

@@ -8,11 +8,13 @@
 //! head index. The one change: a block whose slots have all been read is
 //! kept in a small cache of spare blocks instead of being freed, and the
 //! next block a producer needs comes from there instead of the allocator.
-//! With packets of 56 bytes a block is about 2 KiB, above glibc's
-//! thread-cache sizes, so `SegQueue` sent every block through the malloc
-//! arena lock, contended between the producer that allocates and the
-//! consumer that frees (a quarter of the CPU time of the post → get
-//! benchmark went to that lock and to page faults).
+//! `SegQueue` sends every block through the allocator, and a block freed
+//! by the consumer's thread and allocated by the producer's does not stay
+//! in either thread's cache: when the port queued whole 56-byte packets
+//! (2 KiB blocks), a quarter of the CPU time of the post → get benchmark
+//! went to the malloc arena lock and to page faults. The port now queues
+//! 24-byte entries (`packet::Queued`, 1 KiB blocks); the cache still saves
+//! the allocator round trip.
 //!
 //! Why recycling is safe: a block reaches `Block::destroy`'s end only when
 //! every slot has been read and no thread uses it (the `READ`/`DESTROY`
@@ -50,7 +52,7 @@ const SHIFT: u32 = 1;
 // Indicates that the block is not the last one.
 const HAS_NEXT: Index = 1;
 
-/// Spare blocks kept for reuse (about 2 KiB each for a 56-byte packet).
+/// Spare blocks kept for reuse (about 1 KiB each for a 24-byte entry).
 const SPARES: usize = 16;
 
 /// A slot in a block.
