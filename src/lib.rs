@@ -40,6 +40,7 @@ mod packet;
 mod pool;
 mod port;
 mod port_core;
+mod spares;
 
 pub use backend::BackendKind;
 pub use error::{GetError, PostError};

@@ -5,9 +5,12 @@
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
+
+use crate::spares::Spares;
 use std::ptr;
 
 /// A completion packet: what a worker takes from the port.
@@ -213,17 +216,30 @@ impl<B> Rest<B> {
                 _body: PhantomData,
             }
         } else {
-            Rest::body(Body {
+            let body = Body {
                 result: Ok(bytes),
                 buf: None,
                 extra: None,
-            })
+            };
+            Rest {
+                word: Box::into_raw(Box::new(body)),
+                _body: PhantomData,
+            }
         }
     }
 
     #[inline]
-    fn body(body: Body<B>) -> Self {
-        let word = Box::into_raw(Box::new(body));
+    fn body(body: Body<B>, bodies: &Bodies<B>) -> Self {
+        let word = match bodies.0.take() {
+            Some(spare) => {
+                // SAFETY: a spare is an unused allocation with `Body`'s
+                // layout that `take` made ours (see `Bodies`); writing a body
+                // into it makes it a valid `Box<Body<B>>`.
+                unsafe { spare.write(body) };
+                spare
+            }
+            None => Box::into_raw(Box::new(body)),
+        };
         debug_assert!(!Self::is_bytes(word));
         Rest {
             word,
@@ -236,9 +252,10 @@ impl<B> Rest<B> {
         word as usize & 1 == 1
     }
 
-    /// The rest, taken apart; `self` is spent (its `Drop` does nothing after).
+    /// The rest, taken apart; `self` is spent (its `Drop` does nothing
+    /// after), and its box kept in `bodies` for the next one.
     #[inline]
-    fn take(self) -> Body<B> {
+    fn take(self, bodies: &Bodies<B>) -> Body<B> {
         let word = self.word;
         std::mem::forget(self);
         if Self::is_bytes(word) {
@@ -248,18 +265,24 @@ impl<B> Rest<B> {
                 extra: None,
             };
         }
-        // SAFETY: an even word is a pointer from `Box::into_raw` in `body`,
-        // owned by this `Rest` alone, which was forgotten above: the box is
-        // rebuilt exactly once.
-        *unsafe { Box::from_raw(word) }
+        // SAFETY: an even word is a valid `Box<Body<B>>` (see `body`) owned
+        // by this `Rest` alone, which was forgotten above: the body is moved
+        // out exactly once, and the allocation is not read as a body again.
+        let body = unsafe { ptr::read(word) };
+        if let Err(spare) = bodies.0.keep(word) {
+            // SAFETY: as above; its body was moved out, so it is freed as
+            // uninitialised memory of the same layout.
+            drop(unsafe { Box::from_raw(spare.cast::<MaybeUninit<Body<B>>>()) });
+        }
+        body
     }
 }
 
 impl<B> Drop for Rest<B> {
     fn drop(&mut self) {
         if !Self::is_bytes(self.word) {
-            // SAFETY: as in `take`: an even word is this `Rest`'s own box,
-            // and a dropped `Rest` is never used again.
+            // SAFETY: an even word is this `Rest`'s own valid box (see
+            // `body`), and a dropped `Rest` is never used again.
             drop(unsafe { Box::from_raw(self.word) });
         }
     }
@@ -282,9 +305,24 @@ impl<K, V, B> Queued<K, V, B> {
         }
     }
 
+    /// Queues `p`, its rest in a box from `bodies` when it needs one.
     #[inline]
-    pub(crate) fn into_packet(self) -> Packet<K, V, B> {
-        let Body { result, buf, extra } = self.rest.take();
+    pub(crate) fn new(p: Packet<K, V, B>, bodies: &Bodies<B>) -> Self {
+        let rest = match (p.result, p.buf, p.extra) {
+            (Ok(n), None, None) => Rest::bytes(n),
+            (result, buf, extra) => Rest::body(Body { result, buf, extra }, bodies),
+        };
+        Queued {
+            key: p.key,
+            value: p.value,
+            rest,
+        }
+    }
+
+    /// The packet again; its box goes back to `bodies`.
+    #[inline]
+    pub(crate) fn into_packet(self, bodies: &Bodies<B>) -> Packet<K, V, B> {
+        let Body { result, buf, extra } = self.rest.take(bodies);
         Packet {
             key: self.key,
             result,
@@ -295,18 +333,29 @@ impl<K, V, B> Queued<K, V, B> {
     }
 }
 
-impl<K, V, B> From<Packet<K, V, B>> for Queued<K, V, B> {
-    #[inline]
-    fn from(p: Packet<K, V, B>) -> Self {
-        let rest = match (p.result, p.buf, p.extra) {
-            (Ok(n), None, None) => Rest::bytes(n),
-            (result, buf, extra) => Rest::body(Body { result, buf, extra }),
-        };
-        Queued {
-            key: p.key,
-            value: p.value,
-            rest,
-        }
+/// How many emptied boxes a port keeps (`Bodies`).
+const BODY_SPARES: usize = 32;
+
+/// The boxes of one port's queued packets, kept for reuse once emptied:
+/// completions take them and `get` gives them back, so a steady stream of
+/// I/O packets allocates nothing. A spare is an allocation with `Body<B>`'s
+/// layout and no body in it.
+pub(crate) struct Bodies<B>(Spares<Body<B>, BODY_SPARES>);
+
+impl<B> Bodies<B> {
+    pub(crate) fn new() -> Self {
+        Bodies(Spares::new())
+    }
+}
+
+impl<B> Drop for Bodies<B> {
+    fn drop(&mut self) {
+        self.0.drain(|spare| {
+            // SAFETY: a spare is an unused allocation from `Box<Body<B>>`
+            // holding no body (see `Rest::take`): freed as uninitialised
+            // memory of that layout.
+            drop(unsafe { Box::from_raw(spare.cast::<MaybeUninit<Body<B>>>()) })
+        });
     }
 }
 
@@ -314,13 +363,15 @@ impl<K, V, B> From<Packet<K, V, B>> for Queued<K, V, B> {
 mod tests {
     use super::*;
 
-    fn round_trip(p: Packet<u64, u64>) -> Packet<u64, u64> {
-        Queued::from(p).into_packet()
+    fn with_buf(v: u64) -> Packet<u64, u64> {
+        Packet::new(1, 0, v).with_result(Ok(1), Some(vec![v as u8]))
     }
 
     #[test]
     fn queued_packets_come_back_whole() {
         assert_eq!(std::mem::size_of::<Queued<u64, u64, Vec<u8>>>(), 24);
+        let bodies = Bodies::new();
+        let round_trip = |p| Queued::new(p, &bodies).into_packet(&bodies);
         let p = round_trip(Packet::new(1, 2, 3));
         assert_eq!((p.key, p.result.unwrap(), p.value, p.buf), (1, 2, 3, None));
         let p = round_trip(Packet::new(4, 0, 5).with_result(Ok(3), Some(vec![7; 3])));
@@ -333,15 +384,29 @@ mod tests {
         let p = Packet::completed(8, 9, Ok(1), None, vec![vec![1]], Some(addr), None, None);
         let mut p = round_trip(p);
         assert_eq!((p.addr(), p.take_bufs()), (Some(addr), vec![vec![1]]));
-        let q = Queued::<u64, u64, Vec<u8>>::posted(10, 11, 12).into_packet();
+        let q = Queued::<u64, u64, Vec<u8>>::posted(10, 11, 12).into_packet(&bodies);
         assert_eq!((q.key, q.result.unwrap(), q.value), (10, 11, 12));
-        // Byte counts too large for the word go in the box.
-        let q = Queued::<u64, u64, Vec<u8>>::posted(1, usize::MAX, 2).into_packet();
+        // Byte counts too large for the word go in a box.
+        let q = Queued::<u64, u64, Vec<u8>>::posted(1, usize::MAX, 2).into_packet(&bodies);
         assert_eq!(q.result.unwrap(), usize::MAX);
+    }
+
+    #[test]
+    fn boxes_are_reused_and_freed_once() {
+        let bodies = Bodies::new();
         // Entries dropped unread free their box (Miri and ASan check).
-        drop(Queued::from(
-            Packet::new(1, 0, 2).with_result(Ok(1), Some(vec![1])),
-        ));
+        drop(Queued::new(with_buf(1), &bodies));
         drop(Queued::<u64, u64, Vec<u8>>::posted(1, 2, 3));
+        // More packets at once than spares: the extra boxes are freed.
+        let queued: Vec<_> = (0..2 * BODY_SPARES as u64)
+            .map(|v| Queued::new(with_buf(v), &bodies))
+            .collect();
+        for (v, q) in queued.into_iter().enumerate() {
+            assert_eq!(q.into_packet(&bodies).buf, Some(vec![v as u8]));
+        }
+        assert!(bodies.0.any(), "emptied boxes are kept");
+        // A kept box carries the next packet's rest.
+        let p = Queued::new(with_buf(7), &bodies).into_packet(&bodies);
+        assert_eq!((p.value, p.buf), (7, Some(vec![7])));
     }
 }

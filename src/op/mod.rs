@@ -47,7 +47,7 @@ use self::table::*;
 pub use self::timers::TimerId;
 use crate::backend::user_data::{self, MAX_IN_FLIGHT, TIMER_EVENT};
 use crate::backend::{Backend, Completion, LazyBackend, RawOp, Syscall, Timespec};
-use crate::packet::{Accepted, MsgInfo, Packet, Queued};
+use crate::packet::{Accepted, Bodies, MsgInfo, Packet, Queued};
 use crate::port_core::Reactor;
 
 /// A handle associated with a port (a socket or file the port owns).
@@ -163,6 +163,8 @@ pub(crate) struct Io<K, V, B> {
     backend: LazyBackend,
     tables: Mutex<Tables<K, V, B>>,
     in_flight: AtomicUsize,
+    /// Boxes for the rest of queued packets, reused (see `packet::Queued`).
+    pub(crate) bodies: Bodies<B>,
     filter: std::sync::OnceLock<CompletionFilter<K, V, B>>,
     /// Set by shutdown (under the tables lock): new operations are refused.
     refusing: std::sync::atomic::AtomicBool,
@@ -216,7 +218,8 @@ where
         self.0.in_flight() > 0 || self.0.timers_pending() > 0
     }
     fn poll(&self, timeout: Option<Duration>, sink: &mut dyn FnMut(Queued<K, V, B>)) {
-        self.0.reap(timeout, &mut |p| sink(p.into()))
+        let bodies = &self.0.bodies;
+        self.0.reap(timeout, &mut |p| sink(Queued::new(p, bodies)))
     }
     fn wake(&self) {
         self.0.backend.wake()
@@ -269,6 +272,7 @@ where
                 waiting_deadlines: Default::default(),
             }),
             in_flight: AtomicUsize::new(0),
+            bodies: Bodies::new(),
             filter: std::sync::OnceLock::new(),
             refusing: std::sync::atomic::AtomicBool::new(false),
             stops: AtomicU64::new(0),

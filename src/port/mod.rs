@@ -23,7 +23,7 @@ use crate::error::{GetError, PostError};
 use crate::op::buf::{IoBuf, IoBufMut, RecvAccess};
 use crate::op::{Handle, How, Io, IoReactor, IssueError, Issued, OpId, TimerId};
 pub use crate::packet::Packet;
-use crate::packet::Queued;
+use crate::packet::{Bodies, Queued};
 use crate::port_core::association::{self, Accounting, Mode};
 use crate::port_core::state;
 use crate::port_core::Core;
@@ -238,6 +238,11 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
     }
 
     #[inline]
+    fn bodies(&self) -> &Bodies<B> {
+        &self.owner.io.bodies
+    }
+
+    #[inline]
     fn id(&self) -> *const () {
         Arc::as_ptr(self.core()) as *const ()
     }
@@ -264,7 +269,7 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         let was_active = association::enter_get(self.id());
         let result = self.core().take_one(was_active, timeout);
         self.after_get(was_active, !matches!(result, Err(GetError::Closed)));
-        result.map(Queued::into_packet)
+        result.map(|q| q.into_packet(self.bodies()))
     }
 
     /// Takes up to `max` packets in one call (GetQueuedCompletionStatusEx),
@@ -290,9 +295,9 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         sink: &mut dyn FnMut(Packet<K, V, B>),
     ) -> Result<u32, GetError> {
         let was_active = association::enter_get(self.id());
-        let result = self
-            .core()
-            .take(was_active, max, timeout, &mut |q| sink(q.into_packet()));
+        let result = self.core().take(was_active, max, timeout, &mut |q| {
+            sink(q.into_packet(self.bodies()))
+        });
         self.after_get(was_active, !matches!(result, Err(GetError::Closed)));
         result
     }
@@ -313,22 +318,23 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
     pub fn post(&self, key: K, bytes: usize, value: V) -> Result<(), PostError<Packet<K, V, B>>> {
         self.core()
             .post(Queued::posted(key, bytes, value))
-            .map_err(|q| PostError(q.into_packet()))
+            .map_err(|q| PostError(q.into_packet(self.bodies())))
     }
 
     /// Queues any packet, including one that carries an error.
     #[inline]
     pub fn post_packet(&self, packet: Packet<K, V, B>) -> Result<(), PostError<Packet<K, V, B>>> {
         self.core()
-            .post(packet.into())
-            .map_err(|q| PostError(q.into_packet()))
+            .post(Queued::new(packet, self.bodies()))
+            .map_err(|q| PostError(q.into_packet(self.bodies())))
     }
 
     /// Removes every queued packet without waiting and without associating the
     /// calling thread (for a thread that is not a worker, e.g. after `close`).
     pub fn drain(&self) -> Vec<Packet<K, V, B>> {
         let mut out = Vec::new();
-        self.core().drain(&mut |q| out.push(q.into_packet()));
+        self.core()
+            .drain(&mut |q| out.push(q.into_packet(self.bodies())));
         out
     }
 
@@ -366,7 +372,8 @@ impl<K: Clone + Send + 'static, V: Send + 'static, B: IoBuf> Port<K, V, B> {
         for packet in io.take_timers() {
             // Queued even if `close` ran first, as completions of cancelled
             // operations are: the value must come back.
-            self.core().post_even_if_closed(packet.into());
+            self.core()
+                .post_even_if_closed(Queued::new(packet, self.bodies()));
         }
         let start = std::time::Instant::now();
         while io.in_flight() > 0 && start.elapsed() < DROP_WAIT {

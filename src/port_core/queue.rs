@@ -31,6 +31,7 @@ use std::mem::MaybeUninit;
 use std::ptr;
 use std::sync::atomic::{self, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
+use crate::spares::Spares;
 use crossbeam_utils::{Backoff, CachePadded};
 
 type Index = u64;
@@ -132,7 +133,7 @@ pub(crate) struct Queue<T> {
     head: CachePadded<Position<T>>,
     tail: CachePadded<Position<T>>,
     /// Blocks that every slot has been read from, for producers to reuse.
-    spares: CachePadded<[AtomicPtr<Block<T>>; SPARES]>,
+    spares: Spares<Block<T>, SPARES>,
     /// Dropping the queue may drop values of type `T`.
     _marker: PhantomData<T>,
 }
@@ -154,7 +155,7 @@ impl<T> Queue<T> {
                 block: AtomicPtr::new(ptr::null_mut()),
                 index: AtomicU64::new(0),
             }),
-            spares: CachePadded::new(std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut()))),
+            spares: Spares::new(),
             _marker: PhantomData,
         }
     }
@@ -163,26 +164,19 @@ impl<T> Queue<T> {
     #[cold]
     #[inline(never)]
     fn new_block(&self) -> *mut Block<T> {
-        for spare in self.spares.iter() {
-            if spare.load(Ordering::Relaxed).is_null() {
-                continue;
+        let Some(block) = self.spares.take() else {
+            return Block::alloc();
+        };
+        // SAFETY: `take` gave us the only pointer to this unused block (see
+        // `recycle`); nobody else can reach it, so plain stores reset it to
+        // the state `Block::alloc` returns.
+        unsafe {
+            (*block).next.store(ptr::null_mut(), Ordering::Relaxed);
+            for slot in (*block).slots.iter() {
+                slot.state.store(0, Ordering::Relaxed);
             }
-            let block = spare.swap(ptr::null_mut(), Ordering::Acquire);
-            if block.is_null() {
-                continue;
-            }
-            // SAFETY: the swap gave us the only pointer to this unused block
-            // (see `recycle`); nobody else can reach it, so plain stores
-            // reset it to the state `Block::alloc` returns.
-            unsafe {
-                (*block).next.store(ptr::null_mut(), Ordering::Relaxed);
-                for slot in (*block).slots.iter() {
-                    slot.state.store(0, Ordering::Relaxed);
-                }
-            }
-            return block;
         }
-        Block::alloc()
+        block
     }
 
     /// Keeps a block that nobody uses any more as a spare, or frees it.
@@ -191,17 +185,10 @@ impl<T> Queue<T> {
     ///
     /// Every slot of `block` has been read and no thread uses it any more.
     unsafe fn recycle(&self, block: *mut Block<T>) {
-        for spare in self.spares.iter() {
-            if spare.load(Ordering::Relaxed).is_null()
-                && spare
-                    .compare_exchange(ptr::null_mut(), block, Ordering::Release, Ordering::Relaxed)
-                    .is_ok()
-            {
-                return;
-            }
+        if let Err(block) = self.spares.keep(block) {
+            // SAFETY: by the contract, unused; it came from `Block::alloc`.
+            unsafe { Block::free(block) }
         }
-        // SAFETY: by the contract, unused; it came from `Block::alloc`.
-        unsafe { Block::free(block) }
     }
 
     /// Sets the `DESTROY` bit in slots starting from `start` and recycles the
@@ -476,13 +463,8 @@ impl<T> Queue<T> {
 
 impl<T> Drop for Queue<T> {
     fn drop(&mut self) {
-        for spare in self.spares.iter_mut() {
-            let block = *spare.get_mut();
-            if !block.is_null() {
-                // SAFETY: spares are unused blocks from `Block::alloc`.
-                unsafe { Block::free(block) };
-            }
-        }
+        // SAFETY: spares are unused blocks from `Block::alloc`.
+        self.spares.drain(|block| unsafe { Block::free(block) });
         let mut head = *self.head.index.get_mut();
         let mut tail = *self.tail.index.get_mut();
         let mut block = *self.head.block.get_mut();
@@ -556,10 +538,7 @@ mod tests {
             assert!(q.is_empty());
         }
         // Blocks that emptied were kept for reuse.
-        assert!(q
-            .spares
-            .iter()
-            .any(|s| !s.load(Ordering::Relaxed).is_null()));
+        assert!(q.spares.any());
     }
 
     /// Also the block-recycling check under Miri (`cargo +nightly miri test
