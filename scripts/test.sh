@@ -8,8 +8,8 @@
 #   2. the doc tests;
 #   3. `cargo package` of the library crate (packs and builds on its own);
 #   4. the loom models of the port core;
-#   5. the port core's queue under Miri, when a nightly toolchain with miri
-#      is installed; skipped otherwise;
+#   5. the port core's queue and the packet entries it carries under Miri,
+#      when a nightly toolchain with miri is installed; skipped otherwise;
 #   6. the I/O paths under AddressSanitizer, when a nightly toolchain is
 #      installed (rustup toolchain install nightly); skipped otherwise.
 # Every stage runs even when an earlier one failed; the summary at the end
@@ -107,12 +107,13 @@ stage "loom models of the port core" \
   env RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}" \
   cargo test --release --lib --target-dir target/loom loom_models
 
-# The port core's vendored queue (it recycles its blocks) under Miri, which
-# checks every access of its unsafe code against Rust's aliasing and
+# The port core's vendored queue (it recycles its blocks) and the packet
+# entries it carries (a tagged word, boxes reused) under Miri, which checks
+# every access of their unsafe code against Rust's aliasing and
 # initialisation rules; the loom models swap the queue for a plain one.
 if cargo +nightly miri --version >/dev/null 2>&1; then
-  stage "Miri: the port core's queue" \
-    env MIRIFLAGS="${MIRIFLAGS:-}" cargo +nightly miri test -p cport --lib --target-dir target/miri port_core::queue
+  stage "Miri: the port core's queue, packet entries" \
+    env MIRIFLAGS="${MIRIFLAGS:-}" cargo +nightly miri test -p cport --lib --target-dir target/miri port_core::queue -- packet::tests
 else
   results+=("Miri: skipped")
   skipped+=("Miri stage: no nightly toolchain with miri (rustup component add --toolchain nightly miri rust-src)")

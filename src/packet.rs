@@ -1,6 +1,7 @@
 //! Completion packets: what a worker takes from a port. Built by the op
 //! layer from a finished operation, or by a post; queued by the port core,
-//! which sees them only as items. Depends on nothing else in the crate.
+//! which sees them only as items, in the compact form of [`Queued`].
+//! Depends only on `spares`.
 
 use std::fmt;
 use std::io;
@@ -9,9 +10,9 @@ use std::mem::MaybeUninit;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
+use std::ptr;
 
 use crate::spares::Spares;
-use std::ptr;
 
 /// A completion packet: what a worker takes from the port.
 ///
