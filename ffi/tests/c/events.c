@@ -5,23 +5,6 @@
 #include <pthread.h>
 #include "net.h"
 
-static HANDLE later_event;
-static SOCKET later_sock;
-
-static void *set_later(void *arg) {
-    (void)arg;
-    Sleep(100);
-    CHECK(SetEvent(later_event));
-    return NULL;
-}
-
-static void *send_later(void *arg) {
-    (void)arg;
-    Sleep(100);
-    send_all_sync(later_sock, "later", 5);
-    return NULL;
-}
-
 int main(void) {
     /* Events work before WSAStartup (the serverex sample relies on it). */
     WSAEVENT ev = WSACreateEvent();
@@ -74,11 +57,11 @@ int main(void) {
     CHECK_ERR(ERROR_INVALID_HANDLE);
 
     /* Another thread sets the event: an INFINITE wait returns. */
-    later_event = CreateEventA(NULL, FALSE, FALSE, NULL);
-    pthread_t t;
-    CHECK(pthread_create(&t, NULL, set_later, NULL) == 0);
+    HANDLE later_event = CreateEventA(NULL, FALSE, FALSE, NULL);
+    struct later set = {.ms = 100, .event = later_event};
+    later_start(&set);
     CHECK_EQ(WaitForSingleObject(later_event, INFINITE), WAIT_OBJECT_0);
-    pthread_join(t, NULL);
+    later_join(&set);
 
     /* Overlapped receives signalled through events, the socket associated
      * with no port. The event is reset when an operation starts. */
@@ -112,23 +95,23 @@ int main(void) {
     ov.hEvent = ev;
     r = WSARecv(s, &wb, 1, NULL, &flags, &ov, NULL);
     CHECK(r == SOCKET_ERROR && WSAGetLastError() == WSA_IO_PENDING);
-    later_sock = c;
-    CHECK(pthread_create(&t, NULL, send_later, NULL) == 0);
+    struct later send_later = {.ms = 100, .sock = c, .text = "later"};
+    later_start(&send_later);
     n = 0;
     CHECK(WSAGetOverlappedResult(s, &ov, &n, TRUE, &flags));
     CHECK_EQ(n, 5);
     CHECK(memcmp(buf, "later", 5) == 0);
-    pthread_join(t, NULL);
+    later_join(&send_later);
 
     /* GetOverlappedResult with wait and no event (waits on the operation). */
     memset(&ov, 0, sizeof ov);
     r = WSARecv(s, &wb, 1, NULL, &flags, &ov, NULL);
     CHECK(r == SOCKET_ERROR && WSAGetLastError() == WSA_IO_PENDING);
-    CHECK(pthread_create(&t, NULL, send_later, NULL) == 0);
+    later_start(&send_later);
     n = 0;
     CHECK(GetOverlappedResult((HANDLE)s, &ov, &n, TRUE));
     CHECK_EQ(n, 5);
-    pthread_join(t, NULL);
+    later_join(&send_later);
 
     /* A failed operation through its event: the peer resets. */
     memset(&ov, 0, sizeof ov);

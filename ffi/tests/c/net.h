@@ -4,6 +4,8 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <mswsock.h>
+#include <pthread.h>
+#include <string.h>
 #include "check.h"
 
 static inline void wsa_start(void) {
@@ -114,6 +116,35 @@ static inline void send_all_sync(SOCKET s, const char *p, int n) {
         p += k;
         n -= k;
     }
+}
+
+/* What another thread does `ms` milliseconds after `later_start`: sets
+ * `event`, or (with no event) sends `text` on `sock`. `later_join` waits
+ * for it; `l` must live until then. */
+struct later {
+    DWORD ms;
+    HANDLE event;
+    SOCKET sock;
+    const char *text;
+    pthread_t thread;
+};
+
+static inline void *later_run(void *arg) {
+    struct later *l = (struct later *)arg;
+    Sleep(l->ms);
+    if (l->event)
+        CHECK(SetEvent(l->event));
+    else
+        send_all_sync(l->sock, l->text, (int)strlen(l->text));
+    return NULL;
+}
+
+static inline void later_start(struct later *l) {
+    CHECK(pthread_create(&l->thread, NULL, later_run, l) == 0);
+}
+
+static inline void later_join(struct later *l) {
+    CHECK(pthread_join(l->thread, NULL) == 0);
 }
 
 /* Blocking receive of exactly n bytes (the peer must not close first). */

@@ -31,21 +31,6 @@ static long switches(void) {
     return u.ru_nvcsw;
 }
 
-static HANDLE later_event;
-static void *set_later(void *arg) {
-    (void)arg;
-    Sleep(200);
-    CHECK(SetEvent(later_event));
-    return NULL;
-}
-
-static SOCKET later_sock;
-static void *send_later(void *arg) {
-    Sleep(50);
-    send_all_sync(later_sock, (const char *)arg, (int)strlen((const char *)arg));
-    return NULL;
-}
-
 int main(void) {
     wsa_start();
     CHECK_EQ(thread_count(), 1);
@@ -72,21 +57,21 @@ int main(void) {
     /* 2. No event; the data comes while the thread is in GetOverlappedResult
      * with wait: it reaps, and the packet is queued for the port. */
     wsarecv_pending(s, &ov, NULL, buf, sizeof buf);
-    later_sock = c;
-    pthread_t t;
-    CHECK(pthread_create(&t, NULL, send_later, "two!") == 0);
+    struct later two = {.ms = 50, .sock = c, .text = "two!"};
+    later_start(&two);
     CHECK(GetOverlappedResult((HANDLE)s, &ov, &n, TRUE));
     CHECK_EQ(n, 4);
     CHECK(memcmp(buf, "two!", 4) == 0);
-    pthread_join(t, NULL);
+    later_join(&two);
     EXPECT_PACKET(port, 7, &ov, 4, TRUE, 0);
 
     /* 3. WSAWaitForMultipleEvents on the operation's event reaps. */
     WSAEVENT wev = WSACreateEvent();
     wsarecv_pending(s, &ov, wev, buf, sizeof buf);
-    CHECK(pthread_create(&t, NULL, send_later, "three") == 0);
+    struct later three = {.ms = 50, .sock = c, .text = "three"};
+    later_start(&three);
     CHECK_EQ(WSAWaitForMultipleEvents(1, &wev, TRUE, 5000, FALSE), WSA_WAIT_EVENT_0);
-    pthread_join(t, NULL);
+    later_join(&three);
     CHECK(WSAGetOverlappedResult(s, &ov, &n, FALSE, &flags));
     CHECK_EQ(n, 5);
     EXPECT_PACKET(port, 7, &ov, 5, TRUE, 0);
@@ -109,12 +94,12 @@ int main(void) {
      * turns to look at the event (5 ms turns made ~40 wake-ups here). */
     wsarecv_pending(s, &ov, NULL, buf, sizeof buf);
     HANDLE ev2 = CreateEventA(NULL, TRUE, FALSE, NULL);
-    later_event = ev2;
-    CHECK(pthread_create(&t, NULL, set_later, NULL) == 0);
+    struct later set = {.ms = 200, .event = ev2};
+    later_start(&set);
     long before = switches();
     CHECK_EQ(WaitForSingleObject(ev2, 5000), WAIT_OBJECT_0);
     long woke = switches() - before;
-    pthread_join(t, NULL);
+    later_join(&set);
     CHECK(woke <= 10);
     CHECK(CancelIoEx((HANDLE)s, &ov));
     CHECK(GetOverlappedResult((HANDLE)s, &ov, &n, TRUE) == FALSE);
@@ -130,10 +115,11 @@ int main(void) {
      * published to the OVERLAPPED (its packet is dropped). */
     wsarecv_pending(s, &ov, NULL, buf, sizeof buf);
     CHECK(CloseHandle(port));
-    CHECK(pthread_create(&t, NULL, send_later, "five5") == 0);
+    struct later five = {.ms = 50, .sock = c, .text = "five5"};
+    later_start(&five);
     CHECK(GetOverlappedResult((HANDLE)s, &ov, &n, TRUE));
     CHECK_EQ(n, 5);
-    pthread_join(t, NULL);
+    later_join(&five);
     CHECK_EQ(thread_count(), 1);
 
     /* 6. A socket never associated with a port: event-based I/O runs on the
